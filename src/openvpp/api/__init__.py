@@ -1,0 +1,1 @@
+"""HTTP API: app factory, middleware, error mapping, access policy, routes and schemas."""

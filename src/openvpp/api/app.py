@@ -1,0 +1,100 @@
+"""The FastAPI app factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+from starlette.routing import Route
+
+from openvpp import __version__
+from openvpp.api.deps import authorize
+from openvpp.api.errors import install_error_handlers
+from openvpp.api.logs import configure_logging
+from openvpp.api.middleware import RequestMiddleware
+from openvpp.api.routes import audit, auth, health, identity, jobs, ops
+from openvpp.audit.chain import AuditContext, AuditEvent
+from openvpp.config import Settings, load_settings
+from openvpp.runtime import Runtime, build_runtime
+
+DESCRIPTION = """
+OpenVPP operations and trading center API.
+
+**Sign convention:** power and energy are positive for injection into the grid (generation,
+discharge) and negative for withdrawal (consumption, charging). Timestamps are ISO-8601 with an
+offset; the API returns UTC.
+
+**Authentication:** `Authorization: Bearer <access token>` from `POST /api/vpp/auth/login`, or an
+API key with an HMAC-SHA256 request signature (headers `X-OpenVPP-Key`, `-Timestamp`, `-Nonce`,
+`-Signature`). Errors are `{"error": {"code", "message", "field", "request_id"}}`.
+"""
+
+
+# Each router carries its full path prefix, so a route's ``path`` is the template the policy
+# table names. The app includes exactly these.
+ROUTERS: tuple[APIRouter, ...] = (
+    health.router,
+    auth.router,
+    identity.router,
+    audit.router,
+    ops.router,
+    jobs.router,
+)
+
+
+def route_table(app: FastAPI) -> list[tuple[str, str]]:
+    """Every (method, path template) the app serves: its own routes (docs) and ``ROUTERS``."""
+    routes = [r for r in app.routes if isinstance(r, Route)]
+    routes += [r for router in ROUTERS for r in router.routes if isinstance(r, Route)]
+    return sorted({(m, r.path) for r in routes for m in (r.methods or ()) if m != "HEAD"})
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    runtime: Runtime | None = None,
+    start_jobs: bool | None = None,
+) -> FastAPI:
+    """Build the app. ``runtime`` may be injected (tests); otherwise it is built from settings."""
+    settings = settings or (runtime.settings if runtime else load_settings())
+    configure_logging(settings.log_level, json=settings.log_json)
+    rt = runtime or build_runtime(settings)
+    run_jobs = settings.jobs_inprocess if start_jobs is None else start_jobs
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if run_jobs:
+            rt.runner.start()
+        try:
+            yield
+        finally:
+            if run_jobs:
+                rt.runner.stop()
+            if runtime is None:
+                rt.close()
+
+    app = FastAPI(
+        title="OpenVPP",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        dependencies=[Depends(authorize)],
+    )
+    app.state.runtime = rt
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+
+    def write_audit(ctx: AuditContext, event: AuditEvent) -> None:
+        with rt.uow(ctx) as uow:
+            uow.record(event)
+            uow.commit()
+
+    app.add_middleware(
+        RequestMiddleware, max_body_bytes=settings.max_body_bytes, audit_writer=write_audit
+    )
+    return app

@@ -1,0 +1,80 @@
+"""The access policy: for every route and method, who may call it. One table, checked by
+``authorize`` on each request and by a test that fails when a route is missing here."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from openvpp.identity.model import Role
+
+
+class _Public:
+    """Marker: no authentication."""
+
+    def __repr__(self) -> str:
+        return "PUBLIC"
+
+
+PUBLIC: Final = _Public()
+Access = frozenset[Role] | _Public
+
+ADMIN = frozenset({Role.ADMIN})
+ANY_ROLE = frozenset(Role)
+OPS_WRITE = frozenset({Role.ADMIN, Role.OPERATOR})
+OPS_READ = frozenset({Role.ADMIN, Role.OPERATOR, Role.ANALYST})
+JOBS_READ = frozenset({Role.ADMIN, Role.OPERATOR, Role.TRADER, Role.ANALYST})
+ALERT_ACK = frozenset({Role.ADMIN, Role.OPERATOR, Role.TRADER})
+
+API_PREFIX = "/api/vpp"
+P = API_PREFIX
+
+POLICY: Final[dict[tuple[str, str], Access]] = {
+    # platform
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,
+    ("GET", "/openapi.json"): PUBLIC,
+    ("GET", "/docs"): PUBLIC,
+    ("GET", "/docs/oauth2-redirect"): PUBLIC,
+    # authentication
+    ("POST", f"{P}/auth/login"): PUBLIC,
+    ("POST", f"{P}/auth/refresh"): PUBLIC,
+    ("POST", f"{P}/auth/logout"): ANY_ROLE,
+    ("GET", f"{P}/auth/me"): ANY_ROLE,
+    ("POST", f"{P}/auth/password"): ANY_ROLE,
+    # organization, users, roles, API keys
+    ("GET", f"{P}/organization"): ANY_ROLE,
+    ("GET", f"{P}/roles"): ANY_ROLE,
+    ("GET", f"{P}/users"): ADMIN,
+    ("POST", f"{P}/users"): ADMIN,
+    ("GET", f"{P}/users/{{user_id}}"): ADMIN,
+    ("PATCH", f"{P}/users/{{user_id}}"): ADMIN,
+    ("GET", f"{P}/api-keys"): ADMIN,
+    ("POST", f"{P}/api-keys"): ADMIN,
+    ("DELETE", f"{P}/api-keys/{{key_id}}"): ADMIN,
+    # audit trail
+    ("GET", f"{P}/audit"): ADMIN,
+    ("GET", f"{P}/audit/verify"): ADMIN,
+    # operations records
+    ("GET", f"{P}/alerts"): ANY_ROLE,
+    ("POST", f"{P}/alerts"): OPS_WRITE,
+    ("GET", f"{P}/alerts/{{alert_id}}"): ANY_ROLE,
+    ("POST", f"{P}/alerts/{{alert_id}}/acknowledge"): ALERT_ACK,
+    ("POST", f"{P}/alerts/{{alert_id}}/resolve"): OPS_WRITE,
+    ("GET", f"{P}/operation-logs"): OPS_READ,
+    ("POST", f"{P}/operation-logs"): OPS_WRITE,
+    ("GET", f"{P}/performance-metrics"): OPS_READ,
+    ("POST", f"{P}/performance-metrics"): OPS_WRITE,
+    # jobs
+    ("GET", f"{P}/jobs"): JOBS_READ,
+    ("POST", f"{P}/jobs"): JOBS_READ,
+    ("GET", f"{P}/jobs/kinds"): JOBS_READ,
+    ("GET", f"{P}/jobs/{{job_id}}"): JOBS_READ,
+    ("POST", f"{P}/jobs/{{job_id}}/cancel"): JOBS_READ,
+    ("POST", f"{P}/jobs/{{job_id}}/retry"): JOBS_READ,
+}
+
+
+def access_for(method: str, path_template: str) -> Access | None:
+    """The declared access, or ``None`` when the route is missing (callers fail closed)."""
+    return POLICY.get((method.upper(), path_template))

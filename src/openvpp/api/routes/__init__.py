@@ -1,0 +1,1 @@
+"""Route modules, one per area; each only parses, calls a service and maps the result."""

@@ -1,0 +1,37 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
+
+from openvpp.api.deps import RuntimeDep
+from openvpp.health import check_health
+
+router = APIRouter(tags=["platform"])
+
+
+@router.get("/healthz", summary="Liveness: the process answers")
+def healthz() -> dict[str, str]:
+    return {"status": "alive"}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: database reachable and migrations current",
+    responses={503: {"description": "not ready, with the reason per check"}},
+)
+async def readyz(rt: RuntimeDep) -> JSONResponse:
+    report = await run_in_threadpool(check_health, rt)
+    return JSONResponse(
+        {"status": "ready" if report.ok else "not ready", "checks": report.checks},
+        status_code=200 if report.ok else 503,
+        headers=None if report.ok else {"Retry-After": "5"},
+    )
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,1 @@
+"""API schemas, separate from tables and domain objects. Inputs forbid unknown fields."""

@@ -1,0 +1,1 @@
+"""Append-only, hash-chained audit trail (pure chain logic + service)."""

@@ -1,0 +1,1 @@
+"""The ``openvpp`` command line (Typer). Commands only call services."""

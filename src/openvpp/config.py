@@ -1,0 +1,103 @@
+"""Settings, read once at start-up from the environment and ``.env`` (prefix ``OPENVPP_``)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every tunable of the platform. See the README's *Configuration* table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="OPENVPP_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    var_dir: Path = Path("var")
+    database_url: str = ""
+    redis_url: str | None = None
+    secret_key: SecretStr | None = None
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    jwt_issuer: str = "openvpp"
+    jwt_audience: str = "openvpp-api"
+    access_token_ttl_s: int = Field(default=900, ge=30, le=900)
+    refresh_token_ttl_s: int = Field(default=14 * 24 * 3600, ge=300)
+
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8192)
+    argon2_parallelism: int = Field(default=4, ge=1)
+
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout_s: int = Field(default=900, ge=1)
+    login_rate_per_minute: int = Field(default=30, ge=1)
+
+    hmac_window_s: int = Field(default=30, ge=1, le=300)
+
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_page_size: int = Field(default=500, ge=1)
+
+    jobs_inprocess: bool = True
+    jobs_workers: int = Field(default=2, ge=1, le=32)
+    jobs_poll_s: float = Field(default=0.5, gt=0)
+    jobs_stale_s: float = Field(default=30.0, gt=0)
+
+    demo_password: SecretStr = SecretStr("openvpp-demo")
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_url(cls, value: str) -> str:
+        for prefix, driver in (
+            ("postgresql://", "postgresql+psycopg://"),
+            ("postgres://", "postgresql+psycopg://"),
+            ("mysql://", "mysql+pymysql://"),
+            ("mariadb://", "mysql+pymysql://"),
+        ):
+            if value.startswith(prefix):
+                return driver + value[len(prefix) :]
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured URL, or a WAL-mode SQLite file under ``var_dir``."""
+        return self.database_url or f"sqlite:///{self.var_dir / 'openvpp.db'}"
+
+    @cached_property
+    def master_key(self) -> bytes:
+        """The master secret; generated once into ``var_dir/secret.key`` when not configured."""
+        if self.secret_key is not None:
+            raw = self.secret_key.get_secret_value().encode()
+            if len(raw) < 32:
+                raise ValueError("OPENVPP_SECRET_KEY must be at least 32 characters")
+            return raw
+        path = self.var_dir / "secret.key"
+        if not path.exists():
+            # Write aside, then link into place: atomic, and a concurrent worker keeps its own.
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".secret.{os.getpid()}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        return path.read_text().strip().encode()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings once; ``overrides`` win over the environment (tests, CLI flags)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

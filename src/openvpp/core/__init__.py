@@ -1,0 +1,1 @@
+"""Shared kernel: errors, clock, ids and other pure building blocks."""

@@ -1,0 +1,75 @@
+"""The ``DomainError`` hierarchy.
+
+Every error the product raises on purpose derives from :class:`DomainError`. The API maps each
+class to one HTTP status in a single place (``openvpp.api.errors``); messages name the offending
+field and value so that a client can fix its request.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base class of all expected errors. ``code`` is a stable machine-readable identifier."""
+
+    code = "domain_error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class ValidationFailed(DomainError):
+    """Input is well-formed but violates a rule (range, state, reference)."""
+
+    code = "validation_error"
+
+
+class NotFound(DomainError):
+    """The object does not exist, or belongs to another organization (indistinguishable)."""
+
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    """The request conflicts with the current state (duplicate, wrong state transition)."""
+
+    code = "conflict"
+
+
+class AuthenticationFailed(DomainError):
+    """Credentials are missing, wrong, expired, replayed or revoked."""
+
+    code = "authentication_failed"
+
+
+class PermissionDenied(DomainError):
+    """The caller is authenticated but its roles do not allow the action."""
+
+    code = "permission_denied"
+
+
+class RateLimited(DomainError):
+    """Too many attempts; ``retry_after`` seconds until the next one is allowed."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = max(1, int(retry_after))
+
+
+class PayloadTooLarge(DomainError):
+    """The request body exceeds the configured limit."""
+
+    code = "payload_too_large"
+
+
+class ServiceUnavailable(DomainError):
+    """A dependency (database, broker) is unreachable; the caller should retry later."""
+
+    code = "service_unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,0 +1,1 @@
+"""Operations records: system alerts, operation logs and performance metrics."""

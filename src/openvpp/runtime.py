@@ -1,0 +1,166 @@
+"""Composition root: builds the engine, adapters and services from the settings, once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import redis
+from sqlalchemy.engine import Engine
+
+from openvpp.audit.chain import AuditContext
+from openvpp.audit.service import verify_chain
+from openvpp.config import Settings
+from openvpp.core.clock import Clock, SystemClock
+from openvpp.core.keys import derive_key, fernet_for
+from openvpp.identity.passwords import Passwords
+from openvpp.identity.service import IdentityPolicy, IdentityService
+from openvpp.identity.tokens import TokenService
+from openvpp.jobs.registry import JobContext, JobRegistry
+from openvpp.jobs.runner import JobRunner
+from openvpp.jobs.service import JobService
+from openvpp.ops.service import OpsService
+from openvpp.store.db import create_engine
+from openvpp.store.limits import (
+    RedisRateLimiter,
+    RedisReplayGuard,
+    SqlRateLimiter,
+    SqlReplayGuard,
+)
+from openvpp.store.uow import AuditSink, SqlUnitOfWork
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    clock: Clock
+    audit_key: bytes
+    identity: IdentityService
+    ops: OpsService
+    jobs: JobService
+    runner: JobRunner
+    replay_guard: SqlReplayGuard | RedisReplayGuard
+    rate_limiter: SqlRateLimiter | RedisRateLimiter
+
+    def uow(
+        self,
+        context: AuditContext | None = None,
+        sink: AuditSink | None = None,
+        *,
+        readonly: bool = False,
+    ) -> SqlUnitOfWork:
+        return SqlUnitOfWork(
+            self.engine,
+            clock=self.clock,
+            audit_key=self.audit_key,
+            context=context,
+            sink=sink,
+            readonly=readonly,
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
+    clock = clock or SystemClock()
+    engine = create_engine(settings.effective_database_url)
+    master = settings.master_key
+    replay: SqlReplayGuard | RedisReplayGuard
+    limiter: SqlRateLimiter | RedisRateLimiter
+    if settings.redis_url:
+        client: Any = redis.Redis.from_url(
+            settings.redis_url, socket_timeout=2, socket_connect_timeout=2
+        )
+        replay, limiter = RedisReplayGuard(client), RedisRateLimiter(client, clock)
+    else:
+        replay, limiter = SqlReplayGuard(engine, clock), SqlRateLimiter(engine, clock)
+    identity = IdentityService(
+        passwords=Passwords(
+            settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+        ),
+        tokens=TokenService(
+            derive_key(master, "jwt"),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            access_ttl_s=settings.access_token_ttl_s,
+            clock=clock,
+        ),
+        api_key_box=fernet_for(master, "api-keys"),
+        replay_guard=replay,
+        rate_limiter=limiter,
+        clock=clock,
+        policy=IdentityPolicy(
+            refresh_ttl_s=settings.refresh_token_ttl_s,
+            max_failures=settings.login_max_failures,
+            lockout_s=settings.login_lockout_s,
+            login_rate_per_minute=settings.login_rate_per_minute,
+            hmac_window_s=settings.hmac_window_s,
+        ),
+    )
+    audit_key = derive_key(master, "audit")
+    registry = JobRegistry()
+    runner_context = AuditContext(actor_type="system", actor_id="job-runner")
+    runner = JobRunner(
+        lambda: SqlUnitOfWork(engine, clock=clock, audit_key=audit_key, context=runner_context),
+        registry,
+        clock,
+        workers=settings.jobs_workers,
+        poll_s=settings.jobs_poll_s,
+        stale_s=settings.jobs_stale_s,
+    )
+    runtime = Runtime(
+        settings=settings,
+        engine=engine,
+        clock=clock,
+        audit_key=audit_key,
+        identity=identity,
+        ops=OpsService(clock),
+        jobs=JobService(registry, clock),
+        runner=runner,
+        replay_guard=replay,
+        rate_limiter=limiter,
+    )
+    _register_platform_jobs(registry, runtime)
+    return runtime
+
+
+def _register_platform_jobs(registry: JobRegistry, rt: Runtime) -> None:
+    def audit_verify(ctx: JobContext) -> dict[str, Any]:
+        result = verify_chain(
+            rt.uow(readonly=True),
+            rt.audit_key,
+            progress=lambda n: ctx.progress(0.5, f"{n} rows checked"),
+        )
+        return {
+            "ok": result.ok,
+            "checked": result.checked,
+            "first_bad_seq": result.first_bad_seq,
+            "problem": result.problem,
+        }
+
+    def prune(ctx: JobContext) -> dict[str, Any]:
+        now = rt.clock.now()
+        ctx.progress(0.1, "refresh tokens")
+        with rt.uow() as uow:
+            tokens = uow.refresh_tokens.delete_expired(now - timedelta(days=1))
+            uow.commit()
+        ctx.progress(0.5, "replay tokens and rate counters")
+        return {
+            "refresh_tokens": tokens,
+            "replay_tokens": rt.replay_guard.prune(),
+            "rate_counters": rt.rate_limiter.prune(),
+        }
+
+    registry.register(
+        "audit.verify",
+        audit_verify,
+        description="Verify the audit hash chain; reports the first broken row.",
+    )
+    registry.register(
+        "maintenance.prune",
+        prune,
+        description="Delete expired refresh tokens, nonces and rate counters.",
+    )

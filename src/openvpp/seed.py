@@ -1,0 +1,72 @@
+"""Demo data for ``openvpp db seed``: one organization with a user per role. Idempotent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from openvpp.audit.chain import AuditContext
+from openvpp.core.errors import NotFound
+from openvpp.identity.model import Organization, Principal, Role
+from openvpp.ops.model import LogLevel, Severity
+from openvpp.runtime import Runtime
+
+DEMO_SLUG = "demo"
+DEMO_DOMAIN = "demo.openvpp.org"
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    created: bool
+    organization_id: str
+    users: list[str]
+
+
+def seed_demo(rt: Runtime) -> SeedResult:
+    system = AuditContext(actor_type="system", actor_id="seed")
+    try:
+        existing: Organization | None = rt.identity.organization_by_slug(
+            rt.uow(readonly=True), DEMO_SLUG
+        )
+    except NotFound:
+        existing = None
+    emails = [f"{role.value}@{DEMO_DOMAIN}" for role in Role]
+    if existing is not None:
+        return SeedResult(False, existing.id, emails)
+    org = rt.identity.create_organization(rt.uow(system), "Demo Energy Cooperative", DEMO_SLUG)
+    password = rt.settings.demo_password.get_secret_value()
+    admin_id = ""
+    for role, email in zip(Role, emails, strict=True):
+        user = rt.identity.create_user(
+            rt.uow(system),
+            organization_id=org.id,
+            email=email,
+            password=password,
+            display_name=f"Demo {role.value}",
+            roles=frozenset({role}),
+        )
+        admin_id = admin_id or user.id
+    actor = Principal(
+        kind="user",
+        id=admin_id,
+        organization_id=org.id,
+        roles=frozenset({Role.ADMIN}),
+        user_id=admin_id,
+    )
+    rt.ops.raise_alert(
+        rt.uow(system),
+        actor,
+        severity=Severity.INFO,
+        source="seed",
+        title="Welcome to OpenVPP",
+        message="Demo organization created; log in as admin@demo.openvpp.org.",
+    )
+    rt.ops.log_operation(
+        rt.uow(system),
+        actor,
+        level=LogLevel.INFO,
+        category="platform",
+        message="demo data seeded",
+        details={"users": len(emails)},
+        request_id=None,
+    )
+    return SeedResult(True, org.id, emails)

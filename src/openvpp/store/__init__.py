@@ -1,0 +1,1 @@
+"""Adapters to the relational database: tables, repositories, unit of work, migrations."""

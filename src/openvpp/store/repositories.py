@@ -1,0 +1,533 @@
+"""SQLAlchemy Core repositories. They read and write within the caller's connection and never
+commit: the unit of work owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+
+from openvpp.audit.chain import GENESIS_HASH, AuditContext, AuditEvent, AuditRecord, chain
+from openvpp.identity.model import (
+    ApiKey,
+    AuthSession,
+    Organization,
+    RefreshToken,
+    User,
+    format_roles,
+    parse_roles,
+)
+from openvpp.jobs.model import Job, JobStatus
+from openvpp.ops.model import (
+    Alert,
+    AlertStatus,
+    LogLevel,
+    MetricSample,
+    OperationLog,
+    Severity,
+)
+from openvpp.store import tables as t
+
+
+class _Repo:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+
+class OrganizationRepo(_Repo):
+    def add(self, org: Organization) -> None:
+        self._c.execute(t.organizations.insert().values(**asdict(org)))
+
+    def get(self, org_id: str) -> Organization | None:
+        row = (
+            self._c.execute(t.organizations.select().where(t.organizations.c.id == org_id))
+            .mappings()
+            .first()
+        )
+        return Organization(**row) if row else None
+
+    def get_by_slug(self, slug: str) -> Organization | None:
+        row = (
+            self._c.execute(t.organizations.select().where(t.organizations.c.slug == slug))
+            .mappings()
+            .first()
+        )
+        return Organization(**row) if row else None
+
+    def list(self) -> list[Organization]:
+        rows = self._c.execute(t.organizations.select().order_by(t.organizations.c.slug))
+        return [Organization(**r) for r in rows.mappings()]
+
+
+def _user(row: RowMapping) -> User:
+    data = dict(row)
+    data["roles"] = parse_roles(data["roles"])
+    return User(**data)
+
+
+def _user_values(user: User) -> dict[str, Any]:
+    data = asdict(user)
+    data["roles"] = format_roles(user.roles)
+    return data
+
+
+class UserRepo(_Repo):
+    def add(self, user: User) -> None:
+        self._c.execute(t.users.insert().values(**_user_values(user)))
+
+    def update(self, user: User) -> None:
+        values = _user_values(user)
+        del values["id"]
+        self._c.execute(t.users.update().where(t.users.c.id == user.id).values(**values))
+
+    def get(self, organization_id: str, user_id: str) -> User | None:
+        row = (
+            self._c.execute(
+                t.users.select().where(
+                    t.users.c.id == user_id, t.users.c.organization_id == organization_id
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return _user(row) if row else None
+
+    def get_by_email(self, email: str) -> User | None:
+        row = self._c.execute(t.users.select().where(t.users.c.email == email)).mappings().first()
+        return _user(row) if row else None
+
+    def list(self, organization_id: str, limit: int, offset: int) -> list[User]:
+        rows = self._c.execute(
+            t.users.select()
+            .where(t.users.c.organization_id == organization_id)
+            .order_by(t.users.c.email)
+            .limit(limit)
+            .offset(offset)
+        ).mappings()
+        return [_user(r) for r in rows]
+
+    def count_active_admins(self, organization_id: str) -> int:
+        rows = self._c.execute(
+            sa.select(t.users.c.roles).where(
+                t.users.c.organization_id == organization_id, t.users.c.is_active.is_(True)
+            )
+        ).scalars()
+        return sum(1 for roles in rows if "admin" in roles.split(","))
+
+    def principal_row(self, user_id: str, session_id: str) -> tuple[User, AuthSession] | None:
+        s = t.auth_sessions
+        row = (
+            self._c.execute(
+                sa.select(
+                    t.users,
+                    s.c.id.label("s_id"),
+                    s.c.created_at.label("s_created_at"),
+                    s.c.revoked_at.label("s_revoked_at"),
+                    s.c.revoked_reason.label("s_revoked_reason"),
+                )
+                .join(s, s.c.user_id == t.users.c.id)
+                .where(t.users.c.id == user_id, s.c.id == session_id)
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        data = dict(row)
+        session = AuthSession(
+            id=data.pop("s_id"),
+            user_id=user_id,
+            created_at=data.pop("s_created_at"),
+            revoked_at=data.pop("s_revoked_at"),
+            revoked_reason=data.pop("s_revoked_reason"),
+        )
+        data["roles"] = parse_roles(data["roles"])
+        return User(**data), session
+
+
+class SessionRepo(_Repo):
+    def add(self, session: AuthSession) -> None:
+        self._c.execute(t.auth_sessions.insert().values(**asdict(session)))
+
+    def get(self, session_id: str) -> AuthSession | None:
+        row = (
+            self._c.execute(t.auth_sessions.select().where(t.auth_sessions.c.id == session_id))
+            .mappings()
+            .first()
+        )
+        return AuthSession(**row) if row else None
+
+    def revoke(self, session_id: str, at: datetime, reason: str) -> None:
+        self._c.execute(
+            t.auth_sessions.update()
+            .where(t.auth_sessions.c.id == session_id, t.auth_sessions.c.revoked_at.is_(None))
+            .values(revoked_at=at, revoked_reason=reason)
+        )
+
+    def revoke_for_user(self, user_id: str, at: datetime, reason: str) -> int:
+        result = self._c.execute(
+            t.auth_sessions.update()
+            .where(t.auth_sessions.c.user_id == user_id, t.auth_sessions.c.revoked_at.is_(None))
+            .values(revoked_at=at, revoked_reason=reason)
+        )
+        return result.rowcount
+
+
+class RefreshTokenRepo(_Repo):
+    def add(self, token: RefreshToken) -> None:
+        self._c.execute(t.refresh_tokens.insert().values(**asdict(token)))
+
+    def get_by_hash(self, token_hash: str) -> RefreshToken | None:
+        row = (
+            self._c.execute(
+                t.refresh_tokens.select().where(t.refresh_tokens.c.token_hash == token_hash)
+            )
+            .mappings()
+            .first()
+        )
+        return RefreshToken(**row) if row else None
+
+    def mark_used(self, token_id: str, at: datetime) -> bool:
+        result = self._c.execute(
+            t.refresh_tokens.update()
+            .where(t.refresh_tokens.c.id == token_id, t.refresh_tokens.c.used_at.is_(None))
+            .values(used_at=at)
+        )
+        return result.rowcount == 1
+
+    def delete_expired(self, before: datetime) -> int:
+        return self._c.execute(
+            t.refresh_tokens.delete().where(t.refresh_tokens.c.expires_at < before)
+        ).rowcount
+
+
+def _api_key(row: RowMapping) -> ApiKey:
+    data = dict(row)
+    data["roles"] = parse_roles(data["roles"])
+    return ApiKey(**data)
+
+
+class ApiKeyRepo(_Repo):
+    def add(self, key: ApiKey) -> None:
+        values = asdict(key)
+        values["roles"] = format_roles(key.roles)
+        self._c.execute(t.api_keys.insert().values(**values))
+
+    def update(self, key: ApiKey) -> None:
+        self._c.execute(
+            t.api_keys.update()
+            .where(t.api_keys.c.id == key.id)
+            .values(
+                name=key.name,
+                roles=format_roles(key.roles),
+                revoked_at=key.revoked_at,
+                expires_at=key.expires_at,
+            )
+        )
+
+    def get(self, key_id: str) -> ApiKey | None:
+        row = (
+            self._c.execute(t.api_keys.select().where(t.api_keys.c.id == key_id)).mappings().first()
+        )
+        return _api_key(row) if row else None
+
+    def list(self, organization_id: str, limit: int, offset: int) -> list[ApiKey]:
+        rows = self._c.execute(
+            t.api_keys.select()
+            .where(t.api_keys.c.organization_id == organization_id)
+            .order_by(t.api_keys.c.created_at, t.api_keys.c.id)
+            .limit(limit)
+            .offset(offset)
+        ).mappings()
+        return [_api_key(r) for r in rows]
+
+
+class AuditRepo(_Repo):
+    """Appends under a lock on the chain head, so concurrent writers never fork the chain."""
+
+    def __init__(self, conn: Connection, key: bytes) -> None:
+        super().__init__(conn)
+        self._key = key
+
+    def append(self, ctx: AuditContext, event: AuditEvent, at: datetime) -> AuditRecord:
+        head = self._c.execute(
+            sa.select(t.audit_head.c.last_seq, t.audit_head.c.last_hash)
+            .where(t.audit_head.c.id == 1)
+            .with_for_update()
+        ).first()
+        prev_seq, prev_hash = (head[0], head[1]) if head else (0, GENESIS_HASH)
+        record = chain(self._key, prev_seq, prev_hash, at, ctx, event)
+        self._c.execute(t.audit_log.insert().values(**asdict(record)))
+        if head is None:
+            self._c.execute(
+                t.audit_head.insert().values(id=1, last_seq=record.seq, last_hash=record.hash)
+            )
+        else:
+            self._c.execute(
+                t.audit_head.update()
+                .where(t.audit_head.c.id == 1)
+                .values(last_seq=record.seq, last_hash=record.hash)
+            )
+        return record
+
+    def head(self) -> tuple[int, str] | None:
+        row = self._c.execute(sa.select(t.audit_head.c.last_seq, t.audit_head.c.last_hash)).first()
+        return (int(row[0]), str(row[1])) if row else None
+
+    def iterate(self, batch: int = 1000) -> Iterator[AuditRecord]:
+        last = 0
+        while True:
+            rows = (
+                self._c.execute(
+                    t.audit_log.select()
+                    .where(t.audit_log.c.seq > last)
+                    .order_by(t.audit_log.c.seq)
+                    .limit(batch)
+                )
+                .mappings()
+                .all()
+            )
+            if not rows:
+                return
+            for row in rows:
+                yield AuditRecord(**row)
+            last = rows[-1]["seq"]
+
+    def list(
+        self, organization_id: str, *, action: str | None, after_seq: int | None, limit: int
+    ) -> list[AuditRecord]:
+        query = t.audit_log.select().where(t.audit_log.c.organization_id == organization_id)
+        if action:
+            query = query.where(t.audit_log.c.action == action)
+        if after_seq is not None:
+            query = query.where(t.audit_log.c.seq < after_seq)
+        rows = self._c.execute(query.order_by(t.audit_log.c.seq.desc()).limit(limit)).mappings()
+        return [AuditRecord(**r) for r in rows]
+
+
+def _alert(row: RowMapping) -> Alert:
+    data = dict(row)
+    data["severity"] = Severity(data["severity"])
+    data["status"] = AlertStatus(data["status"])
+    return Alert(**data)
+
+
+class AlertRepo(_Repo):
+    def add(self, alert: Alert) -> None:
+        self._c.execute(t.system_alerts.insert().values(**asdict(alert)))
+
+    def update(self, alert: Alert) -> None:
+        values = asdict(alert)
+        del values["id"]
+        self._c.execute(
+            t.system_alerts.update().where(t.system_alerts.c.id == alert.id).values(**values)
+        )
+
+    def get(self, organization_id: str, alert_id: str) -> Alert | None:
+        row = (
+            self._c.execute(
+                t.system_alerts.select().where(
+                    t.system_alerts.c.id == alert_id,
+                    t.system_alerts.c.organization_id == organization_id,
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return _alert(row) if row else None
+
+    def list(
+        self, organization_id: str, status: AlertStatus | None, limit: int, offset: int
+    ) -> list[Alert]:
+        query = t.system_alerts.select().where(t.system_alerts.c.organization_id == organization_id)
+        if status is not None:
+            query = query.where(t.system_alerts.c.status == status.value)
+        rows = self._c.execute(
+            query.order_by(t.system_alerts.c.raised_at.desc(), t.system_alerts.c.id)
+            .limit(limit)
+            .offset(offset)
+        ).mappings()
+        return [_alert(r) for r in rows]
+
+
+class OperationLogRepo(_Repo):
+    def add(self, entry: OperationLog) -> None:
+        self._c.execute(t.operation_logs.insert().values(**asdict(entry)))
+
+    def list(
+        self, organization_id: str, category: str | None, limit: int, offset: int
+    ) -> list[OperationLog]:
+        query = t.operation_logs.select().where(
+            t.operation_logs.c.organization_id == organization_id
+        )
+        if category:
+            query = query.where(t.operation_logs.c.category == category)
+        rows = self._c.execute(
+            query.order_by(t.operation_logs.c.occurred_at.desc(), t.operation_logs.c.id)
+            .limit(limit)
+            .offset(offset)
+        ).mappings()
+        return [OperationLog(**{**r, "level": LogLevel(r["level"])}) for r in rows]
+
+
+class MetricRepo(_Repo):
+    def add_many(self, samples: Sequence[MetricSample]) -> None:
+        if samples:
+            self._c.execute(t.performance_metrics.insert(), [asdict(s) for s in samples])
+
+    def list(
+        self,
+        organization_id: str,
+        name: str | None,
+        start: datetime | None,
+        end: datetime | None,
+        limit: int,
+        offset: int,
+    ) -> list[MetricSample]:
+        m = t.performance_metrics
+        query = m.select().where(m.c.organization_id == organization_id)
+        if name:
+            query = query.where(m.c.name == name)
+        if start is not None:
+            query = query.where(m.c.measured_at >= start)
+        if end is not None:
+            query = query.where(m.c.measured_at < end)
+        rows = self._c.execute(
+            query.order_by(m.c.measured_at, m.c.id).limit(limit).offset(offset)
+        ).mappings()
+        return [MetricSample(**r) for r in rows]
+
+
+def _job(row: RowMapping) -> Job:
+    return Job(**{**row, "status": JobStatus(row["status"])})
+
+
+class JobRepo(_Repo):
+    def add(self, job: Job) -> None:
+        self._c.execute(t.jobs.insert().values(**asdict(job)))
+
+    def update(self, job: Job) -> None:
+        values = asdict(job)
+        del values["id"]
+        self._c.execute(t.jobs.update().where(t.jobs.c.id == job.id).values(**values))
+
+    def get(self, job_id: str) -> Job | None:
+        row = self._c.execute(t.jobs.select().where(t.jobs.c.id == job_id)).mappings().first()
+        return _job(row) if row else None
+
+    def list(
+        self, organization_id: str | None, status: JobStatus | None, limit: int, offset: int
+    ) -> list[Job]:
+        query = t.jobs.select()
+        if organization_id is not None:
+            query = query.where(t.jobs.c.organization_id == organization_id)
+        if status is not None:
+            query = query.where(t.jobs.c.status == status.value)
+        rows = self._c.execute(
+            query.order_by(t.jobs.c.created_at.desc(), t.jobs.c.id).limit(limit).offset(offset)
+        ).mappings()
+        return [_job(r) for r in rows]
+
+    def claim_next(self, worker_id: str, kinds: Sequence[str], at: datetime) -> Job | None:
+        """Claim the oldest queued job by a conditional update: only one worker can win it."""
+        candidates = (
+            self._c.execute(
+                sa.select(t.jobs.c.id)
+                .where(t.jobs.c.status == JobStatus.QUEUED.value, t.jobs.c.kind.in_(kinds))
+                .order_by(t.jobs.c.created_at, t.jobs.c.id)
+                .limit(5)
+            )
+            .scalars()
+            .all()
+        )
+        for job_id in candidates:
+            won = self._c.execute(
+                t.jobs.update()
+                .where(t.jobs.c.id == job_id, t.jobs.c.status == JobStatus.QUEUED.value)
+                .values(
+                    status=JobStatus.RUNNING.value,
+                    worker_id=worker_id,
+                    started_at=at,
+                    heartbeat_at=at,
+                    attempts=t.jobs.c.attempts + 1,
+                    finished_at=None,
+                    error=None,
+                )
+            ).rowcount
+            if won == 1:
+                return self.get(job_id)
+        return None
+
+    def heartbeat(
+        self, job_id: str, worker_id: str, at: datetime, progress: float, message: str
+    ) -> bool:
+        self._c.execute(
+            t.jobs.update()
+            .where(
+                t.jobs.c.id == job_id,
+                t.jobs.c.worker_id == worker_id,
+                t.jobs.c.status == JobStatus.RUNNING.value,
+            )
+            .values(heartbeat_at=at, progress=progress, message=message[:500])
+        )
+        flag = self._c.execute(
+            sa.select(t.jobs.c.cancel_requested).where(t.jobs.c.id == job_id)
+        ).scalar_one_or_none()
+        return bool(flag)
+
+    def finish(
+        self,
+        job_id: str,
+        worker_id: str,
+        status: JobStatus,
+        at: datetime,
+        result: dict[str, Any] | None,
+        error: str | None,
+    ) -> bool:
+        values: dict[str, Any] = {
+            "status": status.value,
+            "finished_at": at,
+            "heartbeat_at": at,
+            "result": result,
+            "error": error,
+        }
+        if status is JobStatus.SUCCEEDED:
+            values["progress"] = 1.0
+        return (
+            self._c.execute(
+                t.jobs.update()
+                .where(
+                    t.jobs.c.id == job_id,
+                    t.jobs.c.worker_id == worker_id,
+                    t.jobs.c.status == JobStatus.RUNNING.value,
+                )
+                .values(**values)
+            ).rowcount
+            == 1
+        )
+
+    def interrupt_stale(self, stale_before: datetime, at: datetime) -> Sequence[str]:
+        ids = (
+            self._c.execute(
+                sa.select(t.jobs.c.id).where(
+                    t.jobs.c.status == JobStatus.RUNNING.value, t.jobs.c.heartbeat_at < stale_before
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if ids:
+            self._c.execute(
+                t.jobs.update()
+                .where(t.jobs.c.id.in_(ids), t.jobs.c.status == JobStatus.RUNNING.value)
+                .values(
+                    status=JobStatus.INTERRUPTED.value,
+                    finished_at=at,
+                    error="worker stopped while the job was running",
+                )
+            )
+        return ids

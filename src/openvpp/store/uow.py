@@ -1,0 +1,108 @@
+"""The SQLAlchemy unit of work: one connection, one transaction, audit row written at commit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.engine import Connection, Engine
+
+from openvpp.audit.chain import AuditContext, AuditEvent
+from openvpp.core.clock import Clock
+from openvpp.store import repositories as r
+from openvpp.store.db import IMMEDIATE
+
+
+class AuditSink:
+    """Per-request flag telling the API middleware that this request was audited already."""
+
+    def __init__(self) -> None:
+        self.written = False
+
+
+class SqlUnitOfWork:
+    """Use as ``with uow: ...; uow.commit()``. Leaving without commit rolls back."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Clock,
+        audit_key: bytes,
+        context: AuditContext | None = None,
+        sink: AuditSink | None = None,
+        readonly: bool = False,
+    ) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._audit_key = audit_key
+        self.context = context or AuditContext()
+        self._sink = sink
+        self._readonly = readonly
+        self._conn: Connection | None = None
+        self._pending: AuditEvent | None = None
+
+    def __enter__(self) -> Self:
+        conn = self._engine.connect()
+        if not self._readonly:
+            conn = conn.execution_options(**{IMMEDIATE: True})
+        # The transaction begins with the first statement (SQLAlchemy autobegin).
+        self._conn = conn
+        self.organizations = r.OrganizationRepo(conn)
+        self.users = r.UserRepo(conn)
+        self.sessions = r.SessionRepo(conn)
+        self.refresh_tokens = r.RefreshTokenRepo(conn)
+        self.api_keys = r.ApiKeyRepo(conn)
+        self.audit = r.AuditRepo(conn, self._audit_key)
+        self.alerts = r.AlertRepo(conn)
+        self.operation_logs = r.OperationLogRepo(conn)
+        self.metrics = r.MetricRepo(conn)
+        self.jobs = r.JobRepo(conn)
+        self._pending = None
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if conn.in_transaction():
+                conn.rollback()
+        finally:
+            conn.close()
+
+    @property
+    def connection(self) -> Connection:
+        if self._conn is None:
+            raise RuntimeError("unit of work is not active; use it in a with-block")
+        return self._conn
+
+    def record(self, event: AuditEvent) -> None:
+        if self._pending is not None:
+            raise RuntimeError(
+                f"one audit event per unit of work: {self._pending.action} already recorded"
+            )
+        self._pending = event
+
+    def commit(self) -> None:
+        conn = self.connection
+        if self._pending is not None:
+            self.audit.append(self.context, self._pending, self._clock.now())
+        conn.commit()
+        if self._pending is not None and self._sink is not None:
+            self._sink.written = True
+        self._pending = None
+
+    def rollback(self) -> None:
+        conn = self.connection
+        conn.rollback()
+        self._pending = None
+
+
+UowFactory = Callable[..., SqlUnitOfWork]
