@@ -150,7 +150,8 @@ def verify(
 ) -> VerifyResult:
     """Walk ``records`` in ``seq`` order and report the first row that breaks the chain.
 
-    ``head`` is the stored (last seq, last hash), or ``None`` when nothing was ever recorded.
+    ``head`` is the stored (last seq, last hash): ``(0, GENESIS_HASH)`` for an empty trail,
+    ``None`` when the head row itself is gone.
     """
     expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
     for rec in records:

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
-from openvpp.audit.chain import GENESIS_HASH, AuditContext, AuditEvent, AuditRecord, chain
+from openvpp.audit.chain import AuditContext, AuditEvent, AuditRecord, chain
 from openvpp.identity.model import (
     ApiKey,
     AuthSession,
@@ -259,19 +259,15 @@ class AuditRepo(_Repo):
             .where(t.audit_head.c.id == 1)
             .with_for_update()
         ).first()
-        prev_seq, prev_hash = (head[0], head[1]) if head else (0, GENESIS_HASH)
-        record = chain(self._key, prev_seq, prev_hash, at, ctx, event)
-        self._c.execute(t.audit_log.insert().values(**asdict(record)))
         if head is None:
-            self._c.execute(
-                t.audit_head.insert().values(id=1, last_seq=record.seq, last_hash=record.hash)
-            )
-        else:
-            self._c.execute(
-                t.audit_head.update()
-                .where(t.audit_head.c.id == 1)
-                .values(last_seq=record.seq, last_hash=record.hash)
-            )
+            raise RuntimeError("audit chain head is missing; the audit trail was tampered with")
+        record = chain(self._key, head[0], head[1], at, ctx, event)
+        self._c.execute(t.audit_log.insert().values(**asdict(record)))
+        self._c.execute(
+            t.audit_head.update()
+            .where(t.audit_head.c.id == 1)
+            .values(last_seq=record.seq, last_hash=record.hash)
+        )
         return record
 
     def head(self) -> tuple[int, str] | None:

@@ -15,13 +15,15 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
+    audit_head = op.create_table(
         "audit_head",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("last_seq", sa.BigInteger(), nullable=False),
         sa.Column("last_hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_head")),
     )
+    # The chain head always exists, so that appenders can lock it (SELECT ... FOR UPDATE).
+    op.bulk_insert(audit_head, [{"id": 1, "last_seq": 0, "last_hash": "0" * 64}])
     op.create_table(
         "audit_log",
         sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
@@ -263,51 +265,17 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("refresh_tokens", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_refresh_tokens_session_id"))
-        batch_op.drop_index(batch_op.f("ix_refresh_tokens_expires_at"))
-
+    # Dropping a table drops its indexes; MariaDB refuses to drop an index a foreign key needs.
     op.drop_table("refresh_tokens")
-    with op.batch_alter_table("auth_sessions", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_auth_sessions_user_id"))
-
     op.drop_table("auth_sessions")
-    with op.batch_alter_table("api_keys", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_api_keys_organization_id"))
-
     op.drop_table("api_keys")
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_users_organization_id"))
-
     op.drop_table("users")
-    with op.batch_alter_table("system_alerts", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_system_alerts_organization_id"))
-
     op.drop_table("system_alerts")
-    with op.batch_alter_table("replay_tokens", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_replay_tokens_expires_at"))
-
     op.drop_table("replay_tokens")
-    with op.batch_alter_table("rate_counters", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_rate_counters_expires_at"))
-
     op.drop_table("rate_counters")
-    with op.batch_alter_table("performance_metrics", schema=None) as batch_op:
-        batch_op.drop_index("ix_performance_metrics_org_name_time")
-
     op.drop_table("performance_metrics")
     op.drop_table("organizations")
-    with op.batch_alter_table("operation_logs", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_operation_logs_organization_id"))
-
     op.drop_table("operation_logs")
-    with op.batch_alter_table("jobs", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_jobs_status"))
-        batch_op.drop_index(batch_op.f("ix_jobs_organization_id"))
-
     op.drop_table("jobs")
-    with op.batch_alter_table("audit_log", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_audit_log_organization_id"))
-
     op.drop_table("audit_log")
     op.drop_table("audit_head")

@@ -1,0 +1,118 @@
+"""Shared fixtures. Database tests run on SQLite always, and on PostgreSQL and MariaDB when they
+answer on their standard localhost ports; ``OPENVPP_REQUIRE_SERVICES=1`` turns a missing service
+into a failure instead of a skip (CI sets it)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from openvpp.api.app import create_app
+from openvpp.audit.chain import GENESIS_HASH
+from openvpp.runtime import Runtime, build_runtime
+from openvpp.seed import seed_demo
+from openvpp.store import tables
+from openvpp.store.db import create_engine
+from openvpp.store.migrate import upgrade
+from tests.support import ShiftClock, make_settings
+
+REQUIRE_SERVICES = os.environ.get("OPENVPP_REQUIRE_SERVICES") == "1"
+SERVICE_URLS = {
+    "postgresql": os.environ.get(
+        "OPENVPP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    ),
+    "mariadb": os.environ.get(
+        "OPENVPP_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
+    ),
+    "redis": os.environ.get("OPENVPP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
+}
+
+
+def reachable(url: str) -> bool:
+    parsed = urlparse(url.replace("+psycopg", "").replace("+pymysql", ""))
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 0), 1.0):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str) -> str:
+    url = SERVICE_URLS[name]
+    if not reachable(url):
+        message = f"{name} is not reachable at {url}"
+        if REQUIRE_SERVICES:
+            pytest.fail(f"{message} and OPENVPP_REQUIRE_SERVICES=1", pytrace=False)
+        pytest.skip(f"{message}; start it to run these tests")
+    return url
+
+
+def reset_database(engine: sa.Engine) -> None:
+    """Drop every table (ours and Alembic's) so migrations start from nothing."""
+    reflected = sa.MetaData()
+    reflected.reflect(engine)
+    reflected.drop_all(engine)
+
+
+def clear_tables(engine: sa.Engine) -> None:
+    """Empty every table; the audit chain head goes back to its genesis state."""
+    with engine.begin() as conn:
+        for table in reversed(tables.metadata.sorted_tables):
+            if table is not tables.audit_head:
+                conn.execute(table.delete())
+        conn.execute(tables.audit_head.update().values(last_seq=0, last_hash=GENESIS_HASH))
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql", "mariadb"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated, empty database of the backend, shared by the session."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'openvpp.db'}"
+    else:
+        url = require_service(backend)
+    engine = create_engine(url)
+    reset_database(engine)
+    upgrade(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def clock() -> ShiftClock:
+    return ShiftClock()
+
+
+@pytest.fixture
+def runtime(database_url: str, tmp_path: Path, clock: ShiftClock) -> Iterator[Runtime]:
+    rt = build_runtime(make_settings(database_url, str(tmp_path)), clock=clock)
+    clear_tables(rt.engine)
+    try:
+        yield rt
+    finally:
+        clear_tables(rt.engine)
+        rt.close()
+
+
+@pytest.fixture
+def seeded(runtime: Runtime) -> Runtime:
+    seed_demo(runtime)
+    return runtime
+
+
+@pytest.fixture
+def client(seeded: Runtime) -> Iterator[TestClient]:
+    app = create_app(runtime=seeded, start_jobs=False)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client

@@ -1,0 +1,86 @@
+"""Test helpers: a steerable clock, settings for tests, login and signing helpers."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from openvpp.config import Settings
+from openvpp.identity.signatures import signed_headers
+
+SECRET = "test-master-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
+DEMO_PASSWORD = "openvpp-demo"
+
+
+class ShiftClock:
+    """Real time plus an offset that tests can advance (tokens expire, windows pass)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
+
+
+def make_settings(database_url: str, var_dir: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "var_dir": var_dir,
+        "secret_key": SECRET,
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 8192,
+        "argon2_parallelism": 1,
+        "jobs_inprocess": False,
+        "login_rate_per_minute": 1000,
+        "log_level": "WARNING",
+        "demo_password": DEMO_PASSWORD,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def login(client: TestClient, email: str, password: str = DEMO_PASSWORD) -> dict[str, Any]:
+    response = client.post("/api/vpp/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def bearer(client: TestClient, email: str, password: str = DEMO_PASSWORD) -> dict[str, str]:
+    return {"Authorization": f"Bearer {login(client, email, password)['access_token']}"}
+
+
+def demo(role: str) -> str:
+    return f"{role}@demo.openvpp.org"
+
+
+def sign(
+    key_id: str,
+    secret: str,
+    method: str,
+    path: str,
+    *,
+    query: list[tuple[str, str]] | None = None,
+    body: bytes = b"",
+    timestamp: int | None = None,
+    nonce: str | None = None,
+    clock: ShiftClock | None = None,
+) -> dict[str, str]:
+    now = clock.now().timestamp() if clock else time.time()
+    return signed_headers(
+        key_id=key_id,
+        secret=secret,
+        method=method,
+        path=path,
+        query=query or [],
+        body=body,
+        timestamp=int(now) if timestamp is None else timestamp,
+        nonce=nonce or secrets.token_urlsafe(16),
+    )
