@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from fastapi import HTTPException
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openvpp.api.metrics import AUDIT_FAILURES, LATENCY, REQUESTS
 from openvpp.audit.chain import AuditContext, AuditEvent, Outcome
 from openvpp.core.canonical import canonical_json
-from openvpp.core.errors import PayloadTooLarge
 from openvpp.identity.model import Principal
 from openvpp.store.uow import AuditSink
 
@@ -142,9 +142,8 @@ class RequestMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body:
-                    raise PayloadTooLarge(
-                        f"request body exceeds {self.max_body} bytes", field="body"
-                    )
+                    # FastAPI's HTTPException passes through its body parsing unchanged.
+                    raise HTTPException(413, f"request body exceeds {self.max_body} bytes")
             return message
 
         return wrapped
