@@ -24,14 +24,17 @@ class JobContext:
     report: Callable[[float, str], bool]
     min_interval_s: float = 0.5
     cancelled: bool = False
+    fraction: float = 0.0
+    message: str = ""
     _last_report: float = field(default=0.0, repr=False)
 
     def progress(self, fraction: float, message: str = "", *, force: bool = False) -> None:
         """Report ``fraction`` done [0..1]; raises :class:`JobCancelled` when asked to stop."""
+        self.fraction, self.message = min(1.0, max(0.0, fraction)), message
         now = time.monotonic()
         if force or now - self._last_report >= self.min_interval_s:
             self._last_report = now
-            self.cancelled = self.report(min(1.0, max(0.0, fraction)), message) or self.cancelled
+            self.cancelled = self.report(self.fraction, message) or self.cancelled
         if self.cancelled:
             raise JobCancelled
 

@@ -176,6 +176,8 @@ class JobRunner:
         finally:
             with self._lock:
                 self._running.pop(job.id, None)
+        if status is not JobStatus.SUCCEEDED:  # keep the last progress a throttled report skipped
+            self._beat(job.id, ctx.fraction, ctx.message)
         with self._uow() as uow:
             uow.jobs.finish(job.id, self.worker_id, status, self._clock.now(), result, error)
             uow.commit()
