@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,7 +18,7 @@ from openvpp.jobs.model import JobStatus
 from openvpp.jobs.registry import JobContext
 from openvpp.jobs.runner import JobRunner
 from openvpp.runtime import Runtime
-from tests.support import ShiftClock, bearer, demo
+from tests.support import SECRET, ShiftClock, bearer, demo
 
 ANALYSTS = frozenset({"admin", "operator", "analyst"})
 
@@ -197,3 +201,57 @@ def test_prune_job_deletes_expired_rows(seeded: Runtime, clock: ShiftClock) -> N
     done = seeded.runner.run_once()
     assert done is not None and done.status is JobStatus.SUCCEEDED
     assert done.result is not None and done.result["replay_tokens"] == 1
+
+
+CRASHING_WORKER = """
+import sys, time
+from openvpp.config import Settings
+from openvpp.runtime import build_runtime
+
+rt = build_runtime(Settings())
+
+def slow(ctx):
+    for i in range(2000):
+        ctx.progress(i / 2000, f"step {i}", force=True)
+        time.sleep(0.02)
+    return {"steps": 2000}
+
+rt.jobs.registry.register("test.slow", slow, description="slow", roles=frozenset({"admin"}))
+rt.runner.start()
+time.sleep(120)
+"""
+
+
+@pytest.mark.slow
+def test_job_survives_a_killed_worker_process(seeded: Runtime, clock: ShiftClock) -> None:
+    """SIGKILL the process running a job; the job is marked interrupted and can be retried."""
+    seeded.jobs.registry.register(
+        "test.slow", lambda ctx: {"steps": 0}, description="fast", roles=frozenset({"admin"})
+    )
+    job_id = seeded.jobs.submit(seeded.uow(), None, "test.slow", {}).id
+    env = {
+        **os.environ,
+        "OPENVPP_DATABASE_URL": seeded.settings.effective_database_url,
+        "OPENVPP_SECRET_KEY": SECRET,
+        "OPENVPP_VAR_DIR": str(seeded.settings.var_dir),
+        "OPENVPP_LOG_LEVEL": "WARNING",
+    }
+    worker = subprocess.Popen([sys.executable, "-c", CRASHING_WORKER], env=env)
+    try:
+
+        def progressed() -> bool:
+            current = seeded.jobs.get(seeded.uow(readonly=True), None, job_id)
+            return current.status is JobStatus.RUNNING and current.progress > 0
+
+        wait_for(progressed, timeout=30)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+    assert seeded.jobs.get(seeded.uow(readonly=True), None, job_id).status is JobStatus.RUNNING
+    clock.advance(seeded.settings.jobs_stale_s + 5)
+    assert job_id in seeded.runner.recover()
+    assert seeded.jobs.get(seeded.uow(readonly=True), None, job_id).status is JobStatus.INTERRUPTED
+    seeded.jobs.retry(seeded.uow(), None, job_id)
+    done = seeded.runner.run_once()
+    assert done is not None and done.id == job_id and done.status is JobStatus.SUCCEEDED
+    assert done.attempts == 2

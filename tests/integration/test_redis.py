@@ -51,3 +51,43 @@ def test_runtime_uses_redis_when_configured(tmp_path: Any) -> None:
         assert isinstance(rt.rate_limiter, RedisRateLimiter)
     finally:
         rt.close()
+
+
+def test_api_uses_redis_for_nonces_and_login_limits(seeded: Any, tmp_path: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from openvpp.api.app import create_app
+    from openvpp.runtime import build_runtime
+    from tests.support import bearer, demo, make_settings, sign
+
+    url = require_service("redis")
+    settings = make_settings(
+        seeded.settings.effective_database_url,
+        str(tmp_path),
+        redis_url=url,
+        login_rate_per_minute=2,
+    )
+    rt = build_runtime(settings, clock=seeded.clock)
+    stale = list(rt.replay_guard._r.scan_iter("openvpp:rate:login:*"))  # type: ignore[union-attr]
+    if stale:  # counters of an earlier test in the same minute (test database 15 only)
+        rt.replay_guard._r.delete(*stale)  # type: ignore[union-attr]
+    try:
+        with TestClient(create_app(runtime=rt, start_jobs=False)) as c:
+            admin = bearer(c, demo("admin"))
+            key = c.post(
+                "/api/vpp/api-keys", headers=admin, json={"name": "r", "roles": ["viewer"]}
+            ).json()
+            headers = sign(key["id"], key["secret"], "GET", "/api/vpp/alerts", clock=rt.clock)
+            assert c.get("/api/vpp/alerts", headers=headers).status_code == 200
+            assert c.get("/api/vpp/alerts", headers=headers).status_code == 401
+            nonce = headers["x-openvpp-nonce"]
+            assert rt.replay_guard._r.exists(f"openvpp:nonce:hmac:{key['id']}:{nonce}")  # type: ignore[union-attr]
+            codes = [
+                c.post(
+                    "/api/vpp/auth/login", json={"email": demo("viewer"), "password": "wrong-wrong"}
+                ).status_code
+                for _ in range(3)
+            ]
+            assert codes[-1] == 429
+    finally:
+        rt.close()

@@ -186,8 +186,13 @@ def jobs_submit(kind: str, params: str = "{}") -> None:
     """Queue a job of KIND with JSON PARAMS."""
     rt = _runtime()
     try:
-        job = rt.jobs.submit(rt.uow(CLI_CONTEXT), None, kind, json.loads(params))
+        parsed = json.loads(params)
+        if not isinstance(parsed, dict):
+            raise _fail("--params must be a JSON object")
+        job = rt.jobs.submit(rt.uow(CLI_CONTEXT), None, kind, parsed)
         out.print(job.id)
+    except json.JSONDecodeError as exc:
+        raise _fail(f"--params is not valid JSON: {exc.msg}") from exc
     except DomainError as exc:
         raise _fail(exc.message) from exc
     finally:
