@@ -39,11 +39,9 @@ def check_health(rt: Runtime) -> HealthReport:
         )
     else:
         report.checks["migrations"] = f"current ({head})"
-    if rt.settings.redis_url:
+    if rt.redis is not None:
         try:
-            ping = getattr(rt.rate_limiter, "ping", None)
-            if ping is not None:
-                ping()
+            rt.redis.ping()
             report.checks["redis"] = "ok"
         except Exception as exc:
             report.fail("redis", f"unreachable: {type(exc).__name__}")

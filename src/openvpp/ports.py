@@ -109,9 +109,10 @@ class JobRepository(Protocol):
     ) -> list[Job]: ...
     def claim_next(self, worker_id: str, kinds: Sequence[str], at: datetime) -> Job | None: ...
     def heartbeat(
-        self, job_id: str, worker_id: str, at: datetime, progress: float, message: str
+        self, job_id: str, worker_id: str, at: datetime, progress: float | None, message: str | None
     ) -> bool:
-        """Record progress; returns whether cancellation was requested."""
+        """Keep a running job alive, with progress when given; returns whether cancellation
+        was requested."""
         ...
 
     def finish(

@@ -43,6 +43,7 @@ class Runtime:
     runner: JobRunner
     replay_guard: SqlReplayGuard | RedisReplayGuard
     rate_limiter: SqlRateLimiter | RedisRateLimiter
+    redis: Any | None = None
 
     def uow(
         self,
@@ -62,6 +63,8 @@ class Runtime:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.redis is not None:
+            self.redis.close()
 
 
 def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
@@ -70,8 +73,9 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     master = settings.master_key
     replay: SqlReplayGuard | RedisReplayGuard
     limiter: SqlRateLimiter | RedisRateLimiter
+    client: Any | None = None
     if settings.redis_url:
-        client: Any = redis.Redis.from_url(
+        client = redis.Redis.from_url(
             settings.redis_url, socket_timeout=2, socket_connect_timeout=2
         )
         replay, limiter = RedisReplayGuard(client), RedisRateLimiter(client, clock)
@@ -122,6 +126,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         runner=runner,
         replay_guard=replay,
         rate_limiter=limiter,
+        redis=client,
     )
     _register_platform_jobs(registry, runtime)
     return runtime

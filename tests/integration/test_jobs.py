@@ -121,6 +121,22 @@ def test_running_job_stops_when_cancelled(
     assert job(client, analyst, job_id)["finished_at"] is not None
 
 
+def test_stopping_the_runner_interrupts_running_jobs(
+    client: TestClient, kinds: dict[str, int], seeded: Runtime
+) -> None:
+    analyst = bearer(client, demo("analyst"))
+    job_id = client.post("/api/vpp/jobs", headers=analyst, json={"kind": "test.loop"}).json()["id"]
+    seeded.runner.start()
+    try:
+        wait_for(lambda: job(client, analyst, job_id)["progress"] > 0)
+    finally:
+        seeded.runner.stop()
+    stopped = job(client, analyst, job_id)
+    assert stopped["status"] == "interrupted"
+    assert "shut down" in stopped["error"]
+    assert client.post(f"/api/vpp/jobs/{job_id}/retry", headers=analyst).status_code == 200
+
+
 def test_job_of_a_dead_worker_is_interrupted_and_can_be_retried(
     client: TestClient, seeded: Runtime, kinds: dict[str, int], clock: ShiftClock
 ) -> None:

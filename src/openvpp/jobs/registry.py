@@ -24,6 +24,7 @@ class JobContext:
     report: Callable[[float, str], bool]
     min_interval_s: float = 0.5
     cancelled: bool = False
+    shutdown: bool = False
     fraction: float = 0.0
     message: str = ""
     _last_report: float = field(default=0.0, repr=False)

@@ -67,7 +67,7 @@ class JobRunner:
         self._stop.set()
         with self._lock:
             for ctx in self._running.values():
-                ctx.cancelled = True
+                ctx.shutdown = ctx.cancelled = True
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
@@ -113,7 +113,7 @@ class JobRunner:
                 running = list(self._running.values())
             for ctx in running:
                 try:
-                    ctx.cancelled = self._beat(ctx.job_id, -1.0, "") or ctx.cancelled
+                    ctx.cancelled = self._beat(ctx.job_id, None, None) or ctx.cancelled
                 except Exception:
                     log.exception("jobs.heartbeat_failed", job_id=ctx.job_id)
 
@@ -140,12 +140,8 @@ class JobRunner:
         finally:
             self._slots.release()
 
-    def _beat(self, job_id: str, progress: float, message: str) -> bool:
+    def _beat(self, job_id: str, progress: float | None, message: str | None) -> bool:
         with self._uow() as uow:
-            if progress < 0:  # keep-alive only: keep the last progress
-                current = uow.jobs.get(job_id)
-                progress = current.progress if current else 0.0
-                message = current.message if current else ""
             cancel = uow.jobs.heartbeat(
                 job_id, self.worker_id, self._clock.now(), progress, message
             )
@@ -169,7 +165,10 @@ class JobRunner:
             result = kind.handler(ctx)
             status = JobStatus.SUCCEEDED
         except JobCancelled:
-            status, error = JobStatus.CANCELLED, "cancelled on request"
+            if ctx.shutdown:  # our own stop, not the user's: the job can be retried
+                status, error = JobStatus.INTERRUPTED, "worker shut down while the job was running"
+            else:
+                status, error = JobStatus.CANCELLED, "cancelled on request"
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"[:2000]
             log.error("jobs.failed", job_id=job.id, kind=job.kind, traceback=traceback.format_exc())

@@ -114,8 +114,5 @@ class RedisRateLimiter:
         hits, _ = pipe.execute()
         return None if int(hits) <= limit else window + window_s - epoch
 
-    def ping(self) -> None:
-        self._r.ping()
-
     def prune(self) -> int:
         return 0

@@ -459,8 +459,13 @@ class JobRepo(_Repo):
         return None
 
     def heartbeat(
-        self, job_id: str, worker_id: str, at: datetime, progress: float, message: str
+        self, job_id: str, worker_id: str, at: datetime, progress: float | None, message: str | None
     ) -> bool:
+        values: dict[str, Any] = {"heartbeat_at": at}
+        if progress is not None:
+            values["progress"] = progress
+        if message is not None:
+            values["message"] = message[:500]
         self._c.execute(
             t.jobs.update()
             .where(
@@ -468,7 +473,7 @@ class JobRepo(_Repo):
                 t.jobs.c.worker_id == worker_id,
                 t.jobs.c.status == JobStatus.RUNNING.value,
             )
-            .values(heartbeat_at=at, progress=progress, message=message[:500])
+            .values(**values)
         )
         flag = self._c.execute(
             sa.select(t.jobs.c.cancel_requested).where(t.jobs.c.id == job_id)
