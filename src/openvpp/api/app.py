@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
 from starlette.routing import Route
@@ -14,6 +15,7 @@ from openvpp.api.errors import install_error_handlers
 from openvpp.api.logs import configure_logging
 from openvpp.api.middleware import RequestMiddleware
 from openvpp.api.routes import audit, auth, health, identity, jobs, ops
+from openvpp.api.schemas.common import ERROR_RESPONSES
 from openvpp.audit.chain import AuditContext, AuditEvent
 from openvpp.config import Settings, load_settings
 from openvpp.runtime import Runtime, build_runtime
@@ -83,8 +85,10 @@ def create_app(
         redoc_url=None,
         openapi_url="/openapi.json",
         dependencies=[Depends(authorize)],
+        responses=ERROR_RESPONSES,
     )
     app.state.runtime = rt
+    _document_page_cap(app, settings.max_page_size)
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
@@ -98,3 +102,20 @@ def create_app(
         RequestMiddleware, max_body_bytes=settings.max_body_bytes, audit_writer=write_audit
     )
     return app
+
+
+def _document_page_cap(app: FastAPI, cap: int) -> None:
+    """Publish the configured page-size cap as the ``maximum`` of every ``limit`` parameter."""
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = default_openapi()
+            for operation in (op for path in spec["paths"].values() for op in path.values()):
+                for param in operation.get("parameters", []):
+                    if param["name"] == "limit" and param["in"] == "query":
+                        param["schema"]["maximum"] = cap
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

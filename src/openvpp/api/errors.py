@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from openvpp.api.policy import methods_for
 from openvpp.core.errors import (
     AuthenticationFailed,
     Conflict,
@@ -120,12 +121,15 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = HTTP_CODES.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(methods_for(request.url.path))
     return error_response(
         exc.status_code,
         code,
         message,
         request_id=request_id_of(request),
-        headers=dict(exc.headers or {}),
+        headers=headers,
     )
 
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+from functools import cache
 from typing import Final
 
 from openvpp.identity.model import Role
@@ -78,3 +80,16 @@ POLICY: Final[dict[tuple[str, str], Access]] = {
 def access_for(method: str, path_template: str) -> Access | None:
     """The declared access, or ``None`` when the route is missing (callers fail closed)."""
     return POLICY.get((method.upper(), path_template))
+
+
+@cache
+def _template_patterns() -> list[tuple[re.Pattern[str], str]]:
+    return [
+        (re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$"), method)
+        for method, path in POLICY
+    ]
+
+
+def methods_for(path: str) -> list[str]:
+    """The methods served at a concrete ``path`` (for the ``Allow`` header of a 405)."""
+    return sorted({m for pattern, m in _template_patterns() if pattern.match(path)})

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
 from openvpp.core.clock import ensure_utc
 
@@ -13,19 +14,34 @@ from openvpp.core.clock import ensure_utc
 class In(BaseModel):
     """Base of every request body: unknown or privileged fields are refused (422)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def _iso_only(value: Any) -> Any:
+    """Refuse what lax parsing would take for a timestamp: numbers, dates without a time."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_DATETIME.match(value)):
+        return value
+    raise ValueError("must be an ISO-8601 timestamp string with a UTC offset")
+
+
 def _utc(value: datetime) -> datetime:
     return ensure_utc(value)
 
 
-UTCDatetime = Annotated[datetime, AfterValidator(_utc)]
+UTCDatetime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_utc)]
 """A timestamp that must carry an offset; stored and returned in UTC."""
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
 
 
 class ErrorDetail(BaseModel):
@@ -33,7 +49,28 @@ class ErrorDetail(BaseModel):
     message: str
     request_id: str | None = None
     field: str | None = None
+    fields: list[FieldError] | None = None
 
 
 class ErrorOut(BaseModel):
+    """The one error shape of every non-2xx response."""
+
     error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": text}
+    for status, text in (
+        (400, "Malformed request"),
+        (401, "Not authenticated: missing, expired, tampered or revoked credentials"),
+        (403, "The caller's roles do not allow this"),
+        (404, "Not found in the caller's organization"),
+        (405, "Method not allowed"),
+        (409, "Conflicts with the current state"),
+        (413, "Request body too large"),
+        (422, "Invalid input; `field` names it"),
+        (429, "Too many attempts; see Retry-After"),
+        (500, "Internal error (no details; quote the request id)"),
+        (503, "Database unavailable; see Retry-After"),
+    )
+}

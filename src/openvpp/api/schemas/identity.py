@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from openvpp.api.schemas.common import In, Out, UTCDatetime
 from openvpp.identity.model import ApiKey, Organization, Role, User
@@ -42,7 +42,7 @@ class UserCreateIn(In):
 class UserUpdateIn(In):
     display_name: str | None = Field(default=None, min_length=1, max_length=200)
     roles: list[Role] | None = Field(default=None, min_length=1, max_length=5)
-    is_active: bool | None = None
+    is_active: StrictBool | None = None
 
 
 class UserOut(Out):

@@ -108,7 +108,7 @@ class OperationLogOut(Out):
 
 class MetricSampleIn(In):
     name: str = Field(min_length=1, max_length=100, pattern=NAME)
-    value: float = Field(allow_inf_nan=False)
+    value: float = Field(allow_inf_nan=False, strict=True)
     unit: str = Field(default="", max_length=20)
     labels: dict[str, str] = Field(default_factory=dict, max_length=20)
     measured_at: UTCDatetime | None = None
