@@ -37,25 +37,21 @@ class _Repo:
     def __init__(self, conn: Connection) -> None:
         self._c = conn
 
+    def _first(self, query: sa.Executable) -> RowMapping | None:
+        """The first row of ``query`` as a mapping, or ``None``."""
+        return self._c.execute(query).mappings().first()
+
 
 class OrganizationRepo(_Repo):
     def add(self, org: Organization) -> None:
         self._c.execute(t.organizations.insert().values(**asdict(org)))
 
     def get(self, org_id: str) -> Organization | None:
-        row = (
-            self._c.execute(t.organizations.select().where(t.organizations.c.id == org_id))
-            .mappings()
-            .first()
-        )
+        row = self._first(t.organizations.select().where(t.organizations.c.id == org_id))
         return Organization(**row) if row else None
 
     def get_by_slug(self, slug: str) -> Organization | None:
-        row = (
-            self._c.execute(t.organizations.select().where(t.organizations.c.slug == slug))
-            .mappings()
-            .first()
-        )
+        row = self._first(t.organizations.select().where(t.organizations.c.slug == slug))
         return Organization(**row) if row else None
 
     def list(self) -> list[Organization]:
@@ -85,19 +81,15 @@ class UserRepo(_Repo):
         self._c.execute(t.users.update().where(t.users.c.id == user.id).values(**values))
 
     def get(self, organization_id: str, user_id: str) -> User | None:
-        row = (
-            self._c.execute(
-                t.users.select().where(
-                    t.users.c.id == user_id, t.users.c.organization_id == organization_id
-                )
+        row = self._first(
+            t.users.select().where(
+                t.users.c.id == user_id, t.users.c.organization_id == organization_id
             )
-            .mappings()
-            .first()
         )
         return _user(row) if row else None
 
     def get_by_email(self, email: str) -> User | None:
-        row = self._c.execute(t.users.select().where(t.users.c.email == email)).mappings().first()
+        row = self._first(t.users.select().where(t.users.c.email == email))
         return _user(row) if row else None
 
     def list(self, organization_id: str, limit: int, offset: int) -> list[User]:
@@ -120,20 +112,16 @@ class UserRepo(_Repo):
 
     def principal_row(self, user_id: str, session_id: str) -> tuple[User, AuthSession] | None:
         s = t.auth_sessions
-        row = (
-            self._c.execute(
-                sa.select(
-                    t.users,
-                    s.c.id.label("s_id"),
-                    s.c.created_at.label("s_created_at"),
-                    s.c.revoked_at.label("s_revoked_at"),
-                    s.c.revoked_reason.label("s_revoked_reason"),
-                )
-                .join(s, s.c.user_id == t.users.c.id)
-                .where(t.users.c.id == user_id, s.c.id == session_id)
+        row = self._first(
+            sa.select(
+                t.users,
+                s.c.id.label("s_id"),
+                s.c.created_at.label("s_created_at"),
+                s.c.revoked_at.label("s_revoked_at"),
+                s.c.revoked_reason.label("s_revoked_reason"),
             )
-            .mappings()
-            .first()
+            .join(s, s.c.user_id == t.users.c.id)
+            .where(t.users.c.id == user_id, s.c.id == session_id)
         )
         if row is None:
             return None
@@ -154,11 +142,7 @@ class SessionRepo(_Repo):
         self._c.execute(t.auth_sessions.insert().values(**asdict(session)))
 
     def get(self, session_id: str) -> AuthSession | None:
-        row = (
-            self._c.execute(t.auth_sessions.select().where(t.auth_sessions.c.id == session_id))
-            .mappings()
-            .first()
-        )
+        row = self._first(t.auth_sessions.select().where(t.auth_sessions.c.id == session_id))
         return AuthSession(**row) if row else None
 
     def revoke(self, session_id: str, at: datetime, reason: str) -> None:
@@ -182,12 +166,8 @@ class RefreshTokenRepo(_Repo):
         self._c.execute(t.refresh_tokens.insert().values(**asdict(token)))
 
     def get_by_hash(self, token_hash: str) -> RefreshToken | None:
-        row = (
-            self._c.execute(
-                t.refresh_tokens.select().where(t.refresh_tokens.c.token_hash == token_hash)
-            )
-            .mappings()
-            .first()
+        row = self._first(
+            t.refresh_tokens.select().where(t.refresh_tokens.c.token_hash == token_hash)
         )
         return RefreshToken(**row) if row else None
 
@@ -230,9 +210,7 @@ class ApiKeyRepo(_Repo):
         )
 
     def get(self, key_id: str) -> ApiKey | None:
-        row = (
-            self._c.execute(t.api_keys.select().where(t.api_keys.c.id == key_id)).mappings().first()
-        )
+        row = self._first(t.api_keys.select().where(t.api_keys.c.id == key_id))
         return _api_key(row) if row else None
 
     def list(self, organization_id: str, limit: int, offset: int) -> list[ApiKey]:
@@ -324,15 +302,11 @@ class AlertRepo(_Repo):
         )
 
     def get(self, organization_id: str, alert_id: str) -> Alert | None:
-        row = (
-            self._c.execute(
-                t.system_alerts.select().where(
-                    t.system_alerts.c.id == alert_id,
-                    t.system_alerts.c.organization_id == organization_id,
-                )
+        row = self._first(
+            t.system_alerts.select().where(
+                t.system_alerts.c.id == alert_id,
+                t.system_alerts.c.organization_id == organization_id,
             )
-            .mappings()
-            .first()
         )
         return _alert(row) if row else None
 
@@ -412,7 +386,7 @@ class JobRepo(_Repo):
         self._c.execute(t.jobs.update().where(t.jobs.c.id == job.id).values(**values))
 
     def get(self, job_id: str) -> Job | None:
-        row = self._c.execute(t.jobs.select().where(t.jobs.c.id == job_id)).mappings().first()
+        row = self._first(t.jobs.select().where(t.jobs.c.id == job_id))
         return _job(row) if row else None
 
     def list(
