@@ -183,3 +183,19 @@ def test_key_listing_never_shows_secrets(client: TestClient, api_key: dict[str, 
     assert api_key["secret"] not in listed.text
     assert "signing_key" not in listed.text
     assert [k["id"] for k in listed.json()] == [api_key["id"]]
+
+
+def test_me_describes_the_api_key(
+    client: TestClient, api_key: dict[str, Any], clock: ShiftClock
+) -> None:
+    headers = sign(api_key["id"], api_key["secret"], "GET", "/api/vpp/auth/me", clock=clock)
+    me = client.get("/api/vpp/auth/me", headers=headers).json()
+    assert (me["kind"], me["id"], me["roles"], me["user"]) == (
+        "api_key",
+        api_key["id"],
+        ["operator"],
+        None,
+    )
+    logout = sign(api_key["id"], api_key["secret"], "POST", "/api/vpp/auth/logout", clock=clock)
+    response = client.post("/api/vpp/auth/logout", headers=logout)
+    assert response.status_code == 422

@@ -37,13 +37,15 @@ def logout(rt: RuntimeDep, uow: WriteUow, principal: PrincipalDep) -> Response:
 
 @router.get("/me", summary="Who am I")
 def me(rt: RuntimeDep, uow: ReadUow, principal: PrincipalDep) -> MeOut:
-    user = rt.identity.get_user(uow, principal, principal.user_id)
+    user = None
+    if principal.kind == "user":
+        user = UserOut.of(rt.identity.get_user(uow, principal, principal.user_id), rt.clock.now())
     return MeOut(
         kind=principal.kind,
         id=principal.id,
         organization_id=principal.organization_id,
         roles=sorted(principal.roles),
-        user=UserOut.of(user, rt.clock.now()) if principal.kind == "user" else None,
+        user=user,
     )
 
 
