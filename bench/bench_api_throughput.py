@@ -23,14 +23,20 @@ broken connection / timeout) counts as an error.
 One JSON line per (backend, method) goes to stdout, progress to stderr. With a closed loop of
 C connections, Little's law ties the numbers together: mean latency ~= C / rps.
 
+The load generator shares the machine with the server, so each line also carries where the CPU
+went during the measured window (Linux ``/proc``; percent of one core, so 200 = two busy cores):
+``server_cpu_pct`` (all uvicorn processes), ``db_cpu_pct`` (``postgres`` processes),
+``client_cpu_pct`` (the load generator), ``host_cpu_pct`` (everything) and ``other_cpu_pct``
+(the rest: anything else running on the host, which makes that run's numbers suspect).
+
 Usage::
 
-    .venv/bin/python bench/bench_api_throughput.py [--workers 2] [--duration 10]
+    .venv/bin/python bench/bench_api_throughput.py [--workers 2] [--duration 10] [--warmup 2]
         [--connections 100] [--backends sqlite,postgresql] [--methods GET,POST]
 
 Everything listens on and connects to 127.0.0.1 only. The PostgreSQL part needs a server on
 127.0.0.1:5432 that lets user ``postgres`` in without a password; when it is unreachable it is
-skipped with the reason printed. No database other than ``openvpp_bench`` is touched.
+skipped with the reason printed on stderr. No database other than ``openvpp_bench`` is touched.
 """
 
 from __future__ import annotations
@@ -69,6 +75,7 @@ BENCH_EMAIL = "operator@demo.openvpp.org"
 BENCH_PASSWORD = "openvpp-demo"
 
 WARMUP_S = 2.0
+MAX_PHASE_S = 400.0
 REQUEST_TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 5.0
 ERROR_BACKOFF_S = 0.05
@@ -92,6 +99,7 @@ class LoadSpec:
     """What the client process runs; plain data so that it pickles across ``spawn``."""
 
     port: int
+    server_pid: int
     method: str
     path: str
     token: str
@@ -108,6 +116,7 @@ class LoadStats:
     transport_errors: int = 0
     window_start: float = 0.0
     window_end: float = 0.0
+    cpu: dict[str, float | None] = field(default_factory=dict)
 
 
 def build_request(spec: LoadSpec) -> bytes:
@@ -221,6 +230,93 @@ async def connection_loop(
         await close_writer(stream[1])
 
 
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """CPU seconds so far: the host (busy, all cores), the server tree, PostgreSQL, this process."""
+
+    wall: float
+    host_busy: float | None
+    server: float | None
+    database: float | None
+    client: float
+
+
+def _process_ticks(root: int) -> tuple[int, int]:
+    """CPU ticks of ``root`` with all its descendants (uvicorn workers), and of every
+    ``postgres`` process (the database server's share of the work)."""
+    parent_of: dict[int, int] = {}
+    ticks_of: dict[int, int] = {}
+    database = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            raw = (entry / "stat").read_text()
+            comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+            fields = raw[raw.rindex(")") + 2 :].split()  # fields from 3 (state) on
+            # utime + stime, plus cutime + cstime: the CPU of reaped children, such as
+            # PostgreSQL backends of pool connections that were closed during the window.
+            ticks = sum(int(v) for v in fields[11:15])
+            parent_of[int(entry.name)] = int(fields[1])
+            ticks_of[int(entry.name)] = ticks
+            if comm.startswith("postgres"):
+                database += ticks
+    tree, frontier = {root}, [root]
+    for _ in range(16):  # process-tree depth bound
+        frontier = [pid for pid, ppid in parent_of.items() if ppid in frontier]
+        if not frontier:
+            break
+        tree.update(frontier)
+    return sum(ticks_of.get(pid, 0) for pid in tree), database
+
+
+def cpu_snapshot(server_pid: int) -> CpuSnapshot:
+    """Linux /proc accounting; the host and server parts are None elsewhere."""
+    host_busy: float | None = None
+    server: float | None = None
+    database: float | None = None
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        tick = float(os.sysconf("SC_CLK_TCK"))
+        cpu_line = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        values = [int(v) for v in cpu_line[:8]]
+        host_busy = (sum(values) - values[3] - values[4]) / tick  # minus idle and iowait
+        server_ticks, database_ticks = _process_ticks(server_pid)
+        server, database = server_ticks / tick, database_ticks / tick
+    return CpuSnapshot(time.perf_counter(), host_busy, server, database, time.process_time())
+
+
+def cpu_shares(start: CpuSnapshot, end: CpuSnapshot) -> dict[str, float | None]:
+    """CPU use during the window in percent of one core (200 = two cores busy)."""
+    wall = end.wall - start.wall
+
+    def pct(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None or wall <= 0 else round(100 * (b - a) / wall, 1)
+
+    host = pct(start.host_busy, end.host_busy)
+    server = pct(start.server, end.server)
+    database = pct(start.database, end.database)
+    client = pct(start.client, end.client)
+    other = None
+    if host is not None and server is not None and database is not None and client is not None:
+        other = round(max(0.0, host - server - database - client), 1)
+    return {
+        "server_cpu_pct": server,
+        "db_cpu_pct": database,
+        "client_cpu_pct": client,
+        "other_cpu_pct": other,
+        "host_cpu_pct": host,
+    }
+
+
+async def measure_cpu(spec: LoadSpec, stats: LoadStats) -> None:
+    """Snapshot CPU accounting at the start and the end of the measured window."""
+    loop_clock = time.perf_counter
+    await asyncio.sleep(max(0.0, stats.window_start - loop_clock()))
+    start = cpu_snapshot(spec.server_pid)
+    await asyncio.sleep(max(0.0, stats.window_end - loop_clock()))
+    stats.cpu = cpu_shares(start, cpu_snapshot(spec.server_pid))
+
+
 async def run_load(spec: LoadSpec) -> dict[str, Any]:
     request = build_request(spec)
     opened = await asyncio.gather(
@@ -231,7 +327,8 @@ async def run_load(spec: LoadSpec) -> dict[str, Any]:
     stats = LoadStats(window_start=now + spec.warmup_s)
     stats.window_end = stats.window_start + spec.duration_s
     await asyncio.gather(
-        *(connection_loop(spec, request, stats, s, stats.window_end) for s in streams)
+        measure_cpu(spec, stats),
+        *(connection_loop(spec, request, stats, s, stats.window_end) for s in streams),
     )
     return summarize(stats, spec)
 
@@ -259,6 +356,8 @@ def summarize(stats: LoadStats, spec: LoadSpec) -> dict[str, Any]:
         "errors": non_2xx + stats.transport_errors,
         "transport_errors": stats.transport_errors,
         "statuses": dict(sorted(stats.statuses.items())),
+        "cpus": os.cpu_count(),
+        **stats.cpu,
     }
 
 
@@ -271,12 +370,7 @@ def client_main(spec: LoadSpec, conn: Connection) -> None:
     except ImportError:
         runner = asyncio.run
     try:
-        cpu_started, wall_started = time.process_time(), time.perf_counter()
-        result = runner(run_load(spec))
-        cpu, wall = time.process_time() - cpu_started, time.perf_counter() - wall_started
-        # The client shares the machine with the server: report how much CPU it took.
-        result["client_cpu_pct"] = round(100.0 * cpu / wall, 1) if wall > 0 else 0.0
-        conn.send({"ok": True, "result": result})
+        conn.send({"ok": True, "result": runner(run_load(spec))})
     except Exception as exc:
         conn.send({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
     finally:
@@ -413,10 +507,17 @@ def probe(port: int, token: str, method: str, path: str, body: bytes) -> None:
         conn.close()
 
 
+def report_server_log(log_path: Path, lines: int = 20) -> None:
+    """Show the end of the server log (it names the cause of 5xx answers)."""
+    tail = log_path.read_text(errors="replace").splitlines()[-lines:]
+    if tail:
+        log("server log tail:\n" + "\n".join(tail))
+
+
 @contextlib.contextmanager
 def running_server(
     env: dict[str, str], workdir: Path, workers: int
-) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+) -> Iterator[tuple[int, int, Path]]:
     port = free_port()
     log_path = workdir / f"server-{port}.log"
     with log_path.open("wb") as server_log:
@@ -439,11 +540,9 @@ def running_server(
         log(f"server pid {proc.pid} on {HOST}:{port} with {workers} worker(s)")
         try:
             wait_healthy(port, proc, SERVER_START_TIMEOUT_S)
-            yield port, proc
+            yield port, proc.pid, log_path
         except BaseException:
-            tail = log_path.read_text(errors="replace")[-2000:]
-            if tail:
-                log(f"server log tail:\n{tail}")
+            report_server_log(log_path)
             raise
         finally:
             if proc.poll() is None:
@@ -495,7 +594,7 @@ def bench_backend(name: str, args: argparse.Namespace, methods: list[str]) -> li
     if name == "postgresql":
         reason = recreate_pg_database()
         if reason is not None:
-            print(f"skipping postgresql: {reason}", flush=True)
+            log(f"skipping postgresql: {reason}")
             return []
         backend = Backend(name, f"postgresql+psycopg://postgres@{HOST}:{PG_PORT}/{PG_BENCH_DB}")
     else:
@@ -507,14 +606,15 @@ def bench_backend(name: str, args: argparse.Namespace, methods: list[str]) -> li
         log(f"{name}: migrate and seed in {workdir}")
         run_cli(["db", "migrate"], env, workdir)
         run_cli(["db", "seed"], env, workdir)
-        with running_server(env, workdir, args.workers) as (port, _proc):
-            token = login(port)
+        with running_server(env, workdir, args.workers) as (port, server_pid, log_path):
             for method in methods:
+                token = login(port)  # fresh per run: access tokens live 15 minutes
                 path = GET_PATH if method == "GET" else POST_PATH
                 body = b"" if method == "GET" else json.dumps(POST_BODY).encode()
                 probe(port, token, method, path, body)
                 spec = LoadSpec(
                     port=port,
+                    server_pid=server_pid,
                     method=method,
                     path=path,
                     token=token,
@@ -537,6 +637,8 @@ def bench_backend(name: str, args: argparse.Namespace, methods: list[str]) -> li
                 }
                 print(json.dumps(line), flush=True)
                 results.append(line)
+                if measured["errors"]:
+                    report_server_log(log_path)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         if name == "postgresql":
@@ -556,17 +658,18 @@ def csv_choice(allowed: tuple[str, ...], *, upper: bool = False) -> Any:
     return parse
 
 
-def positive_float(raw: str) -> float:
+def seconds(raw: str) -> float:
+    """A phase length; warm-up plus run must fit in one 15-minute access token."""
     value = float(raw)
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError("must be in (0, 3600]")
+    if not 0 < value <= MAX_PHASE_S:
+        raise argparse.ArgumentTypeError(f"must be in (0, {MAX_PHASE_S:g}]")
     return value
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--duration", type=positive_float, default=10.0, help="measured seconds")
-    parser.add_argument("--warmup", type=positive_float, default=WARMUP_S, help="warm-up seconds")
+    parser.add_argument("--duration", type=seconds, default=10.0, help="measured seconds")
+    parser.add_argument("--warmup", type=seconds, default=WARMUP_S, help="warm-up seconds")
     parser.add_argument("--connections", type=int, default=100, help="concurrent connections")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
     parser.add_argument(
