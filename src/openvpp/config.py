@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     var_dir: Path = Path("var")
     database_url: str = ""
     redis_url: str | None = None
+    db_pool_size: int = Field(default=32, ge=1, le=500)
     secret_key: SecretStr | None = None
 
     host: str = "127.0.0.1"

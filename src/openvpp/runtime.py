@@ -45,6 +45,11 @@ class Runtime:
     rate_limiter: SqlRateLimiter | RedisRateLimiter
     redis: Any | None = None
 
+    @property
+    def inline_reads(self) -> bool:
+        """Whether read-only calls may run on the event loop (a local SQLite file)."""
+        return self.engine.dialect.name == "sqlite"
+
     def uow(
         self,
         context: AuditContext | None = None,
@@ -69,7 +74,7 @@ class Runtime:
 
 def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     clock = clock or SystemClock()
-    engine = create_engine(settings.effective_database_url)
+    engine = create_engine(settings.effective_database_url, pool_size=settings.db_pool_size)
     master = settings.master_key
     replay: SqlReplayGuard | RedisReplayGuard
     limiter: SqlRateLimiter | RedisRateLimiter

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio import to_thread
 from fastapi import APIRouter, Depends, FastAPI
 from starlette.routing import Route
 
@@ -66,6 +67,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # As many request threads as pooled connections: no thread waits for a connection,
+        # and no connection is opened and closed per request.
+        to_thread.current_default_thread_limiter().total_tokens = settings.db_pool_size
         if run_jobs:
             rt.runner.start()
         try:

@@ -1,9 +1,15 @@
-"""Request dependencies: runtime, authorization (via the policy table), units of work, paging."""
+"""Request dependencies: runtime, authorization (via the policy table), units of work, paging.
+
+Dependencies that do no I/O are ``async``: FastAPI runs a sync dependency in the thread pool,
+and each such hop costs more than the work itself. Blocking work (the database) goes to the
+thread pool explicitly, through :func:`blocking`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, ParamSpec, TypeVar
 
 from fastapi import Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -16,13 +22,34 @@ from openvpp.identity.model import Principal
 from openvpp.runtime import Runtime
 from openvpp.store.uow import SqlUnitOfWork
 
+P = ParamSpec("P")
+T = TypeVar("T")
 
-def get_runtime(request: Request) -> Runtime:
+
+async def blocking(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run blocking work (database, password hashing) in the thread pool."""
+    return await run_in_threadpool(func, *args, **kwargs)
+
+
+async def read(rt: Runtime, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run a read-only service call. On SQLite it runs inline: a WAL read never waits for a
+    writer and costs far less than a hand-off to the thread pool. On a network database it
+    goes to the thread pool, so that a slow query never stalls the event loop."""
+    if rt.inline_reads:
+        return func(*args, **kwargs)
+    return await run_in_threadpool(func, *args, **kwargs)
+
+
+# The dependencies below take the Request itself rather than other dependencies: FastAPI's
+# per-request cost grows with the number of dependency nodes, and these run on every request.
+
+
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
-def request_info(request: Request) -> RequestInfo:
+async def request_info(request: Request) -> RequestInfo:
     info: RequestInfo = request.state.openvpp
     return info
 
@@ -31,7 +58,7 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 InfoDep = Annotated[RequestInfo, Depends(request_info)]
 
 
-async def authorize(request: Request, rt: RuntimeDep, info: InfoDep) -> Principal | None:
+async def authorize(request: Request) -> Principal | None:
     """Authenticate the caller and check the route's roles in the policy table."""
     route = request.scope.get("route")
     access = access_for(request.method, getattr(route, "path", ""))
@@ -39,7 +66,8 @@ async def authorize(request: Request, rt: RuntimeDep, info: InfoDep) -> Principa
         raise PermissionDenied("this route has no access policy")  # fail closed
     if access is PUBLIC:
         return None
-    principal = await _authenticate(request, rt, info)
+    info: RequestInfo = request.state.openvpp
+    principal = await _authenticate(request, request.app.state.runtime, info)
     info.principal = principal
     assert isinstance(access, frozenset)
     if not principal.roles & access:
@@ -56,13 +84,12 @@ async def _authenticate(request: Request, rt: Runtime, info: RequestInfo) -> Pri
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise AuthenticationFailed("Authorization must be 'Bearer <access token>'")
-        return await run_in_threadpool(
-            rt.identity.authenticate_bearer, rt.uow(readonly=True), token.strip()
-        )
+        return await read(rt, rt.identity.authenticate_bearer, rt.uow(readonly=True), token.strip())
     if signatures.HEADER_SIGNATURE in request.headers:
+        # Not a pure read: the nonce is recorded (replay protection), so it takes a thread.
         info.attempted_actor = request.headers.get(signatures.HEADER_KEY, "")[:40] or None
         body = await request.body()
-        return await run_in_threadpool(
+        return await blocking(
             lambda: rt.identity.authenticate_signature(
                 rt.uow(readonly=True),
                 headers={k.lower(): v for k, v in request.headers.items()},
@@ -75,25 +102,28 @@ async def _authenticate(request: Request, rt: Runtime, info: RequestInfo) -> Pri
     raise AuthenticationFailed("authentication required: a Bearer token or an HMAC signature")
 
 
-def current_principal(
-    info: InfoDep, _authorized: Annotated[Principal | None, Depends(authorize)]
-) -> Principal:
-    """The authenticated caller (routes whose policy is not PUBLIC)."""
-    if info.principal is None:
-        raise AuthenticationFailed("authentication required")
-    return info.principal
-
-
 AuthorizedDep = Annotated[Principal | None, Depends(authorize)]
 
 
-def write_uow(rt: RuntimeDep, info: InfoDep, _authorized: AuthorizedDep) -> SqlUnitOfWork:
+async def current_principal(request: Request, _authorized: AuthorizedDep) -> Principal:
+    """The authenticated caller (routes whose policy is not PUBLIC)."""
+    principal: Principal | None = request.state.openvpp.principal
+    if principal is None:
+        raise AuthenticationFailed("authentication required")
+    return principal
+
+
+async def write_uow(request: Request, _authorized: AuthorizedDep) -> SqlUnitOfWork:
     """A unit of work whose audit rows carry this request's actor (known after ``authorize``)."""
-    return rt.uow(info.audit_context(), info.sink)
+    info: RequestInfo = request.state.openvpp
+    runtime: Runtime = request.app.state.runtime
+    return runtime.uow(info.audit_context(), info.sink)
 
 
-def read_uow(rt: RuntimeDep, info: InfoDep, _authorized: AuthorizedDep) -> SqlUnitOfWork:
-    return rt.uow(info.audit_context(), info.sink, readonly=True)
+async def read_uow(request: Request, _authorized: AuthorizedDep) -> SqlUnitOfWork:
+    info: RequestInfo = request.state.openvpp
+    runtime: Runtime = request.app.state.runtime
+    return runtime.uow(info.audit_context(), info.sink, readonly=True)
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
@@ -107,12 +137,12 @@ class Page:
     offset: int
 
 
-def page(
-    rt: RuntimeDep,
+async def page(
+    request: Request,
     limit: Annotated[int, Query(ge=1, description="page size (capped by settings)")] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Page:
-    cap = rt.settings.max_page_size
+    cap = request.app.state.runtime.settings.max_page_size
     if limit > cap:
         raise ValidationFailed(f"limit must be at most {cap}", field="limit")
     return Page(limit, offset)

@@ -4,8 +4,23 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
+from contextvars import ContextVar
+from typing import Any
 
 import structlog
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("openvpp_request_id", default=None)
+"""The current request's id; set by the request middleware, added to every log line."""
+
+
+def _add_request_id(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    rid = REQUEST_ID.get()
+    if rid is not None:
+        event.setdefault("request_id", rid)
+    return event
 
 
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
@@ -19,6 +34,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            _add_request_id,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),

@@ -12,15 +12,19 @@ from sqlalchemy.engine import Engine, make_url
 IMMEDIATE = "openvpp_immediate"
 
 
-def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
-    """Build an engine; never called at import time (settings decide the URL)."""
+def create_engine(url: str, *, pool_size: int = 32, echo: bool = False) -> Engine:
+    """Build an engine; never called at import time (settings decide the URL).
+
+    ``pool_size`` should match the number of threads that use the engine at once: when more
+    threads check out connections, the overflow ones are opened and closed on every request.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, echo=echo)
+        return _sqlite_engine(url, pool_size=pool_size, echo=echo)
     kwargs: dict[str, Any] = {
         "pool_pre_ping": True,
         "pool_size": pool_size,
-        "max_overflow": pool_size,
+        "max_overflow": 8,
         "pool_recycle": 1800,
         "echo": echo,
     }
@@ -32,7 +36,7 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engin
     return sa.create_engine(url, **kwargs)
 
 
-def _sqlite_engine(url: str, *, echo: bool) -> Engine:
+def _sqlite_engine(url: str, *, pool_size: int, echo: bool) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
@@ -40,8 +44,8 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
         url,
         echo=echo,
         connect_args={"check_same_thread": False, "timeout": 30},
-        pool_size=20,
-        max_overflow=20,
+        pool_size=pool_size,
+        max_overflow=8,
     )
 
     @event.listens_for(engine, "connect")

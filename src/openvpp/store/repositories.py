@@ -59,6 +59,21 @@ class OrganizationRepo(_Repo):
         return [Organization(**r) for r in rows.mappings()]
 
 
+_SESSIONS = t.auth_sessions
+# Built once: a statement object memoizes its cache key, so the hot path skips regenerating it.
+_PRINCIPAL_QUERY = (
+    sa.select(
+        t.users,
+        _SESSIONS.c.id.label("s_id"),
+        _SESSIONS.c.created_at.label("s_created_at"),
+        _SESSIONS.c.revoked_at.label("s_revoked_at"),
+        _SESSIONS.c.revoked_reason.label("s_revoked_reason"),
+    )
+    .join(_SESSIONS, _SESSIONS.c.user_id == t.users.c.id)
+    .where(t.users.c.id == sa.bindparam("user_id"), _SESSIONS.c.id == sa.bindparam("session_id"))
+)
+
+
 def _user(row: RowMapping) -> User:
     data = dict(row)
     data["roles"] = parse_roles(data["roles"])
@@ -111,17 +126,11 @@ class UserRepo(_Repo):
         return sum(1 for roles in rows if "admin" in roles.split(","))
 
     def principal_row(self, user_id: str, session_id: str) -> tuple[User, AuthSession] | None:
-        s = t.auth_sessions
-        row = self._first(
-            sa.select(
-                t.users,
-                s.c.id.label("s_id"),
-                s.c.created_at.label("s_created_at"),
-                s.c.revoked_at.label("s_revoked_at"),
-                s.c.revoked_reason.label("s_revoked_reason"),
-            )
-            .join(s, s.c.user_id == t.users.c.id)
-            .where(t.users.c.id == user_id, s.c.id == session_id)
+        """The user and the session of an access token, in one query (every request runs it)."""
+        row = (
+            self._c.execute(_PRINCIPAL_QUERY, {"user_id": user_id, "session_id": session_id})
+            .mappings()
+            .first()
         )
         if row is None:
             return None

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from openvpp.api.deps import PrincipalDep, ReadUow, RuntimeDep
+from openvpp.api.deps import PrincipalDep, ReadUow, RuntimeDep, blocking, read
 from openvpp.api.policy import API_PREFIX
 from openvpp.api.schemas.ops import AuditRecordOut, VerifyOut
 from openvpp.audit.service import list_records, verify_chain
@@ -16,7 +16,7 @@ router = APIRouter(prefix=f"{API_PREFIX}/audit", tags=["audit"])
 
 
 @router.get("", summary="Audit records of the organization, newest first")
-def audit_records(
+async def audit_records(
     rt: RuntimeDep,
     uow: ReadUow,
     principal: PrincipalDep,
@@ -26,15 +26,21 @@ def audit_records(
 ) -> list[AuditRecordOut]:
     if limit > rt.settings.max_page_size:
         raise ValidationFailed(f"limit must be at most {rt.settings.max_page_size}", field="limit")
-    records = list_records(
-        uow, principal.organization_id, action=action, before_seq=before_seq, limit=limit
+    records = await read(
+        rt,
+        list_records,
+        uow,
+        principal.organization_id,
+        action=action,
+        before_seq=before_seq,
+        limit=limit,
     )
     return [AuditRecordOut.of(r) for r in records]
 
 
 @router.get("/verify", summary="Verify the hash chain; reports the first broken row")
-def verify(rt: RuntimeDep, uow: ReadUow, principal: PrincipalDep) -> VerifyOut:
-    result = verify_chain(uow, rt.audit_key)
+async def verify(rt: RuntimeDep, uow: ReadUow, principal: PrincipalDep) -> VerifyOut:
+    result = await blocking(verify_chain, uow, rt.audit_key)
     return VerifyOut(
         ok=result.ok,
         checked=result.checked,

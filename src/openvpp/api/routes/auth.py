@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from openvpp.api.deps import InfoDep, PrincipalDep, ReadUow, RuntimeDep, WriteUow
+from openvpp.api.deps import InfoDep, PrincipalDep, ReadUow, RuntimeDep, WriteUow, blocking, read
 from openvpp.api.policy import API_PREFIX
 from openvpp.api.schemas.identity import (
     ChangePasswordIn,
@@ -19,27 +19,31 @@ router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"])
 
 
 @router.post("/login", summary="Exchange email and password for an access and refresh token")
-def login(body: LoginIn, rt: RuntimeDep, uow: WriteUow, info: InfoDep) -> TokenOut:
-    pair = rt.identity.login(uow, body.email, body.password, client=info.ip or "unknown")
+async def login(body: LoginIn, rt: RuntimeDep, uow: WriteUow, info: InfoDep) -> TokenOut:
+    pair = await blocking(
+        rt.identity.login, uow, body.email, body.password, client=info.ip or "unknown"
+    )
     return TokenOut.model_validate(pair)
 
 
 @router.post("/refresh", summary="Rotate a refresh token (a reused token revokes its family)")
-def refresh(body: RefreshIn, rt: RuntimeDep, uow: WriteUow) -> TokenOut:
-    return TokenOut.model_validate(rt.identity.refresh(uow, body.refresh_token))
+async def refresh(body: RefreshIn, rt: RuntimeDep, uow: WriteUow) -> TokenOut:
+    return TokenOut.model_validate(await blocking(rt.identity.refresh, uow, body.refresh_token))
 
 
 @router.post("/logout", status_code=204, summary="Revoke the session of this access token")
-def logout(rt: RuntimeDep, uow: WriteUow, principal: PrincipalDep) -> Response:
-    rt.identity.logout(uow, principal)
+async def logout(rt: RuntimeDep, uow: WriteUow, principal: PrincipalDep) -> Response:
+    await blocking(rt.identity.logout, uow, principal)
     return Response(status_code=204)
 
 
 @router.get("/me", summary="Who am I")
-def me(rt: RuntimeDep, uow: ReadUow, principal: PrincipalDep) -> MeOut:
+async def me(rt: RuntimeDep, uow: ReadUow, principal: PrincipalDep) -> MeOut:
     user = None
     if principal.kind == "user":
-        user = UserOut.of(rt.identity.get_user(uow, principal, principal.user_id), rt.clock.now())
+        user = UserOut.of(
+            await read(rt, rt.identity.get_user, uow, principal, principal.user_id), rt.clock.now()
+        )
     return MeOut(
         kind=principal.kind,
         id=principal.id,
@@ -50,8 +54,10 @@ def me(rt: RuntimeDep, uow: ReadUow, principal: PrincipalDep) -> MeOut:
 
 
 @router.post("/password", status_code=204, summary="Change my password (ends all my sessions)")
-def change_password(
+async def change_password(
     body: ChangePasswordIn, rt: RuntimeDep, uow: WriteUow, principal: PrincipalDep
 ) -> Response:
-    rt.identity.change_password(uow, principal, body.current_password, body.new_password)
+    await blocking(
+        rt.identity.change_password, uow, principal, body.current_password, body.new_password
+    )
     return Response(status_code=204)

@@ -5,16 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.concurrency import run_in_threadpool
 
-from openvpp.api.deps import RuntimeDep
+from openvpp.api.deps import RuntimeDep, blocking
 from openvpp.health import check_health
 
 router = APIRouter(tags=["platform"])
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     return {"status": "alive"}
 
 
@@ -24,7 +23,7 @@ def healthz() -> dict[str, str]:
     responses={503: {"description": "not ready, with the reason per check"}},
 )
 async def readyz(rt: RuntimeDep) -> JSONResponse:
-    report = await run_in_threadpool(check_health, rt)
+    report = await blocking(check_health, rt)
     return JSONResponse(
         {"status": "ready" if report.ok else "not ready", "checks": report.checks},
         status_code=200 if report.ok else 503,
@@ -33,5 +32,5 @@ async def readyz(rt: RuntimeDep) -> JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-def metrics() -> Response:
+async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from openvpp.api.deps import PageDep, PrincipalDep, ReadUow, RuntimeDep, WriteUow
+from openvpp.api.deps import PageDep, PrincipalDep, ReadUow, RuntimeDep, WriteUow, blocking, read
 from openvpp.api.policy import API_PREFIX
 from openvpp.api.schemas.identity import (
     ApiKeyCreatedOut,
@@ -22,30 +22,34 @@ router = APIRouter(prefix=API_PREFIX, tags=["identity"])
 
 
 @router.get("/organization", summary="The caller's organization")
-def organization(rt: RuntimeDep, uow: ReadUow, principal: PrincipalDep) -> OrganizationOut:
-    return OrganizationOut.of(rt.identity.get_organization(uow, principal.organization_id))
+async def organization(rt: RuntimeDep, uow: ReadUow, principal: PrincipalDep) -> OrganizationOut:
+    return OrganizationOut.of(
+        await read(rt, rt.identity.get_organization, uow, principal.organization_id)
+    )
 
 
 @router.get("/roles", summary="The roles and what they are for")
-def roles() -> list[RoleOut]:
+async def roles() -> list[RoleOut]:
     return [RoleOut(role=r, description=d) for r, d in ROLE_DESCRIPTIONS.items()]
 
 
 @router.get("/users", summary="Users of the organization")
-def list_users(
+async def list_users(
     rt: RuntimeDep, uow: ReadUow, principal: PrincipalDep, page: PageDep
 ) -> list[UserOut]:
     now = rt.clock.now()
     return [
-        UserOut.of(u, now) for u in rt.identity.list_users(uow, principal, page.limit, page.offset)
+        UserOut.of(u, now)
+        for u in await read(rt, rt.identity.list_users, uow, principal, page.limit, page.offset)
     ]
 
 
 @router.post("/users", status_code=201, summary="Create a user in the organization")
-def create_user(
+async def create_user(
     body: UserCreateIn, rt: RuntimeDep, uow: WriteUow, principal: PrincipalDep
 ) -> UserOut:
-    user = rt.identity.create_user(
+    user = await blocking(
+        rt.identity.create_user,
         uow,
         organization_id=principal.organization_id,
         email=body.email,
@@ -57,15 +61,16 @@ def create_user(
 
 
 @router.get("/users/{user_id}", summary="One user")
-def get_user(user_id: str, rt: RuntimeDep, uow: ReadUow, principal: PrincipalDep) -> UserOut:
-    return UserOut.of(rt.identity.get_user(uow, principal, user_id), rt.clock.now())
+async def get_user(user_id: str, rt: RuntimeDep, uow: ReadUow, principal: PrincipalDep) -> UserOut:
+    return UserOut.of(await read(rt, rt.identity.get_user, uow, principal, user_id), rt.clock.now())
 
 
 @router.patch("/users/{user_id}", summary="Change a user's name, roles or active flag")
-def update_user(
+async def update_user(
     user_id: str, body: UserUpdateIn, rt: RuntimeDep, uow: WriteUow, principal: PrincipalDep
 ) -> UserOut:
-    user = rt.identity.update_user(
+    user = await blocking(
+        rt.identity.update_user,
         uow,
         principal,
         user_id,
@@ -77,26 +82,32 @@ def update_user(
 
 
 @router.get("/api-keys", summary="API keys of the organization (never their secrets)")
-def list_api_keys(
+async def list_api_keys(
     rt: RuntimeDep, uow: ReadUow, principal: PrincipalDep, page: PageDep
 ) -> list[ApiKeyOut]:
     return [
-        ApiKeyOut.of(k) for k in rt.identity.list_api_keys(uow, principal, page.limit, page.offset)
+        ApiKeyOut.of(k)
+        for k in await read(rt, rt.identity.list_api_keys, uow, principal, page.limit, page.offset)
     ]
 
 
 @router.post("/api-keys", status_code=201, summary="Create an API key; the secret is shown once")
-def create_api_key(
+async def create_api_key(
     body: ApiKeyCreateIn, rt: RuntimeDep, uow: WriteUow, principal: PrincipalDep
 ) -> ApiKeyCreatedOut:
-    key, secret = rt.identity.create_api_key(
-        uow, principal, name=body.name, roles=frozenset(body.roles), expires_at=body.expires_at
+    key, secret = await blocking(
+        rt.identity.create_api_key,
+        uow,
+        principal,
+        name=body.name,
+        roles=frozenset(body.roles),
+        expires_at=body.expires_at,
     )
     return ApiKeyCreatedOut(**ApiKeyOut.of(key).model_dump(), secret=secret)
 
 
 @router.delete("/api-keys/{key_id}", summary="Revoke an API key")
-def revoke_api_key(
+async def revoke_api_key(
     key_id: str, rt: RuntimeDep, uow: WriteUow, principal: PrincipalDep
 ) -> ApiKeyOut:
-    return ApiKeyOut.of(rt.identity.revoke_api_key(uow, principal, key_id))
+    return ApiKeyOut.of(await blocking(rt.identity.revoke_api_key, uow, principal, key_id))

@@ -6,7 +6,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from openvpp.api.deps import InfoDep, PageDep, PrincipalDep, ReadUow, RuntimeDep, WriteUow
+from openvpp.api.deps import (
+    InfoDep,
+    PageDep,
+    PrincipalDep,
+    ReadUow,
+    RuntimeDep,
+    WriteUow,
+    blocking,
+    read,
+)
 from openvpp.api.policy import API_PREFIX
 from openvpp.api.schemas.common import UTCDatetime
 from openvpp.api.schemas.ops import (
@@ -25,20 +34,23 @@ router = APIRouter(prefix=API_PREFIX, tags=["operations"])
 
 
 @router.get("/alerts", summary="System alerts, newest first")
-def list_alerts(
+async def list_alerts(
     rt: RuntimeDep,
     uow: ReadUow,
     principal: PrincipalDep,
     page: PageDep,
     status: AlertStatus | None = None,
 ) -> list[AlertOut]:
-    alerts = rt.ops.list_alerts(uow, principal, status, page.limit, page.offset)
+    alerts = await read(rt, rt.ops.list_alerts, uow, principal, status, page.limit, page.offset)
     return [AlertOut.model_validate(a) for a in alerts]
 
 
 @router.post("/alerts", status_code=201, summary="Raise an alert")
-def raise_alert(body: AlertIn, rt: RuntimeDep, uow: WriteUow, principal: PrincipalDep) -> AlertOut:
-    alert = rt.ops.raise_alert(
+async def raise_alert(
+    body: AlertIn, rt: RuntimeDep, uow: WriteUow, principal: PrincipalDep
+) -> AlertOut:
+    alert = await blocking(
+        rt.ops.raise_alert,
         uow,
         principal,
         severity=body.severity,
@@ -50,41 +62,48 @@ def raise_alert(body: AlertIn, rt: RuntimeDep, uow: WriteUow, principal: Princip
 
 
 @router.get("/alerts/{alert_id}", summary="One alert")
-def get_alert(alert_id: str, rt: RuntimeDep, uow: ReadUow, principal: PrincipalDep) -> AlertOut:
-    return AlertOut.model_validate(rt.ops.get_alert(uow, principal, alert_id))
+async def get_alert(
+    alert_id: str, rt: RuntimeDep, uow: ReadUow, principal: PrincipalDep
+) -> AlertOut:
+    return AlertOut.model_validate(await read(rt, rt.ops.get_alert, uow, principal, alert_id))
 
 
 @router.post("/alerts/{alert_id}/acknowledge", summary="Acknowledge an open alert")
-def acknowledge_alert(
+async def acknowledge_alert(
     alert_id: str, rt: RuntimeDep, uow: WriteUow, principal: PrincipalDep
 ) -> AlertOut:
-    return AlertOut.model_validate(rt.ops.acknowledge_alert(uow, principal, alert_id))
+    return AlertOut.model_validate(
+        await blocking(rt.ops.acknowledge_alert, uow, principal, alert_id)
+    )
 
 
 @router.post("/alerts/{alert_id}/resolve", summary="Resolve an alert")
-def resolve_alert(
+async def resolve_alert(
     alert_id: str, rt: RuntimeDep, uow: WriteUow, principal: PrincipalDep
 ) -> AlertOut:
-    return AlertOut.model_validate(rt.ops.resolve_alert(uow, principal, alert_id))
+    return AlertOut.model_validate(await blocking(rt.ops.resolve_alert, uow, principal, alert_id))
 
 
 @router.get("/operation-logs", summary="Operation logs, newest first")
-def list_operation_logs(
+async def list_operation_logs(
     rt: RuntimeDep,
     uow: ReadUow,
     principal: PrincipalDep,
     page: PageDep,
     category: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[OperationLogOut]:
-    logs = rt.ops.list_operation_logs(uow, principal, category, page.limit, page.offset)
+    logs = await read(
+        rt, rt.ops.list_operation_logs, uow, principal, category, page.limit, page.offset
+    )
     return [OperationLogOut.model_validate(e) for e in logs]
 
 
 @router.post("/operation-logs", status_code=201, summary="Record an operation")
-def log_operation(
+async def log_operation(
     body: OperationLogIn, rt: RuntimeDep, uow: WriteUow, principal: PrincipalDep, info: InfoDep
 ) -> OperationLogOut:
-    entry = rt.ops.log_operation(
+    entry = await blocking(
+        rt.ops.log_operation,
         uow,
         principal,
         level=body.level,
@@ -97,7 +116,7 @@ def log_operation(
 
 
 @router.get("/performance-metrics", summary="Performance metric samples, oldest first")
-def list_metrics(
+async def list_metrics(
     rt: RuntimeDep,
     uow: ReadUow,
     principal: PrincipalDep,
@@ -106,17 +125,26 @@ def list_metrics(
     start: UTCDatetime | None = None,
     end: UTCDatetime | None = None,
 ) -> list[MetricSampleOut]:
-    samples = rt.ops.list_metrics(
-        uow, principal, name=name, start=start, end=end, limit=page.limit, offset=page.offset
+    samples = await read(
+        rt,
+        rt.ops.list_metrics,
+        uow,
+        principal,
+        name=name,
+        start=start,
+        end=end,
+        limit=page.limit,
+        offset=page.offset,
     )
     return [MetricSampleOut.model_validate(s) for s in samples]
 
 
 @router.post("/performance-metrics", status_code=201, summary="Record metric samples")
-def record_metrics(
+async def record_metrics(
     body: MetricBatchIn, rt: RuntimeDep, uow: WriteUow, principal: PrincipalDep
 ) -> RecordedOut:
-    rows = rt.ops.record_metrics(
+    rows = await blocking(
+        rt.ops.record_metrics,
         uow,
         principal,
         [
