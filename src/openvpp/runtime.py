@@ -21,7 +21,7 @@ from openvpp.jobs.registry import JobContext, JobRegistry
 from openvpp.jobs.runner import JobRunner
 from openvpp.jobs.service import JobService
 from openvpp.ops.service import OpsService
-from openvpp.store.db import create_engine
+from openvpp.store.db import SqliteWriteLock, create_engine, sqlite_write_lock
 from openvpp.store.limits import (
     RedisRateLimiter,
     RedisReplayGuard,
@@ -44,6 +44,8 @@ class Runtime:
     replay_guard: SqlReplayGuard | RedisReplayGuard
     rate_limiter: SqlRateLimiter | RedisRateLimiter
     redis: Any | None = None
+    write_lock: SqliteWriteLock | None = None
+    """Serializes this process's SQLite writers (``None`` on other databases)."""
 
     @property
     def inline_reads(self) -> bool:
@@ -64,6 +66,7 @@ class Runtime:
             context=context,
             sink=sink,
             readonly=readonly,
+            write_lock=self.write_lock,
         )
 
     def close(self) -> None:
@@ -111,9 +114,16 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     )
     audit_key = derive_key(master, "audit")
     registry = JobRegistry()
+    write_lock = sqlite_write_lock(engine)
     runner_context = AuditContext(actor_type="system", actor_id="job-runner")
     runner = JobRunner(
-        lambda: SqlUnitOfWork(engine, clock=clock, audit_key=audit_key, context=runner_context),
+        lambda: SqlUnitOfWork(
+            engine,
+            clock=clock,
+            audit_key=audit_key,
+            context=runner_context,
+            write_lock=write_lock,
+        ),
         registry,
         clock,
         workers=settings.jobs_workers,
@@ -132,6 +142,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         replay_guard=replay,
         rate_limiter=limiter,
         redis=client,
+        write_lock=write_lock,
     )
     _register_platform_jobs(registry, runtime)
     return runtime

@@ -247,3 +247,32 @@ def test_weak_password_and_bad_email_name_their_field(client: TestClient) -> Non
     )
     assert bad.status_code == 422
     assert bad.json()["error"]["field"] == "email"
+
+
+def test_concurrent_failures_are_all_counted(seeded: Runtime) -> None:
+    """Five wrong passwords at once lock the account: no failure is lost to a race."""
+    import threading
+
+    from openvpp.core.errors import AuthenticationFailed
+
+    barrier = threading.Barrier(5)
+    outcomes: list[str] = []
+
+    def attempt() -> None:
+        barrier.wait()
+        try:
+            seeded.identity.login(seeded.uow(), demo("viewer"), "wrong-password", client="t")
+            outcomes.append("ok")
+        except AuthenticationFailed:
+            outcomes.append("denied")
+
+    threads = [threading.Thread(target=attempt) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes == ["denied"] * 5
+    with seeded.uow(readonly=True) as uow:
+        user = uow.users.get_by_email(demo("viewer"))
+    assert user is not None
+    assert user.locked_until is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +15,7 @@ from openvpp.core.ids import new_id
 from openvpp.identity.model import Organization, Role, User
 from openvpp.runtime import Runtime
 from openvpp.store import tables
-from openvpp.store.db import create_engine
+from openvpp.store.db import SqliteWriteLock, create_engine
 from openvpp.store.limits import SqlRateLimiter, SqlReplayGuard
 from openvpp.store.migrate import current_revision, downgrade, head_revision, upgrade
 
@@ -211,3 +212,23 @@ def test_rate_limiter_counts_per_window(runtime: Runtime) -> None:
     assert results[:3] == [None, None, None]
     assert all(r is not None and 1 <= r <= 60 for r in results[3:])
     assert limiter.hit("login:5.6.7.8", 3, 60) is None
+
+
+def test_sqlite_write_lock_queues_writers_across_lock_objects(tmp_path: Path) -> None:
+    """Two lock objects on one database (as in two processes) exclude each other; re-entry in
+    one thread does not deadlock."""
+    first = SqliteWriteLock(str(tmp_path / "x.db"))
+    second = SqliteWriteLock(str(tmp_path / "x.db"))
+    order: list[str] = []
+    with first:
+        with first:  # re-entrant
+            order.append("first")
+        waiter = threading.Thread(
+            target=lambda: (second.__enter__(), order.append("second"), second.__exit__())
+        )
+        waiter.start()
+        waiter.join(0.3)
+        assert waiter.is_alive()  # still waiting: the first holder has not left
+        order.append("first leaves")
+    waiter.join(5)
+    assert order == ["first", "first leaves", "second"]

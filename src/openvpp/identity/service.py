@@ -217,13 +217,20 @@ class IdentityService:
     def change_password(
         self, uow: UnitOfWork, principal: Principal, current: str, new: str
     ) -> None:
+        """Verify the current password and store the new one (hashing outside the transaction);
+        every session of the user ends."""
         check_password_policy(new, field="new_password")
         with uow:
             user = self._user_in_org(uow, principal, principal.user_id)
-            if not self.passwords.verify(user.password_hash, current):
-                raise ValidationFailed("current password is wrong", field="current_password")
+        if not self.passwords.verify(user.password_hash, current):
+            raise ValidationFailed("current password is wrong", field="current_password")
+        new_hash = self.passwords.hash(new)
+        with uow:
+            fresh = uow.users.get_for_update(user.id)
+            if fresh is None or fresh.password_hash != user.password_hash:
+                raise Conflict("the password was changed meanwhile; try again", field="password")
             now = self._clock.now()
-            uow.users.update(replace(user, password_hash=self.passwords.hash(new), updated_at=now))
+            uow.users.update(replace(fresh, password_hash=new_hash, updated_at=now))
             uow.sessions.revoke_for_user(user.id, now, "password changed")
             uow.record(AuditEvent("user.password_change", "user", user.id))
             uow.commit()
@@ -238,6 +245,11 @@ class IdentityService:
     # -- login, refresh, logout --------------------------------------------------------------
 
     def login(self, uow: UnitOfWork, email: str, password: str, client: str) -> TokenPair:
+        """Check the password and open a session.
+
+        The argon2 work happens between two short transactions, never inside one: holding a
+        write transaction for tens of milliseconds would serialize every login on SQLite.
+        """
         retry = self._limiter.hit(f"login:{client}", self.policy.login_rate_per_minute, 60)
         if retry is not None:
             raise RateLimited("too many login attempts; retry later", retry_after=retry)
@@ -245,21 +257,29 @@ class IdentityService:
         now = self._clock.now()
         with uow:
             user = uow.users.get_by_email(email)
-            locked = user is not None and user.locked_until is not None and user.locked_until > now
-            if user is None or locked or not user.is_active:
-                self.passwords.verify_dummy(password)
-                self._deny_login(
-                    uow,
-                    user,
-                    "unknown user" if user is None else "locked" if locked else "inactive",
-                )
-            assert user is not None
-            if not self.passwords.verify(user.password_hash, password):
-                failures = user.failed_logins + 1
+        refusal = self._login_refusal(user, now)
+        if refusal is not None:
+            self.passwords.verify_dummy(password)
+            with uow:
+                self._deny_login(uow, user, refusal)
+        assert user is not None
+        correct = self.passwords.verify(user.password_hash, password)
+        new_hash = (
+            self.passwords.hash(password)
+            if correct and self.passwords.needs_rehash(user.password_hash)
+            else None
+        )
+        with uow:
+            current = uow.users.get_for_update(user.id)  # fresh, and locked until commit
+            if current is None or current.password_hash != user.password_hash:
+                self._deny_login(uow, current, "account changed during login")
+            assert current is not None
+            if not correct:
+                failures = current.failed_logins + 1
                 lock = failures >= self.policy.max_failures
                 uow.users.update(
                     replace(
-                        user,
+                        current,
                         failed_logins=0 if lock else failures,
                         locked_until=now + timedelta(seconds=self.policy.lockout_s)
                         if lock
@@ -267,20 +287,38 @@ class IdentityService:
                     )
                 )
                 self._deny_login(
-                    uow, user, "locked after repeated failures" if lock else "wrong password"
+                    uow, current, "locked after repeated failures" if lock else "wrong password"
                 )
-            if self.passwords.needs_rehash(user.password_hash):
-                user = replace(user, password_hash=self.passwords.hash(password))
-            user = replace(user, failed_logins=0, locked_until=None)
-            uow.users.update(user)
-            session = AuthSession(id=new_id(), user_id=user.id, created_at=now)
+            refusal = self._login_refusal(current, now)
+            if refusal is not None:
+                self._deny_login(uow, current, refusal)
+            current = replace(
+                current,
+                password_hash=new_hash or current.password_hash,
+                failed_logins=0,
+                locked_until=None,
+            )
+            uow.users.update(current)
+            session = AuthSession(id=new_id(), user_id=current.id, created_at=now)
             uow.sessions.add(session)
-            pair = self._issue(uow, user, session.id, now)
+            pair = self._issue(uow, current, session.id, now)
             uow.record(
-                AuditEvent("auth.login", "user", user.id, organization_id=user.organization_id)
+                AuditEvent(
+                    "auth.login", "user", current.id, organization_id=current.organization_id
+                )
             )
             uow.commit()
         return pair
+
+    @staticmethod
+    def _login_refusal(user: User | None, now: datetime) -> str | None:
+        if user is None:
+            return "unknown user"
+        if user.locked_until is not None and user.locked_until > now:
+            return "locked"
+        if not user.is_active:
+            return "inactive"
+        return None
 
     @staticmethod
     def _deny_login(uow: UnitOfWork, user: User | None, reason: str) -> None:

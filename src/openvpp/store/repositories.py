@@ -103,6 +103,10 @@ class UserRepo(_Repo):
         )
         return _user(row) if row else None
 
+    def get_for_update(self, user_id: str) -> User | None:
+        row = self._first(t.users.select().where(t.users.c.id == user_id).with_for_update())
+        return _user(row) if row else None
+
     def get_by_email(self, email: str) -> User | None:
         row = self._first(t.users.select().where(t.users.c.email == email))
         return _user(row) if row else None

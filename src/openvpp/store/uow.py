@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from sqlalchemy.engine import Connection, Engine
 
@@ -33,6 +34,7 @@ class SqlUnitOfWork:
         context: AuditContext | None = None,
         sink: AuditSink | None = None,
         readonly: bool = False,
+        write_lock: AbstractContextManager[Any] | None = None,
     ) -> None:
         self._engine = engine
         self._clock = clock
@@ -40,10 +42,15 @@ class SqlUnitOfWork:
         self.context = context or AuditContext()
         self._sink = sink
         self._readonly = readonly
+        self._write_lock = None if readonly else write_lock
         self._conn: Connection | None = None
         self._pending: AuditEvent | None = None
 
     def __enter__(self) -> Self:
+        if self._write_lock is not None:
+            # SQLite has one writer at a time. Writers of this process queue here, in order,
+            # instead of in SQLite's busy handler, whose sleeps grow to 100 ms per retry.
+            self._write_lock.__enter__()
         conn = self._engine.connect()
         if not self._readonly:
             conn = conn.execution_options(**{IMMEDIATE: True})
@@ -69,13 +76,16 @@ class SqlUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         conn, self._conn = self._conn, None
-        if conn is None:
-            return
         try:
-            if conn.in_transaction():
-                conn.rollback()
+            if conn is not None:
+                try:
+                    if conn.in_transaction():
+                        conn.rollback()
+                finally:
+                    conn.close()
         finally:
-            conn.close()
+            if self._write_lock is not None:
+                self._write_lock.__exit__(None, None, None)
 
     @property
     def connection(self) -> Connection:
