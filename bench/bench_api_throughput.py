@@ -107,6 +107,7 @@ class LoadSpec:
     connections: int
     warmup_s: float
     duration_s: float
+    rate: float | None = None
 
 
 @dataclass
@@ -191,15 +192,27 @@ async def connection_loop(
     stats: LoadStats,
     stream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None,
     deadline: float,
+    index: int = 0,
 ) -> None:
-    """One closed-loop connection: request, full response, repeat until ``deadline``."""
+    """One connection until ``deadline``: closed loop (request, full response, repeat), or, with
+    ``spec.rate``, paced at ``rate / connections`` requests per second. Paced latency counts
+    from the scheduled send time, so a late request is not hidden (no coordinated omission)."""
     clock = time.perf_counter
+    interval = spec.connections / spec.rate if spec.rate else 0.0
+    next_at = clock() + interval * index / max(1, spec.connections)
     while clock() < deadline:
         try:
             if stream is None:
                 stream = await open_connection(spec.port)
             reader, writer = stream
-            started = clock()
+            if interval:
+                delay = next_at - clock()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                started = next_at
+                next_at += interval
+            else:
+                started = clock()
             writer.write(request)
             status, keep_alive = await asyncio.wait_for(
                 read_response(reader), timeout=REQUEST_TIMEOUT_S
@@ -328,7 +341,10 @@ async def run_load(spec: LoadSpec) -> dict[str, Any]:
     stats.window_end = stats.window_start + spec.duration_s
     await asyncio.gather(
         measure_cpu(spec, stats),
-        *(connection_loop(spec, request, stats, s, stats.window_end) for s in streams),
+        *(
+            connection_loop(spec, request, stats, s, stats.window_end, i)
+            for i, s in enumerate(streams)
+        ),
     )
     return summarize(stats, spec)
 
@@ -622,6 +638,7 @@ def bench_backend(name: str, args: argparse.Namespace, methods: list[str]) -> li
                     connections=args.connections,
                     warmup_s=args.warmup,
                     duration_s=args.duration,
+                    rate=args.rate,
                 )
                 log(f"{name} {method} {path}: {args.warmup:g} s warm-up, {args.duration:g} s run")
                 measured = drive_load(spec)
@@ -632,6 +649,7 @@ def bench_backend(name: str, args: argparse.Namespace, methods: list[str]) -> li
                     "path": path,
                     "workers": args.workers,
                     "connections": args.connections,
+                    "offered_rps": args.rate,  # None: closed loop, as fast as answered
                     "duration_s": args.duration,
                     **measured,
                 }
@@ -672,6 +690,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=seconds, default=WARMUP_S, help="warm-up seconds")
     parser.add_argument("--connections", type=int, default=100, help="concurrent connections")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="offered load [requests/s] spread over the connections (open loop); "
+        "default: closed loop, each connection as fast as it is answered",
+    )
     parser.add_argument(
         "--backends",
         type=csv_choice(("sqlite", "postgresql")),

@@ -92,6 +92,14 @@ def test_job_runs_fails_and_is_retried(
     assert done["attempts"] == 2
     assert done["progress"] == 1.0
     assert client.post(f"/api/vpp/jobs/{job_id}/retry", headers=analyst).status_code == 409
+    durations = client.get(
+        "/api/vpp/performance-metrics", headers=analyst, params={"name": "job.duration"}
+    ).json()
+    assert [d["labels"] for d in durations] == [
+        {"kind": "test.flaky", "status": "failed"},
+        {"kind": "test.flaky", "status": "succeeded"},
+    ]
+    assert all(d["value"] >= 0 and d["unit"] == "s" for d in durations)
 
 
 def test_queued_job_is_cancelled_at_once(

@@ -21,6 +21,7 @@ from openvpp.core.clock import Clock
 from openvpp.core.ids import new_id
 from openvpp.jobs.model import Job, JobStatus
 from openvpp.jobs.registry import JobCancelled, JobContext, JobRegistry
+from openvpp.ops.model import MetricSample
 from openvpp.ports import UnitOfWork
 
 log = structlog.get_logger("openvpp.jobs")
@@ -177,7 +178,29 @@ class JobRunner:
                 self._running.pop(job.id, None)
         if status is not JobStatus.SUCCEEDED:  # keep the last progress a throttled report skipped
             self._beat(job.id, ctx.fraction, ctx.message)
+        finished = self._clock.now()
+        seconds = (finished - job.started_at).total_seconds() if job.started_at else 0.0
         with self._uow() as uow:
-            uow.jobs.finish(job.id, self.worker_id, status, self._clock.now(), result, error)
+            if uow.jobs.finish(job.id, self.worker_id, status, finished, result, error):
+                # The run time lands among the performance metrics, per kind and outcome.
+                uow.metrics.add_many(
+                    [
+                        MetricSample(
+                            id=new_id(),
+                            organization_id=job.organization_id,
+                            name="job.duration",
+                            value=seconds,
+                            unit="s",
+                            measured_at=finished,
+                            labels={"kind": job.kind, "status": status.value},
+                        )
+                    ]
+                )
             uow.commit()
-        log.info("jobs.finished", job_id=job.id, kind=job.kind, status=status.value)
+        log.info(
+            "jobs.finished",
+            job_id=job.id,
+            kind=job.kind,
+            status=status.value,
+            seconds=round(seconds, 3),
+        )
