@@ -18,10 +18,8 @@ from openvpp.core.errors import (
     Conflict,
     DomainError,
     NotFound,
-    PayloadTooLarge,
     PermissionDenied,
     RateLimited,
-    ServiceUnavailable,
     ValidationFailed,
 )
 
@@ -34,8 +32,6 @@ STATUS: dict[type[DomainError], int] = {
     AuthenticationFailed: 401,
     PermissionDenied: 403,
     RateLimited: 429,
-    PayloadTooLarge: 413,
-    ServiceUnavailable: 503,
 }
 
 HTTP_CODES = {
@@ -81,7 +77,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     status = status_for(exc)
     headers: dict[str, str] = {}
-    if isinstance(exc, RateLimited | ServiceUnavailable):
+    if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, AuthenticationFailed):
         headers["WWW-Authenticate"] = 'Bearer realm="openvpp"'

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -19,7 +21,7 @@ from openvpp.health import check_health
 from openvpp.identity.model import Role
 from openvpp.jobs.model import JobStatus
 from openvpp.runtime import Runtime, build_runtime
-from openvpp.seed import DEMO_DOMAIN, seed_demo
+from openvpp.seed import seed_demo
 from openvpp.store import migrate
 
 app = typer.Typer(
@@ -41,8 +43,16 @@ err = Console(stderr=True)
 CLI_CONTEXT = AuditContext(actor_type="system", actor_id="cli")
 
 
-def _runtime() -> Runtime:
-    return build_runtime(load_settings())
+@contextmanager
+def _runtime() -> Iterator[Runtime]:
+    """The runtime for one command: a domain error becomes a message and exit code 1."""
+    rt = build_runtime(load_settings())
+    try:
+        yield rt
+    except DomainError as exc:
+        raise _fail(exc.message) from exc
+    finally:
+        rt.close()
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -53,39 +63,30 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 @db_app.command("migrate")
 def db_migrate(revision: str = "head") -> None:
     """Apply migrations up to REVISION (default: the newest)."""
-    rt = _runtime()
-    try:
+    with _runtime() as rt:
         migrate.upgrade(rt.engine, revision)
         out.print(
             f"database at revision {migrate.current_revision(rt.engine)} ({rt.engine.dialect.name})"
         )
-    finally:
-        rt.close()
 
 
 @db_app.command("downgrade")
 def db_downgrade(revision: Annotated[str, typer.Argument(help="target, e.g. base")]) -> None:
     """Revert migrations down to REVISION."""
-    rt = _runtime()
-    try:
+    with _runtime() as rt:
         migrate.downgrade(rt.engine, revision)
         out.print(f"database at revision {migrate.current_revision(rt.engine) or 'base'}")
-    finally:
-        rt.close()
 
 
 @db_app.command("seed")
 def db_seed() -> None:
     """Create the demo organization with one user per role (idempotent)."""
-    rt = _runtime()
-    try:
+    with _runtime() as rt:
         result = seed_demo(rt)
         verb = "created" if result.created else "already present"
         out.print(f"demo organization {verb}; users: {', '.join(result.users)}")
         if result.created:
             out.print("password: the value of OPENVPP_DEMO_PASSWORD (default 'openvpp-demo')")
-    finally:
-        rt.close()
 
 
 @app.command()
@@ -115,11 +116,8 @@ def serve(
 @app.command()
 def health() -> None:
     """Check the database and migrations; exit 1 with the reason when unhealthy."""
-    rt = _runtime()
-    try:
+    with _runtime() as rt:
         report = check_health(rt)
-    finally:
-        rt.close()
     for name, state in report.checks.items():
         (out if report.ok else err).print(f"{name}: {state}")
     if not report.ok:
@@ -130,24 +128,23 @@ def health() -> None:
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Walk the hash chain; exit 1 naming the first edited, inserted or deleted row."""
-    rt = _runtime()
-    try:
-        with Progress(
+    with (
+        _runtime() as rt,
+        Progress(
             TextColumn("verifying"),
             BarColumn(),
             TextColumn("{task.completed} rows"),
             TimeElapsedColumn(),
             console=err,
             transient=True,
-        ) as bar:
-            task = bar.add_task("verify", total=None)
-            result = verify_chain(
-                rt.uow(readonly=True),
-                rt.audit_key,
-                progress=lambda n: bar.update(task, completed=n),
-            )
-    finally:
-        rt.close()
+        ) as bar,
+    ):
+        task = bar.add_task("verify", total=None)
+        result = verify_chain(
+            rt.uow(readonly=True),
+            rt.audit_key,
+            progress=lambda n: bar.update(task, completed=n),
+        )
     if not result.ok:
         raise _fail(
             f"audit chain broken at row {result.first_bad_seq}: {result.problem} "
@@ -162,11 +159,8 @@ def jobs_list(
     limit: int = 50,
 ) -> None:
     """List jobs of every organization, newest first."""
-    rt = _runtime()
-    try:
+    with _runtime() as rt:
         jobs = rt.jobs.list(rt.uow(readonly=True), None, status, limit, 0)
-    finally:
-        rt.close()
     table = Table("id", "kind", "status", "progress", "attempts", "created", "error")
     for j in jobs:
         table.add_row(
@@ -184,19 +178,14 @@ def jobs_list(
 @jobs_app.command("submit")
 def jobs_submit(kind: str, params: str = "{}") -> None:
     """Queue a job of KIND with JSON PARAMS."""
-    rt = _runtime()
     try:
         parsed = json.loads(params)
-        if not isinstance(parsed, dict):
-            raise _fail("--params must be a JSON object")
-        job = rt.jobs.submit(rt.uow(CLI_CONTEXT), None, kind, parsed)
-        out.print(job.id)
     except json.JSONDecodeError as exc:
         raise _fail(f"--params is not valid JSON: {exc.msg}") from exc
-    except DomainError as exc:
-        raise _fail(exc.message) from exc
-    finally:
-        rt.close()
+    if not isinstance(parsed, dict):
+        raise _fail("--params must be a JSON object")
+    with _runtime() as rt:
+        out.print(rt.jobs.submit(rt.uow(CLI_CONTEXT), None, kind, parsed).id)
 
 
 @jobs_app.command("worker")
@@ -204,34 +193,27 @@ def jobs_worker(
     once: Annotated[bool, typer.Option(help="run queued jobs, then exit")] = False,
 ) -> None:
     """Run jobs in this process (an extra worker beside the API's in-process runner)."""
-    rt = _runtime()
-    try:
-        rt.runner.recover()
-        if once:
-            while (job := rt.runner.run_once()) is not None:
-                out.print(f"{job.id} {job.kind}: {job.status.value}")
-            return
-        rt.runner.start()
-        out.print(f"worker {rt.runner.worker_id} running; Ctrl-C to stop")
-        while True:
-            time.sleep(1)
-    except KeyboardInterrupt:
-        rt.runner.stop()
-    finally:
-        rt.close()
+    with _runtime() as rt:
+        try:
+            rt.runner.recover()
+            if once:
+                while (job := rt.runner.run_once()) is not None:
+                    out.print(f"{job.id} {job.kind}: {job.status.value}")
+                return
+            rt.runner.start()
+            out.print(f"worker {rt.runner.worker_id} running; Ctrl-C to stop")
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            rt.runner.stop()
 
 
 @users_app.command("create-org")
 def create_org(name: str, slug: str) -> None:
     """Create an organization (tenant)."""
-    rt = _runtime()
-    try:
+    with _runtime() as rt:
         org = rt.identity.create_organization(rt.uow(CLI_CONTEXT), name, slug)
         out.print(org.id)
-    except DomainError as exc:
-        raise _fail(exc.message) from exc
-    finally:
-        rt.close()
 
 
 @users_app.command("create")
@@ -243,8 +225,7 @@ def create_user(
     name: Annotated[str, typer.Option(help="display name")] = "",
 ) -> None:
     """Create a user in an organization."""
-    rt = _runtime()
-    try:
+    with _runtime() as rt:
         organization = rt.identity.organization_by_slug(rt.uow(readonly=True), org)
         user = rt.identity.create_user(
             rt.uow(CLI_CONTEXT),
@@ -255,10 +236,6 @@ def create_user(
             roles=frozenset(role),
         )
         out.print(user.id)
-    except DomainError as exc:
-        raise _fail(exc.message) from exc
-    finally:
-        rt.close()
 
 
 @app.command()
@@ -267,6 +244,3 @@ def version() -> None:
     from openvpp import __version__
 
     out.print(__version__)
-
-
-__all__ = ["DEMO_DOMAIN", "app"]

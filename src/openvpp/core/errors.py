@@ -57,19 +57,3 @@ class RateLimited(DomainError):
     def __init__(self, message: str, *, retry_after: int, field: str | None = None) -> None:
         super().__init__(message, field=field)
         self.retry_after = max(1, int(retry_after))
-
-
-class PayloadTooLarge(DomainError):
-    """The request body exceeds the configured limit."""
-
-    code = "payload_too_large"
-
-
-class ServiceUnavailable(DomainError):
-    """A dependency (database, broker) is unreachable; the caller should retry later."""
-
-    code = "service_unavailable"
-
-    def __init__(self, message: str, *, retry_after: int = 5) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after

@@ -72,10 +72,6 @@ def _sqlite_engine(url: str, *, pool_size: int, echo: bool) -> Engine:
     return engine
 
 
-def backend_name(engine: Engine) -> str:
-    return engine.dialect.name
-
-
 class SqliteWriteLock:
     """One SQLite writer at a time across this machine's processes, in arrival order.
 

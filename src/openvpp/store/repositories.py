@@ -37,6 +37,12 @@ class _Repo:
     def __init__(self, conn: Connection) -> None:
         self._c = conn
 
+    def _update_by_id(self, table: sa.Table, values: dict[str, Any]) -> None:
+        """Write every column of ``values`` to the row whose ``id`` it names."""
+        values = dict(values)
+        row_id = values.pop("id")
+        self._c.execute(table.update().where(table.c.id == row_id).values(**values))
+
     def _first(self, query: sa.Executable) -> RowMapping | None:
         """The first row of ``query`` as a mapping, or ``None``."""
         return self._c.execute(query).mappings().first()
@@ -91,9 +97,7 @@ class UserRepo(_Repo):
         self._c.execute(t.users.insert().values(**_user_values(user)))
 
     def update(self, user: User) -> None:
-        values = _user_values(user)
-        del values["id"]
-        self._c.execute(t.users.update().where(t.users.c.id == user.id).values(**values))
+        self._update_by_id(t.users, _user_values(user))
 
     def get(self, organization_id: str, user_id: str) -> User | None:
         row = self._first(
@@ -308,11 +312,7 @@ class AlertRepo(_Repo):
         self._c.execute(t.system_alerts.insert().values(**asdict(alert)))
 
     def update(self, alert: Alert) -> None:
-        values = asdict(alert)
-        del values["id"]
-        self._c.execute(
-            t.system_alerts.update().where(t.system_alerts.c.id == alert.id).values(**values)
-        )
+        self._update_by_id(t.system_alerts, asdict(alert))
 
     def get(self, organization_id: str, alert_id: str) -> Alert | None:
         row = self._first(
@@ -394,9 +394,7 @@ class JobRepo(_Repo):
         self._c.execute(t.jobs.insert().values(**asdict(job)))
 
     def update(self, job: Job) -> None:
-        values = asdict(job)
-        del values["id"]
-        self._c.execute(t.jobs.update().where(t.jobs.c.id == job.id).values(**values))
+        self._update_by_id(t.jobs, asdict(job))
 
     def get(self, job_id: str) -> Job | None:
         row = self._first(t.jobs.select().where(t.jobs.c.id == job_id))
