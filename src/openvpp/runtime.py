@@ -58,6 +58,7 @@ class Runtime:
         sink: AuditSink | None = None,
         *,
         readonly: bool = False,
+        snapshot: bool = False,
     ) -> SqlUnitOfWork:
         return SqlUnitOfWork(
             self.engine,
@@ -66,6 +67,7 @@ class Runtime:
             context=context,
             sink=sink,
             readonly=readonly,
+            snapshot=snapshot,
             write_lock=self.write_lock,
         )
 
@@ -151,7 +153,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
 def _register_platform_jobs(registry: JobRegistry, rt: Runtime) -> None:
     def audit_verify(ctx: JobContext) -> dict[str, Any]:
         result = verify_chain(
-            rt.uow(readonly=True),
+            rt.uow(readonly=True, snapshot=True),
             rt.audit_key,
             progress=lambda n: ctx.progress(0.5, f"{n} rows checked"),
         )

@@ -132,7 +132,7 @@ def test_concurrent_appends_keep_one_unbroken_chain(runtime: Runtime) -> None:
     for t in threads:
         t.join()
     assert not errors
-    result = verify_chain(runtime.uow(readonly=True), runtime.audit_key)
+    result = verify_chain(runtime.uow(readonly=True, snapshot=True), runtime.audit_key)
     assert result.ok, result.problem
     assert result.checked == 40
 
@@ -158,10 +158,10 @@ def test_verify_reports_the_first_tampered_row(
     runtime: Runtime, tamper: str, first_bad: int
 ) -> None:
     _append(runtime, 6)
-    assert verify_chain(runtime.uow(readonly=True), runtime.audit_key).ok
+    assert verify_chain(runtime.uow(readonly=True, snapshot=True), runtime.audit_key).ok
     with runtime.engine.begin() as conn:
         conn.execute(sa.text(tamper))
-    result = verify_chain(runtime.uow(readonly=True), runtime.audit_key)
+    result = verify_chain(runtime.uow(readonly=True, snapshot=True), runtime.audit_key)
     assert not result.ok
     assert result.first_bad_seq == first_bad
 
@@ -177,7 +177,7 @@ def test_verify_reports_an_inserted_row(runtime: Runtime) -> None:
         conn.execute(sa.text("UPDATE audit_log SET seq = seq + 100 WHERE seq >= 3"))
         conn.execute(sa.text("UPDATE audit_log SET seq = seq - 99 WHERE seq >= 103"))
         conn.execute(tables.audit_log.insert().values(**{**row, "seq": 3, "action": "forged"}))
-    result = verify_chain(runtime.uow(readonly=True), runtime.audit_key)
+    result = verify_chain(runtime.uow(readonly=True, snapshot=True), runtime.audit_key)
     assert not result.ok
     assert result.first_bad_seq == 3
 
@@ -232,3 +232,29 @@ def test_sqlite_write_lock_queues_writers_across_lock_objects(tmp_path: Path) ->
         order.append("first leaves")
     waiter.join(5)
     assert order == ["first", "first leaves", "second"]
+
+
+def test_verify_is_not_fooled_by_concurrent_appends(runtime: Runtime) -> None:
+    """Rows appended while the verifier runs are outside its snapshot, not "inserted"."""
+    _append(runtime, 20)
+    stop = threading.Event()
+
+    def writer() -> None:
+        i = 0
+        while not stop.is_set():
+            with runtime.uow(CTX) as uow:
+                uow.record(AuditEvent(f"concurrent.{i}"))
+                uow.commit()
+            i += 1
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        results = [
+            verify_chain(runtime.uow(readonly=True, snapshot=True), runtime.audit_key)
+            for _ in range(15)
+        ]
+    finally:
+        stop.set()
+        thread.join()
+    assert all(r.ok for r in results), [r.problem for r in results if not r.ok]

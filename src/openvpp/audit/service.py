@@ -24,7 +24,8 @@ def list_records(
 def verify_chain(
     uow: UnitOfWork, key: bytes, progress: Callable[[int], None] | None = None
 ) -> VerifyResult:
-    """Check the whole chain in one consistent read; report the first broken row."""
+    """Check the whole chain and report the first broken row. ``uow`` must read one
+    snapshot (``snapshot=True``): otherwise rows appended while it runs look inserted."""
     with uow:
         head = uow.audit.head()
 

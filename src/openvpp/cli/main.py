@@ -141,7 +141,7 @@ def audit_verify() -> None:
     ):
         task = bar.add_task("verify", total=None)
         result = verify_chain(
-            rt.uow(readonly=True),
+            rt.uow(readonly=True, snapshot=True),
             rt.audit_key,
             progress=lambda n: bar.update(task, completed=n),
         )

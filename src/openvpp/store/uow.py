@@ -34,14 +34,19 @@ class SqlUnitOfWork:
         context: AuditContext | None = None,
         sink: AuditSink | None = None,
         readonly: bool = False,
+        snapshot: bool = False,
         write_lock: AbstractContextManager[Any] | None = None,
     ) -> None:
+        """``readonly`` units never write; ``snapshot`` ones also see one consistent state
+        across all their statements (REPEATABLE READ on PostgreSQL and MariaDB; any SQLite
+        read transaction is one)."""
         self._engine = engine
         self._clock = clock
         self._audit_key = audit_key
         self.context = context or AuditContext()
         self._sink = sink
         self._readonly = readonly
+        self._snapshot = snapshot
         self._write_lock = None if readonly else write_lock
         self._conn: Connection | None = None
         self._pending: AuditEvent | None = None
@@ -54,6 +59,13 @@ class SqlUnitOfWork:
         conn = self._engine.connect()
         if not self._readonly:
             conn = conn.execution_options(**{IMMEDIATE: True})
+        elif conn.dialect.name != "sqlite":
+            # Server databases run at READ COMMITTED: every statement sees its own snapshot.
+            # Plain reads get exactly that without BEGIN/ROLLBACK round trips (autocommit);
+            # a snapshot unit (the audit verifier) gets one snapshot for all its statements.
+            conn = conn.execution_options(
+                isolation_level="REPEATABLE READ" if self._snapshot else "AUTOCOMMIT"
+            )
         # The transaction begins with the first statement (SQLAlchemy autobegin).
         self._conn = conn
         self.organizations = r.OrganizationRepo(conn)

@@ -39,8 +39,9 @@ async def audit_records(
 
 
 @router.get("/verify", summary="Verify the hash chain; reports the first broken row")
-async def verify(rt: RuntimeDep, uow: ReadUow, principal: PrincipalDep) -> VerifyOut:
-    result = await blocking(verify_chain, uow, rt.audit_key)
+async def verify(rt: RuntimeDep, principal: PrincipalDep) -> VerifyOut:
+    # One snapshot for the head and the rows, or concurrent appends would look like tampering.
+    result = await blocking(verify_chain, rt.uow(readonly=True, snapshot=True), rt.audit_key)
     return VerifyOut(
         ok=result.ok,
         checked=result.checked,
