@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    forwarded_allow_ips: str | None = None
+    """Proxies trusted for X-Forwarded-For (comma-separated, or *); unset: no proxy headers."""
 
     log_level: str = "INFO"
     log_json: bool = True

@@ -80,6 +80,7 @@ class Runtime:
 def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     clock = clock or SystemClock()
     engine = create_engine(settings.effective_database_url, pool_size=settings.db_pool_size)
+    write_lock = sqlite_write_lock(engine)
     master = settings.master_key
     replay: SqlReplayGuard | RedisReplayGuard
     limiter: SqlRateLimiter | RedisRateLimiter
@@ -90,7 +91,8 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         )
         replay, limiter = RedisReplayGuard(client), RedisRateLimiter(client, clock)
     else:
-        replay, limiter = SqlReplayGuard(engine, clock), SqlRateLimiter(engine, clock)
+        replay = SqlReplayGuard(engine, clock, write_lock)
+        limiter = SqlRateLimiter(engine, clock, write_lock)
     identity = IdentityService(
         passwords=Passwords(
             settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
@@ -116,7 +118,6 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     )
     audit_key = derive_key(master, "audit")
     registry = JobRegistry()
-    write_lock = sqlite_write_lock(engine)
     runner_context = AuditContext(actor_type="system", actor_id="job-runner")
     runner = JobRunner(
         lambda: SqlUnitOfWork(

@@ -199,3 +199,54 @@ def test_me_describes_the_api_key(
     logout = sign(api_key["id"], api_key["secret"], "POST", "/api/vpp/auth/logout", clock=clock)
     response = client.post("/api/vpp/auth/logout", headers=logout)
     assert response.status_code == 422
+
+
+def test_key_dies_with_its_creator(client: TestClient, clock: ShiftClock) -> None:
+    """A key made by an admin who is later deactivated stops working."""
+    admin = bearer(client, demo("admin"))
+    second = client.post(
+        "/api/vpp/users",
+        headers=admin,
+        json={
+            "email": "second.admin@demo.openvpp.org",
+            "display_name": "Second",
+            "password": "a-long-password",
+            "roles": ["admin"],
+        },
+    ).json()
+    theirs = bearer(client, "second.admin@demo.openvpp.org", "a-long-password")
+    key = client.post(
+        "/api/vpp/api-keys", headers=theirs, json={"name": "k", "roles": ["admin"]}
+    ).json()
+    headers = sign(key["id"], key["secret"], "GET", "/api/vpp/users", clock=clock)
+    assert client.get("/api/vpp/users", headers=headers).status_code == 200
+    # Demoted to operator: the key keeps only what its creator still has.
+    client.patch(f"/api/vpp/users/{second['id']}", headers=admin, json={"roles": ["operator"]})
+    headers = sign(key["id"], key["secret"], "GET", "/api/vpp/users", clock=clock)
+    assert client.get("/api/vpp/users", headers=headers).status_code == 401
+    # Deactivated: the key is dead.
+    client.patch(
+        f"/api/vpp/users/{second['id']}",
+        headers=admin,
+        json={"roles": ["admin"], "is_active": False},
+    )
+    headers = sign(key["id"], key["secret"], "GET", ALERTS, clock=clock)
+    assert client.get(ALERTS, headers=headers).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("x-openvpp-timestamp", "\u00b2\u00b3"),
+        ("x-openvpp-signature", "\u00e9" * 64),
+        ("x-openvpp-timestamp", "9" * 40),
+        ("x-openvpp-signature", "zz"),
+    ],
+)
+def test_malformed_signature_headers_are_401(
+    client: TestClient, api_key: dict[str, Any], clock: ShiftClock, header: str, value: str
+) -> None:
+    headers = sign(api_key["id"], api_key["secret"], "GET", ALERTS, clock=clock)
+    headers[header] = value
+    response = client.get(ALERTS, headers={k: v.encode() for k, v in headers.items()})
+    assert response.status_code == 401

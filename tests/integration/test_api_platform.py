@@ -174,3 +174,22 @@ def test_nan_metric_values_are_refused(client: TestClient) -> None:
         content=b'{"samples": [{"name": "p", "value": NaN}]}',
     )
     assert response.status_code == 422
+
+
+def test_out_of_range_timestamp_is_422(client: TestClient) -> None:
+    headers = bearer(client, demo("operator"))
+    response = client.get(
+        "/api/vpp/performance-metrics",
+        headers=headers,
+        params={"start": "0001-01-01T00:00:00+01:00"},
+    )
+    assert response.status_code == 422
+
+
+def test_nul_characters_never_cause_a_500(client: TestClient) -> None:
+    response = client.post(
+        "/api/vpp/auth/login", json={"email": "a\u0000@b.io", "password": "whatever-123"}
+    )
+    assert response.status_code in (401, 422)
+    headers = bearer(client, demo("admin"))
+    assert client.get("/api/vpp/users/a%00b", headers=headers).status_code in (404, 422)

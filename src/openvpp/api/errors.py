@@ -8,7 +8,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -153,4 +153,16 @@ async def _dbapi_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DBAPIError)
     if exc.connection_invalidated:
         return await _database_error(request, exc)
+    rid = request_id_of(request)
+    if isinstance(exc, IntegrityError):  # lost a race to a concurrent, conflicting write
+        return error_response(
+            409, "conflict", "conflicts with data written meanwhile; retry", request_id=rid
+        )
+    if isinstance(exc, DataError):  # e.g. a NUL character, which PostgreSQL text refuses
+        return error_response(
+            422,
+            "validation_error",
+            "a value cannot be stored (control characters?)",
+            request_id=rid,
+        )
     raise exc

@@ -109,7 +109,10 @@ def serve(
         workers=workers or settings.workers,
         log_level=settings.log_level.lower(),
         access_log=False,
-        proxy_headers=False,
+        # Behind a reverse proxy the client address (login rate limit, audit) comes from
+        # X-Forwarded-For, but only from the proxies named here.
+        proxy_headers=settings.forwarded_allow_ips is not None,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
 

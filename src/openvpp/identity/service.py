@@ -183,7 +183,10 @@ class IdentityService:
         if roles is not None and not roles:
             raise ValidationFailed("a user needs at least one role", field="roles")
         with uow:
-            user = self._user_in_org(uow, principal, user_id)
+            self._user_in_org(uow, principal, user_id)
+            # Re-read locked: the whole row is written back, so nothing may change meanwhile.
+            user = uow.users.get_for_update(user_id)
+            assert user is not None
             before = user.audit_view()
             updated = replace(
                 user,
@@ -274,6 +277,9 @@ class IdentityService:
             if current is None or current.password_hash != user.password_hash:
                 self._deny_login(uow, current, "account changed during login")
             assert current is not None
+            refusal = self._login_refusal(current, now)
+            if refusal is not None:
+                self._deny_login(uow, current, refusal)
             if not correct:
                 failures = current.failed_logins + 1
                 lock = failures >= self.policy.max_failures
@@ -289,9 +295,6 @@ class IdentityService:
                 self._deny_login(
                     uow, current, "locked after repeated failures" if lock else "wrong password"
                 )
-            refusal = self._login_refusal(current, now)
-            if refusal is not None:
-                self._deny_login(uow, current, refusal)
             current = replace(
                 current,
                 password_hash=new_hash or current.password_hash,
@@ -330,6 +333,7 @@ class IdentityService:
                 after={"reason": reason},
                 outcome="denied",
                 status_code=401,
+                organization_id=user.organization_id if user else None,
             )
         )
         uow.commit()
@@ -445,7 +449,7 @@ class IdentityService:
         if not (key_id and stamp and nonce and signature):
             raise AuthenticationFailed("signed requests need key, timestamp, nonce and signature")
         if (
-            not stamp.isdigit()
+            not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12)
             or abs(int(stamp) - self._clock.now().timestamp()) > self.policy.hmac_window_s
         ):
             raise AuthenticationFailed(
@@ -453,6 +457,8 @@ class IdentityService:
             )
         if not signatures.NONCE_PATTERN.match(nonce):
             raise AuthenticationFailed("nonce must be 16-64 characters of [A-Za-z0-9_-]")
+        if not signatures.SIGNATURE_PATTERN.match(signature):
+            raise AuthenticationFailed("signature must be 64 hexadecimal characters")
         with uow:
             key = uow.api_keys.get(key_id)
         now = self._clock.now()
@@ -477,6 +483,13 @@ class IdentityService:
         )
         if not signatures.signature_matches(signing_key, message, signature):
             raise AuthenticationFailed("signature does not match the request")
+        with uow:
+            creator = uow.users.get(key.organization_id, key.created_by)
+        roles = key.roles
+        if creator is not None and Role.ADMIN not in creator.roles:
+            roles = roles & creator.roles
+        if creator is None or not creator.is_active or not roles:
+            raise AuthenticationFailed("API key's creator is inactive or lost its roles")
         # Only after the signature holds, so that nobody can burn another client's nonces.
         if not self._replay.first_use(f"hmac:{key_id}", nonce, 2 * self.policy.hmac_window_s + 1):
             raise AuthenticationFailed("nonce has been used already (replay)")
@@ -484,7 +497,7 @@ class IdentityService:
             kind="api_key",
             id=key.id,
             organization_id=key.organization_id,
-            roles=key.roles,
+            roles=roles,
             user_id=key.created_by,
         )
 

@@ -31,6 +31,7 @@ HEADER_TIMESTAMP = "x-openvpp-timestamp"
 HEADER_NONCE = "x-openvpp-nonce"
 HEADER_SIGNATURE = "x-openvpp-signature"
 NONCE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+SIGNATURE_PATTERN = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 def signing_key_from_secret(secret: str) -> bytes:

@@ -64,7 +64,8 @@ class JobRunner:
             self._threads.append(thread)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop claiming; ask running jobs to cancel; wait for them up to ``timeout``."""
+        """Stop claiming and ask running jobs to stop (they end ``interrupted``); wait up to
+        ``timeout`` for the loops, then for the running jobs to return."""
         self._stop.set()
         with self._lock:
             for ctx in self._running.values():
@@ -97,7 +98,11 @@ class JobRunner:
                 if tick % recover_every == 0:
                     self.recover()
                 if self._slots.acquire(timeout=self._poll_s):
-                    job = self._claim()
+                    try:
+                        job = self._claim()
+                    except Exception:
+                        self._slots.release()
+                        raise
                     if job is None:
                         self._slots.release()
                         self._stop.wait(self._poll_s)

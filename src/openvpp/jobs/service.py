@@ -61,7 +61,7 @@ class JobService:
     def cancel(self, uow: UnitOfWork, principal: Principal | None, job_id: str) -> Job:
         """A queued job is cancelled at once; a running one is asked to stop at its next step."""
         with uow:
-            job = self._job(uow, principal, job_id)
+            job = self._job(uow, principal, job_id, for_update=True)
             if job.status in FINAL_STATUSES or job.status is JobStatus.INTERRUPTED:
                 raise Conflict(f"job is {job.status.value}; it cannot be cancelled", field="status")
             if job.status is JobStatus.QUEUED:
@@ -85,7 +85,7 @@ class JobService:
 
     def retry(self, uow: UnitOfWork, principal: Principal | None, job_id: str) -> Job:
         with uow:
-            job = self._job(uow, principal, job_id)
+            job = self._job(uow, principal, job_id, for_update=True)
             if job.status not in RETRYABLE_STATUSES:
                 raise Conflict(
                     f"job is {job.status.value}; only failed, cancelled or "
@@ -115,8 +115,10 @@ class JobService:
         return new
 
     @staticmethod
-    def _job(uow: UnitOfWork, principal: Principal | None, job_id: str) -> Job:
-        job = uow.jobs.get(job_id)
+    def _job(
+        uow: UnitOfWork, principal: Principal | None, job_id: str, *, for_update: bool = False
+    ) -> Job:
+        job = uow.jobs.get(job_id, for_update=for_update)
         if job is None or (
             principal is not None and job.organization_id != principal.organization_id
         ):

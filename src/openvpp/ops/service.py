@@ -72,7 +72,7 @@ class OpsService:
 
     def _transition(self, uow: UnitOfWork, principal: Principal, alert_id: str, verb: str) -> Alert:
         with uow:
-            alert = self._alert(uow, principal, alert_id)
+            alert = self._alert(uow, principal, alert_id, for_update=True)
             before = alert.audit_view()
             getattr(alert, verb)(principal.id, self._clock.now())
             uow.alerts.update(alert)
@@ -85,8 +85,10 @@ class OpsService:
         return alert
 
     @staticmethod
-    def _alert(uow: UnitOfWork, principal: Principal, alert_id: str) -> Alert:
-        alert = uow.alerts.get(principal.organization_id, alert_id)
+    def _alert(
+        uow: UnitOfWork, principal: Principal, alert_id: str, *, for_update: bool = False
+    ) -> Alert:
+        alert = uow.alerts.get(principal.organization_id, alert_id, for_update=for_update)
         if alert is None:
             raise NotFound(f"alert {alert_id!r} not found", field="alert_id")
         return alert

@@ -30,6 +30,7 @@ def create_engine(url: str, *, pool_size: int = 32, echo: bool = False) -> Engin
         "max_overflow": 8,
         "pool_recycle": 1800,
         "echo": echo,
+        "hide_parameters": True,  # bound values (hashes, emails) never reach logs or errors
     }
     if parsed.get_backend_name() == "postgresql":
         kwargs["connect_args"] = {"connect_timeout": 5}
@@ -47,6 +48,7 @@ def _sqlite_engine(url: str, *, pool_size: int, echo: bool) -> Engine:
         url,
         echo=echo,
         connect_args={"check_same_thread": False, "timeout": 30},
+        hide_parameters=True,
         pool_size=pool_size,
         max_overflow=8,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
 from typing import Any
 
@@ -17,14 +18,21 @@ from openvpp.store.db import IMMEDIATE
 class SqlReplayGuard:
     """A primary key on (scope, token) makes "first use" atomic across processes."""
 
-    def __init__(self, engine: Engine, clock: Clock) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        write_lock: AbstractContextManager[Any] | None = None,
+    ) -> None:
         self._engine = engine
         self._clock = clock
+        self._lock = write_lock or nullcontext()
 
     def first_use(self, scope: str, token: str, ttl_s: int) -> bool:
         now = self._clock.now()
         try:
             with (
+                self._lock,
                 self._engine.connect().execution_options(**{IMMEDIATE: True}) as conn,
                 conn.begin(),
             ):
@@ -38,7 +46,11 @@ class SqlReplayGuard:
         return True
 
     def prune(self) -> int:
-        with self._engine.connect().execution_options(**{IMMEDIATE: True}) as conn, conn.begin():
+        with (
+            self._lock,
+            self._engine.connect().execution_options(**{IMMEDIATE: True}) as conn,
+            conn.begin(),
+        ):
             return conn.execute(
                 t.replay_tokens.delete().where(t.replay_tokens.c.expires_at < self._clock.now())
             ).rowcount
@@ -47,9 +59,15 @@ class SqlReplayGuard:
 class SqlRateLimiter:
     """Fixed-window counters in one row per (key, window)."""
 
-    def __init__(self, engine: Engine, clock: Clock) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        write_lock: AbstractContextManager[Any] | None = None,
+    ) -> None:
         self._engine = engine
         self._clock = clock
+        self._lock = write_lock or nullcontext()
 
     def hit(self, key: str, limit: int, window_s: int) -> int | None:
         now = self._clock.now()
@@ -57,7 +75,11 @@ class SqlRateLimiter:
         window = epoch - epoch % window_s
         c = t.rate_counters
         where = sa.and_(c.c.key == key, c.c.window_start == window)
-        with self._engine.connect().execution_options(**{IMMEDIATE: True}) as conn, conn.begin():
+        with (
+            self._lock,
+            self._engine.connect().execution_options(**{IMMEDIATE: True}) as conn,
+            conn.begin(),
+        ):
             updated = conn.execute(c.update().where(where).values(hits=c.c.hits + 1)).rowcount
             if not updated:
                 try:
@@ -76,7 +98,11 @@ class SqlRateLimiter:
         return None if hits <= limit else window + window_s - epoch
 
     def prune(self) -> int:
-        with self._engine.connect().execution_options(**{IMMEDIATE: True}) as conn, conn.begin():
+        with (
+            self._lock,
+            self._engine.connect().execution_options(**{IMMEDIATE: True}) as conn,
+            conn.begin(),
+        ):
             return conn.execute(
                 t.rate_counters.delete().where(t.rate_counters.c.expires_at < self._clock.now())
             ).rowcount

@@ -127,9 +127,10 @@ class UserRepo(_Repo):
 
     def count_active_admins(self, organization_id: str) -> int:
         rows = self._c.execute(
-            sa.select(t.users.c.roles).where(
-                t.users.c.organization_id == organization_id, t.users.c.is_active.is_(True)
-            )
+            sa.select(t.users.c.roles)
+            .where(t.users.c.organization_id == organization_id, t.users.c.is_active.is_(True))
+            # Locked: two admins demoting each other at once must not both see the other.
+            .with_for_update()
         ).scalars()
         return sum(1 for roles in rows if "admin" in roles.split(","))
 
@@ -314,13 +315,12 @@ class AlertRepo(_Repo):
     def update(self, alert: Alert) -> None:
         self._update_by_id(t.system_alerts, asdict(alert))
 
-    def get(self, organization_id: str, alert_id: str) -> Alert | None:
-        row = self._first(
-            t.system_alerts.select().where(
-                t.system_alerts.c.id == alert_id,
-                t.system_alerts.c.organization_id == organization_id,
-            )
+    def get(self, organization_id: str, alert_id: str, *, for_update: bool = False) -> Alert | None:
+        query = t.system_alerts.select().where(
+            t.system_alerts.c.id == alert_id,
+            t.system_alerts.c.organization_id == organization_id,
         )
+        row = self._first(query.with_for_update() if for_update else query)
         return _alert(row) if row else None
 
     def list(
@@ -396,8 +396,9 @@ class JobRepo(_Repo):
     def update(self, job: Job) -> None:
         self._update_by_id(t.jobs, asdict(job))
 
-    def get(self, job_id: str) -> Job | None:
-        row = self._first(t.jobs.select().where(t.jobs.c.id == job_id))
+    def get(self, job_id: str, *, for_update: bool = False) -> Job | None:
+        query = t.jobs.select().where(t.jobs.c.id == job_id)
+        row = self._first(query.with_for_update() if for_update else query)
         return _job(row) if row else None
 
     def list(

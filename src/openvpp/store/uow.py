@@ -52,11 +52,16 @@ class SqlUnitOfWork:
         self._pending: AuditEvent | None = None
 
     def __enter__(self) -> Self:
-        if self._write_lock is not None:
-            # SQLite has one writer at a time. Writers of this process queue here, in order,
-            # instead of in SQLite's busy handler, whose sleeps grow to 100 ms per retry.
-            self._write_lock.__enter__()
         conn = self._engine.connect()
+        if self._write_lock is not None:
+            # SQLite has one writer at a time. Writers queue here, in order, instead of in
+            # SQLite's busy handler, whose sleeps grow to 100 ms per retry. Taken after the
+            # checkout, so that a failed checkout cannot leave it held.
+            try:
+                self._write_lock.__enter__()
+            except BaseException:
+                conn.close()
+                raise
         if not self._readonly:
             conn = conn.execution_options(**{IMMEDIATE: True})
         elif conn.dialect.name != "sqlite":

@@ -32,7 +32,10 @@ def _iso_only(value: Any) -> Any:
 
 
 def _utc(value: datetime) -> datetime:
-    return ensure_utc(value)
+    try:
+        return ensure_utc(value)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+01:00 has no UTC equivalent
+        raise ValueError("timestamp is out of range") from exc
 
 
 UTCDatetime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_utc)]
