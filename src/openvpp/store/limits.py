@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from openvpp.core.clock import Clock
@@ -15,8 +16,8 @@ from openvpp.store import tables as t
 from openvpp.store.db import IMMEDIATE
 
 
-class SqlReplayGuard:
-    """A primary key on (scope, token) makes "first use" atomic across processes."""
+class _SqlStore:
+    """Shared by the SQL-backed guards: short write transactions under the SQLite write lock."""
 
     def __init__(
         self,
@@ -28,14 +29,24 @@ class SqlReplayGuard:
         self._clock = clock
         self._lock = write_lock or nullcontext()
 
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """A short write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on success."""
+        with (
+            self._lock,
+            self._engine.connect().execution_options(**{IMMEDIATE: True}) as conn,
+            conn.begin(),
+        ):
+            yield conn
+
+
+class SqlReplayGuard(_SqlStore):
+    """A primary key on (scope, token) makes "first use" atomic across processes."""
+
     def first_use(self, scope: str, token: str, ttl_s: int) -> bool:
         now = self._clock.now()
         try:
-            with (
-                self._lock,
-                self._engine.connect().execution_options(**{IMMEDIATE: True}) as conn,
-                conn.begin(),
-            ):
+            with self._transaction() as conn:
                 conn.execute(
                     t.replay_tokens.insert().values(
                         scope=scope, token=token, expires_at=now + timedelta(seconds=ttl_s)
@@ -46,28 +57,14 @@ class SqlReplayGuard:
         return True
 
     def prune(self) -> int:
-        with (
-            self._lock,
-            self._engine.connect().execution_options(**{IMMEDIATE: True}) as conn,
-            conn.begin(),
-        ):
+        with self._transaction() as conn:
             return conn.execute(
                 t.replay_tokens.delete().where(t.replay_tokens.c.expires_at < self._clock.now())
             ).rowcount
 
 
-class SqlRateLimiter:
+class SqlRateLimiter(_SqlStore):
     """Fixed-window counters in one row per (key, window)."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        clock: Clock,
-        write_lock: AbstractContextManager[Any] | None = None,
-    ) -> None:
-        self._engine = engine
-        self._clock = clock
-        self._lock = write_lock or nullcontext()
 
     def hit(self, key: str, limit: int, window_s: int) -> int | None:
         now = self._clock.now()
@@ -75,11 +72,7 @@ class SqlRateLimiter:
         window = epoch - epoch % window_s
         c = t.rate_counters
         where = sa.and_(c.c.key == key, c.c.window_start == window)
-        with (
-            self._lock,
-            self._engine.connect().execution_options(**{IMMEDIATE: True}) as conn,
-            conn.begin(),
-        ):
+        with self._transaction() as conn:
             updated = conn.execute(c.update().where(where).values(hits=c.c.hits + 1)).rowcount
             if not updated:
                 try:
@@ -98,11 +91,7 @@ class SqlRateLimiter:
         return None if hits <= limit else window + window_s - epoch
 
     def prune(self) -> int:
-        with (
-            self._lock,
-            self._engine.connect().execution_options(**{IMMEDIATE: True}) as conn,
-            conn.begin(),
-        ):
+        with self._transaction() as conn:
             return conn.execute(
                 t.rate_counters.delete().where(t.rate_counters.c.expires_at < self._clock.now())
             ).rowcount
