@@ -1,0 +1,1 @@
+"""Physical models of resource types: pure functions over numpy arrays for a whole horizon."""
