@@ -1,0 +1,1 @@
+"""Aggregation of resource flexibility into VPP envelopes (pure, vectorized)."""
