@@ -15,6 +15,8 @@ from openvpp.audit.chain import AuditContext, AuditEvent, AuditRecord
 from openvpp.identity.model import ApiKey, AuthSession, Organization, RefreshToken, User
 from openvpp.jobs.model import Job, JobStatus
 from openvpp.ops.model import Alert, AlertStatus, MetricSample, OperationLog
+from openvpp.resources.model import Resource, ResourceStatus
+from openvpp.resources.templates import ResourceType
 
 
 class OrganizationRepository(Protocol):
@@ -134,6 +136,24 @@ class JobRepository(Protocol):
     def interrupt_stale(self, stale_before: datetime, at: datetime) -> Sequence[str]: ...
 
 
+class ResourceRepository(Protocol):
+    def add(self, resource: Resource) -> None: ...
+    def update(self, resource: Resource) -> None: ...
+    def delete(self, resource_id: str) -> None: ...
+    def get(
+        self, organization_id: str, resource_id: str, *, for_update: bool = False
+    ) -> Resource | None: ...
+    def list(
+        self,
+        organization_id: str,
+        resource_type: ResourceType | None,
+        status: ResourceStatus | None,
+        grid_node: str | None,
+        limit: int,
+        offset: int,
+    ) -> list[Resource]: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. ``commit`` makes everything durable together with the audit record."""
 
@@ -157,6 +177,8 @@ class UnitOfWork(Protocol):
     def metrics(self) -> MetricRepository: ...
     @property
     def jobs(self) -> JobRepository: ...
+    @property
+    def resources(self) -> ResourceRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

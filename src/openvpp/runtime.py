@@ -21,6 +21,7 @@ from openvpp.jobs.registry import JobContext, JobRegistry
 from openvpp.jobs.runner import JobRunner
 from openvpp.jobs.service import JobService
 from openvpp.ops.service import OpsService
+from openvpp.resources.service import ResourceService
 from openvpp.store.db import SqliteWriteLock, create_engine, sqlite_write_lock
 from openvpp.store.limits import (
     RedisRateLimiter,
@@ -40,6 +41,7 @@ class Runtime:
     identity: IdentityService
     ops: OpsService
     jobs: JobService
+    resources: ResourceService
     runner: JobRunner
     replay_guard: SqlReplayGuard | RedisReplayGuard
     rate_limiter: SqlRateLimiter | RedisRateLimiter
@@ -141,6 +143,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         identity=identity,
         ops=OpsService(clock),
         jobs=JobService(registry, clock),
+        resources=ResourceService(clock),
         runner=runner,
         replay_guard=replay,
         rate_limiter=limiter,

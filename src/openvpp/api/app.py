@@ -15,7 +15,7 @@ from openvpp.api.deps import authorize
 from openvpp.api.errors import install_error_handlers
 from openvpp.api.logs import configure_logging
 from openvpp.api.middleware import RequestMiddleware
-from openvpp.api.routes import audit, auth, health, identity, jobs, ops
+from openvpp.api.routes import audit, auth, health, identity, jobs, ops, resources
 from openvpp.api.schemas.common import ERROR_RESPONSES
 from openvpp.audit.chain import AuditContext, AuditEvent
 from openvpp.config import Settings, load_settings
@@ -43,6 +43,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     audit.router,
     ops.router,
     jobs.router,
+    resources.router,
 )
 
 

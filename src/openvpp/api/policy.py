@@ -67,6 +67,15 @@ POLICY: Final[dict[tuple[str, str], Access]] = {
     ("POST", f"{P}/operation-logs"): OPS_WRITE,
     ("GET", f"{P}/performance-metrics"): OPS_READ,
     ("POST", f"{P}/performance-metrics"): OPS_WRITE,
+    # resources and templates
+    ("GET", f"{P}/templates"): ANY_ROLE,
+    ("GET", f"{P}/templates/{{resource_type}}/{{version}}"): ANY_ROLE,
+    ("GET", f"{P}/resources"): ANY_ROLE,
+    ("POST", f"{P}/resources"): OPS_WRITE,
+    ("GET", f"{P}/resources/{{resource_id}}"): ANY_ROLE,
+    ("PATCH", f"{P}/resources/{{resource_id}}"): OPS_WRITE,
+    ("DELETE", f"{P}/resources/{{resource_id}}"): OPS_WRITE,
+    ("GET", f"{P}/resources/{{resource_id}}/status"): ANY_ROLE,
     # jobs
     ("GET", f"{P}/jobs"): JOBS_READ,
     ("POST", f"{P}/jobs"): JOBS_READ,

@@ -30,6 +30,8 @@ from openvpp.ops.model import (
     OperationLog,
     Severity,
 )
+from openvpp.resources.model import Resource, ResourceStatus
+from openvpp.resources.templates import ResourceType
 from openvpp.store import tables as t
 
 
@@ -518,3 +520,53 @@ class JobRepo(_Repo):
                 )
             )
         return ids
+
+
+def _resource(row: RowMapping) -> Resource:
+    return Resource(
+        **{
+            **row,
+            "resource_type": ResourceType(row["resource_type"]),
+            "status": ResourceStatus(row["status"]),
+        }
+    )
+
+
+class ResourceRepo(_Repo):
+    def add(self, resource: Resource) -> None:
+        self._c.execute(t.resources.insert().values(**asdict(resource)))
+
+    def update(self, resource: Resource) -> None:
+        self._update_by_id(t.resources, asdict(resource))
+
+    def delete(self, resource_id: str) -> None:
+        self._c.execute(t.resources.delete().where(t.resources.c.id == resource_id))
+
+    def get(
+        self, organization_id: str, resource_id: str, *, for_update: bool = False
+    ) -> Resource | None:
+        query = t.resources.select().where(
+            t.resources.c.id == resource_id, t.resources.c.organization_id == organization_id
+        )
+        row = self._first(query.with_for_update() if for_update else query)
+        return _resource(row) if row else None
+
+    def list(
+        self,
+        organization_id: str,
+        resource_type: ResourceType | None,
+        status: ResourceStatus | None,
+        grid_node: str | None,
+        limit: int,
+        offset: int,
+    ) -> list[Resource]:
+        r = t.resources
+        query = r.select().where(r.c.organization_id == organization_id)
+        if resource_type is not None:
+            query = query.where(r.c.resource_type == resource_type.value)
+        if status is not None:
+            query = query.where(r.c.status == status.value)
+        if grid_node is not None:
+            query = query.where(r.c.grid_node == grid_node)
+        rows = self._c.execute(query.order_by(r.c.name, r.c.id).limit(limit).offset(offset))
+        return [_resource(row) for row in rows.mappings()]

@@ -191,3 +191,23 @@ jobs = sa.Table(
     sa.Column("heartbeat_at", UTCDateTime(), nullable=True),
     sa.Column("worker_id", sa.String(64), nullable=True),
 )
+
+resources = sa.Table(
+    "resources",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("organization_id", ID, sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("resource_type", sa.String(32), nullable=False),
+    sa.Column("template_version", sa.Integer(), nullable=False),
+    sa.Column("parameters", JSONText(), nullable=False),
+    sa.Column("grid_node", sa.String(100), nullable=False),
+    sa.Column("latitude", sa.Float(), nullable=True),
+    sa.Column("longitude", sa.Float(), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status_changed_at", UTCDateTime(), nullable=False),
+    sa.Column("last_seen_at", UTCDateTime(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_resources_org_type", "organization_id", "resource_type"),
+)

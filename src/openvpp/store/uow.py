@@ -83,6 +83,7 @@ class SqlUnitOfWork:
         self.operation_logs = r.OperationLogRepo(conn)
         self.metrics = r.MetricRepo(conn)
         self.jobs = r.JobRepo(conn)
+        self.resources = r.ResourceRepo(conn)
         self._pending = None
         return self
 

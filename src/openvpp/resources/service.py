@@ -1,0 +1,179 @@
+"""Resource instances: create, list, update, delete, status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from pydantic import ValidationError
+
+from openvpp.audit.chain import AuditEvent
+from openvpp.core.clock import Clock
+from openvpp.core.errors import NotFound
+from openvpp.core.errors import ValidationFailed as Invalid
+from openvpp.core.ids import new_id
+from openvpp.identity.model import Principal
+from openvpp.ports import UnitOfWork
+from openvpp.resources.model import Resource, ResourceStatus
+from openvpp.resources.templates import ResourceType, parameters_model
+
+
+def validated_parameters(
+    resource_type: ResourceType, version: int, raw: dict[str, Any]
+) -> dict[str, Any]:
+    """Parameters checked against the template version; the error names field, unit, range."""
+    try:
+        model = parameters_model(resource_type, version)
+    except KeyError as exc:
+        raise Invalid(str(exc.args[0]), field="template_version") from None
+    try:
+        return model.model_validate(raw).model_dump()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(p) for p in first["loc"]) or "parameters"
+        prop = (
+            model.model_json_schema().get("properties", {}).get(str(first["loc"][0]), {})
+            if first["loc"]
+            else {}
+        )
+        unit = prop.get("unit")
+        bounds = ", ".join(
+            f"{k} {prop[k]}"
+            for k in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum")
+            if k in prop
+        )
+        detail = (
+            f"{first['msg']}"
+            + (f" [{unit}]" if unit else "")
+            + (f" (allowed: {bounds})" if bounds else "")
+        )
+        raise Invalid(f"parameters.{name}: {detail}", field=f"parameters.{name}") from None
+
+
+@dataclass(frozen=True)
+class ResourceFilter:
+    resource_type: ResourceType | None = None
+    status: ResourceStatus | None = None
+    grid_node: str | None = None
+
+
+class ResourceService:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def create(
+        self,
+        uow: UnitOfWork,
+        principal: Principal,
+        *,
+        name: str,
+        resource_type: ResourceType,
+        template_version: int,
+        parameters: dict[str, Any],
+        grid_node: str,
+        latitude: float | None,
+        longitude: float | None,
+    ) -> Resource:
+        checked = validated_parameters(resource_type, template_version, parameters)
+        now = self._clock.now()
+        resource = Resource(
+            id=new_id(),
+            organization_id=principal.organization_id,
+            name=name,
+            resource_type=resource_type,
+            template_version=template_version,
+            parameters=checked,
+            grid_node=grid_node,
+            latitude=latitude,
+            longitude=longitude,
+            status=ResourceStatus.OFFLINE,
+            status_changed_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        with uow:
+            uow.resources.add(resource)
+            uow.record(
+                AuditEvent("resource.create", "resource", resource.id, after=resource.audit_view())
+            )
+            uow.commit()
+        return resource
+
+    def get(self, uow: UnitOfWork, principal: Principal, resource_id: str) -> Resource:
+        with uow:
+            return self._resource(uow, principal, resource_id)
+
+    def list(
+        self, uow: UnitOfWork, principal: Principal, flt: ResourceFilter, limit: int, offset: int
+    ) -> list[Resource]:
+        with uow:
+            return uow.resources.list(
+                principal.organization_id,
+                flt.resource_type,
+                flt.status,
+                flt.grid_node,
+                limit,
+                offset,
+            )
+
+    def update(
+        self,
+        uow: UnitOfWork,
+        principal: Principal,
+        resource_id: str,
+        changes: dict[str, Any],
+    ) -> Resource:
+        """Apply ``changes`` (name, grid_node, latitude, longitude, parameters, maintenance)."""
+        with uow:
+            current = self._resource(uow, principal, resource_id, for_update=True)
+            before = current.audit_view()
+            updated = current
+            if "parameters" in changes:
+                merged = {**current.parameters, **changes["parameters"]}
+                updated = replace(
+                    updated,
+                    parameters=validated_parameters(
+                        current.resource_type, current.template_version, merged
+                    ),
+                )
+            for field in ("name", "grid_node", "latitude", "longitude"):
+                if field in changes:
+                    updated = replace(updated, **{field: changes[field]})
+            now = self._clock.now()
+            if "maintenance" in changes:
+                wanted = (
+                    ResourceStatus.MAINTENANCE if changes["maintenance"] else ResourceStatus.OFFLINE
+                )
+                if wanted is not updated.status:
+                    updated = replace(updated, status=wanted, status_changed_at=now)
+            updated = replace(updated, updated_at=now)
+            uow.resources.update(updated)
+            uow.record(
+                AuditEvent(
+                    "resource.update",
+                    "resource",
+                    resource_id,
+                    before=before,
+                    after=updated.audit_view(),
+                )
+            )
+            uow.commit()
+        return updated
+
+    def delete(self, uow: UnitOfWork, principal: Principal, resource_id: str) -> None:
+        with uow:
+            current = self._resource(uow, principal, resource_id, for_update=True)
+            uow.resources.delete(current.id)
+            uow.record(
+                AuditEvent("resource.delete", "resource", resource_id, before=current.audit_view())
+            )
+            uow.commit()
+
+    @staticmethod
+    def _resource(
+        uow: UnitOfWork, principal: Principal, resource_id: str, *, for_update: bool = False
+    ) -> Resource:
+        found = uow.resources.get(principal.organization_id, resource_id, for_update=for_update)
+        if found is None:
+            raise NotFound(f"resource {resource_id!r} not found", field="resource_id")
+        return found
