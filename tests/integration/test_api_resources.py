@@ -84,6 +84,8 @@ def test_invalid_parameters_name_field_unit_and_range(client: TestClient) -> Non
         json={**BATTERY, "parameters": {"soc_min": 0.9, "soc_max": 0.5}},
     )
     assert cross.status_code == 422
+    assert cross.json()["error"]["field"] == "parameters"
+    assert "soc_min must be below soc_max" in cross.json()["error"]["message"]
 
 
 def test_resources_of_another_organization_are_invisible(

@@ -9,8 +9,7 @@ from pydantic import ValidationError
 
 from openvpp.audit.chain import AuditEvent
 from openvpp.core.clock import Clock
-from openvpp.core.errors import NotFound
-from openvpp.core.errors import ValidationFailed as Invalid
+from openvpp.core.errors import NotFound, ValidationFailed
 from openvpp.core.ids import new_id
 from openvpp.identity.model import Principal
 from openvpp.ports import UnitOfWork
@@ -25,29 +24,25 @@ def validated_parameters(
     try:
         model = parameters_model(resource_type, version)
     except KeyError as exc:
-        raise Invalid(str(exc.args[0]), field="template_version") from None
+        raise ValidationFailed(str(exc.args[0]), field="template_version") from None
     try:
         return model.model_validate(raw).model_dump()
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = ".".join(str(p) for p in first["loc"]) or "parameters"
-        prop = (
-            model.model_json_schema().get("properties", {}).get(str(first["loc"][0]), {})
-            if first["loc"]
-            else {}
-        )
-        unit = prop.get("unit")
-        bounds = ", ".join(
+        loc = [str(p) for p in first["loc"]]
+        field = ".".join(["parameters", *loc])
+        prop = model.model_json_schema().get("properties", {}).get(loc[0], {}) if loc else {}
+        limits = ", ".join(
             f"{k} {prop[k]}"
             for k in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum")
             if k in prop
         )
-        detail = (
-            f"{first['msg']}"
-            + (f" [{unit}]" if unit else "")
-            + (f" (allowed: {bounds})" if bounds else "")
-        )
-        raise Invalid(f"parameters.{name}: {detail}", field=f"parameters.{name}") from None
+        detail = first["msg"]
+        if "unit" in prop:
+            detail += f" [{prop['unit']}]"
+        if limits:
+            detail += f" (allowed: {limits})"
+        raise ValidationFailed(f"{field}: {detail}", field=field) from None
 
 
 @dataclass(frozen=True)
