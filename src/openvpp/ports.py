@@ -16,6 +16,7 @@ from openvpp.identity.model import ApiKey, AuthSession, Organization, RefreshTok
 from openvpp.jobs.model import Job, JobStatus
 from openvpp.ops.model import Alert, AlertStatus, MetricSample, OperationLog
 from openvpp.resources.model import Resource, ResourceStatus
+from openvpp.resources.telemetry import TelemetryPoint
 from openvpp.resources.templates import ResourceType
 
 
@@ -154,6 +155,15 @@ class ResourceRepository(Protocol):
     ) -> list[Resource]: ...
 
 
+class TelemetryRepository(Protocol):
+    def existing(self, points: Sequence[TelemetryPoint]) -> set[tuple[str, datetime]]: ...
+    def add_many(self, points: Sequence[TelemetryPoint], received_at: datetime) -> None: ...
+    def mark_seen(self, resource_id: str, last: datetime, at: datetime) -> None: ...
+    def query(
+        self, resource_id: str, start: datetime | None, end: datetime | None, limit: int
+    ) -> list[TelemetryPoint]: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. ``commit`` makes everything durable together with the audit record."""
 
@@ -179,6 +189,8 @@ class UnitOfWork(Protocol):
     def jobs(self) -> JobRepository: ...
     @property
     def resources(self) -> ResourceRepository: ...
+    @property
+    def telemetry(self) -> TelemetryRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -21,7 +21,7 @@ from openvpp.jobs.registry import JobContext, JobRegistry
 from openvpp.jobs.runner import JobRunner
 from openvpp.jobs.service import JobService
 from openvpp.ops.service import OpsService
-from openvpp.resources.service import ResourceService
+from openvpp.resources.service import ResourceService, TelemetryService
 from openvpp.store.db import SqliteWriteLock, create_engine, sqlite_write_lock
 from openvpp.store.limits import (
     RedisRateLimiter,
@@ -42,6 +42,7 @@ class Runtime:
     ops: OpsService
     jobs: JobService
     resources: ResourceService
+    telemetry: TelemetryService
     runner: JobRunner
     replay_guard: SqlReplayGuard | RedisReplayGuard
     rate_limiter: SqlRateLimiter | RedisRateLimiter
@@ -144,6 +145,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         ops=OpsService(clock),
         jobs=JobService(registry, clock),
         resources=ResourceService(clock),
+        telemetry=TelemetryService(clock),
         runner=runner,
         replay_guard=replay,
         rate_limiter=limiter,

@@ -76,6 +76,8 @@ POLICY: Final[dict[tuple[str, str], Access]] = {
     ("PATCH", f"{P}/resources/{{resource_id}}"): OPS_WRITE,
     ("DELETE", f"{P}/resources/{{resource_id}}"): OPS_WRITE,
     ("GET", f"{P}/resources/{{resource_id}}/status"): ANY_ROLE,
+    ("POST", f"{P}/telemetry"): OPS_WRITE,
+    ("GET", f"{P}/resources/{{resource_id}}/telemetry"): ANY_ROLE,
     # jobs
     ("GET", f"{P}/jobs"): JOBS_READ,
     ("POST", f"{P}/jobs"): JOBS_READ,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -14,6 +15,7 @@ from openvpp.core.ids import new_id
 from openvpp.identity.model import Principal
 from openvpp.ports import UnitOfWork
 from openvpp.resources.model import Resource, ResourceStatus
+from openvpp.resources.telemetry import IngestResult, TelemetryPoint, screen
 from openvpp.resources.templates import ResourceType, parameters_model
 
 
@@ -172,3 +174,62 @@ class ResourceService:
         if found is None:
             raise NotFound(f"resource {resource_id!r} not found", field="resource_id")
         return found
+
+
+class TelemetryService:
+    """Batch ingestion and range queries of resource telemetry."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def ingest(
+        self, uow: UnitOfWork, principal: Principal, points: list[TelemetryPoint]
+    ) -> IngestResult:
+        ids = sorted({p.resource_id for p in points})
+        now = self._clock.now()
+        with uow:
+            known = {
+                rid: r
+                for rid in ids
+                if (r := uow.resources.get(principal.organization_id, rid)) is not None
+            }
+            keep, result = screen(points, known)
+            stored = uow.telemetry.existing(keep)
+            if stored:  # re-sent points the latest-reading check could not see
+                keep = [p for p in keep if (p.resource_id, p.ts) not in stored]
+                result.duplicates += result.accepted - len(keep)
+                result.accepted = len(keep)
+            uow.telemetry.add_many(keep, now)
+            newest: dict[str, datetime] = {}
+            for p in keep:
+                newest[p.resource_id] = max(p.ts, newest.get(p.resource_id, p.ts))
+            for rid, last in newest.items():
+                uow.telemetry.mark_seen(rid, last, now)
+            uow.record(
+                AuditEvent(
+                    "telemetry.ingest",
+                    "telemetry",
+                    None,
+                    after={
+                        "accepted": result.accepted,
+                        "duplicates": result.duplicates,
+                        "rejected": dict(result.rejected),
+                    },
+                )
+            )
+            uow.commit()
+        return result
+
+    def query(
+        self,
+        uow: UnitOfWork,
+        principal: Principal,
+        resource_id: str,
+        start: datetime | None,
+        end: datetime | None,
+        limit: int,
+    ) -> list[TelemetryPoint]:
+        with uow:
+            if uow.resources.get(principal.organization_id, resource_id) is None:
+                raise NotFound(f"resource {resource_id!r} not found", field="resource_id")
+            return uow.telemetry.query(resource_id, start, end, limit)

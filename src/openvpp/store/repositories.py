@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, RowMapping
 
 from openvpp.audit.chain import AuditContext, AuditEvent, AuditRecord, chain
@@ -31,6 +33,7 @@ from openvpp.ops.model import (
     Severity,
 )
 from openvpp.resources.model import Resource, ResourceStatus
+from openvpp.resources.telemetry import TelemetryPoint
 from openvpp.resources.templates import ResourceType
 from openvpp.store import tables as t
 
@@ -570,3 +573,71 @@ class ResourceRepo(_Repo):
             query = query.where(r.c.grid_node == grid_node)
         rows = self._c.execute(query.order_by(r.c.name, r.c.id).limit(limit).offset(offset))
         return [_resource(row) for row in rows.mappings()]
+
+
+class TelemetryRepo(_Repo):
+    def existing(self, points: Sequence[TelemetryPoint]) -> set[tuple[str, datetime]]:
+        """The (resource, ts) keys among ``points`` that are stored already."""
+        if not points:
+            return set()
+        tm = t.telemetry
+        rows = self._c.execute(
+            sa.select(tm.c.resource_id, tm.c.ts).where(
+                tm.c.resource_id.in_({p.resource_id for p in points}),
+                tm.c.ts >= min(p.ts for p in points),
+                tm.c.ts <= max(p.ts for p in points),
+            )
+        )
+        return {(r[0], r[1]) for r in rows}
+
+    def add_many(self, points: Sequence[TelemetryPoint], received_at: datetime) -> None:
+        """Insert points; a (resource, ts) stored meanwhile by a concurrent batch is skipped."""
+        if not points:
+            return
+        rows = [
+            {
+                "resource_id": p.resource_id,
+                "ts": p.ts,
+                "power_mw": p.power_mw,
+                "soc": p.soc,
+                "received_at": received_at,
+            }
+            for p in points
+        ]
+        dialect = self._c.dialect.name
+        if dialect == "postgresql":
+            stmt: Any = pg_insert(t.telemetry).on_conflict_do_nothing()
+        elif dialect == "sqlite":
+            stmt = sqlite_insert(t.telemetry).on_conflict_do_nothing()
+        else:
+            stmt = t.telemetry.insert().prefix_with("IGNORE")
+        self._c.execute(stmt, rows)
+
+    def mark_seen(self, resource_id: str, last: datetime, at: datetime) -> None:
+        """Record the newest reading and bring the resource online (unless in maintenance)."""
+        r = t.resources
+        self._c.execute(r.update().where(r.c.id == resource_id).values(last_seen_at=last))
+        self._c.execute(
+            r.update()
+            .where(
+                r.c.id == resource_id,
+                r.c.status.not_in([ResourceStatus.MAINTENANCE.value, ResourceStatus.ONLINE.value]),
+            )
+            .values(status=ResourceStatus.ONLINE.value, status_changed_at=at)
+        )
+
+    def query(
+        self, resource_id: str, start: datetime | None, end: datetime | None, limit: int
+    ) -> list[TelemetryPoint]:
+        q = t.telemetry.select().where(t.telemetry.c.resource_id == resource_id)
+        if start is not None:
+            q = q.where(t.telemetry.c.ts >= start)
+        if end is not None:
+            q = q.where(t.telemetry.c.ts < end)
+        rows = self._c.execute(q.order_by(t.telemetry.c.ts).limit(limit)).mappings()
+        return [
+            TelemetryPoint(
+                resource_id=r["resource_id"], ts=r["ts"], power_mw=r["power_mw"], soc=r["soc"]
+            )
+            for r in rows
+        ]

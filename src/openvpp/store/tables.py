@@ -211,3 +211,15 @@ resources = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.Index("ix_resources_org_type", "organization_id", "resource_type"),
 )
+
+telemetry = sa.Table(
+    "telemetry",
+    metadata,
+    sa.Column(
+        "resource_id", ID, sa.ForeignKey("resources.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("ts", UTCDateTime(), primary_key=True),
+    sa.Column("power_mw", sa.Float(), nullable=False),
+    sa.Column("soc", sa.Float(), nullable=True),
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+)

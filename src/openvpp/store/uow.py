@@ -84,6 +84,7 @@ class SqlUnitOfWork:
         self.metrics = r.MetricRepo(conn)
         self.jobs = r.JobRepo(conn)
         self.resources = r.ResourceRepo(conn)
+        self.telemetry = r.TelemetryRepo(conn)
         self._pending = None
         return self
 

@@ -6,16 +6,21 @@ from fastapi import APIRouter, Response
 
 from openvpp.api.deps import PageDep, PrincipalDep, ReadUow, RuntimeDep, WriteUow, blocking, read
 from openvpp.api.policy import API_PREFIX
+from openvpp.api.schemas.common import UTCDatetime
 from openvpp.api.schemas.resources import (
+    IngestOut,
     ResourceIn,
     ResourceOut,
     ResourceStatusOut,
     ResourceUpdateIn,
+    TelemetryBatchIn,
+    TelemetryOut,
     TemplateOut,
 )
 from openvpp.core.errors import NotFound
 from openvpp.resources.model import ResourceStatus
 from openvpp.resources.service import ResourceFilter
+from openvpp.resources.telemetry import TelemetryPoint
 from openvpp.resources.templates import BUILTIN, ResourceType, json_schema
 
 router = APIRouter(prefix=API_PREFIX, tags=["resources"])
@@ -117,3 +122,31 @@ async def resource_status(
         status_changed_at=found.status_changed_at,
         last_seen_at=found.last_seen_at,
     )
+
+
+@router.post("/telemetry", summary="Ingest a batch of telemetry points")
+async def ingest_telemetry(
+    body: TelemetryBatchIn, rt: RuntimeDep, uow: WriteUow, principal: PrincipalDep
+) -> IngestOut:
+    points = [TelemetryPoint(p.resource_id, p.ts, p.power_mw, p.soc) for p in body.points]
+    result = await blocking(rt.telemetry.ingest, uow, principal, points)
+    return IngestOut(
+        accepted=result.accepted,
+        duplicates=result.duplicates,
+        rejected=dict(result.rejected),
+        examples=result.examples,
+    )
+
+
+@router.get("/resources/{resource_id}/telemetry", summary="Telemetry of a resource, oldest first")
+async def resource_telemetry(
+    resource_id: str,
+    rt: RuntimeDep,
+    uow: ReadUow,
+    principal: PrincipalDep,
+    page: PageDep,
+    start: UTCDatetime | None = None,
+    end: UTCDatetime | None = None,
+) -> list[TelemetryOut]:
+    points = await read(rt, rt.telemetry.query, uow, principal, resource_id, start, end, page.limit)
+    return [TelemetryOut(ts=p.ts, power_mw=p.power_mw, soc=p.soc) for p in points]

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field, StrictBool
 
-from openvpp.api.schemas.common import In, Out
+from openvpp.api.schemas.common import In, Out, UTCDatetime
 from openvpp.resources.model import Resource, ResourceStatus
 from openvpp.resources.templates import ResourceType
 
@@ -63,6 +63,32 @@ class ResourceOut(Out):
     @classmethod
     def of(cls, resource: Resource) -> ResourceOut:
         return cls.model_validate(resource)
+
+
+class TelemetryPointIn(In):
+    resource_id: str = Field(min_length=1, max_length=36)
+    ts: UTCDatetime
+    power_mw: float = Field(strict=True, description="injection positive [MW]")
+    soc: float | None = Field(default=None, strict=True, description="state of charge [0-1]")
+
+
+class TelemetryBatchIn(In):
+    points: list[TelemetryPointIn] = Field(min_length=1, max_length=50_000)
+
+
+class IngestOut(Out):
+    accepted: int
+    duplicates: int
+    rejected: dict[str, int] = Field(
+        description="count per reason: unknown_resource, not_finite, out_of_range, out_of_order"
+    )
+    examples: list[str]
+
+
+class TelemetryOut(Out):
+    ts: datetime
+    power_mw: float
+    soc: float | None
 
 
 class ResourceStatusOut(Out):
