@@ -137,15 +137,20 @@ class Page:
     offset: int
 
 
+def check_page_size(rt: Runtime, limit: int) -> int:
+    """``limit``, or a 422 naming it when it exceeds the configured cap."""
+    cap = rt.settings.max_page_size
+    if limit > cap:
+        raise ValidationFailed(f"limit must be at most {cap}", field="limit")
+    return limit
+
+
 async def page(
     request: Request,
     limit: Annotated[int, Query(ge=1, description="page size (capped by settings)")] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Page:
-    cap = request.app.state.runtime.settings.max_page_size
-    if limit > cap:
-        raise ValidationFailed(f"limit must be at most {cap}", field="limit")
-    return Page(limit, offset)
+    return Page(check_page_size(request.app.state.runtime, limit), offset)
 
 
 PageDep = Annotated[Page, Depends(page)]

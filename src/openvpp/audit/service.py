@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from openvpp.audit.chain import AuditRecord, VerifyResult, verify
 from openvpp.ports import UnitOfWork
@@ -29,10 +29,10 @@ def verify_chain(
     with uow:
         head = uow.audit.head()
 
-        def counted() -> object:
+        def counted() -> Iterator[AuditRecord]:
             for n, rec in enumerate(uow.audit.iterate(), start=1):
                 if progress is not None and n % 1000 == 0:
                     progress(n)
                 yield rec
 
-        return verify(key, counted(), head)  # type: ignore[arg-type]
+        return verify(key, counted(), head)

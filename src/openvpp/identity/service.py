@@ -459,8 +459,9 @@ class IdentityService:
             raise AuthenticationFailed("nonce must be 16-64 characters of [A-Za-z0-9_-]")
         if not signatures.SIGNATURE_PATTERN.match(signature):
             raise AuthenticationFailed("signature must be 64 hexadecimal characters")
-        with uow:
+        with uow:  # the key and its creator in one visit to the database
             key = uow.api_keys.get(key_id)
+            creator = uow.users.get(key.organization_id, key.created_by) if key else None
         now = self._clock.now()
         if (
             key is None
@@ -483,8 +484,6 @@ class IdentityService:
         )
         if not signatures.signature_matches(signing_key, message, signature):
             raise AuthenticationFailed("signature does not match the request")
-        with uow:
-            creator = uow.users.get(key.organization_id, key.created_by)
         roles = key.roles
         if creator is not None and Role.ADMIN not in creator.roles:
             roles = roles & creator.roles

@@ -98,7 +98,7 @@ class ResourceService:
 
     def get(self, uow: UnitOfWork, principal: Principal, resource_id: str) -> Resource:
         with uow:
-            return self._resource(uow, principal, resource_id)
+            return self.find(uow, principal, resource_id)
 
     def list(
         self, uow: UnitOfWork, principal: Principal, flt: ResourceFilter, limit: int, offset: int
@@ -122,7 +122,7 @@ class ResourceService:
     ) -> Resource:
         """Apply ``changes`` (name, grid_node, latitude, longitude, parameters, maintenance)."""
         with uow:
-            current = self._resource(uow, principal, resource_id, for_update=True)
+            current = self.find(uow, principal, resource_id, for_update=True)
             before = current.audit_view()
             updated = current
             if "parameters" in changes:
@@ -159,7 +159,7 @@ class ResourceService:
 
     def delete(self, uow: UnitOfWork, principal: Principal, resource_id: str) -> None:
         with uow:
-            current = self._resource(uow, principal, resource_id, for_update=True)
+            current = self.find(uow, principal, resource_id, for_update=True)
             uow.resources.delete(current.id)
             uow.record(
                 AuditEvent("resource.delete", "resource", resource_id, before=current.audit_view())
@@ -167,9 +167,10 @@ class ResourceService:
             uow.commit()
 
     @staticmethod
-    def _resource(
+    def find(
         uow: UnitOfWork, principal: Principal, resource_id: str, *, for_update: bool = False
     ) -> Resource:
+        """The resource in the caller's organization, or ``NotFound``."""
         found = uow.resources.get(principal.organization_id, resource_id, for_update=for_update)
         if found is None:
             raise NotFound(f"resource {resource_id!r} not found", field="resource_id")
@@ -188,11 +189,7 @@ class TelemetryService:
         ids = sorted({p.resource_id for p in points})
         now = self._clock.now()
         with uow:
-            known = {
-                rid: r
-                for rid in ids
-                if (r := uow.resources.get(principal.organization_id, rid)) is not None
-            }
+            known = {r.id: r for r in uow.resources.get_many(principal.organization_id, ids)}
             keep, result = screen(points, known)
             stored = uow.telemetry.existing(keep)
             if stored:  # re-sent points the latest-reading check could not see
@@ -230,6 +227,5 @@ class TelemetryService:
         limit: int,
     ) -> list[TelemetryPoint]:
         with uow:
-            if uow.resources.get(principal.organization_id, resource_id) is None:
-                raise NotFound(f"resource {resource_id!r} not found", field="resource_id")
+            ResourceService.find(uow, principal, resource_id)
             return uow.telemetry.query(resource_id, start, end, limit)

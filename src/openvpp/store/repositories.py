@@ -554,6 +554,13 @@ class ResourceRepo(_Repo):
         row = self._first(query.with_for_update() if for_update else query)
         return _resource(row) if row else None
 
+    def get_many(self, organization_id: str, resource_ids: Sequence[str]) -> list[Resource]:
+        r = t.resources
+        rows = self._c.execute(
+            r.select().where(r.c.organization_id == organization_id, r.c.id.in_(resource_ids))
+        )
+        return [_resource(row) for row in rows.mappings()]
+
     def list(
         self,
         organization_id: str,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Self
@@ -132,6 +131,3 @@ class SqlUnitOfWork:
         conn = self.connection
         conn.rollback()
         self._pending = None
-
-
-UowFactory = Callable[..., SqlUnitOfWork]

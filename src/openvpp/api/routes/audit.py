@@ -6,11 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from openvpp.api.deps import PrincipalDep, ReadUow, RuntimeDep, blocking, read
+from openvpp.api.deps import PrincipalDep, ReadUow, RuntimeDep, blocking, check_page_size, read
 from openvpp.api.policy import API_PREFIX
 from openvpp.api.schemas.ops import AuditRecordOut, VerifyOut
 from openvpp.audit.service import list_records, verify_chain
-from openvpp.core.errors import ValidationFailed
 
 router = APIRouter(prefix=f"{API_PREFIX}/audit", tags=["audit"])
 
@@ -24,8 +23,7 @@ async def audit_records(
     before_seq: Annotated[int | None, Query(ge=1)] = None,
     limit: Annotated[int, Query(ge=1)] = 100,
 ) -> list[AuditRecordOut]:
-    if limit > rt.settings.max_page_size:
-        raise ValidationFailed(f"limit must be at most {rt.settings.max_page_size}", field="limit")
+    check_page_size(rt, limit)
     records = await read(
         rt,
         list_records,
