@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from openvpp.resources.model import Resource
+from openvpp.resources.models.wind import power_curve
 from openvpp.resources.templates import ResourceType
 
 PLAUSIBLE_FACTOR = 1.2  # |power| beyond this multiple of the capacity is a bad reading
@@ -42,7 +43,7 @@ def capacity_mw(resource: Resource) -> float:
         case ResourceType.PV:
             return float(p["ac_capacity_mw"])
         case ResourceType.WIND:
-            return float(p["turbines"]) * 20.0  # no turbine in the library exceeds 20 MW
+            return float(p["turbines"]) * power_curve(str(p["turbine_type"])).max_power_mw
         case ResourceType.BATTERY:
             return max(float(p["p_charge_max_mw"]), float(p["p_discharge_max_mw"]))
         case ResourceType.CURTAILABLE_LOAD:

@@ -10,7 +10,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from openvpp.resources.models.wind import turbine_types
 
 
 class ResourceType(StrEnum):
@@ -50,6 +52,13 @@ class WindParameters(Parameters):
     turbines: int = _f(1, "count", "number of turbines", ge=1, le=1000)
     roughness_length_m: float = _f(0.15, "m", "surface roughness length", gt=0, le=2)
     farm_efficiency: float = _f(0.9, "fraction", "wake and availability factor", gt=0, le=1)
+
+    @field_validator("turbine_type")
+    @classmethod
+    def _known_turbine(cls, value: str) -> str:
+        if value not in turbine_types():
+            raise ValueError(f"unknown turbine type {value!r}; see windpowerlib's library")
+        return value
 
 
 class BatteryParameters(Parameters):

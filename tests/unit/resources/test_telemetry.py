@@ -67,3 +67,14 @@ def test_points_older_than_the_latest_reading_are_out_of_order() -> None:
     assert [p.ts for p in keep] == [T0 + timedelta(minutes=15)]
     assert result.duplicates == 1
     assert dict(result.rejected) == {"out_of_order": 1}
+
+
+def test_wind_capacity_comes_from_the_turbine_curve() -> None:
+    farm = resource(ResourceType.WIND)  # default: one E-101/3050, curve tops at 3.0 MW
+    assert capacity_mw(farm) == 3.0
+    _, result = screen(
+        [TelemetryPoint("r1", T0, 3.5), TelemetryPoint("r1", T0 + timedelta(minutes=15), 4.0)],
+        {"r1": farm},
+    )
+    assert result.accepted == 1  # 3.5 MW is within 1.2 x 3.0; 4.0 MW is not
+    assert dict(result.rejected) == {"out_of_range": 1}

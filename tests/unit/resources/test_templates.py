@@ -47,3 +47,12 @@ def test_cross_field_rule_and_unknown_fields() -> None:
 def test_unknown_version_is_refused() -> None:
     with pytest.raises(KeyError, match="no template pv v9"):
         parameters_model(ResourceType.PV, 9)
+
+
+def test_wind_turbine_must_exist_in_the_library() -> None:
+    from openvpp.resources.templates import WindParameters
+
+    assert WindParameters(turbine_type="V126/3300").turbine_type == "V126/3300"
+    with pytest.raises(ValidationError) as err:
+        WindParameters(turbine_type="Imaginary-9000")
+    assert err.value.errors()[0]["loc"] == ("turbine_type",)
