@@ -192,6 +192,22 @@ jobs = sa.Table(
     sa.Column("worker_id", sa.String(64), nullable=True),
 )
 
+device_templates = sa.Table(
+    "device_templates",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("organization_id", ID, sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("key", sa.String(80), nullable=False),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("resource_type", sa.String(32), nullable=False),
+    sa.Column("model_version", sa.Integer(), nullable=False),
+    sa.Column("description", sa.String(500), nullable=False),
+    sa.Column("defaults", JSONText(), nullable=False),
+    sa.Column("limits", JSONText(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("organization_id", "key", "version"),
+)
+
 resources = sa.Table(
     "resources",
     metadata,
@@ -202,6 +218,7 @@ resources = sa.Table(
     sa.Column("template_version", sa.Integer(), nullable=False),
     sa.Column("parameters", JSONText(), nullable=False),
     sa.Column("grid_node", sa.String(100), nullable=False),
+    sa.Column("device_template_id", ID, sa.ForeignKey("device_templates.id"), nullable=True),
     sa.Column("latitude", sa.Float(), nullable=True),
     sa.Column("longitude", sa.Float(), nullable=True),
     sa.Column("status", sa.String(16), nullable=False),
@@ -221,5 +238,56 @@ telemetry = sa.Table(
     sa.Column("ts", UTCDateTime(), primary_key=True),
     sa.Column("power_mw", sa.Float(), nullable=False),
     sa.Column("soc", sa.Float(), nullable=True),
+    sa.Column("fault", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Column("received_at", UTCDateTime(), nullable=False),
+)
+
+grid_nodes = sa.Table(
+    "grid_nodes",
+    metadata,
+    sa.Column("organization_id", ID, sa.ForeignKey("organizations.id"), primary_key=True),
+    sa.Column("code", sa.String(100), primary_key=True),
+    sa.Column("market_area", sa.String(40), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+vpps = sa.Table(
+    "vpps",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("organization_id", ID, sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("market_area", sa.String(40), nullable=False),
+    sa.Column("description", sa.String(1000), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("organization_id", "name"),
+)
+
+vpp_members = sa.Table(
+    "vpp_members",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("vpp_id", ID, sa.ForeignKey("vpps.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("resource_id", ID, sa.ForeignKey("resources.id"), nullable=False),
+    sa.Column("share_pct", sa.Numeric(7, 4), nullable=False),
+    sa.Column("valid_from", UTCDateTime(), nullable=False),
+    sa.Column("valid_to", UTCDateTime(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_vpp_members_vpp", "vpp_id"),
+    sa.Index("ix_vpp_members_resource", "resource_id"),
+)
+
+vpp_parameters = sa.Table(
+    "vpp_parameters",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("vpp_id", ID, sa.ForeignKey("vpps.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("effective_from", UTCDateTime(), nullable=False),
+    sa.Column("parameters", JSONText(), nullable=False),
+    sa.Column("recorded_at", UTCDateTime(), nullable=False),
+    sa.Column("recorded_by", ID, nullable=True),
+    sa.Index("ix_vpp_parameters_vpp_from", "vpp_id", "effective_from"),
 )
