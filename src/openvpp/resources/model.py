@@ -33,6 +33,7 @@ class Resource:
     created_at: datetime
     updated_at: datetime
     last_seen_at: datetime | None = None
+    device_template_id: str | None = None  # the device template it was created from, if any
 
     def audit_view(self) -> dict[str, Any]:
         return {
