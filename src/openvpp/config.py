@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     jobs_poll_s: float = Field(default=0.5, gt=0)
     jobs_stale_s: float = Field(default=30.0, gt=0)
 
+    telemetry_stale_after_s: int = Field(default=900, ge=1)
+    """A resource without a reading for this long counts as offline."""
+
     demo_password: SecretStr = SecretStr("openvpp-demo")
 
     @field_validator("database_url")

@@ -21,7 +21,8 @@ from openvpp.jobs.registry import JobContext, JobRegistry
 from openvpp.jobs.runner import JobRunner
 from openvpp.jobs.service import JobService
 from openvpp.ops.service import OpsService
-from openvpp.resources.service import ResourceService, TelemetryService
+from openvpp.resources.service import DeviceTemplateService, ResourceService
+from openvpp.resources.telemetry_service import TelemetryService
 from openvpp.store.db import SqliteWriteLock, create_engine, sqlite_write_lock
 from openvpp.store.limits import (
     RedisRateLimiter,
@@ -30,6 +31,7 @@ from openvpp.store.limits import (
     SqlReplayGuard,
 )
 from openvpp.store.uow import AuditSink, SqlUnitOfWork
+from openvpp.vpp.service import VppService
 
 
 @dataclass
@@ -42,7 +44,9 @@ class Runtime:
     ops: OpsService
     jobs: JobService
     resources: ResourceService
+    vpps: VppService
     telemetry: TelemetryService
+    device_templates: DeviceTemplateService
     runner: JobRunner
     replay_guard: SqlReplayGuard | RedisReplayGuard
     rate_limiter: SqlRateLimiter | RedisRateLimiter
@@ -120,6 +124,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         ),
     )
     audit_key = derive_key(master, "audit")
+    stale_after = timedelta(seconds=settings.telemetry_stale_after_s)
     registry = JobRegistry()
     runner_context = AuditContext(actor_type="system", actor_id="job-runner")
     runner = JobRunner(
@@ -144,8 +149,10 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         identity=identity,
         ops=OpsService(clock),
         jobs=JobService(registry, clock),
-        resources=ResourceService(clock),
-        telemetry=TelemetryService(clock),
+        resources=ResourceService(clock, stale_after),
+        vpps=VppService(clock),
+        telemetry=TelemetryService(clock, stale_after),
+        device_templates=DeviceTemplateService(clock),
         runner=runner,
         replay_guard=replay,
         rate_limiter=limiter,
@@ -153,6 +160,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         write_lock=write_lock,
     )
     _register_platform_jobs(registry, runtime)
+    _register_telemetry_jobs(registry, runtime)
     return runtime
 
 
@@ -192,4 +200,20 @@ def _register_platform_jobs(registry: JobRegistry, rt: Runtime) -> None:
         "maintenance.prune",
         prune,
         description="Delete expired refresh tokens, nonces and rate counters.",
+    )
+
+
+def _register_telemetry_jobs(registry: JobRegistry, rt: Runtime) -> None:
+    def refresh_status(ctx: JobContext) -> dict[str, Any]:
+        context = AuditContext(
+            actor_type="system", actor_id="job-runner", organization_id=ctx.organization_id
+        )
+        return rt.telemetry.refresh_status(rt.uow(context), ctx.organization_id)
+
+    registry.register(
+        "resources.refresh_status",
+        refresh_status,
+        description="Mark resources offline whose newest reading is older than "
+        "OPENVPP_TELEMETRY_STALE_AFTER_S (of the submitter's organization; all from the CLI).",
+        roles=frozenset({"admin", "operator"}),
     )

@@ -1,4 +1,5 @@
-"""Demo data for ``openvpp db seed``: one organization with a user per role. Idempotent."""
+"""Demo data for ``openvpp db seed``: one organization with a user per role and, for the demo,
+the industrial park (``openvpp.demo.park``). Idempotent."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ class SeedResult:
     users: list[str]
 
 
-def seed_demo(rt: Runtime) -> SeedResult:
+def seed_demo(rt: Runtime, *, park: bool = False) -> SeedResult:
+    """The demo organization and its users; with ``park``, also the industrial park's
+    resources, VPPs and three days of telemetry (``openvpp db seed`` does)."""
     system = AuditContext(actor_type="system", actor_id="seed")
     try:
         existing: Organization | None = rt.identity.organization_by_slug(
@@ -69,4 +72,8 @@ def seed_demo(rt: Runtime) -> SeedResult:
         details={"users": len(emails)},
         request_id=None,
     )
+    if park:
+        from openvpp.demo.park import seed_park  # pvlib and friends load only when needed
+
+        seed_park(rt, actor, rt.clock.now())
     return SeedResult(True, org.id, emails)

@@ -15,7 +15,18 @@ from openvpp.api.deps import authorize
 from openvpp.api.errors import install_error_handlers
 from openvpp.api.logs import configure_logging
 from openvpp.api.middleware import RequestMiddleware
-from openvpp.api.routes import audit, auth, health, identity, jobs, ops, resources
+from openvpp.api.routes import (
+    audit,
+    auth,
+    health,
+    identity,
+    jobs,
+    ops,
+    resources,
+    telemetry,
+    templates,
+    vpps,
+)
 from openvpp.api.schemas.common import ERROR_RESPONSES
 from openvpp.audit.chain import AuditContext, AuditEvent
 from openvpp.config import Settings, load_settings
@@ -44,6 +55,9 @@ ROUTERS: tuple[APIRouter, ...] = (
     ops.router,
     jobs.router,
     resources.router,
+    telemetry.router,
+    templates.router,
+    vpps.router,
 )
 
 

@@ -56,6 +56,7 @@ def error_response(
     request_id: str | None,
     field: str | None = None,
     fields: list[dict[str, str]] | None = None,
+    details: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {"code": code, "message": message, "request_id": request_id}
@@ -63,6 +64,8 @@ def error_response(
         body["field"] = field
     if fields is not None:
         body["fields"] = fields
+    if details is not None:
+        body["details"] = details
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
@@ -87,6 +90,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         exc.message,
         request_id=request_id_of(request),
         field=exc.field,
+        details=exc.details,
         headers=headers,
     )
 

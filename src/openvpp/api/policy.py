@@ -70,12 +70,36 @@ POLICY: Final[dict[tuple[str, str], Access]] = {
     # resources and templates
     ("GET", f"{P}/templates"): ANY_ROLE,
     ("GET", f"{P}/templates/{{resource_type}}/{{version}}"): ANY_ROLE,
+    ("GET", f"{P}/device-templates"): ANY_ROLE,
+    ("POST", f"{P}/device-templates"): OPS_WRITE,
+    ("GET", f"{P}/device-templates/export"): ANY_ROLE,
+    ("POST", f"{P}/device-templates/import"): OPS_WRITE,
+    ("GET", f"{P}/device-templates/{{key}}/{{version}}"): ANY_ROLE,
     ("GET", f"{P}/resources"): ANY_ROLE,
     ("POST", f"{P}/resources"): OPS_WRITE,
     ("GET", f"{P}/resources/{{resource_id}}"): ANY_ROLE,
     ("PATCH", f"{P}/resources/{{resource_id}}"): OPS_WRITE,
     ("DELETE", f"{P}/resources/{{resource_id}}"): OPS_WRITE,
+    ("POST", f"{P}/resources/{{resource_id}}/upgrade"): OPS_WRITE,
     ("GET", f"{P}/resources/{{resource_id}}/status"): ANY_ROLE,
+    # VPP definitions, grid nodes, conflicts, aggregation
+    ("GET", f"{P}/vpps"): ANY_ROLE,
+    ("POST", f"{P}/vpps"): OPS_WRITE,
+    ("GET", f"{P}/vpps/{{vpp_id}}"): ANY_ROLE,
+    ("PATCH", f"{P}/vpps/{{vpp_id}}"): OPS_WRITE,
+    ("DELETE", f"{P}/vpps/{{vpp_id}}"): OPS_WRITE,
+    ("GET", f"{P}/vpps/{{vpp_id}}/members"): ANY_ROLE,
+    ("POST", f"{P}/vpps/{{vpp_id}}/members"): OPS_WRITE,
+    ("PATCH", f"{P}/vpps/{{vpp_id}}/members/{{member_id}}"): OPS_WRITE,
+    ("DELETE", f"{P}/vpps/{{vpp_id}}/members/{{member_id}}"): OPS_WRITE,
+    ("GET", f"{P}/vpps/{{vpp_id}}/parameters"): ANY_ROLE,
+    ("POST", f"{P}/vpps/{{vpp_id}}/parameters"): OPS_WRITE,
+    ("GET", f"{P}/vpps/{{vpp_id}}/conflicts"): ANY_ROLE,
+    ("GET", f"{P}/conflicts"): ANY_ROLE,
+    ("GET", f"{P}/grid-nodes"): ANY_ROLE,
+    ("POST", f"{P}/grid-nodes"): OPS_WRITE,
+    ("DELETE", f"{P}/grid-nodes/{{code}}"): OPS_WRITE,
+    ("POST", f"{P}/resources/aggregate"): ANY_ROLE,
     ("POST", f"{P}/telemetry"): OPS_WRITE,
     ("GET", f"{P}/resources/{{resource_id}}/telemetry"): ANY_ROLE,
     # jobs
@@ -94,13 +118,22 @@ def access_for(method: str, path_template: str) -> Access | None:
 
 
 @cache
-def _template_patterns() -> list[tuple[re.Pattern[str], str]]:
+def _template_patterns() -> list[tuple[re.Pattern[str], str, int]]:
     return [
-        (re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$"), method)
+        (
+            re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$"),
+            method,
+            path.count("{"),
+        )
         for method, path in POLICY
     ]
 
 
 def methods_for(path: str) -> list[str]:
-    """The methods served at a concrete ``path`` (for the ``Allow`` header of a 405)."""
-    return sorted({m for pattern, m in _template_patterns() if pattern.match(path)})
+    """The methods served at a concrete ``path`` (for the ``Allow`` header of a 405). A path
+    that a literal template names (``/resources/aggregate``) is that resource, not an
+    instance of a parameterized one (``/resources/{resource_id}``): the most specific
+    templates win."""
+    found = [(params, m) for pattern, m, params in _template_patterns() if pattern.match(path)]
+    fewest = min((params for params, _ in found), default=0)
+    return sorted({m for params, m in found if params == fewest})

@@ -1,4 +1,4 @@
-"""``openvpp``: database, demo data, server, health, audit, jobs, users."""
+"""``openvpp``: database, demo data, server, health, audit, jobs, users, templates."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,13 +16,16 @@ from rich.table import Table
 
 from openvpp.audit.chain import AuditContext
 from openvpp.audit.service import verify_chain
+from openvpp.cli.telemetry_import import ingest_stream
 from openvpp.config import load_settings
 from openvpp.core.errors import DomainError
 from openvpp.health import check_health
 from openvpp.identity.model import Role
 from openvpp.jobs.model import JobStatus
+from openvpp.resources.device_templates import LibraryFormat
+from openvpp.resources.telemetry import CsvFormatError, TelemetryPoint, iter_csv
 from openvpp.runtime import Runtime, build_runtime
-from openvpp.seed import seed_demo
+from openvpp.seed import DEMO_SLUG, seed_demo
 from openvpp.store import migrate
 
 app = typer.Typer(
@@ -33,10 +37,16 @@ db_app = typer.Typer(help="Database schema and demo data.", no_args_is_help=True
 audit_app = typer.Typer(help="Audit trail.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Durable jobs.", no_args_is_help=True)
 users_app = typer.Typer(help="Organizations and users.", no_args_is_help=True)
+templates_app = typer.Typer(
+    help="Device template libraries: export and import (JSON or YAML).", no_args_is_help=True
+)
+telemetry_app = typer.Typer(help="Resource telemetry.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(users_app, name="users")
+app.add_typer(templates_app, name="templates")
+app.add_typer(telemetry_app, name="telemetry")
 
 out = Console()
 err = Console(stderr=True)
@@ -80,11 +90,15 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="target, e.g. base
 
 @db_app.command("seed")
 def db_seed() -> None:
-    """Create the demo organization with one user per role (idempotent)."""
+    """Create the demo organization with one user per role and the industrial park: PV, wind,
+    two batteries, process loads and an EV depot in two VPPs, with three days of telemetry
+    (idempotent)."""
     with _runtime() as rt:
-        result = seed_demo(rt)
+        result = seed_demo(rt, park=True)
         verb = "created" if result.created else "already present"
         out.print(f"demo organization {verb}; users: {', '.join(result.users)}")
+        if result.created:
+            out.print("industrial park: 7 resources, 2 VPPs (Park Energy, Park Flex), telemetry")
         if result.created:
             out.print("password: the value of OPENVPP_DEMO_PASSWORD (default 'openvpp-demo')")
 
@@ -239,6 +253,122 @@ def create_user(
             roles=frozenset(role),
         )
         out.print(user.id)
+
+
+@telemetry_app.command("import")
+def telemetry_import(
+    file: Annotated[Path, typer.Argument(help="CSV: resource_id,ts,power_mw[,soc][,fault]")],
+    org: Annotated[str, typer.Option(help="organization slug or id")],
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=1_000_000, help="points per transaction")
+    ] = 10_000,
+    writers: Annotated[
+        int, typer.Option(min=1, max=8, help="concurrent transactions (each resource in one)")
+    ] = 1,
+) -> None:
+    """Import telemetry from a CSV file into an organization, batch by batch.
+
+    The whole file is checked first: a malformed line stops the import before anything is
+    stored (exit code 1, naming line and column). Each batch is then ingested like
+    POST /api/vpp/telemetry (same screening, one audit row per batch)."""
+    if file.suffix.lower() not in (".csv", ".txt"):
+        raise _fail(f"{file}: only CSV files are supported (.csv)")
+    if not file.is_file():
+        raise _fail(f"{file}: no such file")
+    with _runtime() as rt:
+        with rt.uow(readonly=True) as uow:
+            organization = uow.organizations.get_by_slug(org) or uow.organizations.get(org)
+        if organization is None:
+            raise _fail(f"no organization with slug or id {org!r}")
+        context = AuditContext(actor_type="system", actor_id="cli", organization_id=organization.id)
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed:,} points"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            check = bar.add_task("checking", total=None)
+            total = 0
+            for total, _ in enumerate(_csv_points(file), start=1):
+                if total % 10_000 == 0:
+                    bar.update(check, completed=total)
+            bar.update(check, completed=total, visible=False)
+            task = bar.add_task("importing", total=total)
+            totals = ingest_stream(
+                rt,
+                organization.id,
+                context,
+                _csv_points(file),
+                batch_size=batch_size,
+                writers=writers,
+                advance=lambda n: bar.advance(task, n),
+            )
+    rejected = sum(totals.rejected.values())
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(totals.rejected.items()))
+    out.print(
+        f"{file.name}: {total} points; accepted {totals.accepted}, "
+        f"duplicates {totals.duplicates}, rejected {rejected}"
+        + (f" ({reasons})" if reasons else "")
+    )
+    for example in totals.examples[:5]:
+        out.print(f"  {example}")
+
+
+def _csv_points(file: Path) -> Iterator[TelemetryPoint]:
+    """The file's points; a malformed file becomes a message naming it, and exit code 1."""
+    try:
+        with file.open(encoding="utf-8-sig", newline="") as fh:
+            yield from iter_csv(fh)
+    except CsvFormatError as exc:
+        raise _fail(f"{file}: {exc.message}; nothing was imported") from exc
+    except UnicodeDecodeError as exc:
+        raise _fail(f"{file}: not UTF-8 text ({exc.reason}); nothing was imported") from exc
+    except OSError as exc:
+        raise _fail(f"{file}: {exc.strerror or exc}") from exc
+
+
+OrgOption = Annotated[str, typer.Option("--org", help="organization slug")]
+
+
+@templates_app.command("export")
+def templates_export(
+    fmt: Annotated[LibraryFormat, typer.Option("--format", help="document format")] = (
+        LibraryFormat.YAML
+    ),
+    org: OrgOption = DEMO_SLUG,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="write to FILE instead of stdout")
+    ] = None,
+) -> None:
+    """Export the built-in templates and the organization's device templates."""
+    with _runtime() as rt:
+        organization = rt.identity.organization_by_slug(rt.uow(readonly=True), org)
+        text = rt.device_templates.export(rt.uow(readonly=True), organization.id, fmt)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"library of {org!r} written to {output}")
+
+
+@templates_app.command("import")
+def templates_import(
+    file: Annotated[Path, typer.Argument(help="library document (.json, .yaml or .yml)")],
+    org: OrgOption = DEMO_SLUG,
+) -> None:
+    """Import a library document's device templates, all or nothing (built-ins are ignored)."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _fail(f"cannot read {file}: {exc}") from exc
+    fmt = LibraryFormat.JSON if file.suffix.lower() == ".json" else LibraryFormat.YAML
+    with _runtime() as rt:
+        organization = rt.identity.organization_by_slug(rt.uow(readonly=True), org)
+        result = rt.device_templates.import_library(rt.uow(CLI_CONTEXT), organization.id, text, fmt)
+    for label, items in (("created", result.created), ("unchanged", result.unchanged)):
+        out.print(f"{label}: {', '.join(t.label for t in items) or '-'}")
 
 
 @app.command()

@@ -7,16 +7,21 @@ field and value so that a client can fix its request.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DomainError(Exception):
     """Base class of all expected errors. ``code`` is a stable machine-readable identifier."""
 
     code = "domain_error"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, details: list[dict[str, Any]] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.details = details  # machine-readable specifics, e.g. the conflicts found
 
 
 class ValidationFailed(DomainError):

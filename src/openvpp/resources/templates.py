@@ -8,6 +8,7 @@ property carries its ``unit`` and its allowed range.
 from __future__ import annotations
 
 from enum import StrEnum
+from itertools import pairwise
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -124,6 +125,89 @@ class HeatPumpParameters(Parameters):
     comfort_max_c: float = _f(23.0, "degC", "highest comfortable temperature", ge=-30, le=90)
 
 
+class FuelCostPoint(BaseModel):
+    """One breakpoint of a genset's fuel cost curve."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    p_mw: float = _f(..., "MW", "output", ge=0, le=5000)
+    cost_eur_per_h: float = _f(..., "EUR/h", "fuel cost rate at this output", ge=0, le=1e7)
+
+
+class GensetParametersV2(Parameters):
+    """v2: the constant marginal cost of v1 (``fuel_cost_per_mwh``) is replaced by a convex
+    piecewise-linear fuel cost curve plus a no-load cost."""
+
+    p_min_mw: float = _f(0.3, "MW", "minimum stable output", ge=0, le=5000)
+    p_max_mw: float = _f(1.0, "MW", "maximum output", gt=0, le=5000)
+    ramp_mw_per_min: float = _f(0.1, "MW/min", "ramp limit", gt=0, le=1000)
+    min_up_h: float = _f(1.0, "h", "minimum up time", ge=0, le=48)
+    min_down_h: float = _f(1.0, "h", "minimum down time", ge=0, le=48)
+    no_load_cost_eur_per_h: float = _f(
+        10.0, "EUR/h", "cost per hour of running, on top of the fuel cost curve", ge=0, le=1e6
+    )
+    fuel_cost_curve: tuple[FuelCostPoint, ...] = Field(
+        (
+            FuelCostPoint(p_mw=0.3, cost_eur_per_h=27.0),
+            FuelCostPoint(p_mw=0.6, cost_eur_per_h=54.0),
+            FuelCostPoint(p_mw=1.0, cost_eur_per_h=94.0),
+        ),
+        description=(
+            "fuel cost rate at increasing outputs, linear in between; convex (marginal cost"
+            " non-decreasing) and covering p_min_mw ... p_max_mw"
+        ),
+        min_length=2,
+        max_length=10,
+    )
+
+    @field_validator("fuel_cost_curve")
+    @classmethod
+    def _convex_curve(cls, value: tuple[FuelCostPoint, ...]) -> tuple[FuelCostPoint, ...]:
+        points = [(point.p_mw, point.cost_eur_per_h) for point in value]
+        if any(p1 <= p0 for (p0, _), (p1, _) in pairwise(points)):
+            raise ValueError("fuel_cost_curve p_mw must be strictly increasing")
+        marginal = [(c1 - c0) / (p1 - p0) for (p0, c0), (p1, c1) in pairwise(points)]
+        scale = max(1.0, *(abs(m) for m in marginal))
+        if any(m1 < m0 - 1e-9 * scale for m0, m1 in pairwise(marginal)):
+            raise ValueError(
+                "fuel_cost_curve must be convex: the marginal cost (EUR/MWh) between"
+                " successive points must not decrease"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _ranges(self) -> GensetParametersV2:
+        if self.p_min_mw > self.p_max_mw:
+            raise ValueError("p_min_mw must not exceed p_max_mw")
+        curve = self.fuel_cost_curve
+        if curve[0].p_mw > self.p_min_mw or curve[-1].p_mw < self.p_max_mw:
+            raise ValueError("fuel_cost_curve must cover p_min_mw ... p_max_mw")
+        return self
+
+
+class HeatPumpParametersV2(Parameters):
+    """v2: adds the building's heat loss and indoor setpoint (to derive heat demand from the
+    outdoor temperature) and checks the comfort band."""
+
+    p_el_max_mw: float = _f(0.2, "MW", "maximum electric power", gt=0, le=1000)
+    cop: float = _f(3.2, "1", "coefficient of performance", gt=1, le=8)
+    thermal_capacity_mwh: float = _f(1.0, "MWh_th", "thermal storage capacity", gt=0, le=10000)
+    comfort_min_c: float = _f(19.0, "degC", "lowest comfortable temperature", ge=-30, le=60)
+    comfort_max_c: float = _f(23.0, "degC", "highest comfortable temperature", ge=-30, le=90)
+    heat_loss_mw_per_k: float = _f(
+        0.01, "MW_th/K", "building heat loss per kelvin of indoor-outdoor difference", gt=0, le=100
+    )
+    indoor_setpoint_c: float = _f(21.0, "degC", "indoor temperature to hold", ge=-30, le=90)
+
+    @model_validator(mode="after")
+    def _comfort_band(self) -> HeatPumpParametersV2:
+        if self.comfort_min_c >= self.comfort_max_c:
+            raise ValueError("comfort_min_c must be below comfort_max_c")
+        if not self.comfort_min_c <= self.indoor_setpoint_c <= self.comfort_max_c:
+            raise ValueError("indoor_setpoint_c must lie within comfort_min_c ... comfort_max_c")
+        return self
+
+
 BUILTIN: dict[tuple[ResourceType, int], type[Parameters]] = {
     (ResourceType.PV, 1): PvParameters,
     (ResourceType.WIND, 1): WindParameters,
@@ -133,6 +217,8 @@ BUILTIN: dict[tuple[ResourceType, int], type[Parameters]] = {
     (ResourceType.EV_FLEET, 1): EvFleetParameters,
     (ResourceType.GENSET, 1): GensetParameters,
     (ResourceType.HEAT_PUMP, 1): HeatPumpParameters,
+    (ResourceType.GENSET, 2): GensetParametersV2,
+    (ResourceType.HEAT_PUMP, 2): HeatPumpParametersV2,
 }
 """Released template versions. Never edit one: add ``(type, version + 1)`` instead."""
 

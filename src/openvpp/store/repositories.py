@@ -9,8 +9,6 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, RowMapping
 
 from openvpp.audit.chain import AuditContext, AuditEvent, AuditRecord, chain
@@ -32,10 +30,12 @@ from openvpp.ops.model import (
     OperationLog,
     Severity,
 )
+from openvpp.resources.device_templates import DeviceTemplate
 from openvpp.resources.model import Resource, ResourceStatus
-from openvpp.resources.telemetry import TelemetryPoint
 from openvpp.resources.templates import ResourceType
 from openvpp.store import tables as t
+from openvpp.store.telemetry_repo import TelemetryRepo as TelemetryRepo
+from openvpp.store.telemetry_repo import status_as_of
 
 
 class _Repo:
@@ -569,12 +569,16 @@ class ResourceRepo(_Repo):
         grid_node: str | None,
         limit: int,
         offset: int,
+        *,
+        stale_before: datetime | None = None,
     ) -> list[Resource]:
         r = t.resources
         query = r.select().where(r.c.organization_id == organization_id)
         if resource_type is not None:
             query = query.where(r.c.resource_type == resource_type.value)
-        if status is not None:
+        if status is not None and stale_before is not None:
+            query = query.where(status_as_of(status, stale_before))
+        elif status is not None:
             query = query.where(r.c.status == status.value)
         if grid_node is not None:
             query = query.where(r.c.grid_node == grid_node)
@@ -582,69 +586,47 @@ class ResourceRepo(_Repo):
         return [_resource(row) for row in rows.mappings()]
 
 
-class TelemetryRepo(_Repo):
-    def existing(self, points: Sequence[TelemetryPoint]) -> set[tuple[str, datetime]]:
-        """The (resource, ts) keys among ``points`` that are stored already."""
-        if not points:
-            return set()
-        tm = t.telemetry
-        rows = self._c.execute(
-            sa.select(tm.c.resource_id, tm.c.ts).where(
-                tm.c.resource_id.in_({p.resource_id for p in points}),
-                tm.c.ts >= min(p.ts for p in points),
-                tm.c.ts <= max(p.ts for p in points),
+def _device_template(row: RowMapping) -> DeviceTemplate:
+    return DeviceTemplate(**{**row, "resource_type": ResourceType(row["resource_type"])})
+
+
+class DeviceTemplateRepo(_Repo):
+    def add(self, template: DeviceTemplate) -> None:
+        values = asdict(template)
+        values["resource_type"] = template.resource_type.value
+        self._c.execute(t.device_templates.insert().values(**values))
+
+    def get(self, organization_id: str, key: str, version: int) -> DeviceTemplate | None:
+        d = t.device_templates
+        row = self._first(
+            d.select().where(
+                d.c.organization_id == organization_id, d.c.key == key, d.c.version == version
             )
         )
-        return {(r[0], r[1]) for r in rows}
+        return _device_template(row) if row else None
 
-    def add_many(self, points: Sequence[TelemetryPoint], received_at: datetime) -> None:
-        """Insert points; a (resource, ts) stored meanwhile by a concurrent batch is skipped."""
-        if not points:
-            return
-        rows = [
-            {
-                "resource_id": p.resource_id,
-                "ts": p.ts,
-                "power_mw": p.power_mw,
-                "soc": p.soc,
-                "received_at": received_at,
-            }
-            for p in points
-        ]
-        dialect = self._c.dialect.name
-        if dialect == "postgresql":
-            stmt: Any = pg_insert(t.telemetry).on_conflict_do_nothing()
-        elif dialect == "sqlite":
-            stmt = sqlite_insert(t.telemetry).on_conflict_do_nothing()
-        else:
-            stmt = t.telemetry.insert().prefix_with("IGNORE")
-        self._c.execute(stmt, rows)
-
-    def mark_seen(self, resource_id: str, last: datetime, at: datetime) -> None:
-        """Record the newest reading and bring the resource online (unless in maintenance)."""
-        r = t.resources
-        self._c.execute(r.update().where(r.c.id == resource_id).values(last_seen_at=last))
-        self._c.execute(
-            r.update()
-            .where(
-                r.c.id == resource_id,
-                r.c.status.not_in([ResourceStatus.MAINTENANCE.value, ResourceStatus.ONLINE.value]),
-            )
-            .values(status=ResourceStatus.ONLINE.value, status_changed_at=at)
+    def get_by_id(self, organization_id: str, template_id: str) -> DeviceTemplate | None:
+        d = t.device_templates
+        row = self._first(
+            d.select().where(d.c.organization_id == organization_id, d.c.id == template_id)
         )
+        return _device_template(row) if row else None
 
-    def query(
-        self, resource_id: str, start: datetime | None, end: datetime | None, limit: int
-    ) -> list[TelemetryPoint]:
-        q = t.telemetry.select().where(t.telemetry.c.resource_id == resource_id)
-        if start is not None:
-            q = q.where(t.telemetry.c.ts >= start)
-        if end is not None:
-            q = q.where(t.telemetry.c.ts < end)
-        rows = self._c.execute(q.order_by(t.telemetry.c.ts).limit(limit)).mappings()
-        return [
-            TelemetryPoint(
-                resource_id=r["resource_id"], ts=r["ts"], power_mw=r["power_mw"], soc=r["soc"]
-            )
-            for r in rows
-        ]
+    def list(
+        self,
+        organization_id: str,
+        resource_type: ResourceType | None = None,
+        key: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[DeviceTemplate]:
+        d = t.device_templates
+        query = d.select().where(d.c.organization_id == organization_id)
+        if resource_type is not None:
+            query = query.where(d.c.resource_type == resource_type.value)
+        if key is not None:
+            query = query.where(d.c.key == key)
+        query = query.order_by(d.c.key, d.c.version)
+        if limit is not None:
+            query = query.limit(limit).offset(offset)
+        return [_device_template(row) for row in self._c.execute(query).mappings()]

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection, Engine
 from openvpp.audit.chain import AuditContext, AuditEvent
 from openvpp.core.clock import Clock
 from openvpp.store import repositories as r
+from openvpp.store import vpp_repositories as vr
 from openvpp.store.db import IMMEDIATE
 
 
@@ -84,6 +85,9 @@ class SqlUnitOfWork:
         self.jobs = r.JobRepo(conn)
         self.resources = r.ResourceRepo(conn)
         self.telemetry = r.TelemetryRepo(conn)
+        self.device_templates = r.DeviceTemplateRepo(conn)
+        self.vpps = vr.VppRepo(conn)
+        self.grid_nodes = vr.GridNodeRepo(conn)
         self._pending = None
         return self
 

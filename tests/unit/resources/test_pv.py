@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import openvpp.demo
 from openvpp.resources.models.pv import PvSpec, pv_power_mw
 
-DATA = Path(__file__).parents[2] / "data" / "nsrdb_2023_jun20-22_sample.csv"
+DATA = Path(openvpp.demo.__file__).parent / "nsrdb_2023-06-20_22.csv"
 SHARED = (
     Path(__file__).parents[4]
     / "shared"
@@ -87,3 +88,41 @@ def test_full_year_capacity_factor() -> None:
     capacity_factor = power.mean() / SPEC.dc_capacity_mw
     # Fixed-tilt PV in north-west Colorado: about 18-22 % of DC capacity.
     assert 0.16 < capacity_factor < 0.24
+
+
+def test_vectorized_clear_sky_matches_the_pvlib_chain() -> None:
+    import numpy as np
+    import pandas as pd
+    import pvlib
+
+    from openvpp.resources.models.pv import clear_sky_power_mw
+
+    times = pd.date_range("2026-06-21", periods=96, freq="15min", tz="Europe/Berlin")
+    lat, lon = np.array([48.1, 52.5, -33.9]), np.array([11.6, 13.4, 18.4])
+    params = {
+        "tilt_deg": np.array([30.0, 10.0, 25.0]),
+        "azimuth_deg": np.array([180.0, 135.0, 0.0]),  # the southern plant faces north
+        "dc_capacity_mw": np.array([1.0, 2.0, 1.0]),
+        "ac_capacity_mw": np.array([0.9, 1.0, 1.0]),
+        "gamma_pdc": np.full(3, -0.0035),
+        "system_losses": np.full(3, 0.14),
+        "inverter_efficiency": np.full(3, 0.96),
+    }
+    fleet = clear_sky_power_mw(lat, lon, params, times)
+    assert fleet.shape == (3, 96)
+    assert fleet.min() >= 0.0
+    for i in range(3):
+        spec = PvSpec(
+            lat[i],
+            lon[i],
+            0.0,
+            *(
+                float(params[k][i])
+                for k in ("tilt_deg", "azimuth_deg", "dc_capacity_mw", "ac_capacity_mw")
+            ),
+        )
+        sky = pvlib.location.Location(lat[i], lon[i]).get_clearsky(times, model="simplified_solis")
+        reference = pv_power_mw(spec, sky.assign(temp_air=20.0)).to_numpy()
+        # The analytical sun position differs from SPA by a fraction of a degree.
+        assert np.abs(fleet[i] - reference).max() <= 0.05 * max(reference.max(), 0.1)
+    assert fleet[1].max() == pytest.approx(1.0)  # AC-limited

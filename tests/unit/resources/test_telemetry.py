@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
 
 from openvpp.resources.model import Resource, ResourceStatus
-from openvpp.resources.telemetry import TelemetryPoint, capacity_mw, screen
+from openvpp.resources.telemetry import (
+    CsvFormatError,
+    TelemetryPoint,
+    capacity_mw,
+    current_status,
+    derive_status,
+    parse_csv,
+    resample,
+    screen,
+)
 from openvpp.resources.templates import BUILTIN, ResourceType
 
 T0 = datetime(2026, 10, 25, tzinfo=UTC)
@@ -78,3 +91,92 @@ def test_wind_capacity_comes_from_the_turbine_curve() -> None:
     )
     assert result.accepted == 1  # 3.5 MW is within 1.2 x 3.0; 4.0 MW is not
     assert dict(result.rejected) == {"out_of_range": 1}
+
+
+def test_late_points_that_are_stored_already_are_duplicates() -> None:
+    stored_ts = T0 - timedelta(minutes=30)
+    keep, result = screen(
+        [TelemetryPoint("r1", stored_ts, 0.1), TelemetryPoint("r1", T0 - timedelta(hours=1), 0.1)],
+        {"r1": resource(last=T0)},
+        lambda late: {(p.resource_id, p.ts) for p in late if p.ts == stored_ts},
+    )
+    assert keep == []
+    assert result.duplicates == 1
+    assert dict(result.rejected) == {"out_of_order": 1}
+
+
+STALE = timedelta(seconds=900)
+
+
+def test_status_follows_freshness_fault_flag_and_soc_band() -> None:
+    now = T0 + timedelta(minutes=5)
+    battery = resource()
+    assert (
+        derive_status(battery, TelemetryPoint("r1", T0, 0.1), now, STALE) is ResourceStatus.ONLINE
+    )
+    faulty = TelemetryPoint("r1", T0, 0.1, fault=True)
+    assert derive_status(battery, faulty, now, STALE) is ResourceStatus.FAULT
+    for soc, expected in ((0.04, ResourceStatus.ONLINE), (0.03, ResourceStatus.FAULT)):
+        point = TelemetryPoint("r1", T0, 0.1, soc=soc)  # soc_min 0.05, tolerance 0.01
+        assert derive_status(battery, point, now, STALE) is expected
+    late = now + STALE
+    assert derive_status(battery, faulty, late, STALE) is ResourceStatus.OFFLINE
+    pv = resource(ResourceType.PV)
+    assert derive_status(pv, TelemetryPoint("r1", T0, 0.1, soc=0.0), now, STALE) is (
+        ResourceStatus.ONLINE
+    )  # the soc band is a battery rule
+    resting = replace(battery, status=ResourceStatus.MAINTENANCE)
+    assert derive_status(resting, faulty, now, STALE) is ResourceStatus.MAINTENANCE
+
+
+def test_reads_report_a_silent_resource_offline_since_it_went_silent() -> None:
+    online = replace(resource(last=T0), status=ResourceStatus.ONLINE)
+    assert current_status(online, T0 + STALE, STALE) is online  # exactly at the limit: fresh
+    later = current_status(online, T0 + STALE + timedelta(seconds=1), STALE)
+    assert later.status is ResourceStatus.OFFLINE
+    assert later.status_changed_at == T0 + STALE
+    resting = replace(online, status=ResourceStatus.MAINTENANCE)
+    assert current_status(resting, T0 + 10 * STALE, STALE) is resting
+
+
+def test_csv_parses_columns_in_any_order_and_names_the_bad_place() -> None:
+    points = parse_csv(
+        "\ufeffFault, ts ,resource_id,power_mw,soc\n"
+        "yes,2026-10-25T02:30:00+02:00,r1,1.5,\n"
+        "0,2026-10-25T02:30:00+01:00,r1,-2,0.25\n"
+    )
+    assert points == [
+        TelemetryPoint("r1", datetime(2026, 10, 25, 0, 30, tzinfo=UTC), 1.5, None, True),
+        TelemetryPoint("r1", datetime(2026, 10, 25, 1, 30, tzinfo=UTC), -2.0, 0.25, False),
+    ]
+    cases = {
+        "resource_id,ts,power_mw\nr1,2026-10-25T00:00Z,1,\n": (2, None),
+        "resource_id,ts,power_mw,fault\nr1,2026-10-25T00:00Z,1,maybe\n": (2, "fault"),
+        "resource_id,ts,power_mw,soc\nr1,2026-10-25T00:00Z,1,half\n": (2, "soc"),
+        "resource_id,ts,power_mw\n,2026-10-25T00:00Z,1\n": (2, "resource_id"),
+        "resource_id,ts,power_mw,ts\n": (1, None),
+        'resource_id,ts,power_mw\n"r1,2026-10-25T00:00Z,1\n': (2, None),
+    }
+    for text, (line, column) in cases.items():
+        with pytest.raises(CsvFormatError) as caught:
+            parse_csv(text)
+        assert (caught.value.line, caught.value.column) == (line, column), text
+    with pytest.raises(CsvFormatError, match="more than 2 points"):
+        parse_csv("resource_id,ts,power_mw\n" + "r1,2026-10-25T00:00Z,1\n" * 3, max_points=2)
+
+
+def test_resample_aligns_to_the_utc_epoch_and_to_local_days() -> None:
+    start = datetime(2026, 10, 24, 22, 0, tzinfo=UTC)  # Berlin 2026-10-25 00:00 (+02:00)
+    points = [TelemetryPoint("r1", start + timedelta(hours=h), float(h)) for h in range(27)]
+    hours = resample(points, "1h")
+    assert len(hours) == 27 and hours[0].start == start and hours[0].count == 1
+    days = resample(points, "1d", ZoneInfo("Europe/Berlin"))
+    # 2026-10-25 has 25 hours in Berlin (clocks go back at 03:00)
+    assert [(d.start, d.end - d.start, d.count) for d in days] == [
+        (start, timedelta(hours=25), 25),
+        (start + timedelta(hours=25), timedelta(hours=24), 2),
+    ]
+    assert days[0].power_mw_mean == sum(range(25)) / 25
+    quarter = resample([TelemetryPoint("r1", start + timedelta(minutes=7), 1.0)], "15min")
+    assert quarter[0].start == start and quarter[0].end == start + timedelta(minutes=15)
+    assert resample([], "1h") == []

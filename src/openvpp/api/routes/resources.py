@@ -1,4 +1,5 @@
-"""Resource templates and instances (``/api/vpp/templates``, ``/api/vpp/resources``)."""
+"""Resource instances (``/api/vpp/resources``); templates are in ``templates.py``, telemetry
+in ``telemetry.py``."""
 
 from __future__ import annotations
 
@@ -6,45 +7,19 @@ from fastapi import APIRouter, Response
 
 from openvpp.api.deps import PageDep, PrincipalDep, ReadUow, RuntimeDep, WriteUow, blocking, read
 from openvpp.api.policy import API_PREFIX
-from openvpp.api.schemas.common import UTCDatetime
 from openvpp.api.schemas.resources import (
-    IngestOut,
     ResourceIn,
     ResourceOut,
     ResourceStatusOut,
     ResourceUpdateIn,
-    TelemetryBatchIn,
-    TelemetryOut,
-    TemplateOut,
+    ResourceUpgradeIn,
+    UpgradeOut,
 )
-from openvpp.core.errors import NotFound
 from openvpp.resources.model import ResourceStatus
 from openvpp.resources.service import ResourceFilter
-from openvpp.resources.telemetry import TelemetryPoint
-from openvpp.resources.templates import BUILTIN, ResourceType, json_schema
+from openvpp.resources.templates import ResourceType
 
 router = APIRouter(prefix=API_PREFIX, tags=["resources"])
-
-
-@router.get("/templates", summary="The template library: every type and version")
-async def list_templates() -> list[TemplateOut]:
-    return [
-        TemplateOut(
-            resource_type=kind, version=version, parameters_schema=json_schema(kind, version)
-        )
-        for kind, version in sorted(BUILTIN)
-    ]
-
-
-@router.get("/templates/{resource_type}/{version}", summary="One template version")
-async def get_template(resource_type: ResourceType, version: int) -> TemplateOut:
-    if (resource_type, version) not in BUILTIN:
-        raise NotFound(f"no template {resource_type.value} v{version}", field="version")
-    return TemplateOut(
-        resource_type=resource_type,
-        version=version,
-        parameters_schema=json_schema(resource_type, version),
-    )
 
 
 @router.get("/resources", summary="Resources of the organization, with filters and paging")
@@ -84,6 +59,11 @@ async def create_resource(
         grid_node=body.grid_node,
         latitude=body.latitude,
         longitude=body.longitude,
+        device_template=(
+            (body.device_template.key, body.device_template.version)
+            if body.device_template
+            else None
+        ),
     )
     return ResourceOut.of(created)
 
@@ -101,6 +81,36 @@ async def update_resource(
 ) -> ResourceOut:
     changes = body.model_dump(exclude_unset=True)
     return ResourceOut.of(await blocking(rt.resources.update, uow, principal, resource_id, changes))
+
+
+@router.post(
+    "/resources/{resource_id}/upgrade",
+    summary="Move a resource to another template version or device template",
+    description="The current parameters must fit the target: new fields take its defaults, "
+    "fields it no longer has are dropped (listed in `removed_parameters`). If they do not "
+    "fit, 422 names the field with its unit and range, and nothing changes.",
+)
+async def upgrade_resource(
+    resource_id: str,
+    body: ResourceUpgradeIn,
+    rt: RuntimeDep,
+    uow: WriteUow,
+    principal: PrincipalDep,
+) -> UpgradeOut:
+    ref = body.device_template
+    resource, plan = await blocking(
+        rt.resources.upgrade,
+        uow,
+        principal,
+        resource_id,
+        template_version=body.template_version,
+        device_template=(ref.key, ref.version) if ref else None,
+    )
+    return UpgradeOut(
+        resource=ResourceOut.of(resource),
+        removed_parameters=plan.removed,
+        added_parameters=plan.added,
+    )
 
 
 @router.delete("/resources/{resource_id}", status_code=204, summary="Delete a resource")
@@ -122,31 +132,3 @@ async def resource_status(
         status_changed_at=found.status_changed_at,
         last_seen_at=found.last_seen_at,
     )
-
-
-@router.post("/telemetry", summary="Ingest a batch of telemetry points")
-async def ingest_telemetry(
-    body: TelemetryBatchIn, rt: RuntimeDep, uow: WriteUow, principal: PrincipalDep
-) -> IngestOut:
-    points = [TelemetryPoint(p.resource_id, p.ts, p.power_mw, p.soc) for p in body.points]
-    result = await blocking(rt.telemetry.ingest, uow, principal, points)
-    return IngestOut(
-        accepted=result.accepted,
-        duplicates=result.duplicates,
-        rejected=dict(result.rejected),
-        examples=result.examples,
-    )
-
-
-@router.get("/resources/{resource_id}/telemetry", summary="Telemetry of a resource, oldest first")
-async def resource_telemetry(
-    resource_id: str,
-    rt: RuntimeDep,
-    uow: ReadUow,
-    principal: PrincipalDep,
-    page: PageDep,
-    start: UTCDatetime | None = None,
-    end: UTCDatetime | None = None,
-) -> list[TelemetryOut]:
-    points = await read(rt, rt.telemetry.query, uow, principal, resource_id, start, end, page.limit)
-    return [TelemetryOut(ts=p.ts, power_mw=p.power_mw, soc=p.soc) for p in points]

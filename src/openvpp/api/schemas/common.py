@@ -53,6 +53,7 @@ class ErrorDetail(BaseModel):
     request_id: str | None = None
     field: str | None = None
     fields: list[FieldError] | None = None
+    details: list[dict[str, Any]] | None = None  # e.g. each conflict: resources and intervals
 
 
 class ErrorOut(BaseModel):

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field, StrictBool
+from pydantic import Field, StrictBool, model_validator
 
-from openvpp.api.schemas.common import In, Out, UTCDatetime
+from openvpp.api.schemas.common import In, Out
+from openvpp.api.schemas.templates import DeviceTemplateRef
 from openvpp.resources.model import Resource, ResourceStatus
 from openvpp.resources.templates import ResourceType
 
@@ -24,8 +25,21 @@ class TemplateOut(Out):
 
 class ResourceIn(In):
     name: str = Field(min_length=1, max_length=200)
-    resource_type: ResourceType
-    template_version: int = Field(default=1, ge=1, le=1000, strict=True)
+    resource_type: ResourceType | None = Field(
+        default=None, description="required unless device_template is given"
+    )
+    template_version: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        strict=True,
+        description="built-in template version; default 1, or the device template's",
+    )
+    device_template: DeviceTemplateRef | None = Field(
+        default=None,
+        description="create from this device template: its type, model version and defaults; "
+        "parameters must stay within its limits",
+    )
     parameters: dict[str, Any] = Field(default_factory=dict)
     grid_node: str = Field(pattern=NODE, description="grid connection node")
     latitude: float | None = Field(default=None, ge=-90, le=90, strict=True)
@@ -59,36 +73,37 @@ class ResourceOut(Out):
     last_seen_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    device_template_id: str | None = Field(
+        default=None, description="the device template the resource is pinned to, if any"
+    )
 
     @classmethod
     def of(cls, resource: Resource) -> ResourceOut:
         return cls.model_validate(resource)
 
 
-class TelemetryPointIn(In):
-    resource_id: str = Field(min_length=1, max_length=36)
-    ts: UTCDatetime
-    power_mw: float = Field(strict=True, description="injection positive [MW]")
-    soc: float | None = Field(default=None, strict=True, description="state of charge [0-1]")
+class ResourceUpgradeIn(In):
+    """The target: a built-in template version of the resource's type, or a device template
+    of its type (exactly one)."""
+
+    template_version: int | None = Field(default=None, ge=1, le=1000, strict=True)
+    device_template: DeviceTemplateRef | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ResourceUpgradeIn:
+        if (self.template_version is None) == (self.device_template is None):
+            raise ValueError("give exactly one of template_version and device_template")
+        return self
 
 
-class TelemetryBatchIn(In):
-    points: list[TelemetryPointIn] = Field(min_length=1, max_length=50_000)
-
-
-class IngestOut(Out):
-    accepted: int
-    duplicates: int
-    rejected: dict[str, int] = Field(
-        description="count per reason: unknown_resource, not_finite, out_of_range, out_of_order"
+class UpgradeOut(Out):
+    resource: ResourceOut
+    removed_parameters: list[str] = Field(
+        description="parameters the target version no longer has (dropped)"
     )
-    examples: list[str]
-
-
-class TelemetryOut(Out):
-    ts: datetime
-    power_mw: float
-    soc: float | None
+    added_parameters: list[str] = Field(
+        description="parameters new in the target version (filled from its defaults)"
+    )
 
 
 class ResourceStatusOut(Out):

@@ -1,0 +1,1 @@
+"""VPP definitions: members, parameter history, grid nodes, conflict detection."""

@@ -1,0 +1,42 @@
+"""The demo's industrial park: seeded through the real paths, consistent, aggregatable."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from openvpp.aggregation.engine import horizon
+from openvpp.identity.model import Principal, Role
+from openvpp.resources.service import ResourceFilter
+from openvpp.runtime import Runtime
+from openvpp.seed import seed_demo
+from openvpp.vpp.service import aggregate
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_park_is_seeded_with_telemetry_and_aggregates(runtime: Runtime) -> None:
+    org = seed_demo(runtime, park=True).organization_id
+    admin = Principal("user", "t", org, frozenset({Role.ADMIN}), "t")
+    resources = runtime.resources.list(runtime.uow(readonly=True), admin, ResourceFilter(), 100, 0)
+    assert len(resources) == 7
+    assert {r.status.value for r in resources} == {"online"}  # the last reading is now
+    vpps = runtime.vpps.list_vpps(runtime.uow(readonly=True), admin, 10, 0)
+    assert sorted(v.name for v in vpps) == ["Park Energy", "Park Flex"]
+    assert runtime.vpps.conflicts(runtime.uow(readonly=True), admin) == []
+    pv = next(r for r in resources if r.resource_type.value == "pv")
+    points = runtime.telemetry.query(runtime.uow(readonly=True), admin, pv.id, None, None, 1000)
+    assert len(points) == 144  # three days, half-hourly
+    assert max(p.power_mw for p in points) > 1.0  # real June sun on 2 MWp
+    assert min(p.power_mw for p in points) == 0.0  # and real nights
+    now = runtime.clock.now()
+    start = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    index = horizon(start, start + timedelta(days=1), 15)
+    energy = next(v for v in vpps if v.name == "Park Energy")
+    agg = aggregate(
+        runtime.uow(readonly=True), admin, energy.id, index, tz="America/Denver", now=now
+    )
+    assert agg.resources == {"online": 3}
+    assert agg.total.p_max_mw.max() > 1.2  # 60 % of battery A alone gives 1.2 MW
+    assert (agg.total.p_min_mw < 0).all()  # the battery can always charge
+    assert seed_demo(runtime, park=True).created is False  # idempotent

@@ -1,0 +1,121 @@
+"""The telemetry repository and service on every backend: exact counts when the database
+holds points the screen could not see (a concurrent batch), the newest-reading bookkeeping,
+and the refresh of silent resources."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from openvpp.identity.model import Principal, Role
+from openvpp.resources.model import ResourceStatus
+from openvpp.resources.telemetry import LatestReading, TelemetryPoint
+from openvpp.resources.templates import ResourceType
+from openvpp.runtime import Runtime
+from tests.support import ShiftClock
+
+
+def operator_of(rt: Runtime) -> Principal:
+    org = rt.identity.create_organization(rt.uow(), "Grid Co", "gridco")
+    return Principal(
+        kind="user", id="u1", organization_id=org.id, roles=frozenset({Role.OPERATOR}), user_id="u1"
+    )
+
+
+def battery(rt: Runtime, principal: Principal, name: str = "B") -> str:
+    created = rt.resources.create(
+        rt.uow(),
+        principal,
+        name=name,
+        resource_type=ResourceType.BATTERY,
+        template_version=1,
+        parameters={"p_charge_max_mw": 2.0, "p_discharge_max_mw": 2.0},
+        grid_node="N1",
+        latitude=None,
+        longitude=None,
+    )
+    return created.id
+
+
+def test_points_stored_by_a_concurrent_batch_count_as_duplicates(
+    runtime: Runtime, clock: ShiftClock
+) -> None:
+    principal = operator_of(runtime)
+    rid = battery(runtime, principal)
+    now = clock.now().replace(microsecond=0)
+    points = [
+        TelemetryPoint(rid, now - timedelta(minutes=10 - i), 0.125 * i, 0.5, i == 9)
+        for i in range(10)
+    ]
+    # Another writer stored points 3..5 without (yet) moving last_seen_at.
+    with runtime.uow() as uow:
+        assert uow.telemetry.add_many(points[3:6], now) == 3
+        assert uow.telemetry.add_many(points[3:6], now) == 0  # every one already there
+        uow.commit()
+    result = runtime.telemetry.ingest(runtime.uow(), principal, points)
+    assert (result.accepted, result.duplicates, dict(result.rejected)) == (7, 3, {})
+    with runtime.uow(readonly=True) as uow:
+        stored = uow.telemetry.query(rid, None, None, 100)
+        resource = uow.resources.get(principal.organization_id, rid)
+    assert stored == points
+    # Bulk-inserted timestamps compare like any other (a whole second included).
+    with runtime.uow(readonly=True) as uow:
+        assert uow.telemetry.query(rid, points[4].ts, points[6].ts, 10) == points[4:6]
+    assert resource is not None
+    assert resource.last_seen_at == points[-1].ts
+    assert resource.status is ResourceStatus.FAULT
+
+
+def test_an_older_reading_never_moves_last_seen_back(runtime: Runtime, clock: ShiftClock) -> None:
+    principal = operator_of(runtime)
+    rid = battery(runtime, principal)
+    now = clock.now().replace(microsecond=0)
+    with runtime.uow() as uow:
+        uow.telemetry.record_latest([LatestReading(rid, now, ResourceStatus.FAULT)], now)
+        uow.telemetry.record_latest(
+            [LatestReading(rid, now - timedelta(minutes=1), ResourceStatus.ONLINE)], now
+        )
+        uow.commit()
+    with runtime.uow(readonly=True) as uow:
+        resource = uow.resources.get(principal.organization_id, rid)
+    assert resource is not None
+    assert (resource.last_seen_at, resource.status) == (now, ResourceStatus.FAULT)
+
+
+def test_refresh_marks_only_silent_resources_of_the_organization(
+    runtime: Runtime, clock: ShiftClock
+) -> None:
+    principal = operator_of(runtime)
+    silent, fresh = battery(runtime, principal, "silent"), battery(runtime, principal, "fresh")
+    now = clock.now().replace(microsecond=0)
+    runtime.telemetry.ingest(
+        runtime.uow(),
+        principal,
+        [
+            TelemetryPoint(silent, now - timedelta(minutes=14), 0.1),
+            TelemetryPoint(fresh, now - timedelta(minutes=1), 0.1),
+        ],
+    )
+    clock.advance(120)  # silent: 16 minutes, fresh: 3 minutes
+    assert runtime.telemetry.refresh_status(runtime.uow(), "another-org")["marked_offline"] == 0
+    assert runtime.telemetry.refresh_status(runtime.uow(), None)["marked_offline"] == 1
+    with runtime.uow(readonly=True) as uow:
+        got = {r.id: r for r in uow.resources.get_many(principal.organization_id, [silent, fresh])}
+    assert got[silent].status is ResourceStatus.OFFLINE
+    assert got[silent].status_changed_at == now - timedelta(minutes=14) + timedelta(seconds=900)
+    assert got[fresh].status is ResourceStatus.ONLINE
+
+
+def test_a_point_of_a_resource_deleted_meanwhile_is_an_integrity_error(
+    runtime: Runtime, clock: ShiftClock
+) -> None:
+    """The screen saw the resource; a concurrent delete removed it before the insert."""
+    point = TelemetryPoint("deleted-meanwhile", clock.now(), 0.1)
+    with runtime.uow() as uow:
+        if runtime.engine.dialect.name == "mysql":  # INSERT IGNORE skips it with a warning
+            assert uow.telemetry.add_many([point], clock.now()) == 0
+            return
+        with pytest.raises(sa.exc.IntegrityError):
+            uow.telemetry.add_many([point], clock.now())
