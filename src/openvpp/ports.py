@@ -147,7 +147,9 @@ class ResourceRepository(Protocol):
     def get(
         self, organization_id: str, resource_id: str, *, for_update: bool = False
     ) -> Resource | None: ...
-    def get_many(self, organization_id: str, resource_ids: Sequence[str]) -> list[Resource]: ...
+    def get_many(
+        self, organization_id: str, resource_ids: Sequence[str], *, share_lock: bool = False
+    ) -> list[Resource]: ...
     def list(
         self,
         organization_id: str,

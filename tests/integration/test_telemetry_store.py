@@ -108,14 +108,40 @@ def test_refresh_marks_only_silent_resources_of_the_organization(
     assert got[fresh].status is ResourceStatus.ONLINE
 
 
-def test_a_point_of_a_resource_deleted_meanwhile_is_an_integrity_error(
+def test_deleting_a_resource_deletes_its_telemetry(runtime: Runtime, clock: ShiftClock) -> None:
+    principal = operator_of(runtime)
+    rid, other = battery(runtime, principal), battery(runtime, principal, "C")
+    points = [TelemetryPoint(r, clock.now(), 0.1) for r in (rid, other)]
+    assert runtime.telemetry.ingest(runtime.uow(), principal, points).accepted == 2
+    runtime.resources.delete(runtime.uow(), principal, rid)
+    with runtime.uow(readonly=True) as uow:
+        assert uow.telemetry.query(rid, None, None, 10, 0) == []
+        assert len(uow.telemetry.query(other, None, None, 10, 0)) == 1
+
+
+def test_a_batch_share_locks_its_resources_against_deletion(
     runtime: Runtime, clock: ShiftClock
 ) -> None:
-    """The screen saw the resource; a concurrent delete removed it before the insert."""
-    point = TelemetryPoint("deleted-meanwhile", clock.now(), 0.1)
-    with runtime.uow() as uow:
-        if runtime.engine.dialect.name == "mysql":  # INSERT IGNORE skips it with a warning
-            assert uow.telemetry.add_many([point], clock.now()) == 0
-            return
-        with pytest.raises(sa.exc.IntegrityError):
-            uow.telemetry.add_many([point], clock.now())
+    """Telemetry has no foreign key: while a batch is being stored, its resources cannot be
+    row-locked for deletion (the delete waits, so it then removes the new readings too)."""
+    dialect = runtime.engine.dialect.name
+    if dialect == "sqlite":
+        pytest.skip("SQLite serializes writers; there is no concurrent delete to hold off")
+    principal = operator_of(runtime)
+    rid = battery(runtime, principal)
+    with runtime.uow() as ingest:
+        assert ingest.resources.get_many(principal.organization_id, [rid], share_lock=True)
+        with runtime.uow() as deleter:
+            conn = deleter.connection
+            conn.exec_driver_sql(
+                "SET lock_timeout = '300ms'"
+                if dialect == "postgresql"
+                else "SET SESSION innodb_lock_wait_timeout = 1"
+            )
+            with pytest.raises(sa.exc.OperationalError):
+                deleter.resources.get(principal.organization_id, rid, for_update=True)
+        ingest.telemetry.add_many([TelemetryPoint(rid, clock.now(), 0.1)], clock.now())
+        ingest.commit()
+    runtime.resources.delete(runtime.uow(), principal, rid)
+    with runtime.uow(readonly=True) as uow:
+        assert uow.telemetry.query(rid, None, None, 10, 0) == []

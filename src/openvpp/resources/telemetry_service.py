@@ -54,7 +54,10 @@ class TelemetryService:
         with uow:
             known: dict[str, Resource] = {}
             for i in range(0, len(ids), _LOOKUP_CHUNK):
-                for r in uow.resources.get_many(organization_id, ids[i : i + _LOOKUP_CHUNK]):
+                # Share-locked: a resource cannot be deleted under the batch (telemetry has
+                # no foreign key; see store.tables).
+                chunk = ids[i : i + _LOOKUP_CHUNK]
+                for r in uow.resources.get_many(organization_id, chunk, share_lock=True):
                     known[r.id] = r
             keep, result = screen(points, known, uow.telemetry.existing)
             inserted = uow.telemetry.add_many(keep, now)

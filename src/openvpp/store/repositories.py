@@ -543,6 +543,9 @@ class ResourceRepo(_Repo):
         self._update_by_id(t.resources, asdict(resource))
 
     def delete(self, resource_id: str) -> None:
+        """Delete a resource and its telemetry. The caller holds the resource's row lock
+        (``get(..., for_update=True)``), so no ingest can add readings in between."""
+        self._c.execute(t.telemetry.delete().where(t.telemetry.c.resource_id == resource_id))
         self._c.execute(t.resources.delete().where(t.resources.c.id == resource_id))
 
     def get(
@@ -554,12 +557,16 @@ class ResourceRepo(_Repo):
         row = self._first(query.with_for_update() if for_update else query)
         return _resource(row) if row else None
 
-    def get_many(self, organization_id: str, resource_ids: Sequence[str]) -> list[Resource]:
+    def get_many(
+        self, organization_id: str, resource_ids: Sequence[str], *, share_lock: bool = False
+    ) -> list[Resource]:
+        """The resources among ``resource_ids``; with ``share_lock`` they cannot be deleted
+        until the transaction ends (FOR KEY SHARE; LOCK IN SHARE MODE on MariaDB)."""
         r = t.resources
-        rows = self._c.execute(
-            r.select().where(r.c.organization_id == organization_id, r.c.id.in_(resource_ids))
-        )
-        return [_resource(row) for row in rows.mappings()]
+        query = r.select().where(r.c.organization_id == organization_id, r.c.id.in_(resource_ids))
+        if share_lock:
+            query = query.with_for_update(read=True, key_share=True)
+        return [_resource(row) for row in self._c.execute(query).mappings()]
 
     def list(
         self,

@@ -232,9 +232,10 @@ resources = sa.Table(
 telemetry = sa.Table(
     "telemetry",
     metadata,
-    sa.Column(
-        "resource_id", ID, sa.ForeignKey("resources.id", ondelete="CASCADE"), primary_key=True
-    ),
+    # No foreign key (migration 0005): a per-row check would halve bulk ingest. Integrity is
+    # kept per batch instead: ingest share-locks the batch's resources (FOR KEY SHARE), and
+    # deleting a resource row-locks it and deletes its telemetry first.
+    sa.Column("resource_id", ID, primary_key=True),
     sa.Column("ts", UTCDateTime(), primary_key=True),
     sa.Column("power_mw", sa.Float(), nullable=False),
     sa.Column("soc", sa.Float(), nullable=True),

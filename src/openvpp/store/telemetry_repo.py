@@ -259,7 +259,7 @@ def _copy(
 ) -> None:
     """Binary COPY of ``points`` into ``table``. A unique violation propagates as is (the
     caller falls back); other driver errors become SQLAlchemy's, like those of any statement
-    (a resource deleted meanwhile: IntegrityError, 409; a lost connection: 503)."""
+    (e.g. a lost connection: 503)."""
     statement = _COPY.format(table=table, columns=", ".join(_COLUMNS))
     try:
         with raw.cursor() as cur, cur.copy(statement) as copy:
