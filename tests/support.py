@@ -10,7 +10,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from openvpp.config import Settings
+from openvpp.identity.model import Role
 from openvpp.identity.signatures import signed_headers
+from openvpp.runtime import Runtime
 
 SECRET = "test-master-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 DEMO_PASSWORD = "openvpp-demo"
@@ -84,3 +86,17 @@ def sign(
         timestamp=int(now) if timestamp is None else timestamp,
         nonce=nonce or secrets.token_urlsafe(16),
     )
+
+
+def other_org_operator(client: TestClient, rt: Runtime) -> dict[str, str]:
+    """Headers of an operator in a second organization ("other")."""
+    org = rt.identity.create_organization(rt.uow(), "Other", "other")
+    rt.identity.create_user(
+        rt.uow(),
+        organization_id=org.id,
+        email="ops@other.io",
+        password=DEMO_PASSWORD,
+        display_name="O",
+        roles=frozenset({Role.OPERATOR}),
+    )
+    return bearer(client, "ops@other.io")

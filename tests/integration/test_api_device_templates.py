@@ -9,10 +9,9 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from openvpp.identity.model import Role
 from openvpp.resources.templates import BUILTIN, ResourceType
 from openvpp.runtime import Runtime
-from tests.support import DEMO_PASSWORD, bearer, demo
+from tests.support import bearer, demo, other_org_operator
 from tests.unit.resources.test_device_templates import BatteryV99
 
 API = "/api/vpp"
@@ -378,19 +377,6 @@ def test_export_round_trips_into_another_organization(
     assert len(imported.json()["created"]) == 2
     exported = client.get(f"{API}/device-templates/export", headers=theirs).json()
     assert exported == document
-
-
-def other_org_operator(client: TestClient, seeded: Runtime) -> dict[str, str]:
-    org = seeded.identity.create_organization(seeded.uow(), "Other", "other")
-    seeded.identity.create_user(
-        seeded.uow(),
-        organization_id=org.id,
-        email="ops@other.io",
-        password=DEMO_PASSWORD,
-        display_name="O",
-        roles=frozenset({Role.OPERATOR}),
-    )
-    return bearer(client, "ops@other.io")
 
 
 def test_device_templates_of_another_organization_are_invisible(

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from openvpp.resources.templates import BUILTIN
 from openvpp.runtime import Runtime
-from tests.support import DEMO_PASSWORD, bearer, demo
+from tests.support import bearer, demo, other_org_operator
 
 BATTERY = {
     "name": "Battery A",
@@ -92,20 +92,9 @@ def test_invalid_parameters_name_field_unit_and_range(client: TestClient) -> Non
 def test_resources_of_another_organization_are_invisible(
     client: TestClient, seeded: Runtime
 ) -> None:
-    from openvpp.identity.model import Role
-
     operator = bearer(client, demo("operator"))
     rid = create(client, operator)["id"]
-    org = seeded.identity.create_organization(seeded.uow(), "Other", "other")
-    seeded.identity.create_user(
-        seeded.uow(),
-        organization_id=org.id,
-        email="ops@other.io",
-        password=DEMO_PASSWORD,
-        display_name="O",
-        roles=frozenset({Role.OPERATOR}),
-    )
-    theirs = bearer(client, "ops@other.io")
+    theirs = other_org_operator(client, seeded)
     assert client.get(f"/api/vpp/resources/{rid}", headers=theirs).status_code == 404
     assert (
         client.patch(f"/api/vpp/resources/{rid}", headers=theirs, json={"name": "mine"}).status_code

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from openvpp.runtime import Runtime
-from tests.support import DEMO_PASSWORD, bearer, demo
+from tests.support import bearer, demo, other_org_operator
 
 V = "/api/vpp"
 
@@ -254,21 +254,10 @@ def test_validation_errors_name_the_field(client: TestClient) -> None:
 
 
 def test_vpps_of_another_organization_are_invisible(client: TestClient, seeded: Runtime) -> None:
-    from openvpp.identity.model import Role
-
     ops = bearer(client, demo("operator"))
     rid = resource(client, ops)
     v = vpp(client, ops, "Mine")
-    org = seeded.identity.create_organization(seeded.uow(), "Other", "other")
-    seeded.identity.create_user(
-        seeded.uow(),
-        organization_id=org.id,
-        email="ops@other.io",
-        password=DEMO_PASSWORD,
-        display_name="O",
-        roles=frozenset({Role.OPERATOR}),
-    )
-    theirs = bearer(client, "ops@other.io")
+    theirs = other_org_operator(client, seeded)
     assert client.get(f"{V}/vpps/{v['id']}", headers=theirs).status_code == 404
     assert client.get(f"{V}/vpps", headers=theirs).json() == []
     assert client.delete(f"{V}/vpps/{v['id']}", headers=theirs).status_code == 404

@@ -35,7 +35,7 @@ from openvpp.resources.models.genset import GensetSpec, genset_bounds
 from openvpp.resources.models.heat_pump import HeatPumpSpec, heat_pump_bounds
 from openvpp.resources.models.load import bdew_shape, curtailable_bounds, local_clock
 from openvpp.resources.models.load import shiftable_bounds as shiftable_model
-from openvpp.resources.models.pv import clear_sky_power_mw
+from openvpp.resources.models.pv import FLEET_PARAMETERS, clear_sky_power_mw
 from openvpp.resources.telemetry import TelemetryPoint, capacity_mw
 from openvpp.resources.templates import ResourceType
 
@@ -208,22 +208,11 @@ def _pv(resources: Sequence[Unit], ctx: Context) -> Flex:
         out[placed] = clear_sky_power_mw(
             np.array([r.latitude for r in plants], dtype=np.float64),
             np.array([r.longitude for r in plants], dtype=np.float64),
-            {name: _p(plants, name) for name in PV_PARAMETERS},
+            {name: _p(plants, name) for name in FLEET_PARAMETERS},
             times=mid,
             temp_air_c=CLEAR_SKY_TEMP_C,
         )
     return _flex(out, np.zeros_like(out), out, ctx.dt_h)
-
-
-PV_PARAMETERS = (
-    "tilt_deg",
-    "azimuth_deg",
-    "dc_capacity_mw",
-    "ac_capacity_mw",
-    "gamma_pdc",
-    "system_losses",
-    "inverter_efficiency",
-)
 
 
 def _wind(resources: Sequence[Unit], ctx: Context) -> Flex:

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from importlib import resources as package_files
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,8 @@ TZ = "America/Denver"
 NODE, AREA = "WACM-115-PARK", "US-WACM"
 STEP = timedelta(minutes=30)
 WIND_MEASURED_AT_M = 2.0  # NSRDB wind speed height
+WEATHER_FILE = "nsrdb_2023-06-20_22.csv"
+SESSIONS_FILE = "acn_site0002_2021-09-08_10.csv"
 
 RESOURCES: list[dict[str, Any]] = [
     {"key": "pv", "name": "Rooftop PV", "type": ResourceType.PV,
@@ -77,14 +80,15 @@ class ParkResult:
     readings: int
 
 
-def _read(name: str) -> pd.DataFrame:
-    with package_files.files("openvpp.demo").joinpath(name).open("r", encoding="utf-8") as f:
-        return pd.read_csv(f)
+def _open(name: str) -> IO[str]:
+    return package_files.files("openvpp.demo").joinpath(name).open("r", encoding="utf-8")
 
 
-def weather() -> pd.DataFrame:
-    """The NSRDB days, indexed in UTC (the file's clock is local standard time, UTC-7)."""
-    raw = _read("nsrdb_2023-06-20_22.csv")
+def read_nsrdb(source: str | Path | IO[str]) -> pd.DataFrame:
+    """NSRDB half-hourly rows (``Year, Month, Day, Hour, Minute, Temperature, DHI, DNI, GHI,
+    Wind Speed``) as pvlib weather indexed in UTC; the files' clock is local standard time,
+    UTC-7 for this site."""
+    raw = pd.read_csv(source)
     local = pd.to_datetime(raw[["Year", "Month", "Day", "Hour", "Minute"]])
     index = pd.DatetimeIndex(local).tz_localize("Etc/GMT+7").tz_convert("UTC")
     return pd.DataFrame(
@@ -97,6 +101,12 @@ def weather() -> pd.DataFrame:
         },
         index=index,
     )
+
+
+def weather() -> pd.DataFrame:
+    """The shipped NSRDB days (2023-06-20..22)."""
+    with _open(WEATHER_FILE) as f:
+        return read_nsrdb(f)
 
 
 def profiles(now: datetime) -> tuple[pd.DatetimeIndex, dict[str, tuple[Any, Any]]]:
@@ -121,7 +131,8 @@ def profiles(now: datetime) -> tuple[pd.DatetimeIndex, dict[str, tuple[Any, Any]
     out["cold_store"] = (store.baseline_mw, None)
     # The sessions keep their local time of day: hours from their first local midnight in
     # Los Angeles are laid onto hours from the park's first local midnight.
-    sessions = _read("acn_site0002_2021-09-08_10.csv")
+    with _open(SESSIONS_FILE) as f:
+        sessions = pd.read_csv(f)
     arrival = pd.to_datetime(sessions["arrival_utc"], utc=True)
     departure = pd.to_datetime(sessions["departure_utc"], utc=True)
     hour = pd.Timedelta(hours=1)

@@ -20,6 +20,7 @@ from openvpp.resources.model import Resource, ResourceStatus
 from openvpp.resources.models.wind import power_curve
 from openvpp.resources.templates import ResourceType
 
+FUTURE_TOLERANCE = timedelta(minutes=5)  # device clocks may run this far ahead
 PLAUSIBLE_FACTOR = 1.2  # |power| beyond this multiple of the capacity is a bad reading
 SOC_BAND_TOLERANCE = 0.01  # a battery soc this far outside [soc_min, soc_max] is a fault
 MAX_BATCH_POINTS = 50_000  # points per ingest call through the API (JSON or CSV)
@@ -91,10 +92,13 @@ def screen(
     points: Sequence[TelemetryPoint],
     resources: dict[str, Resource],
     stored: StoredLookup | None = None,
+    not_after: datetime | None = None,
 ) -> tuple[list[TelemetryPoint], IngestResult]:
     """Split a batch into points to store (sorted by resource, then time) and counted
-    rejections: unknown resource, not finite, out of range, out of order (older than what the
-    resource already reported), and duplicates of a stored or an earlier point.
+    rejections: unknown resource, not finite, out of range, in the future (after
+    ``not_after``: a device clock running ahead would otherwise pin the resource online and
+    shut out its correct readings as out of order), out of order (older than what the resource
+    already reported), and duplicates of a stored or an earlier point.
 
     A point older than the resource's newest reading is a duplicate when ``stored`` finds it
     stored already (a re-sent batch, a re-run import), otherwise out of order. Points newer
@@ -128,6 +132,9 @@ def screen(
             )
             continue
         ts = point.ts
+        if not_after is not None and ts > not_after:
+            result.reject("in_future", f"points[{i}]: timestamp {ts} is after {not_after}")
+            continue
         if last is not None and ts <= last:
             if ts == last:
                 result.duplicates += 1

@@ -15,6 +15,7 @@ from openvpp.ports import UnitOfWork
 from openvpp.resources.model import Resource, ResourceStatus
 from openvpp.resources.telemetry import (
     DEFAULT_STALE_AFTER,
+    FUTURE_TOLERANCE,
     RESAMPLE_MAX_ROWS,
     IngestResult,
     LatestReading,
@@ -59,7 +60,9 @@ class TelemetryService:
                 chunk = ids[i : i + _LOOKUP_CHUNK]
                 for r in uow.resources.get_many(organization_id, chunk, share_lock=True):
                     known[r.id] = r
-            keep, result = screen(points, known, uow.telemetry.existing)
+            keep, result = screen(
+                points, known, uow.telemetry.existing, not_after=now + FUTURE_TOLERANCE
+            )
             inserted = uow.telemetry.add_many(keep, now)
             if inserted < len(keep):  # stored meanwhile by a concurrent batch
                 result.duplicates += len(keep) - inserted

@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import openvpp.demo
+from openvpp.demo.park import WEATHER_FILE, read_nsrdb
 from openvpp.resources.models.pv import PvSpec, pv_power_mw
 
-DATA = Path(openvpp.demo.__file__).parent / "nsrdb_2023-06-20_22.csv"
+DATA = Path(openvpp.demo.__file__).parent / WEATHER_FILE
 SHARED = (
     Path(__file__).parents[4]
     / "shared"
@@ -32,24 +33,6 @@ SPEC = PvSpec(
 )
 
 
-def read_nsrdb(path: Path) -> pd.DataFrame:
-    """NSRDB half-hourly rows; timestamps are local standard time, UTC-7."""
-    raw = pd.read_csv(path)
-    stamps = pd.to_datetime(
-        raw[["Year", "Month", "Day", "Hour", "Minute"]].rename(columns=str.lower)
-    ).dt.tz_localize("Etc/GMT+7")
-    return pd.DataFrame(
-        {
-            "ghi": raw["GHI"].to_numpy(float),
-            "dni": raw["DNI"].to_numpy(float),
-            "dhi": raw["DHI"].to_numpy(float),
-            "temp_air": raw["Temperature"].to_numpy(float),
-            "wind_speed": raw["Wind Speed"].to_numpy(float),
-        },
-        index=pd.DatetimeIndex(stamps),
-    )
-
-
 def test_summer_days_have_a_plausible_shape() -> None:
     weather = read_nsrdb(DATA)
     power = pv_power_mw(SPEC, weather)
@@ -59,7 +42,7 @@ def test_summer_days_have_a_plausible_shape() -> None:
     daily = power.groupby(power.index.date).sum() * 0.5  # [MWh]
     # A clear June day at 40° N with 30° tilt yields 6-8 kWh per kWp; cloudy days less.
     assert daily.max() == pytest.approx(7.0, abs=1.0)
-    noon = power[power.index.hour == 12]
+    noon = power[power.index.tz_convert("Etc/GMT+7").hour == 12]  # local standard time
     assert noon.max() > 0.6
 
 

@@ -180,3 +180,14 @@ def test_resample_aligns_to_the_utc_epoch_and_to_local_days() -> None:
     quarter = resample([TelemetryPoint("r1", start + timedelta(minutes=7), 1.0)], "15min")
     assert quarter[0].start == start and quarter[0].end == start + timedelta(minutes=15)
     assert resample([], "1h") == []
+
+
+def test_points_from_the_future_are_rejected_and_do_not_move_the_latest_reading() -> None:
+    points = [
+        TelemetryPoint("r1", T0, 0.1),
+        TelemetryPoint("r1", T0 + timedelta(minutes=5), 0.1),  # within the tolerance
+        TelemetryPoint("r1", T0 + timedelta(days=365), 0.1),  # a clock a year ahead
+    ]
+    keep, result = screen(points, {"r1": resource()}, not_after=T0 + timedelta(minutes=5))
+    assert [p.ts for p in keep] == [T0, T0 + timedelta(minutes=5)]
+    assert dict(result.rejected) == {"in_future": 1}

@@ -26,7 +26,10 @@ class IngestOut(Out):
     accepted: int
     duplicates: int
     rejected: dict[str, int] = Field(
-        description="count per reason: unknown_resource, not_finite, out_of_range, out_of_order"
+        description=(
+            "count per reason: unknown_resource, not_finite, out_of_range, in_future "
+            "(more than 5 min ahead of the server), out_of_order"
+        )
     )
     examples: list[str]
 

@@ -63,6 +63,18 @@ def pv_power_mw(spec: PvSpec, weather: pd.DataFrame) -> pd.Series:
     return pd.Series(np.where(night, 0.0, pac_mw), index=index, name="pv_mw")
 
 
+FLEET_PARAMETERS = (
+    "tilt_deg",
+    "azimuth_deg",
+    "dc_capacity_mw",
+    "ac_capacity_mw",
+    "gamma_pdc",
+    "system_losses",
+    "inverter_efficiency",
+)
+"""The ``PvParameters`` fields ``clear_sky_power_mw`` takes, one array each."""
+
+
 def clear_sky_power_mw(
     latitude: FloatArray,
     longitude: FloatArray,
@@ -71,8 +83,7 @@ def clear_sky_power_mw(
     temp_air_c: float = 20.0,
 ) -> FloatArray:
     """Clear-sky AC power [MW] of ``n`` plants at ``times`` (tz-aware), shape ``(n, T)``.
-    ``params`` holds one array of ``n`` per field of ``PvParameters`` (tilt_deg, azimuth_deg,
-    dc_capacity_mw, ac_capacity_mw, gamma_pdc, system_losses, inverter_efficiency).
+    ``params`` holds one array of ``n`` per name in ``FLEET_PARAMETERS``.
 
     Vectorized over plants: the solar geometry uses pvlib's analytical functions (Spencer's
     declination and equation of time, computed once for all plants; accurate to a fraction of
@@ -84,16 +95,7 @@ def clear_sky_power_mw(
         raise ValueError("times must be tz-aware")
     lat, lon = (np.asarray(a, dtype=np.float64)[:, None] for a in (latitude, longitude))
     tilt, azimuth, dc, ac, gamma, losses, inverter = (
-        np.asarray(params[k], dtype=np.float64)[:, None]
-        for k in (
-            "tilt_deg",
-            "azimuth_deg",
-            "dc_capacity_mw",
-            "ac_capacity_mw",
-            "gamma_pdc",
-            "system_losses",
-            "inverter_efficiency",
-        )
+        np.asarray(params[k], dtype=np.float64)[:, None] for k in FLEET_PARAMETERS
     )
     utc = times.tz_convert("UTC")
     doy = np.asarray(utc.dayofyear, dtype=np.float64)
