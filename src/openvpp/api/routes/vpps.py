@@ -112,9 +112,12 @@ async def update_member(
     uow: WriteUow,
     principal: PrincipalDep,
 ) -> MemberOut:
-    changes = body.model_dump(exclude_unset=True)
-    if changes.get("share_pct", 1) is None or changes.get("valid_from", 1) is None:
-        changes = {k: v for k, v in changes.items() if v is not None or k == "valid_to"}
+    # null means "unchanged" except for valid_to, where it means open-ended
+    changes = {
+        k: v
+        for k, v in body.model_dump(exclude_unset=True).items()
+        if v is not None or k == "valid_to"
+    }
     updated = await blocking(rt.vpps.update_member, uow, principal, vpp_id, member_id, changes)
     return MemberOut.of(updated)
 
