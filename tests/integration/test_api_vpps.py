@@ -73,6 +73,20 @@ def test_vpp_lifecycle_members_and_parameter_history(client: TestClient) -> None
     )
     assert changed.status_code == 200, changed.text
     assert changed.json()["share_pct"] == "55.1234"
+    ends = client.patch(  # after 2030 the VPP is registered for no market: no minimum applies
+        f"{V}/vpps/{vid}/members/{mid}", headers=ops, json={"valid_to": "2031-01-01T00:00:00Z"}
+    )
+    assert ends.json()["valid_to"] == "2031-01-01T00:00:00Z"
+    early = client.patch(
+        f"{V}/vpps/{vid}/members/{mid}", headers=ops, json={"valid_to": "2029-01-01T00:00:00Z"}
+    )
+    assert early.status_code == 409  # 2029 would leave CN-GD-SPOT without members
+    assert early.json()["error"]["details"][0]["start"] == "2029-01-01T00:00:00+00:00"
+    reopened = client.patch(
+        f"{V}/vpps/{vid}/members/{mid}", headers=ops, json={"valid_to": None, "share_pct": None}
+    )
+    assert reopened.json()["valid_to"] is None
+    assert reopened.json()["share_pct"] == "55.1234"  # null leaves the share as it was
     renamed = client.patch(f"{V}/vpps/{vid}", headers=ops, json={"name": "Park 2"})
     assert renamed.json()["name"] == "Park 2"
     # A resource in a VPP cannot be deleted behind its back.
