@@ -129,5 +129,6 @@ def test_tmy3_greensboro_year() -> None:
     night = weather["ghi"] == 0
     assert (power[night] == 0).all()
     yield_kwh_per_kwp = power.sum() * 1000 / 1000  # MWh per MWp == kWh per kWp
-    # 1,399 kWh/kWp here; PVWatts gives about 1,400 for this site and orientation.
+    # 1,399 kWh/kWp here (golden); fixed-tilt systems in North Carolina typically yield
+    # 1,300-1,500 kWh/kWp a year.
     assert 1300 < yield_kwh_per_kwp < 1500
