@@ -46,13 +46,6 @@ def _segments(bounds: Iterable[datetime]) -> list[tuple[datetime, datetime | Non
     return [(a, points[i + 1] if i + 1 < len(points) else None) for i, a in enumerate(points)]
 
 
-def _covers(member: Member, start: datetime, end: datetime | None) -> bool:
-    """Whether ``member`` is valid over the whole segment (segments never straddle a
-    boundary, so validity at the start decides)."""
-    del end
-    return member.active(start)
-
-
 def over_allocations(members: Sequence[Member]) -> list[ConflictItem]:
     """Resources whose shares across VPPs add up to more than 100 % in some period."""
     by_resource: dict[str, list[Member]] = defaultdict(list)
@@ -65,7 +58,8 @@ def over_allocations(members: Sequence[Member]) -> list[ConflictItem]:
         bounds = [m.valid_from for m in ms] + [m.valid_to for m in ms if m.valid_to]
         runs: list[tuple[datetime, datetime | None, Decimal, tuple[str, ...]]] = []
         for start, end in _segments(bounds):
-            active = [m for m in ms if _covers(m, start, end)]
+            # segments never straddle a boundary: validity at the start decides
+            active = [m for m in ms if m.active(start)]
             total = sum((m.share_pct for m in active), Decimal(0))
             if total <= HUNDRED:
                 continue
@@ -134,7 +128,7 @@ def below_qualification(
     found: list[ConflictItem] = []
     for start, end in _segments(bounds):
         settings = settings_at(list(history), start)
-        active = [m for m in members if _covers(m, start, end)]
+        active = [m for m in members if m.active(start)]
         for market in settings.markets:
             q = QUALIFICATIONS[market]
             total = sum(
