@@ -1,0 +1,1 @@
+"""Markets: rules, calendars, clearing and the simulated exchange."""
