@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from openvpp.audit.chain import AuditContext
 from openvpp.core.errors import NotFound
+from openvpp.demo.park import seed_park
 from openvpp.identity.model import Organization, Principal, Role
 from openvpp.ops.model import LogLevel, Severity
 from openvpp.runtime import Runtime
@@ -73,7 +74,5 @@ def seed_demo(rt: Runtime, *, park: bool = False) -> SeedResult:
         request_id=None,
     )
     if park:
-        from openvpp.demo.park import seed_park  # pvlib and friends load only when needed
-
         seed_park(rt, actor, rt.clock.now())
     return SeedResult(True, org.id, emails)

@@ -17,7 +17,7 @@ service replaces these with forecasts.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
@@ -432,24 +432,26 @@ def aggregate_vpp(
         by_type[a.unit.resource_type].append(a)
     zeros = np.zeros(len(index))
     parts: dict[ResourceType, Flex] = {}
-    statuses: dict[str, int] = defaultdict(int)
+    statuses: Counter[str] = Counter()
     for kind in ResourceType:
         group = by_type.get(kind, [])
         if not group:
             continue
         flex = BUILDERS[kind]([a.unit for a in group], ctx)
-        w = np.zeros((len(group), len(index)))
-        controllable = np.zeros(len(group), dtype=bool)
-        for i, a in enumerate(group):
-            status = a.unit.status
-            statuses[status.value] += 1
-            if status in (ResourceStatus.FAULT, ResourceStatus.MAINTENANCE):
-                continue  # out of service: no output, no flexibility
-            valid = starts >= _us(a.valid_from)
-            if a.valid_to is not None:
-                valid &= starts < _us(a.valid_to)
-            w[i] = np.where(valid, float(a.share_pct) / 100.0, 0.0)
-            controllable[i] = status is ResourceStatus.ONLINE
+        status = [a.unit.status for a in group]
+        statuses.update(x.value for x in status)
+        # Out of service (fault, maintenance): no output, no flexibility.
+        share = np.array(
+            [
+                0.0 if x in OUT_OF_SERVICE else float(a.share_pct) / 100
+                for x, a in zip(status, group, strict=True)
+            ]
+        )
+        since = np.array([_us(a.valid_from) for a in group])
+        until = np.array([_us(a.valid_to) if a.valid_to else FOREVER for a in group])
+        valid = (starts >= since[:, None]) & (starts < until[:, None])
+        w = np.where(valid, share[:, None], 0.0)
+        controllable = np.array([x is ResourceStatus.ONLINE for x in status])
         if not controllable.all():
             flex = _frozen(flex, controllable, dt_h)
         constant = bool(np.all(w == w[:, :1]))
@@ -468,6 +470,8 @@ def _us(at: datetime) -> int:
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+FOREVER = np.iinfo(np.int64).max
+OUT_OF_SERVICE = frozenset({ResourceStatus.FAULT, ResourceStatus.MAINTENANCE})
 
 
 def _frozen(flex: Flex, controllable: NDArray[np.bool_], dt_h: float) -> Flex:

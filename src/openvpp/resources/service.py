@@ -255,11 +255,7 @@ class ResourceService:
     def delete(self, uow: UnitOfWork, principal: Principal, resource_id: str) -> None:
         with uow:
             current = self.find(uow, principal, resource_id, for_update=True)
-            vpps = {
-                m.vpp_id
-                for m in uow.vpps.organization_members(principal.organization_id)
-                if m.resource_id == resource_id
-            }
+            vpps = uow.vpps.vpp_ids_of(resource_id)
             if vpps:
                 raise Conflict(
                     f"resource {resource_id!r} is a member of {len(vpps)} VPP(s); remove it "

@@ -73,6 +73,12 @@ class VppRepo(_Repo):
         )
         return [_member(r) for r in rows.mappings()]
 
+    def vpp_ids_of(self, resource_id: str) -> set[str]:
+        """The VPPs the resource is (or was, or will be) a member of."""
+        m = t.vpp_members
+        rows = self._c.execute(sa.select(m.c.vpp_id).where(m.c.resource_id == resource_id))
+        return {row[0] for row in rows}
+
     def organization_members(self, organization_id: str) -> list[Member]:
         m, v = t.vpp_members, t.vpps
         rows = self._c.execute(

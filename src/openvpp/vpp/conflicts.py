@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -143,7 +143,7 @@ def below_qualification(
                 and last.detail["market"] == market
                 and set(last.resource_ids) == {m.resource_id for m in active}
             ):
-                found[-1] = ConflictItem(**{**last.__dict__, "end": end})
+                found[-1] = replace(last, end=end)
                 continue
             found.append(
                 ConflictItem(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -17,7 +18,6 @@ from openvpp.core.errors import Conflict, NotFound, ValidationFailed
 from openvpp.core.ids import new_id
 from openvpp.identity.model import Principal
 from openvpp.ports import UnitOfWork
-from openvpp.resources.model import Resource
 from openvpp.vpp.conflicts import (
     ConflictItem,
     below_qualification,
@@ -61,12 +61,17 @@ def find_conflicts(
     }
     nodes = uow.grid_nodes.by_code(organization_id)
     history = uow.vpps.settings_history(sorted(vpps))
+    members_of: dict[str, list[Member]] = defaultdict(list)
+    for m in members:
+        members_of[m.vpp_id].append(m)
+    history_of: dict[str, list[SettingsVersion]] = defaultdict(list)
+    for version in history:
+        history_of[version.vpp_id].append(version)
     found = over_allocations(members)
     for vpp in vpps.values():
-        own = [m for m in members if m.vpp_id == vpp.id]
+        own = members_of[vpp.id]
         found += wrong_market_area(vpp, own, resources, nodes)
-        mine = [v for v in history if v.vpp_id == vpp.id]
-        found += below_qualification(vpp, own, resources, mine, now)
+        found += below_qualification(vpp, own, resources, history_of[vpp.id], now)
     if vpp_ids is None and resource_ids is None:
         return found
     vs, rs = set(vpp_ids or ()), set(resource_ids or ())
@@ -123,7 +128,7 @@ class VppService:
         vpp = Vpp(new_id(), principal.organization_id, name, market_area, description, now, now)
         with uow:
             uow.vpps.add(vpp)
-            added = [self._new_member(uow, principal, vpp.id, spec, now) for spec in members]
+            added = self._new_members(uow, principal, vpp.id, members, now)
             if settings is not None:
                 uow.vpps.add_settings(
                     SettingsVersion(new_id(), vpp.id, now, settings, now, principal.user_id)
@@ -214,7 +219,7 @@ class VppService:
         now = self._clock.now()
         with uow:
             self.find(uow, principal, vpp_id, for_update=True)
-            member = self._new_member(uow, principal, vpp_id, spec, now)
+            (member,) = self._new_members(uow, principal, vpp_id, [spec], now)
             enforce_no_conflicts(
                 uow,
                 principal.organization_id,
@@ -395,23 +400,30 @@ class VppService:
         raise NotFound(f"member {member_id!r} not found in VPP {vpp_id!r}", field="member_id")
 
     @staticmethod
-    def _new_member(
-        uow: UnitOfWork, principal: Principal, vpp_id: str, spec: MemberSpec, now: datetime
-    ) -> Member:
-        _check_share(spec.share_pct)
-        valid_from = spec.valid_from or now
-        _check_period(valid_from, spec.valid_to)
-        resource: list[Resource] = uow.resources.get_many(
-            principal.organization_id, [spec.resource_id]
-        )
-        if not resource:
-            raise NotFound(f"resource {spec.resource_id!r} not found", field="resource_id")
-        share = spec.share_pct.quantize(SHARE_QUANTUM)
-        member = Member(
-            new_id(), vpp_id, spec.resource_id, share, valid_from, spec.valid_to, now, now
-        )
-        uow.vpps.add_member(member)
-        return member
+    def _new_members(
+        uow: UnitOfWork,
+        principal: Principal,
+        vpp_id: str,
+        specs: list[MemberSpec],
+        now: datetime,
+    ) -> list[Member]:
+        """Validate and add members; their resources are looked up in one query."""
+        wanted = sorted({spec.resource_id for spec in specs})
+        known = {r.id for r in uow.resources.get_many(principal.organization_id, wanted)}
+        added = []
+        for spec in specs:
+            _check_share(spec.share_pct)
+            valid_from = spec.valid_from or now
+            _check_period(valid_from, spec.valid_to)
+            if spec.resource_id not in known:
+                raise NotFound(f"resource {spec.resource_id!r} not found", field="resource_id")
+            share = spec.share_pct.quantize(SHARE_QUANTUM)
+            member = Member(
+                new_id(), vpp_id, spec.resource_id, share, valid_from, spec.valid_to, now, now
+            )
+            uow.vpps.add_member(member)
+            added.append(member)
+        return added
 
 
 def aggregate(
