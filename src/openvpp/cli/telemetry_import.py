@@ -11,15 +11,6 @@ from openvpp.audit.chain import AuditContext
 from openvpp.resources.telemetry import IngestResult, TelemetryPoint
 from openvpp.runtime import Runtime
 
-MAX_EXAMPLES = 20
-
-
-def merge(totals: IngestResult, batch: IngestResult) -> None:
-    totals.accepted += batch.accepted
-    totals.duplicates += batch.duplicates
-    totals.rejected.update(batch.rejected)
-    totals.examples.extend(batch.examples[: max(0, MAX_EXAMPLES - len(totals.examples))])
-
 
 def ingest_stream(
     rt: Runtime,
@@ -42,7 +33,7 @@ def ingest_stream(
     def ingest(batch: list[TelemetryPoint]) -> None:
         result = rt.telemetry.ingest_for(rt.uow(context), organization_id, batch)
         with lock:
-            merge(totals, result)
+            totals.merge(result)
         advance(len(batch))
 
     if writers == 1:

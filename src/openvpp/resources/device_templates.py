@@ -23,7 +23,7 @@ import yaml
 
 from openvpp.core.errors import ValidationFailed
 from openvpp.resources.parameters import describe, properties, validated_parameters
-from openvpp.resources.templates import ResourceType, parameters_model
+from openvpp.resources.templates import ResourceType, json_schema, parameters_model
 
 FORMAT_VERSION = 1
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
@@ -344,7 +344,7 @@ def export_library(
             {
                 "resource_type": kind.value,
                 "version": version,
-                "parameters_schema": parameters_model(kind, version).model_json_schema(),
+                "parameters_schema": json_schema(kind, version),
             }
             for kind, version in sorted(builtins)
         ],

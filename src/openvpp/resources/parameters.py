@@ -3,21 +3,19 @@ and the allowed range, so that a client can fix its request."""
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from pydantic import ValidationError
 
 from openvpp.core.errors import ValidationFailed
-from openvpp.resources.templates import Parameters, ResourceType, parameters_model
+from openvpp.resources.templates import Parameters, ResourceType, parameters_model, schema_of
 
 RANGE_KEYS = ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum")
 
 
-@cache
 def properties(model: type[Parameters]) -> dict[str, dict[str, Any]]:
     """The JSON Schema properties of a model (computed once per model; do not mutate)."""
-    props: dict[str, dict[str, Any]] = model.model_json_schema().get("properties", {})
+    props: dict[str, dict[str, Any]] = schema_of(model).get("properties", {})
     return props
 
 

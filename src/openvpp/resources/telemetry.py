@@ -21,6 +21,7 @@ from openvpp.resources.models.wind import power_curve
 from openvpp.resources.templates import ResourceType
 
 FUTURE_TOLERANCE = timedelta(minutes=5)  # device clocks may run this far ahead
+MAX_EXAMPLES = 20  # rejections explained per result
 PLAUSIBLE_FACTOR = 1.2  # |power| beyond this multiple of the capacity is a bad reading
 SOC_BAND_TOLERANCE = 0.01  # a battery soc this far outside [soc_min, soc_max] is a fault
 MAX_BATCH_POINTS = 50_000  # points per ingest call through the API (JSON or CSV)
@@ -45,8 +46,15 @@ class IngestResult:
 
     def reject(self, reason: str, detail: str) -> None:
         self.rejected[reason] += 1
-        if len(self.examples) < 20:
+        if len(self.examples) < MAX_EXAMPLES:
             self.examples.append(detail)
+
+    def merge(self, other: IngestResult) -> None:
+        """Add ``other``'s counts (and examples, up to ``MAX_EXAMPLES``) to these."""
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        self.rejected.update(other.rejected)
+        self.examples.extend(other.examples[: max(0, MAX_EXAMPLES - len(self.examples))])
 
 
 class Parameterized(Protocol):

@@ -9,10 +9,11 @@ from typing import Any
 
 from openvpp.audit.chain import AuditEvent
 from openvpp.core.clock import Clock
-from openvpp.core.errors import NotFound, ValidationFailed
+from openvpp.core.errors import ValidationFailed
 from openvpp.identity.model import Principal
 from openvpp.ports import UnitOfWork
-from openvpp.resources.model import Resource, ResourceStatus
+from openvpp.resources.model import ResourceStatus
+from openvpp.resources.service import ResourceService
 from openvpp.resources.telemetry import (
     DEFAULT_STALE_AFTER,
     FUTURE_TOLERANCE,
@@ -29,7 +30,6 @@ from openvpp.resources.telemetry import (
     went_silent_at,
 )
 
-_LOOKUP_CHUNK = 1000  # resource ids per query (SQLite allows 32,766 bound values)
 _AUDITED_CHANGES = 50  # status changes named in one audit row; the count is always exact
 
 
@@ -53,13 +53,9 @@ class TelemetryService:
         ids = sorted({p.resource_id for p in points})
         now = self._clock.now()
         with uow:
-            known: dict[str, Resource] = {}
-            for i in range(0, len(ids), _LOOKUP_CHUNK):
-                # Share-locked: a resource cannot be deleted under the batch (telemetry has
-                # no foreign key; see store.tables).
-                chunk = ids[i : i + _LOOKUP_CHUNK]
-                for r in uow.resources.get_many(organization_id, chunk, share_lock=True):
-                    known[r.id] = r
+            # Share-locked: a resource cannot be deleted under the batch (telemetry has no
+            # foreign key; see store.tables).
+            known = {r.id: r for r in uow.resources.get_many(organization_id, ids, share_lock=True)}
             keep, result = screen(
                 points, known, uow.telemetry.existing, not_after=now + FUTURE_TOLERANCE
             )
@@ -111,7 +107,7 @@ class TelemetryService:
     ) -> list[TelemetryPoint]:
         """Raw readings, oldest first, one page."""
         with uow:
-            _find(uow, principal, resource_id)
+            ResourceService.find(uow, principal, resource_id)
             return uow.telemetry.query(resource_id, start, end, limit, offset)
 
     def resampled(
@@ -128,7 +124,7 @@ class TelemetryService:
         ``RESAMPLE_MAX_ROWS`` readings; a range holding more is refused (422)."""
         check_bucket_span(start, end, resolution)
         with uow:
-            _find(uow, principal, resource_id)
+            ResourceService.find(uow, principal, resource_id)
             rows = uow.telemetry.query(resource_id, start, end, RESAMPLE_MAX_ROWS + 1)
         if len(rows) > RESAMPLE_MAX_ROWS:
             raise ValidationFailed(
@@ -166,10 +162,3 @@ class TelemetryService:
                 )
             uow.commit()
         return {"marked_offline": marked, "stale_before": stale_before.isoformat()}
-
-
-def _find(uow: UnitOfWork, principal: Principal, resource_id: str) -> Resource:
-    found = uow.resources.get(principal.organization_id, resource_id)
-    if found is None:
-        raise NotFound(f"resource {resource_id!r} not found", field="resource_id")
-    return found

@@ -8,6 +8,7 @@ property carries its ``unit`` and its allowed range.
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import cache
 from itertools import pairwise
 from typing import Any
 
@@ -230,6 +231,13 @@ def parameters_model(resource_type: ResourceType, version: int) -> type[Paramete
         raise KeyError(f"no template {resource_type.value} v{version}") from None
 
 
+@cache
+def schema_of(model: type[Parameters]) -> dict[str, Any]:
+    """The JSON Schema of a parameter model, built once (released models never change; do
+    not mutate the result)."""
+    return model.model_json_schema()
+
+
 def json_schema(resource_type: ResourceType, version: int) -> dict[str, Any]:
     """The JSON Schema of a template's parameters, with units, ranges and defaults."""
-    return parameters_model(resource_type, version).model_json_schema()
+    return schema_of(parameters_model(resource_type, version))

@@ -34,6 +34,7 @@ from openvpp.resources.device_templates import DeviceTemplate
 from openvpp.resources.model import Resource, ResourceStatus
 from openvpp.resources.templates import ResourceType
 from openvpp.store import tables as t
+from openvpp.store.batching import in_chunks
 from openvpp.store.telemetry_repo import TelemetryRepo as TelemetryRepo
 from openvpp.store.telemetry_repo import status_as_of
 
@@ -561,12 +562,16 @@ class ResourceRepo(_Repo):
         self, organization_id: str, resource_ids: Sequence[str], *, share_lock: bool = False
     ) -> list[Resource]:
         """The resources among ``resource_ids``; with ``share_lock`` they cannot be deleted
-        until the transaction ends (FOR KEY SHARE; LOCK IN SHARE MODE on MariaDB)."""
+        until the transaction ends (FOR KEY SHARE; LOCK IN SHARE MODE on MariaDB). Asked in
+        chunks (``store.batching``)."""
         r = t.resources
-        query = r.select().where(r.c.organization_id == organization_id, r.c.id.in_(resource_ids))
-        if share_lock:
-            query = query.with_for_update(read=True, key_share=True)
-        return [_resource(row) for row in self._c.execute(query).mappings()]
+        found: list[Resource] = []
+        for chunk in in_chunks(resource_ids):
+            query = r.select().where(r.c.organization_id == organization_id, r.c.id.in_(chunk))
+            if share_lock:
+                query = query.with_for_update(read=True, key_share=True)
+            found += [_resource(row) for row in self._c.execute(query).mappings()]
+        return found
 
     def list(
         self,

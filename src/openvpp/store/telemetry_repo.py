@@ -14,10 +14,10 @@ from sqlalchemy.engine import Connection, Dialect
 from openvpp.resources.model import ResourceStatus
 from openvpp.resources.telemetry import LatestReading, TelemetryPoint
 from openvpp.store import tables as t
+from openvpp.store.batching import in_chunks
 from openvpp.store.types import UTCDateTime
 
 _LIVE = (ResourceStatus.ONLINE.value, ResourceStatus.FAULT.value)
-_CHUNK = 1000  # resource ids per IN list (SQLite allows 32,766 bound values)
 _COLUMNS = ("resource_id", "ts", "power_mw", "soc", "fault", "received_at")
 _PG_TYPES = ("varchar", "timestamptz", "float8", "float8", "bool", "timestamptz")
 _COPY = "COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)"
@@ -139,8 +139,7 @@ class TelemetryRepo:
         ids = sorted(by_resource)
         tm = t.telemetry
         found: set[tuple[str, datetime]] = set()
-        for i in range(0, len(ids), _CHUNK):
-            chunk = ids[i : i + _CHUNK]
+        for chunk in in_chunks(ids):
             rows = self._c.execute(
                 sa.select(tm.c.resource_id, tm.c.ts).where(
                     tm.c.resource_id.in_(chunk),

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 
 from openvpp.api.deps import PageDep, PrincipalDep, ReadUow, RuntimeDep, WriteUow, blocking, read
 from openvpp.api.policy import API_PREFIX
-from openvpp.api.schemas.common import ErrorOut, UTCDatetime
+from openvpp.api.schemas.common import ErrorOut, UTCDatetime, inline_schema
 from openvpp.api.schemas.telemetry import (
     IngestOut,
     TelemetryBatchIn,
@@ -39,30 +39,11 @@ CSV_EXAMPLE = (
 )
 
 
-def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
-    """A pydantic JSON Schema with its ``$defs`` substituted in place (``openapi_extra`` is
-    copied into the document as is, where ``#/$defs/...`` would not resolve)."""
-    defs = schema.pop("$defs", {})
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#/$defs/"):
-                return resolve(defs[ref.removeprefix("#/$defs/")])
-            return {k: resolve(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [resolve(v) for v in node]
-        return node
-
-    resolved: dict[str, Any] = resolve(schema)
-    return resolved
-
-
 INGEST_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": _inline_refs(TelemetryBatchIn.model_json_schema())},
+            "application/json": {"schema": inline_schema(TelemetryBatchIn)},
             "text/csv": {
                 "schema": {
                     "type": "string",

@@ -9,14 +9,13 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
 from openvpp.api.deps import PageDep, PrincipalDep, ReadUow, RuntimeDep, WriteUow, blocking, read
 from openvpp.api.policy import API_PREFIX
-from openvpp.api.schemas.common import ErrorOut
+from openvpp.api.schemas.common import ErrorOut, inline_schema
 from openvpp.api.schemas.resources import TemplateOut
 from openvpp.api.schemas.templates import (
     DeviceTemplateIn,
     DeviceTemplateOut,
     ImportOut,
     LibraryDocument,
-    inline_schema,
 )
 from openvpp.core.errors import NotFound, ValidationFailed
 from openvpp.resources.device_templates import MAX_VERSION, MEDIA_TYPES, LibraryFormat

@@ -96,28 +96,3 @@ class ImportOut(Out):
     unchanged: list[DeviceTemplateOut] = Field(
         description="already stored with identical content; left alone"
     )
-
-
-def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """A model's JSON Schema with its ``$defs`` inlined, for a hand-written OpenAPI media type
-    (there a ``#/$defs/...`` reference would resolve against the OpenAPI document)."""
-    schema = model.model_json_schema()
-    defs = schema.pop("$defs", {})
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#/$defs/"):
-                return resolve(
-                    {
-                        **defs[ref.removeprefix("#/$defs/")],
-                        **{k: v for k, v in node.items() if k != "$ref"},
-                    }
-                )
-            return {k: resolve(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [resolve(v) for v in node]
-        return node
-
-    resolved: dict[str, Any] = resolve(schema)
-    return resolved
