@@ -321,6 +321,14 @@ def test_import_yaml_and_json_all_or_nothing(client: TestClient, operator: dict[
     )
     assert changed.status_code == 409
     assert changed.json()["error"]["field"] == "templates[1]"
+    # The position is the document's, also after an identical entry listed twice.
+    repeated = client.post(
+        f"{API}/device-templates/import",
+        headers=operator,
+        json=library(newer, newer, {**MEGAPACK, "description": "other"}),
+    )
+    assert repeated.status_code == 409
+    assert repeated.json()["error"]["field"] == "templates[2]"
     # One invalid template: 422 naming it, nothing stored.
     invalid = client.post(
         f"{API}/device-templates/import",

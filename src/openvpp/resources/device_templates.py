@@ -432,9 +432,17 @@ def _check_builtins(entries: Any) -> None:
 
 
 def parse_library(text: str, fmt: LibraryFormat | str) -> list[DeviceTemplateSpec]:
-    """The device templates of a library document, every one checked (built-ins are
-    ignored: they are code). All or nothing: the first problem raises ``ValidationFailed``
-    naming ``templates[i].field``. A (key, version) listed twice must be identical."""
+    """The device templates of a library document (see ``parse_library_entries``)."""
+    return [spec for _, spec in parse_library_entries(text, fmt)]
+
+
+def parse_library_entries(
+    text: str, fmt: LibraryFormat | str
+) -> list[tuple[int, DeviceTemplateSpec]]:
+    """The device templates of a library document with their positions in its ``templates``
+    list, every one checked (built-ins are ignored: they are code). All or nothing: the first
+    problem raises ``ValidationFailed`` naming ``templates[i].field``. A (key, version) listed
+    twice must be identical; it is returned once, at its first position."""
     document = load_document(text, fmt)
     if not isinstance(document, dict):
         raise _fail("body", "must be an object with format_version and templates")
@@ -448,14 +456,14 @@ def parse_library(text: str, fmt: LibraryFormat | str) -> list[DeviceTemplateSpe
     entries = document.get("templates")
     if not isinstance(entries, list):
         raise _fail("templates", "must be a list of device templates")
-    specs: list[DeviceTemplateSpec] = []
+    specs: list[tuple[int, DeviceTemplateSpec]] = []
     seen: dict[tuple[str, int], DeviceTemplateSpec] = {}
     for i, raw in enumerate(entries):
         spec = _spec_of(raw, f"templates[{i}]")
         earlier = seen.get((spec.key, spec.version))
         if earlier is None:
             seen[(spec.key, spec.version)] = spec
-            specs.append(spec)
+            specs.append((i, spec))
         elif earlier != spec:
             raise _fail(f"templates[{i}]", f"{spec.label} is listed twice with different content")
     return specs

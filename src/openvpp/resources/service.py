@@ -19,7 +19,7 @@ from openvpp.resources.device_templates import (
     Upgrade,
     apply,
     export_library,
-    parse_library,
+    parse_library_entries,
     upgraded_parameters,
     validate_spec,
 )
@@ -341,11 +341,11 @@ class DeviceTemplateService:
         """Create the device templates of a library document, all or nothing. An existing
         (key, version) with identical content is left alone; with other content it is a
         ``Conflict``: versions are immutable."""
-        specs = parse_library(text, fmt)
+        specs = parse_library_entries(text, fmt)
         created: list[DeviceTemplate] = []
         unchanged: list[DeviceTemplate] = []
         with uow:
-            for i, spec in enumerate(specs):
+            for i, spec in specs:  # i: the position in the document's templates list
                 existing = uow.device_templates.get(organization_id, spec.key, spec.version)
                 if existing is None:
                     template = self._new(organization_id, spec)
