@@ -95,6 +95,14 @@ def test_every_required_claim_is_required(tokens: TokenService, claim: str) -> N
         tokens.decode_access(forge(claims))
 
 
+def test_signed_token_with_an_unknown_role_is_invalid(tokens: TokenService) -> None:
+    """A correctly signed token whose roles no longer parse: 401, never an unhandled error."""
+    claims = claims_of(issue(tokens))
+    claims["roles"] = "trader,emperor"
+    with pytest.raises(AuthenticationFailed, match="invalid"):
+        tokens.decode_access(forge(claims))
+
+
 def test_wrong_key_refused(tokens: TokenService) -> None:
     with pytest.raises(AuthenticationFailed):
         tokens.decode_access(forge(claims_of(issue(tokens)), key=b"x" * 32))

@@ -69,6 +69,14 @@ class TokenService:
         """Validate signature, algorithm, issuer, audience, times and required claims."""
         try:
             claims = self._verified_claims(token)
+            access = AccessClaims(
+                subject=str(claims["sub"]),
+                organization_id=str(claims["org"]),
+                session_id=str(claims["sid"]),
+                roles=parse_roles(str(claims["roles"])),  # an unknown role: ValueError
+                token_id=str(claims["jti"]),
+                expires_at=datetime.fromtimestamp(claims["exp"], tz=UTC),
+            )
         except (jwt.InvalidTokenError, ValueError, KeyError, TypeError) as exc:
             raise AuthenticationFailed("access token is invalid") from exc
         now = self._clock.now().timestamp()
@@ -76,14 +84,7 @@ class TokenService:
             raise AuthenticationFailed("access token has expired")
         if claims["iat"] > now + _SKEW_S or claims["nbf"] > now + _SKEW_S:
             raise AuthenticationFailed("access token is not yet valid")
-        return AccessClaims(
-            subject=str(claims["sub"]),
-            organization_id=str(claims["org"]),
-            session_id=str(claims["sid"]),
-            roles=parse_roles(str(claims["roles"])),
-            token_id=str(claims["jti"]),
-            expires_at=datetime.fromtimestamp(claims["exp"], tz=UTC),
-        )
+        return access
 
     def _verified_claims(self, token: str) -> dict[str, Any]:
         """The claims of a token whose signature, algorithm, type, issuer and audience hold.
