@@ -80,6 +80,8 @@ class Runtime:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.write_lock is not None:
+            self.write_lock.close()
         if self.redis is not None:
             self.redis.close()
 
@@ -128,13 +130,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     registry = JobRegistry()
     runner_context = AuditContext(actor_type="system", actor_id="job-runner")
     runner = JobRunner(
-        lambda: SqlUnitOfWork(
-            engine,
-            clock=clock,
-            audit_key=audit_key,
-            context=runner_context,
-            write_lock=write_lock,
-        ),
+        lambda: runtime.uow(runner_context),  # called only once the runner runs
         registry,
         clock,
         workers=settings.jobs_workers,

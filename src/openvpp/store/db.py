@@ -111,6 +111,13 @@ class SqliteWriteLock:
         finally:
             self._thread_lock.release()
 
+    def close(self) -> None:
+        """Close the lock file (it is reopened if the lock is taken again)."""
+        with self._thread_lock:
+            if self._depth == 0 and self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
 
 def sqlite_write_lock(engine: Engine) -> SqliteWriteLock | None:
     """The write lock for a file-backed SQLite engine, else ``None``."""
