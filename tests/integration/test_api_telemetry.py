@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from openvpp.identity.model import Role
 from openvpp.runtime import Runtime
-from tests.support import DEMO_PASSWORD, ShiftClock, bearer, demo
+from tests.support import ShiftClock, bearer, demo, other_org_operator
 
 BATTERY = {
     "name": "Battery A",
@@ -503,16 +502,7 @@ def test_resources_of_another_organization_count_as_unknown(
 ) -> None:
     operator = bearer(client, demo("operator"))
     rid = create(client, operator)
-    org = seeded.identity.create_organization(seeded.uow(), "Rival Power", "rival")
-    seeded.identity.create_user(
-        seeded.uow(),
-        organization_id=org.id,
-        email="ops@rival.example",
-        password=DEMO_PASSWORD,
-        display_name="Ops",
-        roles=frozenset({Role.OPERATOR}),
-    )
-    theirs = bearer(client, "ops@rival.example")
+    theirs = other_org_operator(client, seeded)
     ts = iso(recent(clock, 1))
     as_json = client.post(
         "/api/vpp/telemetry",

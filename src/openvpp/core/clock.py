@@ -23,4 +23,7 @@ def ensure_utc(value: datetime) -> datetime:
     """Return ``value`` converted to UTC; refuse naive datetimes (their meaning is unknown)."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("timestamp must carry a UTC offset")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 has no UTC equivalent
+        raise ValueError("timestamp is out of range") from None

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from openvpp.core.clock import ensure_utc
 from openvpp.markets.model import BeforeDelivery, DayBefore, Market, Product
 
 MIDNIGHT = time(0)
@@ -43,7 +44,7 @@ def as_utc(value: datetime, name: str = "timestamp") -> datetime:
     """``value`` in UTC; ``ValueError`` if it carries no offset."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{name} must carry a UTC offset, got naive {value.isoformat()}")
-    return value.astimezone(UTC)
+    return ensure_utc(value)
 
 
 def local_to_utc(wall: datetime, tz: str) -> datetime:

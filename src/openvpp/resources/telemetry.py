@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 
 import pandas as pd
 
+from openvpp.core.clock import ensure_utc
 from openvpp.core.errors import ValidationFailed
 from openvpp.resources.model import Resource, ResourceStatus
 from openvpp.resources.models.wind import power_curve
@@ -330,12 +331,10 @@ def _csv_ts(raw: str, line: int) -> datetime:
         ts = datetime.fromisoformat(value)
     except ValueError:
         raise CsvFormatError(line, "ts", f"not an ISO 8601 timestamp: {value[:40]!r}") from None
-    if ts.tzinfo is None or ts.utcoffset() is None:
-        raise CsvFormatError(line, "ts", f"timestamp without a UTC offset: {value[:40]!r}")
     try:
-        return ts.astimezone(UTC)
-    except OverflowError:
-        raise CsvFormatError(line, "ts", "timestamp is out of range") from None
+        return ensure_utc(ts)
+    except ValueError as exc:  # no offset, or out of range
+        raise CsvFormatError(line, "ts", f"{exc}: {value[:40]!r}") from None
 
 
 def _csv_float(raw: str, line: int, column: str) -> float:

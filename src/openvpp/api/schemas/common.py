@@ -31,14 +31,7 @@ def _iso_only(value: Any) -> Any:
     raise ValueError("must be an ISO-8601 timestamp string with a UTC offset")
 
 
-def _utc(value: datetime) -> datetime:
-    try:
-        return ensure_utc(value)
-    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+01:00 has no UTC equivalent
-        raise ValueError("timestamp is out of range") from exc
-
-
-UTCDatetime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_utc)]
+UTCDatetime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(ensure_utc)]
 """A timestamp that must carry an offset; stored and returned in UTC."""
 
 
