@@ -158,6 +158,13 @@ def test_pro_rata_largest_remainder() -> None:
     assert r.supply_accepted.tolist() == [4, 2, 1]
 
 
+def test_pro_rata_leftover_goes_to_the_largest_remainder_not_the_first_row() -> None:
+    # 7 lots among tied offers of 2, 3, 5 lots: 1.4, 2.1, 3.5 -> 1, 2, 3 and 1 left over for
+    # the largest remainder (0.5, the last row); a first-come rule would give [2, 2, 3].
+    r = clear([10, 10, 10], [2, 3, 5], [50], [7], supply_ids=[1, 2, 3])
+    assert r.supply_accepted.tolist() == [1, 2, 4]
+
+
 def test_pro_rata_equal_remainders_by_order_id() -> None:
     r = clear([10, 10, 10], [1, 1, 1], [50], [2], supply_ids=[3, 1, 2])
     assert r.supply_accepted.tolist() == [0, 1, 1]
@@ -425,3 +432,11 @@ def test_shuffling_changes_nothing(book: dict[str, Any], rule: str, rnd: Any) ->
         before = sorted(zip(keys, acc_r.tolist(), strict=True))
         after = sorted(zip([keys[i] for i in perm], acc_q.tolist(), strict=True))
         assert before == after
+
+
+def test_to_ticks_takes_a_markets_decimal_tick() -> None:
+    from decimal import Decimal
+
+    from openvpp.markets.clearing import to_ticks
+
+    assert to_ticks([1.5, -0.5], Decimal("0.5")).tolist() == [3, -1]

@@ -35,6 +35,18 @@ def _trades(trades: tuple[Trade, ...]) -> list[tuple[int, int, str, str, Side]]:
 # ---------------------------------------------------------------------- limit orders
 
 
+def test_a_level_emptied_by_cancel_then_trade_disappears() -> None:
+    """Cancelling the second order of a level and trading away the first leaves no ghost
+    level behind (a level whose queue still holds the cancelled entry)."""
+    book = _book()
+    book.submit(Order("a", SELL, 100, 1))
+    book.submit(Order("c", SELL, 100, 1))
+    book.cancel("c")
+    book.submit(Order("b", BUY, 100, 1))
+    assert book.best_ask() is None
+    assert book.depth().asks == ()
+
+
 def test_limit_orders_rest_and_give_best_prices() -> None:
     book = _book()
     assert book.best_bid() is None

@@ -55,6 +55,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import IntEnum, StrEnum
 
 import numpy as np
@@ -141,12 +142,13 @@ class DayClearingResult:
         return [r.price for r in self.periods]
 
 
-def to_ticks(prices: ArrayLike, tick: float) -> IntArray:
-    """Convert currency prices to integer ticks; raise ``ValueError`` for off-grid prices."""
+def to_ticks(prices: ArrayLike, tick: float | Decimal) -> IntArray:
+    """Convert currency prices to integer ticks; raise ``ValueError`` for off-grid prices.
+    ``tick`` may be a market's ``Decimal`` price tick."""
     if not tick > 0:
         raise ValueError("tick must be positive")
     values = np.asarray(prices, dtype=np.float64)
-    scaled = values / tick
+    scaled = values / float(tick)
     ticks = np.rint(scaled)
     if not np.all(np.isfinite(scaled)) or not np.allclose(scaled, ticks, rtol=0.0, atol=1e-6):
         raise ValueError("price not on the tick grid")
