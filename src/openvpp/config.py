@@ -59,6 +59,18 @@ class Settings(BaseSettings):
     telemetry_stale_after_s: int = Field(default=900, ge=1)
     """A resource without a reading for this long counts as offline."""
 
+    max_upload_bytes: int = Field(default=64 * 1_048_576, ge=1024)
+    """Largest body of a file upload route (market data import)."""
+
+    connector_allowed_hosts: list[str] = Field(default_factory=list)
+    """Hosts venue connections may reach (exact, or ``*.example.com``); empty: none."""
+    connector_allow_local: bool = False
+    """Allow http and private/loopback addresses for allowlisted hosts (a local exchange)."""
+    connector_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    previous_secret_keys: list[SecretStr] = Field(default_factory=list)
+    """Former master secrets: credentials encrypted with them still decrypt until
+    ``openvpp market rotate-credentials`` re-encrypts them with the current key."""
+
     demo_password: SecretStr = SecretStr("openvpp-demo")
 
     @field_validator("database_url")

@@ -20,6 +20,7 @@ from openvpp.identity.tokens import TokenService
 from openvpp.jobs.registry import JobContext, JobRegistry
 from openvpp.jobs.runner import JobRunner
 from openvpp.jobs.service import JobService
+from openvpp.markets.data_service import MarketDataService
 from openvpp.ops.service import OpsService
 from openvpp.resources.service import DeviceTemplateService, ResourceService
 from openvpp.resources.telemetry_service import TelemetryService
@@ -47,6 +48,7 @@ class Runtime:
     vpps: VppService
     telemetry: TelemetryService
     device_templates: DeviceTemplateService
+    market_data: MarketDataService
     runner: JobRunner
     replay_guard: SqlReplayGuard | RedisReplayGuard
     rate_limiter: SqlRateLimiter | RedisRateLimiter
@@ -149,6 +151,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         vpps=VppService(clock),
         telemetry=TelemetryService(clock, stale_after),
         device_templates=DeviceTemplateService(clock),
+        market_data=MarketDataService(clock),
         runner=runner,
         replay_guard=replay,
         rate_limiter=limiter,

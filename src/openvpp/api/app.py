@@ -21,6 +21,8 @@ from openvpp.api.routes import (
     health,
     identity,
     jobs,
+    market_data,
+    markets,
     ops,
     resources,
     telemetry,
@@ -58,6 +60,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     telemetry.router,
     templates.router,
     vpps.router,
+    markets.router,
+    market_data.router,
 )
 
 

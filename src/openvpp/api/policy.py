@@ -26,6 +26,8 @@ OPS_WRITE = frozenset({Role.ADMIN, Role.OPERATOR})
 OPS_READ = frozenset({Role.ADMIN, Role.OPERATOR, Role.ANALYST})
 JOBS_READ = frozenset({Role.ADMIN, Role.OPERATOR, Role.TRADER, Role.ANALYST})
 ALERT_ACK = frozenset({Role.ADMIN, Role.OPERATOR, Role.TRADER})
+MARKET_WRITE = frozenset({Role.ADMIN, Role.OPERATOR, Role.TRADER})
+CONNECTIONS_READ = frozenset({Role.ADMIN, Role.OPERATOR, Role.TRADER})
 
 API_PREFIX = "/api/vpp"
 P = API_PREFIX
@@ -109,6 +111,15 @@ POLICY: Final[dict[tuple[str, str], Access]] = {
     ("GET", f"{P}/jobs/{{job_id}}"): JOBS_READ,
     ("POST", f"{P}/jobs/{{job_id}}/cancel"): JOBS_READ,
     ("POST", f"{P}/jobs/{{job_id}}/retry"): JOBS_READ,
+    # market rules and calendars
+    ("GET", f"{P}/markets"): ANY_ROLE,
+    ("GET", f"{P}/markets/{{code}}"): ANY_ROLE,
+    ("GET", f"{P}/markets/{{code}}/calendar"): ANY_ROLE,
+    ("GET", f"{P}/markets/{{code}}/gate"): ANY_ROLE,
+    # market data
+    ("GET", f"{P}/market/data"): ANY_ROLE,
+    ("GET", f"{P}/market/data/series"): ANY_ROLE,
+    ("GET", f"{P}/market/data/imports"): ANY_ROLE,
 }
 
 

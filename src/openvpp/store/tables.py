@@ -292,3 +292,86 @@ vpp_parameters = sa.Table(
     sa.Column("recorded_by", ID, nullable=True),
     sa.Index("ix_vpp_parameters_vpp_from", "vpp_id", "effective_from"),
 )
+
+market_data_imports = sa.Table(
+    "market_data_imports",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("organization_id", ID, sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("format", sa.String(32), nullable=False),
+    sa.Column("source", sa.String(255), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("rows_read", sa.Integer(), nullable=False),
+    sa.Column("values_parsed", sa.Integer(), nullable=False),
+    sa.Column("values_stored", sa.Integer(), nullable=False),
+    sa.Column("duplicates", sa.Integer(), nullable=False),
+    sa.Column("conflicts", sa.Integer(), nullable=False),
+    sa.Column("report", JSONText(), nullable=False),
+    sa.Column("imported_at", UTCDateTime(), nullable=False),
+    sa.Column("imported_by", sa.String(64), nullable=True),
+    sa.Index("ix_market_data_imports_org_time", "organization_id", "imported_at"),
+)
+
+market_data = sa.Table(
+    "market_data",
+    metadata,
+    # One row per value and vintage: the time it became known is part of the key, so a
+    # revision is a new row and "what was known at T" is a query.
+    sa.Column("organization_id", ID, sa.ForeignKey("organizations.id"), primary_key=True),
+    sa.Column("market", sa.String(32), primary_key=True),
+    sa.Column("area", sa.String(32), primary_key=True),
+    sa.Column("product", sa.String(32), primary_key=True),
+    sa.Column("series", sa.String(32), primary_key=True),
+    sa.Column("start", UTCDateTime(), primary_key=True),
+    sa.Column("known_at", UTCDateTime(), primary_key=True),
+    sa.Column("period_min", sa.Integer(), nullable=False),
+    sa.Column("value", sa.Numeric(18, 6), nullable=False),
+    sa.Column("unit", sa.String(16), nullable=False),
+    sa.Column(
+        "import_id",
+        ID,
+        sa.ForeignKey("market_data_imports.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+)
+
+market_connections = sa.Table(
+    "market_connections",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("organization_id", ID, sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("base_url", sa.String(500), nullable=True),
+    sa.Column("markets", JSONText(), nullable=False),
+    sa.Column("options", JSONText(), nullable=False),
+    # Fernet token of the JSON credentials; the key is derived from the master secret, which
+    # never lives in the database.
+    sa.Column("credentials", sa.Text(), nullable=False),
+    sa.Column("enabled", sa.Boolean(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status_changed_at", UTCDateTime(), nullable=True),
+    sa.Column("last_checked_at", UTCDateTime(), nullable=True),
+    sa.Column("last_error", sa.String(500), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("organization_id", "name"),
+)
+
+market_connection_checks = sa.Table(
+    "market_connection_checks",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column(
+        "connection_id",
+        ID,
+        sa.ForeignKey("market_connections.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("checked_at", UTCDateTime(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("latency_ms", sa.Float(), nullable=True),
+    sa.Column("error", sa.String(500), nullable=True),
+    sa.Index("ix_market_connection_checks_conn_time", "connection_id", "checked_at"),
+)

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from openvpp.audit.chain import AuditContext, AuditEvent
 from openvpp.core.clock import Clock
+from openvpp.store import market_repositories as mr
 from openvpp.store import repositories as r
 from openvpp.store import vpp_repositories as vr
 from openvpp.store.db import IMMEDIATE
@@ -88,6 +89,9 @@ class SqlUnitOfWork:
         self.device_templates = r.DeviceTemplateRepo(conn)
         self.vpps = vr.VppRepo(conn)
         self.grid_nodes = vr.GridNodeRepo(conn)
+        self.market_data = mr.MarketDataRepo(conn)
+        self.market_imports = mr.MarketImportRepo(conn)
+        self.market_connections = mr.MarketConnectionRepo(conn)
         self._pending = None
         return self
 

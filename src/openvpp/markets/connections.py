@@ -1,0 +1,316 @@
+"""Venue connections: configuration with credentials encrypted at rest, URL checks against
+SSRF, and health checks with a history.
+
+Credentials are a small JSON object (e.g. ``{"api_key": "..."}``) encrypted with a Fernet key
+derived from the master secret, which never lives in the database; they are decrypted only to
+build a connector and are never returned, logged or audited (only their key names are).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from cryptography.fernet import InvalidToken, MultiFernet
+
+from openvpp.audit.chain import AuditEvent
+from openvpp.core.clock import Clock
+from openvpp.core.errors import Conflict, NotFound, ValidationFailed
+from openvpp.core.ids import new_id
+from openvpp.core.urls import OutboundPolicy, Resolver, check_outbound_url, system_resolver
+from openvpp.identity.model import Principal
+from openvpp.markets.presets import load_presets
+from openvpp.markets.records import ConnectionCheck, ConnectionStatus, MarketConnection
+from openvpp.ports import UnitOfWork
+
+__all__ = ["ConnectionService", "ConnectionSpec", "CredentialBox", "KindInfo"]
+
+MAX_CREDENTIALS = 20
+_CREDENTIAL_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+
+
+class CredentialBox:
+    """Encrypts and decrypts credentials. The first key encrypts; every key decrypts, so that
+    after a master-key change the former key still opens old tokens until :meth:`rotate`."""
+
+    def __init__(self, box: MultiFernet) -> None:
+        self._box = box
+
+    def seal(self, credentials: Mapping[str, str]) -> str:
+        return self._box.encrypt(json.dumps(dict(credentials), sort_keys=True).encode()).decode()
+
+    def open(self, token: str) -> dict[str, str]:
+        try:
+            value = json.loads(self._box.decrypt(token.encode()))
+        except InvalidToken:
+            raise ValidationFailed(
+                "the stored credentials cannot be decrypted with the configured keys "
+                "(OPENVPP_SECRET_KEY / OPENVPP_PREVIOUS_SECRET_KEYS)",
+                field="credentials",
+            ) from None
+        return {str(k): str(v) for k, v in value.items()}
+
+    def rotate(self, token: str) -> str:
+        return self._box.rotate(token.encode()).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class KindInfo:
+    """A connector kind: whether it needs a URL and which credential keys it requires."""
+
+    name: str
+    needs_url: bool
+    required_credentials: tuple[str, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionSpec:
+    name: str
+    kind: str
+    markets: list[str]
+    base_url: str | None = None
+    credentials: dict[str, str] | None = None
+    options: dict[str, Any] | None = None
+    enabled: bool = True
+
+
+def _view(c: MarketConnection, credential_keys: Sequence[str]) -> dict[str, Any]:
+    """The audited view: never the credentials, only their names."""
+    return {
+        "name": c.name,
+        "kind": c.kind,
+        "base_url": c.base_url,
+        "markets": c.markets,
+        "options": c.options,
+        "enabled": c.enabled,
+        "credential_keys": sorted(credential_keys),
+    }
+
+
+class ConnectionService:
+    def __init__(
+        self,
+        clock: Clock,
+        box: CredentialBox,
+        policy: OutboundPolicy,
+        kinds: Callable[[], Mapping[str, KindInfo]],
+        *,
+        resolver: Resolver = system_resolver,
+    ) -> None:
+        self._clock = clock
+        self._box = box
+        self.policy = policy
+        self._kinds = kinds
+        self._resolver = resolver
+
+    def kinds(self) -> list[KindInfo]:
+        return [self._kinds()[k] for k in sorted(self._kinds())]
+
+    # --- validation -------------------------------------------------------------------
+    def _kind(self, name: str) -> KindInfo:
+        kinds = self._kinds()
+        if name not in kinds:
+            raise ValidationFailed(
+                f"unknown connector kind {name!r}; known: {sorted(kinds)}", field="kind"
+            )
+        return kinds[name]
+
+    def check_url(self, url: str | None, kind: KindInfo) -> str | None:
+        """The URL checked against the outbound policy (:mod:`openvpp.core.urls`)."""
+        if url is None:
+            if kind.needs_url:
+                raise ValidationFailed(f"kind {kind.name!r} needs a base_url", field="base_url")
+            return None
+        if not kind.needs_url:
+            raise ValidationFailed(f"kind {kind.name!r} takes no base_url", field="base_url")
+        return check_outbound_url(url, self.policy, resolver=self._resolver)
+
+    @staticmethod
+    def _check_markets(markets: Sequence[str]) -> list[str]:
+        known = load_presets()
+        unknown = [m for m in markets if m not in known]
+        if unknown:
+            raise ValidationFailed(
+                f"unknown market codes {unknown}; known: {sorted(known)}", field="markets"
+            )
+        if len(set(markets)) != len(markets):
+            raise ValidationFailed("markets lists a code twice", field="markets")
+        return list(markets)
+
+    @staticmethod
+    def _check_credentials(credentials: Mapping[str, str], kind: KindInfo) -> dict[str, str]:
+        if len(credentials) > MAX_CREDENTIALS:
+            raise ValidationFailed(
+                f"at most {MAX_CREDENTIALS} credential values", field="credentials"
+            )
+        for key, value in credentials.items():
+            if not _CREDENTIAL_KEY.match(key):
+                raise ValidationFailed(
+                    f"credential name {key!r} must match {_CREDENTIAL_KEY.pattern}",
+                    field="credentials",
+                )
+            if not isinstance(value, str) or not value or len(value) > 4096:
+                raise ValidationFailed(
+                    f"credential {key!r} must be a non-empty string of at most 4096 characters",
+                    field=f"credentials.{key}",
+                )
+        missing = [k for k in kind.required_credentials if k not in credentials]
+        if missing:
+            raise ValidationFailed(
+                f"kind {kind.name!r} needs credentials {missing}", field="credentials"
+            )
+        return dict(credentials)
+
+    # --- commands ---------------------------------------------------------------------
+    def create(
+        self, uow: UnitOfWork, principal: Principal, spec: ConnectionSpec
+    ) -> MarketConnection:
+        kind = self._kind(spec.kind)
+        url = self.check_url(spec.base_url, kind)
+        markets = self._check_markets(spec.markets)
+        credentials = self._check_credentials(spec.credentials or {}, kind)
+        now = self._clock.now()
+        connection = MarketConnection(
+            id=new_id(),
+            organization_id=principal.organization_id,
+            name=spec.name,
+            kind=kind.name,
+            base_url=url,
+            markets=markets,
+            options=dict(spec.options or {}),
+            credentials=self._box.seal(credentials),
+            enabled=spec.enabled,
+            status=ConnectionStatus.UNKNOWN.value,
+            status_changed_at=None,
+            last_checked_at=None,
+            last_error=None,
+            created_at=now,
+            updated_at=now,
+        )
+        with uow:
+            if uow.market_connections.name_taken(principal.organization_id, spec.name):
+                raise Conflict(f"a connection named {spec.name!r} exists", field="name")
+            uow.market_connections.add(connection)
+            uow.record(
+                AuditEvent(
+                    action="market_connection.create",
+                    object_type="market_connection",
+                    object_id=connection.id,
+                    after=_view(connection, list(credentials)),
+                )
+            )
+            uow.commit()
+        return connection
+
+    def get(self, uow: UnitOfWork, principal: Principal, connection_id: str) -> MarketConnection:
+        with uow:
+            return self._get(uow, principal.organization_id, connection_id)
+
+    @staticmethod
+    def _get(
+        uow: UnitOfWork, organization_id: str, connection_id: str, *, lock: bool = False
+    ) -> MarketConnection:
+        found = uow.market_connections.get(organization_id, connection_id, lock=lock)
+        if found is None:
+            raise NotFound(f"no connection {connection_id!r}", field="connection_id")
+        return found
+
+    def all(self, uow: UnitOfWork, principal: Principal) -> list[MarketConnection]:
+        with uow:
+            return uow.market_connections.of_org(principal.organization_id)
+
+    def credential_keys(self, connection: MarketConnection) -> list[str]:
+        return sorted(self._box.open(connection.credentials))
+
+    def update(
+        self,
+        uow: UnitOfWork,
+        principal: Principal,
+        connection_id: str,
+        changes: Mapping[str, Any],
+    ) -> MarketConnection:
+        """Apply ``changes`` (any of name, base_url, markets, credentials — replaced as a
+        whole —, options, enabled)."""
+        with uow:
+            old = self._get(uow, principal.organization_id, connection_id, lock=True)
+            kind = self._kind(old.kind)
+            fields: dict[str, Any] = {}
+            if "name" in changes and changes["name"] != old.name:
+                if uow.market_connections.name_taken(
+                    principal.organization_id, changes["name"], except_id=old.id
+                ):
+                    raise Conflict(f"a connection named {changes['name']!r} exists", field="name")
+                fields["name"] = changes["name"]
+            if "base_url" in changes:
+                fields["base_url"] = self.check_url(changes["base_url"], kind)
+            if "markets" in changes:
+                fields["markets"] = self._check_markets(changes["markets"])
+            if "options" in changes:
+                fields["options"] = dict(changes["options"] or {})
+            if "enabled" in changes:
+                fields["enabled"] = bool(changes["enabled"])
+            old_keys = list(self._box.open(old.credentials))
+            new_keys = old_keys
+            if "credentials" in changes:
+                credentials = self._check_credentials(changes["credentials"] or {}, kind)
+                fields["credentials"] = self._box.seal(credentials)
+                new_keys = list(credentials)
+            new = replace(old, **fields, updated_at=self._clock.now())
+            uow.market_connections.update(new)
+            before, after = _view(old, old_keys), _view(new, new_keys)
+            if "credentials" in changes:
+                after["credentials_changed"] = True
+            uow.record(
+                AuditEvent(
+                    action="market_connection.update",
+                    object_type="market_connection",
+                    object_id=old.id,
+                    before=before,
+                    after=after,
+                )
+            )
+            uow.commit()
+        return new
+
+    def delete(self, uow: UnitOfWork, principal: Principal, connection_id: str) -> None:
+        with uow:
+            old = self._get(uow, principal.organization_id, connection_id, lock=True)
+            uow.market_connections.delete(old.id)
+            uow.record(
+                AuditEvent(
+                    action="market_connection.delete",
+                    object_type="market_connection",
+                    object_id=old.id,
+                    before=_view(old, list(self._box.open(old.credentials))),
+                )
+            )
+            uow.commit()
+
+    def checks(
+        self, uow: UnitOfWork, principal: Principal, connection_id: str, limit: int
+    ) -> Sequence[ConnectionCheck]:
+        with uow:
+            self._get(uow, principal.organization_id, connection_id)
+            return uow.market_connections.checks(connection_id, limit)
+
+    def rotate_credentials(self, uow: UnitOfWork) -> int:
+        """Re-encrypt every connection's credentials with the current key; returns the
+        number of connections re-encrypted."""
+        with uow:
+            tokens = uow.market_connections.all_credentials()
+            for connection_id, token in tokens:
+                uow.market_connections.set_credentials(connection_id, self._box.rotate(token))
+            uow.record(
+                AuditEvent(
+                    action="market_connection.rotate_credentials",
+                    object_type="market_connection",
+                    object_id="*",
+                    after={"connections": len(tokens)},
+                )
+            )
+            uow.commit()
+        return len(tokens)

@@ -1,0 +1,303 @@
+"""Market data: import of parsed files (and of values fetched from venues) into the history
+tables, the catalog of stored series, and queries by market, area, product, series, range,
+resolution and "as known at"."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from openvpp.audit.chain import AuditEvent
+from openvpp.core.clock import Clock
+from openvpp.core.errors import ValidationFailed
+from openvpp.core.ids import new_id
+from openvpp.markets.presets import load_presets
+from openvpp.markets.records import MarketDataImport, SeriesInfo, SeriesKey
+from openvpp.markets.series import RESOLUTIONS_MIN, latest_known, resample
+from openvpp.ports import UnitOfWork
+
+__all__ = [
+    "MAX_QUERY_DAYS",
+    "MAX_QUERY_POINTS",
+    "ImportOutcome",
+    "MarketDataService",
+    "SeriesData",
+]
+
+MAX_QUERY_DAYS = 400
+"""Longest range one query may span [days]."""
+MAX_QUERY_POINTS = 50_000
+"""Most points one query may return (choose a coarser resolution beyond)."""
+FRAME_COLUMNS = (
+    "market",
+    "area",
+    "product",
+    "series",
+    "start",
+    "period_min",
+    "value",
+    "unit",
+    "known_at",
+)
+_KEY = ["market", "area", "product", "series"]
+_SAME = 5e-7  # values are stored with 6 decimals: closer than half a unit of the 6th is equal
+_CONFLICT_EXAMPLES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class ImportOutcome:
+    """What an import did: the record (with counts) and the series it touched."""
+
+    record: MarketDataImport
+    series: list[dict[str, Any]]
+    conflict_examples: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesData:
+    """One series over a range: ``points`` has ``start``, ``end`` [UTC], ``value``,
+    ``known_at`` [UTC] and, when resampled, ``coverage`` (0..1]."""
+
+    key: SeriesKey
+    unit: str | None
+    period_min: int | None
+    resolution_min: int | None
+    as_of: datetime | None
+    points: pd.DataFrame
+
+
+def _check_frame(frame: pd.DataFrame) -> None:
+    missing = [c for c in FRAME_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"market data frame lacks columns {missing}")
+
+
+def _series_summary(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    grouped = frame.groupby(_KEY, sort=True).agg(
+        unit=("unit", "first"),
+        values=("value", "size"),
+        first_start=("start", "min"),
+        last_start=("start", "max"),
+    )
+    return [
+        {
+            **dict(zip(_KEY, (str(k) for k in key), strict=True)),
+            "unit": str(unit),
+            "values": int(values),
+            "first_start": first.to_pydatetime(),
+            "last_start": last.to_pydatetime(),
+        }
+        for key, unit, values, first, last in zip(
+            grouped.index,
+            grouped["unit"],
+            grouped["values"],
+            grouped["first_start"],
+            grouped["last_start"],
+            strict=True,
+        )
+    ]
+
+
+class MarketDataService:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def store(
+        self,
+        uow: UnitOfWork,
+        organization_id: str,
+        frame: pd.DataFrame,
+        *,
+        fmt: str,
+        source: str,
+        data: bytes,
+        rows_read: int,
+        report: dict[str, Any],
+        actor: str | None,
+    ) -> ImportOutcome:
+        """Store a parsed frame (columns :data:`FRAME_COLUMNS`) as one import, in one
+        transaction with one audit row. A value stored already with the same key, start and
+        known-at time counts as a duplicate when equal and as a conflict when different; a
+        conflict never overwrites the stored value (a revision needs a later known-at)."""
+        _check_frame(frame)
+        now = self._clock.now()
+        record = MarketDataImport(
+            id=new_id(),
+            organization_id=organization_id,
+            format=fmt,
+            source=source[:255],
+            sha256=hashlib.sha256(data).hexdigest(),
+            rows_read=rows_read,
+            values_parsed=len(frame),
+            values_stored=0,
+            duplicates=0,
+            conflicts=0,
+            report=report,
+            imported_at=now,
+            imported_by=actor,
+        )
+        with uow:
+            new, duplicates, conflicts, examples = self._screen(uow, organization_id, frame)
+            uow.market_imports.add(record)
+            stored = uow.market_data.add_many(organization_id, record.id, new)
+            # a concurrent import may have stored some of ``new`` first: those are duplicates
+            duplicates += len(new) - stored
+            uow.market_imports.set_counts(
+                record.id, stored=stored, duplicates=duplicates, conflicts=conflicts
+            )
+            record = _with_counts(record, stored, duplicates, conflicts)
+            series = _series_summary(frame) if len(frame) else []
+            uow.record(
+                AuditEvent(
+                    action="market_data.import",
+                    object_type="market_data_import",
+                    object_id=record.id,
+                    after={
+                        "format": fmt,
+                        "source": record.source,
+                        "sha256": record.sha256,
+                        "values_parsed": len(frame),
+                        "values_stored": stored,
+                        "duplicates": duplicates,
+                        "conflicts": conflicts,
+                        "series": [{k: s[k] for k in (*_KEY, "values")} for s in series[:20]],
+                    },
+                )
+            )
+            uow.commit()
+        return ImportOutcome(record, series, examples)
+
+    @staticmethod
+    def _screen(
+        uow: UnitOfWork, organization_id: str, frame: pd.DataFrame
+    ) -> tuple[pd.DataFrame, int, int, list[dict[str, Any]]]:
+        """Split ``frame`` into rows not stored yet, a duplicate count, a conflict count and
+        a few conflicting values as examples."""
+        if frame.empty:
+            return frame, 0, 0, []
+        fresh: list[pd.DataFrame] = []
+        duplicates = conflicts = 0
+        examples: list[dict[str, Any]] = []
+        for key, part in frame.groupby(_KEY, sort=True):
+            skey = SeriesKey(*(str(k) for k in key))
+            stored = uow.market_data.stored(
+                organization_id,
+                skey,
+                part["start"].min().to_pydatetime(),
+                part["start"].max().to_pydatetime(),
+            )
+            if stored.empty:
+                fresh.append(part)
+                continue
+            merged = part.merge(
+                stored[["start", "known_at", "value"]],
+                on=["start", "known_at"],
+                how="left",
+                suffixes=("", "_stored"),
+                indicator=True,
+            )
+            seen = (merged["_merge"] == "both").to_numpy()
+            differs = seen & (
+                np.abs(merged["value"].to_numpy() - merged["value_stored"].to_numpy()) > _SAME
+            )
+            duplicates += int((seen & ~differs).sum())
+            conflicts += int(differs.sum())
+            fresh.append(part[~seen])
+            room = _CONFLICT_EXAMPLES - len(examples)
+            for row in merged[differs].head(max(room, 0)).itertuples():
+                examples.append(
+                    {
+                        **dict(zip(_KEY, key, strict=True)),
+                        "start": row.start.to_pydatetime(),
+                        "known_at": row.known_at.to_pydatetime(),
+                        "value": float(row.value),
+                        "stored_value": float(row.value_stored),
+                    }
+                )
+        new = pd.concat(fresh, ignore_index=True) if fresh else frame.iloc[0:0]
+        return new, duplicates, conflicts, examples
+
+    def catalog(
+        self, uow: UnitOfWork, organization_id: str, market: str | None = None
+    ) -> list[SeriesInfo]:
+        with uow:
+            return uow.market_data.catalog(organization_id, market)
+
+    def imports(
+        self, uow: UnitOfWork, organization_id: str, limit: int, offset: int
+    ) -> list[MarketDataImport]:
+        with uow:
+            return uow.market_imports.page(organization_id, limit, offset)
+
+    def series(
+        self,
+        uow: UnitOfWork,
+        organization_id: str,
+        key: SeriesKey,
+        start: datetime,
+        end: datetime,
+        *,
+        resolution_min: int | None = None,
+        as_of: datetime | None = None,
+    ) -> SeriesData:
+        """Values of ``key`` for intervals starting in ``[start, end)`` [UTC], each the newest
+        vintage known at ``as_of`` (default: now), optionally resampled to
+        ``resolution_min`` (time-weighted mean; days in the market's time zone)."""
+        if end <= start:
+            raise ValidationFailed("end must be after start", field="end")
+        if end - start > timedelta(days=MAX_QUERY_DAYS):
+            raise ValidationFailed(f"the range may span at most {MAX_QUERY_DAYS} days", field="end")
+        if resolution_min is not None and resolution_min not in RESOLUTIONS_MIN:
+            raise ValidationFailed(
+                f"resolution must be one of {list(RESOLUTIONS_MIN)} minutes", field="resolution"
+            )
+        as_of = as_of or self._clock.now()
+        with uow:
+            # an interval starting up to a day before ``start`` may overlap it (daily products)
+            stored = uow.market_data.stored(organization_id, key, start - timedelta(days=1), end)
+        frame = latest_known(stored, as_of)
+        ends = frame["start"] + pd.to_timedelta(frame["period_min"], unit="min")
+        frame = frame[(ends > pd.Timestamp(start)) & (frame["start"] < pd.Timestamp(end))]
+        unit = str(frame["unit"].iloc[0]) if len(frame) else None
+        native = int(frame["period_min"].iloc[0]) if len(frame) else None
+        if resolution_min is None:
+            points = pd.DataFrame(
+                {
+                    "start": frame["start"],
+                    "end": frame["start"] + pd.to_timedelta(frame["period_min"], unit="min"),
+                    "value": frame["value"],
+                    "known_at": frame["known_at"],
+                }
+            ).reset_index(drop=True)
+        else:
+            market = load_presets().get(key.market)
+            zone = market.time_zone if market is not None else "UTC"
+            points = resample(frame, resolution_min, zone)
+            points = points[
+                (points["start"] >= pd.Timestamp(start)) & (points["start"] < pd.Timestamp(end))
+            ].reset_index(drop=True)
+        if len(points) > MAX_QUERY_POINTS:
+            raise ValidationFailed(
+                f"the query returns {len(points)} points, more than {MAX_QUERY_POINTS}; "
+                "narrow the range or choose a coarser resolution",
+                field="resolution",
+            )
+        return SeriesData(key, unit, native, resolution_min, as_of, points)
+
+
+def _with_counts(
+    record: MarketDataImport, stored: int, duplicates: int, conflicts: int
+) -> MarketDataImport:
+    return MarketDataImport(
+        **{
+            **record.row(),
+            "values_stored": stored,
+            "duplicates": duplicates,
+            "conflicts": conflicts,
+        }
+    )
