@@ -2,7 +2,9 @@
 around a drifting mid price (mostly limit orders, some IOC, FOK and iceberg) interleaved with
 cancels and modifies, matching included. Target: >= 50,000 submissions per second in-process.
 Orders are built before the clock starts; the timed loop is submit/cancel/modify only. Prints one
-JSON line per case with the median of several runs."""
+JSON line per case with the median of several runs: the original mix, and the same flow with 2 %
+of the orders all-or-none (taken from the limit share), which sends aggressors facing a resting
+AON order down the slower general matching path."""
 
 from __future__ import annotations
 
@@ -18,12 +20,13 @@ N_ORDERS = 200_000
 REPEATS = 3
 TARGET = 50_000
 MID = 10_000  # ticks of 0.01 EUR/MWh: 100.00 EUR/MWh
-TYPES = (OrderType.LIMIT, OrderType.IOC, OrderType.FOK, OrderType.ICEBERG)
-TYPE_P = (0.85, 0.08, 0.04, 0.03)
+TYPES = (OrderType.LIMIT, OrderType.IOC, OrderType.FOK, OrderType.ICEBERG, OrderType.AON)
+TYPE_P = (0.85, 0.08, 0.04, 0.03, 0.0)
+TYPE_P_AON = (0.83, 0.08, 0.04, 0.03, 0.02)
 CANCEL_P, MODIFY_P = 0.15, 0.05  # per submission
 
 
-def _flow(seed: int) -> list[tuple[int, object, object]]:
+def _flow(seed: int, type_p: tuple[float, ...] = TYPE_P) -> list[tuple[int, object, object]]:
     """Ops: (0, Order, None) submit, (1, order_id, None) cancel, (2, order_id, new_price)."""
     rng = np.random.default_rng(seed)
     mid = MID + np.cumsum(rng.integers(-2, 3, N_ORDERS))
@@ -32,7 +35,7 @@ def _flow(seed: int) -> list[tuple[int, object, object]]:
     offset = np.abs(rng.normal(0, 40, N_ORDERS)).astype(np.int64) - rng.integers(0, 15, N_ORDERS)
     price = np.where(side == 0, mid - offset, mid + offset)
     qty = rng.integers(1, 50, N_ORDERS)
-    otype = rng.choice(4, N_ORDERS, p=TYPE_P)
+    otype = rng.choice(len(TYPES), N_ORDERS, p=type_p)
     extra = rng.random(N_ORDERS)
     back = rng.integers(1, 2_000, N_ORDERS)
     shift = rng.integers(-10, 11, N_ORDERS)
@@ -83,7 +86,14 @@ def _run(ops: list[tuple[int, object, object]]) -> tuple[float, dict[str, int]]:
 
 
 def main() -> None:
-    ops = _flow(4)
+    for name, type_p in (
+        ("orderbook_mixed_flow", TYPE_P),
+        ("orderbook_mixed_flow_aon", TYPE_P_AON),
+    ):
+        _case(name, _flow(4, type_p))
+
+
+def _case(name: str, ops: list[tuple[int, object, object]]) -> None:
     times = []
     counts: dict[str, int] = {}
     for _ in range(REPEATS):
@@ -94,7 +104,7 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "bench": "orderbook_mixed_flow",
+                "bench": name,
                 **counts,
                 "median_s": round(med, 3),
                 "min_s": round(min(times), 3),

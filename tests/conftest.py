@@ -21,7 +21,7 @@ from openvpp.seed import seed_demo
 from openvpp.store import tables
 from openvpp.store.db import create_engine
 from openvpp.store.migrate import upgrade
-from tests.support import ShiftClock, make_settings
+from tests.support import SECRET, ShiftClock, make_settings
 
 REQUIRE_SERVICES = os.environ.get("OPENVPP_REQUIRE_SERVICES") == "1"
 SERVICE_URLS = {
@@ -116,3 +116,15 @@ def client(seeded: Runtime) -> Iterator[TestClient]:
     app = create_app(runtime=seeded, start_jobs=False)
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def cli_env(runtime: Runtime, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Runtime:
+    """The environment of ``openvpp`` commands run in-process on ``runtime``'s database."""
+    monkeypatch.setenv("OPENVPP_DATABASE_URL", runtime.settings.effective_database_url)
+    monkeypatch.setenv("OPENVPP_SECRET_KEY", SECRET)
+    monkeypatch.setenv("OPENVPP_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("OPENVPP_ARGON2_TIME_COST", "1")
+    monkeypatch.setenv("OPENVPP_ARGON2_MEMORY_KIB", "8192")
+    monkeypatch.setenv("COLUMNS", "250")
+    return runtime

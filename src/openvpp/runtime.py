@@ -20,10 +20,13 @@ from openvpp.identity.tokens import TokenService
 from openvpp.jobs.registry import JobContext, JobRegistry
 from openvpp.jobs.runner import JobRunner
 from openvpp.jobs.service import JobService
+from openvpp.markets.connections import ConnectionService
 from openvpp.markets.data_service import MarketDataService
+from openvpp.markets.exchange import SimulatedExchange
 from openvpp.ops.service import OpsService
 from openvpp.resources.service import DeviceTemplateService, ResourceService
 from openvpp.resources.telemetry_service import TelemetryService
+from openvpp.runtime_markets import build_connections, build_exchange, register_market_jobs
 from openvpp.store.db import SqliteWriteLock, create_engine, sqlite_write_lock
 from openvpp.store.limits import (
     RedisRateLimiter,
@@ -49,6 +52,9 @@ class Runtime:
     telemetry: TelemetryService
     device_templates: DeviceTemplateService
     market_data: MarketDataService
+    connections: ConnectionService
+    exchange: SimulatedExchange
+    """The in-process simulated exchange behind connections of kind ``simulated``."""
     runner: JobRunner
     replay_guard: SqlReplayGuard | RedisReplayGuard
     rate_limiter: SqlRateLimiter | RedisRateLimiter
@@ -139,6 +145,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         poll_s=settings.jobs_poll_s,
         stale_s=settings.jobs_stale_s,
     )
+    exchange = build_exchange(clock)
     runtime = Runtime(
         settings=settings,
         engine=engine,
@@ -152,6 +159,8 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         telemetry=TelemetryService(clock, stale_after),
         device_templates=DeviceTemplateService(clock),
         market_data=MarketDataService(clock),
+        connections=build_connections(settings, clock, exchange),
+        exchange=exchange,
         runner=runner,
         replay_guard=replay,
         rate_limiter=limiter,
@@ -160,6 +169,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     )
     _register_platform_jobs(registry, runtime)
     _register_telemetry_jobs(registry, runtime)
+    register_market_jobs(registry, runtime)
     return runtime
 
 

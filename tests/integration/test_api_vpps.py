@@ -48,7 +48,7 @@ def test_vpp_lifecycle_members_and_parameter_history(client: TestClient) -> None
         ops,
         "Park VPP",
         members=[{"resource_id": rid, "share_pct": 60}],
-        parameters={"markets": ["CN-GD-SPOT"]},
+        parameters={"markets": ["CN-SD-DA"]},
     )
     vid = created["id"]
     members = client.get(f"{V}/vpps/{vid}/members", headers=ops).json()
@@ -64,7 +64,7 @@ def test_vpp_lifecycle_members_and_parameter_history(client: TestClient) -> None
     )
     assert later.status_code == 201, later.text
     history = client.get(f"{V}/vpps/{vid}/parameters", headers=ops).json()
-    assert [h["parameters"]["markets"] for h in history] == [["CN-GD-SPOT"], []]
+    assert [h["parameters"]["markets"] for h in history] == [["CN-SD-DA"], []]
     assert history[1]["effective_from"] == "2030-01-01T00:00:00Z"
     # Share changes are exact decimals.
     mid = members[0]["id"]
@@ -80,7 +80,7 @@ def test_vpp_lifecycle_members_and_parameter_history(client: TestClient) -> None
     early = client.patch(
         f"{V}/vpps/{vid}/members/{mid}", headers=ops, json={"valid_to": "2029-01-01T00:00:00Z"}
     )
-    assert early.status_code == 409  # 2029 would leave CN-GD-SPOT without members
+    assert early.status_code == 409  # 2029 would leave CN-SD-DA without members
     assert early.json()["error"]["details"][0]["start"] == "2029-01-01T00:00:00+00:00"
     reopened = client.patch(
         f"{V}/vpps/{vid}/members/{mid}", headers=ops, json={"valid_to": None, "share_pct": None}
@@ -195,13 +195,13 @@ def test_qualification_minimum(client: TestClient) -> None:
             "name": "Too small",
             "market_area": "CN-GD",
             "members": [{"resource_id": small, "share_pct": 100}],
-            "parameters": {"markets": ["CN-GD-SPOT"]},
+            "parameters": {"markets": ["CN-SD-DA"]},
         },
     )
     assert refused.status_code == 409
     (conflict,) = refused.json()["error"]["details"]
     assert conflict["kind"] == "below_qualification"
-    assert conflict["market"] == "CN-GD-SPOT"
+    assert conflict["market"] == "CN-SD-DA"
     assert conflict["resource_ids"] == [small]
     assert conflict["end"] is None
     assert client.get(f"{V}/vpps", headers=ops).json() == []  # nothing stored
@@ -210,7 +210,7 @@ def test_qualification_minimum(client: TestClient) -> None:
         ops,
         "Qualified",
         members=[{"resource_id": big, "share_pct": 60}],
-        parameters={"markets": ["CN-GD-SPOT"]},
+        parameters={"markets": ["CN-SD-DA"]},
     )
     # Shrinking the battery would take the VPP below the minimum: refused.
     shrink = client.patch(

@@ -15,18 +15,7 @@ from tests.support import SECRET
 runner = CliRunner()
 
 
-@pytest.fixture
-def env(runtime: Runtime, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Runtime:
-    monkeypatch.setenv("OPENVPP_DATABASE_URL", runtime.settings.effective_database_url)
-    monkeypatch.setenv("OPENVPP_SECRET_KEY", SECRET)
-    monkeypatch.setenv("OPENVPP_VAR_DIR", str(tmp_path))
-    monkeypatch.setenv("OPENVPP_ARGON2_TIME_COST", "1")
-    monkeypatch.setenv("OPENVPP_ARGON2_MEMORY_KIB", "8192")
-    monkeypatch.setenv("COLUMNS", "250")
-    return runtime
-
-
-def test_migrate_seed_health(env: Runtime) -> None:
+def test_migrate_seed_health(cli_env: Runtime) -> None:
     migrated = runner.invoke(app, ["db", "migrate"])
     assert migrated.exit_code == 0, migrated.output
     assert f"revision {head_revision()}" in migrated.output
@@ -60,7 +49,7 @@ def test_health_fails_when_the_database_is_unreachable(
     assert "database: unreachable" in result.output
 
 
-def test_users_and_jobs_commands(env: Runtime) -> None:
+def test_users_and_jobs_commands(cli_env: Runtime) -> None:
     org = runner.invoke(app, ["users", "create-org", "Grid Co", "gridco"])
     assert org.exit_code == 0, org.output
     dup = runner.invoke(app, ["users", "create-org", "Grid Co", "gridco"])

@@ -13,19 +13,9 @@ from openvpp.cli.main import app
 from openvpp.identity.model import Principal, Role
 from openvpp.resources.templates import ResourceType
 from openvpp.runtime import Runtime
-from tests.support import SECRET
 
 runner = CliRunner()
 T0 = datetime(2026, 3, 29, 0, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def env(runtime: Runtime, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Runtime:
-    monkeypatch.setenv("OPENVPP_DATABASE_URL", runtime.settings.effective_database_url)
-    monkeypatch.setenv("OPENVPP_SECRET_KEY", SECRET)
-    monkeypatch.setenv("OPENVPP_VAR_DIR", str(tmp_path))
-    monkeypatch.setenv("COLUMNS", "250")
-    return runtime
 
 
 def setup_resource(rt: Runtime) -> tuple[str, str]:
@@ -64,16 +54,16 @@ def audit_actions(rt: Runtime, action: str) -> int:
         return sum(1 for r in uow.audit.iterate() if r.action == action)
 
 
-def test_import_in_batches_counts_and_audits_each_batch(env: Runtime, tmp_path: Path) -> None:
-    org_id, rid = setup_resource(env)
+def test_import_in_batches_counts_and_audits_each_batch(cli_env: Runtime, tmp_path: Path) -> None:
+    org_id, rid = setup_resource(cli_env)
     csv_file = write_csv(tmp_path / "points.csv", rid, 7)
     result = runner.invoke(
         app, ["telemetry", "import", str(csv_file), "--org", "gridco", "--batch-size", "3"]
     )
     assert result.exit_code == 0, result.output
     assert "9 points; accepted 7, duplicates 1, rejected 1 (unknown_resource 1)" in result.output
-    assert audit_actions(env, "telemetry.ingest") == 3  # batches of 3, 3 and 3
-    with env.uow(readonly=True) as uow:
+    assert audit_actions(cli_env, "telemetry.ingest") == 3  # batches of 3, 3 and 3
+    with cli_env.uow(readonly=True) as uow:
         stored = uow.telemetry.query(rid, None, None, 100)
         resource = uow.resources.get(org_id, rid)
     assert len(stored) == 7
@@ -85,8 +75,8 @@ def test_import_in_batches_counts_and_audits_each_batch(env: Runtime, tmp_path: 
     assert "accepted 0, duplicates 8, rejected 1" in again.output
 
 
-def test_a_malformed_file_stores_nothing_and_exits_1(env: Runtime, tmp_path: Path) -> None:
-    _, rid = setup_resource(env)
+def test_a_malformed_file_stores_nothing_and_exits_1(cli_env: Runtime, tmp_path: Path) -> None:
+    _, rid = setup_resource(cli_env)
     bad = tmp_path / "bad.csv"
     bad.write_text(
         "resource_id,ts,power_mw\n"
@@ -98,9 +88,9 @@ def test_a_malformed_file_stores_nothing_and_exits_1(env: Runtime, tmp_path: Pat
     assert result.exit_code == 1
     assert "line 3, column ts" in result.output
     assert "nothing was imported" in result.output
-    with env.uow(readonly=True) as uow:
+    with cli_env.uow(readonly=True) as uow:
         assert uow.telemetry.query(rid, None, None, 10) == []
-    assert audit_actions(env, "telemetry.ingest") == 0
+    assert audit_actions(cli_env, "telemetry.ingest") == 0
 
 
 @pytest.mark.parametrize(
@@ -111,17 +101,17 @@ def test_a_malformed_file_stores_nothing_and_exits_1(env: Runtime, tmp_path: Pat
     ],
 )
 def test_bad_arguments_exit_non_zero(
-    env: Runtime, tmp_path: Path, args: list[str], message: str
+    cli_env: Runtime, tmp_path: Path, args: list[str], message: str
 ) -> None:
-    _, rid = setup_resource(env)
+    _, rid = setup_resource(cli_env)
     csv_file = write_csv(tmp_path / "points.csv", rid, 2)
     result = runner.invoke(app, ["telemetry", "import", str(csv_file), *args])
     assert result.exit_code != 0
     assert message in result.output
 
 
-def test_missing_or_unsupported_files_exit_1(env: Runtime, tmp_path: Path) -> None:
-    setup_resource(env)
+def test_missing_or_unsupported_files_exit_1(cli_env: Runtime, tmp_path: Path) -> None:
+    setup_resource(cli_env)
     missing = runner.invoke(
         app, ["telemetry", "import", str(tmp_path / "nope.csv"), "--org", "gridco"]
     )
@@ -132,14 +122,14 @@ def test_missing_or_unsupported_files_exit_1(env: Runtime, tmp_path: Path) -> No
     assert unsupported.exit_code == 1 and "only CSV" in unsupported.output
 
 
-def test_several_writers_keep_each_resource_in_order(env: Runtime, tmp_path: Path) -> None:
-    org_id, first = setup_resource(env)
+def test_several_writers_keep_each_resource_in_order(cli_env: Runtime, tmp_path: Path) -> None:
+    org_id, first = setup_resource(cli_env)
     principal = Principal(
         kind="user", id="u1", organization_id=org_id, roles=frozenset({Role.ADMIN}), user_id="u1"
     )
     others = [
-        env.resources.create(
-            env.uow(),
+        cli_env.resources.create(
+            cli_env.uow(),
             principal,
             name=f"B{i}",
             resource_type=ResourceType.BATTERY,
@@ -174,6 +164,6 @@ def test_several_writers_keep_each_resource_in_order(env: Runtime, tmp_path: Pat
     )
     assert result.exit_code == 0, result.output
     assert "80 points; accepted 80, duplicates 0, rejected 0" in result.output
-    with env.uow(readonly=True) as uow:
+    with cli_env.uow(readonly=True) as uow:
         for rid in ids:
             assert len(uow.telemetry.query(rid, None, None, 100)) == 20

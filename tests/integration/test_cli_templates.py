@@ -12,17 +12,12 @@ from typer.testing import CliRunner
 from openvpp.cli.main import app
 from openvpp.runtime import Runtime
 from tests.integration.test_api_device_templates import MEGAPACK, ROOF_PV, library
-from tests.support import SECRET
 
 runner = CliRunner()
 
 
 @pytest.fixture
-def env(seeded: Runtime, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Runtime:
-    monkeypatch.setenv("OPENVPP_DATABASE_URL", seeded.settings.effective_database_url)
-    monkeypatch.setenv("OPENVPP_SECRET_KEY", SECRET)
-    monkeypatch.setenv("OPENVPP_VAR_DIR", str(tmp_path))
-    monkeypatch.setenv("COLUMNS", "250")
+def env(seeded: Runtime, cli_env: Runtime) -> Runtime:
     return seeded
 
 

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from openvpp.core.errors import ValidationFailed
+from openvpp.markets.data_service import ImportOutcome
 from openvpp.markets.records import SeriesKey
 from openvpp.runtime import Runtime
 from tests.support import bearer, demo, other_org_operator
@@ -49,7 +50,7 @@ def org_of(rt: Runtime) -> str:
     return org.id
 
 
-def store(rt: Runtime, f: pd.DataFrame, source: str = "test.csv") -> object:
+def store(rt: Runtime, f: pd.DataFrame, source: str = "test.csv") -> ImportOutcome:
     return rt.market_data.store(
         rt.uow(),
         org_of(rt),
@@ -69,16 +70,16 @@ KEY = SeriesKey("EU-SDAC", "DE-LU", "H", "price")
 def test_import_counts_duplicates_and_conflicts(seeded: Runtime) -> None:
     first = frame([10.0 + i for i in range(23)], DAY - timedelta(hours=11))
     outcome = store(seeded, first)
-    assert outcome.record.values_stored == 23  # type: ignore[attr-defined]
+    assert outcome.record.values_stored == 23
     again = store(seeded, first)
-    assert again.record.values_stored == 0  # type: ignore[attr-defined]
-    assert again.record.duplicates == 23  # type: ignore[attr-defined]
+    assert again.record.values_stored == 0
+    assert again.record.duplicates == 23
     changed = first.copy()
     changed.loc[3, "value"] = 99.123456
     conflict = store(seeded, changed)
-    assert conflict.record.conflicts == 1  # type: ignore[attr-defined]
-    assert conflict.record.duplicates == 22  # type: ignore[attr-defined]
-    assert conflict.conflict_examples[0]["stored_value"] == pytest.approx(13.0)  # type: ignore[attr-defined]
+    assert conflict.record.conflicts == 1
+    assert conflict.record.duplicates == 22
+    assert conflict.conflict_examples[0]["stored_value"] == pytest.approx(13.0)
     # the stored value is not overwritten
     data = seeded.market_data.series(
         seeded.uow(readonly=True),

@@ -15,12 +15,14 @@ from openvpp.api.deps import authorize
 from openvpp.api.errors import install_error_handlers
 from openvpp.api.logs import configure_logging
 from openvpp.api.middleware import RequestMiddleware
+from openvpp.api.policy import API_PREFIX
 from openvpp.api.routes import (
     audit,
     auth,
     health,
     identity,
     jobs,
+    market_connections,
     market_data,
     markets,
     ops,
@@ -62,7 +64,12 @@ ROUTERS: tuple[APIRouter, ...] = (
     vpps.router,
     markets.router,
     market_data.router,
+    market_connections.router,
 )
+
+
+UPLOAD_PATHS = frozenset({f"{API_PREFIX}/market/data/import"})
+"""Routes taking files, with the larger body limit ``OPENVPP_MAX_UPLOAD_BYTES``."""
 
 
 def route_table(app: FastAPI) -> list[tuple[str, str]]:
@@ -122,7 +129,11 @@ def create_app(
             uow.commit()
 
     app.add_middleware(
-        RequestMiddleware, max_body_bytes=settings.max_body_bytes, audit_writer=write_audit
+        RequestMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        audit_writer=write_audit,
+        upload_paths=UPLOAD_PATHS,
+        max_upload_bytes=settings.max_upload_bytes,
     )
     return app
 

@@ -79,10 +79,22 @@ AuditWriter = Callable[[AuditContext, AuditEvent], None]
 
 
 class RequestMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, audit_writer: AuditWriter) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        audit_writer: AuditWriter,
+        upload_paths: frozenset[str] = frozenset(),
+        max_upload_bytes: int = 0,
+    ) -> None:
+        """``upload_paths`` (exact paths, e.g. a file import) accept bodies up to
+        ``max_upload_bytes``; every other path up to ``max_body_bytes``."""
         self.app = app
         self.max_body = max_body_bytes
         self.write_audit = audit_writer
+        self.upload_paths = upload_paths
+        self.max_upload = max(max_upload_bytes, max_body_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -110,12 +122,13 @@ class RequestMiddleware:
                 await self._audit(scope, info, method, message["status"])
             await send(message)
 
+        limit = self.max_upload if scope["path"] in self.upload_paths else self.max_body
         try:
             declared = headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) > self.max_body:
-                await self._reject_too_large(send_wrapper, rid)
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                await self._reject_too_large(send_wrapper, rid, limit)
             else:
-                await self.app(scope, self._limited(receive), send_wrapper)
+                await self.app(scope, self._limited(receive, limit), send_wrapper)
         except Exception:
             log.exception("http.unhandled_error", method=method, path=scope["path"])
             if not response_started:
@@ -144,7 +157,8 @@ class RequestMiddleware:
             )
             REQUEST_ID.reset(rid_token)
 
-    def _limited(self, receive: Receive) -> Receive:
+    @staticmethod
+    def _limited(receive: Receive, limit: int) -> Receive:
         seen = 0
 
         async def wrapped() -> Message:
@@ -152,21 +166,21 @@ class RequestMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_body:
+                if seen > limit:
                     # FastAPI's HTTPException passes through its body parsing unchanged.
-                    raise HTTPException(413, f"request body exceeds {self.max_body} bytes")
+                    raise HTTPException(413, f"request body exceeds {limit} bytes")
             return message
 
         return wrapped
 
-    async def _reject_too_large(self, send: Send, rid: str) -> None:
+    async def _reject_too_large(self, send: Send, rid: str, limit: int) -> None:
         await self._send_json(
             send,
             413,
             {
                 "error": {
                     "code": "payload_too_large",
-                    "message": f"request body exceeds {self.max_body} bytes",
+                    "message": f"request body exceeds {limit} bytes",
                     "field": "body",
                     "request_id": rid,
                 }

@@ -120,6 +120,17 @@ POLICY: Final[dict[tuple[str, str], Access]] = {
     ("GET", f"{P}/market/data"): ANY_ROLE,
     ("GET", f"{P}/market/data/series"): ANY_ROLE,
     ("GET", f"{P}/market/data/imports"): ANY_ROLE,
+    ("POST", f"{P}/market/data/import"): MARKET_WRITE,
+    ("POST", f"{P}/market/sync"): MARKET_WRITE,
+    # venue connections
+    ("GET", f"{P}/market/connector-kinds"): CONNECTIONS_READ,
+    ("GET", f"{P}/market/connections"): CONNECTIONS_READ,
+    ("POST", f"{P}/market/connections"): ADMIN,
+    ("GET", f"{P}/market/connections/{{connection_id}}"): CONNECTIONS_READ,
+    ("PATCH", f"{P}/market/connections/{{connection_id}}"): ADMIN,
+    ("DELETE", f"{P}/market/connections/{{connection_id}}"): ADMIN,
+    ("POST", f"{P}/market/connections/{{connection_id}}/check"): CONNECTIONS_READ,
+    ("GET", f"{P}/market/connections/{{connection_id}}/checks"): CONNECTIONS_READ,
 }
 
 

@@ -5,26 +5,27 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from openvpp.audit.chain import AuditContext
 from openvpp.audit.service import verify_chain
+from openvpp.cli.common import CLI_CONTEXT, err, out
+from openvpp.cli.common import fail as _fail
+from openvpp.cli.common import runtime as _runtime
+from openvpp.cli.exchange import exchange_app
+from openvpp.cli.market import market_app
 from openvpp.cli.telemetry_import import ingest_stream
 from openvpp.config import load_settings
-from openvpp.core.errors import DomainError
 from openvpp.health import check_health
 from openvpp.identity.model import Role
 from openvpp.jobs.model import JobStatus
 from openvpp.resources.device_templates import LibraryFormat
 from openvpp.resources.telemetry import CsvFormatError, TelemetryPoint, iter_csv
-from openvpp.runtime import Runtime, build_runtime
 from openvpp.seed import DEMO_SLUG, seed_demo
 from openvpp.store import migrate
 
@@ -47,27 +48,8 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(users_app, name="users")
 app.add_typer(templates_app, name="templates")
 app.add_typer(telemetry_app, name="telemetry")
-
-out = Console()
-err = Console(stderr=True)
-CLI_CONTEXT = AuditContext(actor_type="system", actor_id="cli")
-
-
-@contextmanager
-def _runtime() -> Iterator[Runtime]:
-    """The runtime for one command: a domain error becomes a message and exit code 1."""
-    rt = build_runtime(load_settings())
-    try:
-        yield rt
-    except DomainError as exc:
-        raise _fail(exc.message) from exc
-    finally:
-        rt.close()
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
+app.add_typer(market_app, name="market")
+app.add_typer(exchange_app, name="exchange")
 
 
 @db_app.command("migrate")

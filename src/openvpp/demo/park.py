@@ -196,7 +196,7 @@ def seed_park(rt: Runtime, actor: Principal, now: datetime) -> ParkResult:
             name=spec["name"],
             market_area=AREA,
             description=spec["description"],
-            settings=VppSettings(markets=["US-ISO-DER"]),
+            settings=VppSettings(markets=["US-ISO-DR"]),
             members=[MemberSpec(ids[k], Decimal(share), since) for k, share in spec["members"]],
         )
         vpps.append(created_vpp.id)

@@ -8,12 +8,16 @@ build a connector and are never returned, logged or audited (only their key name
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
+import pandas as pd
 from cryptography.fernet import InvalidToken, MultiFernet
 
 from openvpp.audit.chain import AuditEvent
@@ -22,13 +26,26 @@ from openvpp.core.errors import Conflict, NotFound, ValidationFailed
 from openvpp.core.ids import new_id
 from openvpp.core.urls import OutboundPolicy, Resolver, check_outbound_url, system_resolver
 from openvpp.identity.model import Principal
+from openvpp.markets.connectors.protocol import MarketDataPoint, VenueConnector
 from openvpp.markets.presets import load_presets
 from openvpp.markets.records import ConnectionCheck, ConnectionStatus, MarketConnection
+from openvpp.ops.model import Alert, AlertStatus, Severity
 from openvpp.ports import UnitOfWork
 
-__all__ = ["ConnectionService", "ConnectionSpec", "CredentialBox", "KindInfo"]
+__all__ = [
+    "BuildConnector",
+    "ConnectionService",
+    "ConnectionSpec",
+    "CredentialBox",
+    "KindInfo",
+    "points_frame",
+]
 
 MAX_CREDENTIALS = 20
+SLOW_S = 2.0
+"""A health check slower than this [s] counts as degraded."""
+BuildConnector = Callable[[str, str | None, Mapping[str, str], Mapping[str, Any]], VenueConnector]
+"""Builds a connector from (kind, base_url, credentials, options); ``ValueError`` if invalid."""
 _CREDENTIAL_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -98,14 +115,18 @@ class ConnectionService:
         box: CredentialBox,
         policy: OutboundPolicy,
         kinds: Callable[[], Mapping[str, KindInfo]],
+        build: BuildConnector,
         *,
         resolver: Resolver = system_resolver,
+        timeout_s: float = 10.0,
     ) -> None:
         self._clock = clock
         self._box = box
         self.policy = policy
         self._kinds = kinds
+        self._build = build
         self._resolver = resolver
+        self.timeout_s = timeout_s
 
     def kinds(self) -> list[KindInfo]:
         return [self._kinds()[k] for k in sorted(self._kinds())]
@@ -314,3 +335,176 @@ class ConnectionService:
             )
             uow.commit()
         return len(tokens)
+
+    # --- using a connection -----------------------------------------------------------
+    def connector(self, connection: MarketConnection) -> VenueConnector:
+        """A connector for ``connection``; its URL is checked again (DNS may have changed
+        since it was stored)."""
+        if not connection.enabled:
+            raise ValidationFailed(f"connection {connection.name!r} is disabled", field="enabled")
+        kind = self._kind(connection.kind)
+        url = self.check_url(connection.base_url, kind)
+        try:
+            return self._build(
+                kind.name, url, self._box.open(connection.credentials), connection.options
+            )
+        except ValueError as exc:
+            raise ValidationFailed(
+                f"connection {connection.name!r}: {exc}", field="options"
+            ) from None
+
+    def check(self, uow: UnitOfWork, organization_id: str, connection_id: str) -> ConnectionCheck:
+        """Ask the venue whether it is healthy; record the check, update the connection's
+        status, and raise an alert when it goes down (resolved when it comes back)."""
+        with uow:
+            connection = self._get(uow, organization_id, connection_id)
+        started = time.perf_counter()
+        status, error = ConnectionStatus.UP, None
+        try:
+            health = asyncio.run(self._health(self.connector(connection)))
+            if not health.ok:
+                status, error = ConnectionStatus.DEGRADED, (health.detail or "venue not ok")[:500]
+        except ValidationFailed as exc:
+            status, error = ConnectionStatus.DOWN, exc.message[:500]
+        except Exception as exc:  # any failure to reach the venue means it is down for us
+            status, error = ConnectionStatus.DOWN, f"{type(exc).__name__}: {exc}"[:500]
+        latency_ms = (time.perf_counter() - started) * 1000
+        if status is ConnectionStatus.UP and latency_ms > SLOW_S * 1000:
+            status, error = ConnectionStatus.DEGRADED, f"slow: {latency_ms:.0f} ms"
+        return self._record_check(uow, organization_id, connection_id, status, latency_ms, error)
+
+    async def _health(self, connector: VenueConnector) -> Any:
+        try:
+            return await asyncio.wait_for(connector.health(), self.timeout_s)
+        finally:
+            await connector.aclose()
+
+    def _record_check(
+        self,
+        uow: UnitOfWork,
+        organization_id: str,
+        connection_id: str,
+        status: ConnectionStatus,
+        latency_ms: float,
+        error: str | None,
+    ) -> ConnectionCheck:
+        now = self._clock.now()
+        check = ConnectionCheck(new_id(), connection_id, now, status.value, latency_ms, error)
+        with uow:
+            old = self._get(uow, organization_id, connection_id, lock=True)
+            changed = old.status != status.value
+            uow.market_connections.add_check(check)
+            uow.market_connections.update(
+                replace(
+                    old,
+                    status=status.value,
+                    status_changed_at=now if changed else old.status_changed_at,
+                    last_checked_at=now,
+                    last_error=error,
+                )
+            )
+            source = f"market_connection:{connection_id}"
+            if changed and status is ConnectionStatus.UP:
+                for state in (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED):
+                    for alert in uow.alerts.list(organization_id, state, 500, 0):
+                        if alert.source == source:
+                            alert.resolve("connection-monitor", now)
+                            uow.alerts.update(alert)
+            if changed and status is ConnectionStatus.DOWN:
+                uow.alerts.add(
+                    Alert(
+                        id=new_id(),
+                        organization_id=organization_id,
+                        severity=Severity.CRITICAL,
+                        source=source,
+                        title=f"Market connection {old.name!r} is down",
+                        message=error or "no answer",
+                        status=AlertStatus.OPEN,
+                        raised_at=now,
+                        raised_by="connection-monitor",
+                    )
+                )
+            if changed:
+                uow.record(
+                    AuditEvent(
+                        action="market_connection.status",
+                        object_type="market_connection",
+                        object_id=connection_id,
+                        before={"status": old.status},
+                        after={"status": status.value, "error": error},
+                    )
+                )
+            uow.commit()
+        return check
+
+    def fetch_market_data(
+        self,
+        uow: UnitOfWork,
+        organization_id: str,
+        connection_id: str,
+        market: str,
+        product: str,
+        start: datetime,
+        end: datetime,
+    ) -> list[MarketDataPoint]:
+        """Market data of ``market``/``product`` for deliveries in ``[start, end)`` [UTC] from
+        the venue (the ``market.sync`` job stores it)."""
+        with uow:
+            connection = self._get(uow, organization_id, connection_id)
+        if market not in connection.markets:
+            raise ValidationFailed(
+                f"connection {connection.name!r} does not serve market {market!r}; "
+                f"it serves {connection.markets}",
+                field="market",
+            )
+        connector = self.connector(connection)
+
+        async def fetch() -> list[MarketDataPoint]:
+            try:
+                return await asyncio.wait_for(
+                    connector.fetch_market_data(market, product, start, end), self.timeout_s
+                )
+            finally:
+                await connector.aclose()
+
+        return asyncio.run(fetch())
+
+
+def points_frame(
+    points: Sequence[MarketDataPoint], *, area: str, currency: str, known_at: datetime
+) -> pd.DataFrame:
+    """Venue market data as a market data frame: series ``price`` [currency/MWh] and
+    ``volume`` [MW], known at ``known_at`` (the fetch time: the venue had published them)."""
+    rows: list[dict[str, Any]] = []
+    for p in points:
+        minutes = int((p.delivery_end - p.delivery_start).total_seconds() // 60)
+        base = {
+            "market": p.market,
+            "area": area,
+            "product": p.product,
+            "start": p.delivery_start,
+            "period_min": minutes,
+            "known_at": known_at,
+        }
+        if p.price is not None:
+            rows.append(
+                {**base, "series": "price", "value": float(p.price), "unit": f"{currency}/MWh"}
+            )
+        rows.append({**base, "series": "volume", "value": float(p.volume_mw), "unit": "MW"})
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "market",
+            "area",
+            "product",
+            "series",
+            "start",
+            "period_min",
+            "value",
+            "unit",
+            "known_at",
+        ],
+    )
+    for column in ("start", "known_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame

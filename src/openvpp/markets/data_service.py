@@ -13,9 +13,15 @@ import numpy as np
 import pandas as pd
 
 from openvpp.audit.chain import AuditEvent
-from openvpp.core.clock import Clock
+from openvpp.core.clock import Clock, ensure_utc
 from openvpp.core.errors import ValidationFailed
 from openvpp.core.ids import new_id
+from openvpp.markets.data import (
+    MarketDataError,
+    ParseReport,
+    detect_format,
+    parse_market_data,
+)
 from openvpp.markets.presets import load_presets
 from openvpp.markets.records import MarketDataImport, SeriesInfo, SeriesKey
 from openvpp.markets.series import RESOLUTIONS_MIN, latest_known, resample
@@ -103,9 +109,84 @@ def _series_summary(frame: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
+SYNC_MAX_DAYS = 31
+_SYNC_KEYS = ("connection_id", "market", "product", "area", "start", "end")
+
+
+def check_sync_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters of a ``market.sync`` job, checked: connection id, market, product, area
+    (default ``ALL``) and an ISO range ``[start, end)`` with offsets, at most 31 days."""
+    params = {"area": "ALL", **params}
+    unknown = sorted(set(params) - set(_SYNC_KEYS))
+    if unknown:
+        raise ValidationFailed(f"unknown parameters {unknown}", field=f"params.{unknown[0]}")
+    for key in _SYNC_KEYS:
+        value = params.get(key)
+        if not isinstance(value, str) or not 0 < len(value) <= 64:
+            raise ValidationFailed(f"{key} must be a non-empty string", field=f"params.{key}")
+    bounds: dict[str, datetime] = {}
+    for key in ("start", "end"):
+        try:
+            bounds[key] = ensure_utc(datetime.fromisoformat(params[key]))
+        except ValueError:
+            raise ValidationFailed(
+                f"{key} must be an ISO 8601 timestamp with an offset", field=f"params.{key}"
+            ) from None
+    span = bounds["end"] - bounds["start"]
+    if not timedelta(0) < span <= timedelta(days=SYNC_MAX_DAYS):
+        raise ValidationFailed(
+            f"end must be after start, at most {SYNC_MAX_DAYS} days", field="params.end"
+        )
+    return {**params, "start": bounds["start"].isoformat(), "end": bounds["end"].isoformat()}
+
+
+def report_view(report: ParseReport) -> dict[str, Any]:
+    """A parse report as stored with the import and returned to the client."""
+    return {
+        "repaired": dict(report.repaired),
+        "rejected": dict(report.rejected),
+        "skipped": dict(report.skipped),
+        "examples": [
+            {"kind": e.kind, "reason": e.reason, "line": e.line, "detail": e.detail[:200]}
+            for e in report.examples[:20]
+        ],
+    }
+
+
 class MarketDataService:
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
+
+    def import_file(
+        self,
+        uow: UnitOfWork,
+        organization_id: str,
+        data: bytes,
+        *,
+        fmt: str | None,
+        options: dict[str, Any],
+        source: str,
+        actor: str | None,
+    ) -> ImportOutcome:
+        """Parse a file (format sniffed when ``fmt`` is ``None``) and store its values as one
+        import (:meth:`store`). A file that cannot be parsed stores nothing: 422 naming the
+        line, column or option."""
+        try:
+            fmt = fmt or detect_format(data, source)
+            parsed = parse_market_data(data, fmt, **options)
+        except MarketDataError as exc:
+            raise ValidationFailed(str(exc), field="file") from None
+        return self.store(
+            uow,
+            organization_id,
+            parsed.frame,
+            fmt=fmt,
+            source=source,
+            data=data,
+            rows_read=parsed.report.rows_read,
+            report=report_view(parsed.report),
+            actor=actor,
+        )
 
     def store(
         self,

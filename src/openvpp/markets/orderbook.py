@@ -3,6 +3,11 @@
 Prices are integers in ticks and quantities integers in lots. Matching follows price-time
 priority and every trade executes at the resting order's price.
 
+Every book names its product (``OrderBook(product="DE-QH-2026-03-29T10:00Z")``, default ``""``)
+and every :class:`Trade` carries that product id. Trade ids are integers 1, 2, 3, ... per book:
+unique within a book, **not** across books; the pair ``(product, trade_id)`` is unique across the
+books of a venue as long as product ids are.
+
 Order types:
 
 * ``LIMIT``: matches what it can, the remainder rests in the book.
@@ -14,6 +19,34 @@ Order types:
   matches with its whole quantity (as on most exchanges); when it rests only the current clip is
   visible and matchable. When a clip is exhausted the next clip is shown with a new sequence
   number, i.e. it goes to the back of its price level.
+* ``AON`` (all-or-none): a limit order that only ever executes for its whole quantity in one go,
+  never partially. Precisely:
+
+  - *As aggressor* (on entry, or after a modify that loses priority) it walks the opposite book
+    in price-time priority exactly like a limit order would (skipping resting AON orders it
+    cannot take whole, see below). If that walk fills its whole quantity, the trades happen;
+    otherwise **nothing** trades and the whole order rests (unlike FOK, which is killed). The
+    walk is greedy in priority order: the book never searches for another combination of
+    resting orders that would fit.
+  - *At rest* it is executable only by a later incoming order (or a re-prioritised one acting as
+    aggressor) whose remaining quantity, when its walk reaches the AON order, is at least the
+    AON's quantity: the AON is then filled whole at its price. An aggressor that cannot take it
+    whole skips it and walks on; the AON keeps its place and sequence number. Resting orders
+    never combine to fill a resting AON (as on venues where AON orders are passive).
+  - A quantity decrease keeps time priority, but if the reduced AON can now be filled whole by
+    the opposite book it executes at once as aggressor. AON orders are visible in ``depth`` and
+    ``best_bid``/``best_ask`` with their whole quantity.
+
+  The book may therefore rest *crossed* when AON orders are involved (an AON buy of 10 at 105
+  above a limit sell of 3 at 100). The invariants that do hold after every operation:
+
+  1. among non-AON orders the book is never crossed (best non-AON bid < best non-AON ask);
+  2. no resting AON could be filled whole by one crossing resting non-AON order: every such
+     opposite order has a smaller remaining quantity (visible plus hidden).
+
+  Two crossing AON orders may rest side by side when neither can take the other whole.
+  While the opposite side holds resting AON orders, aggressors use a slower general matching
+  path (linear in the number of price levels of that side).
 
 Modification (``modify``): a price change or a quantity increase loses time priority (the order
 gets a new sequence number; a price change that crosses the book matches at once as an aggressor);
@@ -21,8 +54,8 @@ a quantity decrease keeps priority. Quantities are total order quantities includ
 already been filled, so the new quantity must exceed the filled quantity. Orders that are no longer
 active (filled, cancelled, rejected) cannot be modified or cancelled.
 
-Not implemented (documented limitations): all-or-none (AON) orders and self-trade prevention;
-orders of the same owner may trade with each other.
+Not implemented (documented limitation): self-trade prevention; orders of the same owner may trade
+with each other.
 
 Data structures: per side a dict price -> level (a deque of resting orders in time priority plus
 the level's total remaining quantity) and a heap of prices with lazy deletion, so finding the best
@@ -73,6 +106,7 @@ class OrderType(Enum):
     IOC = "ioc"
     FOK = "fok"
     ICEBERG = "iceberg"
+    AON = "aon"
 
 
 class OrderStatus(Enum):
@@ -89,6 +123,7 @@ _LIMIT = OrderType.LIMIT
 _IOC = OrderType.IOC
 _FOK = OrderType.FOK
 _ICEBERG = OrderType.ICEBERG
+_AON = OrderType.AON
 _NEW = OrderStatus.NEW
 _PARTIAL = OrderStatus.PARTIALLY_FILLED
 _FILLED = OrderStatus.FILLED
@@ -111,12 +146,16 @@ class Order:
 
 @dataclass(frozen=True, slots=True)
 class Trade:
+    """One execution: ``quantity`` [lots] at ``price`` [ticks], the resting order's price.
+    ``trade_id`` is unique within its book (``product``), not across books."""
+
     trade_id: int
     price: int
     quantity: int
     buy_order_id: str
     sell_order_id: str
     aggressor: Side
+    product: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,10 +263,13 @@ class _Level:
 
 
 class OrderBook:
-    """Order book of one product. ``price_min``/``price_max`` are the price limits in ticks and
-    ``tick`` the price grid (prices must be multiples of it)."""
+    """Order book of one product. ``product`` is the product id carried by every trade (the
+    keyword ``product_id`` is accepted as an alias); ``price_min``/``price_max`` are the price
+    limits [ticks] and ``tick`` the price grid (prices must be multiples of it)."""
 
     __slots__ = (
+        "_aon_asks",
+        "_aon_bids",
         "_ask_heap",
         "_ask_in_heap",
         "_asks",
@@ -239,18 +281,27 @@ class OrderBook:
         "_seq",
         "price_max",
         "price_min",
-        "product_id",
+        "product",
         "tick",
     )
 
     def __init__(
         self,
-        product_id: str = "",
+        product: str = "",
         *,
         price_min: int = -999_900,
         price_max: int = 999_900,
         tick: int = 1,
+        product_id: str | None = None,
     ) -> None:
+        if product_id is not None:
+            if product and product != product_id:
+                raise OrderBookError(
+                    f"product {product!r} and product_id {product_id!r} disagree; give one"
+                )
+            product = product_id
+        if type(product) is not str:
+            raise OrderBookError(f"product must be a string, got {product!r}")
         for name, value in (("price_min", price_min), ("price_max", price_max), ("tick", tick)):
             if type(value) is not int:
                 raise OrderBookError(f"{name} must be an integer number of ticks, got {value!r}")
@@ -258,7 +309,7 @@ class OrderBook:
             raise OrderBookError(f"price_min {price_min} exceeds price_max {price_max}")
         if tick <= 0:
             raise OrderBookError(f"tick must be positive, got {tick}")
-        self.product_id = product_id
+        self.product = product
         self.price_min = price_min
         self.price_max = price_max
         self.tick = tick
@@ -271,6 +322,13 @@ class OrderBook:
         self._orders: dict[str, _Entry] = {}
         self._seq = 0
         self._next_trade_id = 1
+        self._aon_bids = 0  # live resting AON orders per side
+        self._aon_asks = 0
+
+    @property
+    def product_id(self) -> str:
+        """Alias of ``product``."""
+        return self.product
 
     # ------------------------------------------------------------------ queries
 
@@ -361,7 +419,7 @@ class OrderBook:
 
         e = _Entry(order_id, side, otype, price, quantity, clip)
         self._orders[order_id] = e
-        if otype is _FOK and self._available(side, price, quantity) < quantity:
+        if otype is _FOK and self._fillable(side, price, quantity) < quantity:
             e.status = _REJECTED
             e.cancelled = quantity
             return SubmitResult(False, (), 0, _REJECTED, order_id, 0)
@@ -393,6 +451,9 @@ class OrderBook:
             )
         remaining = new_qty - e.filled - e.cancelled
         if new_price == e.price and new_qty <= e.quantity:
+            if e.order_type is _AON and self._fillable(e.side, e.price, remaining) == remaining:
+                # The smaller AON now fits the opposite book: it executes at once (aggressor).
+                return self._reprioritise(e, new_price, new_qty)
             # Decrease (or no change): keep time priority, adjust in place.
             level = (self._bids if e.side is _BUY else self._asks)[e.price]
             level.total -= e.visible + e.hidden - remaining
@@ -402,14 +463,20 @@ class OrderBook:
             e.hidden = remaining - e.visible
             return SubmitResult(True, (), remaining, e.status, order_id, e.filled)
         # Price change or increase: lose time priority (new entry, new sequence number).
-        self._unrest(e)
-        fresh = e.copy()
-        fresh.price = new_price
-        fresh.quantity = new_qty
-        self._orders[order_id] = fresh
-        return self._execute(fresh)
+        return self._reprioritise(e, new_price, new_qty)
 
     # ------------------------------------------------------------------ internals
+
+    def _reprioritise(self, e: _Entry, price: int, quantity: int) -> SubmitResult:
+        """Take ``e`` out of the book and execute a fresh copy as aggressor."""
+        self._unrest(e)
+        fresh = e.copy()
+        fresh.price = price
+        fresh.quantity = quantity
+        if fresh.order_type is not _ICEBERG:
+            fresh.clip = quantity  # all of it visible (a raised limit order is no iceberg)
+        self._orders[e.order_id] = fresh
+        return self._execute(fresh)
 
     def _check_price(self, price: object) -> None:
         if type(price) is not int:
@@ -438,6 +505,11 @@ class OrderBook:
     def _unrest(self, e: _Entry) -> None:
         """Take a live entry out of its level (lazily: it stays in the deque, marked dead)."""
         e.live = False
+        if e.order_type is _AON:
+            if e.side is _BUY:
+                self._aon_bids -= 1
+            else:
+                self._aon_asks -= 1
         levels = self._bids if e.side is _BUY else self._asks
         level = levels[e.price]
         level.total -= e.visible + e.hidden
@@ -462,11 +534,90 @@ class OrderBook:
                         break
         return total
 
+    def _fillable(self, side: Side, limit: int, needed: int) -> int:
+        """What an aggressor on ``side`` with ``limit`` and ``needed`` lots would fill now
+        (capped at ``needed``): the plain sum when the opposite side holds no AON order, else
+        the exact walk of :meth:`_plan`."""
+        if not (self._aon_asks if side is _BUY else self._aon_bids):
+            return min(self._available(side, limit, needed), needed)
+        return self._plan(side, limit, needed)[1]
+
+    def _plan(self, side: Side, limit: int, needed: int) -> tuple[list[_LevelPlan], int]:
+        """Dry run of an aggressor's walk over the opposite levels crossing ``limit``, in price
+        order; the book is not changed. Returns the per-level plans and the lots filled."""
+        levels = self._asks if side is _BUY else self._bids
+        if side is _BUY:
+            prices = sorted(p for p in levels if p <= limit)
+        else:
+            prices = sorted((p for p in levels if p >= limit), reverse=True)
+        plans: list[_LevelPlan] = []
+        left = needed
+        for price in prices:
+            if not left:
+                break
+            level = levels[price]
+            fills, queue, left = _plan_level(level.queue, left)
+            if fills:
+                plans.append((price, level, fills, queue))
+        return plans, needed - left
+
+    def _apply(self, e: _Entry, plans: list[_LevelPlan], trades: list[Trade]) -> None:
+        """Carry out planned fills against the resting orders (aggressor ``e``)."""
+        buy = e.side is _BUY
+        levels = self._asks if buy else self._bids
+        aggressor = e.side
+        order_id = e.order_id
+        product = self.product
+        for price, level, fills, queue in plans:
+            for r, fill in fills:
+                tid = self._next_trade_id
+                self._next_trade_id = tid + 1
+                if buy:
+                    trades.append(Trade(tid, price, fill, order_id, r.order_id, aggressor, product))
+                else:
+                    trades.append(Trade(tid, price, fill, r.order_id, order_id, aggressor, product))
+                level.total -= fill
+                r.filled += fill
+                r.visible -= fill
+                if r.visible:
+                    r.status = _PARTIAL
+                elif r.hidden:
+                    clip = r.clip if r.clip < r.hidden else r.hidden
+                    r.visible = clip
+                    r.hidden -= clip
+                    self._seq += 1
+                    r.seq = self._seq
+                    r.status = _PARTIAL
+                else:
+                    r.live = False
+                    r.status = _FILLED
+                    if r.order_type is _AON:
+                        if buy:
+                            self._aon_asks -= 1
+                        else:
+                            self._aon_bids -= 1
+            level.queue = deque(queue)
+            if level.total == 0:
+                del levels[price]
+
+    def _execute_general(self, e: _Entry) -> SubmitResult:
+        """Matching when AON orders are involved (aggressor or resting opposite)."""
+        remaining = e.quantity - e.filled - e.cancelled
+        plans, fill = self._plan(e.side, e.price, remaining)
+        trades: list[Trade] = []
+        if fill == remaining or (fill and e.order_type is not _AON):
+            self._apply(e, plans, trades)
+            remaining -= fill
+        return self._finish(e, remaining, trades)
+
     def _execute(self, e: _Entry) -> SubmitResult:
         """Match ``e`` (not resting) against the book, then rest or cancel the remainder."""
+        if e.order_type is _AON or (self._aon_asks if e.side is _BUY else self._aon_bids):
+            return self._execute_general(e)
         remaining = e.quantity - e.filled - e.cancelled
         limit = e.price
         order_id = e.order_id
+        product = self.product
         trades: list[Trade] = []
         if e.side is _BUY:
             aggressor = _BUY
@@ -497,9 +648,9 @@ class OrderBook:
                 tid = self._next_trade_id
                 self._next_trade_id = tid + 1
                 if sign == 1:
-                    trades.append(Trade(tid, price, fill, order_id, r.order_id, aggressor))
+                    trades.append(Trade(tid, price, fill, order_id, r.order_id, aggressor, product))
                 else:
-                    trades.append(Trade(tid, price, fill, r.order_id, order_id, aggressor))
+                    trades.append(Trade(tid, price, fill, r.order_id, order_id, aggressor, product))
                 remaining -= fill
                 level.total -= fill
                 r.filled += fill
@@ -522,8 +673,11 @@ class OrderBook:
                     r.status = _FILLED
             if level.total == 0 or not queue:
                 del levels[price]
-        filled_now = e.quantity - e.filled - e.cancelled - remaining
-        e.filled += filled_now
+        return self._finish(e, remaining, trades)
+
+    def _finish(self, e: _Entry, remaining: int, trades: list[Trade]) -> SubmitResult:
+        """Book the aggressor's fills, then rest or cancel its ``remaining`` lots."""
+        e.filled += e.quantity - e.filled - e.cancelled - remaining
         if remaining == 0:
             e.status = _FILLED
         elif e.order_type is _IOC or e.order_type is _FOK:
@@ -531,6 +685,8 @@ class OrderBook:
             e.status = _CANCELLED
             remaining = 0
         else:
+            buy = e.side is _BUY
+            limit = e.price
             if e.filled:
                 e.status = _PARTIAL
             clip = e.clip if e.clip < remaining else remaining
@@ -539,14 +695,61 @@ class OrderBook:
             self._seq += 1
             e.seq = self._seq
             e.live = True
-            own = self._bids if sign == 1 else self._asks
+            if e.order_type is _AON:
+                if buy:
+                    self._aon_bids += 1
+                else:
+                    self._aon_asks += 1
+            own = self._bids if buy else self._asks
             level = own.get(limit)
             if level is None:
                 level = own[limit] = _Level()
-                own_in_heap = self._bid_in_heap if sign == 1 else self._ask_in_heap
+                own_in_heap = self._bid_in_heap if buy else self._ask_in_heap
                 if limit not in own_in_heap:
                     own_in_heap.add(limit)
-                    heapq.heappush(self._bid_heap if sign == 1 else self._ask_heap, -limit * sign)
+                    heapq.heappush(
+                        self._bid_heap if buy else self._ask_heap, -limit if buy else limit
+                    )
             level.queue.append(e)
             level.total += remaining
-        return SubmitResult(True, tuple(trades), remaining, e.status, order_id, e.filled)
+        return SubmitResult(True, tuple(trades), remaining, e.status, e.order_id, e.filled)
+
+
+_LevelPlan = tuple[int, _Level, list[tuple[_Entry, int]], list[_Entry]]
+"""``(price, level, fills, queue after)``: the resting orders filled at one level in execution
+order with their lots, and the level's live queue after the walk."""
+
+
+def _plan_level(
+    queue: deque[_Entry], left: int
+) -> tuple[list[tuple[_Entry, int]], list[_Entry], int]:
+    """Simulate an aggressor with ``left`` lots walking one level, without changing it.
+
+    Same rules as the fast walk in :meth:`OrderBook._execute`: live orders in time priority; a
+    non-AON order gives ``min(visible, left)``, an exhausted iceberg clip shows its next clip at
+    the back of the level; an AON order is taken whole if ``left`` covers it, else skipped (it
+    keeps its place). Returns the fills, the live queue after the walk and the lots left."""
+    pending: deque[tuple[_Entry, int, int]] = deque(
+        (e, e.visible, e.hidden) for e in queue if e.live
+    )
+    kept: list[_Entry] = []  # walked past without being exhausted: they keep their place
+    fills: list[tuple[_Entry, int]] = []
+    while left and pending:
+        r, visible, hidden = pending.popleft()
+        if r.order_type is _AON:
+            if visible <= left:
+                fills.append((r, visible))
+                left -= visible
+            else:
+                kept.append(r)
+            continue
+        fill = visible if visible < left else left
+        fills.append((r, fill))
+        left -= fill
+        visible -= fill
+        if visible:
+            pending.appendleft((r, visible, hidden))
+        elif hidden:
+            clip = r.clip if r.clip < hidden else hidden
+            pending.append((r, clip, hidden - clip))
+    return fills, kept + [item[0] for item in pending], left

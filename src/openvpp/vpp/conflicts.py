@@ -130,7 +130,9 @@ def below_qualification(
         settings = settings_at(list(history), start)
         active = [m for m in members if m.active(start)]
         for market in settings.markets:
-            q = QUALIFICATIONS[market]
+            q = QUALIFICATIONS.get(market)
+            if q is None:  # a market without a minimum
+                continue
             total = sum(
                 counted_mw(resources[m.resource_id], q) * float(m.share_pct) / 100 for m in active
             )

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from openvpp.vpp.qualification import QUALIFICATIONS
+from openvpp.vpp.qualification import LEGACY_CODES, MARKET_CODES
 
 
 @dataclass
@@ -87,9 +87,12 @@ class VppSettings(BaseModel):
     @field_validator("markets")
     @classmethod
     def _known_markets(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(QUALIFICATIONS))
+        value = [LEGACY_CODES.get(code, code) for code in value]
+        unknown = sorted(set(value) - MARKET_CODES)
         if unknown:
-            raise ValueError(f"unknown market {unknown[0]!r}; known: {', '.join(QUALIFICATIONS)}")
+            raise ValueError(
+                f"unknown market {unknown[0]!r}; known: {', '.join(sorted(MARKET_CODES))}"
+            )
         if len(set(value)) != len(value):
             raise ValueError("a market is listed twice")
         return value

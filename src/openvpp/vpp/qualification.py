@@ -1,8 +1,10 @@
 """Market qualification minimums and what a resource counts towards them.
 
-A market admits a VPP only above a minimum size, e.g. Guangdong's spot market: >= 1 MW of
-response sustained for >= 1 h (MARKETS.md). The minimums below are the built-in set until
-market presets carry them; figures marked (check) in MARKETS.md stay to be confirmed.
+A market admits a VPP only above a minimum size, e.g. a Chinese provincial spot market: >= 1 MW
+of response sustained for >= 1 h (MARKETS.md). The minimums come from the market presets
+(``markets/presets/*.yaml``, field ``qualification``); figures marked (check) there stay to be
+confirmed. The codes a VPP registers for are the preset market codes; the codes of the first
+built-in table are still read (``LEGACY_CODES``).
 
 What a resource counts is nominal, from its parameters (not from the weather of a particular
 day), so that a check on write is deterministic:
@@ -17,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from openvpp.markets.presets import load_presets
 from openvpp.resources.model import Resource
 from openvpp.resources.telemetry import capacity_mw
 from openvpp.resources.templates import ResourceType
@@ -33,18 +36,31 @@ class Qualification:
     source: str
 
 
-QUALIFICATIONS: dict[str, Qualification] = {
-    q.market: q
-    for q in (
-        Qualification("CN-GD-SPOT", 1.0, 1.0, "response", "Guangdong 2024-11 scheme"),
-        Qualification("CN-GD-DR", 5.0, 1.0, "response", "Guangdong demand response"),
-        Qualification("DE-FCR", 1.0, 0.25, "response", "regelleistung.net minimum bid (check)"),
-        Qualification("DE-AFRR", 1.0, 1.0, "response", "regelleistung.net minimum bid (check)"),
-        Qualification("EU-SDAC", 0.1, 0.0, "capacity", "SDAC minimum order 0.1 MW"),
-        Qualification("EU-SIDC", 0.1, 0.0, "capacity", "SIDC minimum order 0.1 MW"),
-        Qualification("US-ISO-DER", 0.1, 1.0, "response", "FERC Order 2222: 100 kW"),
-    )
+LEGACY_CODES: dict[str, str] = {
+    "CN-GD-SPOT": "CN-SD-DA",
+    "CN-GD-DR": "CN-SD-DR",
+    "DE-AFRR": "DE-AFRR-CAP",
+    "US-ISO-DER": "US-ISO-DR",
 }
+"""Market codes of the built-in table of 0.2.0, read as their preset successors."""
+
+
+def _from_presets() -> dict[str, Qualification]:
+    found: dict[str, Qualification] = {}
+    for code, market in load_presets().items():
+        q = market.qualification
+        if q is not None:
+            source = market.sources[0] if market.sources else market.name
+            found[code] = Qualification(
+                code, float(q.min_mw), float(q.min_duration_h), q.basis, source
+            )
+    return found
+
+
+MARKET_CODES: frozenset[str] = frozenset(load_presets())
+"""Markets a VPP may register for: every preset."""
+QUALIFICATIONS: dict[str, Qualification] = _from_presets()
+"""Minimums of the markets that have one."""
 
 
 def firm_response_mw(resource: Resource, duration_h: float) -> float:

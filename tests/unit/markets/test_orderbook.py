@@ -1,4 +1,5 @@
-"""Continuous intraday order book (issue 4): hand-computed scenarios and property tests."""
+"""Continuous intraday order book (issue 4): hand-computed scenarios and property tests,
+including all-or-none (AON) orders and product ids on trades."""
 
 from __future__ import annotations
 
@@ -22,10 +23,12 @@ from openvpp.markets.orderbook import (
 
 BUY, SELL = Side.BUY, Side.SELL
 LIMIT, IOC, FOK, ICE = OrderType.LIMIT, OrderType.IOC, OrderType.FOK, OrderType.ICEBERG
+AON = OrderType.AON
+PRODUCT = "DE-15min-2026-03-29T10:00Z"
 
 
 def _book() -> OrderBook:
-    return OrderBook("DE-15min-2026-03-29T10:00Z", price_min=-10_000, price_max=10_000)
+    return OrderBook(PRODUCT, price_min=-10_000, price_max=10_000)
 
 
 def _trades(trades: tuple[Trade, ...]) -> list[tuple[int, int, str, str, Side]]:
@@ -294,6 +297,158 @@ def test_modify_iceberg_decrease_shrinks_clip_then_hidden() -> None:
     assert (info.visible_quantity, info.resting_quantity) == (4, 8)
 
 
+# ---------------------------------------------------------------------- product id
+
+
+def test_trades_carry_the_product_id() -> None:
+    book = OrderBook(product="DE-QH-10:00", price_min=0, price_max=1000)
+    assert (book.product, book.product_id) == ("DE-QH-10:00", "DE-QH-10:00")
+    book.submit(Order("s", SELL, 100, 2))
+    r = book.submit(Order("b", BUY, 100, 2))
+    assert [(t.trade_id, t.product) for t in r.trades] == [(1, "DE-QH-10:00")]
+    # The old keyword still works; positional too; ids restart per book (unique per product).
+    other = OrderBook(product_id="DE-QH-10:15")
+    assert other.product == "DE-QH-10:15"
+    other.submit(Order("s", SELL, 100, 2))
+    t = other.submit(Order("b", BUY, 100, 2)).trades[0]
+    assert (t.product, t.trade_id) == ("DE-QH-10:15", 1)
+    assert OrderBook().product == ""
+    with pytest.raises(OrderBookError, match="disagree"):
+        OrderBook("a", product_id="b")
+
+
+# ---------------------------------------------------------------------- all-or-none
+
+
+def test_aon_aggressor_sweeps_levels_when_it_can_fill_whole() -> None:
+    book = _book()
+    book.submit(Order("s1", SELL, 100, 3))
+    book.submit(Order("s2", SELL, 101, 4))
+    r = book.submit(Order("a", BUY, 101, 7, AON))
+    assert _trades(r.trades) == [(100, 3, "a", "s1", BUY), (101, 4, "a", "s2", BUY)]
+    assert (r.status, r.resting_quantity, r.filled_quantity) == (OrderStatus.FILLED, 0, 7)
+    assert book.best_ask() is None
+
+
+def test_aon_aggressor_that_cannot_fill_rests_whole_without_trading() -> None:
+    book = _book()
+    book.submit(Order("s1", SELL, 100, 3))
+    r = book.submit(Order("a", BUY, 101, 5, AON))
+    assert (r.accepted, r.trades, r.resting_quantity, r.status) == (True, (), 5, OrderStatus.NEW)
+    assert book.order("s1").resting_quantity == 3
+    # Crossed at the top of the book, allowed because the bid is all-or-none.
+    assert (book.best_bid(), book.best_ask()) == (101, 100)
+    assert [(lv.price, lv.quantity) for lv in book.depth().bids] == [(101, 5)]
+
+
+def test_resting_aon_is_skipped_by_small_aggressors_and_keeps_its_place() -> None:
+    book = _book()
+    book.submit(Order("aon", SELL, 100, 5, AON))
+    book.submit(Order("late", SELL, 100, 2))
+    seq = book.order("aon").sequence
+    r = book.submit(Order("b1", BUY, 100, 3))
+    assert _trades(r.trades) == [(100, 2, "b1", "late", BUY)]
+    assert r.resting_quantity == 1  # rests at 100 below the AON ask of 5 at 100
+    info = book.order("aon")
+    assert (info.sequence, info.resting_quantity, info.status) == (seq, 5, OrderStatus.NEW)
+    # An aggressor that can take the AON whole does, at the AON's price.
+    r = book.submit(Order("b2", BUY, 101, 6))
+    assert _trades(r.trades) == [(100, 5, "b2", "aon", BUY)]
+    assert book.order("aon").status is OrderStatus.FILLED
+    assert book.order("b2").resting_quantity == 1
+
+
+def test_incoming_order_takes_resting_aon_whole_then_rests_the_rest() -> None:
+    book = _book()
+    book.submit(Order("aon", BUY, 105, 10, AON))
+    r = book.submit(Order("s", SELL, 100, 12))
+    assert _trades(r.trades) == [(105, 10, "aon", "s", SELL)]
+    assert (r.resting_quantity, book.best_ask(), book.best_bid()) == (2, 100, None)
+
+
+def test_resting_orders_never_combine_to_fill_a_resting_aon() -> None:
+    book = _book()
+    book.submit(Order("aon", BUY, 105, 10, AON))
+    assert book.submit(Order("s1", SELL, 100, 3)).trades == ()
+    assert book.submit(Order("s2", SELL, 101, 7)).trades == ()
+    assert book.order("aon").resting_quantity == 10
+    # A later order that can take the AON whole in one go does.
+    r = book.submit(Order("s3", SELL, 104, 10, IOC))
+    assert _trades(r.trades) == [(105, 10, "aon", "s3", SELL)]
+
+
+def test_aon_walk_order_matters_greedy_in_priority() -> None:
+    # The aggressor reaches the AON with 7 lots left: the AON (10) is skipped for good.
+    book = _book()
+    book.submit(Order("l", BUY, 106, 3))
+    book.submit(Order("aon", BUY, 105, 10, AON))
+    r = book.submit(Order("s", SELL, 100, 10))
+    assert _trades(r.trades) == [(106, 3, "l", "s", SELL)]
+    assert (r.resting_quantity, book.order("aon").resting_quantity) == (7, 10)
+
+
+def test_aon_between_iceberg_clips() -> None:
+    book = _book()
+    book.submit(Order("ice", SELL, 100, 6, ICE, clip=2))
+    book.submit(Order("aon", SELL, 100, 5, AON))
+    r = book.submit(Order("b", BUY, 100, 7))
+    # First clip, then the AON (the next clip went behind it), whole.
+    assert [(t.sell_order_id, t.quantity) for t in r.trades] == [("ice", 2), ("aon", 5)]
+    info = book.order("ice")
+    assert (info.visible_quantity, info.resting_quantity) == (2, 4)
+
+
+def test_fok_and_ioc_respect_resting_aon() -> None:
+    book = _book()
+    book.submit(Order("aon", SELL, 100, 10, AON))
+    r = book.submit(Order("f1", BUY, 100, 5, FOK))
+    assert (r.accepted, r.status) == (False, OrderStatus.REJECTED)
+    r = book.submit(Order("i1", BUY, 100, 5, IOC))
+    assert (r.trades, r.status) == ((), OrderStatus.CANCELLED)
+    book.submit(Order("s2", SELL, 100, 2))
+    r = book.submit(Order("f2", BUY, 100, 12, FOK))
+    assert [(t.sell_order_id, t.quantity) for t in r.trades] == [("aon", 10), ("s2", 2)]
+    assert r.status is OrderStatus.FILLED
+
+
+def test_two_aon_orders() -> None:
+    book = _book()
+    book.submit(Order("a1", BUY, 105, 10, AON))
+    r = book.submit(Order("a2", SELL, 100, 12, AON))  # would take a1 but not fill itself
+    assert r.trades == ()
+    r = book.submit(Order("a3", SELL, 100, 10, AON))
+    assert _trades(r.trades) == [(105, 10, "a1", "a3", SELL)]
+    assert book.order("a2").resting_quantity == 12
+
+
+def test_aon_modify() -> None:
+    book = _book()
+    book.submit(Order("aon", BUY, 105, 10, AON))
+    book.submit(Order("s", SELL, 100, 7))
+    seq = book.order("aon").sequence
+    r = book.modify("aon", quantity=8)  # still does not fit: keeps priority, no trade
+    assert (r.trades, book.order("aon").sequence) == ((), seq)
+    r = book.modify("aon", quantity=7)  # now fits the opposite book: executes at once
+    assert _trades(r.trades) == [(100, 7, "aon", "s", BUY)]
+    assert book.order("aon").status is OrderStatus.FILLED
+    book.submit(Order("aon2", SELL, 110, 4, AON))
+    book.submit(Order("b", BUY, 100, 4))
+    r = book.modify("aon2", price=100)  # price change crosses: aggressor, fills whole
+    assert _trades(r.trades) == [(100, 4, "b", "aon2", SELL)]
+    with pytest.raises(OrderBookError, match="clip"):
+        book.submit(Order("x", BUY, 100, 5, AON, clip=2))
+
+
+def test_cancelled_aon_no_longer_blocks_or_trades() -> None:
+    book = _book()
+    book.submit(Order("aon", SELL, 100, 5, AON))
+    book.cancel("aon")
+    book.submit(Order("s", SELL, 101, 5))
+    r = book.submit(Order("b", BUY, 101, 6))
+    assert _trades(r.trades) == [(101, 5, "b", "s", BUY)]
+    assert book.order("aon").filled_quantity == 0
+
+
 # ---------------------------------------------------------------------- validation
 
 
@@ -356,7 +511,7 @@ _submit = st.builds(
     _Op,
     kind=st.just("submit"),
     side=st.sampled_from([BUY, SELL]),
-    otype=st.sampled_from([LIMIT, LIMIT, LIMIT, IOC, FOK, ICE]),
+    otype=st.sampled_from([LIMIT, LIMIT, LIMIT, IOC, FOK, ICE, AON, AON]),
     price=_prices,
     quantity=st.integers(1, 12),
     clip=st.integers(1, 12),
@@ -372,10 +527,31 @@ _modify = st.builds(
 _ops = st.lists(st.one_of(_submit, _submit, _submit, _cancel, _modify), max_size=120)
 
 
+def _check_aon_invariants(book: OrderBook, ids: list[str]) -> None:
+    """No crossed book among non-AON orders; no resting AON that one crossing resting non-AON
+    order could take whole; AON orders never partially filled."""
+    infos = [book.order(i) for i in ids]
+    resting = [i for i in infos if i.resting_quantity]
+    bids = [i.price for i in resting if i.side is BUY and i.order_type is not AON]
+    asks = [i.price for i in resting if i.side is SELL and i.order_type is not AON]
+    if bids and asks:
+        assert max(bids) < min(asks), "non-AON orders crossed at rest"
+    for a in resting:
+        if a.order_type is not AON:
+            continue
+        assert a.resting_quantity == a.visible_quantity == a.quantity
+        for o in resting:
+            crosses = o.price <= a.price if a.side is BUY else o.price >= a.price
+            if o.side is not a.side and o.order_type is not AON and crosses:
+                assert o.resting_quantity < a.resting_quantity, (a, o)
+    for i in infos:
+        if i.order_type is AON:
+            assert i.filled_quantity in (0, i.quantity)
+
+
 def _check_book(book: OrderBook, ids: list[str], trades: list[Trade]) -> None:
     bid, ask = book.best_bid(), book.best_ask()
-    if bid is not None and ask is not None:
-        assert bid < ask, "book crossed at rest"
+    _check_aon_invariants(book, ids)
     depth = book.depth(100)
     bid_prices = [lv.price for lv in depth.bids]
     ask_prices = [lv.price for lv in depth.asks]
@@ -418,12 +594,13 @@ def _check_book(book: OrderBook, ids: list[str], trades: list[Trade]) -> None:
             assert info.filled_quantity == info.quantity
     ids_seen = [t.trade_id for t in trades]
     assert ids_seen == list(range(1, len(trades) + 1))
+    assert all(t.product == book.product for t in trades)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_ops)
 def test_random_flows_keep_book_invariants(ops: list[_Op]) -> None:
-    book = OrderBook(price_min=90, price_max=110)
+    book = OrderBook("P", price_min=90, price_max=110)
     ids: list[str] = []
     trades: list[Trade] = []
     counter = itertools.count()
@@ -450,6 +627,9 @@ def test_random_flows_keep_book_invariants(ops: list[_Op]) -> None:
                     assert book.depth(100) == opposite_before
             if op.otype in (IOC, FOK):
                 assert r.resting_quantity == 0
+            if op.otype is AON:
+                filled = sum(t.quantity for t in r.trades)
+                assert (filled, r.resting_quantity) in ((op.quantity, 0), (0, op.quantity))
             trades.extend(r.trades)
         elif ids:
             oid = ids[op.target % len(ids)]
@@ -476,6 +656,9 @@ def test_random_flows_keep_book_invariants(ops: list[_Op]) -> None:
                 increased = new_q is not None and new_q > before.quantity
                 if price_changed or increased:
                     assert after.sequence > before.sequence or not r.resting_quantity
+                elif before.order_type is AON and r.trades:
+                    # A smaller AON that now fits the opposite book executes whole at once.
+                    assert after.status is OrderStatus.FILLED
                 else:
                     assert after.sequence == before.sequence
                     assert r.trades == ()
@@ -492,3 +675,68 @@ def test_trade_prices_are_resting_prices_property_example() -> None:
         book.submit(Order(f"s{i}", SELL, p, 1))
     r = book.submit(Order("b", BUY, 200, 3))
     assert [t.price for t in r.trades] == [103, 104, 105]
+
+
+def test_raised_limit_order_shows_its_whole_quantity() -> None:
+    book = _book()
+    book.submit(Order("a", SELL, 100, 5))
+    book.modify("a", quantity=8)
+    info = book.order("a")
+    assert (info.visible_quantity, info.resting_quantity) == (8, 8)
+    assert book.depth(1).asks[0].quantity == 8
+
+
+_plain_submit = st.builds(
+    _Op,
+    kind=st.just("submit"),
+    side=st.sampled_from([BUY, SELL]),
+    otype=st.sampled_from([LIMIT, LIMIT, IOC, FOK, ICE]),
+    price=_prices,
+    quantity=st.integers(1, 12),
+    clip=st.integers(1, 12),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(_plain_submit, _plain_submit, _cancel, _modify), max_size=80))
+def test_general_matching_path_equals_fast_path(ops: list[_Op]) -> None:
+    """Without AON orders in play both matching paths give the same trades and orders: the
+    second book holds two far-away AON guards, which sends every aggressor down the general
+    (planned) path."""
+    fast = OrderBook("P", price_min=90, price_max=110)
+    general = OrderBook("P", price_min=90, price_max=110)
+    general.submit(Order("guard-b", BUY, 90, 1000, AON))
+    general.submit(Order("guard-s", SELL, 110, 1000, AON))
+    ids: list[str] = []
+    for n, op in enumerate(ops):
+        results = []
+        for book in (fast, general):
+            try:
+                if op.kind == "submit":
+                    clip = min(op.clip, op.quantity) if op.otype is ICE else None
+                    order = Order(f"o{n}", op.side, op.price, op.quantity, op.otype, clip)
+                    results.append(book.submit(order).trades)
+                elif not ids:
+                    results.append(())
+                elif op.kind == "cancel":
+                    book.cancel(ids[op.target % len(ids)])
+                    results.append(())
+                else:
+                    q = op.new_quantity
+                    oid = ids[op.target % len(ids)]
+                    results.append(book.modify(oid, price=op.new_price, quantity=q).trades)
+            except OrderBookError as exc:
+                results.append(type(exc).__name__)  # type: ignore[arg-type]
+        if op.kind == "submit":
+            ids.append(f"o{n}")
+        assert results[0] == results[1]
+        for oid in ids:
+            a, b = fast.order(oid), general.order(oid)
+            seq = a.sequence + 2 if a.sequence else 0  # the guards took sequence 1 and 2
+            assert (seq, a.visible_quantity) == (b.sequence, b.visible_quantity)
+            assert (a.filled_quantity, a.resting_quantity, a.status) == (
+                b.filled_quantity,
+                b.resting_quantity,
+                b.status,
+            )
+    assert general.order("guard-b").resting_quantity == 1000

@@ -3,14 +3,24 @@ imports and their history, and the sync job that fetches values from a venue con
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
-from openvpp.api.deps import PageDep, PrincipalDep, ReadUow, RuntimeDep, blocking, read
+from openvpp.api.deps import (
+    PageDep,
+    PrincipalDep,
+    ReadUow,
+    RuntimeDep,
+    WriteUow,
+    blocking,
+    read,
+)
 from openvpp.api.policy import API_PREFIX
 from openvpp.api.schemas.common import UTCDatetime
 from openvpp.api.schemas.markets import CODE, ImportOut, MarketDataOut, SeriesInfoOut
+from openvpp.core.errors import ValidationFailed
+from openvpp.markets.data import FORMATS
 from openvpp.markets.data_service import MAX_QUERY_DAYS, MAX_QUERY_POINTS
 from openvpp.markets.records import SeriesKey
 from openvpp.markets.series import RESOLUTIONS_MIN
@@ -18,6 +28,112 @@ from openvpp.markets.series import RESOLUTIONS_MIN
 router = APIRouter(prefix=API_PREFIX, tags=["market data"])
 
 Code = Annotated[str, Query(pattern=CODE)]
+Option = Annotated[str | None, Query(max_length=200)]
+LIST_OPTIONS = frozenset({"exog_series", "areas"})
+INT_OPTIONS = frozenset({"period_min"})
+
+IMPORT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            media: {"schema": {"type": "string", "format": "binary"}}
+            for media in ("text/csv", "application/xml", "application/octet-stream")
+        },
+    }
+}
+
+
+def _options(fmt: str | None, given: dict[str, str | None]) -> dict[str, Any]:
+    """The parser options given as query parameters, typed; an option the format does not
+    take is a 422 naming it."""
+    options: dict[str, Any] = {}
+    for name, raw in given.items():
+        if raw is None:
+            continue
+        if fmt is not None and name not in FORMATS[fmt].options:
+            raise ValidationFailed(
+                f"format {fmt!r} takes no option {name!r}; it takes {list(FORMATS[fmt].options)}",
+                field=name,
+            )
+        if name in LIST_OPTIONS:
+            options[name] = [part.strip() for part in raw.split(",") if part.strip()]
+        elif name in INT_OPTIONS:
+            if not raw.isdigit():
+                raise ValidationFailed(f"{name} must be a whole number of minutes", field=name)
+            options[name] = int(raw)
+        else:
+            options[name] = raw
+    return options
+
+
+@router.post(
+    "/market/data/import",
+    status_code=201,
+    summary="Import a market data file (CSV, Parquet or ENTSO-E XML) as the request body",
+    description="The body is the file itself. `format` is one of "
+    f"{sorted(FORMATS)} (sniffed from the content when left out); the other query "
+    "parameters are the format's options (see docs/markets.md), e.g. `market` and `area` for "
+    "epftoolbox files. Values are stored with the time they became known; a value stored "
+    "already counts as a duplicate, a different value for the same key and known-at time as "
+    "a conflict (never overwritten). A file that cannot be parsed stores nothing (422 naming "
+    "the line or option). Bodies up to `OPENVPP_MAX_UPLOAD_BYTES`.",
+    openapi_extra=IMPORT_BODY,
+)
+async def import_market_data(
+    request: Request,
+    rt: RuntimeDep,
+    uow: WriteUow,
+    principal: PrincipalDep,
+    format: Annotated[str | None, Query(max_length=32)] = None,
+    filename: Annotated[str | None, Query(max_length=255)] = None,
+    market: Option = None,
+    area: Option = None,
+    product: Option = None,
+    time_zone: Option = None,
+    publication_time: Option = None,
+    publication_time_zone: Option = None,
+    unit: Option = None,
+    exog_series: Option = None,
+    exog_unit: Option = None,
+    period_min: Option = None,
+    areas: Option = None,
+    known_at: Option = None,
+) -> ImportOut:
+    if format is not None and format not in FORMATS:
+        raise ValidationFailed(
+            f"unknown format {format!r}; known: {sorted(FORMATS)}", field="format"
+        )
+    options = _options(
+        format,
+        {
+            "market": market,
+            "area": area,
+            "product": product,
+            "time_zone": time_zone,
+            "publication_time": publication_time,
+            "publication_time_zone": publication_time_zone,
+            "unit": unit,
+            "exog_series": exog_series,
+            "exog_unit": exog_unit,
+            "period_min": period_min,
+            "areas": areas,
+            "known_at": known_at,
+        },
+    )
+    data = await request.body()
+    if not data:
+        raise ValidationFailed("the body is empty; send the file as the body", field="body")
+    outcome = await blocking(
+        rt.market_data.import_file,
+        uow,
+        principal.organization_id,
+        data,
+        fmt=format,
+        options=options,
+        source=filename or "upload",
+        actor=principal.user_id,
+    )
+    return ImportOut.of_outcome(outcome)
 
 
 @router.get(

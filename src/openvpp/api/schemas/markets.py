@@ -198,8 +198,9 @@ class SyncIn(In):
     connection_id: str = Field(min_length=1, max_length=36)
     market: str = Field(pattern=CODE)
     product: str = Field(pattern=CODE)
-    start: UTCDatetime
-    end: UTCDatetime
+    area: str = Field(default="ALL", pattern=CODE, description="area the values are stored under")
+    start: UTCDatetime = Field(description="first delivery interval start [UTC]")
+    end: UTCDatetime = Field(description="end of the range (exclusive) [UTC], at most 31 days")
 
 
 class ConnectionIn(In):

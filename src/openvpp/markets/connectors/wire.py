@@ -1,0 +1,173 @@
+"""Parsing of the OpenVPP exchange's JSON into connector records (pure). Any missing or
+invalid field raises ``ValueError``; callers decide what that means (an HTTP connector treats a
+2xx it cannot read as an ambiguous outcome)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from openvpp.core.clock import ensure_utc
+from openvpp.markets.connectors.protocol import (
+    AuctionResults,
+    Fill,
+    FillPage,
+    MarketDataPoint,
+    OrderKind,
+    OrderRequest,
+    OrderSide,
+    OrderSnapshot,
+    OrderState,
+    PeriodPrice,
+)
+
+__all__ = [
+    "order_request_json",
+    "parse_fill_page",
+    "parse_market_data",
+    "parse_order",
+    "parse_results",
+]
+
+
+def _map(value: Any, name: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{name} must be a JSON object")
+    return value
+
+
+def _dec(d: Mapping[str, Any], key: str, optional: bool = False) -> Decimal:
+    value = d.get(key)
+    if value is None and optional:
+        return None  # type: ignore[return-value]
+    if not isinstance(value, str | int):
+        raise ValueError(f"{key} must be a decimal string, got {value!r}")
+    try:
+        out = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"{key} is not a decimal: {value!r}") from None
+    if not out.is_finite():
+        raise ValueError(f"{key} must be finite")
+    return out
+
+
+def _dt(d: Mapping[str, Any], key: str) -> datetime:
+    value = d.get(key)
+    if not isinstance(value, str):
+        raise ValueError(f"{key} must be an ISO 8601 string")
+    return ensure_utc(datetime.fromisoformat(value))
+
+
+def _str(d: Mapping[str, Any], key: str) -> str:
+    value = d.get(key)
+    if not isinstance(value, str):
+        raise ValueError(f"{key} must be a string")
+    return value
+
+
+def order_request_json(r: OrderRequest) -> dict[str, Any]:
+    """The POST body of a new order."""
+    return {
+        "client_order_id": r.client_order_id,
+        "market": r.market,
+        "product": r.product,
+        "delivery_start": r.delivery_start.isoformat(),
+        "side": r.side.value,
+        "price": str(r.price),
+        "quantity_mw": str(r.quantity_mw),
+        "order_type": r.order_type.value,
+        "clip_mw": None if r.clip_mw is None else str(r.clip_mw),
+    }
+
+
+def parse_order(body: Any) -> OrderSnapshot:
+    d = _map(body, "order")
+    return OrderSnapshot(
+        venue_order_id=_str(d, "venue_order_id"),
+        client_order_id=_str(d, "client_order_id"),
+        market=_str(d, "market"),
+        product=_str(d, "product"),
+        delivery_start=_dt(d, "delivery_start"),
+        side=OrderSide(_str(d, "side")),
+        order_type=OrderKind(_str(d, "order_type")),
+        price=_dec(d, "price"),
+        quantity_mw=_dec(d, "quantity_mw"),
+        filled_mw=_dec(d, "filled_mw"),
+        state=OrderState(_str(d, "status")),
+        active=bool(d.get("active")),
+        updated_at=_dt(d, "updated_at"),
+    )
+
+
+def _fill(d: Mapping[str, Any]) -> Fill:
+    seq = d.get("seq")
+    if not isinstance(seq, int):
+        raise ValueError("seq must be an integer")
+    return Fill(
+        seq=seq,
+        trade_id=_str(d, "trade_id"),
+        venue_order_id=_str(d, "venue_order_id"),
+        client_order_id=_str(d, "client_order_id"),
+        market=_str(d, "market"),
+        product=_str(d, "product"),
+        delivery_start=_dt(d, "delivery_start"),
+        side=OrderSide(_str(d, "side")),
+        price=_dec(d, "price"),
+        quantity_mw=_dec(d, "quantity_mw"),
+        executed_at=_dt(d, "executed_at"),
+    )
+
+
+def parse_fill_page(body: Any) -> FillPage:
+    d = _map(body, "fills page")
+    fills = d.get("fills")
+    nxt = d.get("next_after")
+    if not isinstance(fills, list) or not isinstance(nxt, int):
+        raise ValueError("fills page needs a fills list and an integer next_after")
+    return FillPage(tuple(_fill(_map(f, "fill")) for f in fills), nxt)
+
+
+def _period(d: Mapping[str, Any]) -> PeriodPrice:
+    return PeriodPrice(
+        _dt(d, "delivery_start"),
+        _dt(d, "delivery_end"),
+        _dec(d, "price", optional=True),
+        _dec(d, "volume_mw"),
+    )
+
+
+def parse_results(body: Any) -> AuctionResults:
+    d = _map(body, "results")
+    periods = d.get("periods")
+    if not isinstance(periods, list):
+        raise ValueError("periods must be a list")
+    return AuctionResults(
+        market=_str(d, "market"),
+        product=_str(d, "product"),
+        day=date.fromisoformat(_str(d, "day")),
+        cleared=bool(d.get("cleared")),
+        periods=tuple(_period(_map(p, "period")) for p in periods),
+    )
+
+
+def parse_market_data(body: Any) -> list[MarketDataPoint]:
+    points = _map(body, "market data").get("points")
+    if not isinstance(points, list):
+        raise ValueError("points must be a list")
+    out = []
+    for raw in points:
+        p = _map(raw, "point")
+        out.append(
+            MarketDataPoint(
+                market=_str(p, "market"),
+                product=_str(p, "product"),
+                delivery_start=_dt(p, "delivery_start"),
+                delivery_end=_dt(p, "delivery_end"),
+                price=_dec(p, "price", optional=True),
+                volume_mw=_dec(p, "volume_mw"),
+                source=_str(p, "source"),
+            )
+        )
+    return out

@@ -1,0 +1,40 @@
+"""The simulated exchange: an in-memory venue (:class:`SimulatedExchange`) and its HTTP
+service with fault injection (:mod:`openvpp.markets.exchange.http_app`, imported on demand so
+that the domain does not pull in the web stack)."""
+
+from __future__ import annotations
+
+from openvpp.markets.exchange.core import SimulatedExchange
+from openvpp.markets.exchange.faults import FaultInjector, FaultMode, FaultSpec, parse_fault
+from openvpp.markets.exchange.model import (
+    AuctionResult,
+    ExchangeOrder,
+    ExchangeStatus,
+    ExecType,
+    Fill,
+    FillPage,
+    MarketDataPoint,
+    NewOrder,
+    PeriodResult,
+    TradeSide,
+)
+from openvpp.markets.exchange.rules import GateClosed
+
+__all__ = [
+    "AuctionResult",
+    "ExchangeOrder",
+    "ExchangeStatus",
+    "ExecType",
+    "FaultInjector",
+    "FaultMode",
+    "FaultSpec",
+    "Fill",
+    "FillPage",
+    "GateClosed",
+    "MarketDataPoint",
+    "NewOrder",
+    "PeriodResult",
+    "SimulatedExchange",
+    "TradeSide",
+    "parse_fault",
+]

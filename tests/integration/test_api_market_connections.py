@@ -1,0 +1,186 @@
+"""Venue connections through the API: encrypted credentials never returned, SSRF checks,
+health checks with history and alerts, and the market data sync job."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from openvpp.markets.calendar import delivery_intervals
+from openvpp.markets.exchange.model import NewOrder, TradeSide
+from openvpp.markets.presets import load_presets
+from openvpp.runtime import Runtime
+from openvpp.store import tables as t
+from tests.support import bearer, demo, other_org_operator
+
+V = "/api/vpp"
+CANARY = "canary-Secret-7f3a91"
+
+
+def create(client: TestClient, h: dict[str, str], **kw: object) -> dict[str, object]:
+    body = {
+        "name": "Sim",
+        "kind": "simulated",
+        "markets": ["EU-SDAC"],
+        "credentials": {"api_key": CANARY},
+        **kw,
+    }
+    r = client.post(f"{V}/market/connections", headers=h, json=body)
+    assert r.status_code == 201, r.text
+    out: dict[str, object] = r.json()
+    return out
+
+
+def test_credentials_are_encrypted_and_never_returned(client: TestClient, seeded: Runtime) -> None:
+    admin = bearer(client, demo("admin"))
+    made = create(client, admin)
+    assert made["credential_keys"] == ["api_key"]
+    assert CANARY not in json.dumps(made)
+    listing = client.get(f"{V}/market/connections", headers=bearer(client, demo("trader")))
+    assert listing.status_code == 200 and CANARY not in listing.text
+    with seeded.engine.connect() as conn:
+        stored = conn.execute(sa.select(t.market_connections.c.credentials)).scalar_one()
+        audit_rows = conn.execute(sa.select(t.audit_log)).all()
+    assert CANARY not in stored
+    assert all(CANARY not in str(row) for row in audit_rows)
+    changed = client.patch(
+        f"{V}/market/connections/{made['id']}",
+        headers=admin,
+        json={"credentials": {"api_key": "other", "secret": "x"}, "enabled": False},
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["credential_keys"] == ["api_key", "secret"]
+    assert changed.json()["enabled"] is False
+
+
+def test_connection_input_is_checked(client: TestClient) -> None:
+    admin = bearer(client, demo("admin"))
+    cases = [
+        ({"kind": "nope"}, "kind"),
+        ({"markets": ["XX-NONE"]}, "markets"),
+        ({"credentials": {}}, "credentials"),
+        ({"kind": "openvpp-exchange"}, "base_url"),
+        ({"kind": "openvpp-exchange", "base_url": "https://169.254.169.254"}, "base_url"),
+        ({"kind": "openvpp-exchange", "base_url": "http://127.0.0.1:9"}, "base_url"),
+        ({"base_url": "https://example.com"}, "base_url"),
+        ({"password": "x"}, "password"),
+    ]
+    for extra, field in cases:
+        body = {
+            "name": "X",
+            "kind": "simulated",
+            "markets": ["EU-SDAC"],
+            "credentials": {"api_key": "k"},
+            **extra,
+        }
+        r = client.post(f"{V}/market/connections", headers=admin, json=body)
+        assert r.status_code == 422, (extra, r.text)
+        assert field in r.text, (extra, r.text)
+    create(client, admin)
+    dup = client.post(
+        f"{V}/market/connections",
+        headers=admin,
+        json={
+            "name": "Sim",
+            "kind": "simulated",
+            "markets": ["EU-SDAC"],
+            "credentials": {"api_key": "k"},
+        },
+    )
+    assert dup.status_code == 409
+    trader = bearer(client, demo("trader"))
+    assert (
+        client.post(
+            f"{V}/market/connections",
+            headers=trader,
+            json={
+                "name": "T",
+                "kind": "simulated",
+                "markets": ["EU-SDAC"],
+                "credentials": {"api_key": "k"},
+            },
+        ).status_code
+        == 403
+    )
+    assert (
+        client.get(f"{V}/market/connections", headers=bearer(client, demo("viewer"))).status_code
+        == 403
+    )
+
+
+def test_health_check_history_and_down_alert(client: TestClient, seeded: Runtime) -> None:
+    admin = bearer(client, demo("admin"))
+    made = create(client, admin)
+    cid = made["id"]
+    r = client.post(f"{V}/market/connections/{cid}/check", headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "up"
+    client.patch(f"{V}/market/connections/{cid}", headers=admin, json={"enabled": False})
+    down = client.post(f"{V}/market/connections/{cid}/check", headers=admin).json()
+    assert down["status"] == "down" and "disabled" in down["error"]
+    history = client.get(f"{V}/market/connections/{cid}/checks", headers=admin).json()
+    assert [c["status"] for c in history] == ["down", "up"]
+    alerts = client.get(f"{V}/alerts", headers=admin).json()
+    assert any("is down" in a["title"] and a["status"] == "open" for a in alerts)
+    client.patch(f"{V}/market/connections/{cid}", headers=admin, json={"enabled": True})
+    assert (
+        client.post(f"{V}/market/connections/{cid}/check", headers=admin).json()["status"] == "up"
+    )
+    alerts = client.get(f"{V}/alerts", headers=admin).json()
+    assert all(a["status"] == "resolved" for a in alerts if "is down" in a["title"])
+    one = client.get(f"{V}/market/connections/{cid}", headers=admin).json()
+    assert one["status"] == "up" and one["last_checked_at"]
+    other = other_org_operator(client, seeded)
+    assert client.get(f"{V}/market/connections/{cid}", headers=other).status_code in (403, 404)
+
+
+def test_sync_job_stores_cleared_prices(client: TestClient, seeded: Runtime) -> None:
+    admin = bearer(client, demo("admin"))
+    cid = create(client, admin)["id"]
+    market = load_presets()["EU-SDAC"]
+    product = market.product("H")
+    day = (datetime.now(ZoneInfo(market.time_zone)) + timedelta(days=3)).date()
+    first = delivery_intervals(product, day)[0]
+    account_key = "acct-key"
+    seeded.exchange.add_account(account_key, "acct-test")
+    for cid_, side, price in (("s1", TradeSide.SELL, "40.00"), ("b1", TradeSide.BUY, "55.00")):
+        seeded.exchange.submit(
+            "acct-test",
+            NewOrder(cid_, "EU-SDAC", "H", first.start_utc, side, Decimal(price), Decimal("1.0")),
+        )
+    seeded.exchange.run_auction("EU-SDAC", "H", day)
+    params = {
+        "connection_id": cid,
+        "market": "EU-SDAC",
+        "product": "H",
+        "area": "SIM",
+        "start": first.start_utc.isoformat(),
+        "end": (first.start_utc + timedelta(days=1)).isoformat(),
+    }
+    r = client.post(f"{V}/market/sync", headers=bearer(client, demo("trader")), json=params)
+    assert r.status_code == 202, r.text
+    job = seeded.runner.run_once()
+    assert job is not None and job.status.value == "succeeded", job
+    assert job.result is not None and job.result["values_stored"] >= 1
+    q = client.get(
+        f"{V}/market/data",
+        headers=admin,
+        params={
+            "market": "EU-SDAC",
+            "area": "SIM",
+            "product": "H",
+            "start": params["start"],
+            "end": params["end"],
+        },
+    ).json()
+    assert q["points"][0]["value"] == 40.0
+    bad = client.post(f"{V}/market/sync", headers=admin, json={**params, "market": "DE-FCR"})
+    assert bad.status_code == 202
+    failed = seeded.runner.run_once()
+    assert failed is not None and failed.status.value == "failed"
+    assert "does not serve market" in (failed.error or "")

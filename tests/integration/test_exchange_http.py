@@ -1,0 +1,579 @@
+"""The HTTP simulated exchange served by uvicorn on loopback, driven through the HTTP connector:
+normal flow, every fault mode and its classification, reconciliation without double
+submissions, retries, circuit breaker, fills de-duplication, and the real CLI (RELIABILITY 6)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+import uvicorn
+
+from openvpp.markets.calendar import delivery_intervals
+from openvpp.markets.connectors import (
+    AmbiguousError,
+    BreakerState,
+    CircuitBreaker,
+    FillDeduplicator,
+    NotSentError,
+    OrderKind,
+    OrderRequest,
+    OrderSide,
+    OrderState,
+    ReconcilePolicy,
+    ResilientConnector,
+    RetryPolicy,
+    VenueRejectedError,
+    poll_fills,
+    submit_with_reconciliation,
+)
+from openvpp.markets.connectors.http import HttpExchangeConnector
+from openvpp.markets.exchange import FaultInjector, SimulatedExchange
+from openvpp.markets.exchange.http_app import ExchangeASGI, create_app
+from openvpp.markets.presets import load_presets
+
+NOW = datetime(2026, 3, 27, 16, 0, tzinfo=UTC)  # SIDC day-ahead hours open, SDAC 29 Mar open
+SIDC_START = datetime(2026, 3, 28, 9, 0, tzinfo=UTC)
+DST_DAY = date(2026, 3, 29)
+KEYS = {"key-a": "alice", "key-b": "bob"}
+FAST = ReconcilePolicy(query_attempts=20, initial_s=0.01, max_s=0.1, not_found_confirmations=2)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class FakeClock:
+    def __init__(self, now: datetime) -> None:
+        self.t = now
+
+    def now(self) -> datetime:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += timedelta(seconds=seconds)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ThreadServer:
+    """uvicorn serving an app in a background thread."""
+
+    def __init__(self, app: ExchangeASGI) -> None:
+        self.port = free_port()
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="critical",
+            access_log=False,
+            ws="none",
+            timeout_graceful_shutdown=2,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ThreadServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class Env:
+    def __init__(self, app: ExchangeASGI, server: ThreadServer, clock: FakeClock) -> None:
+        self.app, self.server, self.clock = app, server, clock
+        self.exchange: SimulatedExchange = app.exchange
+        self.faults: FaultInjector = app.faults
+
+    def connector(self, key: str = "key-a", **kwargs: object) -> HttpExchangeConnector:
+        options: dict[str, object] = {"timeout_s": 0.5, "connect_timeout_s": 0.5, **kwargs}
+        return HttpExchangeConnector(self.server.url, key, **options)  # type: ignore[arg-type]
+
+    def admin(self, faults: list[dict[str, object]]) -> None:
+        r = httpx.post(
+            f"{self.server.url}/v1/admin/faults",
+            json={"faults": faults},
+            headers={"X-API-Key": "key-a"},
+        )
+        assert r.status_code == 200, r.text
+
+    def orders_for(self, client_order_id: str) -> int:
+        return sum(1 for o in self.exchange.orders() if o.client_order_id == client_order_id)
+
+
+@pytest.fixture(scope="module")
+def env() -> Iterator[Env]:
+    clock = FakeClock(NOW)
+    exchange = SimulatedExchange(load_presets(), clock, api_keys=KEYS)
+    app = create_app(exchange, FaultInjector(), tick_interval_s=None)
+    with ThreadServer(app) as server:
+        yield Env(app, server, clock)
+
+
+@pytest.fixture(autouse=True)
+def _no_faults(env: Env) -> Iterator[None]:
+    env.faults.clear()
+    yield
+    env.faults.clear()
+
+
+_ids = iter(range(1_000_000))
+
+
+def req(
+    side: OrderSide = OrderSide.SELL,
+    price: str = "50.00",
+    qty: str = "1.0",
+    *,
+    cid: str | None = None,
+    start: datetime = SIDC_START,
+    market: str = "EU-SIDC",
+    product: str = "H",
+) -> OrderRequest:
+    return OrderRequest(
+        client_order_id=cid or f"c-{os.getpid()}-{next(_ids)}",
+        market=market,
+        product=product,
+        delivery_start=start,
+        side=side,
+        price=Decimal(price),
+        quantity_mw=Decimal(qty),
+    )
+
+
+# ---------------------------------------------------------------------------- normal flow
+
+
+@pytest.mark.anyio
+async def test_normal_flow_continuous_and_auction(env: Env) -> None:
+    a, b = env.connector("key-a"), env.connector("key-b")
+    start = SIDC_START + timedelta(hours=1)
+    sell = await a.submit_order(req(OrderSide.SELL, "50.00", "2.0", start=start))
+    assert sell.state is OrderState.NEW and sell.active
+    assert (await a.get_order(venue_order_id=sell.venue_order_id)) == sell
+    assert (await a.get_order(client_order_id=sell.client_order_id)) == sell
+    assert await b.get_order(venue_order_id=sell.venue_order_id) is None  # other account
+
+    buy = await b.submit_order(req(OrderSide.BUY, "51.00", "0.5", start=start))
+    assert buy.state is OrderState.FILLED and buy.filled_mw == Decimal("0.5")
+    modified = await a.modify_order(sell.venue_order_id, price=Decimal("49.50"))
+    assert modified.price == Decimal("49.50") and modified.filled_mw == Decimal("0.5")
+    cancelled = await a.cancel_order(sell.venue_order_id)
+    assert cancelled.state is OrderState.PARTIALLY_FILLED or cancelled.state is OrderState.CANCELLED
+    assert not cancelled.active
+    with pytest.raises(VenueRejectedError) as info:
+        await a.cancel_order(sell.venue_order_id)
+    assert info.value.status == 409
+
+    page = await a.fetch_fills(0)
+    mine = [f for f in page.fills if f.venue_order_id == sell.venue_order_id]
+    assert [f.quantity_mw for f in mine] == [Decimal("0.5")] and mine[0].price == Decimal("50.00")
+    assert (await a.fetch_fills(page.next_after)).fills == ()
+
+    qh = delivery_intervals(env.exchange.markets["EU-SDAC"].product("QH"), DST_DAY)
+    assert len(qh) == 92
+    s = await a.submit_order(
+        req(OrderSide.SELL, "40.0", "2.0", start=qh[10].start_utc, market="EU-SDAC", product="QH")
+    )
+    d = await b.submit_order(
+        req(OrderSide.BUY, "60.0", "1.5", start=qh[10].start_utc, market="EU-SDAC", product="QH")
+    )
+    assert (await a.fetch_results("EU-SDAC", "QH", DST_DAY)).cleared is False
+    result = await a.run_auction("EU-SDAC", "QH", DST_DAY)
+    assert result.cleared and len(result.periods) == 92
+    assert result.periods[10].price == Decimal("40.0")
+    assert result.periods[10].volume_mw == Decimal("1.5")
+    assert (await a.fetch_results("EU-SDAC", "QH", DST_DAY)) == result
+    got_s = await a.get_order(venue_order_id=s.venue_order_id)
+    got_d = await b.get_order(venue_order_id=d.venue_order_id)
+    assert got_s is not None and got_s.filled_mw == Decimal("1.5")
+    assert got_d is not None and got_d.state is OrderState.FILLED
+    points = await a.fetch_market_data("EU-SDAC", "QH", qh[0].start_utc, qh[-1].end_utc)
+    assert len(points) == 92 and points[10].price == Decimal("40.0")
+    health = await a.health()
+    assert health.ok and health.venue_time == NOW
+    await a.aclose()
+    await b.aclose()
+
+
+@pytest.mark.anyio
+async def test_idempotent_resubmission_conflict_and_validation(env: Env) -> None:
+    a = env.connector()
+    r = req(price="12.34")
+    first = await a.submit_order(r)
+    again = await a.submit_order(r)
+    assert again.venue_order_id == first.venue_order_id
+    assert env.orders_for(r.client_order_id) == 1
+    other = dataclasses.replace(r, price=Decimal("12.35"))
+    with pytest.raises(VenueRejectedError) as info:
+        await a.submit_order(other)
+    assert info.value.status == 409 and info.value.field == "client_order_id"
+    with pytest.raises(VenueRejectedError) as info:
+        await a.submit_order(req(price="12.345"))
+    assert info.value.status == 422 and info.value.field == "price"
+    with pytest.raises(VenueRejectedError) as info:
+        await a.submit_order(req(price="10000"))
+    assert info.value.field == "price" and "limits" in info.value.message
+    late = req(start=NOW)  # closed 5 min before delivery
+    with pytest.raises(VenueRejectedError) as info:
+        await a.submit_order(late)
+    assert info.value.code == "gate_closed" and info.value.field == "delivery_start"
+    bad = env.connector("wrong-key")
+    with pytest.raises(VenueRejectedError) as info:
+        await bad.submit_order(req())
+    assert info.value.status == 401
+    raw = httpx.post(
+        f"{env.server.url}/v1/orders", json={"market": "EU-SIDC"}, headers={"X-API-Key": "key-a"}
+    )
+    assert raw.status_code == 422 and raw.json()["field"] == "client_order_id"
+    await a.aclose()
+    await bad.aclose()
+
+
+# ---------------------------------------------------------------------------- fault modes
+
+AFTER = [
+    ("delay_after_accept", {"delay_s": 1.0}),
+    ("error_5xx_after", {}),
+    ("drop_ack", {}),
+    ("malformed", {}),
+    ("huge_response", {"size_bytes": 4_000_000}),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("mode", "extra"), AFTER, ids=[m for m, _ in AFTER])
+async def test_after_processing_faults_are_ambiguous_then_reconciled(
+    env: Env, mode: str, extra: dict[str, object]
+) -> None:
+    a = env.connector(max_response_bytes=256_000)
+    env.admin([{"mode": mode, "endpoints": ["submit"], "count": 1, **extra}])
+    r = req()
+    with pytest.raises(AmbiguousError):
+        await a.submit_order(r)
+    assert env.orders_for(r.client_order_id) == 1  # processed although the answer was lost
+
+    env.admin([{"mode": mode, "endpoints": ["submit"], "count": 1, **extra}])
+    r2 = req()
+    outcome = await submit_with_reconciliation(a, r2, policy=FAST)
+    assert outcome.resolved and outcome.reconciled
+    assert outcome.submits == 1, outcome.events  # never resent: the venue had it
+    assert outcome.order is not None and outcome.order.client_order_id == r2.client_order_id
+    assert outcome.state is OrderState.NEW
+    assert env.orders_for(r2.client_order_id) == 1
+    await a.aclose()
+
+
+@pytest.mark.anyio
+async def test_before_processing_faults_are_not_sent_and_retried(env: Env) -> None:
+    a = env.connector()
+    env.admin([{"mode": "error_5xx_before", "endpoints": ["submit"], "count": 1}])
+    r = req()
+    with pytest.raises(NotSentError):
+        await a.submit_order(r)
+    assert env.orders_for(r.client_order_id) == 0
+
+    env.admin([{"mode": "rate_limit_429", "endpoints": ["submit"], "count": 1, "retry_after_s": 1}])
+    with pytest.raises(NotSentError) as info:
+        await a.submit_order(r)
+    assert info.value.retry_after == 1.0
+    assert env.orders_for(r.client_order_id) == 0
+
+    env.admin(
+        [
+            {"mode": "rate_limit_429", "endpoints": ["submit"], "count": 1, "retry_after_s": 1},
+            {"mode": "error_5xx_before", "endpoints": ["submit"], "count": 1, "status": 500},
+        ]
+    )
+    guarded = ResilientConnector(a, retry=RetryPolicy(attempts=4, initial_s=0.01, max_s=0.05))
+    started = time.monotonic()
+    snap = await guarded.submit_order(r)
+    assert time.monotonic() - started >= 1.0  # Retry-After honoured
+    assert snap.client_order_id == r.client_order_id
+    assert env.orders_for(r.client_order_id) == 1
+    assert [
+        s["hits"]
+        for s in httpx.get(
+            f"{env.server.url}/v1/admin/faults", headers={"X-API-Key": "key-a"}
+        ).json()["faults"]
+    ] == [1, 1]
+    await a.aclose()
+
+
+@pytest.mark.anyio
+async def test_ambiguous_is_never_retried_by_the_resilient_connector(env: Env) -> None:
+    a = ResilientConnector(env.connector(), retry=RetryPolicy(attempts=5, initial_s=0.01))
+    env.admin([{"mode": "error_5xx_after", "endpoints": ["submit"], "count": 3}])
+    r = req()
+    with pytest.raises(AmbiguousError):
+        await a.submit_order(r)
+    assert env.faults.specs()[0].hits == 1  # exactly one request went out
+    assert env.orders_for(r.client_order_id) == 1
+    await a.aclose()
+
+
+@pytest.mark.anyio
+async def test_unreachable_venue_is_not_sent() -> None:
+    c = HttpExchangeConnector(f"http://127.0.0.1:{free_port()}", "k", timeout_s=0.5)
+    with pytest.raises(NotSentError):
+        await c.submit_order(req())
+    assert not (await c.health()).ok
+    await c.aclose()
+
+
+@pytest.mark.anyio
+async def test_reconciliation_waits_out_an_unreachable_venue(env: Env) -> None:
+    a = env.connector()
+    env.admin(
+        [
+            {"mode": "drop_ack", "endpoints": ["submit"], "count": 1},
+            {"mode": "error_5xx_before", "endpoints": ["find_order"], "count": 3},
+            {"mode": "error_5xx_after", "endpoints": ["find_order"], "count": 2},
+        ]
+    )
+    r = req()
+    outcome = await submit_with_reconciliation(a, r, policy=FAST)
+    assert outcome.resolved and outcome.submits == 1 and outcome.queries == 6
+    assert env.orders_for(r.client_order_id) == 1
+    await a.aclose()
+
+
+@pytest.mark.anyio
+async def test_not_found_after_ambiguous_resends_once_with_the_same_id(env: Env) -> None:
+    # 5xx without the "not processed" header is ambiguous even though nothing was processed
+    a = env.connector()
+    env.admin([{"mode": "error_5xx_before", "endpoints": ["submit"], "count": 1}])
+    env.faults.set([env.faults.specs()[0].__class__("error_5xx_before", ("submit",), count=1)])
+    # strip the venue's "not processed" header: the client must then treat it as ambiguous
+    transport = _StripHeader(httpx.AsyncHTTPTransport())
+    c = HttpExchangeConnector(env.server.url, "key-a", timeout_s=0.5, transport=transport)
+    r = req()
+    outcome = await submit_with_reconciliation(c, r, policy=FAST)
+    assert outcome.resolved and outcome.submits == 2 and outcome.queries == 2
+    assert env.orders_for(r.client_order_id) == 1
+    await a.aclose()
+    await c.aclose()
+
+
+class _StripHeader(httpx.AsyncBaseTransport):
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if "x-request-processed" in response.headers:
+            del response.headers["x-request-processed"]
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@pytest.mark.anyio
+async def test_fifty_concurrent_submissions_under_faults_no_double_orders(env: Env) -> None:
+    env.admin(
+        [
+            {"mode": "rate_limit_429", "endpoints": ["submit"], "count": 6, "retry_after_s": 0},
+            {"mode": "error_5xx_before", "endpoints": ["submit", "find_order"], "count": 6},
+            {"mode": "drop_ack", "endpoints": ["submit"], "count": 8},
+            {"mode": "error_5xx_after", "endpoints": ["submit", "find_order"], "count": 8},
+            {"mode": "delay_after_accept", "endpoints": ["submit"], "count": 5, "delay_s": 1.0},
+            {"mode": "malformed", "endpoints": ["submit"], "count": 5},
+        ]
+    )
+    raw = env.connector()
+    guarded = ResilientConnector(
+        raw,
+        breaker=CircuitBreaker(failure_threshold=10_000),
+        retry=RetryPolicy(attempts=10, initial_s=0.01, max_s=0.05),
+    )
+    requests = [req(price=f"{30 + i}.00") for i in range(25)]
+    tasks = [submit_with_reconciliation(guarded, r, policy=FAST) for r in requests for _ in (0, 1)]
+    outcomes = await asyncio.gather(*tasks)
+    assert all(o.resolved for o in outcomes), [o.events for o in outcomes if not o.resolved]
+    counts = Counter(o.client_order_id for o in env.exchange.orders())
+    assert all(counts[r.client_order_id] == 1 for r in requests)
+    for i, r in enumerate(requests):
+        pair = outcomes[2 * i : 2 * i + 2]
+        assert pair[0].order is not None and pair[1].order is not None
+        assert pair[0].order.venue_order_id == pair[1].order.venue_order_id
+        assert pair[0].order.client_order_id == r.client_order_id
+    assert sum(s.hits for s in env.faults.specs()) >= 30
+    await guarded.aclose()
+
+
+@pytest.mark.anyio
+async def test_circuit_breaker_opens_under_failures_and_closes_after_recovery(env: Env) -> None:
+    clock = FakeClock(NOW)
+    breaker = CircuitBreaker(failure_threshold=3, cooldown_s=30, clock=clock)
+    c = ResilientConnector(
+        env.connector(), breaker=breaker, retry=RetryPolicy(attempts=1), clock=clock
+    )
+    env.admin([{"mode": "error_5xx_before", "endpoints": ["get_order"]}])
+    for _ in range(3):
+        with pytest.raises(NotSentError) as info:
+            await c.get_order(venue_order_id="V1")
+        assert not info.value.breaker_open
+    assert breaker.state is BreakerState.OPEN
+    hits = env.faults.specs()[0].hits
+    with pytest.raises(NotSentError) as info:
+        await c.get_order(venue_order_id="V1")
+    assert info.value.breaker_open and env.faults.specs()[0].hits == hits  # nothing sent
+    assert c.health_tracker.status.value == "down"
+
+    env.faults.clear()  # venue recovers
+    clock.advance(31)
+    assert breaker.state is BreakerState.HALF_OPEN
+    assert await c.get_order(venue_order_id="V-none") is None  # the probe succeeds
+    assert breaker.state is BreakerState.CLOSED
+    assert c.health_tracker.status.value == "up"
+    assert [h.new.value for h in c.health_tracker.history] == ["degraded", "down", "up"]
+    await c.aclose()
+
+
+@pytest.mark.anyio
+async def test_duplicate_and_out_of_order_fills_are_deduplicated(env: Env) -> None:
+    a, b = env.connector("key-a"), env.connector("key-b")
+    start = SIDC_START + timedelta(hours=5)
+    dedup = FillDeduplicator()
+    await poll_fills(a, dedup)  # skip earlier fills
+    for i in range(3):
+        await a.submit_order(req(OrderSide.SELL, f"4{i}.00", "0.3", start=start))
+    await b.submit_order(req(OrderSide.BUY, "99.00", "0.9", start=start))
+    env.admin([{"mode": "duplicate_fills"}, {"mode": "out_of_order_fills"}])
+    page = await a.fetch_fills(dedup.cursor)
+    assert len(page.fills) == 6 and page.fills[0].seq > page.fills[-1].seq
+    new = await poll_fills(a, dedup)
+    assert [f.price for f in new] == [Decimal("40.00"), Decimal("41.00"), Decimal("42.00")]
+    assert len({f.trade_id for f in new}) == 3 and dedup.duplicates == 3
+    assert await poll_fills(a, dedup) == []
+    await a.aclose()
+    await b.aclose()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["huge_response", "malformed"])
+async def test_huge_and_malformed_responses_on_reads(env: Env, mode: str) -> None:
+    a = env.connector(max_response_bytes=100_000)
+    env.admin([{"mode": mode, "endpoints": ["fills", "results"], "size_bytes": 20_000_000}])
+    with pytest.raises(AmbiguousError, match=r"limit|malformed"):
+        await a.fetch_fills(0)
+    with pytest.raises(AmbiguousError):
+        await a.fetch_results("EU-SDAC", "QH", DST_DAY)
+    await a.aclose()
+
+
+def test_admin_refuses_bad_fault_rules(env: Env) -> None:
+    headers = {"X-API-Key": "key-a"}
+    r = httpx.post(
+        f"{env.server.url}/v1/admin/faults", json={"faults": [{"mode": "boom"}]}, headers=headers
+    )
+    assert r.status_code == 422 and r.json()["field"] == "faults.0.mode"
+    r = httpx.post(
+        f"{env.server.url}/v1/admin/faults",
+        json={"faults": [{"mode": "drop_ack", "endpoints": ["nope"]}]},
+        headers=headers,
+    )
+    assert r.status_code == 422 and "endpoints" in r.json()["message"]
+    assert httpx.get(f"{env.server.url}/v1/admin/faults").status_code == 401
+
+
+# ---------------------------------------------------------------------------- real CLI
+
+
+def _exchange_cli() -> list[str]:
+    """``openvpp exchange`` once registered in the main CLI, else the sub-app's module."""
+    exe = str(Path(sys.executable).with_name("openvpp"))
+    probe = subprocess.run([exe, "exchange", "--help"], capture_output=True, check=False)
+    if probe.returncode == 0:
+        return [exe, "exchange"]
+    return [sys.executable, "-m", "openvpp.cli.exchange"]
+
+
+@pytest.mark.anyio
+async def test_cli_serve_subprocess() -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            *_exchange_cli(),
+            "serve",
+            "--port",
+            str(port),
+            "--api-key",
+            "cli-key=desk",
+            "--fault",
+            "rate_limit_429,endpoints=submit,count=1,retry_after_s=0",
+            "--fault",
+            "drop_ack,endpoints=submit,count=1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                if httpx.get(f"{url}/v1/health", timeout=0.5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "exchange serve did not come up"
+            await asyncio.sleep(0.1)
+        tz = ZoneInfo("Europe/Brussels")
+        day = datetime.now(tz).date() + timedelta(days=2)  # gate open: closes at 12:00 D-1
+        product = load_presets()["EU-SDAC"].product("H")
+        start = delivery_intervals(product, day)[12].start_utc
+        c = ResilientConnector(
+            HttpExchangeConnector(url, "cli-key", timeout_s=2.0),
+            retry=RetryPolicy(attempts=3, initial_s=0.01),
+        )
+        r = req(start=start, market="EU-SDAC", product="H", price="45.5")
+        outcome = await submit_with_reconciliation(c, r, policy=FAST)
+        assert outcome.resolved and outcome.submits == 1 and outcome.reconciled
+        assert outcome.order is not None and outcome.order.order_type is OrderKind.LIMIT
+        results = await c.inner.run_auction("EU-SDAC", "H", day)  # type: ignore[attr-defined]
+        assert results.cleared and len(results.periods) in (23, 24, 25)
+        faults = httpx.get(f"{url}/v1/admin/faults", headers={"X-API-Key": "cli-key"}).json()
+        assert [f["hits"] for f in faults["faults"]] == [1, 1]
+        await c.aclose()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            output = proc.communicate(timeout=10)[0].decode()
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output = proc.communicate()[0].decode()
+    assert f"http://127.0.0.1:{port}/v1" in output
