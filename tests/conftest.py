@@ -95,8 +95,18 @@ def clock() -> ShiftClock:
 
 
 @pytest.fixture
-def runtime(database_url: str, tmp_path: Path, clock: ShiftClock) -> Iterator[Runtime]:
-    rt = build_runtime(make_settings(database_url, str(tmp_path)), clock=clock)
+def settings_overrides() -> dict[str, object]:
+    """Settings of the test runtime beyond ``make_settings``; a module overrides this."""
+    return {}
+
+
+@pytest.fixture
+def runtime(
+    database_url: str, tmp_path: Path, clock: ShiftClock, settings_overrides: dict[str, object]
+) -> Iterator[Runtime]:
+    rt = build_runtime(
+        make_settings(database_url, str(tmp_path), **settings_overrides), clock=clock
+    )
     clear_tables(rt.engine)
     try:
         yield rt

@@ -513,12 +513,8 @@ def test_admin_refuses_bad_fault_rules(env: Env) -> None:
 
 
 def _exchange_cli() -> list[str]:
-    """``openvpp exchange`` once registered in the main CLI, else the sub-app's module."""
-    exe = str(Path(sys.executable).with_name("openvpp"))
-    probe = subprocess.run([exe, "exchange", "--help"], capture_output=True, check=False)
-    if probe.returncode == 0:
-        return [exe, "exchange"]
-    return [sys.executable, "-m", "openvpp.cli.exchange"]
+    """``openvpp exchange`` of the installed entry point."""
+    return [str(Path(sys.executable).with_name("openvpp")), "exchange"]
 
 
 @pytest.mark.anyio

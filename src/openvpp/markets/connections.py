@@ -363,7 +363,8 @@ class ConnectionService:
         try:
             health = asyncio.run(self._health(self.connector(connection)))
             if not health.ok:
-                status, error = ConnectionStatus.DEGRADED, (health.detail or "venue not ok")[:500]
+                status = ConnectionStatus.DEGRADED if health.reachable else ConnectionStatus.DOWN
+                error = (health.detail or "venue not ok")[:500]
         except ValidationFailed as exc:
             status, error = ConnectionStatus.DOWN, exc.message[:500]
         except Exception as exc:  # any failure to reach the venue means it is down for us

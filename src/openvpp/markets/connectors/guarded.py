@@ -126,7 +126,7 @@ class ResilientConnector:
             result = await with_timeout(self.inner.health(), self.timeout_s, venue=self.name)
         except AmbiguousError as exc:
             self.health_tracker.record_failure(exc)
-            return VenueHealth(False, None, None, exc.message)
+            return VenueHealth(False, None, None, exc.message, reachable=False)
         if result.ok:
             self.health_tracker.record_success(result.latency_s or 0.0)
         else:

@@ -241,7 +241,8 @@ class HttpExchangeConnector:
         try:
             body = await self._call("GET", "/v1/health")
         except (NotSentError, AmbiguousError, VenueRejectedError) as exc:
-            return VenueHealth(False, None, time.perf_counter() - started, exc.message)
+            elapsed = time.perf_counter() - started
+            return VenueHealth(False, None, elapsed, exc.message, reachable=False)
         latency = time.perf_counter() - started
         venue_time = None
         if isinstance(body, dict) and isinstance(body.get("time"), str):

@@ -224,12 +224,14 @@ class MarketDataPoint:
 
 @dataclass(frozen=True, slots=True)
 class VenueHealth:
-    """Whether the venue answers; ``venue_time`` [UTC] if it reports one; latency [s]."""
+    """Whether the venue is healthy (``ok``) and answered at all (``reachable``);
+    ``venue_time`` [UTC] if it reports one; latency [s]."""
 
     ok: bool
     venue_time: datetime | None = None
     latency_s: float | None = None
     detail: str = ""
+    reachable: bool = True
 
 
 @runtime_checkable
