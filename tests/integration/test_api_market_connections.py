@@ -4,6 +4,7 @@ health checks with history and alerts, and the market data sync job."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -11,12 +12,13 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from openvpp.markets.calendar import delivery_intervals
+from openvpp.api.app import create_app
+from openvpp.markets.calendar import delivery_intervals, gate_closure
 from openvpp.markets.exchange.model import NewOrder, TradeSide
 from openvpp.markets.presets import load_presets
 from openvpp.runtime import Runtime
 from openvpp.store import tables as t
-from tests.support import bearer, demo, other_org_operator
+from tests.support import ShiftClock, bearer, demo, other_org_operator
 
 V = "/api/vpp"
 CANARY = "canary-Secret-7f3a91"
@@ -184,3 +186,25 @@ def test_sync_job_stores_cleared_prices(client: TestClient, seeded: Runtime) -> 
     failed = seeded.runner.run_once()
     assert failed is not None and failed.status.value == "failed"
     assert "does not serve market" in (failed.error or "")
+
+
+def test_in_process_exchange_clears_auctions_at_gate_closure(
+    seeded: Runtime, clock: ShiftClock
+) -> None:
+    market = load_presets()["EU-SDAC"]
+    product = market.product("H")
+    day = (datetime.now(ZoneInfo(market.time_zone)) + timedelta(days=2)).date()
+    start = delivery_intervals(product, day)[8].start_utc
+    seeded.exchange.add_account("k", "acct")
+    for cid, side, price in (("s", TradeSide.SELL, "30"), ("b", TradeSide.BUY, "70")):
+        seeded.exchange.submit(
+            "acct", NewOrder(cid, "EU-SDAC", "H", start, side, Decimal(price), Decimal("1"))
+        )
+    assert not seeded.exchange.results("EU-SDAC", "H", day).cleared
+    with TestClient(create_app(runtime=seeded, start_jobs=True)):
+        clock.advance((gate_closure(product, start) - clock.now()).total_seconds() + 1)
+        deadline = time.monotonic() + 10
+        while not seeded.exchange.results("EU-SDAC", "H", day).cleared:
+            assert time.monotonic() < deadline, "the auction did not clear"
+            time.sleep(0.1)
+    assert seeded.exchange.results("EU-SDAC", "H", day).periods[8].price == Decimal("30")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -34,6 +36,7 @@ from openvpp.api.routes import (
 from openvpp.api.schemas.common import ERROR_RESPONSES
 from openvpp.audit.chain import AuditContext, AuditEvent
 from openvpp.config import Settings, load_settings
+from openvpp.markets.exchange.http_app import tick_forever
 from openvpp.runtime import Runtime, build_runtime
 
 DESCRIPTION = """
@@ -96,11 +99,18 @@ def create_app(
         # As many request threads as pooled connections: no thread waits for a connection,
         # and no connection is opened and closed per request.
         to_thread.current_default_thread_limiter().total_tokens = settings.db_pool_size
+        ticker = None
         if run_jobs:
             rt.runner.start()
+            # the in-process simulated exchange clears its auctions at gate closure
+            ticker = asyncio.create_task(tick_forever(rt.exchange, 1.0))
         try:
             yield
         finally:
+            if ticker is not None:
+                ticker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticker
             if run_jobs:
                 rt.runner.stop()
             if runtime is None:

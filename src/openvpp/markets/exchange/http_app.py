@@ -206,6 +206,17 @@ def _feed(faults: FaultInjector, payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "fills": fills}
 
 
+async def tick_forever(exchange: SimulatedExchange, interval_s: float) -> None:
+    """Call :meth:`SimulatedExchange.tick` every ``interval_s`` [s] in a worker thread
+    (auctions clear when their gate closes, expired continuous orders end) until cancelled."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await asyncio.to_thread(exchange.tick)
+        except Exception:  # keep the loop alive; the error is logged
+            log.exception("exchange tick failed")
+
+
 def create_app(
     exchange: SimulatedExchange,
     faults: FaultInjector | None = None,
@@ -218,20 +229,16 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        task = None if tick_interval_s is None else asyncio.create_task(_ticker(tick_interval_s))
+        task = (
+            None
+            if tick_interval_s is None
+            else asyncio.create_task(tick_forever(exchange, tick_interval_s))
+        )
         yield
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-
-    async def _ticker(interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                exchange.tick()
-            except Exception:  # keep the loop alive; the error is logged
-                log.exception("exchange tick failed")
 
     app = FastAPI(title="OpenVPP simulated exchange", lifespan=lifespan)
     app.add_exception_handler(RequestValidationError, _validation_error)
