@@ -3,17 +3,22 @@ the industrial park (``openvpp.demo.park``). Idempotent."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, replace
+from importlib.resources import files
 
 from openvpp.audit.chain import AuditContext
 from openvpp.core.errors import NotFound
 from openvpp.demo.park import seed_park
 from openvpp.identity.model import Organization, Principal, Role
+from openvpp.markets.connections import ConnectionSpec
+from openvpp.markets.presets import load_presets
 from openvpp.ops.model import LogLevel, Severity
 from openvpp.runtime import Runtime
 
 DEMO_SLUG = "demo"
 DEMO_DOMAIN = "demo.openvpp.org"
+DEMO_PRICES = "epftoolbox_PJM_2018-12-11_24.csv"
 
 
 @dataclass(frozen=True)
@@ -75,4 +80,37 @@ def seed_demo(rt: Runtime, *, park: bool = False) -> SeedResult:
     )
     if park:
         seed_park(rt, actor, rt.clock.now())
+        seed_markets(rt, actor, system)
     return SeedResult(True, org.id, emails)
+
+
+def seed_markets(rt: Runtime, actor: Principal, system: AuditContext) -> None:
+    """Two weeks of real PJM day-ahead prices (``US-ISO-DA``/``PJM``) and a connection to the
+    in-process simulated exchange for every preset market."""
+    sample = files("openvpp.demo").joinpath(DEMO_PRICES)
+    context = replace(system, organization_id=actor.organization_id)
+    rt.market_data.import_file(
+        rt.uow(context),
+        actor.organization_id,
+        sample.read_bytes(),
+        fmt="epftoolbox",
+        options={
+            "market": "US-ISO-DA",
+            "area": "PJM",
+            "unit": "USD/MWh",
+            "publication_time": "13:30",
+            "publication_time_zone": "America/New_York",
+        },
+        source=DEMO_PRICES,
+        actor=None,
+    )
+    rt.connections.create(
+        rt.uow(context),
+        actor,
+        ConnectionSpec(
+            name="Simulated exchange",
+            kind="simulated",
+            markets=sorted(load_presets()),
+            credentials={"api_key": secrets.token_urlsafe(24)},
+        ),
+    )

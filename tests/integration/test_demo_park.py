@@ -39,4 +39,10 @@ def test_park_is_seeded_with_telemetry_and_aggregates(runtime: Runtime) -> None:
     assert agg.resources == {"online": 3}
     assert agg.total.p_max_mw.max() > 1.2  # 60 % of battery A alone gives 1.2 MW
     assert (agg.total.p_min_mw < 0).all()  # the battery can always charge
+    series = runtime.market_data.catalog(runtime.uow(readonly=True), org, "US-ISO-DA")
+    price = next(s for s in series if s.key.series == "price")
+    assert (price.key.area, price.unit, price.values) == ("PJM", "USD/MWh", 336)
+    (connection,) = runtime.connections.all(runtime.uow(readonly=True), admin)
+    assert connection.kind == "simulated"
+    assert runtime.connections.check(runtime.uow(), org, connection.id).status == "up"
     assert seed_demo(runtime, park=True).created is False  # idempotent

@@ -73,7 +73,8 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="target, e.g. base
 @db_app.command("seed")
 def db_seed() -> None:
     """Create the demo organization with one user per role and the industrial park: PV, wind,
-    two batteries, process loads and an EV depot in two VPPs, with three days of telemetry
+    two batteries, process loads and an EV depot in two VPPs, with three days of telemetry,
+    two weeks of PJM day-ahead prices and a connection to the simulated exchange
     (idempotent)."""
     with _runtime() as rt:
         result = seed_demo(rt, park=True)
@@ -81,7 +82,7 @@ def db_seed() -> None:
         out.print(f"demo organization {verb}; users: {', '.join(result.users)}")
         if result.created:
             out.print("industrial park: 7 resources, 2 VPPs (Park Energy, Park Flex), telemetry")
-        if result.created:
+            out.print("markets: PJM day-ahead prices 2018-12-11..24, connection 'Simulated exchange'")
             out.print("password: the value of OPENVPP_DEMO_PASSWORD (default 'openvpp-demo')")
 
 
