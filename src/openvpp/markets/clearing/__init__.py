@@ -1,4 +1,5 @@
-"""Market clearing algorithms: uniform-price (pay-as-clear) auctions."""
+"""Market clearing algorithms: uniform-price (pay-as-clear) auctions and complex day-ahead
+clearing with block, linked and exclusive orders."""
 
 from __future__ import annotations
 
@@ -13,12 +14,22 @@ from openvpp.markets.clearing.auction import (
     expand_curves,
     to_ticks,
 )
+from openvpp.markets.clearing.complex import (
+    BlockOrder,
+    BlockResult,
+    ComplexClearingResult,
+    clear_complex,
+)
 
 __all__ = [
+    "BlockOrder",
+    "BlockResult",
     "ClearingResult",
+    "ComplexClearingResult",
     "DayClearingResult",
     "PriceRule",
     "Side",
+    "clear_complex",
     "clear_day",
     "clear_orders",
     "clear_period",
