@@ -82,7 +82,7 @@ def db_seed() -> None:
         out.print(f"demo organization {verb}; users: {', '.join(result.users)}")
         if result.created:
             out.print("industrial park: 7 resources, 2 VPPs (Park Energy, Park Flex), telemetry")
-            out.print("markets: PJM day-ahead prices 2018-12-11..24, connection 'Simulated exchange'")
+            out.print("markets: PJM prices 2018-12-11..24, connection 'Simulated exchange'")
             out.print("password: the value of OPENVPP_DEMO_PASSWORD (default 'openvpp-demo')")
 
 
