@@ -19,14 +19,12 @@ import json
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
-import sqlalchemy as sa
+from _support import database
 
 from openvpp.aggregation.engine import horizon
 from openvpp.audit.chain import AuditContext
@@ -52,37 +50,6 @@ MIX = {  # share of each type in the fleet
     ResourceType.GENSET: 0.03,
     ResourceType.HEAT_PUMP: 0.03,
 }
-SERVERS = {
-    "postgresql": ("postgresql+psycopg://postgres@127.0.0.1:5432/", "openvpp_bench_agg"),
-    "mariadb": ("mysql+pymysql://root@127.0.0.1:3306/", "openvpp_bench_agg"),
-}
-
-
-@contextmanager
-def database(backend: str) -> Iterator[str | None]:
-    """A fresh, empty database URL for ``backend``, or ``None`` when its server is down."""
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            yield f"sqlite:///{tmp}/bench.db"
-        return
-    root, name = SERVERS[backend]
-    admin = sa.create_engine(
-        root + ("postgres" if backend == "postgresql" else ""), isolation_level="AUTOCOMMIT"
-    )
-    try:
-        with admin.connect() as c:
-            c.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
-            c.execute(sa.text(f"CREATE DATABASE {name}"))
-    except sa.exc.OperationalError as exc:
-        print(json.dumps({"backend": backend, "skipped": str(exc.orig)[:120]}))
-        yield None
-        return
-    try:
-        yield root + name
-    finally:
-        with suppress(sa.exc.OperationalError), admin.connect() as c:
-            c.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
-        admin.dispose()
 
 
 def fleet(org: str, n: int, now: datetime) -> list[Resource]:
@@ -133,7 +100,7 @@ def populate(rt: Runtime, n: int, now: datetime) -> tuple[Principal, str]:
 
 
 def run(backend: str, n: int, repeats: int) -> None:
-    with database(backend) as url:
+    with database(backend, "openvpp_bench_agg") as url:
         if url is None:
             return
         with tempfile.TemporaryDirectory() as var:

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=64 * 1_048_576, ge=1024)
     """Largest body of a file upload route (market data import)."""
 
+    market_files: list[Path] = Field(default_factory=list)
+    """User-defined market files (YAML, like the presets) loaded next to the presets."""
     connector_allowed_hosts: list[str] = Field(default_factory=list)
     """Hosts venue connections may reach (exact, or ``*.example.com``); empty: none."""
     connector_allow_local: bool = False

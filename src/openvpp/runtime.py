@@ -23,6 +23,7 @@ from openvpp.jobs.service import JobService
 from openvpp.markets.connections import ConnectionService
 from openvpp.markets.data_service import MarketDataService
 from openvpp.markets.exchange import SimulatedExchange
+from openvpp.markets.presets import add_markets, load_market_file
 from openvpp.ops.service import OpsService
 from openvpp.resources.service import DeviceTemplateService, ResourceService
 from openvpp.resources.telemetry_service import TelemetryService
@@ -96,6 +97,8 @@ class Runtime:
 
 def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     clock = clock or SystemClock()
+    for path in settings.market_files:
+        add_markets(load_market_file(path), str(path))
     engine = create_engine(settings.effective_database_url, pool_size=settings.db_pool_size)
     write_lock = sqlite_write_lock(engine)
     master = settings.master_key

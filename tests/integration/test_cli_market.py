@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from openvpp.cli.main import app
@@ -62,3 +63,27 @@ def test_import_needs_what_the_format_needs(cli_env: Runtime, seeded: Runtime) -
         assert message in result.output, (args, result.output)
     gone = runner.invoke(app, ["market", "import", "/nonexistent.csv", "--org", "demo"])
     assert gone.exit_code == 1 and "no such file" in gone.output
+
+
+def test_check_validates_a_market_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    good = tmp_path / "mine.yaml"
+    good.write_text(
+        "markets:\n  - code: XX-MINE\n    name: my market\n    venue: auction\n"
+        "    time_zone: Europe/Berlin\n    currency: EUR\n    pricing: pay_as_clear\n"
+        "    price_limits: {min: -500, max: 4000}\n    price_tick: 0.1\n"
+        "    volume_tick_mw: 0.1\n    min_order_volume_mw: 0.1\n    products:\n"
+        "      - code: QH\n        period_min: 15\n"
+        '        gate_closure: {kind: day_before, days: 1, time: "12:00"}\n',
+        encoding="utf-8",
+    )
+    ok = runner.invoke(app, ["market", "check", str(good)])
+    assert ok.exit_code == 0, ok.output
+    assert "XX-MINE: my market" in ok.output and "QH (15 min)" in ok.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(good.read_text().replace("period_min: 15", "period_min: 7"), encoding="utf-8")
+    refused = runner.invoke(app, ["market", "check", str(bad)])
+    assert refused.exit_code == 1 and "period_min" in refused.output
+    shadow = tmp_path / "shadow.yaml"
+    shadow.write_text(good.read_text().replace("XX-MINE", "EU-SDAC"), encoding="utf-8")
+    assert "shipped presets" in runner.invoke(app, ["market", "check", str(shadow)]).output

@@ -12,6 +12,7 @@ from openvpp.audit.chain import AuditContext
 from openvpp.cli.common import CLI_CONTEXT, err, fail, out, runtime
 from openvpp.core.errors import ValidationFailed
 from openvpp.markets.data import FORMATS, MAX_BYTES
+from openvpp.markets.presets import load_market_file, load_presets
 from openvpp.runtime import Runtime
 
 market_app = typer.Typer(
@@ -135,6 +136,28 @@ def series(
             f"{s.last_start:%Y-%m-%d %H:%M}",
         )
     out.print(table)
+
+
+@market_app.command("check")
+def check_file(
+    file: Annotated[Path, typer.Argument(help="market file (YAML), like markets/presets/*.yaml")],
+) -> None:
+    """Validate a user-defined market file; list its markets and products. Load it with
+    OPENVPP_MARKET_FILES."""
+    try:
+        markets = load_market_file(file)
+    except (ValidationFailed, OSError) as exc:
+        raise fail(f"{file}: {getattr(exc, 'message', exc)}") from exc
+    shipped = [code for code in markets if code in load_presets()]
+    if shipped:
+        raise fail(f"{file}: {shipped} are shipped presets; choose other codes")
+    for market in markets.values():
+        products = ", ".join(f"{p.code} ({p.period_min} min)" for p in market.products)
+        out.print(
+            f"{market.code}: {market.name}; {market.venue.value}, {market.time_zone}, "
+            f"{market.currency}, prices {market.price_limits.min}..{market.price_limits.max}; "
+            f"products {products}"
+        )
 
 
 @market_app.command("rotate-credentials")

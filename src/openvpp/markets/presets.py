@@ -7,6 +7,8 @@ is the dotted path of the first offending field (e.g. ``markets.0.price_limits``
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Mapping
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -87,6 +89,32 @@ def _presets() -> tuple[tuple[str, Market], ...]:
     return tuple(out.items())
 
 
+_USER_MARKETS: dict[str, Market] = {}
+_USER_LOCK = threading.Lock()
+
+
+def add_markets(markets: Mapping[str, Market], source: str = "<markets>") -> None:
+    """Make user-defined ``markets`` known next to the presets (the runtime adds the files of
+    ``OPENVPP_MARKET_FILES`` at start-up). A code that names a shipped preset, or a market
+    added before with other rules, is refused; adding the same market again changes nothing."""
+    shipped = dict(_presets())
+    with _USER_LOCK:
+        for code, market in markets.items():
+            if code in shipped:
+                raise ValidationFailed(
+                    f"{source}: market {code!r} is a shipped preset; choose another code",
+                    field="code",
+                )
+            known = _USER_MARKETS.get(code)
+            if known is not None and known != market:
+                raise ValidationFailed(
+                    f"{source}: market {code!r} was added before with other rules", field="code"
+                )
+        _USER_MARKETS.update(markets)
+
+
 def load_presets() -> dict[str, Market]:
-    """The shipped preset markets by code (parsed once; a fresh dict on every call)."""
-    return dict(_presets())
+    """The known markets by code: the shipped presets (parsed once) and the user-defined
+    markets added with :func:`add_markets`; a fresh dict on every call."""
+    with _USER_LOCK:
+        return {**dict(_presets()), **_USER_MARKETS}

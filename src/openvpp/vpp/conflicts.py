@@ -13,7 +13,7 @@ from typing import Any
 
 from openvpp.resources.model import Resource
 from openvpp.vpp.model import GridNode, Member, SettingsVersion, Vpp, settings_at
-from openvpp.vpp.qualification import QUALIFICATIONS, counted_mw
+from openvpp.vpp.qualification import counted_mw, qualifications
 
 HUNDRED = Decimal(100)
 
@@ -126,11 +126,12 @@ def below_qualification(
     bounds += [m.valid_from for m in members if m.valid_from > now]
     bounds += [m.valid_to for m in members if m.valid_to and m.valid_to > now]
     found: list[ConflictItem] = []
+    minimums = qualifications()
     for start, end in _segments(bounds):
         settings = settings_at(list(history), start)
         active = [m for m in members if m.active(start)]
         for market in settings.markets:
-            q = QUALIFICATIONS.get(market)
+            q = minimums.get(market)
             if q is None:  # a market without a minimum
                 continue
             total = sum(

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from openvpp.vpp.qualification import LEGACY_CODES, MARKET_CODES
+from openvpp.vpp.qualification import LEGACY_CODES, market_codes
 
 
 @dataclass
@@ -88,11 +88,10 @@ class VppSettings(BaseModel):
     @classmethod
     def _known_markets(cls, value: list[str]) -> list[str]:
         value = [LEGACY_CODES.get(code, code) for code in value]
-        unknown = sorted(set(value) - MARKET_CODES)
+        known = market_codes()
+        unknown = sorted(set(value) - known)
         if unknown:
-            raise ValueError(
-                f"unknown market {unknown[0]!r}; known: {', '.join(sorted(MARKET_CODES))}"
-            )
+            raise ValueError(f"unknown market {unknown[0]!r}; known: {', '.join(sorted(known))}")
         if len(set(value)) != len(value):
             raise ValueError("a market is listed twice")
         return value

@@ -45,7 +45,8 @@ LEGACY_CODES: dict[str, str] = {
 """Market codes of the built-in table of 0.2.0, read as their preset successors."""
 
 
-def _from_presets() -> dict[str, Qualification]:
+def qualifications() -> dict[str, Qualification]:
+    """Minimums of the known markets that have one (presets and user-defined markets)."""
     found: dict[str, Qualification] = {}
     for code, market in load_presets().items():
         q = market.qualification
@@ -57,10 +58,9 @@ def _from_presets() -> dict[str, Qualification]:
     return found
 
 
-MARKET_CODES: frozenset[str] = frozenset(load_presets())
-"""Markets a VPP may register for: every preset."""
-QUALIFICATIONS: dict[str, Qualification] = _from_presets()
-"""Minimums of the markets that have one."""
+def market_codes() -> frozenset[str]:
+    """Markets a VPP may register for: every known market."""
+    return frozenset(load_presets())
 
 
 def firm_response_mw(resource: Resource, duration_h: float) -> float:

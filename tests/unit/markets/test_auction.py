@@ -300,7 +300,18 @@ def test_clear_day_matches_periods() -> None:
 
 def test_clear_day_rejects_bad_period() -> None:
     with pytest.raises(ValueError, match="period outside"):
-        clear_day([96], [1], [1], [], [], [], price_rule="midpoint", price_min=0, price_max=9)
+        clear_day(
+            [96],
+            [1],
+            [1],
+            [],
+            [],
+            [],
+            price_rule="midpoint",
+            price_min=0,
+            price_max=9,
+            n_periods=96,
+        )
 
 
 # ---------------------------------------------------------------- properties

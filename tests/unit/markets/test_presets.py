@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from openvpp.core.errors import ValidationFailed
+from openvpp.markets import presets
 from openvpp.markets.model import DayBefore, Market, PricingRule, VenueKind
-from openvpp.markets.presets import load_market_file, load_presets
+from openvpp.markets.presets import add_markets, load_market_file, load_presets
 
 GOOD = """
 markets:
@@ -114,3 +115,18 @@ def test_opening_after_closure_refused() -> None:
 def test_not_yaml_refused() -> None:
     with pytest.raises(ValidationFailed, match="not valid YAML"):
         load_market_file("markets: [\n")
+
+
+def test_user_markets_join_the_presets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(presets, "_USER_MARKETS", {})
+    custom = load_market_file(GOOD)
+    add_markets(custom, "custom.yaml")
+    add_markets(custom, "custom.yaml")  # the same again: no change
+    assert load_presets()["XX-TEST"] == custom["XX-TEST"]
+    other = load_market_file(GOOD.replace("test market", "another"))
+    with pytest.raises(ValidationFailed, match="added before with other rules"):
+        add_markets(other, "other.yaml")
+    shadow = load_market_file(GOOD.replace("XX-TEST", "EU-SDAC"))
+    with pytest.raises(ValidationFailed, match="shipped preset"):
+        add_markets(shadow, "shadow.yaml")
+    assert load_presets()["EU-SDAC"].name != "test market"

@@ -7,13 +7,14 @@ from pydantic import ValidationError
 
 from openvpp.markets.presets import load_presets
 from openvpp.vpp.model import VppSettings
-from openvpp.vpp.qualification import LEGACY_CODES, MARKET_CODES, QUALIFICATIONS
+from openvpp.vpp.qualification import LEGACY_CODES, market_codes, qualifications
 
 
 def test_every_preset_is_a_vpp_market_and_minimums_follow_the_presets() -> None:
     presets = load_presets()
-    assert set(presets) == MARKET_CODES
-    for code, q in QUALIFICATIONS.items():
+    assert set(presets) == market_codes()
+    minimums = qualifications()
+    for code, q in minimums.items():
         spec = presets[code].qualification
         assert spec is not None
         assert (q.min_mw, q.min_duration_h, q.basis) == (
@@ -21,13 +22,13 @@ def test_every_preset_is_a_vpp_market_and_minimums_follow_the_presets() -> None:
             spec.min_duration_h,
             spec.basis,
         )
-    assert QUALIFICATIONS["CN-SD-DA"].min_mw == 1.0
-    assert QUALIFICATIONS["DE-FCR"].basis == "response"
+    assert minimums["CN-SD-DA"].min_mw == 1.0
+    assert minimums["DE-FCR"].basis == "response"
 
 
 @pytest.mark.parametrize(("old", "new"), sorted(LEGACY_CODES.items()))
 def test_codes_of_the_first_table_are_read_as_their_successors(old: str, new: str) -> None:
-    assert new in MARKET_CODES
+    assert new in market_codes()
     assert VppSettings(markets=[old]).markets == [new]
 
 

@@ -409,11 +409,13 @@ def clear_day(
     price_max: int,
     supply_ids: ArrayLike | None = None,
     demand_ids: ArrayLike | None = None,
-    n_periods: int = 96,
+    n_periods: int,
 ) -> DayClearingResult:
     """Clear ``n_periods`` periods independently; ``*_periods`` give each row's period index
-    in ``[0, n_periods)``. Ids default to the row's position in the whole day's input.
-    The loop runs over periods only; each period is cleared by :func:`clear_period`."""
+    in ``[0, n_periods)``. ``n_periods`` has no default: a day has 92, 96 or 100
+    quarter-hours (23, 24 or 25 hours), so it comes from the calendar
+    (``len(delivery_intervals(...))``). Ids default to the row's position in the whole day's
+    input. The loop runs over periods only; each period is cleared by :func:`clear_period`."""
     if n_periods < 1:
         raise ValueError("n_periods must be positive")
     sides = []
