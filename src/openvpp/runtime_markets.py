@@ -18,11 +18,12 @@ from openvpp.core.errors import ValidationFailed
 from openvpp.core.keys import fernet_for
 from openvpp.core.urls import OutboundPolicy
 from openvpp.jobs.registry import JobContext, JobRegistry
-from openvpp.markets.connections import ConnectionService, CredentialBox, KindInfo, points_frame
+from openvpp.markets.connections import ConnectionService, KindInfo
 from openvpp.markets.connectors.protocol import VenueConnector
 from openvpp.markets.connectors.registry import ConnectorRegistry
 from openvpp.markets.connectors.simulated import SimulatedConnector
-from openvpp.markets.data_service import check_sync_params
+from openvpp.markets.credentials import CredentialBox
+from openvpp.markets.data_service import check_sync_params, venue_points_frame
 from openvpp.markets.exchange import SimulatedExchange
 from openvpp.markets.presets import load_presets
 
@@ -116,7 +117,7 @@ def register_market_jobs(registry: JobRegistry, rt: Runtime) -> None:
         )
         ctx.progress(0.6, f"storing {len(points)} intervals", force=True)
         market = load_presets()[p["market"]]
-        frame = points_frame(
+        frame = venue_points_frame(
             points, area=p["area"], currency=market.currency, known_at=rt.clock.now()
         )
         body = json.dumps(

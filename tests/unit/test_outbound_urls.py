@@ -10,7 +10,7 @@ from cryptography.fernet import Fernet, MultiFernet
 from openvpp.core.errors import ValidationFailed
 from openvpp.core.keys import fernet_for
 from openvpp.core.urls import OutboundPolicy, check_outbound_url
-from openvpp.markets.connections import CredentialBox
+from openvpp.markets.credentials import CredentialBox
 
 POLICY = OutboundPolicy(allowed_hosts=("api.venue.example", "*.exchange.example", "10.0.0.5"))
 

@@ -9,16 +9,12 @@ build a connector and are never returned, logged or audited (only their key name
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
-
-import pandas as pd
-from cryptography.fernet import InvalidToken, MultiFernet
 
 from openvpp.audit.chain import AuditEvent
 from openvpp.core.clock import Clock
@@ -27,6 +23,7 @@ from openvpp.core.ids import new_id
 from openvpp.core.urls import OutboundPolicy, Resolver, check_outbound_url, system_resolver
 from openvpp.identity.model import Principal
 from openvpp.markets.connectors.protocol import MarketDataPoint, VenueConnector
+from openvpp.markets.credentials import CredentialBox
 from openvpp.markets.presets import load_presets
 from openvpp.markets.records import ConnectionCheck, ConnectionStatus, MarketConnection
 from openvpp.ops.model import Alert, AlertStatus, Severity
@@ -36,9 +33,7 @@ __all__ = [
     "BuildConnector",
     "ConnectionService",
     "ConnectionSpec",
-    "CredentialBox",
     "KindInfo",
-    "points_frame",
 ]
 
 MAX_CREDENTIALS = 20
@@ -47,31 +42,6 @@ SLOW_S = 2.0
 BuildConnector = Callable[[str, str | None, Mapping[str, str], Mapping[str, Any]], VenueConnector]
 """Builds a connector from (kind, base_url, credentials, options); ``ValueError`` if invalid."""
 _CREDENTIAL_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
-
-
-class CredentialBox:
-    """Encrypts and decrypts credentials. The first key encrypts; every key decrypts, so that
-    after a master-key change the former key still opens old tokens until :meth:`rotate`."""
-
-    def __init__(self, box: MultiFernet) -> None:
-        self._box = box
-
-    def seal(self, credentials: Mapping[str, str]) -> str:
-        return self._box.encrypt(json.dumps(dict(credentials), sort_keys=True).encode()).decode()
-
-    def open(self, token: str) -> dict[str, str]:
-        try:
-            value = json.loads(self._box.decrypt(token.encode()))
-        except InvalidToken:
-            raise ValidationFailed(
-                "the stored credentials cannot be decrypted with the configured keys "
-                "(OPENVPP_SECRET_KEY / OPENVPP_PREVIOUS_SECRET_KEYS)",
-                field="credentials",
-            ) from None
-        return {str(k): str(v) for k, v in value.items()}
-
-    def rotate(self, token: str) -> str:
-        return self._box.rotate(token.encode()).decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -469,43 +439,3 @@ class ConnectionService:
                 await connector.aclose()
 
         return asyncio.run(fetch())
-
-
-def points_frame(
-    points: Sequence[MarketDataPoint], *, area: str, currency: str, known_at: datetime
-) -> pd.DataFrame:
-    """Venue market data as a market data frame: series ``price`` [currency/MWh] and
-    ``volume`` [MW], known at ``known_at`` (the fetch time: the venue had published them)."""
-    rows: list[dict[str, Any]] = []
-    for p in points:
-        minutes = int((p.delivery_end - p.delivery_start).total_seconds() // 60)
-        base = {
-            "market": p.market,
-            "area": area,
-            "product": p.product,
-            "start": p.delivery_start,
-            "period_min": minutes,
-            "known_at": known_at,
-        }
-        if p.price is not None:
-            rows.append(
-                {**base, "series": "price", "value": float(p.price), "unit": f"{currency}/MWh"}
-            )
-        rows.append({**base, "series": "volume", "value": float(p.volume_mw), "unit": "MW"})
-    frame = pd.DataFrame(
-        rows,
-        columns=[
-            "market",
-            "area",
-            "product",
-            "series",
-            "start",
-            "period_min",
-            "value",
-            "unit",
-            "known_at",
-        ],
-    )
-    for column in ("start", "known_at"):
-        frame[column] = pd.to_datetime(frame[column], utc=True)
-    return frame

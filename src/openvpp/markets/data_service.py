@@ -5,6 +5,7 @@ resolution and "as known at"."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,7 +17,9 @@ from openvpp.audit.chain import AuditEvent
 from openvpp.core.clock import Clock, ensure_utc
 from openvpp.core.errors import ValidationFailed
 from openvpp.core.ids import new_id
+from openvpp.markets.connectors.protocol import MarketDataPoint
 from openvpp.markets.data import (
+    COLUMNS,
     MarketDataError,
     ParseReport,
     detect_format,
@@ -33,23 +36,13 @@ __all__ = [
     "ImportOutcome",
     "MarketDataService",
     "SeriesData",
+    "venue_points_frame",
 ]
 
 MAX_QUERY_DAYS = 400
 """Longest range one query may span [days]."""
 MAX_QUERY_POINTS = 50_000
 """Most points one query may return (choose a coarser resolution beyond)."""
-FRAME_COLUMNS = (
-    "market",
-    "area",
-    "product",
-    "series",
-    "start",
-    "period_min",
-    "value",
-    "unit",
-    "known_at",
-)
 _KEY = ["market", "area", "product", "series"]
 _SAME = 5e-7  # values are stored with 6 decimals: closer than half a unit of the 6th is equal
 _CONFLICT_EXAMPLES = 5
@@ -78,7 +71,7 @@ class SeriesData:
 
 
 def _check_frame(frame: pd.DataFrame) -> None:
-    missing = [c for c in FRAME_COLUMNS if c not in frame.columns]
+    missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"market data frame lacks columns {missing}")
 
@@ -201,7 +194,7 @@ class MarketDataService:
         report: dict[str, Any],
         actor: str | None,
     ) -> ImportOutcome:
-        """Store a parsed frame (columns :data:`FRAME_COLUMNS`) as one import, in one
+        """Store a parsed frame (columns :data:`COLUMNS`) as one import, in one
         transaction with one audit row. A value stored already with the same key, start and
         known-at time counts as a duplicate when equal and as a conflict when different; a
         conflict never overwrites the stored value (a revision needs a later known-at)."""
@@ -382,3 +375,30 @@ def _with_counts(
             "conflicts": conflicts,
         }
     )
+
+
+def venue_points_frame(
+    points: Sequence[MarketDataPoint], *, area: str, currency: str, known_at: datetime
+) -> pd.DataFrame:
+    """Venue market data as a market data frame: series ``price`` [currency/MWh] and
+    ``volume`` [MW], known at ``known_at`` (the fetch time: the venue had published them)."""
+    rows: list[dict[str, Any]] = []
+    for p in points:
+        minutes = int((p.delivery_end - p.delivery_start).total_seconds() // 60)
+        base = {
+            "market": p.market,
+            "area": area,
+            "product": p.product,
+            "start": p.delivery_start,
+            "period_min": minutes,
+            "known_at": known_at,
+        }
+        if p.price is not None:
+            rows.append(
+                {**base, "series": "price", "value": float(p.price), "unit": f"{currency}/MWh"}
+            )
+        rows.append({**base, "series": "volume", "value": float(p.volume_mw), "unit": "MW"})
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    for column in ("start", "known_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
