@@ -24,6 +24,7 @@ from openvpp.markets.data import (
     parse_regelleistung_fcr,
     parse_svk_afrr,
 )
+from openvpp.markets.data.long import parse_long
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "markets"
 
@@ -33,6 +34,7 @@ PARSERS: dict[str, Callable[[bytes], ParsedMarketData]] = {
     "regelleistung_fcr": parse_regelleistung_fcr,
     "svk_afrr": parse_svk_afrr,
     "entsoe_xml": parse_entsoe_xml,
+    "openvpp": parse_long,
 }
 SAMPLES = {
     "epftoolbox": "epftoolbox_NP_excerpt.csv",
@@ -40,6 +42,7 @@ SAMPLES = {
     "regelleistung_fcr": "regelleistung_FCR_2021_excerpt.csv",
     "svk_afrr": "svk_SE_AFRR_2020_excerpt.csv",
     "entsoe_xml": "entsoe_A44_A03_PT15M.xml",
+    "openvpp": "openvpp_long_sample.csv",
 }
 SAMPLE_BYTES = {name: (DATA / file).read_bytes() for name, file in SAMPLES.items()}
 FUZZ = settings(

@@ -432,6 +432,7 @@ def test_registry_lists_every_parser_with_its_options() -> None:
         "regelleistung_fcr",
         "svk_afrr",
         "entsoe_xml",
+        "openvpp",
     }
     assert "market" in FORMATS["epftoolbox"].options
     assert "areas" in FORMATS["regelleistung_fcr"].options

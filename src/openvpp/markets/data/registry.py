@@ -10,8 +10,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from openvpp.markets.data import energinet, entsoe, epftoolbox, regelleistung, svk
-from openvpp.markets.data._common import MAX_BYTES, MarketDataError, ParsedMarketData
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from openvpp.markets.data import energinet, entsoe, epftoolbox, long, regelleistung, svk
+from openvpp.markets.data._common import COLUMNS, MAX_BYTES, MarketDataError, ParsedMarketData
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,12 @@ FORMATS: Mapping[str, FormatSpec] = MappingProxyType(
                 "Svenska kraftnät aFRR capacity prices and volumes CSV",
             ),
             FormatSpec(
+                long.FMT,
+                long.parse_long,
+                long.OPTIONS,
+                "OpenVPP long format: one value per row with its known-at time (CSV or Parquet)",
+            ),
+            FormatSpec(
                 "entsoe_xml",
                 entsoe.parse_entsoe_xml,
                 entsoe.OPTIONS,
@@ -64,6 +73,15 @@ FORMATS: Mapping[str, FormatSpec] = MappingProxyType(
 """Format name -> :class:`FormatSpec`."""
 
 
+def _parquet_is_long(data: bytes) -> bool:
+    """Whether a Parquet file's columns are those of the long format."""
+    try:
+        names = pq.read_schema(pa.BufferReader(bytes(data))).names
+    except Exception:  # unreadable: let the parser say why
+        return False
+    return set(names) - {"__index_level_0__"} == set(COLUMNS)
+
+
 def detect_format(data: bytes, filename: str | None = None) -> str:
     """Name of the format of ``data`` (a key of :data:`FORMATS`), sniffed from its first bytes
     and, for Parquet and XML, the file extension; :class:`MarketDataError` if unknown."""
@@ -72,7 +90,7 @@ def detect_format(data: bytes, filename: str | None = None) -> str:
     head_bytes = bytes(data[:4096])
     suffix = Path(filename).suffix.lower() if filename else ""
     if head_bytes[:4] == epftoolbox.PARQUET_MAGIC or suffix == ".parquet":
-        return "epftoolbox"
+        return long.FMT if _parquet_is_long(data) else "epftoolbox"
     head = head_bytes.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
     if head.startswith("<") or suffix == ".xml":
         if "Publication_MarketDocument" in head:
@@ -88,6 +106,8 @@ def detect_format(data: bytes, filename: str | None = None) -> str:
         return "regelleistung_fcr"
     if re.match(r"Period\s*;", first) and "aFRR" in first:
         return "svk_afrr"
+    if {c.strip() for c in first.split(",")} == set(COLUMNS):
+        return long.FMT
     rows = head.split("\n")
     if len(rows) > 1 and re.match(r"\s*\"?\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}", rows[1]):
         return "epftoolbox"
