@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from openvpp.markets.clearing import BlockOrder, Side, clear_complex
-from openvpp.markets.clearing import complex as complex_clearing
+from openvpp.markets.clearing.milp import WelfareMilp
 
 PRICE_MIN, PRICE_MAX = -50_000, 400_000  # ticks of 0.01 EUR/MWh: -500 .. 4000 EUR/MWh
 
@@ -74,7 +74,7 @@ def _run_case(name: str, points: int, args: argparse.Namespace) -> None:
 
     # Time the model build and the MILP solves by wrapping the two methods of the model.
     timers = {"build": 0.0, "solve": 0.0}
-    milp = complex_clearing._Milp
+    milp = WelfareMilp
     originals = {"build": milp.__init__, "solve": milp.solve}
 
     def timed(key: str) -> Any:

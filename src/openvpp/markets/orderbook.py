@@ -46,7 +46,7 @@ Order types:
 
   Two crossing AON orders may rest side by side when neither can take the other whole.
   While the opposite side holds resting AON orders, aggressors use a slower general matching
-  path (linear in the number of price levels of that side).
+  path (linear in the number of price levels of that side; :mod:`openvpp.markets.orderbook_aon`).
 
 Modification (``modify``): a price change or a quantity increase loses time priority (the order
 gets a new sequence number; a price change that crosses the book matches at once as an aggressor);
@@ -61,14 +61,32 @@ Data structures: per side a dict price -> level (a deque of resting orders in ti
 the level's total remaining quantity) and a heap of prices with lazy deletion, so finding the best
 price is O(log n) per level change. Cancelled and re-prioritised orders are removed lazily from
 the level deques (skipped when they reach the front).
+
+Code: this module holds :class:`OrderBook` with the fast matching path; the value types, enums
+and errors live in :mod:`openvpp.markets.orderbook_types` (import them from here), the general
+(AON) matching path in :mod:`openvpp.markets.orderbook_aon`.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections import deque
-from dataclasses import dataclass
-from enum import Enum
+
+from openvpp.markets.orderbook_aon import apply_walk, plan_walk
+from openvpp.markets.orderbook_types import (
+    BookDepth,
+    Entry,
+    Level,
+    Order,
+    OrderBookError,
+    OrderInfo,
+    OrderStatus,
+    OrderType,
+    PriceLevel,
+    Side,
+    SubmitResult,
+    Trade,
+    UnknownOrderError,
+)
 
 __all__ = [
     "BookDepth",
@@ -85,181 +103,16 @@ __all__ = [
     "UnknownOrderError",
 ]
 
-
-class OrderBookError(ValueError):
-    """An order or request the book refuses (invalid values, inactive order, duplicate id)."""
-
-
-class UnknownOrderError(OrderBookError, KeyError):
-    """No order with this id was ever submitted to the book."""
-
-    __str__ = Exception.__str__
-
-
-class Side(Enum):
-    BUY = "buy"
-    SELL = "sell"
-
-
-class OrderType(Enum):
-    LIMIT = "limit"
-    IOC = "ioc"
-    FOK = "fok"
-    ICEBERG = "iceberg"
-    AON = "aon"
-
-
-class OrderStatus(Enum):
-    NEW = "new"
-    PARTIALLY_FILLED = "partially_filled"
-    FILLED = "filled"
-    CANCELLED = "cancelled"
-    REJECTED = "rejected"
-
-
 _BUY = Side.BUY
 _SELL = Side.SELL
-_LIMIT = OrderType.LIMIT
 _IOC = OrderType.IOC
 _FOK = OrderType.FOK
 _ICEBERG = OrderType.ICEBERG
 _AON = OrderType.AON
-_NEW = OrderStatus.NEW
 _PARTIAL = OrderStatus.PARTIALLY_FILLED
 _FILLED = OrderStatus.FILLED
 _CANCELLED = OrderStatus.CANCELLED
 _REJECTED = OrderStatus.REJECTED
-
-
-@dataclass(frozen=True, slots=True)
-class Order:
-    """An order as submitted. ``clip`` is the visible quantity of an iceberg order (required for
-    ``ICEBERG``, forbidden otherwise)."""
-
-    order_id: str
-    side: Side
-    price: int
-    quantity: int
-    order_type: OrderType = OrderType.LIMIT
-    clip: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Trade:
-    """One execution: ``quantity`` [lots] at ``price`` [ticks], the resting order's price.
-    ``trade_id`` is unique within its book (``product``), not across books."""
-
-    trade_id: int
-    price: int
-    quantity: int
-    buy_order_id: str
-    sell_order_id: str
-    aggressor: Side
-    product: str
-
-
-@dataclass(frozen=True, slots=True)
-class SubmitResult:
-    """Outcome of ``submit`` or ``modify``. ``resting_quantity`` includes hidden iceberg volume."""
-
-    accepted: bool
-    trades: tuple[Trade, ...]
-    resting_quantity: int
-    status: OrderStatus
-    order_id: str = ""
-    filled_quantity: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class OrderInfo:
-    """Snapshot of an order. Always ``quantity == filled + resting + cancelled``."""
-
-    order_id: str
-    side: Side
-    order_type: OrderType
-    price: int
-    quantity: int
-    filled_quantity: int
-    resting_quantity: int
-    visible_quantity: int
-    cancelled_quantity: int
-    status: OrderStatus
-    sequence: int
-
-
-@dataclass(frozen=True, slots=True)
-class PriceLevel:
-    price: int
-    quantity: int
-    """Visible quantity at this price."""
-    orders: int
-
-
-@dataclass(frozen=True, slots=True)
-class BookDepth:
-    bids: tuple[PriceLevel, ...]
-    """Best (highest) first."""
-    asks: tuple[PriceLevel, ...]
-    """Best (lowest) first."""
-
-
-class _Entry:
-    """Mutable state of one order. ``live`` is True while this object sits at its current place
-    in a level queue; a priority loss replaces the object in the queue by a fresh one."""
-
-    __slots__ = (
-        "cancelled",
-        "clip",
-        "filled",
-        "hidden",
-        "live",
-        "order_id",
-        "order_type",
-        "price",
-        "quantity",
-        "seq",
-        "side",
-        "status",
-        "visible",
-    )
-
-    def __init__(
-        self,
-        order_id: str,
-        side: Side,
-        order_type: OrderType,
-        price: int,
-        quantity: int,
-        clip: int,
-    ) -> None:
-        self.order_id = order_id
-        self.side = side
-        self.order_type = order_type
-        self.price = price
-        self.quantity = quantity
-        self.clip = clip
-        self.filled = 0
-        self.visible = 0
-        self.hidden = 0
-        self.cancelled = 0
-        self.seq = 0
-        self.live = False
-        self.status = _NEW
-
-    def copy(self) -> _Entry:
-        e = _Entry(self.order_id, self.side, self.order_type, self.price, self.quantity, self.clip)
-        e.filled = self.filled
-        e.cancelled = self.cancelled
-        e.status = self.status
-        return e
-
-
-class _Level:
-    __slots__ = ("queue", "total")
-
-    def __init__(self) -> None:
-        self.queue: deque[_Entry] = deque()
-        self.total = 0  # remaining quantity (visible + hidden) of live entries
 
 
 class OrderBook:
@@ -313,13 +166,13 @@ class OrderBook:
         self.price_min = price_min
         self.price_max = price_max
         self.tick = tick
-        self._bids: dict[int, _Level] = {}
-        self._asks: dict[int, _Level] = {}
+        self._bids: dict[int, Level] = {}
+        self._asks: dict[int, Level] = {}
         self._bid_heap: list[int] = []  # negated prices
         self._ask_heap: list[int] = []
         self._bid_in_heap: set[int] = set()
         self._ask_in_heap: set[int] = set()
-        self._orders: dict[str, _Entry] = {}
+        self._orders: dict[str, Entry] = {}
         self._seq = 0
         self._next_trade_id = 1
         self._aon_bids = 0  # live resting AON orders per side
@@ -357,7 +210,7 @@ class OrderBook:
         if type(levels) is not int or levels < 0:
             raise OrderBookError(f"levels must be a non-negative integer, got {levels!r}")
 
-        def side(book: dict[int, _Level], prices: list[int]) -> tuple[PriceLevel, ...]:
+        def side(book: dict[int, Level], prices: list[int]) -> tuple[PriceLevel, ...]:
             out = []
             for price in prices:
                 live = [e for e in book[price].queue if e.live]
@@ -417,7 +270,7 @@ class OrderBook:
         if order_id in self._orders:
             raise OrderBookError(f"duplicate order id {order_id!r}")
 
-        e = _Entry(order_id, side, otype, price, quantity, clip)
+        e = Entry(order_id, side, otype, price, quantity, clip)
         self._orders[order_id] = e
         if otype is _FOK and self._fillable(side, price, quantity) < quantity:
             e.status = _REJECTED
@@ -467,7 +320,7 @@ class OrderBook:
 
     # ------------------------------------------------------------------ internals
 
-    def _reprioritise(self, e: _Entry, price: int, quantity: int) -> SubmitResult:
+    def _reprioritise(self, e: Entry, price: int, quantity: int) -> SubmitResult:
         """Take ``e`` out of the book and execute a fresh copy as aggressor."""
         self._unrest(e)
         fresh = e.copy()
@@ -488,13 +341,13 @@ class OrderBook:
         if price % self.tick:
             raise OrderBookError(f"price {price} is not on the tick grid of {self.tick}")
 
-    def _get(self, order_id: str) -> _Entry:
+    def _get(self, order_id: str) -> Entry:
         try:
             return self._orders[order_id]
         except KeyError:
             raise UnknownOrderError(f"unknown order id {order_id!r}") from None
 
-    def _active(self, order_id: str, what: str) -> _Entry:
+    def _active(self, order_id: str, what: str) -> Entry:
         e = self._get(order_id)
         if not e.live:
             raise OrderBookError(
@@ -502,7 +355,7 @@ class OrderBook:
             )
         return e
 
-    def _unrest(self, e: _Entry) -> None:
+    def _unrest(self, e: Entry) -> None:
         """Take a live entry out of its level (lazily: it stays in the deque, marked dead)."""
         e.live = False
         if e.order_type is _AON:
@@ -537,80 +390,31 @@ class OrderBook:
     def _fillable(self, side: Side, limit: int, needed: int) -> int:
         """What an aggressor on ``side`` with ``limit`` and ``needed`` lots would fill now
         (capped at ``needed``): the plain sum when the opposite side holds no AON order, else
-        the exact walk of :meth:`_plan`."""
+        the exact walk of :func:`orderbook_aon.plan_walk`."""
         if not (self._aon_asks if side is _BUY else self._aon_bids):
             return min(self._available(side, limit, needed), needed)
-        return self._plan(side, limit, needed)[1]
+        return plan_walk(self._asks if side is _BUY else self._bids, side, limit, needed)[1]
 
-    def _plan(self, side: Side, limit: int, needed: int) -> tuple[list[_LevelPlan], int]:
-        """Dry run of an aggressor's walk over the opposite levels crossing ``limit``, in price
-        order; the book is not changed. Returns the per-level plans and the lots filled."""
-        levels = self._asks if side is _BUY else self._bids
-        if side is _BUY:
-            prices = sorted(p for p in levels if p <= limit)
-        else:
-            prices = sorted((p for p in levels if p >= limit), reverse=True)
-        plans: list[_LevelPlan] = []
-        left = needed
-        for price in prices:
-            if not left:
-                break
-            level = levels[price]
-            fills, queue, left = _plan_level(level.queue, left)
-            if fills:
-                plans.append((price, level, fills, queue))
-        return plans, needed - left
-
-    def _apply(self, e: _Entry, plans: list[_LevelPlan], trades: list[Trade]) -> None:
-        """Carry out planned fills against the resting orders (aggressor ``e``)."""
+    def _execute_general(self, e: Entry) -> SubmitResult:
+        """Matching when AON orders are involved (aggressor or resting opposite): plan the walk,
+        carry it out if it fills (all of it for an AON aggressor), then rest or cancel."""
+        remaining = e.quantity - e.filled - e.cancelled
         buy = e.side is _BUY
         levels = self._asks if buy else self._bids
-        aggressor = e.side
-        order_id = e.order_id
-        product = self.product
-        for price, level, fills, queue in plans:
-            for r, fill in fills:
-                tid = self._next_trade_id
-                self._next_trade_id = tid + 1
-                if buy:
-                    trades.append(Trade(tid, price, fill, order_id, r.order_id, aggressor, product))
-                else:
-                    trades.append(Trade(tid, price, fill, r.order_id, order_id, aggressor, product))
-                level.total -= fill
-                r.filled += fill
-                r.visible -= fill
-                if r.visible:
-                    r.status = _PARTIAL
-                elif r.hidden:
-                    clip = r.clip if r.clip < r.hidden else r.hidden
-                    r.visible = clip
-                    r.hidden -= clip
-                    self._seq += 1
-                    r.seq = self._seq
-                    r.status = _PARTIAL
-                else:
-                    r.live = False
-                    r.status = _FILLED
-                    if r.order_type is _AON:
-                        if buy:
-                            self._aon_asks -= 1
-                        else:
-                            self._aon_bids -= 1
-            level.queue = deque(queue)
-            if level.total == 0:
-                del levels[price]
-
-    def _execute_general(self, e: _Entry) -> SubmitResult:
-        """Matching when AON orders are involved (aggressor or resting opposite)."""
-        remaining = e.quantity - e.filled - e.cancelled
-        plans, fill = self._plan(e.side, e.price, remaining)
+        plans, fill = plan_walk(levels, e.side, e.price, remaining)
         trades: list[Trade] = []
         if fill == remaining or (fill and e.order_type is not _AON):
-            self._apply(e, plans, trades)
+            self._next_trade_id, self._seq, aon_filled = apply_walk(
+                levels, plans, e, self.product, self._next_trade_id, self._seq, trades
+            )
+            if buy:
+                self._aon_asks -= aon_filled
+            else:
+                self._aon_bids -= aon_filled
             remaining -= fill
         return self._finish(e, remaining, trades)
 
-    def _execute(self, e: _Entry) -> SubmitResult:
+    def _execute(self, e: Entry) -> SubmitResult:
         """Match ``e`` (not resting) against the book, then rest or cancel the remainder."""
         if e.order_type is _AON or (self._aon_asks if e.side is _BUY else self._aon_bids):
             return self._execute_general(e)
@@ -675,7 +479,7 @@ class OrderBook:
                 del levels[price]
         return self._finish(e, remaining, trades)
 
-    def _finish(self, e: _Entry, remaining: int, trades: list[Trade]) -> SubmitResult:
+    def _finish(self, e: Entry, remaining: int, trades: list[Trade]) -> SubmitResult:
         """Book the aggressor's fills, then rest or cancel its ``remaining`` lots."""
         e.filled += e.quantity - e.filled - e.cancelled - remaining
         if remaining == 0:
@@ -703,7 +507,7 @@ class OrderBook:
             own = self._bids if buy else self._asks
             level = own.get(limit)
             if level is None:
-                level = own[limit] = _Level()
+                level = own[limit] = Level()
                 own_in_heap = self._bid_in_heap if buy else self._ask_in_heap
                 if limit not in own_in_heap:
                     own_in_heap.add(limit)
@@ -713,43 +517,3 @@ class OrderBook:
             level.queue.append(e)
             level.total += remaining
         return SubmitResult(True, tuple(trades), remaining, e.status, e.order_id, e.filled)
-
-
-_LevelPlan = tuple[int, _Level, list[tuple[_Entry, int]], list[_Entry]]
-"""``(price, level, fills, queue after)``: the resting orders filled at one level in execution
-order with their lots, and the level's live queue after the walk."""
-
-
-def _plan_level(
-    queue: deque[_Entry], left: int
-) -> tuple[list[tuple[_Entry, int]], list[_Entry], int]:
-    """Simulate an aggressor with ``left`` lots walking one level, without changing it.
-
-    Same rules as the fast walk in :meth:`OrderBook._execute`: live orders in time priority; a
-    non-AON order gives ``min(visible, left)``, an exhausted iceberg clip shows its next clip at
-    the back of the level; an AON order is taken whole if ``left`` covers it, else skipped (it
-    keeps its place). Returns the fills, the live queue after the walk and the lots left."""
-    pending: deque[tuple[_Entry, int, int]] = deque(
-        (e, e.visible, e.hidden) for e in queue if e.live
-    )
-    kept: list[_Entry] = []  # walked past without being exhausted: they keep their place
-    fills: list[tuple[_Entry, int]] = []
-    while left and pending:
-        r, visible, hidden = pending.popleft()
-        if r.order_type is _AON:
-            if visible <= left:
-                fills.append((r, visible))
-                left -= visible
-            else:
-                kept.append(r)
-            continue
-        fill = visible if visible < left else left
-        fills.append((r, fill))
-        left -= fill
-        visible -= fill
-        if visible:
-            pending.appendleft((r, visible, hidden))
-        elif hidden:
-            clip = r.clip if r.clip < hidden else hidden
-            pending.append((r, clip, hidden - clip))
-    return fills, kept + [item[0] for item in pending], left
