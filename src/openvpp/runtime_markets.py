@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 from cryptography.fernet import MultiFernet
 
 from openvpp.audit.chain import AuditContext
@@ -23,7 +24,11 @@ from openvpp.markets.connectors.protocol import VenueConnector
 from openvpp.markets.connectors.registry import ConnectorRegistry
 from openvpp.markets.connectors.simulated import SimulatedConnector
 from openvpp.markets.credentials import CredentialBox
-from openvpp.markets.data_service import check_sync_params, venue_points_frame
+from openvpp.markets.data_service import (
+    check_sync_params,
+    venue_imbalance_frame,
+    venue_points_frame,
+)
 from openvpp.markets.exchange import SimulatedExchange
 from openvpp.markets.presets import load_presets
 
@@ -106,7 +111,7 @@ def register_market_jobs(registry: JobRegistry, rt: Runtime) -> None:
             actor_type="system", actor_id="job-runner", organization_id=ctx.organization_id
         )
         ctx.progress(0.1, "fetching from the venue", force=True)
-        points = rt.connections.fetch_market_data(
+        fetched = rt.connections.fetch_market_data(
             rt.uow(context, readonly=True),
             ctx.organization_id,
             p["connection_id"],
@@ -115,13 +120,21 @@ def register_market_jobs(registry: JobRegistry, rt: Runtime) -> None:
             datetime.fromisoformat(p["start"]),
             datetime.fromisoformat(p["end"]),
         )
+        points = fetched.points
         ctx.progress(0.6, f"storing {len(points)} intervals", force=True)
-        market = load_presets()[p["market"]]
-        frame = venue_points_frame(
-            points, area=p["area"], currency=market.currency, known_at=rt.clock.now()
+        currency, now = load_presets()[p["market"]].currency, rt.clock.now()
+        frame = pd.concat(
+            [
+                venue_points_frame(points, area=p["area"], currency=currency, known_at=now),
+                venue_imbalance_frame(
+                    fetched.imbalance, area=p["area"], currency=currency, known_at=now
+                ),
+            ],
+            ignore_index=True,
         )
         body = json.dumps(
             [[str(x.delivery_start), str(x.price), str(x.volume_mw)] for x in points]
+            + [[str(r.day), r.source, len(r.periods)] for r in fetched.imbalance]
         ).encode()
         outcome = rt.market_data.store(
             rt.uow(context),
@@ -138,6 +151,8 @@ def register_market_jobs(registry: JobRegistry, rt: Runtime) -> None:
         return {
             "import_id": r.id,
             "intervals": len(points),
+            "imbalance_days": len(fetched.imbalance),
+            "days_without_imbalance_prices": [str(d) for d in fetched.skipped_days],
             "values_stored": r.values_stored,
             "duplicates": r.duplicates,
             "conflicts": r.conflicts,

@@ -147,14 +147,18 @@ def test_sync_job_stores_cleared_prices(client: TestClient, seeded: Runtime) -> 
     market = load_presets()["EU-SDAC"]
     product = market.product("H")
     day = (datetime.now(ZoneInfo(market.time_zone)) + timedelta(days=3)).date()
-    first = delivery_intervals(product, day)[0]
-    account_key = "acct-key"
-    seeded.exchange.add_account(account_key, "acct-test")
-    for cid_, side, price in (("s1", TradeSide.SELL, "40.00"), ("b1", TradeSide.BUY, "55.00")):
-        seeded.exchange.submit(
-            "acct-test",
-            NewOrder(cid_, "EU-SDAC", "H", first.start_utc, side, Decimal(price), Decimal("1.0")),
-        )
+    intervals = delivery_intervals(product, day)
+    first = intervals[0]
+    seeded.exchange.add_account("acct-key", "acct-test")
+    for i, interval in enumerate(intervals):  # a price in every hour: imbalance prices exist
+        for side, price in ((TradeSide.SELL, 40 + i), (TradeSide.BUY, 90)):
+            seeded.exchange.submit(
+                "acct-test",
+                NewOrder(
+                    f"{side}-{i}", "EU-SDAC", "H", interval.start_utc, side, Decimal(price),
+                    Decimal("1.0"),
+                ),
+            )  # fmt: skip
     seeded.exchange.run_auction("EU-SDAC", "H", day)
     params = {
         "connection_id": cid,
@@ -180,7 +184,23 @@ def test_sync_job_stores_cleared_prices(client: TestClient, seeded: Runtime) -> 
             "end": params["end"],
         },
     ).json()
-    assert q["points"][0]["value"] == 40.0
+    assert [p["value"] for p in q["points"]] == [40.0 + i for i in range(len(intervals))]
+    assert job.result["imbalance_days"] == 1
+    assert job.result["days_without_imbalance_prices"] == []
+    imbalance = client.get(
+        f"{V}/market/data",
+        headers=admin,
+        params={
+            "market": "EU-SDAC",
+            "area": "SIM",
+            "product": "IMB",
+            "series": "imbalance_short",
+            "start": params["start"],
+            "end": params["end"],
+        },
+    ).json()
+    assert imbalance["period_min"] == 15 and len(imbalance["points"]) == 4 * len(intervals)
+    assert imbalance["unit"] == "EUR/MWh"
     bad = client.post(f"{V}/market/sync", headers=admin, json={**params, "market": "DE-FCR"})
     assert bad.status_code == 202
     failed = seeded.runner.run_once()

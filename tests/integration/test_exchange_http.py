@@ -1,10 +1,12 @@
 """The HTTP simulated exchange served by uvicorn on loopback, driven through the HTTP connector:
 normal flow, every fault mode and its classification, reconciliation without double
-submissions, retries, circuit breaker, fills de-duplication, and the real CLI (RELIABILITY 6)."""
+submissions, retries, circuit breaker, fills de-duplication, imbalance prices, and the real CLI
+(RELIABILITY 6), also replaying a historical price file."""
 
 from __future__ import annotations
 
 import asyncio
+import csv
 import dataclasses
 import os
 import signal
@@ -16,11 +18,12 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
+import pandas as pd
 import pytest
 import uvicorn
 
@@ -43,10 +46,12 @@ from openvpp.markets.connectors import (
     submit_with_reconciliation,
 )
 from openvpp.markets.connectors.http import HttpExchangeConnector
+from openvpp.markets.connectors.simulated import SimulatedConnector
 from openvpp.markets.exchange import FaultInjector, SimulatedExchange
 from openvpp.markets.exchange.http_app import ExchangeASGI, create_app
 from openvpp.markets.presets import load_presets
 
+DATA = Path(__file__).resolve().parents[1] / "data" / "markets"
 NOW = datetime(2026, 3, 27, 16, 0, tzinfo=UTC)  # SIDC day-ahead hours open, SDAC 29 Mar open
 SIDC_START = datetime(2026, 3, 28, 9, 0, tzinfo=UTC)
 DST_DAY = date(2026, 3, 29)
@@ -127,6 +132,9 @@ class Env:
             headers={"X-API-Key": "key-a"},
         )
         assert r.status_code == 200, r.text
+
+    def exchange_connector(self) -> SimulatedConnector:
+        return SimulatedConnector(self.exchange, "key-a")
 
     def orders_for(self, client_order_id: str) -> int:
         return sum(1 for o in self.exchange.orders() if o.client_order_id == client_order_id)
@@ -509,6 +517,53 @@ def test_admin_refuses_bad_fault_rules(env: Env) -> None:
     assert httpx.get(f"{env.server.url}/v1/admin/faults").status_code == 401
 
 
+# ---------------------------------------------------------------------------- imbalance prices
+
+
+@pytest.mark.anyio
+async def test_imbalance_prices_and_replay_over_http(env: Env) -> None:
+    day = date(2026, 3, 30)
+    hh = delivery_intervals(env.exchange.markets["EU-SDAC"].product("HH"), day)
+    series = pd.Series(
+        [30.0 + k for k in range(len(hh))], index=pd.DatetimeIndex([iv.start_utc for iv in hh])
+    )
+    env.exchange.set_replay("EU-SDAC", "HH", series)
+    a = env.connector()
+    try:
+        synthetic = await a.fetch_imbalance_prices("EU-SDAC", day)
+        assert (synthetic.market, synthetic.day, synthetic.period_min) == ("EU-SDAC", day, 15)
+        assert synthetic.source == "synthetic" and len(synthetic.periods) == 96
+        assert synthetic.periods[2].day_ahead_price == Decimal("31.0")  # 00:30-00:45 local
+        assert synthetic == await a.fetch_imbalance_prices("EU-SDAC", day)  # deterministic
+        in_process = await env.exchange_connector().fetch_imbalance_prices("EU-SDAC", day)
+        assert synthetic == in_process  # the HTTP wire loses nothing
+
+        s = await a.submit_order(
+            req(OrderSide.SELL, "0", "1.0", start=hh[7].start_utc, market="EU-SDAC", product="HH")
+        )
+        results = await a.run_auction("EU-SDAC", "HH", day)
+        assert results.periods[7].price == Decimal("37.0") and len(results.periods) == 48
+        got = await a.get_order(venue_order_id=s.venue_order_id)
+        assert got is not None and got.state is OrderState.FILLED
+        raw = httpx.get(
+            f"{env.server.url}/v1/results",
+            params={"market": "EU-SDAC", "product": "HH", "day": day.isoformat()},
+            headers={"X-API-Key": "key-a"},
+        ).json()
+        assert raw["periods"][7]["historical_price"] == "37.0"
+        assert raw["periods"][7]["price_impact"] == "0.0"
+
+        with pytest.raises(VenueRejectedError) as info:
+            await a.fetch_imbalance_prices("EU-SDAC", date(2026, 4, 2))
+        assert info.value.status == 422 and info.value.field == "day"
+        env.admin([{"mode": "error_5xx_before", "endpoints": ["imbalance_prices"], "count": 1}])
+        with pytest.raises(NotSentError):
+            await a.fetch_imbalance_prices("EU-SDAC", day)
+    finally:
+        env.exchange.clear_replay("EU-SDAC", "HH")
+        await a.aclose()
+
+
 # ---------------------------------------------------------------------------- real CLI
 
 
@@ -573,3 +628,84 @@ async def test_cli_serve_subprocess() -> None:
             proc.kill()
             output = proc.communicate()[0].decode()
     assert f"http://127.0.0.1:{port}/v1" in output
+
+
+def _historical_price(when: str) -> Decimal:
+    """The NP excerpt's price at ``when`` (UTC-labelled hour), on the 0.1 EUR/MWh tick."""
+    with (DATA / "epftoolbox_NP_excerpt.csv").open() as f:
+        for row in csv.reader(f):
+            if row[0] == when:
+                return Decimal(row[1]).quantize(Decimal("0.1"), rounding=ROUND_HALF_EVEN)
+    raise AssertionError(when)
+
+
+@pytest.mark.anyio
+async def test_cli_serve_replay_subprocess() -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            *_exchange_cli(),
+            "serve",
+            "--port",
+            str(port),
+            "--replay",
+            str(DATA / "epftoolbox_NP_excerpt.csv"),
+            "--replay-format",
+            "epftoolbox",
+            "--replay-market",
+            "EU-SDAC",
+            "--replay-area",
+            "NP",
+            "--replay-product",
+            "H",
+            "--imbalance-seed",
+            "3",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                if httpx.get(f"{url}/v1/health", timeout=0.5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "exchange serve did not come up"
+            await asyncio.sleep(0.1)
+        health = httpx.get(f"{url}/v1/health").json()
+        assert health["time"].startswith("2018-03-2")  # the venue clock runs in the past
+        day = date(2018, 3, 25)  # spring-forward day: 23 hours
+        ivs = delivery_intervals(load_presets()["EU-SDAC"].product("H"), day)
+        assert ivs[5].start_utc == datetime(2018, 3, 25, 4, tzinfo=UTC)
+        c = HttpExchangeConnector(url, "test-key", timeout_s=5.0)
+        order = await c.submit_order(
+            req(OrderSide.SELL, "-10", "2.5", start=ivs[5].start_utc, market="EU-SDAC", product="H")
+        )
+        results = await c.run_auction("EU-SDAC", "H", day)
+        price = _historical_price("2018-03-25 04:00:00")
+        assert results.cleared and len(results.periods) == 23
+        assert results.periods[5].price == price == Decimal("37.7")
+        page = await c.fetch_fills(0)
+        assert [(f.venue_order_id, f.price, f.quantity_mw) for f in page.fills] == [
+            (order.venue_order_id, price, Decimal("2.5"))
+        ]
+        imbalance = await c.fetch_imbalance_prices("EU-SDAC", day)
+        assert len(imbalance.periods) == 92 and imbalance.source == "synthetic"
+        assert imbalance.periods[20].day_ahead_price == price  # 04:00-04:15 UTC
+        with pytest.raises(VenueRejectedError) as info:
+            await c.run_auction("EU-SDAC", "H", date(2018, 3, 24))  # 23:00 UTC of 03-23 missing
+        assert "2018-03-24" in info.value.message and "EU-SDAC/H" in info.value.message
+        await c.aclose()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            output = proc.communicate(timeout=10)[0].decode()
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output = proc.communicate()[0].decode()
+    assert "replay EU-SDAC/H" in output and "72 values" in output, output
+    assert "venue clock starts at 2018-03-22T23:00:00+00:00" in output, output

@@ -13,8 +13,9 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from openvpp.audit.chain import AuditEvent
 from openvpp.core.clock import Clock
@@ -22,7 +23,12 @@ from openvpp.core.errors import Conflict, NotFound, ValidationFailed
 from openvpp.core.ids import new_id
 from openvpp.core.urls import OutboundPolicy, Resolver, check_outbound_url, system_resolver
 from openvpp.identity.model import Principal
-from openvpp.markets.connectors.protocol import MarketDataPoint, VenueConnector
+from openvpp.markets.connectors.protocol import (
+    ImbalanceResult,
+    MarketDataPoint,
+    VenueConnector,
+    VenueRejectedError,
+)
 from openvpp.markets.credentials import CredentialBox
 from openvpp.markets.presets import load_presets
 from openvpp.markets.records import ConnectionCheck, ConnectionStatus, MarketConnection
@@ -34,6 +40,7 @@ __all__ = [
     "ConnectionService",
     "ConnectionSpec",
     "KindInfo",
+    "VenueData",
 ]
 
 MAX_CREDENTIALS = 20
@@ -52,6 +59,16 @@ class KindInfo:
     needs_url: bool
     required_credentials: tuple[str, ...] = ()
     description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class VenueData:
+    """What a sync fetched: interval prices and volumes, imbalance prices per local day, and
+    the days the venue had no imbalance prices for."""
+
+    points: list[MarketDataPoint]
+    imbalance: list[ImbalanceResult]
+    skipped_days: list[date]
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,9 +434,11 @@ class ConnectionService:
         product: str,
         start: datetime,
         end: datetime,
-    ) -> list[MarketDataPoint]:
-        """Market data of ``market``/``product`` for deliveries in ``[start, end)`` [UTC] from
-        the venue (the ``market.sync`` job stores it)."""
+    ) -> VenueData:
+        """From the venue: market data of ``market``/``product`` for deliveries in
+        ``[start, end)`` [UTC], and the imbalance prices of every local day the range touches
+        (a day the venue has none for, e.g. not cleared yet, is listed in ``skipped_days``).
+        The ``market.sync`` job stores both."""
         with uow:
             connection = self._get(uow, organization_id, connection_id)
         if market not in connection.markets:
@@ -429,12 +448,28 @@ class ConnectionService:
                 field="market",
             )
         connector = self.connector(connection)
+        zone = ZoneInfo(load_presets()[market].time_zone)
+        first = start.astimezone(zone).date()
+        last = (end - timedelta(microseconds=1)).astimezone(zone).date()
+        days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
-        async def fetch() -> list[MarketDataPoint]:
+        async def fetch() -> VenueData:
             try:
-                return await asyncio.wait_for(
+                points = await asyncio.wait_for(
                     connector.fetch_market_data(market, product, start, end), self.timeout_s
                 )
+                imbalance: list[ImbalanceResult] = []
+                skipped: list[date] = []
+                for day in days:
+                    try:
+                        imbalance.append(
+                            await asyncio.wait_for(
+                                connector.fetch_imbalance_prices(market, day), self.timeout_s
+                            )
+                        )
+                    except VenueRejectedError:
+                        skipped.append(day)
+                return VenueData(points, imbalance, skipped)
             finally:
                 await connector.aclose()
 

@@ -17,7 +17,7 @@ from openvpp.audit.chain import AuditEvent
 from openvpp.core.clock import Clock, ensure_utc
 from openvpp.core.errors import ValidationFailed
 from openvpp.core.ids import new_id
-from openvpp.markets.connectors.protocol import MarketDataPoint
+from openvpp.markets.connectors.protocol import ImbalanceResult, MarketDataPoint
 from openvpp.markets.data import (
     COLUMNS,
     MarketDataError,
@@ -398,6 +398,55 @@ def venue_points_frame(
                 {**base, "series": "price", "value": float(p.price), "unit": f"{currency}/MWh"}
             )
         rows.append({**base, "series": "volume", "value": float(p.volume_mw), "unit": "MW"})
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    for column in ("start", "known_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
+
+
+def venue_imbalance_frame(
+    results: Sequence[ImbalanceResult], *, area: str, currency: str, known_at: datetime
+) -> pd.DataFrame:
+    """Imbalance prices from a venue as a market data frame, product ``IMB`` on the settlement
+    grid: series ``imbalance_short`` and ``imbalance_long`` [currency/MWh] (equal under single
+    pricing), and ``system_imbalance`` [MW] when reported; known at ``known_at``."""
+    rows: list[dict[str, Any]] = []
+    for result in results:
+        for p in result.periods:
+            base = {
+                "market": result.market,
+                "area": area,
+                "product": "IMB",
+                "start": p.delivery_start,
+                "period_min": int((p.delivery_end - p.delivery_start).total_seconds() // 60),
+                "known_at": known_at,
+            }
+            price_unit = f"{currency}/MWh"
+            rows.append(
+                {
+                    **base,
+                    "series": "imbalance_short",
+                    "value": float(p.short_price),
+                    "unit": price_unit,
+                }
+            )
+            rows.append(
+                {
+                    **base,
+                    "series": "imbalance_long",
+                    "value": float(p.long_price),
+                    "unit": price_unit,
+                }
+            )
+            if p.system_imbalance_mw is not None:
+                rows.append(
+                    {
+                        **base,
+                        "series": "system_imbalance",
+                        "value": float(p.system_imbalance_mw),
+                        "unit": "MW",
+                    }
+                )
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     for column in ("start", "known_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True)

@@ -24,6 +24,7 @@ from openvpp.markets.exchange import (
     parse_fault,
 )
 from openvpp.markets.exchange.faults import AFTER_MODES, BEFORE_MODES
+from openvpp.markets.exchange.wire import auction_json
 from openvpp.markets.presets import load_presets
 
 BUY, SELL = TradeSide.BUY, TradeSide.SELL
@@ -214,6 +215,9 @@ def test_auction_day_with_dst_fills_and_results(ex: SimulatedExchange) -> None:
     assert [p.price for p in data] == [Decimal("40.0"), None]
     with pytest.raises(ValidationFailed):
         ex.run_auction("EU-SIDC", "H", day)
+    assert result.periods[90].historical_price is None  # cleared from orders, not replayed
+    body = auction_json(result)["periods"][90]
+    assert set(body) == {"delivery_start", "delivery_end", "price", "volume_mw"}  # wire unchanged
 
 
 def test_tick_clears_auctions_at_gate_closure_and_expires_continuous(
@@ -282,6 +286,7 @@ def test_fault_rules_count_probability_and_parsing() -> None:
     assert inj.specs()[0].hits == 2
     never = FaultInjector([FaultSpec(FaultMode.MALFORMED, probability=0.0)])
     assert never.pick("fills", AFTER_MODES) is None
+    assert parse_fault("drop_ack,endpoints=imbalance_prices").endpoints == ("imbalance_prices",)
     spec = parse_fault("error_5xx_after,endpoints=submit+cancel,count=3,status=503")
     assert spec.endpoints == ("submit", "cancel") and spec.count == 3 and spec.status == 503
     for bad in ("nope", "drop_ack,count=0", "drop_ack,endpoints=x", "drop_ack,colour=red"):

@@ -14,6 +14,7 @@ from openvpp.markets.connectors.protocol import (
     AmbiguousError,
     AuctionResults,
     FillPage,
+    ImbalanceResult,
     MarketDataPoint,
     NotSentError,
     OrderRequest,
@@ -119,6 +120,9 @@ class ResilientConnector:
         self, market: str, product: str, start: datetime, end: datetime
     ) -> list[MarketDataPoint]:
         return await self._guard(lambda: self.inner.fetch_market_data(market, product, start, end))
+
+    async def fetch_imbalance_prices(self, market: str, day: date) -> ImbalanceResult:
+        return await self._guard(lambda: self.inner.fetch_imbalance_prices(market, day))
 
     async def health(self) -> VenueHealth:
         """The inner health check (not retried, no breaker), also fed to the tracker."""

@@ -29,6 +29,7 @@ from openvpp.markets.connectors.protocol import (
     AmbiguousError,
     AuctionResults,
     FillPage,
+    ImbalanceResult,
     MarketDataPoint,
     NotSentError,
     OrderRequest,
@@ -39,6 +40,7 @@ from openvpp.markets.connectors.protocol import (
 from openvpp.markets.connectors.wire import (
     order_request_json,
     parse_fill_page,
+    parse_imbalance_prices,
     parse_market_data,
     parse_order,
     parse_results,
@@ -234,6 +236,12 @@ class HttpExchangeConnector:
         body = await self._call("GET", "/v1/market-data", params=params)
         points: list[MarketDataPoint] = self._parse(parse_market_data, body)
         return points
+
+    async def fetch_imbalance_prices(self, market: str, day: date) -> ImbalanceResult:
+        params = {"market": market, "day": day.isoformat()}
+        body = await self._call("GET", "/v1/imbalance-prices", params=params)
+        result: ImbalanceResult = self._parse(parse_imbalance_prices, body)
+        return result
 
     async def health(self) -> VenueHealth:
         """The venue's health; a failure is reported as ``ok=False`` (never raised)."""

@@ -29,6 +29,8 @@ __all__ = [
     "ConnectorError",
     "Fill",
     "FillPage",
+    "ImbalancePeriod",
+    "ImbalanceResult",
     "MarketDataPoint",
     "NotSentError",
     "OrderKind",
@@ -223,6 +225,35 @@ class MarketDataPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class ImbalancePeriod:
+    """Imbalance prices of one settlement interval [currency/MWh]: ``short_price`` settles
+    negative deviations (less injection than scheduled), ``long_price`` positive ones (equal
+    under single pricing); ``day_ahead_price`` [currency/MWh] and ``system_imbalance_mw`` [MW,
+    positive = system short] when the venue reports them."""
+
+    delivery_start: datetime
+    delivery_end: datetime
+    short_price: Decimal
+    long_price: Decimal
+    day_ahead_price: Decimal | None = None
+    system_imbalance_mw: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImbalanceResult:
+    """Imbalance prices of a market's local ``day`` on its settlement grid of ``period_min``
+    minutes; ``scheme`` ``single`` or ``dual``; ``source`` e.g. ``real_time`` or
+    ``synthetic``."""
+
+    market: str
+    day: date
+    period_min: int
+    scheme: str
+    source: str
+    periods: tuple[ImbalancePeriod, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class VenueHealth:
     """Whether the venue is healthy (``ok``) and answered at all (``reachable``);
     ``venue_time`` [UTC] if it reports one; latency [s]."""
@@ -265,6 +296,10 @@ class VenueConnector(Protocol):
     async def fetch_market_data(
         self, market: str, product: str, start: datetime, end: datetime
     ) -> list[MarketDataPoint]: ...
+
+    async def fetch_imbalance_prices(self, market: str, day: date) -> ImbalanceResult:
+        """Imbalance (real-time) prices of the local ``day`` for settlement."""
+        ...
 
     async def health(self) -> VenueHealth: ...
 

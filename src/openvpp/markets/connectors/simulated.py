@@ -14,6 +14,8 @@ from openvpp.markets.connectors.protocol import (
     AuctionResults,
     Fill,
     FillPage,
+    ImbalancePeriod,
+    ImbalanceResult,
     MarketDataPoint,
     OrderKind,
     OrderRequest,
@@ -166,6 +168,21 @@ class SimulatedConnector:
             )
             for p in points
         ]
+
+    async def fetch_imbalance_prices(self, market: str, day: date) -> ImbalanceResult:
+        r = self._do(lambda: self.exchange.imbalance_prices(market, day))
+        periods = tuple(
+            ImbalancePeriod(
+                p.delivery_start,
+                p.delivery_end,
+                p.short_price,
+                p.long_price,
+                p.day_ahead_price,
+                p.system_imbalance_mw,
+            )
+            for p in r.periods
+        )
+        return ImbalanceResult(r.market, r.day, r.period_min, r.scheme, r.source, periods)
 
     async def health(self) -> VenueHealth:
         started = time.perf_counter()

@@ -14,6 +14,8 @@ from openvpp.markets.connectors.protocol import (
     AuctionResults,
     Fill,
     FillPage,
+    ImbalancePeriod,
+    ImbalanceResult,
     MarketDataPoint,
     OrderKind,
     OrderRequest,
@@ -26,6 +28,7 @@ from openvpp.markets.connectors.protocol import (
 __all__ = [
     "order_request_json",
     "parse_fill_page",
+    "parse_imbalance_prices",
     "parse_market_data",
     "parse_order",
     "parse_results",
@@ -171,3 +174,34 @@ def parse_market_data(body: Any) -> list[MarketDataPoint]:
             )
         )
     return out
+
+
+def _imbalance_period(d: Mapping[str, Any]) -> ImbalancePeriod:
+    return ImbalancePeriod(
+        delivery_start=_dt(d, "delivery_start"),
+        delivery_end=_dt(d, "delivery_end"),
+        short_price=_dec(d, "short_price"),
+        long_price=_dec(d, "long_price"),
+        day_ahead_price=_dec(d, "day_ahead_price", optional=True),
+        system_imbalance_mw=_dec(d, "system_imbalance_mw", optional=True),
+    )
+
+
+def parse_imbalance_prices(body: Any) -> ImbalanceResult:
+    """The answer of ``GET /v1/imbalance-prices``: prices [currency/MWh] per settlement
+    interval."""
+    d = _map(body, "imbalance prices")
+    periods = d.get("periods")
+    period_min = d.get("period_min")
+    if not isinstance(periods, list):
+        raise ValueError("periods must be a list")
+    if not isinstance(period_min, int) or isinstance(period_min, bool) or period_min < 1:
+        raise ValueError("period_min must be a positive integer")
+    return ImbalanceResult(
+        market=_str(d, "market"),
+        day=date.fromisoformat(_str(d, "day")),
+        period_min=period_min,
+        scheme=_str(d, "scheme"),
+        source=_str(d, "source"),
+        periods=tuple(_imbalance_period(_map(p, "period")) for p in periods),
+    )

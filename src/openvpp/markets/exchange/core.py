@@ -5,12 +5,14 @@ Continuous products (:attr:`VenueKind.CONTINUOUS`) get one
 :class:`~openvpp.markets.orderbook.OrderBook` per (market, product, delivery start) and match at
 once. Auction products collect orders per (market, product, local delivery day) until
 :meth:`SimulatedExchange.run_auction` (or :meth:`SimulatedExchange.tick` after gate closure)
-clears the day. Every public method takes the one lock, so HTTP handlers, a service loop and
-tests may call it concurrently.
+clears the day; auction products with a replay history are cleared against it instead
+(:mod:`openvpp.markets.exchange.modes`). Every public method takes the one lock, so HTTP
+handlers, a service loop and tests may call it concurrently.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date, datetime
@@ -18,7 +20,7 @@ from decimal import Decimal
 
 from openvpp.core.errors import Conflict, ValidationFailed
 from openvpp.markets.calendar import as_utc, delivery_intervals, gate_closure
-from openvpp.markets.exchange.clearing import AuctionOrder, clear_auction_day
+from openvpp.markets.exchange.clearing import AuctionOrder
 from openvpp.markets.exchange.model import (
     AuctionResult,
     ExchangeOrder,
@@ -28,6 +30,7 @@ from openvpp.markets.exchange.model import (
     NewOrder,
     TradeSide,
 )
+from openvpp.markets.exchange.modes import ExchangeModes
 from openvpp.markets.exchange.rules import (
     check_gate,
     delivery_interval,
@@ -35,23 +38,27 @@ from openvpp.markets.exchange.rules import (
     to_units,
     volume_lots,
 )
-from openvpp.markets.exchange.state import BookKey, ExchangeState
+from openvpp.markets.exchange.state import BookKey
 from openvpp.markets.model import Market, Product, VenueKind
 from openvpp.markets.orderbook import Order, OrderBook, OrderBookError, OrderType, Side, Trade
 
 __all__ = ["SimulatedExchange"]
+
+log = logging.getLogger(__name__)
 
 _STATUS = {s.value: ExchangeStatus(s.value) for s in ExchangeStatus}
 _BOOK_TYPE = {e: OrderType(e.value) for e in ExecType}
 _MAX_CLIENT_ID = 64
 
 
-class SimulatedExchange(ExchangeState):
+class SimulatedExchange(ExchangeModes):
     """An in-memory venue for ``markets`` (by code), timed by ``clock``.
 
     ``api_keys`` maps API keys to account names (default ``{"test-key": "test"}``; ``{}``
     admits none until :meth:`add_account`). ``price_rule`` picks the clearing price of
-    pay-as-clear auctions.
+    pay-as-clear auctions. ``replay`` (:class:`~openvpp.markets.exchange.ReplayConfig`) clears
+    auction products against price history, ``imbalance``
+    (:class:`~openvpp.markets.exchange.ImbalanceConfig`) sets the published imbalance prices.
     """
 
     # ------------------------------------------------------------------ commands
@@ -293,7 +300,8 @@ class SimulatedExchange(ExchangeState):
     def run_auction(self, market: str, product: str, day: date) -> AuctionResult:
         """Clear the auction of the local delivery ``day`` (idempotent: a cleared day returns
         its stored result). May run before gate closure (tests, demos); later orders for the
-        day are refused."""
+        day are refused. With replay history for the product the day is cleared against it;
+        a day the history does not cover raises ``ValidationFailed`` and stays open."""
         with self._lock:
             m, p = self._market_product(market, product)
             if m.venue is VenueKind.CONTINUOUS:
@@ -302,9 +310,7 @@ class SimulatedExchange(ExchangeState):
             if key in self._results:
                 return self._results[key]
             vids = [v for v in self._day_orders.get(key, []) if self._orders[v].active]
-            periods, fills = clear_auction_day(
-                m, p, day, [self._auction_units[v] for v in vids], self.price_rule
-            )
+            periods, fills = self._clear_day(m, p, day, [self._auction_units[v] for v in vids])
             now = as_utc(self.clock.now(), "clock")
             accepted = {f.venue_order_id: f for f in fills}
             for vid in vids:
@@ -342,7 +348,18 @@ class SimulatedExchange(ExchangeState):
                 p = self.markets[market].product(product)
                 last = delivery_intervals(p, day)[-1]
                 if now >= gate_closure(p, last.start_utc):
-                    cleared.append(self.run_auction(market, product, day))
+                    try:
+                        cleared.append(self.run_auction(market, product, day))
+                    except ValidationFailed as exc:  # replay without history for the day
+                        if (market, product, day) not in self._replay_failures:
+                            self._replay_failures.add((market, product, day))
+                            log.warning(
+                                "auction %s/%s %s not cleared: %s",
+                                market,
+                                product,
+                                day,
+                                exc.message,
+                            )
             for (market, product, start), book in self._books.items():
                 if now < gate_closure(self.markets[market].product(product), start):
                     continue

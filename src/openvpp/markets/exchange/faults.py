@@ -69,6 +69,7 @@ ENDPOINTS = (
     "results",
     "market_data",
     "run_auction",
+    "imbalance_prices",
     "health",
 )
 

@@ -4,7 +4,8 @@ Endpoints (JSON; ``Decimal`` values as strings; API key in the ``X-API-Key`` hea
 ``POST /v1/orders``, ``GET /v1/orders/{venue_id}``, ``GET /v1/orders?client_order_id=``,
 ``DELETE /v1/orders/{venue_id}``, ``PATCH /v1/orders/{venue_id}``, ``GET /v1/fills?after=``,
 ``GET /v1/results?market=&product=&day=``, ``GET /v1/market-data?market=&product=&start=&end=``,
-``POST /v1/auctions/run``, ``GET /v1/health`` (no key) and ``GET|POST|DELETE /v1/admin/faults``.
+``POST /v1/auctions/run``, ``GET /v1/imbalance-prices?market=&day=``, ``GET /v1/health`` (no
+key) and ``GET|POST|DELETE /v1/admin/faults``.
 Errors are ``{"error": code, "message": ..., "field": ...}`` with 401, 404, 409 or 422.
 Fault modes: :mod:`openvpp.markets.exchange.faults`.
 """
@@ -37,6 +38,7 @@ from openvpp.markets.exchange.model import ExecType, NewOrder, TradeSide
 from openvpp.markets.exchange.wire import (
     auction_json,
     fill_page_json,
+    imbalance_json,
     market_data_json,
     order_json,
 )
@@ -343,6 +345,16 @@ def create_app(
             return 200, auction_json(ex.run_auction(body.market, body.product, body.day))
 
         return await _respond(request, inj, "run_auction", act)
+
+    @app.get("/v1/imbalance-prices")
+    async def imbalance_prices(
+        request: Request, market: str, day: date, key: ApiKey = None
+    ) -> Response:
+        def act() -> Payload:
+            ex.account_for(key)
+            return 200, imbalance_json(ex.imbalance_prices(market, day))
+
+        return await _respond(request, inj, "imbalance_prices", act)
 
     @app.get("/v1/health")
     async def health(request: Request) -> Response:

@@ -19,6 +19,8 @@ __all__ = [
     "ExecType",
     "Fill",
     "FillPage",
+    "ImbalancePeriod",
+    "ImbalanceResult",
     "MarketDataPoint",
     "NewOrder",
     "PeriodResult",
@@ -141,12 +143,19 @@ class FillPage:
 @dataclass(frozen=True, slots=True)
 class PeriodResult:
     """Clearing of one delivery interval: price [currency/MWh] (``None`` without orders) and
-    accepted volume [MW]."""
+    accepted volume [MW].
+
+    Replayed auctions (:mod:`openvpp.markets.exchange.replay_mode`) also give the historical
+    price [currency/MWh] and the price impact ``price - historical_price`` [currency/MWh] (0 for
+    a price taker); both are ``None`` for auctions cleared from orders.
+    """
 
     delivery_start: datetime
     delivery_end: datetime
     price: Decimal | None
     volume_mw: Decimal
+    historical_price: Decimal | None = None
+    price_impact: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,3 +182,37 @@ class MarketDataPoint:
     price: Decimal | None
     volume_mw: Decimal
     source: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImbalancePeriod:
+    """Imbalance (real-time) prices of one settlement interval [currency/MWh].
+
+    ``short_price`` settles negative deviations (less injection than scheduled),
+    ``long_price`` positive ones; equal under single pricing. ``day_ahead_price`` is the
+    reference a synthetic price was built on and ``system_imbalance_mw`` the synthetic system
+    imbalance [MW, positive = system short]; both ``None`` for prices from real-time history.
+    """
+
+    delivery_start: datetime
+    delivery_end: datetime
+    short_price: Decimal
+    long_price: Decimal
+    day_ahead_price: Decimal | None = None
+    system_imbalance_mw: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImbalanceResult:
+    """Imbalance prices of a market's local ``day`` on its settlement grid of ``period_min``
+    minutes (92, 96 or 100 quarter-hours). ``scheme`` ``single`` or ``dual``; ``source``
+    ``real_time`` (configured history) or ``synthetic``; ``reference`` names the day-ahead
+    prices a synthetic day was built on, e.g. ``auction EU-SDAC/H``."""
+
+    market: str
+    day: date
+    period_min: int
+    scheme: str
+    source: str
+    reference: str | None
+    periods: tuple[ImbalancePeriod, ...]

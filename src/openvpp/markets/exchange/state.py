@@ -14,6 +14,7 @@ from openvpp.core.errors import AuthenticationFailed, NotFound, ValidationFailed
 from openvpp.markets.calendar import as_utc
 from openvpp.markets.clearing.auction import PriceRule
 from openvpp.markets.exchange.clearing import AuctionOrder
+from openvpp.markets.exchange.imbalance_mode import ImbalanceConfig, RealTimeSource
 from openvpp.markets.exchange.model import (
     AuctionResult,
     ExchangeOrder,
@@ -21,6 +22,7 @@ from openvpp.markets.exchange.model import (
     FillPage,
     MarketDataPoint,
 )
+from openvpp.markets.exchange.replay_mode import ReplayConfig, ReplaySource
 from openvpp.markets.exchange.rules import delivery_interval
 from openvpp.markets.model import Market, Product, VenueKind
 from openvpp.markets.orderbook import OrderBook
@@ -32,7 +34,11 @@ DayKey = tuple[str, str, date]
 
 
 class ExchangeState:
-    """Orders, books, auction days, results and fills of the venue, with the queries."""
+    """Orders, books, auction days, results and fills of the venue, with the queries.
+
+    ``replay`` and ``imbalance`` configure the venue modes (see
+    :mod:`openvpp.markets.exchange.modes`); both are optional.
+    """
 
     def __init__(
         self,
@@ -41,6 +47,8 @@ class ExchangeState:
         *,
         api_keys: Mapping[str, str] | None = None,
         price_rule: PriceRule = PriceRule.SUPPLY_MARGINAL,
+        replay: ReplayConfig | None = None,
+        imbalance: ImbalanceConfig | None = None,
     ) -> None:
         items = markets.values() if isinstance(markets, Mapping) else markets
         self.markets: dict[str, Market] = {m.code: m for m in items}
@@ -60,6 +68,15 @@ class ExchangeState:
         self._seq = 0
         self._next_order = 0
         self._next_trade = 0
+        self._replay: dict[tuple[str, str], ReplaySource] = {}
+        self._real_time: dict[str, RealTimeSource] = {}
+        self.imbalance_config = imbalance or ImbalanceConfig()
+        self._replay_failures: set[DayKey] = set()
+        self._init_modes(replay, self.imbalance_config)
+
+    def _init_modes(self, replay: ReplayConfig | None, imbalance: ImbalanceConfig) -> None:
+        """Hook of :class:`~openvpp.markets.exchange.modes.ExchangeModes`: take the replay
+        histories and real-time prices of the configuration."""
 
     # ------------------------------------------------------------------ accounts and lookups
 

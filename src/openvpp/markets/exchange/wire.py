@@ -10,10 +10,18 @@ from openvpp.markets.exchange.model import (
     ExchangeOrder,
     Fill,
     FillPage,
+    ImbalanceResult,
     MarketDataPoint,
+    PeriodResult,
 )
 
-__all__ = ["auction_json", "fill_page_json", "market_data_json", "order_json"]
+__all__ = [
+    "auction_json",
+    "fill_page_json",
+    "imbalance_json",
+    "market_data_json",
+    "order_json",
+]
 
 
 def _dec(value: Decimal | None) -> str | None:
@@ -68,12 +76,43 @@ def auction_json(r: AuctionResult) -> dict[str, Any]:
         "day": r.day.isoformat(),
         "cleared": r.cleared,
         "cleared_at": None if r.cleared_at is None else r.cleared_at.isoformat(),
+        "periods": [_period_json(p) for p in r.periods],
+    }
+
+
+def _period_json(p: PeriodResult) -> dict[str, Any]:
+    """One period; ``historical_price`` and ``price_impact`` only for replayed auctions (the
+    format of auctions cleared from orders is unchanged)."""
+    out: dict[str, Any] = {
+        "delivery_start": p.delivery_start.isoformat(),
+        "delivery_end": p.delivery_end.isoformat(),
+        "price": _dec(p.price),
+        "volume_mw": str(p.volume_mw),
+    }
+    if p.historical_price is not None:
+        out["historical_price"] = str(p.historical_price)
+    if p.price_impact is not None:
+        out["price_impact"] = str(p.price_impact)
+    return out
+
+
+def imbalance_json(r: ImbalanceResult) -> dict[str, Any]:
+    """Imbalance prices of a day; prices [currency/MWh] and system imbalance [MW] as strings."""
+    return {
+        "market": r.market,
+        "day": r.day.isoformat(),
+        "period_min": r.period_min,
+        "scheme": r.scheme,
+        "source": r.source,
+        "reference": r.reference,
         "periods": [
             {
                 "delivery_start": p.delivery_start.isoformat(),
                 "delivery_end": p.delivery_end.isoformat(),
-                "price": _dec(p.price),
-                "volume_mw": str(p.volume_mw),
+                "short_price": str(p.short_price),
+                "long_price": str(p.long_price),
+                "day_ahead_price": _dec(p.day_ahead_price),
+                "system_imbalance_mw": _dec(p.system_imbalance_mw),
             }
             for p in r.periods
         ],
