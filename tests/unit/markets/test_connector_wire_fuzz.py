@@ -66,9 +66,35 @@ PARSERS: dict[str, tuple[Callable[[Any], Any], dict[str, Any]]] = {
     "fills": (wire.parse_fill_page, {"fills": [FILL], "next_after": 1}),
     "results": (
         wire.parse_results,
-        {"market": "EU-SDAC", "product": "H", "day": "2026-06-01", "cleared": False, "periods": []},
+        {
+            "market": "EU-SDAC",
+            "product": "H",
+            "day": "2026-06-01",
+            "cleared": True,
+            "periods": [PERIOD],
+        },
     ),
-    "market_data": (wire.parse_market_data, {"points": []}),
+    "market_data": (wire.parse_market_data, {"points": [POINT]}),
+    "imbalance": (
+        wire.parse_imbalance_prices,
+        {
+            "market": "EU-SDAC",
+            "day": "2026-06-01",
+            "period_min": 15,
+            "scheme": "dual",
+            "source": "synthetic",
+            "periods": [
+                {
+                    "delivery_start": "2026-06-01T10:00:00+00:00",
+                    "delivery_end": "2026-06-01T10:15:00+00:00",
+                    "short_price": "61.2",
+                    "long_price": "40.5",
+                    "day_ahead_price": "45.5",
+                    "system_imbalance_mw": None,
+                }
+            ],
+        },
+    ),
 }
 
 
