@@ -97,6 +97,7 @@ def seed_markets(rt: Runtime, actor: Principal, system: AuditContext) -> None:
         options={
             "market": "US-ISO-DA",
             "area": "PJM",
+            "time_zone": "America/New_York",  # the file's hours are Eastern wall time
             "unit": "USD/MWh",
             "publication_time": "13:30",
             "publication_time_zone": "America/New_York",

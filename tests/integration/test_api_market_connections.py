@@ -228,3 +228,20 @@ def test_in_process_exchange_clears_auctions_at_gate_closure(
             assert time.monotonic() < deadline, "the auction did not clear"
             time.sleep(0.1)
     assert seeded.exchange.results("EU-SDAC", "H", day).periods[8].price == Decimal("30")
+
+
+def test_sync_job_parameters_are_codes(client: TestClient) -> None:
+    h = bearer(client, demo("trader"))
+    base = {
+        "connection_id": "x",
+        "market": "EU-SDAC",
+        "product": "H",
+        "start": "2026-06-01T00:00:00Z",
+        "end": "2026-06-02T00:00:00Z",
+    }
+    for key, value in (("area", "dk 1"), ("market", "eu-sdac"), ("product", "h")):
+        r = client.post(
+            f"{V}/jobs", headers=h, json={"kind": "market.sync", "params": {**base, key: value}}
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["field"] == f"params.{key}"

@@ -79,6 +79,8 @@ def test_epftoolbox_needs_its_market_and_stores_exogenous_series(client: TestCli
         ({"format": "nope"}, "format"),
         ({"format": "energinet", "area": "DK1"}, "area"),
         ({"format": "epftoolbox", "market": "EU-SDAC", "period_min": "x"}, "period_min"),
+        ({"format": "epftoolbox", "market": "EU-SDAC", "period_min": "\u00b2"}, "period_min"),
+        ({"format": "epftoolbox", "market": "EU-SDAC", "time_zone": "America"}, "file"),
     ],
 )
 def test_bad_import_options_are_named(

@@ -184,3 +184,48 @@ def test_api_query_catalog_imports_and_isolation(client: TestClient, seeded: Run
     other = other_org_operator(client, seeded)
     assert client.get(f"{V}/market/data", headers=other, params=params).json()["points"] == []
     assert client.get(f"{V}/market/data/series", headers=other).json() == []
+
+
+def test_an_unchanged_value_published_again_is_a_duplicate_a_changed_one_a_revision(
+    seeded: Runtime,
+) -> None:
+    t0 = DAY - timedelta(hours=11)
+    store(seeded, frame([50.0] * 23, t0))
+    again = store(seeded, frame([50.0] * 23, t0 + timedelta(hours=1)), "re-published")
+    assert (again.record.values_stored, again.record.duplicates) == (0, 23)
+    revised = frame([50.0] * 23, t0 + timedelta(hours=2))
+    revised.loc[0, "value"] = 51.0
+    changed = store(seeded, revised, "revision")
+    assert (changed.record.values_stored, changed.record.duplicates) == (1, 22)
+    org = org_of(seeded)
+    end = DAY + timedelta(hours=22)
+    first = seeded.market_data.series(
+        seeded.uow(readonly=True), org, KEY, DAY - timedelta(hours=1), end,
+        as_of=t0 + timedelta(minutes=90),
+    )  # fmt: skip
+    assert first.points["value"].iloc[0] == 50.0
+    latest = seeded.market_data.series(
+        seeded.uow(readonly=True), org, KEY, DAY - timedelta(hours=1), end
+    )
+    assert latest.points["value"].iloc[0] == 51.0
+
+
+def test_long_series_names_and_units_are_stored_whole(seeded: Runtime) -> None:
+    names = ["a" * 32 + "_first", "a" * 32 + "_second"]
+    parts = [frame([1.0], DAY - timedelta(hours=11), series=n) for n in names]
+    f = pd.concat(parts, ignore_index=True)
+    f["unit"] = "EUR/MWh per block of 4 hours"
+    outcome = store(seeded, f)
+    assert outcome.record.values_stored == 2
+    catalog = seeded.market_data.catalog(seeded.uow(readonly=True), org_of(seeded), "EU-SDAC")
+    assert sorted(s.key.series for s in catalog) == sorted(names)
+    assert {s.unit for s in catalog} == {"EUR/MWh per block of 4 hours"}
+
+
+def test_frames_that_do_not_fit_the_history_are_refused(seeded: Runtime) -> None:
+    for column, value in (("area", "dk1"), ("series", "Price"), ("unit", "x" * 33)):
+        bad = frame([1.0], DAY)
+        bad[column] = value
+        with pytest.raises(ValidationFailed) as exc:
+            store(seeded, bad)
+        assert exc.value.field == column

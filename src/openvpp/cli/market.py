@@ -42,7 +42,7 @@ def _parse_options(pairs: list[str], fmt: str | None) -> dict[str, Any]:
         if name in LIST_OPTIONS:
             options[name] = [v.strip() for v in value.split(",") if v.strip()]
         elif name in INT_OPTIONS:
-            if not value.isdigit():
+            if not (value.isascii() and value.isdigit()):
                 raise fail(f"{name} must be a whole number, got {value!r}")
             options[name] = int(value)
         else:

@@ -5,6 +5,7 @@ resolution and "as known at"."""
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,7 +20,9 @@ from openvpp.core.errors import ValidationFailed
 from openvpp.core.ids import new_id
 from openvpp.markets.connectors.protocol import ImbalanceResult, MarketDataPoint
 from openvpp.markets.data import (
+    CODE_RE,
     COLUMNS,
+    SERIES_RE,
     MarketDataError,
     ParseReport,
     detect_format,
@@ -44,6 +47,7 @@ MAX_QUERY_DAYS = 400
 MAX_QUERY_POINTS = 50_000
 """Most points one query may return (choose a coarser resolution beyond)."""
 _KEY = ["market", "area", "product", "series"]
+_UNIT_RE = re.compile(r"^[A-Za-z0-9/%._ -]{1,32}$")
 _SAME = 5e-7  # values are stored with 6 decimals: closer than half a unit of the 6th is equal
 _CONFLICT_EXAMPLES = 5
 
@@ -71,9 +75,27 @@ class SeriesData:
 
 
 def _check_frame(frame: pd.DataFrame) -> None:
+    """Refuse a frame that does not fit the history table: missing columns, codes that are not
+    ``A-Z 0-9 _ -`` (up to 32), series names that are not lower-case (up to 64), units longer
+    than 32 characters. (The parsers guarantee this; venue data and callers may not.)"""
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"market data frame lacks columns {missing}")
+    rules = (
+        ("market", CODE_RE),
+        ("area", CODE_RE),
+        ("product", CODE_RE),
+        ("series", SERIES_RE),
+        ("unit", _UNIT_RE),
+    )
+    for column, pattern in rules:
+        text = frame[column].astype(str)
+        bad = ~text.str.fullmatch(pattern)
+        if bool(bad.any()):
+            raise ValidationFailed(
+                f"{column} {text[bad].iloc[0][:80]!r} does not match {pattern.pattern}",
+                field=column,
+            )
 
 
 def _series_summary(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -117,6 +139,12 @@ def check_sync_params(params: dict[str, Any]) -> dict[str, Any]:
         value = params.get(key)
         if not isinstance(value, str) or not 0 < len(value) <= 64:
             raise ValidationFailed(f"{key} must be a non-empty string", field=f"params.{key}")
+    for key in ("market", "product", "area"):
+        if not CODE_RE.fullmatch(params[key]):
+            raise ValidationFailed(
+                f"{key} must be a code of A-Z, 0-9, '_' and '-' (up to 32 characters)",
+                field=f"params.{key}",
+            )
     bounds: dict[str, datetime] = {}
     for key in ("start", "end"):
         try:
@@ -250,13 +278,18 @@ class MarketDataService:
     def _screen(
         uow: UnitOfWork, organization_id: str, frame: pd.DataFrame
     ) -> tuple[pd.DataFrame, int, int, list[dict[str, Any]]]:
-        """Split ``frame`` into rows not stored yet, a duplicate count, a conflict count and
-        a few conflicting values as examples."""
+        """Split ``frame`` into rows to store, a duplicate count, a conflict count and a few
+        conflicting values as examples. A row is a duplicate when the newest stored vintage
+        known at or before its ``known_at`` has the same value (re-importing, or a venue
+        re-publishing an unchanged value, stores nothing new); a conflict when a vintage with
+        the same ``known_at`` holds another value; otherwise it is stored (a new value or a
+        revision)."""
         if frame.empty:
             return frame, 0, 0, []
         fresh: list[pd.DataFrame] = []
         duplicates = conflicts = 0
         examples: list[dict[str, Any]] = []
+        frame = frame.astype({"start": "datetime64[ns, UTC]", "known_at": "datetime64[ns, UTC]"})
         for key, part in frame.groupby(_KEY, sort=True):
             skey = SeriesKey(*(str(k) for k in key))
             stored = uow.market_data.stored(
@@ -268,20 +301,29 @@ class MarketDataService:
             if stored.empty:
                 fresh.append(part)
                 continue
-            merged = part.merge(
-                stored[["start", "known_at", "value"]],
-                on=["start", "known_at"],
-                how="left",
-                suffixes=("", "_stored"),
-                indicator=True,
+            # each row against the newest stored vintage known at or before it
+            earlier = (
+                stored[["start", "known_at", "value"]]
+                .astype({"start": "datetime64[ns, UTC]", "known_at": "datetime64[ns, UTC]"})
+                .rename(columns={"known_at": "known_stored", "value": "value_stored"})
             )
-            seen = (merged["_merge"] == "both").to_numpy()
-            differs = seen & (
-                np.abs(merged["value"].to_numpy() - merged["value_stored"].to_numpy()) > _SAME
+            merged = pd.merge_asof(
+                part.sort_values("known_at", kind="stable"),
+                earlier.sort_values("known_stored", kind="stable"),
+                left_on="known_at",
+                right_on="known_stored",
+                by="start",
+                direction="backward",
             )
-            duplicates += int((seen & ~differs).sum())
+            has_earlier = merged["known_stored"].notna().to_numpy()
+            same = has_earlier & (
+                np.abs(merged["value"].to_numpy() - merged["value_stored"].to_numpy()) <= _SAME
+            )
+            exact = has_earlier & (merged["known_stored"] == merged["known_at"]).to_numpy()
+            differs = exact & ~same
+            duplicates += int(same.sum())
             conflicts += int(differs.sum())
-            fresh.append(part[~seen])
+            fresh.append(merged.loc[~same & ~exact, list(part.columns)])
             room = _CONFLICT_EXAMPLES - len(examples)
             for row in merged[differs].head(max(room, 0)).itertuples():
                 examples.append(
@@ -332,14 +374,16 @@ class MarketDataService:
             )
         as_of = as_of or self._clock.now()
         with uow:
-            # an interval starting up to a day before ``start`` may overlap it (daily products)
-            stored = uow.market_data.stored(organization_id, key, start - timedelta(days=1), end)
+            # an interval starting before ``start`` may overlap it (daily products last up to
+            # 25 hours); resampling needs those
+            stored = uow.market_data.stored(organization_id, key, start - timedelta(days=2), end)
         frame = latest_known(stored, as_of)
         ends = frame["start"] + pd.to_timedelta(frame["period_min"], unit="min")
         frame = frame[(ends > pd.Timestamp(start)) & (frame["start"] < pd.Timestamp(end))]
         unit = str(frame["unit"].iloc[0]) if len(frame) else None
         native = int(frame["period_min"].iloc[0]) if len(frame) else None
         if resolution_min is None:
+            frame = frame[frame["start"] >= pd.Timestamp(start)]  # intervals starting in range
             points = pd.DataFrame(
                 {
                     "start": frame["start"],

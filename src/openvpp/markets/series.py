@@ -47,8 +47,18 @@ def resample(frame: pd.DataFrame, resolution_min: int, time_zone: str = "UTC") -
     if frame.empty:
         return pd.DataFrame({c: pd.Series(dtype=frame[c].dtype) for c in columns if c in frame})
     period = frame["period_min"].to_numpy(dtype=np.int64)
-    # pieces never straddle a bucket: local days start on a whole hour in every zone we meet
-    step = np.gcd(period, 60 if resolution_min == 1440 else resolution_min)
+    starts = pd.DatetimeIndex(frame["start"]).tz_convert("UTC")
+    minute = (starts.as_unit("ns").asi8 // 60_000_000_000).astype(np.int64)  # since the epoch
+    if resolution_min == 1440:
+        # local days start on a local hour: align pieces to the local hour grid
+        local = starts.tz_convert(ZoneInfo(time_zone)).tz_localize(None)
+        utc_offset = (local - starts.tz_localize(None)) // pd.Timedelta(minutes=1)
+        grid, position = 60, (minute + utc_offset.to_numpy().astype(np.int64)) % 60
+    else:
+        grid, position = resolution_min, minute % resolution_min
+    # pieces never straddle a bucket: their length divides the period, the grid and the
+    # start's position on the grid (an off-grid start, e.g. a 4-hour block at 23:00 UTC)
+    step = np.gcd(np.gcd(period, grid), position)  # gcd(x, 0) == x: an on-grid start
     pieces = period // step
     idx = np.repeat(np.arange(len(frame)), pieces)
     offset = np.arange(len(idx)) - np.repeat(np.cumsum(pieces) - pieces, pieces)

@@ -95,3 +95,19 @@ def test_csv_and_parquet_round_trip(rows: list[tuple[object, ...]]) -> None:
     pd.testing.assert_frame_equal(first, second)
     expected = frame.drop_duplicates(["market", "area", "product", "series", "start", "known_at"])
     assert len(first) == len(expected)
+
+
+def test_times_outside_1900_2199_are_rejected_not_crashing() -> None:
+    rows = "".join(
+        f"EU-SDAC,DE-LU,QH,price,{start},15,1,EUR/MWh,2026-03-28T12:45:00Z\n"
+        for start in ("2500-01-01T00:00Z", "9999-12-31T00:00Z", "0001-01-01T00:00+01:00")
+    )
+    parsed = parse_market_data((HEADER + rows).encode(), "openvpp")
+    assert parsed.frame.empty
+    assert parsed.report.rejected == {"time_without_offset_or_unparsable": 3}
+
+
+def test_a_time_zone_naming_a_directory_is_a_clean_error() -> None:
+    sample = b"Date,Price\n2013-01-01 00:00:00,31.05\n"
+    with pytest.raises(MarketDataError, match="time zone"):
+        parse_market_data(sample, "epftoolbox", market="EU-SDAC", time_zone="Europe")

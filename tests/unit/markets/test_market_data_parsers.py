@@ -499,3 +499,31 @@ def test_empty_input_gives_an_empty_typed_frame() -> None:
     check_invariants(parsed)
     assert parsed.frame.empty
     assert "0 rows read" in parsed.report.summary()
+
+
+def _a03(periods: list[tuple[str, str]]) -> bytes:
+    body = "".join(
+        f"<Period><timeInterval><start>{start}</start><end>{end}</end></timeInterval>"
+        "<resolution>PT15M</resolution><Point><position>1</position>"
+        "<price.amount>5</price.amount></Point></Period>"
+        for start, end in periods
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><Publication_MarketDocument '
+        'xmlns="urn:iec62325.351:tc57wg16:451-3:publicationdocument:7:3"><type>A44</type>'
+        "<createdDateTime>2020-01-01T00:00Z</createdDateTime><TimeSeries>"
+        "<in_Domain.mRID>10YDK-1--------W</in_Domain.mRID>"
+        "<currency_Unit.name>EUR</currency_Unit.name>"
+        "<price_Measure_Unit.name>MWH</price_Measure_Unit.name>"
+        f"<curveType>A03</curveType>{body}</TimeSeries></Publication_MarketDocument>"
+    ).encode()
+
+
+def test_entsoe_a03_expansion_is_bounded() -> None:
+    day = parse_entsoe_xml(_a03([("2020-01-01T00:00Z", "2020-01-02T00:00Z")]))
+    assert len(day.frame) == 96  # one point forward-filled over the day
+    with pytest.raises(MarketDataError, match="more than 31 days"):
+        parse_entsoe_xml(_a03([("2020-01-01T00:00Z", "2020-03-01T00:00Z")]))
+    month = ("2020-01-01T00:00Z", "2020-01-31T00:00Z")  # 2,880 quarter-hours
+    with pytest.raises(MarketDataError, match="more than 400000 intervals"):
+        parse_entsoe_xml(_a03([month] * 150))

@@ -18,7 +18,7 @@ from openvpp.api.deps import (
 )
 from openvpp.api.policy import API_PREFIX
 from openvpp.api.schemas.common import UTCDatetime
-from openvpp.api.schemas.markets import CODE, ImportOut, MarketDataOut, SeriesInfoOut
+from openvpp.api.schemas.markets import CODE, SERIES, ImportOut, MarketDataOut, SeriesInfoOut
 from openvpp.core.errors import ValidationFailed
 from openvpp.markets.data import FORMATS
 from openvpp.markets.data_service import MAX_QUERY_DAYS, MAX_QUERY_POINTS
@@ -58,7 +58,7 @@ def _options(fmt: str | None, given: dict[str, str | None]) -> dict[str, Any]:
         if name in LIST_OPTIONS:
             options[name] = [part.strip() for part in raw.split(",") if part.strip()]
         elif name in INT_OPTIONS:
-            if not raw.isdigit():
+            if not (raw.isascii() and raw.isdigit()):
                 raise ValidationFailed(f"{name} must be a whole number of minutes", field=name)
             options[name] = int(raw)
         else:
@@ -156,7 +156,7 @@ async def market_data(
     rt: RuntimeDep,
     uow: ReadUow,
     principal: PrincipalDep,
-    series: Code = "price",
+    series: Annotated[str, Query(pattern=SERIES)] = "price",
     resolution: Annotated[int | None, Query(description="bucket length [min]")] = None,
     as_of: UTCDatetime | None = None,
 ) -> MarketDataOut:

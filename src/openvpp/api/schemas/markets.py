@@ -19,7 +19,10 @@ from openvpp.markets.records import (
     SeriesInfo,
 )
 
-CODE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$"
+CODE = r"^[A-Z0-9][A-Z0-9_-]{0,31}$"
+"""Market, area and product codes (as the parsers and the presets write them)."""
+SERIES = r"^[a-z][a-z0-9_]{0,63}$"
+"""Series names (``price``, ``capacity_price``, ``imbalance_short``, ...)."""
 NAME = r"^[^\x00-\x1f]{1,100}$"
 
 

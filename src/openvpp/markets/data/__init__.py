@@ -9,9 +9,11 @@ network; every failure is a :class:`MarketDataError`.
 """
 
 from openvpp.markets.data._common import (
+    CODE_RE,
     COLUMNS,
     KEY,
     MAX_BYTES,
+    SERIES_RE,
     MarketDataError,
     ParsedMarketData,
     ParseReport,
@@ -31,11 +33,13 @@ from openvpp.markets.data.registry import (
 from openvpp.markets.data.svk import parse_svk_afrr
 
 __all__ = [
+    "CODE_RE",
     "COLUMNS",
     "EIC_AREAS",
     "FORMATS",
     "KEY",
     "MAX_BYTES",
+    "SERIES_RE",
     "FormatSpec",
     "MarketDataError",
     "ParseReport",

@@ -237,7 +237,7 @@ def option_zone(value: object, option: str) -> str:
         raise MarketDataError(f"option {option}={value!r}: expected an IANA time zone name")
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory, e.g. 'Europe'
         raise MarketDataError(
             f"option {option}={value!r}: unknown IANA time zone, e.g. 'Europe/Berlin'"
         ) from None
@@ -525,8 +525,9 @@ def finish(parts: list[pd.DataFrame], report: ReportBuilder) -> ParsedMarketData
     for name in ("market", "area", "product", "series", "unit"):
         frame[name] = frame[name].astype(str)
     frame["period_min"] = frame["period_min"].astype("int64")
-    frame["start"] = frame["start"].astype("datetime64[ns, UTC]")
-    frame["known_at"] = frame["known_at"].astype("datetime64[ns, UTC]")
+    # the history stores microseconds: finer digits would make distinct rows collide there
+    frame["start"] = frame["start"].astype("datetime64[ns, UTC]").dt.floor("us")
+    frame["known_at"] = frame["known_at"].astype("datetime64[ns, UTC]").dt.floor("us")
     frame = frame.sort_values([*KEY, "line"], kind="mergesort")
     dup = frame.duplicated(list(KEY), keep="first")
     if bool(dup.any()):

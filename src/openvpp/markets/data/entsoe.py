@@ -70,7 +70,11 @@ RESOLUTIONS = {"PT15M": (15, "QH"), "PT30M": (30, "HH"), "PT60M": (60, "H"), "PT
 UNITS = {"MWH": "MWh", "MAW": "MW", "MW": "MW"}
 _FORBIDDEN = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _INSTANT = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2})(:\d{2}(\.\d{1,9})?)?Z$")
-_MAX_POINTS = 1_000_000
+_MAX_PERIOD_DAYS = 31
+"""Longest ``Period`` accepted [days]; the platform publishes one period per day."""
+MAX_DOCUMENT_POINTS = 400_000
+"""Most intervals one document may expand to (A03 forward fill included): a small document
+must not turn into millions of rows."""
 
 
 @dataclass
@@ -82,6 +86,7 @@ class _Columns:
     period: list[int]
     value: list[np.ndarray]
     count: list[int]
+    expanded: int = 0
 
 
 def parse_entsoe_xml(data: bytes, *, market: str = "EU-SDAC") -> ParsedMarketData:
@@ -179,10 +184,21 @@ def _read_series(
             )
         minutes, product = RESOLUTIONS[resolution]
         span = (end - start) / pd.Timedelta(minutes=minutes)
-        if not (0 < span <= _MAX_POINTS and span == int(span)):
+        if not (span > 0 and span == int(span)):
             raise MarketDataError(
                 f"{FMT}: {here}/timeInterval: {start} to {end} is not a positive whole number "
                 f"of {resolution} intervals"
+            )
+        if end - start > pd.Timedelta(days=_MAX_PERIOD_DAYS):
+            raise MarketDataError(
+                f"{FMT}: {here}/timeInterval: {start} to {end} spans more than "
+                f"{_MAX_PERIOD_DAYS} days"
+            )
+        cols.expanded += int(span)
+        if cols.expanded > MAX_DOCUMENT_POINTS:
+            raise MarketDataError(
+                f"{FMT}: {here}: the document expands to more than {MAX_DOCUMENT_POINTS} "
+                "intervals; split it"
             )
         values = _points(period, here, ns, int(span), curve, report)
         given = ~np.isnan(values)

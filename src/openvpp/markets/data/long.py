@@ -39,7 +39,7 @@ FMT = "openvpp"
 OPTIONS: tuple[str, ...] = ()
 PARQUET_MAGIC = b"PAR1"
 _OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
-_UNIT = re.compile(r"^[A-Za-z0-9/%._ -]{1,16}$")
+_UNIT = re.compile(r"^[A-Za-z0-9/%._ -]{1,32}$")
 
 
 def _cells(data: bytes) -> tuple[pd.DataFrame, pd.Series]:
@@ -54,9 +54,8 @@ def _cells(data: bytes) -> tuple[pd.DataFrame, pd.Series]:
         for name in frame.columns:
             column = frame[name]
             if isinstance(column.dtype, pd.DatetimeTZDtype):
-                text = column.dt.tz_convert("UTC").map(
-                    lambda t: "" if pd.isna(t) else t.isoformat()
-                )
+                stamps = column.dt.tz_convert("UTC")
+                text = stamps.dt.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00").fillna("")
             elif pd.api.types.is_datetime64_any_dtype(column.dtype):
                 text = column.dt.strftime("%Y-%m-%dT%H:%M:%S").fillna("")  # naive: refused later
             else:
@@ -71,10 +70,12 @@ def _cells(data: bytes) -> tuple[pd.DataFrame, pd.Series]:
 
 
 def _instants(text: pd.Series) -> pd.Series:
-    """ISO 8601 instants with an offset as UTC; naive or unparsable text becomes NaT."""
+    """ISO 8601 instants with an offset as UTC; naive, unparsable or out-of-range text (years
+    outside 1900-2199) becomes NaT."""
     stripped = text.str.strip()
-    has_offset = stripped.str.contains(_OFFSET)
-    parsed = pd.to_datetime(stripped.where(has_offset), utc=True, errors="coerce", format="ISO8601")
+    year = pd.to_numeric(stripped.str.slice(0, 4), errors="coerce")
+    usable = stripped.str.contains(_OFFSET) & year.between(1900, 2199)
+    parsed = pd.to_datetime(stripped.where(usable), utc=True, errors="coerce", format="ISO8601")
     return parsed.astype("datetime64[ns, UTC]")
 
 
