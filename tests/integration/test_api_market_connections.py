@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from openvpp.api.app import create_app
+from openvpp.identity.model import Principal, Role
 from openvpp.markets.calendar import delivery_intervals, gate_closure
 from openvpp.markets.exchange.model import NewOrder, TradeSide
 from openvpp.markets.presets import load_presets
@@ -245,3 +246,82 @@ def test_sync_job_parameters_are_codes(client: TestClient) -> None:
         )
         assert r.status_code == 422, r.text
         assert r.json()["error"]["field"] == f"params.{key}"
+
+
+def test_credential_values_must_be_printable(client: TestClient) -> None:
+    admin = bearer(client, demo("admin"))
+    for value in ("key\n", " key", "k\x00y", "ключ"):
+        r = client.post(
+            f"{V}/market/connections",
+            headers=admin,
+            json={"name": "X", "kind": "simulated", "markets": ["EU-SDAC"],
+                  "credentials": {"api_key": value}},
+        )  # fmt: skip
+        assert r.status_code == 422, (value, r.text)
+        assert r.json()["error"]["field"] == "credentials.api_key"
+
+
+def test_patch_refuses_nulls(client: TestClient) -> None:
+    admin = bearer(client, demo("admin"))
+    cid = create(client, admin)["id"]
+    for key in ("markets", "enabled", "options", "credentials", "name"):
+        r = client.patch(f"{V}/market/connections/{cid}", headers=admin, json={key: None})
+        assert r.status_code == 422, (key, r.text)
+    assert client.get(f"{V}/market/connections/{cid}", headers=admin).json()["enabled"] is True
+
+
+def test_errors_never_carry_credentials_and_alerts_do_not_pile_up(seeded: Runtime) -> None:
+    from openvpp.markets.connections import ConnectionService, ConnectionSpec
+    from openvpp.runtime_markets import KINDS, credential_box
+
+    def broken(*args: object) -> object:
+        raise RuntimeError(f"Illegal header value b'{CANARY}\\n'")
+
+    service = ConnectionService(
+        seeded.clock,
+        credential_box(seeded.settings),
+        seeded.connections.policy,
+        lambda: dict(KINDS),
+        broken,  # type: ignore[arg-type]
+    )
+    with seeded.uow(readonly=True) as uow:
+        org = uow.organizations.get_by_slug("demo")
+    assert org is not None
+    admin = Principal("user", "u", org.id, frozenset({Role.ADMIN}), "u")
+    made = service.create(
+        seeded.uow(),
+        admin,
+        ConnectionSpec("Leaky", "simulated", ["EU-SDAC"], credentials={"api_key": CANARY}),
+    )
+    first = service.check(seeded.uow(), org.id, made.id)
+    assert first.status == "down" and first.error is not None
+    assert CANARY not in first.error and "***" in first.error
+    service.update(seeded.uow(), admin, made.id, {"enabled": True})
+    service.check(seeded.uow(), org.id, made.id)  # still down: no second alert
+    with seeded.uow(readonly=True) as uow:
+        alerts = uow.alerts.unresolved_from(org.id, f"market_connection:{made.id}")
+        rows = uow.audit.list(org.id, action=None, after_seq=None, limit=500)
+    assert len(alerts) == 1
+    assert all(CANARY not in str(r) for r in rows)
+    service.delete(seeded.uow(), admin, made.id)
+    with seeded.uow(readonly=True) as uow:
+        assert uow.alerts.unresolved_from(org.id, f"market_connection:{made.id}") == []
+
+
+def test_connections_with_unreadable_credentials_stay_manageable(
+    client: TestClient, seeded: Runtime
+) -> None:
+    admin = bearer(client, demo("admin"))
+    cid = create(client, admin)["id"]
+    with seeded.engine.begin() as conn:  # as if the master key had changed
+        conn.execute(t.market_connections.update().values(credentials="gAAAAAnotatoken"))
+    listing = client.get(f"{V}/market/connections", headers=admin)
+    assert listing.status_code == 200
+    assert listing.json()[0]["credential_keys"] == ["<undecryptable>"]
+    count, unreadable = seeded.connections.rotate_credentials(seeded.uow())
+    assert (count, unreadable) == (0, [cid])
+    fixed = client.patch(
+        f"{V}/market/connections/{cid}", headers=admin, json={"credentials": {"api_key": "new"}}
+    )
+    assert fixed.status_code == 200 and fixed.json()["credential_keys"] == ["api_key"]
+    assert client.delete(f"{V}/market/connections/{cid}", headers=admin).status_code == 204

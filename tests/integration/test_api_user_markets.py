@@ -9,6 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from openvpp.markets import presets
+from openvpp.runtime import Runtime
+from openvpp.store import tables as t
 from tests.support import bearer, demo
 
 V = "/api/vpp"
@@ -74,3 +76,27 @@ def test_user_market_is_listed_and_usable(client: TestClient) -> None:
         },
     )
     assert made.status_code == 201, made.text
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_vpp_stays_readable_when_its_market_file_is_gone(
+    client: TestClient, seeded: Runtime
+) -> None:
+    h = bearer(client, demo("operator"))
+    body = {"name": "Flex", "market_area": "NL", "parameters": {"markets": []}}
+    vid = client.post(f"{V}/vpps", headers=h, json=body).json()["id"]
+    with seeded.engine.begin() as conn:  # registered while the file was configured
+        conn.execute(
+            t.vpp_parameters.update()
+            .where(t.vpp_parameters.c.vpp_id == vid)
+            .values(parameters={"markets": ["XX-GONE"]})
+        )
+    history = client.get(f"{V}/vpps/{vid}/parameters", headers=h)
+    assert history.status_code == 200, history.text
+    assert history.json()[-1]["parameters"]["markets"] == ["XX-GONE"]
+    assert client.get(f"{V}/conflicts", headers=h).status_code == 200
+    # a new version must name known markets
+    r = client.post(
+        f"{V}/vpps/{vid}/parameters", headers=h, json={"parameters": {"markets": ["XX-GONE"]}}
+    )
+    assert r.status_code == 422

@@ -32,6 +32,11 @@ PUBLIC = resolver(
         "meta.exchange.example": ["169.254.169.254"],
         "mapped.exchange.example": ["::ffff:10.1.2.3"],
         "shared.exchange.example": ["100.64.1.1"],
+        "compat.exchange.example": ["::7f00:1"],
+        "nat64.exchange.example": ["64:ff9b::a9fe:a9fe"],
+        "sixtofour.exchange.example": ["2002:7f00:1::1"],
+        "siit.exchange.example": ["::ffff:0:7f00:1"],
+        "sitelocal.exchange.example": ["fec0::1"],
         "10.0.0.5": ["10.0.0.5"],
     }
 )
@@ -58,6 +63,12 @@ def test_public_https_allowlisted_host_passes() -> None:
         ("https://meta.exchange.example", "169.254.169.254"),
         ("https://mapped.exchange.example", "::ffff:10.1.2.3"),
         ("https://shared.exchange.example", "100.64.1.1"),
+        ("https://compat.exchange.example", "::7f00:1"),
+        ("https://nat64.exchange.example", "metadata"),
+        ("https://sixtofour.exchange.example", "2002:7f00:1::1"),
+        ("https://siit.exchange.example", "::ffff:0:7f00:1"),
+        ("https://sitelocal.exchange.example", "fec0::1"),
+        ("https://metadata.google.internal.", "metadata"),
         ("https://10.0.0.5", "10.0.0.5"),
         ("https://nowhere.exchange.example", "resolve"),
         ("https://metadata.google.internal", "metadata"),
@@ -79,6 +90,10 @@ def test_local_exchange_needs_explicit_permission() -> None:
         check_outbound_url("http://127.0.0.1:8123", strict, resolver=local)
     dev = OutboundPolicy(allowed_hosts=("127.0.0.1",), allow_local=True)
     assert check_outbound_url("http://127.0.0.1:8123", dev, resolver=local)
+    # the metadata service stays refused even for a local exchange
+    meta = resolver({"127.0.0.1": ["169.254.169.254"]})
+    with pytest.raises(ValidationFailed, match="metadata"):
+        check_outbound_url("http://127.0.0.1:8123", dev, resolver=meta)
     # allow_local never widens the allowlist
     with pytest.raises(ValidationFailed, match="allowlist"):
         check_outbound_url("http://localhost:8123", dev, resolver=local)

@@ -21,6 +21,7 @@ from openvpp.core.errors import (
     PermissionDenied,
     RateLimited,
     ValidationFailed,
+    VenueUnavailable,
 )
 
 log = structlog.get_logger("openvpp.api")
@@ -32,6 +33,7 @@ STATUS: dict[type[DomainError], int] = {
     AuthenticationFailed: 401,
     PermissionDenied: 403,
     RateLimited: 429,
+    VenueUnavailable: 502,
 }
 
 HTTP_CODES = {

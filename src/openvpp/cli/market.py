@@ -165,5 +165,10 @@ def rotate_credentials() -> None:
     """Re-encrypt every connection's credentials with the current master key (after moving
     the old key to OPENVPP_PREVIOUS_SECRET_KEYS)."""
     with runtime() as rt:
-        count = rt.connections.rotate_credentials(rt.uow(CLI_CONTEXT))
+        count, unreadable = rt.connections.rotate_credentials(rt.uow(CLI_CONTEXT))
     out.print(f"re-encrypted the credentials of {count} connection(s)")
+    if unreadable:
+        raise fail(
+            f"no configured key opens the credentials of {len(unreadable)} connection(s): "
+            f"{', '.join(unreadable)}; set new credentials on them"
+        )

@@ -42,6 +42,12 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class VenueUnavailable(DomainError):
+    """A trading venue did not answer usefully (unreachable, timed out, refused the call)."""
+
+    code = "venue_unavailable"
+
+
 class AuthenticationFailed(DomainError):
     """Credentials are missing, wrong, expired, replayed or revoked."""
 

@@ -9,9 +9,13 @@ checked when it is stored and again each time a connector is built (DNS may have
   subdomains);
 - every address the host resolves to is globally routable: never loopback, private, link-local
   (which includes the 169.254.169.254 cloud metadata service), shared (100.64.0.0/10),
-  multicast, reserved or unspecified, also when written as an IPv4-mapped IPv6 address.
-  ``allow_local`` lifts this rule for the allowlisted hosts only, for a simulated exchange on
-  the same machine or network.
+  site-local, multicast, reserved or unspecified, also when it carries an IPv4 address
+  (IPv4-mapped or -compatible, NAT64, 6to4, Teredo). ``allow_local`` lifts this rule for the
+  allowlisted hosts only, for a simulated exchange on the same machine or network; the
+  metadata addresses stay refused.
+
+DNS may answer differently when the connector connects than when the URL was checked (DNS
+rebinding): allowlist exact host names under your control rather than broad patterns.
 
 Redirects are never followed by the connectors (a redirect could lead anywhere).
 """
@@ -62,11 +66,52 @@ def _refuse(message: str, field: str) -> ValidationFailed:
     return ValidationFailed(message, field=field)
 
 
-def _global(address: str) -> bool:
+_NAT64 = (
+    ipaddress.ip_network("64:ff9b::/96"),
+    ipaddress.ip_network("64:ff9b:1::/48"),
+    ipaddress.ip_network("::ffff:0:0:0/96"),  # IPv4-translated (SIIT)
+)
+_METADATA_ADDRESSES = frozenset(
+    {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries by translation or tunnelling: IPv4-mapped,
+    IPv4-compatible (``::a.b.c.d``), NAT64 (``64:ff9b::/96``, ``64:ff9b:1::/48``),
+    IPv4-translated (``::ffff:0:a.b.c.d``), 6to4 and Teredo (the client address)."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    packed = int(ip)
+    if any(ip in net for net in _NAT64) or (packed >> 32 == 0 and packed > 1):
+        return ipaddress.IPv4Address(packed & 0xFFFFFFFF)
+    return None
+
+
+def _addresses(address: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The address and any IPv4 address it carries."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+    found: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = _embedded_ipv4(ip)
+        if inner is not None:
+            found.append(inner)
+    return found
+
+
+def _global(address: str) -> bool:
+    return all(
+        ip.is_global and not ip.is_multicast and not getattr(ip, "is_site_local", False)
+        for ip in _addresses(address)
+    )
+
+
+def _metadata(address: str) -> bool:
+    return any(ip in _METADATA_ADDRESSES for ip in _addresses(address))
 
 
 def check_outbound_url(
@@ -85,7 +130,7 @@ def check_outbound_url(
         port = parts.port
     except ValueError as exc:
         raise _refuse(f"not a valid URL: {exc}", field) from None
-    host = (parts.hostname or "").lower()
+    host = (parts.hostname or "").lower().rstrip(".")
     if parts.scheme not in ("https", "http"):
         raise _refuse("the URL must use https", field)
     if not host:
@@ -109,6 +154,13 @@ def check_outbound_url(
         raise _refuse(f"host {host!r} does not resolve: {exc}", field) from None
     if not addresses:
         raise _refuse(f"host {host!r} does not resolve", field)
+    for address in addresses:
+        try:
+            metadata = _metadata(address)
+        except ValueError:
+            metadata = False
+        if metadata:  # never, not even for a local exchange
+            raise _refuse(f"host {host!r} resolves to {address}, a cloud metadata service", field)
     if not policy.allow_local:
         for address in addresses:
             try:

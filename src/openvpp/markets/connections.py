@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from openvpp.audit.chain import AuditEvent
 from openvpp.core.clock import Clock
-from openvpp.core.errors import Conflict, NotFound, ValidationFailed
+from openvpp.core.errors import Conflict, NotFound, ValidationFailed, VenueUnavailable
 from openvpp.core.ids import new_id
 from openvpp.core.urls import OutboundPolicy, Resolver, check_outbound_url, system_resolver
 from openvpp.identity.model import Principal
@@ -49,6 +49,9 @@ SLOW_S = 2.0
 BuildConnector = Callable[[str, str | None, Mapping[str, str], Mapping[str, Any]], VenueConnector]
 """Builds a connector from (kind, base_url, credentials, options); ``ValueError`` if invalid."""
 _CREDENTIAL_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+_CREDENTIAL_VALUE = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]{0,4094}[\x21-\x7e])?$")
+UNREADABLE = "<undecryptable>"
+"""Listed instead of the credential names when the stored credentials cannot be decrypted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,14 +159,15 @@ class ConnectionService:
                 f"at most {MAX_CREDENTIALS} credential values", field="credentials"
             )
         for key, value in credentials.items():
-            if not _CREDENTIAL_KEY.match(key):
+            if not _CREDENTIAL_KEY.fullmatch(key):
                 raise ValidationFailed(
                     f"credential name {key!r} must match {_CREDENTIAL_KEY.pattern}",
                     field="credentials",
                 )
-            if not isinstance(value, str) or not value or len(value) > 4096:
+            if not isinstance(value, str) or not _CREDENTIAL_VALUE.fullmatch(value):
                 raise ValidationFailed(
-                    f"credential {key!r} must be a non-empty string of at most 4096 characters",
+                    f"credential {key!r} must be 1 to 4096 printable ASCII characters without "
+                    "leading or trailing spaces",
                     field=f"credentials.{key}",
                 )
         missing = [k for k in kind.required_credentials if k not in credentials]
@@ -232,7 +236,24 @@ class ConnectionService:
             return uow.market_connections.of_org(principal.organization_id)
 
     def credential_keys(self, connection: MarketConnection) -> list[str]:
-        return sorted(self._box.open(connection.credentials))
+        """The names of the stored credentials, or ``[UNREADABLE]`` when they cannot be
+        decrypted (the key changed): the connection stays listable, fixable and deletable."""
+        try:
+            return sorted(self._box.open(connection.credentials))
+        except ValidationFailed:
+            return [UNREADABLE]
+
+    def _redact(self, connection: MarketConnection, text: str) -> str:
+        """``text`` without any of the connection's credential values (an error message of a
+        transport library may quote a header)."""
+        try:
+            secrets = self._box.open(connection.credentials).values()
+        except ValidationFailed:
+            return text
+        for secret in sorted(secrets, key=len, reverse=True):
+            if len(secret) >= 3:
+                text = text.replace(secret, "***")
+        return text
 
     def update(
         self,
@@ -261,7 +282,7 @@ class ConnectionService:
                 fields["options"] = dict(changes["options"] or {})
             if "enabled" in changes:
                 fields["enabled"] = bool(changes["enabled"])
-            old_keys = list(self._box.open(old.credentials))
+            old_keys = self.credential_keys(old)
             new_keys = old_keys
             if "credentials" in changes:
                 credentials = self._check_credentials(changes["credentials"] or {}, kind)
@@ -288,12 +309,16 @@ class ConnectionService:
         with uow:
             old = self._get(uow, principal.organization_id, connection_id, lock=True)
             uow.market_connections.delete(old.id)
+            source = f"market_connection:{old.id}"
+            for alert in uow.alerts.unresolved_from(old.organization_id, source):
+                alert.resolve(principal.id, self._clock.now())  # nothing left to be down
+                uow.alerts.update(alert)
             uow.record(
                 AuditEvent(
                     action="market_connection.delete",
                     object_type="market_connection",
                     object_id=old.id,
-                    before=_view(old, list(self._box.open(old.credentials))),
+                    before=_view(old, self.credential_keys(old)),
                 )
             )
             uow.commit()
@@ -305,23 +330,31 @@ class ConnectionService:
             self._get(uow, principal.organization_id, connection_id)
             return uow.market_connections.checks(connection_id, limit)
 
-    def rotate_credentials(self, uow: UnitOfWork) -> int:
-        """Re-encrypt every connection's credentials with the current key; returns the
-        number of connections re-encrypted."""
+    def rotate_credentials(self, uow: UnitOfWork) -> tuple[int, list[str]]:
+        """Re-encrypt every connection's credentials with the current key. Returns the number
+        re-encrypted and the ids of connections whose credentials no configured key opens
+        (left as they are: set new credentials on them)."""
+        rotated = 0
+        unreadable: list[str] = []
         with uow:
-            tokens = uow.market_connections.all_credentials()
-            for connection_id, token in tokens:
-                uow.market_connections.set_credentials(connection_id, self._box.rotate(token))
+            for connection_id, token in uow.market_connections.all_credentials():
+                try:
+                    fresh = self._box.rotate(token)
+                except ValidationFailed:
+                    unreadable.append(connection_id)
+                    continue
+                uow.market_connections.set_credentials(connection_id, fresh)
+                rotated += 1
             uow.record(
                 AuditEvent(
                     action="market_connection.rotate_credentials",
                     object_type="market_connection",
                     object_id="*",
-                    after={"connections": len(tokens)},
+                    after={"connections": rotated, "unreadable": unreadable},
                 )
             )
             uow.commit()
-        return len(tokens)
+        return rotated, unreadable
 
     # --- using a connection -----------------------------------------------------------
     def connector(self, connection: MarketConnection) -> VenueConnector:
@@ -351,14 +384,15 @@ class ConnectionService:
             health = asyncio.run(self._health(self.connector(connection)))
             if not health.ok:
                 status = ConnectionStatus.DEGRADED if health.reachable else ConnectionStatus.DOWN
-                error = (health.detail or "venue not ok")[:500]
+                error = health.detail or "venue not ok"
         except ValidationFailed as exc:
-            status, error = ConnectionStatus.DOWN, exc.message[:500]
+            status, error = ConnectionStatus.DOWN, exc.message
         except Exception as exc:  # any failure to reach the venue means it is down for us
-            status, error = ConnectionStatus.DOWN, f"{type(exc).__name__}: {exc}"[:500]
+            status, error = ConnectionStatus.DOWN, f"{type(exc).__name__}: {exc}"
         latency_ms = (time.perf_counter() - started) * 1000
         if status is ConnectionStatus.UP and latency_ms > SLOW_S * 1000:
             status, error = ConnectionStatus.DEGRADED, f"slow: {latency_ms:.0f} ms"
+        error = None if error is None else self._redact(connection, error)[:500]
         return self._record_check(uow, organization_id, connection_id, status, latency_ms, error)
 
     async def _health(self, connector: VenueConnector) -> Any:
@@ -391,27 +425,7 @@ class ConnectionService:
                     last_error=error,
                 )
             )
-            source = f"market_connection:{connection_id}"
-            if changed and status is ConnectionStatus.UP:
-                for state in (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED):
-                    for alert in uow.alerts.list(organization_id, state, 500, 0):
-                        if alert.source == source:
-                            alert.resolve("connection-monitor", now)
-                            uow.alerts.update(alert)
-            if changed and status is ConnectionStatus.DOWN:
-                uow.alerts.add(
-                    Alert(
-                        id=new_id(),
-                        organization_id=organization_id,
-                        severity=Severity.CRITICAL,
-                        source=source,
-                        title=f"Market connection {old.name!r} is down",
-                        message=error or "no answer",
-                        status=AlertStatus.OPEN,
-                        raised_at=now,
-                        raised_by="connection-monitor",
-                    )
-                )
+            alerts = self._follow_alerts(uow, old, status, error, now) if changed else {}
             if changed:
                 uow.record(
                     AuditEvent(
@@ -419,11 +433,45 @@ class ConnectionService:
                         object_type="market_connection",
                         object_id=connection_id,
                         before={"status": old.status},
-                        after={"status": status.value, "error": error},
+                        after={"status": status.value, "error": error, **alerts},
                     )
                 )
             uow.commit()
         return check
+
+    @staticmethod
+    def _follow_alerts(
+        uow: UnitOfWork,
+        connection: MarketConnection,
+        status: ConnectionStatus,
+        error: str | None,
+        now: datetime,
+    ) -> dict[str, list[str]]:
+        """Raise a critical alert when the connection goes down (unless one is open already)
+        and resolve its alerts when it is up again; returns the alert ids for the audit row
+        of the status change."""
+        source = f"market_connection:{connection.id}"
+        unresolved = uow.alerts.unresolved_from(connection.organization_id, source)
+        if status is ConnectionStatus.UP:
+            for alert in unresolved:
+                alert.resolve("connection-monitor", now)
+                uow.alerts.update(alert)
+            return {"alerts_resolved": [a.id for a in unresolved]} if unresolved else {}
+        if status is ConnectionStatus.DOWN and not unresolved:
+            alert = Alert(
+                id=new_id(),
+                organization_id=connection.organization_id,
+                severity=Severity.CRITICAL,
+                source=source,
+                title=f"Market connection {connection.name!r} is down",
+                message=error or "no answer",
+                status=AlertStatus.OPEN,
+                raised_at=now,
+                raised_by="connection-monitor",
+            )
+            uow.alerts.add(alert)
+            return {"alert_raised": [alert.id]}
+        return {}
 
     def fetch_market_data(
         self,
@@ -473,4 +521,10 @@ class ConnectionService:
             finally:
                 await connector.aclose()
 
-        return asyncio.run(fetch())
+        try:
+            return asyncio.run(fetch())
+        except Exception as exc:  # the venue's failure, without any credential in the text
+            message = self._redact(connection, f"{type(exc).__name__}: {exc}")[:500]
+            raise VenueUnavailable(
+                f"connection {connection.name!r}: {message}", field="connection_id"
+            ) from None

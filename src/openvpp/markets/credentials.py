@@ -35,4 +35,12 @@ class CredentialBox:
         return {str(k): str(v) for k, v in value.items()}
 
     def rotate(self, token: str) -> str:
-        return self._box.rotate(token.encode()).decode()
+        """``token`` re-encrypted with the first key; ``ValidationFailed`` if no key opens
+        it."""
+        try:
+            return self._box.rotate(token.encode()).decode()
+        except InvalidToken:
+            raise ValidationFailed(
+                "stored credentials cannot be decrypted with the configured keys",
+                field="credentials",
+            ) from None

@@ -81,7 +81,7 @@ class DayBefore(_Frozen):
     def _hhmm(cls, value: Any) -> Any:
         if isinstance(value, int):
             raise ValueError("write the time quoted, e.g. '12:00' (YAML reads 12:00 as a number)")
-        if isinstance(value, str) and not _HHMM.match(value):
+        if isinstance(value, str) and not _HHMM.fullmatch(value):
             raise ValueError(f"time must be 'HH:MM' (00:00 to 23:59), got {value!r}")
         return value
 

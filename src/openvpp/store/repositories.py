@@ -315,6 +315,20 @@ def _alert(row: RowMapping) -> Alert:
 
 
 class AlertRepo(_Repo):
+    def unresolved_from(self, organization_id: str, source: str) -> list[Alert]:
+        """Open or acknowledged alerts raised by ``source``, oldest first."""
+        a = t.system_alerts
+        rows = self._c.execute(
+            a.select()
+            .where(
+                a.c.organization_id == organization_id,
+                a.c.source == source,
+                a.c.status != AlertStatus.RESOLVED.value,
+            )
+            .order_by(a.c.raised_at, a.c.id)
+        ).mappings()
+        return [_alert(r) for r in rows]
+
     def add(self, alert: Alert) -> None:
         self._c.execute(t.system_alerts.insert().values(**asdict(alert)))
 

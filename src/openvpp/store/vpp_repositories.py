@@ -144,7 +144,7 @@ class VppRepo(_Repo):
                 id=row["id"],
                 vpp_id=row["vpp_id"],
                 effective_from=row["effective_from"],
-                settings=VppSettings.model_validate(row["parameters"]),
+                settings=VppSettings.model_validate(row["parameters"], context={"stored": True}),
                 recorded_at=row["recorded_at"],
                 recorded_by=row["recorded_by"],
             )

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from openvpp.vpp.qualification import LEGACY_CODES, market_codes
 
@@ -86,11 +86,14 @@ class VppSettings(BaseModel):
 
     @field_validator("markets")
     @classmethod
-    def _known_markets(cls, value: list[str]) -> list[str]:
+    def _known_markets(cls, value: list[str], info: ValidationInfo) -> list[str]:
         value = [LEGACY_CODES.get(code, code) for code in value]
         known = market_codes()
         unknown = sorted(set(value) - known)
-        if unknown:
+        # stored versions are read as they are: a market file removed from the configuration
+        # must not make the VPP unreadable (its conflicts check skips unknown markets)
+        stored = isinstance(info.context, dict) and info.context.get("stored", False)
+        if unknown and not stored:
             raise ValueError(f"unknown market {unknown[0]!r}; known: {', '.join(sorted(known))}")
         if len(set(value)) != len(value):
             raise ValueError("a market is listed twice")

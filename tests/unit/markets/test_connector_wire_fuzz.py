@@ -38,6 +38,7 @@ ORDER = {
     "quantity_mw": "1.0",
     "filled_mw": "0",
     "status": "new",
+    "active": True,
     "created_at": "2026-05-30T10:00:00+00:00",
     "updated_at": "2026-05-30T10:00:00+00:00",
 }

@@ -80,8 +80,6 @@ async def update_connection(
     principal: PrincipalDep,
 ) -> ConnectionOut:
     changes = body.model_dump(exclude_unset=True)
-    if changes.get("name", "") is None:
-        changes.pop("name")
     updated = await blocking(rt.connections.update, uow, principal, connection_id, changes)
     return _out(rt, updated)
 

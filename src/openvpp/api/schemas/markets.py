@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from openvpp.api.schemas.common import In, Out, UTCDatetime
 from openvpp.markets.calendar import DeliveryInterval
@@ -229,12 +229,23 @@ class ConnectionIn(In):
 
 
 class ConnectionUpdateIn(In):
+    """Fields to change; ``base_url: null`` removes the URL, ``null`` is refused elsewhere."""
+
     name: str | None = Field(default=None, pattern=NAME)
     base_url: str | None = Field(default=None, max_length=500)
     markets: list[str] | None = Field(default=None, min_length=1, max_length=50)
     credentials: dict[str, str] | None = Field(default=None, max_length=20)
     options: dict[str, Any] | None = Field(default=None, max_length=50)
     enabled: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in ("name", "markets", "credentials", "options", "enabled"):
+                if key in data and data[key] is None:
+                    raise ValueError(f"{key} may not be null; leave it out to keep it")
+        return data
 
 
 class ConnectionOut(Out):

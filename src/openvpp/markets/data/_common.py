@@ -206,7 +206,7 @@ def check_bytes(data: object, fmt: str) -> bytes:
 
 def option_code(value: object, option: str) -> str:
     """A market, area or product code (``A-Z 0-9 _ -``, up to 32 characters)."""
-    if not isinstance(value, str) or not CODE_RE.match(value):
+    if not isinstance(value, str) or not CODE_RE.fullmatch(value):
         raise MarketDataError(
             f"option {option}={value!r}: expected a code of A-Z, 0-9, '_' and '-' "
             "(up to 32 characters), e.g. 'EU-SDAC'"
@@ -216,7 +216,7 @@ def option_code(value: object, option: str) -> str:
 
 def option_series(value: object, option: str) -> str:
     """A series name (lower-case ``a-z 0-9 _``, starting with a letter)."""
-    if not isinstance(value, str) or not SERIES_RE.match(value):
+    if not isinstance(value, str) or not SERIES_RE.fullmatch(value):
         raise MarketDataError(
             f"option {option}={value!r}: expected a lower-case name of a-z, 0-9 and '_', "
             "e.g. 'load_forecast'"
@@ -246,7 +246,7 @@ def option_zone(value: object, option: str) -> str:
 
 def option_time(value: object, option: str) -> wall_time:
     """A local wall-clock time written ``'HH:MM'``."""
-    match = _HHMM.match(value) if isinstance(value, str) else None
+    match = _HHMM.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         raise MarketDataError(f"option {option}={value!r}: expected 'HH:MM', e.g. '12:00'")
     return wall_time(int(match.group(1)), int(match.group(2)))
