@@ -64,6 +64,7 @@ def _price_mip(
     starts = np.searchsorted(r, np.arange(n_cols + 1)).astype(np.int64)
     h = new_highs()
     h.setOptionValue("time_limit", time_limit)
+    h.setOptionValue("mip_rel_gap", 0.0)  # the closest prices, not merely close ones
     h.passModel(
         n_cols,
         row_lo.size,
