@@ -26,6 +26,7 @@ import httpx
 import pandas as pd
 import pytest
 import uvicorn
+from fastapi.testclient import TestClient
 
 from openvpp.markets.calendar import delivery_intervals
 from openvpp.markets.connectors import (
@@ -47,7 +48,7 @@ from openvpp.markets.connectors import (
 )
 from openvpp.markets.connectors.http import HttpExchangeConnector
 from openvpp.markets.connectors.simulated import SimulatedConnector
-from openvpp.markets.exchange import FaultInjector, SimulatedExchange
+from openvpp.markets.exchange import FaultInjector, FaultMode, FaultSpec, SimulatedExchange
 from openvpp.markets.exchange.http_app import ExchangeASGI, create_app
 from openvpp.markets.presets import load_presets
 
@@ -709,3 +710,146 @@ async def test_cli_serve_replay_subprocess() -> None:
             output = proc.communicate()[0].decode()
     assert "replay EU-SDAC/H" in output and "72 values" in output, output
     assert "venue clock starts at 2018-03-22T23:00:00+00:00" in output, output
+
+
+# ---------------------------------------------------------------------------- input limits
+
+
+def _client(now: datetime = NOW) -> tuple[TestClient, ExchangeASGI]:
+    exchange = SimulatedExchange(load_presets(), FakeClock(now), api_keys=KEYS)
+    app = create_app(exchange, FaultInjector(), tick_interval_s=None)
+    return TestClient(app.fastapi, raise_server_exceptions=False), app
+
+
+H_A = {"X-API-Key": "key-a"}
+H_B = {"X-API-Key": "key-b"}
+SDAC_BODY = {
+    "client_order_id": "o1",
+    "market": "EU-SDAC",
+    "product": "H",
+    "delivery_start": "2026-03-28T09:00:00Z",
+    "side": "buy",
+    "price": "50",
+    "quantity_mw": "1",
+}
+SIDC_BODY = {**SDAC_BODY, "market": "EU-SIDC"}
+EARLY = datetime(2026, 3, 27, 8, 0, tzinfo=UTC)  # SDAC gate for 28 Mar open
+
+
+@pytest.mark.parametrize("qty", ["300000000", "1E+30", "100000.1"])
+def test_http_oversized_auction_order_is_422_and_clearing_still_works(qty: str) -> None:
+    client, app = _client(EARLY)
+    r = client.post("/v1/orders", json={**SDAC_BODY, "quantity_mw": qty}, headers=H_A)
+    assert r.status_code == 422 and r.json()["field"] == "quantity_mw", r.text
+    body = {**SDAC_BODY, "client_order_id": "s", "side": "sell", "price": "40"}
+    assert client.post("/v1/orders", json=body, headers=H_B).status_code == 201
+    assert client.post("/v1/orders", json=SDAC_BODY, headers=H_A).status_code == 201
+    run = {"market": "EU-SDAC", "product": "H", "day": "2026-03-28"}
+    r = client.post("/v1/auctions/run", json=run, headers=H_A)
+    assert r.status_code == 200 and r.json()["cleared"], r.text
+    assert app.exchange.find_order("alice", "o1").filled_mw == Decimal("1")
+
+
+def test_http_run_auction_that_cannot_clear_is_422() -> None:
+    client, app = _client(EARLY)
+    order = client.post("/v1/orders", json=SDAC_BODY, headers=H_A).json()
+    ex = app.exchange
+    unit = ex._auction_units[order["venue_order_id"]]
+    ex._auction_units[order["venue_order_id"]] = dataclasses.replace(unit, lots=3_000_000_000)
+    run = {"market": "EU-SDAC", "product": "H", "day": "2026-03-28"}
+    r = client.post("/v1/auctions/run", json=run, headers=H_A)
+    assert r.status_code == 422 and r.json()["field"] == "day", r.text
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("quantity_mw", "1.00000000000000000000000000001"),
+        ("price", "50.0000000000000000000000000001"),
+        ("price", "9E+999999"),
+        ("quantity_mw", "9E+999999"),
+        ("price", "1E-999999"),
+        ("quantity_mw", "1e-50000000"),
+        ("price", "1" + "0" * 30),
+    ],
+)
+def test_http_off_grid_and_overflowing_decimals_are_422(field: str, value: str) -> None:
+    client, app = _client()
+    r = client.post("/v1/orders", json={**SIDC_BODY, field: value}, headers=H_A)
+    assert r.status_code == 422 and r.json()["field"] == field, r.text
+    assert app.exchange.orders() == []
+
+
+def test_http_iceberg_clip_overflow_is_422() -> None:
+    client, _ = _client()
+    body = {**SIDC_BODY, "order_type": "iceberg", "quantity_mw": "2", "clip_mw": "9E+999999"}
+    r = client.post("/v1/orders", json=body, headers=H_A)
+    assert r.status_code == 422 and r.json()["field"] == "clip_mw", r.text
+    body["clip_mw"] = "0.50000000000000000000000000001"
+    r = client.post("/v1/orders", json=body, headers=H_A)
+    assert r.status_code == 422 and r.json()["field"] == "clip_mw", r.text
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("price", "9E+999999"),
+        ("price", "50.0000000000000000000000000001"),
+        ("quantity_mw", "9E+999999"),
+        ("quantity_mw", "1.00000000000000000000000000001"),
+        ("quantity_mw", "300000000"),
+    ],
+)
+def test_http_modify_with_bad_decimals_is_422(field: str, value: str) -> None:
+    client, _ = _client()
+    vid = client.post("/v1/orders", json=SIDC_BODY, headers=H_A).json()["venue_order_id"]
+    r = client.patch(f"/v1/orders/{vid}", json={field: value}, headers=H_A)
+    assert r.status_code == 422 and r.json()["field"] == field, r.text
+    assert client.get(f"/v1/orders/{vid}", headers=H_A).json()["price"] == "50"
+
+
+@pytest.mark.parametrize(
+    "start", ["9999-12-31T12:00:00Z", "0001-01-01T12:00:00Z", "2101-01-01T12:00:00Z"]
+)
+def test_http_far_delivery_start_is_422(start: str) -> None:
+    client, _ = _client()
+    r = client.post("/v1/orders", json={**SIDC_BODY, "delivery_start": start}, headers=H_A)
+    assert r.status_code == 422 and r.json()["field"] == "delivery_start", r.text
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "1989-12-31"])
+def test_http_run_auction_far_day_is_422(day: str) -> None:
+    client, _ = _client()
+    run = {"market": "EU-SDAC", "product": "H", "day": day}
+    r = client.post("/v1/auctions/run", json=run, headers=H_A)
+    assert r.status_code == 422 and r.json()["field"] == "day", r.text
+
+
+# ---------------------------------------------------------------------------- feed faults
+
+
+def test_feed_faults_are_only_used_up_when_they_can_act() -> None:
+    client, app = _client()
+    app.faults.set(
+        [
+            FaultSpec(FaultMode.DUPLICATE_FILLS, count=1),
+            FaultSpec(FaultMode.OUT_OF_ORDER_FILLS, count=1),
+        ]
+    )
+    assert client.get("/v1/fills", headers=H_A).json()["fills"] == []  # nothing to act on
+    assert [s.hits for s in app.faults.specs()] == [0, 0]
+    sell = {**SIDC_BODY, "side": "sell", "price": "40"}
+    client.post("/v1/orders", json={**sell, "client_order_id": "s1"}, headers=H_A)
+    client.post(
+        "/v1/orders", json={**SIDC_BODY, "price": "99", "client_order_id": "b1"}, headers=H_B
+    )
+    fills = client.get("/v1/fills", headers=H_A).json()["fills"]  # one fill: duplicated only
+    assert len(fills) == 2 and fills[0] == fills[1]
+    assert [s.hits for s in app.faults.specs()] == [1, 0]
+    client.post("/v1/orders", json={**sell, "client_order_id": "s2", "price": "41"}, headers=H_A)
+    client.post(
+        "/v1/orders", json={**SIDC_BODY, "price": "99", "client_order_id": "b2"}, headers=H_B
+    )
+    fills = client.get("/v1/fills", headers=H_A).json()["fills"]
+    assert [f["seq"] for f in fills] == sorted((f["seq"] for f in fills), reverse=True)
+    assert len(fills) == 2 and [s.hits for s in app.faults.specs()] == [1, 1]

@@ -42,6 +42,7 @@ from openvpp.markets.connectors import (
 from openvpp.markets.connectors.http import HttpExchangeConnector
 from openvpp.markets.connectors.registry import ConnectorRegistry
 from openvpp.markets.connectors.simulated import SimulatedConnector
+from openvpp.markets.connectors.wire import parse_order
 from openvpp.markets.exchange import SimulatedExchange
 from openvpp.markets.presets import load_presets
 
@@ -232,6 +233,8 @@ class ScriptedVenue:
             raise NotSentError("refused")
         if step == "reset":
             raise AmbiguousError("reset")
+        if step == "unauthorized":  # e.g. 401 after a key rotation, 403 from a proxy
+            raise VenueRejectedError("unauthorized", status=401, code="authentication_failed")
         return self.orders.get(str(client_order_id))
 
 
@@ -258,6 +261,25 @@ def test_unreachable_venue_leaves_the_order_unknown() -> None:
     out = run(submit_with_reconciliation(venue, request(), policy=POLICY, sleep=no_sleep))  # type: ignore[arg-type]
     assert out.state is OrderState.UNKNOWN and not out.resolved and out.order is None
     assert venue.submit_calls == 1 and out.queries == POLICY.query_attempts
+
+
+def test_refused_lookup_is_no_answer_and_leaves_the_order_unknown() -> None:
+    venue = ScriptedVenue(["ambiguous"], ["unauthorized"] * 10)
+    out = run(submit_with_reconciliation(venue, request(), policy=POLICY, sleep=no_sleep))  # type: ignore[arg-type]
+    assert out.state is OrderState.UNKNOWN and not out.resolved and out.order is None
+    assert venue.submit_calls == 1 and out.queries == POLICY.query_attempts
+    assert any("lookup refused (401" in e for e in out.events), out.events
+    assert "no answer from the venue: order stays UNKNOWN" in out.events
+
+
+def test_refused_lookups_do_not_count_as_not_found() -> None:
+    # not-found, refused, not-found: the refusal breaks the run of confirmations
+    venue = ScriptedVenue(["lost", "ok"], ["answer", "unauthorized", "answer", "answer"])
+    out = run(submit_with_reconciliation(venue, request(), policy=POLICY, sleep=no_sleep))  # type: ignore[arg-type]
+    assert out.resolved and out.submits == 2 and out.queries == 4
+    venue = ScriptedVenue(["ambiguous"], ["unauthorized", "unauthorized", "answer"])
+    out = run(submit_with_reconciliation(venue, request(), policy=POLICY, sleep=no_sleep))  # type: ignore[arg-type]
+    assert out.resolved and out.state is OrderState.NEW and venue.submit_calls == 1
 
 
 def test_resends_are_bounded_and_first_not_sent_and_rejections_raise() -> None:
@@ -401,6 +423,79 @@ def test_http_success_lookup_not_found_and_headers() -> None:
     assert seen[0].headers["X-API-Key"] == "k"
     assert json.loads(seen[0].content)["price"] == "50"
     assert seen[1].url.params["client_order_id"] == "c1"
+
+
+@pytest.mark.parametrize(
+    ("time_value", "detail"),
+    [
+        ("yesterday", "time"),
+        ("2026-03-27T16:00:00", "time"),  # naive: not a UTC instant
+        ("2026-13-45T99:00:00Z", "time"),
+    ],
+)
+def test_http_health_reports_a_malformed_time_instead_of_raising(
+    time_value: str, detail: str
+) -> None:
+    def handler(req: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"status": "ok", "time": time_value})
+
+    async def go() -> None:
+        c = _http(handler)
+        guarded = ResilientConnector(_http(handler))
+        try:
+            h = await c.health()
+            assert not h.ok and h.reachable and h.venue_time is None
+            assert detail in h.detail
+            r = await guarded.health()
+            assert not r.ok and r.reachable
+        finally:
+            await c.aclose()
+            await guarded.aclose()
+
+    asyncio.run(go())
+
+
+def test_http_health_reads_a_valid_time() -> None:
+    def handler(req: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"status": "ok", "time": "2026-03-27T17:00:00+01:00"})
+
+    async def go() -> None:
+        c = _http(handler)
+        try:
+            h = await c.health()
+            assert h.ok and h.venue_time == NOW and h.venue_time.tzinfo is not None
+        finally:
+            await c.aclose()
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize("active", ["false", "true", 0, 1, None, "missing"])
+def test_parse_order_needs_a_json_boolean_active(active: object) -> None:
+    body = {
+        "venue_order_id": "V1",
+        "client_order_id": "c1",
+        "market": "EU-SIDC",
+        "product": "H",
+        "delivery_start": START.isoformat(),
+        "delivery_end": START.isoformat(),
+        "side": "sell",
+        "order_type": "limit",
+        "price": "50",
+        "quantity_mw": "1",
+        "clip_mw": None,
+        "filled_mw": "0",
+        "status": "new",
+        "active": active,
+        "created_at": NOW.isoformat(),
+        "updated_at": NOW.isoformat(),
+    }
+    if active == "missing":
+        del body["active"]
+    with pytest.raises(ValueError, match="active"):
+        parse_order(body)
+    assert parse_order({**body, "active": False}).active is False
+    assert parse_order({**body, "active": True}).active is True
 
 
 # ---------------------------------------------------------------------------- simulated, registry

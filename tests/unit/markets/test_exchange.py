@@ -3,9 +3,11 @@ DST days, fills cursor, errors naming fields, automatic clearing, fault rules.""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -302,3 +304,165 @@ def test_empty_api_keys_admit_nobody_until_added(clock: Clock) -> None:
     ex.add_account("k", "other")  # a key keeps its first account
     assert ex.account_for("k") == "acct"
     assert SimulatedExchange(load_presets(), clock).account_for("test-key") == "test"
+
+
+# ---------------------------------------------------------------------------- limits (review)
+
+SDAC_DAY = date(2026, 3, 28)
+SDAC_START = datetime(2026, 3, 28, 9, 0, tzinfo=UTC)  # SDAC gate for 28 Mar closed at 16:00 UTC
+EARLY = datetime(2026, 3, 27, 8, 0, tzinfo=UTC)
+
+
+def sdac(cid: str, side: TradeSide = BUY, price: str = "50", qty: str = "1") -> NewOrder:
+    return order(cid, side, price, qty, start=SDAC_START, market="EU-SDAC", product="H")
+
+
+@pytest.mark.parametrize("qty", ["300000000", "1E+30", "100000.1"])
+def test_oversized_order_is_refused_at_submit(
+    ex: SimulatedExchange, clock: Clock, qty: str
+) -> None:
+    with pytest.raises(ValidationFailed, match="maximum order volume") as info:
+        ex.submit("a", order("big-c", qty=qty))  # continuous
+    assert info.value.field == "quantity_mw"
+    clock.t = EARLY
+    with pytest.raises(ValidationFailed, match="maximum order volume") as info:
+        ex.submit("a", sdac("big", qty=qty))  # auction
+    assert info.value.field == "quantity_mw" and ex.orders() == []
+    ok, _ = ex.submit("a", sdac("max", qty="100000"))  # the cap itself is allowed
+    with pytest.raises(ValidationFailed) as info:
+        ex.modify("a", ok.venue_order_id, quantity_mw=Decimal(qty))
+    assert info.value.field == "quantity_mw"
+    assert ex.get_order("a", ok.venue_order_id).quantity_mw == Decimal("100000")
+    assert ex.run_auction("EU-SDAC", "H", SDAC_DAY).cleared
+
+
+def test_day_total_lots_stay_within_the_clearing_limit(ex: SimulatedExchange, clock: Clock) -> None:
+    from openvpp.markets.clearing.auction import MAX_TOTAL_LOTS
+
+    clock.t = EARLY
+    per_order = 1_000_000  # lots of 100000 MW at 0.1 MW
+    n = MAX_TOTAL_LOTS // per_order  # 2147 orders fit
+    for i in range(n):
+        ex.submit("a", sdac(f"b{i}", qty="100000"))
+    with pytest.raises(ValidationFailed, match="total") as info:
+        ex.submit("b", sdac("over", qty="100000"))
+    assert info.value.field == "quantity_mw"
+    ex.submit("b", sdac("sell", SELL, qty="100000"))  # the other side has its own total
+    small, _ = ex.submit("b", sdac("small", qty="1"))
+    with pytest.raises(ValidationFailed, match="total") as info:
+        ex.modify("b", small.venue_order_id, quantity_mw=Decimal("100000"))
+    assert info.value.field == "quantity_mw"
+    ex.cancel("a", ex.find_order("a", "b0").venue_order_id)  # cancelled orders do not count
+    ex.submit("b", sdac("after-cancel", qty="10000"))
+    result = ex.run_auction("EU-SDAC", "H", SDAC_DAY)
+    volumes = {r.delivery_start: r.volume_mw for r in result.periods}
+    assert result.cleared and volumes[SDAC_START] == Decimal("100000")
+
+
+@pytest.mark.parametrize("lots", [3_000_000_000, 10**30])
+def test_a_day_that_cannot_clear_does_not_block_the_others(
+    ex: SimulatedExchange, clock: Clock, lots: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Defence in depth: an order the clearing cannot take (state from before the caps) fails
+    its own day only; later days clear and continuous orders still expire."""
+    clock.t = EARLY
+    bad, _ = ex.submit("a", sdac("bad"))
+    unit = ex._auction_units[bad.venue_order_id]
+    ex._auction_units[bad.venue_order_id] = dataclasses.replace(unit, lots=lots)
+    later, _ = ex.submit(
+        "b", order("later", SELL, "40", "5", start=SDAC_START + timedelta(days=1), market="EU-SDAC")
+    )
+    clock.t = NOW
+    resting, _ = ex.submit("b", order("rest", SELL, "40", "5"))  # EU-SIDC, 28 Mar 09:00
+    with pytest.raises(ValidationFailed) as info:
+        ex.run_auction("EU-SDAC", "H", SDAC_DAY)
+    assert info.value.field == "day" and "28" in info.value.message
+    clock.t = datetime(2026, 3, 29, 0, 0, tzinfo=UTC)  # every gate above has closed
+    with caplog.at_level("WARNING", logger="openvpp.markets.exchange.core"):
+        cleared = ex.tick()
+        assert ex.tick() == []
+    assert [r.day for r in cleared] == [SDAC_DAY + timedelta(days=1)]
+    assert ex.get_order("b", later.venue_order_id).status is ExchangeStatus.EXPIRED  # no buyer
+    assert ex.get_order("b", resting.venue_order_id).status is ExchangeStatus.EXPIRED
+    assert not ex.results("EU-SDAC", "H", SDAC_DAY).cleared
+    assert ex.get_order("a", bad.venue_order_id).active  # its day stays open
+    assert sum("not cleared" in r.getMessage() for r in caplog.records) == 1  # logged once
+
+
+def test_tick_survives_an_unexpected_error_in_one_day(
+    ex: SimulatedExchange, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock.t = EARLY
+    ex.submit("a", sdac("one"))
+    ex.submit("a", order("two", start=SDAC_START + timedelta(days=1), market="EU-SDAC"))
+    original = ex._clear_day
+
+    def flaky(market: Any, product: Any, day: date, orders: Any) -> Any:
+        if day == SDAC_DAY:
+            raise RuntimeError("boom")
+        return original(market, product, day, orders)
+
+    monkeypatch.setattr(ex, "_clear_day", flaky)
+    clock.t = datetime(2026, 3, 29, 0, 0, tzinfo=UTC)
+    assert [r.day for r in ex.tick()] == [SDAC_DAY + timedelta(days=1)]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"qty": "1.00000000000000000000000000001"}, "quantity_mw"),
+        ({"price": "50.0000000000000000000000000001"}, "price"),
+        ({"price": "-499.900000000000000000000000000001"}, "price"),
+        ({"price": "9E+999999"}, "price"),
+        ({"qty": "9E+999999"}, "quantity_mw"),
+        ({"price": "1E-999999"}, "price"),
+        (
+            {"kind": ExecType.ICEBERG, "qty": "2", "clip": "0.50000000000000000000000000001"},
+            "clip_mw",
+        ),
+        ({"kind": ExecType.ICEBERG, "qty": "2", "clip": "9E+999999"}, "clip_mw"),
+    ],
+)
+def test_off_grid_and_overflowing_values_are_refused_exactly(
+    ex: SimulatedExchange, kwargs: dict[str, object], field: str
+) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        ex.submit("a", order("x", **kwargs))  # type: ignore[arg-type]
+    assert info.value.field == field
+    assert ex.orders() == []
+
+
+def test_modify_refuses_off_grid_and_overflowing_values(ex: SimulatedExchange) -> None:
+    o, _ = ex.submit("a", order("m"))
+    for price, qty, field in [
+        ("50.0000000000000000000000000001", None, "price"),
+        ("9E+999999", None, "price"),
+        (None, "1.00000000000000000000000000001", "quantity_mw"),
+        (None, "9E+999999", "quantity_mw"),
+    ]:
+        with pytest.raises(ValidationFailed) as info:
+            ex.modify(
+                "a",
+                o.venue_order_id,
+                price=None if price is None else Decimal(price),
+                quantity_mw=None if qty is None else Decimal(qty),
+            )
+        assert info.value.field == field
+    assert ex.get_order("a", o.venue_order_id) == o
+
+
+@pytest.mark.parametrize(
+    "start",
+    [datetime(9999, 12, 31, 12, 0, tzinfo=UTC), datetime(1, 1, 1, 12, 0, tzinfo=UTC)],
+)
+def test_far_delivery_dates_are_refused(ex: SimulatedExchange, start: datetime) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        ex.submit("a", order("far", start=start))
+    assert info.value.field == "delivery_start"
+
+
+@pytest.mark.parametrize("day", [date(9999, 12, 31), date(1, 1, 1)])
+def test_run_auction_refuses_far_days(ex: SimulatedExchange, day: date) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        ex.run_auction("EU-SDAC", "H", day)
+    assert info.value.field == "day"

@@ -328,3 +328,59 @@ def test_simulated_connector_fetches_imbalance_prices() -> None:
     assert got.market == "EU-SDAC" and got.day == PLAIN and len(got.periods) == 96
     assert [p.short_price for p in got.periods] == [p.short_price for p in want.periods]
     assert got.periods[0].day_ahead_price == want.periods[0].day_ahead_price
+
+
+# ----------------------------------------------------------------- history changing resolution
+
+
+def _switching_history() -> pd.Series:
+    """SDAC-like history: hourly (80) until the 15-min switch on 1 Oct 2025 (Berlin), then
+    quarter-hourly cycling 88, 90, 92, 94 (hourly mean 91)."""
+    hourly = pd.date_range(
+        "2025-09-01", "2025-10-01", freq="h", tz="Europe/Berlin", inclusive="left"
+    )
+    quarter = pd.date_range(
+        "2025-10-01", "2025-11-01", freq="15min", tz="Europe/Berlin", inclusive="left"
+    )
+    cycle = np.resize(np.array([88.0, 90.0, 92.0, 94.0]), len(quarter))
+    return pd.concat([pd.Series(80.0, index=hourly), pd.Series(cycle, index=quarter)])
+
+
+SWITCH_DAYS = [
+    (date(2025, 9, 15), 24),
+    (date(2025, 9, 30), 24),  # last hourly day: next day is quarter-hourly
+    (date(2025, 10, 1), 24),  # first quarter-hourly day: previous day is hourly
+    (date(2025, 10, 26), 25),  # autumn DST day, quarter-hourly
+]
+
+
+@pytest.mark.parametrize(("day", "hours"), SWITCH_DAYS)
+@pytest.mark.parametrize("product", ["H", "QH"])
+def test_replay_history_that_changes_resolution(day: date, hours: int, product: str) -> None:
+    ex = exchange(day)
+    ex.set_replay("EU-SDAC", product, _switching_history())
+    grid = delivery_intervals(SDAC.product(product), day)
+    submit(ex, "s", SELL, "10", "1", grid[0].start_utc, product=product)
+    result = ex.run_auction("EU-SDAC", product, day)
+    prices = [p.price for p in result.periods]
+    assert len(prices) == hours * (4 if product == "QH" else 1)
+    if day < date(2025, 10, 1):
+        assert set(prices) == {Decimal("80.0")}
+    elif product == "H":
+        assert set(prices) == {Decimal("91.0")}
+    else:
+        cycle = [Decimal("88.0"), Decimal("90.0"), Decimal("92.0"), Decimal("94.0")]
+        assert prices == cycle * hours
+    assert ex.find_order("a", "s").status is ExchangeStatus.FILLED
+
+
+@pytest.mark.parametrize(("day", "hours"), SWITCH_DAYS)
+def test_real_time_history_that_changes_resolution(day: date, hours: int) -> None:
+    ex = exchange(day, imbalance=ImbalanceConfig(real_time={"EU-SDAC": _switching_history()}))
+    r = ex.imbalance_prices("EU-SDAC", day)
+    shorts = [p.short_price for p in r.periods]
+    assert len(shorts) == 4 * hours
+    if day < date(2025, 10, 1):
+        assert set(shorts) == {Decimal("80.0")}
+    else:
+        assert shorts[:4] == [Decimal("88.0"), Decimal("90.0"), Decimal("92.0"), Decimal("94.0")]

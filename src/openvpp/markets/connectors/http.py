@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -56,6 +56,16 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:
         return None
+
+
+def _utc_time(value: Any) -> datetime:
+    """An ISO 8601 instant with an offset, in UTC; ``ValueError`` otherwise."""
+    if not isinstance(value, str):
+        raise ValueError(f"time must be an ISO 8601 string, got {value!r}")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValueError(f"time {value!r} has no UTC offset")
+    return parsed.astimezone(UTC)
 
 
 class HttpExchangeConnector:
@@ -253,8 +263,11 @@ class HttpExchangeConnector:
             return VenueHealth(False, None, elapsed, exc.message, reachable=False)
         latency = time.perf_counter() - started
         venue_time = None
-        if isinstance(body, dict) and isinstance(body.get("time"), str):
-            venue_time = datetime.fromisoformat(body["time"])
+        if isinstance(body, dict) and body.get("time") is not None:
+            try:
+                venue_time = _utc_time(body["time"])
+            except ValueError as exc:
+                return VenueHealth(False, None, latency, f"malformed time in health answer: {exc}")
         ok = isinstance(body, dict) and body.get("status") == "ok"
         return VenueHealth(ok, venue_time, latency, "" if ok else "unexpected health answer")
 

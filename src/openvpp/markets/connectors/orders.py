@@ -9,15 +9,18 @@ reconcile on start-up):
    the caller to retry (a :class:`~openvpp.markets.connectors.guarded.ResilientConnector`
    already retries it). On a resend it leaves the order UNKNOWN.
 2. ``AmbiguousError``: the order is **UNKNOWN**. Query the venue by ``client_order_id``,
-   with exponential backoff while the venue is unreachable (``NotSentError`` /
-   ``AmbiguousError`` on the query), up to ``query_attempts``.
+   with exponential backoff while the venue gives no answer (``NotSentError`` /
+   ``AmbiguousError`` on the query, or ``VenueRejectedError``: a refused *lookup*, e.g. 401
+   after a key rotation or 403 from a proxy, says nothing about the order), up to
+   ``query_attempts``.
 3. Found: that is the order (reconciled). Not resent.
 4. The venue answers "not found" ``not_found_confirmations`` times in a row: it provably has
    not got the order, so the same request is submitted again (at most ``max_resends``
    times). This is safe even if the first request arrives late: the venue treats the
    ``client_order_id`` as an idempotency key and returns the existing order.
-5. Venue unreachable after all queries (or resends spent): the outcome stays UNKNOWN
-   (``resolved`` False); it is never made final without venue evidence.
+5. No answer after all queries (or resends spent): the outcome stays UNKNOWN
+   (``resolved`` False); it is never made final without venue evidence. Only a refusal of
+   the *submit* itself is final.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from openvpp.markets.connectors.protocol import (
     OrderSnapshot,
     OrderState,
     VenueConnector,
+    VenueRejectedError,
 )
 
 __all__ = ["ReconcilePolicy", "SubmissionOutcome", "find_order", "submit_with_reconciliation"]
@@ -74,11 +78,14 @@ async def find_order(
     client_order_id: str,
     policy: ReconcilePolicy,
     sleep: Sleep = asyncio.sleep,
+    events: list[str] | None = None,
 ) -> tuple[OrderSnapshot | None, bool, int]:
     """Look the order up by ``client_order_id``: ``(order, venue_answered, queries)``.
 
     ``order`` None with ``venue_answered`` True: the venue confirmed
-    ``not_found_confirmations`` times in a row that it does not know the id.
+    ``not_found_confirmations`` times in a row that it does not know the id. A refused lookup
+    (``VenueRejectedError``) counts as no answer, like an unreachable venue, and is appended
+    to ``events`` when given.
     """
     queries = 0
     not_found = 0
@@ -89,6 +96,10 @@ async def find_order(
             found = await connector.get_order(client_order_id=client_order_id)
         except (NotSentError, AmbiguousError):
             not_found = 0
+        except VenueRejectedError as exc:
+            not_found = 0
+            if events is not None:
+                events.append(f"lookup refused ({exc.status} {exc.code}): {exc.message}")
         else:
             if found is not None:
                 return found, True, queries
@@ -129,13 +140,13 @@ async def submit_with_reconciliation(
                 order.state, order, submits, queries, reconciled, tuple(events)
             )
         reconciled = True
-        found, answered, n = await find_order(connector, request.client_order_id, p, sleep)
+        found, answered, n = await find_order(connector, request.client_order_id, p, sleep, events)
         queries += n
         if found is not None:
             events.append(f"found by client_order_id as {found.venue_order_id}")
             return SubmissionOutcome(found.state, found, submits, queries, True, tuple(events))
         if not answered:
-            events.append("venue unreachable: order stays UNKNOWN")
+            events.append("no answer from the venue: order stays UNKNOWN")
             break
         if resends >= p.max_resends:
             events.append("not found and resends spent: order stays UNKNOWN")

@@ -63,6 +63,13 @@ def _dt(d: Mapping[str, Any], key: str) -> datetime:
     return ensure_utc(datetime.fromisoformat(value))
 
 
+def _bool(d: Mapping[str, Any], key: str) -> bool:
+    value = d.get(key)
+    if not isinstance(value, bool):
+        raise ValueError(f"{key} must be a JSON boolean, got {value!r}")
+    return value
+
+
 def _str(d: Mapping[str, Any], key: str) -> str:
     value = d.get(key)
     if not isinstance(value, str):
@@ -99,7 +106,7 @@ def parse_order(body: Any) -> OrderSnapshot:
         quantity_mw=_dec(d, "quantity_mw"),
         filled_mw=_dec(d, "filled_mw"),
         state=OrderState(_str(d, "status")),
-        active=bool(d.get("active")),
+        active=_bool(d, "active"),
         updated_at=_dt(d, "updated_at"),
     )
 

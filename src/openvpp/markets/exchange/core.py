@@ -20,6 +20,7 @@ from decimal import Decimal
 
 from openvpp.core.errors import Conflict, ValidationFailed
 from openvpp.markets.calendar import as_utc, delivery_intervals, gate_closure
+from openvpp.markets.clearing.auction import MAX_TOTAL_LOTS
 from openvpp.markets.exchange.clearing import AuctionOrder
 from openvpp.markets.exchange.model import (
     AuctionResult,
@@ -32,13 +33,14 @@ from openvpp.markets.exchange.model import (
 )
 from openvpp.markets.exchange.modes import ExchangeModes
 from openvpp.markets.exchange.rules import (
+    check_day,
     check_gate,
     delivery_interval,
     price_ticks,
     to_units,
     volume_lots,
 )
-from openvpp.markets.exchange.state import BookKey
+from openvpp.markets.exchange.state import BookKey, DayKey
 from openvpp.markets.model import Market, Product, VenueKind
 from openvpp.markets.orderbook import Order, OrderBook, OrderBookError, OrderType, Side, Trade
 
@@ -107,6 +109,8 @@ class SimulatedExchange(ExchangeModes):
             raise ValidationFailed(
                 f"the auction for {day} is already cleared", field="delivery_start"
             )
+        if not continuous:
+            self._check_day_total(day_key, cmd.side, lots)
         self._next_order += 1
         vid = f"V{self._next_order:08d}"
         order = ExchangeOrder(
@@ -151,6 +155,25 @@ class SimulatedExchange(ExchangeModes):
             self._day_orders.setdefault(day_key, []).append(vid)
             self._auction_units[vid] = AuctionOrder(vid, period, cmd.side, ticks, lots)
         return self._orders[vid]
+
+    def _check_day_total(
+        self, day_key: DayKey, side: TradeSide, lots: int, without: str | None = None
+    ) -> None:
+        """``ValidationFailed`` naming ``quantity_mw`` when ``lots`` more on ``side`` would take
+        the day's active orders of that side above the clearing's ``MAX_TOTAL_LOTS``
+        (``without``: an order whose current lots are replaced)."""
+        total = lots
+        for vid in self._day_orders.get(day_key, ()):
+            unit = self._auction_units[vid]
+            if vid != without and unit.side is side and self._orders[vid].active:
+                total += unit.lots
+        if total > MAX_TOTAL_LOTS:
+            market, product, day = day_key
+            raise ValidationFailed(
+                f"quantity_mw would take the total {side.value} volume of the {market}/{product} "
+                f"auction of {day} above {MAX_TOTAL_LOTS} lots",
+                field="quantity_mw",
+            )
 
     def _register(self, order: ExchangeOrder, cmd: NewOrder) -> None:
         self._orders[order.venue_order_id] = order
@@ -256,6 +279,9 @@ class SimulatedExchange(ExchangeModes):
                 raise ValidationFailed("modify needs price or quantity_mw", field="price")
             ticks = None if price is None else price_ticks(market, price)
             lots = None if quantity_mw is None else volume_lots(market, quantity_mw)
+            if lots is not None and market.venue is not VenueKind.CONTINUOUS:
+                day = self._auction_day(order)
+                self._check_day_total(day, order.side, lots, without=venue_order_id)
             new = replace(
                 order,
                 price=order.price if price is None else price,
@@ -301,16 +327,24 @@ class SimulatedExchange(ExchangeModes):
         """Clear the auction of the local delivery ``day`` (idempotent: a cleared day returns
         its stored result). May run before gate closure (tests, demos); later orders for the
         day are refused. With replay history for the product the day is cleared against it;
-        a day the history does not cover raises ``ValidationFailed`` and stays open."""
+        a day the history does not cover, or that the clearing cannot compute, raises
+        ``ValidationFailed`` naming ``day`` and stays open."""
         with self._lock:
             m, p = self._market_product(market, product)
             if m.venue is VenueKind.CONTINUOUS:
                 raise ValidationFailed(f"{market} is a continuous market", field="market")
+            check_day(day)
             key = (m.code, p.code, day)
             if key in self._results:
                 return self._results[key]
             vids = [v for v in self._day_orders.get(key, []) if self._orders[v].active]
-            periods, fills = self._clear_day(m, p, day, [self._auction_units[v] for v in vids])
+            units = [self._auction_units[v] for v in vids]
+            try:
+                periods, fills = self._clear_day(m, p, day, units)
+            except (ValueError, OverflowError) as exc:
+                raise ValidationFailed(
+                    f"auction {m.code}/{p.code} of {day} cannot be cleared: {exc}", field="day"
+                ) from None
             now = as_utc(self.clock.now(), "clock")
             accepted = {f.venue_order_id: f for f in fills}
             for vid in vids:
@@ -336,41 +370,72 @@ class SimulatedExchange(ExchangeModes):
             self._results[key] = result
             return result
 
+    def _auction_day(self, order: ExchangeOrder) -> DayKey:
+        _, product = self._market_product(order.market, order.product)
+        day, _, _ = delivery_interval(product, order.delivery_start)
+        return (order.market, order.product, day)
+
     def tick(self) -> list[AuctionResult]:
         """Housekeeping at the clock's time: clear auction days whose last gate has closed and
-        expire continuous orders whose gate has closed. Returns the auctions cleared now."""
+        expire continuous orders whose gate has closed. Returns the auctions cleared now.
+
+        Each day is cleared on its own: a day that fails (no replay history, or any error) is
+        logged once, stays open and is tried again on the next tick; the other days and the
+        expiry of continuous orders go on."""
         with self._lock:
             now = as_utc(self.clock.now(), "clock")
             cleared = []
             for market, product, day in list(self._day_orders):
                 if (market, product, day) in self._results:
                     continue
-                p = self.markets[market].product(product)
-                last = delivery_intervals(p, day)[-1]
-                if now >= gate_closure(p, last.start_utc):
-                    try:
-                        cleared.append(self.run_auction(market, product, day))
-                    except ValidationFailed as exc:  # replay without history for the day
-                        if (market, product, day) not in self._replay_failures:
-                            self._replay_failures.add((market, product, day))
-                            log.warning(
-                                "auction %s/%s %s not cleared: %s",
-                                market,
-                                product,
-                                day,
-                                exc.message,
-                            )
-            for (market, product, start), book in self._books.items():
-                if now < gate_closure(self.markets[market].product(product), start):
-                    continue
-                for vid, order in list(self._orders.items()):
-                    if order.active and (order.market, order.product, order.delivery_start) == (
-                        market,
-                        product,
-                        start,
-                    ):
-                        book.cancel(vid)
-                        self._orders[vid] = replace(
-                            order, status=ExchangeStatus.EXPIRED, active=False, updated_at=now
-                        )
+                try:
+                    result = self._clear_if_closed(market, product, day, now)
+                except Exception as exc:  # one day must not stop the others
+                    self._log_failure((market, product, day), exc)
+                else:
+                    if result is not None:
+                        cleared.append(result)
+            self._expire_continuous(now)
             return cleared
+
+    def _clear_if_closed(
+        self, market: str, product: str, day: date, now: datetime
+    ) -> AuctionResult | None:
+        p = self.markets[market].product(product)
+        last = delivery_intervals(p, day)[-1]
+        if now < gate_closure(p, last.start_utc):
+            return None
+        return self.run_auction(market, product, day)
+
+    def _log_failure(self, key: DayKey, exc: Exception) -> None:
+        if key in self._replay_failures:
+            return
+        self._replay_failures.add(key)
+        market, product, day = key
+        if isinstance(exc, ValidationFailed):  # e.g. replay without history for the day
+            log.warning("auction %s/%s %s not cleared: %s", market, product, day, exc.message)
+        else:
+            log.error(
+                "auction %s/%s %s not cleared: %s: %s",
+                market,
+                product,
+                day,
+                type(exc).__name__,
+                exc,
+                exc_info=exc,
+            )
+
+    def _expire_continuous(self, now: datetime) -> None:
+        for (market, product, start), book in self._books.items():
+            if now < gate_closure(self.markets[market].product(product), start):
+                continue
+            for vid, order in list(self._orders.items()):
+                if order.active and (order.market, order.product, order.delivery_start) == (
+                    market,
+                    product,
+                    start,
+                ):
+                    book.cancel(vid)
+                    self._orders[vid] = replace(
+                        order, status=ExchangeStatus.EXPIRED, active=False, updated_at=now
+                    )

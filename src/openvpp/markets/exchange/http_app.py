@@ -23,7 +23,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from openvpp.core.errors import AuthenticationFailed, Conflict, DomainError, NotFound
 from openvpp.markets.exchange.core import SimulatedExchange
@@ -35,6 +35,7 @@ from openvpp.markets.exchange.faults import (
     FaultSpec,
 )
 from openvpp.markets.exchange.model import ExecType, NewOrder, TradeSide
+from openvpp.markets.exchange.rules import MAX_YEAR, MIN_YEAR
 from openvpp.markets.exchange.wire import (
     auction_json,
     fill_page_json,
@@ -53,6 +54,19 @@ Payload = tuple[int, Any]
 ApiKey = Annotated[str | None, Header(alias="X-API-Key")]
 
 
+def _year_in_range(value: date) -> date:
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"year must be between {MIN_YEAR} and {MAX_YEAR}")
+    return value
+
+
+# Decimal inputs: at most 20 digits, 10 of them after the point (no huge exponents).
+Price = Annotated[Decimal, Field(max_digits=20, decimal_places=10, allow_inf_nan=False)]
+Volume = Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=10, allow_inf_nan=False)]
+DeliveryStart = Annotated[AwareDatetime, AfterValidator(_year_in_range)]
+Day = Annotated[date, AfterValidator(_year_in_range)]
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -61,23 +75,23 @@ class OrderIn(_In):
     client_order_id: str = Field(..., min_length=1, max_length=64)
     market: str = Field(..., min_length=1, max_length=32)
     product: str = Field(..., min_length=1, max_length=32)
-    delivery_start: AwareDatetime
+    delivery_start: DeliveryStart
     side: TradeSide
-    price: Decimal = Field(..., allow_inf_nan=False)
-    quantity_mw: Decimal = Field(..., gt=0, allow_inf_nan=False)
+    price: Price
+    quantity_mw: Volume
     order_type: ExecType = ExecType.LIMIT
-    clip_mw: Decimal | None = Field(None, gt=0, allow_inf_nan=False)
+    clip_mw: Volume | None = None
 
 
 class ModifyIn(_In):
-    price: Decimal | None = Field(None, allow_inf_nan=False)
-    quantity_mw: Decimal | None = Field(None, gt=0, allow_inf_nan=False)
+    price: Price | None = None
+    quantity_mw: Volume | None = None
 
 
 class AuctionIn(_In):
     market: str
     product: str
-    day: date
+    day: Day
 
 
 class FaultIn(_In):
@@ -200,10 +214,13 @@ def _before(spec: FaultSpec) -> Response:
 
 
 def _feed(faults: FaultInjector, payload: dict[str, Any]) -> dict[str, Any]:
+    """Apply the feed faults; a rule is only used up (``count``) on a page it can change:
+    duplication needs a fill, reordering two different fills."""
     fills = list(payload["fills"])
-    if faults.pick("fills", frozenset({FaultMode.DUPLICATE_FILLS})) is not None:
+    distinct = len(fills)
+    if distinct >= 1 and faults.pick("fills", frozenset({FaultMode.DUPLICATE_FILLS})):
         fills = [f for f in fills for _ in (0, 1)]
-    if faults.pick("fills", frozenset({FaultMode.OUT_OF_ORDER_FILLS})) is not None:
+    if distinct >= 2 and faults.pick("fills", frozenset({FaultMode.OUT_OF_ORDER_FILLS})):
         fills.reverse()
     return {**payload, "fills": fills}
 

@@ -6,7 +6,9 @@ Per market and local day, on the market's settlement grid (``settlement.period_m
 - from **real-time history** when one is configured for the market
   (:class:`RealTimeSource`): the time-weighted mean of the history over each settlement
   interval (:func:`~openvpp.markets.imbalance.align_to_grid`), rounded to the price tick (half to
-  even); one series gives single pricing, a second ``long`` series dual pricing;
+  even); one series gives single pricing, a second ``long`` series dual pricing. The spacing
+  of the history is taken per day (:func:`day_window`), so a series that changes resolution
+  (hourly, later quarter-hourly) serves the days of both;
 - else **synthetic** (:func:`synthetic_day`): day-ahead prices [ticks] laid onto the settlement
   grid (hourly prices repeat) and priced by
   :func:`~openvpp.markets.imbalance.synthetic_imbalance_prices` with an
@@ -20,7 +22,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from types import MappingProxyType
 
@@ -38,12 +40,45 @@ __all__ = [
     "ImbalanceConfig",
     "RealTimeSource",
     "day_seed",
+    "day_window",
     "real_time_day",
     "settlement_ticks",
+    "spacing_min",
     "synthetic_day",
 ]
 
 IntArray = NDArray[np.int64]
+_MINUTE = pd.Timedelta(minutes=1)
+
+
+def spacing_min(index: pd.DatetimeIndex) -> int | None:
+    """Most common distance between consecutive starts of a sorted index [min], ``None`` for
+    fewer than two starts; ``ValueError`` when it is not a whole, positive number of minutes."""
+    if len(index) < 2:
+        return None
+    diffs = np.asarray((index[1:] - index[:-1]) / _MINUTE, dtype=np.float64)
+    steps, counts = np.unique(diffs, return_counts=True)
+    step = float(steps[np.argmax(counts)])
+    if step < 1 or step != round(step):
+        raise ValueError(f"history spacing of {step:g} min is not a whole number of minutes")
+    return int(step)
+
+
+def day_window(prices: pd.Series, start: datetime, end: datetime) -> tuple[pd.Series, int | None]:
+    """The values of ``prices`` (tz-aware interval starts) that start in ``[start, end)``, with a
+    sorted UTC index, and their spacing [min] (:func:`spacing_min`; ``None`` for fewer than two
+    values). Taking the spacing per day window lets one series change resolution between days.
+    """
+    index = prices.index
+    if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
+        raise ValueError("prices must be indexed by tz-aware interval starts")
+    utc = prices.set_axis(index.tz_convert("UTC"))
+    if not utc.index.is_monotonic_increasing:
+        utc = utc.sort_index(kind="stable")
+    starts = pd.DatetimeIndex(utc.index)
+    lo = starts.searchsorted(pd.Timestamp(start))
+    hi = starts.searchsorted(pd.Timestamp(end))
+    return utc.iloc[lo:hi], spacing_min(starts[lo:hi])
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -165,13 +200,24 @@ def synthetic_day(
     )
 
 
+def _real_time_ticks(market: Market, settle: list[DeliveryInterval], prices: pd.Series) -> IntArray:
+    """The day's real-time prices [ticks] on the settlement grid, with the spacing of the
+    day's own values (the series' overall spacing, else the settlement period, when the day
+    has fewer than two)."""
+    window, step = day_window(prices, settle[0].start_utc, settle[-1].end_utc)
+    if step is None:
+        whole = pd.DatetimeIndex(prices.index).tz_convert("UTC").sort_values()
+        step = spacing_min(whole) or market.settlement.period_min
+    return _to_ticks(align_to_grid(window, settle, source_period_min=step), market.price_tick)
+
+
 def real_time_day(market: Market, day: date, source: RealTimeSource) -> ImbalanceResult:
     """Imbalance prices of ``day`` from real-time history; ``ValueError`` naming the first
     settlement interval the history does not cover."""
     settle = delivery_intervals(market, day)
     tick = market.price_tick
-    short = _to_ticks(align_to_grid(source.short, settle), tick)
-    long = short if source.long is None else _to_ticks(align_to_grid(source.long, settle), tick)
+    short = _real_time_ticks(market, settle, source.short)
+    long = short if source.long is None else _real_time_ticks(market, settle, source.long)
     periods = tuple(
         ImbalancePeriod(iv.start_utc, iv.end_utc, Decimal(int(s)) * tick, Decimal(int(lg)) * tick)
         for iv, s, lg in zip(settle, short, long, strict=True)

@@ -10,9 +10,12 @@ history with :mod:`openvpp.markets.replay` instead of against other participants
   cleared together with a synthetic book of the rest of the market around the historical price,
   so large orders move the price.
 
-History grid: when the history's spacing equals the product's period the day is taken with
-:func:`~openvpp.markets.replay.history_to_ticks` (strict: every interval of the local day must
-be there). Otherwise it is laid onto the product's grid with
+History grid: the spacing of the history is taken per local day, from that day's own values
+(the most common distance between them; the series' overall spacing when the day has fewer
+than two), so a series that changes resolution, like SDAC going from 60 to 15 min on
+1 October 2025, replays the days of both. When a day's spacing equals the product's period the
+day is taken with :func:`~openvpp.markets.replay.history_to_ticks` (strict: every interval of
+the local day must be there). Otherwise it is laid onto the product's grid with
 :func:`~openvpp.markets.imbalance.align_to_grid`: hourly history repeats over the four
 quarter-hours of a ``QH`` product, finer history is averaged over each interval (time-weighted)
 and rounded to the price tick. History prices off the market's price tick are rounded to it
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from types import MappingProxyType
 
@@ -33,6 +36,7 @@ from numpy.typing import NDArray
 
 from openvpp.markets.calendar import delivery_intervals
 from openvpp.markets.exchange.clearing import AuctionFill, AuctionOrder
+from openvpp.markets.exchange.imbalance_mode import day_window, spacing_min
 from openvpp.markets.exchange.model import PeriodResult, TradeSide
 from openvpp.markets.imbalance import align_to_grid
 from openvpp.markets.model import Market, PricingRule, Product
@@ -54,7 +58,6 @@ __all__ = [
 
 IntArray = NDArray[np.int64]
 ReplayKey = tuple[str, str]
-_MINUTE = pd.Timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -80,8 +83,8 @@ class ReplaySource:
     """History of one (market, product), ready for replay.
 
     prices : [currency/MWh] on the market's price tick, UTC index, sorted (a private copy).
-    period_min : spacing of the history [min] (most common step; the product's period for a
-        single value).
+    period_min : overall spacing of the history [min] (most common step; the product's period
+        for a single value); each day is replayed with the spacing of its own values.
     residual : residual book parameters, ``None`` for a price taker.
     rounded : number of values that were moved onto the price tick [1].
     """
@@ -135,15 +138,8 @@ def prepare_history(
     finite = np.isfinite(values)
     rounded = int(np.count_nonzero(finite & (scaled != ticks)))
     on_grid = np.where(finite, ticks * tick, np.nan)
-    if len(utc) > 1:
-        diffs = np.asarray((utc[1:] - utc[:-1]) / _MINUTE, dtype=np.float64)
-        steps, counts = np.unique(diffs, return_counts=True)
-        step = float(steps[np.argmax(counts)])
-    else:
-        step = float(product.period_min)
-    if step < 1 or step != round(step):
-        raise ValueError(f"history spacing of {step:g} min is not a whole number of minutes")
-    period = int(step)
+    step = spacing_min(utc)
+    period = product.period_min if step is None else step
     series = pd.Series(on_grid, index=utc, name=prices.name, dtype=np.float64)
     return ReplaySource(series, period, residual, rounded)
 
@@ -155,13 +151,11 @@ def replay_day_ticks(source: ReplaySource, market: Market, product: Product, day
     outside the market's clearing limits.
     """
     intervals = delivery_intervals(product, day)
-    lo_t = pd.Timestamp(intervals[0].start_utc - timedelta(days=1))
-    hi_t = pd.Timestamp(intervals[-1].end_utc + timedelta(days=1))
-    index = source.prices.index
-    window = source.prices.iloc[index.searchsorted(lo_t) : index.searchsorted(hi_t)]
-    if source.period_min == product.period_min:
+    window, step = day_window(source.prices, intervals[0].start_utc, intervals[-1].end_utc)
+    period = source.period_min if step is None else step
+    if period == product.period_min:
         return history_to_ticks(window, market, day, product=product.code)
-    values = align_to_grid(window, intervals, source_period_min=source.period_min)
+    values = align_to_grid(window, intervals, source_period_min=period)
     ticks = np.rint(np.round(values / float(market.price_tick), 6)).astype(np.int64)
     lo, hi = clearing_limits_ticks(market)
     bad = np.flatnonzero((ticks < lo) | (ticks > hi))
