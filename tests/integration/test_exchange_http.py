@@ -6,6 +6,7 @@ submissions, retries, circuit breaker, fills de-duplication, imbalance prices, a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import dataclasses
 import os
@@ -16,7 +17,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -573,26 +574,18 @@ def _exchange_cli() -> list[str]:
     return [str(Path(sys.executable).with_name("openvpp")), "exchange"]
 
 
-@pytest.mark.anyio
-async def test_cli_serve_subprocess() -> None:
+@contextlib.asynccontextmanager
+async def exchange_process(*args: str) -> AsyncIterator[tuple[str, list[str]]]:
+    """``openvpp exchange serve --port N ARGS`` in a subprocess, up and answering; yields its
+    URL and a list that holds the process output once it has stopped (SIGTERM)."""
     port = free_port()
     proc = subprocess.Popen(
-        [
-            *_exchange_cli(),
-            "serve",
-            "--port",
-            str(port),
-            "--api-key",
-            "cli-key=desk",
-            "--fault",
-            "rate_limit_429,endpoints=submit,count=1,retry_after_s=0",
-            "--fault",
-            "drop_ack,endpoints=submit,count=1",
-        ],
+        [*_exchange_cli(), "serve", "--port", str(port), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
+    output: list[str] = []
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -604,6 +597,26 @@ async def test_cli_serve_subprocess() -> None:
                 pass
             assert time.monotonic() < deadline, "exchange serve did not come up"
             await asyncio.sleep(0.1)
+        yield url, output
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            output.append(proc.communicate(timeout=10)[0].decode())
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output.append(proc.communicate()[0].decode())
+
+
+@pytest.mark.anyio
+async def test_cli_serve_subprocess() -> None:
+    async with exchange_process(
+        "--api-key",
+        "cli-key=desk",
+        "--fault",
+        "rate_limit_429,endpoints=submit,count=1,retry_after_s=0",
+        "--fault",
+        "drop_ack,endpoints=submit,count=1",
+    ) as (url, output):
         tz = ZoneInfo("Europe/Brussels")
         day = datetime.now(tz).date() + timedelta(days=2)  # gate open: closes at 12:00 D-1
         product = load_presets()["EU-SDAC"].product("H")
@@ -621,14 +634,7 @@ async def test_cli_serve_subprocess() -> None:
         faults = httpx.get(f"{url}/v1/admin/faults", headers={"X-API-Key": "cli-key"}).json()
         assert [f["hits"] for f in faults["faults"]] == [1, 1]
         await c.aclose()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            output = proc.communicate(timeout=10)[0].decode()
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            output = proc.communicate()[0].decode()
-    assert f"http://127.0.0.1:{port}/v1" in output
+    assert f"{url}/v1" in output[0]
 
 
 def _historical_price(when: str) -> Decimal:
@@ -642,41 +648,20 @@ def _historical_price(when: str) -> Decimal:
 
 @pytest.mark.anyio
 async def test_cli_serve_replay_subprocess() -> None:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            *_exchange_cli(),
-            "serve",
-            "--port",
-            str(port),
-            "--replay",
-            str(DATA / "epftoolbox_NP_excerpt.csv"),
-            "--replay-format",
-            "epftoolbox",
-            "--replay-market",
-            "EU-SDAC",
-            "--replay-area",
-            "NP",
-            "--replay-product",
-            "H",
-            "--imbalance-seed",
-            "3",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            try:
-                if httpx.get(f"{url}/v1/health", timeout=0.5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "exchange serve did not come up"
-            await asyncio.sleep(0.1)
+    async with exchange_process(
+        "--replay",
+        str(DATA / "epftoolbox_NP_excerpt.csv"),
+        "--replay-format",
+        "epftoolbox",
+        "--replay-market",
+        "EU-SDAC",
+        "--replay-area",
+        "NP",
+        "--replay-product",
+        "H",
+        "--imbalance-seed",
+        "3",
+    ) as (url, output):
         health = httpx.get(f"{url}/v1/health").json()
         assert health["time"].startswith("2018-03-2")  # the venue clock runs in the past
         day = date(2018, 3, 25)  # spring-forward day: 23 hours
@@ -701,15 +686,8 @@ async def test_cli_serve_replay_subprocess() -> None:
             await c.run_auction("EU-SDAC", "H", date(2018, 3, 24))  # 23:00 UTC of 03-23 missing
         assert "2018-03-24" in info.value.message and "EU-SDAC/H" in info.value.message
         await c.aclose()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            output = proc.communicate(timeout=10)[0].decode()
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            output = proc.communicate()[0].decode()
-    assert "replay EU-SDAC/H" in output and "72 values" in output, output
-    assert "venue clock starts at 2018-03-22T23:00:00+00:00" in output, output
+    assert "replay EU-SDAC/H" in output[0] and "72 values" in output[0], output
+    assert "venue clock starts at 2018-03-22T23:00:00+00:00" in output[0], output
 
 
 # ---------------------------------------------------------------------------- input limits
