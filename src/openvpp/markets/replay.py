@@ -36,7 +36,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from openvpp.markets.calendar import delivery_intervals
-from openvpp.markets.clearing.auction import PriceRule, Side, clear_day, to_ticks
+from openvpp.markets.clearing.auction import PriceRule, Side, as_int_array, clear_day, to_ticks
 from openvpp.markets.model import Market
 
 __all__ = [
@@ -57,19 +57,6 @@ _IS_NONE = np.frompyfunc(lambda v: v is None, 1, 1)
 
 
 # ------------------------------------------------------------------------------------ inputs
-
-
-def _int_array(values: ArrayLike, name: str) -> IntArray:
-    arr = np.asarray(values)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
-    if arr.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    if arr.dtype.kind in "iu":
-        return arr.astype(np.int64)  # a copy: callers' arrays are never aliased
-    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.array_equal(arr, np.rint(arr)):
-        return arr.astype(np.int64)
-    raise ValueError(f"{name} must be whole numbers (ticks or lots)")
 
 
 def _history(history: ArrayLike | Sequence[int | None]) -> tuple[IntArray, BoolArray]:
@@ -93,7 +80,7 @@ def _history(history: ArrayLike | Sequence[int | None]) -> tuple[IntArray, BoolA
             raise ValueError("historical prices must be numbers of ticks or None") from None
         mask = mask | np.isnan(values)
         raw = np.where(mask, 0.0, values)
-    ticks = _int_array(raw, "historical prices")
+    ticks = as_int_array(raw, "historical prices", copy=True)
     return np.where(mask, 0, ticks), ~mask
 
 
@@ -114,11 +101,11 @@ def _rows(
     ids: ArrayLike | None,
     n_periods: int,
 ) -> _Rows:
-    per = _int_array(periods, "periods")
-    sd = _int_array(sides, "sides")
-    p = _int_array(prices, "prices")
-    q = _int_array(lots, "lots")
-    i = np.arange(p.size, dtype=np.int64) if ids is None else _int_array(ids, "ids")
+    per = as_int_array(periods, "periods", copy=True)
+    sd = as_int_array(sides, "sides", copy=True)
+    p = as_int_array(prices, "prices", copy=True)
+    q = as_int_array(lots, "lots", copy=True)
+    i = np.arange(p.size, dtype=np.int64) if ids is None else as_int_array(ids, "ids", copy=True)
     if not per.shape == sd.shape == p.shape == q.shape == i.shape:
         raise ValueError("periods, sides, prices, lots and ids must have the same length")
     supply = sd == Side.SUPPLY

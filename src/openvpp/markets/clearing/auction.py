@@ -170,8 +170,8 @@ def expand_curves(
     prices: list[IntArray] = []
     lots: list[IntArray] = []
     for order_id, (curve_prices, curve_lots) in zip(order_ids, curves, strict=True):
-        p = _as_int_array(curve_prices, "curve prices")
-        q = _as_int_array(curve_lots, "curve lots")
+        p = as_int_array(curve_prices, "curve prices")
+        q = as_int_array(curve_lots, "curve lots")
         if p.shape != q.shape or not MIN_CURVE_POINTS <= p.size <= MAX_CURVE_POINTS:
             raise ValueError(
                 f"a curve needs {MIN_CURVE_POINTS} to {MAX_CURVE_POINTS} price-quantity points"
@@ -185,18 +185,20 @@ def expand_curves(
     return np.concatenate(ids), np.concatenate(prices), np.concatenate(lots)
 
 
-def _as_int_array(values: ArrayLike, name: str) -> IntArray:
+def as_int_array(values: ArrayLike, name: str, *, copy: bool = False) -> IntArray:
+    """``values`` as a one-dimensional int64 array (a copy with ``copy``); ``ValueError``
+    naming ``name`` unless every value is a whole number of ticks or lots."""
     arr = np.asarray(values)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional")
+        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.int64)
     if arr.dtype.kind in "iu":
-        return arr.astype(np.int64, copy=False)
+        return arr.astype(np.int64, copy=copy)
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or not np.array_equal(arr, np.rint(arr)):
             raise ValueError(f"{name} must be whole ticks / lots")
         return arr.astype(np.int64)
-    if arr.size == 0:
-        return np.zeros(0, dtype=np.int64)
     raise ValueError(f"{name} must be numeric")
 
 
@@ -208,9 +210,9 @@ def _validate_side(
     price_max: int,
     side: str,
 ) -> tuple[IntArray, IntArray, IntArray]:
-    p = _as_int_array(prices, f"{side} prices")
-    q = _as_int_array(lots, f"{side} lots")
-    i = np.arange(p.size, dtype=np.int64) if ids is None else _as_int_array(ids, f"{side} ids")
+    p = as_int_array(prices, f"{side} prices")
+    q = as_int_array(lots, f"{side} lots")
+    i = np.arange(p.size, dtype=np.int64) if ids is None else as_int_array(ids, f"{side} ids")
     if not p.shape == q.shape == i.shape:
         raise ValueError(f"{side} prices, lots and ids must have the same length")
     if p.size:
@@ -369,10 +371,10 @@ def clear_orders(
 
     Returns the result of :func:`clear_period` and the accepted lots per input row. Ids
     default to the row's position in the book."""
-    sd = _as_int_array(side, "side")
-    p = _as_int_array(prices, "prices")
-    q = _as_int_array(lots, "lots")
-    i = np.arange(p.size, dtype=np.int64) if ids is None else _as_int_array(ids, "ids")
+    sd = as_int_array(side, "side")
+    p = as_int_array(prices, "prices")
+    q = as_int_array(lots, "lots")
+    i = np.arange(p.size, dtype=np.int64) if ids is None else as_int_array(ids, "ids")
     if not sd.shape == p.shape == q.shape == i.shape:
         raise ValueError("side, prices, lots and ids must have the same length")
     is_supply = sd == Side.SUPPLY
@@ -423,10 +425,10 @@ def clear_day(
         (supply_periods, supply_prices, supply_lots, supply_ids, "supply"),
         (demand_periods, demand_prices, demand_lots, demand_ids, "demand"),
     ):
-        per = _as_int_array(periods, f"{name} periods")
-        p = _as_int_array(prices, f"{name} prices")
-        q = _as_int_array(lots, f"{name} lots")
-        i = np.arange(p.size, dtype=np.int64) if ids is None else _as_int_array(ids, f"{name} ids")
+        per = as_int_array(periods, f"{name} periods")
+        p = as_int_array(prices, f"{name} prices")
+        q = as_int_array(lots, f"{name} lots")
+        i = np.arange(p.size, dtype=np.int64) if ids is None else as_int_array(ids, f"{name} ids")
         if not per.shape == p.shape == q.shape == i.shape:
             raise ValueError(f"{name} periods, prices, lots and ids must have the same length")
         if per.size and (int(per.min()) < 0 or int(per.max()) >= n_periods):

@@ -15,8 +15,8 @@ from fractions import Fraction
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from openvpp.markets.clearing.auction import Side
-from openvpp.markets.clearing.curve_part import MAX_TOTAL_LOTS, int_array
+from openvpp.markets.clearing.auction import Side, as_int_array
+from openvpp.markets.clearing.curve_part import MAX_TOTAL_LOTS
 
 __all__ = [
     "BlockOrder",
@@ -104,7 +104,7 @@ def validate_blocks(
             raise ValueError(f"block {bid}: side {block.side} not SUPPLY (0) or DEMAND (1)")
         if not price_min <= int(block.price) <= price_max:
             raise ValueError(f"block {bid}: price {block.price} outside [{price_min}, {price_max}]")
-        q = int_array(block.lots, f"block {bid}: lots")
+        q = as_int_array(block.lots, f"block {bid}: lots")
         if q.size != n_periods:
             raise ValueError(f"block {bid}: lots has length {q.size}, expected {n_periods}")
         if int(q.min()) < 0 or int(q.sum()) < 1:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from openvpp.markets.clearing.auction import PriceRule, Side, clear_period
+from openvpp.markets.clearing.auction import PriceRule, Side, as_int_array, clear_period
 
 __all__ = [
     "MAX_TOTAL_LOTS",
@@ -22,7 +22,6 @@ __all__ = [
     "PeriodClearing",
     "UnbalancedError",
     "clear_curve_periods",
-    "int_array",
     "validate_curves",
 ]
 
@@ -60,20 +59,6 @@ class UnbalancedError(RuntimeError):
 # ------------------------------------------------------------------------------ validation
 
 
-def int_array(values: ArrayLike, name: str) -> IntArray:
-    """``values`` as a one-dimensional int64 array; ``ValueError`` naming ``name`` otherwise."""
-    arr = np.asarray(values)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional")
-    if arr.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    if arr.dtype.kind in "iu":
-        return np.array(arr, dtype=np.int64)
-    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.array_equal(arr, np.rint(arr)):
-        return arr.astype(np.int64)
-    raise ValueError(f"{name} must be whole numbers (ticks / lots)")
-
-
 def _first_bad(mask: NDArray[np.bool_]) -> int | None:
     bad = np.flatnonzero(mask)
     return int(bad[0]) if bad.size else None
@@ -91,11 +76,11 @@ def validate_curves(
 ) -> Curves:
     """Check the curve rows of :func:`complex.clear_complex`; ``ValueError`` names the first
     offending row, its id and field."""
-    per = int_array(periods, "curve periods")
-    sd = int_array(sides, "curve sides")
-    p = int_array(prices, "curve prices")
-    q = int_array(lots, "curve lots")
-    i = np.arange(p.size, dtype=np.int64) if ids is None else int_array(ids, "curve ids")
+    per = as_int_array(periods, "curve periods")
+    sd = as_int_array(sides, "curve sides")
+    p = as_int_array(prices, "curve prices")
+    q = as_int_array(lots, "curve lots")
+    i = np.arange(p.size, dtype=np.int64) if ids is None else as_int_array(ids, "curve ids")
     if not per.shape == sd.shape == p.shape == q.shape == i.shape:
         raise ValueError("curve periods, sides, prices, lots and ids must have the same length")
     checks = (
