@@ -1,0 +1,1 @@
+"""Forecasting: price, load, PV and wind forecasters, their metrics, market conditions."""
