@@ -18,6 +18,7 @@ from openvpp.cli.common import CLI_CONTEXT, err, out
 from openvpp.cli.common import fail as _fail
 from openvpp.cli.common import runtime as _runtime
 from openvpp.cli.exchange import exchange_app
+from openvpp.cli.forecast import forecast_app
 from openvpp.cli.market import market_app
 from openvpp.cli.telemetry_import import ingest_stream
 from openvpp.config import load_settings
@@ -50,6 +51,7 @@ app.add_typer(templates_app, name="templates")
 app.add_typer(telemetry_app, name="telemetry")
 app.add_typer(market_app, name="market")
 app.add_typer(exchange_app, name="exchange")
+app.add_typer(forecast_app, name="forecast")
 
 
 @db_app.command("migrate")
