@@ -3,7 +3,6 @@ registry, the connection service with its credential box and URL policy, and mar
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from datetime import datetime
@@ -20,9 +19,7 @@ from openvpp.core.keys import fernet_for
 from openvpp.core.urls import OutboundPolicy
 from openvpp.jobs.registry import JobContext, JobRegistry
 from openvpp.markets.connections import ConnectionService, KindInfo
-from openvpp.markets.connectors.protocol import VenueConnector
 from openvpp.markets.connectors.registry import ConnectorRegistry
-from openvpp.markets.connectors.simulated import SimulatedConnector
 from openvpp.markets.credentials import CredentialBox
 from openvpp.markets.data_service import (
     check_sync_params,
@@ -67,22 +64,7 @@ def credential_box(settings: Settings) -> CredentialBox:
 def build_connections(
     settings: Settings, clock: Clock, exchange: SimulatedExchange
 ) -> ConnectionService:
-    registry = ConnectorRegistry(exchange=exchange)
-
-    def simulated(
-        base_url: str | None, credentials: Mapping[str, str], options: Mapping[str, Any]
-    ) -> VenueConnector:
-        # In-process, an API key only names an account: each key gets its own.
-        api_key = credentials.get("api_key") or ""
-        if not api_key:
-            raise ValueError("credentials.api_key is required")
-        if set(options) - {"name"}:
-            raise ValueError(f"options.{sorted(set(options) - {'name'})[0]} is not supported")
-        account = "acct-" + hashlib.sha256(api_key.encode()).hexdigest()[:16]
-        exchange.add_account(api_key, account)
-        return SimulatedConnector(exchange, api_key, name=str(options.get("name", "simulated")))
-
-    registry.register("simulated", simulated, replace=True)
+    registry = ConnectorRegistry(exchange=exchange, open_accounts=True)
 
     def kinds() -> dict[str, KindInfo]:
         return {k: KINDS.get(k, KindInfo(k, True)) for k in registry.kinds()}

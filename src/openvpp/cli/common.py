@@ -33,3 +33,12 @@ def runtime() -> Iterator[Runtime]:
 def fail(message: str, code: int = 1) -> typer.Exit:
     err.print(f"[red]error:[/red] {message}")
     return typer.Exit(code)
+
+
+def find_organization(rt: Runtime, org: str) -> str:
+    """The id of the organization with slug or id ``org``; exit code 1 naming it otherwise."""
+    with rt.uow(readonly=True) as uow:
+        organization = uow.organizations.get_by_slug(org) or uow.organizations.get(org)
+    if organization is None:
+        raise fail(f"no organization with slug or id {org!r}")
+    return organization.id

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from openvpp.audit.chain import AuditContext
 from openvpp.audit.service import verify_chain
-from openvpp.cli.common import CLI_CONTEXT, err, out
+from openvpp.cli.common import CLI_CONTEXT, err, find_organization, out
 from openvpp.cli.common import fail as _fail
 from openvpp.cli.common import runtime as _runtime
 from openvpp.cli.exchange import exchange_app
@@ -261,11 +261,8 @@ def telemetry_import(
     if not file.is_file():
         raise _fail(f"{file}: no such file")
     with _runtime() as rt:
-        with rt.uow(readonly=True) as uow:
-            organization = uow.organizations.get_by_slug(org) or uow.organizations.get(org)
-        if organization is None:
-            raise _fail(f"no organization with slug or id {org!r}")
-        context = AuditContext(actor_type="system", actor_id="cli", organization_id=organization.id)
+        organization_id = find_organization(rt, org)
+        context = AuditContext(actor_type="system", actor_id="cli", organization_id=organization_id)
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -283,7 +280,7 @@ def telemetry_import(
             task = bar.add_task("importing", total=total)
             totals = ingest_stream(
                 rt,
-                organization.id,
+                organization_id,
                 context,
                 _csv_points(file),
                 batch_size=batch_size,

@@ -9,45 +9,28 @@ import typer
 from rich.table import Table
 
 from openvpp.audit.chain import AuditContext
-from openvpp.cli.common import CLI_CONTEXT, err, fail, out, runtime
+from openvpp.cli.common import CLI_CONTEXT, err, fail, find_organization, out, runtime
 from openvpp.core.errors import ValidationFailed
 from openvpp.markets.data import FORMATS, MAX_BYTES
+from openvpp.markets.data_service import typed_options
 from openvpp.markets.presets import load_market_file, load_presets
-from openvpp.runtime import Runtime
 
 market_app = typer.Typer(
     help="Market data (import, stored series) and venue connections.", no_args_is_help=True
 )
 
-LIST_OPTIONS = frozenset({"exog_series", "areas"})
-INT_OPTIONS = frozenset({"period_min"})
-
-
-def _organization_id(rt: Runtime, org: str) -> str:
-    with rt.uow(readonly=True) as uow:
-        organization = uow.organizations.get_by_slug(org) or uow.organizations.get(org)
-    if organization is None:
-        raise fail(f"no organization with slug or id {org!r}")
-    return organization.id
-
 
 def _parse_options(pairs: list[str], fmt: str | None) -> dict[str, Any]:
-    options: dict[str, Any] = {}
+    given: dict[str, str | None] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name:
             raise fail(f"--set expects NAME=VALUE, got {pair!r}")
-        if fmt is not None and name not in FORMATS[fmt].options:
-            raise fail(f"format {fmt!r} takes no option {name!r}; it takes {FORMATS[fmt].options}")
-        if name in LIST_OPTIONS:
-            options[name] = [v.strip() for v in value.split(",") if v.strip()]
-        elif name in INT_OPTIONS:
-            if not (value.isascii() and value.isdigit()):
-                raise fail(f"{name} must be a whole number, got {value!r}")
-            options[name] = int(value)
-        else:
-            options[name] = value
-    return options
+        given[name] = value
+    try:
+        return typed_options(fmt, given)
+    except ValidationFailed as exc:
+        raise fail(exc.message) from exc
 
 
 @market_app.command("import")
@@ -81,7 +64,7 @@ def import_file(
             options[name] = value
     data = file.read_bytes()
     with runtime() as rt:
-        organization_id = _organization_id(rt, org)
+        organization_id = find_organization(rt, org)
         context = AuditContext(actor_type="system", actor_id="cli", organization_id=organization_id)
         with err.status(f"importing {file.name}"):
             try:
@@ -120,7 +103,7 @@ def series(
 ) -> None:
     """List the stored market data series with their ranges."""
     with runtime() as rt:
-        organization_id = _organization_id(rt, org)
+        organization_id = find_organization(rt, org)
         found = rt.market_data.catalog(rt.uow(readonly=True), organization_id, market)
     table = Table("market", "area", "product", "series", "unit", "min", "values", "first", "last")
     for s in found:

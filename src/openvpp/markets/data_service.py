@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +22,7 @@ from openvpp.markets.connectors.protocol import ImbalanceResult, MarketDataPoint
 from openvpp.markets.data import (
     CODE_RE,
     COLUMNS,
+    FORMATS,
     SERIES_RE,
     MarketDataError,
     ParseReport,
@@ -161,6 +162,34 @@ def check_sync_params(params: dict[str, Any]) -> dict[str, Any]:
     return {**params, "start": bounds["start"].isoformat(), "end": bounds["end"].isoformat()}
 
 
+_LIST_OPTIONS = frozenset({"exog_series", "areas"})
+_INT_OPTIONS = frozenset({"period_min"})
+
+
+def typed_options(fmt: str | None, given: Mapping[str, str | None]) -> dict[str, Any]:
+    """Parser options given as text (query parameters, ``--set NAME=VALUE``), typed: the
+    comma-separated lists and whole minutes the parsers take. An option the format does not
+    take, or a bad number, is a ``ValidationFailed`` naming it."""
+    options: dict[str, Any] = {}
+    for name, raw in given.items():
+        if raw is None:
+            continue
+        if fmt is not None and name not in FORMATS[fmt].options:
+            raise ValidationFailed(
+                f"format {fmt!r} takes no option {name!r}; it takes {list(FORMATS[fmt].options)}",
+                field=name,
+            )
+        if name in _LIST_OPTIONS:
+            options[name] = [part.strip() for part in raw.split(",") if part.strip()]
+        elif name in _INT_OPTIONS:
+            if not (raw.isascii() and raw.isdigit()):
+                raise ValidationFailed(f"{name} must be a whole number of minutes", field=name)
+            options[name] = int(raw)
+        else:
+            options[name] = raw
+    return options
+
+
 def report_view(report: ParseReport) -> dict[str, Any]:
     """A parse report as stored with the import and returned to the client."""
     return {
@@ -252,7 +281,9 @@ class MarketDataService:
             uow.market_imports.set_counts(
                 record.id, stored=stored, duplicates=duplicates, conflicts=conflicts
             )
-            record = _with_counts(record, stored, duplicates, conflicts)
+            record = replace(
+                record, values_stored=stored, duplicates=duplicates, conflicts=conflicts
+            )
             series = _series_summary(frame) if len(frame) else []
             uow.record(
                 AuditEvent(
@@ -406,19 +437,6 @@ class MarketDataService:
                 field="resolution",
             )
         return SeriesData(key, unit, native, resolution_min, as_of, points)
-
-
-def _with_counts(
-    record: MarketDataImport, stored: int, duplicates: int, conflicts: int
-) -> MarketDataImport:
-    return MarketDataImport(
-        **{
-            **record.row(),
-            "values_stored": stored,
-            "duplicates": duplicates,
-            "conflicts": conflicts,
-        }
-    )
 
 
 def venue_points_frame(

@@ -21,7 +21,7 @@ from openvpp.api.schemas.common import UTCDatetime
 from openvpp.api.schemas.markets import CODE, SERIES, ImportOut, MarketDataOut, SeriesInfoOut
 from openvpp.core.errors import ValidationFailed
 from openvpp.markets.data import FORMATS
-from openvpp.markets.data_service import MAX_QUERY_DAYS, MAX_QUERY_POINTS
+from openvpp.markets.data_service import MAX_QUERY_DAYS, MAX_QUERY_POINTS, typed_options
 from openvpp.markets.records import SeriesKey
 from openvpp.markets.series import RESOLUTIONS_MIN
 
@@ -29,8 +29,6 @@ router = APIRouter(prefix=API_PREFIX, tags=["market data"])
 
 Code = Annotated[str, Query(pattern=CODE)]
 Option = Annotated[str | None, Query(max_length=200)]
-LIST_OPTIONS = frozenset({"exog_series", "areas"})
-INT_OPTIONS = frozenset({"period_min"})
 
 IMPORT_BODY: dict[str, Any] = {
     "requestBody": {
@@ -41,29 +39,6 @@ IMPORT_BODY: dict[str, Any] = {
         },
     }
 }
-
-
-def _options(fmt: str | None, given: dict[str, str | None]) -> dict[str, Any]:
-    """The parser options given as query parameters, typed; an option the format does not
-    take is a 422 naming it."""
-    options: dict[str, Any] = {}
-    for name, raw in given.items():
-        if raw is None:
-            continue
-        if fmt is not None and name not in FORMATS[fmt].options:
-            raise ValidationFailed(
-                f"format {fmt!r} takes no option {name!r}; it takes {list(FORMATS[fmt].options)}",
-                field=name,
-            )
-        if name in LIST_OPTIONS:
-            options[name] = [part.strip() for part in raw.split(",") if part.strip()]
-        elif name in INT_OPTIONS:
-            if not (raw.isascii() and raw.isdigit()):
-                raise ValidationFailed(f"{name} must be a whole number of minutes", field=name)
-            options[name] = int(raw)
-        else:
-            options[name] = raw
-    return options
 
 
 @router.post(
@@ -103,7 +78,7 @@ async def import_market_data(
         raise ValidationFailed(
             f"unknown format {format!r}; known: {sorted(FORMATS)}", field="format"
         )
-    options = _options(
+    options = typed_options(
         format,
         {
             "market": market,

@@ -9,6 +9,7 @@ service layer's job, not this module's.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -39,8 +40,14 @@ def _check_options(options: Mapping[str, Any], allowed: set[str]) -> None:
 class ConnectorRegistry:
     """Factories by kind. ``exchange`` backs the ``simulated`` kind."""
 
-    def __init__(self, *, exchange: SimulatedExchange | None = None) -> None:
+    def __init__(
+        self, *, exchange: SimulatedExchange | None = None, open_accounts: bool = False
+    ) -> None:
+        """``open_accounts``: every API key of a ``simulated`` connection gets its own account
+        on ``exchange`` (in-process, a key only names an account); otherwise the exchange
+        must know the key."""
         self.exchange = exchange
+        self.open_accounts = open_accounts
         self._factories: dict[str, ConnectorFactory] = {
             "simulated": self._simulated,
             "openvpp-exchange": self._http,
@@ -75,7 +82,10 @@ class ConnectorRegistry:
         _check_options(options, {"name"})
         if self.exchange is None:
             raise ValueError("exchange: the registry has no simulated exchange")
-        api_key = _require(credentials, "api_key", "credentials")
+        api_key = str(_require(credentials, "api_key", "credentials"))
+        if self.open_accounts:
+            digest = hashlib.sha256(api_key.encode()).hexdigest()[:16]
+            self.exchange.add_account(api_key, f"acct-{digest}")
         return SimulatedConnector(
             self.exchange, str(api_key), name=str(options.get("name", "simulated"))
         )
