@@ -15,6 +15,8 @@ import pandas as pd
 
 from openvpp.aggregation.engine import Allocation
 from openvpp.audit.chain import AuditContext, AuditEvent, AuditRecord
+from openvpp.forecasting.protocol import ModelKind
+from openvpp.forecasting.registry.records import AiModel, ModelVersion, PredictionRun
 from openvpp.identity.model import ApiKey, AuthSession, Organization, RefreshToken, User
 from openvpp.jobs.model import Job, JobStatus
 from openvpp.markets.records import (
@@ -225,6 +227,11 @@ class TelemetryRepository(Protocol):
         limit: int,
         offset: int = 0,
     ) -> list[TelemetryPoint]: ...
+    def power_frame(
+        self, resource_id: str, start: datetime, end: datetime, known_at: datetime
+    ) -> pd.DataFrame:
+        """Readings in ``[start, end)`` received by ``known_at``: ``ts``, ``power_mw``."""
+        ...
 
 
 class VppRepository(Protocol):
@@ -283,6 +290,75 @@ class MarketConnectionRepository(Protocol):
     def checks(self, connection_id: str, limit: int) -> Sequence[ConnectionCheck]: ...
 
 
+class AiModelRepository(Protocol):
+    def add(self, model: AiModel) -> None: ...
+    def update(self, model: AiModel) -> None: ...
+    def get(
+        self, organization_id: str, model_id: str, *, for_update: bool = False
+    ) -> AiModel | None:
+        """An active or archived model of the organization."""
+        ...
+
+    def name_taken(self, organization_id: str, name: str, except_id: str | None = None) -> bool:
+        ...
+
+    def page(
+        self, organization_id: str, kind: ModelKind | None, limit: int, offset: int
+    ) -> list[AiModel]:
+        """Active models, by name."""
+        ...
+
+    def add_version(self, version: ModelVersion) -> None: ...
+    def update_version(self, version: ModelVersion) -> None: ...
+    def versions(self, model_id: str) -> list[ModelVersion]:
+        """Every version, oldest first."""
+        ...
+
+    def get_version(self, model_id: str, version: int) -> ModelVersion | None: ...
+    def latest_ready(self, model_id: str) -> ModelVersion | None: ...
+
+
+class PredictionRepository(Protocol):
+    def add_run(self, run: PredictionRun, points: pd.DataFrame) -> None:
+        """Store a run and its points (``target_start`` [UTC], ``p10``, ``p50``, ``p90``,
+        ``extra`` dicts)."""
+        ...
+
+    def get_run(self, organization_id: str, run_id: str) -> PredictionRun | None: ...
+    def runs(
+        self, organization_id: str, model_id: str, limit: int, offset: int
+    ) -> list[PredictionRun]:
+        """Runs of a model, newest issue first."""
+        ...
+
+    def points(self, run_ids: Sequence[str]) -> pd.DataFrame:
+        """Points of the runs: ``run_id``, ``target_start``, ``p10``, ``p50``, ``p90``,
+        ``extra``."""
+        ...
+
+    def issued_between(
+        self,
+        organization_id: str,
+        model_id: str,
+        start: datetime,
+        end: datetime,
+        issued_by: datetime | None,
+    ) -> list[PredictionRun]:
+        """Runs whose horizon overlaps ``[start, end)`` and that were issued by
+        ``issued_by`` (all when ``None``), oldest issue first."""
+        ...
+
+
+class ArtifactStore(Protocol):
+    """Where model artifacts (bytes) live; the database keeps their location and SHA-256."""
+
+    def save(self, key: str, data: bytes) -> str:
+        """Store ``data`` under ``key`` (a relative path); returns its location."""
+        ...
+
+    def load(self, location: str) -> bytes: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. ``commit`` makes everything durable together with the audit record."""
 
@@ -322,6 +398,10 @@ class UnitOfWork(Protocol):
     def market_imports(self) -> MarketImportRepository: ...
     @property
     def market_connections(self) -> MarketConnectionRepository: ...
+    @property
+    def ai_models(self) -> AiModelRepository: ...
+    @property
+    def predictions(self) -> PredictionRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -14,6 +14,8 @@ from openvpp.audit.service import verify_chain
 from openvpp.config import Settings
 from openvpp.core.clock import Clock, SystemClock
 from openvpp.core.keys import derive_key, fernet_for
+from openvpp.forecasting.registry.predictions import PredictionService
+from openvpp.forecasting.registry.service import ModelRegistryService
 from openvpp.identity.passwords import Passwords
 from openvpp.identity.service import IdentityPolicy, IdentityService
 from openvpp.identity.tokens import TokenService
@@ -27,7 +29,9 @@ from openvpp.markets.presets import add_markets, load_market_file
 from openvpp.ops.service import OpsService
 from openvpp.resources.service import DeviceTemplateService, ResourceService
 from openvpp.resources.telemetry_service import TelemetryService
+from openvpp.runtime_ai import register_ai_jobs
 from openvpp.runtime_markets import build_connections, build_exchange, register_market_jobs
+from openvpp.store.ai_repositories import FileArtifactStore
 from openvpp.store.db import SqliteWriteLock, create_engine, sqlite_write_lock
 from openvpp.store.limits import (
     RedisRateLimiter,
@@ -56,6 +60,8 @@ class Runtime:
     connections: ConnectionService
     exchange: SimulatedExchange
     """The in-process simulated exchange behind connections of kind ``simulated``."""
+    models: ModelRegistryService
+    predictions: PredictionService
     runner: JobRunner
     replay_guard: SqlReplayGuard | RedisReplayGuard
     rate_limiter: SqlRateLimiter | RedisRateLimiter
@@ -149,6 +155,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         stale_s=settings.jobs_stale_s,
     )
     exchange = build_exchange(clock)
+    models = ModelRegistryService(clock, FileArtifactStore(settings.var_dir / "models"))
     runtime = Runtime(
         settings=settings,
         engine=engine,
@@ -164,6 +171,8 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         market_data=MarketDataService(clock),
         connections=build_connections(settings, clock, exchange),
         exchange=exchange,
+        models=models,
+        predictions=PredictionService(clock, models),
         runner=runner,
         replay_guard=replay,
         rate_limiter=limiter,
@@ -173,6 +182,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     _register_platform_jobs(registry, runtime)
     _register_telemetry_jobs(registry, runtime)
     register_market_jobs(registry, runtime)
+    register_ai_jobs(registry, runtime)
     return runtime
 
 

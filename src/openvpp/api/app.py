@@ -19,6 +19,7 @@ from openvpp.api.logs import configure_logging
 from openvpp.api.middleware import RequestMiddleware
 from openvpp.api.policy import API_PREFIX
 from openvpp.api.routes import (
+    ai,
     audit,
     auth,
     health,
@@ -68,6 +69,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     markets.router,
     market_data.router,
     market_connections.router,
+    ai.router,
 )
 
 

@@ -28,6 +28,7 @@ JOBS_READ = frozenset({Role.ADMIN, Role.OPERATOR, Role.TRADER, Role.ANALYST})
 ALERT_ACK = frozenset({Role.ADMIN, Role.OPERATOR, Role.TRADER})
 MARKET_WRITE = frozenset({Role.ADMIN, Role.OPERATOR, Role.TRADER})
 CONNECTIONS_READ = frozenset({Role.ADMIN, Role.OPERATOR, Role.TRADER})
+AI_WRITE = frozenset({Role.ADMIN, Role.OPERATOR, Role.TRADER, Role.ANALYST})
 
 API_PREFIX = "/api/vpp"
 P = API_PREFIX
@@ -131,6 +132,19 @@ POLICY: Final[dict[tuple[str, str], Access]] = {
     ("DELETE", f"{P}/market/connections/{{connection_id}}"): ADMIN,
     ("POST", f"{P}/market/connections/{{connection_id}}/check"): CONNECTIONS_READ,
     ("GET", f"{P}/market/connections/{{connection_id}}/checks"): CONNECTIONS_READ,
+    # model registry and predictions
+    ("GET", f"{P}/ai/algorithms"): ANY_ROLE,
+    ("GET", f"{P}/ai/models"): ANY_ROLE,
+    ("POST", f"{P}/ai/models"): AI_WRITE,
+    ("GET", f"{P}/ai/models/{{model_id}}"): ANY_ROLE,
+    ("PATCH", f"{P}/ai/models/{{model_id}}"): AI_WRITE,
+    ("DELETE", f"{P}/ai/models/{{model_id}}"): AI_WRITE,
+    ("POST", f"{P}/ai/models/{{model_id}}/train"): AI_WRITE,
+    ("POST", f"{P}/ai/models/{{model_id}}/evaluate"): AI_WRITE,
+    ("GET", f"{P}/ai/models/{{model_id}}/performance"): ANY_ROLE,
+    ("GET", f"{P}/ai/models/{{model_id}}/predictions"): ANY_ROLE,
+    ("POST", f"{P}/ai/predict"): AI_WRITE,
+    ("GET", f"{P}/ai/predictions/{{run_id}}"): ANY_ROLE,
 }
 
 

@@ -375,3 +375,82 @@ market_connection_checks = sa.Table(
     sa.Column("error", sa.String(500), nullable=True),
     sa.Index("ix_market_connection_checks_conn_time", "connection_id", "checked_at"),
 )
+
+ai_models = sa.Table(
+    "ai_models",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("organization_id", ID, sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    # the name while active, NULL once archived: unique among an organization's active models
+    # (NULLs never collide), so a deleted model's name can be used again
+    sa.Column("active_name", sa.String(100), nullable=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("algorithm", sa.String(40), nullable=False),
+    sa.Column("description", sa.String(1000), nullable=False),
+    sa.Column("params", JSONText(), nullable=False),
+    sa.Column("data_source", JSONText(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("latest_version", sa.Integer(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=True),
+    sa.UniqueConstraint("organization_id", "active_name"),
+)
+
+ai_model_versions = sa.Table(
+    "ai_model_versions",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("model_id", ID, sa.ForeignKey("ai_models.id"), nullable=False),
+    sa.Column("organization_id", ID, sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("algorithm", sa.String(40), nullable=False),
+    sa.Column("params", JSONText(), nullable=False),
+    sa.Column("data_source", JSONText(), nullable=False),
+    sa.Column("train_start", UTCDateTime(), nullable=False),
+    sa.Column("train_end", UTCDateTime(), nullable=False),
+    sa.Column("data_as_of", UTCDateTime(), nullable=False),
+    sa.Column("metrics", JSONText(), nullable=False),
+    sa.Column("artifact", sa.String(500), nullable=True),
+    sa.Column("artifact_sha256", sa.String(64), nullable=True),
+    sa.Column("artifact_bytes", sa.Integer(), nullable=True),
+    sa.Column("job_id", ID, nullable=True),
+    sa.Column("error", sa.String(500), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("trained_at", UTCDateTime(), nullable=True),
+    sa.UniqueConstraint("model_id", "version"),
+)
+
+ai_prediction_runs = sa.Table(
+    "ai_prediction_runs",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("organization_id", ID, sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("model_id", ID, sa.ForeignKey("ai_models.id"), nullable=False),
+    sa.Column("version_id", ID, sa.ForeignKey("ai_model_versions.id"), nullable=False),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("issued_at", UTCDateTime(), nullable=False),
+    sa.Column("horizon_start", UTCDateTime(), nullable=False),
+    sa.Column("horizon_end", UTCDateTime(), nullable=False),
+    sa.Column("step_s", sa.Integer(), nullable=False),
+    sa.Column("points", sa.Integer(), nullable=False),
+    sa.Column("unit", sa.String(32), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=True),
+    sa.Index("ix_ai_prediction_runs_model_issued", "model_id", "issued_at"),
+)
+
+ai_predictions = sa.Table(
+    "ai_predictions",
+    metadata,
+    sa.Column(
+        "run_id", ID, sa.ForeignKey("ai_prediction_runs.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("target_start", UTCDateTime(), primary_key=True),
+    sa.Column("p10", sa.Double(), nullable=False),
+    sa.Column("p50", sa.Double(), nullable=False),
+    sa.Column("p90", sa.Double(), nullable=False),
+    sa.Column("extra", JSONText(), nullable=False),
+)

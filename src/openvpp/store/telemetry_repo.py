@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+import pandas as pd
 import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
@@ -248,6 +249,26 @@ class TelemetryRepo:
             TelemetryPoint(resource_id, ts, power, soc, bool(fault))
             for ts, power, soc, fault in rows
         ]
+
+    def power_frame(
+        self, resource_id: str, start: datetime, end: datetime, known_at: datetime
+    ) -> pd.DataFrame:
+        """Readings with ``ts`` in ``[start, end)`` received by ``known_at`` [UTC]: columns
+        ``ts`` [UTC] and ``power_mw`` (injection positive)."""
+        tm = t.telemetry
+        rows = self._c.execute(
+            sa.select(tm.c.ts, tm.c.power_mw)
+            .where(
+                tm.c.resource_id == resource_id,
+                tm.c.ts >= start,
+                tm.c.ts < end,
+                tm.c.received_at <= known_at,
+            )
+            .order_by(tm.c.ts)
+        ).all()
+        frame = pd.DataFrame(rows, columns=["ts", "power_mw"]).astype({"power_mw": "float64"})
+        frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+        return frame
 
 
 def _copy(

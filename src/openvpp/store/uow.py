@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from openvpp.audit.chain import AuditContext, AuditEvent
 from openvpp.core.clock import Clock
+from openvpp.store import ai_repositories as ar
 from openvpp.store import market_repositories as mr
 from openvpp.store import repositories as r
 from openvpp.store import vpp_repositories as vr
@@ -92,6 +93,8 @@ class SqlUnitOfWork:
         self.market_data = mr.MarketDataRepo(conn)
         self.market_imports = mr.MarketImportRepo(conn)
         self.market_connections = mr.MarketConnectionRepo(conn)
+        self.ai_models = ar.AiModelRepo(conn)
+        self.predictions = ar.PredictionRepo(conn)
         self._pending = None
         return self
 

@@ -1,0 +1,146 @@
+"""Leak-free rolling evaluation of a forecaster on a history frame.
+
+The forecaster is fitted once on the history before ``start``; then, for each issue time
+``T`` in ``[start, end)`` (every ``issue_every``), it is asked for the next ``horizon`` with
+the target values at and after ``T`` hidden (exogenous columns stay: they are forecasts known
+before delivery). The forecasts are scored against the hidden values and against the
+seasonal-naive baseline (same time one day earlier) asked the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from openvpp.forecasting.baseline import SeasonalNaiveForecaster, infer_step
+from openvpp.forecasting.protocol import (
+    QUANTILE_COLUMNS,
+    QUANTILES,
+    TARGET,
+    Forecaster,
+    check_history,
+)
+
+__all__ = ["EvaluationResult", "point_metrics", "rolling_forecasts", "score"]
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationResult:
+    """Scores of the model and of the baseline over the same intervals."""
+
+    metrics: dict[str, Any]
+    forecasts: pd.DataFrame
+    """``p10``/``p50``/``p90`` and ``actual`` per evaluated interval [UTC]."""
+
+
+def point_metrics(
+    actual: np.ndarray[Any, Any], quantiles: np.ndarray[Any, Any]
+) -> dict[str, float]:
+    """MAE, RMSE of the median, mean pinball loss over ``QUANTILES`` and the share of actual
+    values inside ``[p10, p90]`` (ideal 0.8). ``quantiles``: ``(n, 3)``; units of the target."""
+    a = np.asarray(actual, dtype=np.float64)
+    q = np.asarray(quantiles, dtype=np.float64)
+    if a.size == 0:
+        raise ValueError("nothing to score")
+    err = a - q[:, 1]
+    levels = np.asarray(QUANTILES)[None, :]
+    diff = a[:, None] - q
+    pinball = np.maximum(levels * diff, (levels - 1.0) * diff)
+    return {
+        "mae": float(np.mean(np.abs(err))),
+        "rmse": float(np.sqrt(np.mean(err**2))),
+        "pinball": float(np.mean(pinball)),
+        "coverage_80": float(np.mean((a >= q[:, 0]) & (a <= q[:, 2]))),
+    }
+
+
+def rolling_forecasts(
+    model: Forecaster,
+    history: pd.DataFrame,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    *,
+    issue_every: pd.Timedelta = pd.Timedelta(days=1),
+    horizon: pd.Timedelta = pd.Timedelta(days=1),
+    progress: Callable[[float], None] | None = None,
+) -> pd.DataFrame:
+    """Forecasts of a fitted ``model`` issued every ``issue_every`` in ``[start, end)``, each
+    for ``[T, T + horizon)`` with the target hidden from ``T`` on. Returns ``p10``/``p50``/
+    ``p90`` and ``actual`` per interval (intervals whose actual value is unknown are left
+    out)."""
+    check_history(history)
+    step = infer_step(pd.DatetimeIndex(history.index))
+    issues = pd.date_range(start, end, freq=issue_every, inclusive="left")
+    target = history[TARGET]
+    parts: list[pd.DataFrame] = []
+    for i, issued in enumerate(issues):
+        index = pd.date_range(issued, min(issued + horizon, end), freq=step, inclusive="left")
+        known = history[history.index < issued + horizon].copy()
+        known.loc[known.index >= issued, TARGET] = np.nan
+        if index.empty or known[TARGET].notna().sum() < 2:
+            continue
+        frame = model.predict(known, index)[list(QUANTILE_COLUMNS)]
+        frame["actual"] = target.reindex(index).to_numpy()
+        parts.append(frame)
+        if progress is not None:
+            progress((i + 1) / len(issues))
+    if not parts:
+        raise ValueError("no forecast could be made in the evaluation period")
+    out = pd.concat(parts)
+    return out[out["actual"].notna()]
+
+
+def score(
+    factory: Callable[[], Forecaster],
+    history: pd.DataFrame,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    *,
+    issue_every: pd.Timedelta = pd.Timedelta(days=1),
+    horizon: pd.Timedelta = pd.Timedelta(days=1),
+    progress: Callable[[float], None] | None = None,
+) -> EvaluationResult:
+    """Fit ``factory()`` on the history before ``start``, forecast ``[start, end)`` rolling
+    (:func:`rolling_forecasts`) and score it against the daily seasonal-naive baseline:
+    ``mae``, ``rmse``, ``pinball``, ``coverage_80``, the baseline's ``baseline_mae`` and
+    ``baseline_rmse``, and ``skill_mae`` / ``skill_rmse`` = 1 - model / baseline."""
+    train = history[history.index < start]
+    if train[TARGET].notna().sum() < 2:
+        raise ValueError("no training data before the evaluation period")
+    model = factory().fit(train)
+    forecasts = rolling_forecasts(
+        model,
+        history,
+        start,
+        end,
+        issue_every=issue_every,
+        horizon=horizon,
+        progress=progress,
+    )
+    baseline = SeasonalNaiveForecaster(season_hours=24).fit(train)
+    naive = rolling_forecasts(
+        baseline, history, start, end, issue_every=issue_every, horizon=horizon
+    )
+    common = forecasts.index.intersection(naive.index)
+    if common.empty:
+        raise ValueError("the model and the baseline have no evaluated interval in common")
+    f, n = forecasts.loc[common], naive.loc[common]
+    actual = f["actual"].to_numpy()
+    mine = point_metrics(actual, f[list(QUANTILE_COLUMNS)].to_numpy())
+    base = point_metrics(actual, n[list(QUANTILE_COLUMNS)].to_numpy())
+    metrics: dict[str, Any] = {
+        **mine,
+        "baseline": "seasonal_naive_24h",
+        "baseline_mae": base["mae"],
+        "baseline_rmse": base["rmse"],
+        "skill_mae": 1.0 - mine["mae"] / base["mae"] if base["mae"] > 0 else None,
+        "skill_rmse": 1.0 - mine["rmse"] / base["rmse"] if base["rmse"] > 0 else None,
+        "intervals": len(common),
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+    }
+    return EvaluationResult(metrics, forecasts.loc[common])

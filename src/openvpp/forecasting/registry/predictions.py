@@ -1,0 +1,388 @@
+"""Predictions of registered models, stored with the time they were issued; "what was known
+at T" queries; out-of-sample evaluation of a version (a job) and live performance."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from openvpp.audit.chain import AuditEvent
+from openvpp.core.clock import Clock
+from openvpp.core.errors import Conflict, NotFound, ValidationFailed
+from openvpp.core.ids import new_id
+from openvpp.forecasting.protocol import QUANTILE_COLUMNS, TARGET
+from openvpp.forecasting.registry.catalog import algorithm_for, check_data_source
+from openvpp.forecasting.registry.evaluation import point_metrics, score
+from openvpp.forecasting.registry.history import load_history
+from openvpp.forecasting.registry.records import (
+    AiModel,
+    ModelVersion,
+    PredictionRun,
+    VersionStatus,
+)
+from openvpp.forecasting.registry.service import (
+    MAX_EVAL_DAYS,
+    MAX_HORIZON_DAYS,
+    ModelRegistryService,
+    Progress,
+    UowFactory,
+    _utc,
+    jsonable,
+)
+from openvpp.ports import UnitOfWork
+
+__all__ = ["Forecast", "PredictionService"]
+
+MAX_POINTS = 5000
+LIVE_RUNS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    """A stored prediction run and its points (``p10``/``p50``/``p90`` and extra columns,
+    indexed by interval start [UTC])."""
+
+    run: PredictionRun
+    points: pd.DataFrame
+
+
+def _pick_version(uow: UnitOfWork, model: AiModel, number: int | None) -> ModelVersion:
+    if number is None:
+        version = uow.ai_models.latest_ready(model.id)
+        if version is None:
+            raise Conflict("the model has no trained version yet; train it first", field="version")
+        return version
+    found = uow.ai_models.get_version(model.id, number)
+    if found is None:
+        raise NotFound(f"model has no version {number}", field="version")
+    if found.status is not VersionStatus.READY:
+        raise Conflict(f"version {number} is {found.status.value}", field="version")
+    return found
+
+
+class PredictionService:
+    def __init__(self, clock: Clock, registry: ModelRegistryService) -> None:
+        self._clock = clock
+        self._registry = registry
+
+    def predict(
+        self,
+        read_uow: UnitOfWork,
+        write_uow: UnitOfWork,
+        organization_id: str,
+        actor: str | None,
+        model_id: str,
+        start: datetime,
+        end: datetime,
+        *,
+        version: int | None = None,
+        issued_at: datetime | None = None,
+    ) -> Forecast:
+        """Forecast ``[start, end)`` with the data known at ``issued_at`` (default now) and
+        store it. Target values inside the horizon are never used, even when known (a
+        day-ahead price published before ``issued_at``), and a version trained on data after
+        ``issued_at`` is refused: it has seen the future."""
+        now = self._clock.now()
+        issued = issued_at or now
+        if issued > now:
+            raise ValidationFailed("issued_at must not be in the future", field="issued_at")
+        if end <= start:
+            raise ValidationFailed("end must be after start", field="end")
+        if end - start > timedelta(days=MAX_HORIZON_DAYS):
+            raise ValidationFailed(
+                f"the horizon may span at most {MAX_HORIZON_DAYS} days", field="end"
+            )
+        if start < issued:
+            raise ValidationFailed("start must not be before issued_at", field="start")
+        with read_uow as uow:
+            model = self._registry._model(uow, organization_id, model_id)
+            chosen = _pick_version(uow, model, version)
+            if chosen.train_end > issued:
+                raise ValidationFailed(
+                    f"version {chosen.version} was trained on data up to "
+                    f"{chosen.train_end.isoformat()}, after issued_at: it would see the future",
+                    field="issued_at",
+                )
+            source = check_data_source(chosen.data_source)
+            lookback = algorithm_for(model.kind, chosen.algorithm).lookback_days
+            history, unit = load_history(
+                uow,
+                organization_id,
+                model.kind,
+                source,
+                issued - timedelta(days=lookback),
+                end,
+                issued,
+            )
+        step = pd.Timedelta(minutes=source.resolution_min)
+        index = pd.date_range(pd.Timestamp(start).ceil(step), end, freq=step, inclusive="left")
+        if index.empty:
+            raise ValidationFailed(f"the horizon holds no {step} interval", field="end")
+        if len(index) > MAX_POINTS:
+            raise ValidationFailed(f"the horizon holds more than {MAX_POINTS} points", field="end")
+        history.loc[history.index >= index[0], TARGET] = np.nan
+        forecaster = self._registry.load(chosen)
+        try:
+            frame = forecaster.predict(history, index)
+        except ValueError as exc:
+            raise ValidationFailed(
+                f"the model cannot forecast this horizon: {exc}", field="start"
+            ) from None
+        values = frame[list(QUANTILE_COLUMNS)].to_numpy(dtype=np.float64)
+        if not np.all(np.isfinite(values)):
+            raise ValidationFailed(
+                "the model gave no finite forecast for some intervals (missing inputs?)",
+                field="start",
+            )
+        run = PredictionRun(
+            id=new_id(),
+            organization_id=organization_id,
+            model_id=model.id,
+            version_id=chosen.id,
+            version=chosen.version,
+            issued_at=issued,
+            horizon_start=index[0].to_pydatetime(),
+            horizon_end=(index[-1] + step).to_pydatetime(),
+            step_s=int(step.total_seconds()),
+            points=len(index),
+            unit=unit,
+            created_at=now,
+            created_by=actor,
+        )
+        extra_cols = [c for c in frame.columns if c not in QUANTILE_COLUMNS]
+        points = pd.DataFrame(
+            {
+                "target_start": index,
+                **{c: frame[c].to_numpy(dtype=np.float64) for c in QUANTILE_COLUMNS},
+                "extra": [{c: float(row[c]) for c in extra_cols} for _, row in frame.iterrows()]
+                if extra_cols
+                else [{} for _ in range(len(index))],
+            }
+        )
+        with write_uow as uow:
+            uow.predictions.add_run(run, points)
+            uow.record(
+                AuditEvent(
+                    "ai.predict",
+                    "ai_prediction_run",
+                    run.id,
+                    after={
+                        "model_id": model.id,
+                        "version": chosen.version,
+                        "issued_at": issued.isoformat(),
+                        "points": len(index),
+                    },
+                )
+            )
+            uow.commit()
+        return Forecast(run, frame)
+
+    def known_at(
+        self,
+        uow: UnitOfWork,
+        organization_id: str,
+        model_id: str,
+        start: datetime,
+        end: datetime,
+        as_of: datetime | None = None,
+    ) -> pd.DataFrame:
+        """For each interval in ``[start, end)`` the newest prediction of the model issued at
+        or before ``as_of`` (default now): ``target_start``, ``p10``, ``p50``, ``p90``,
+        ``extra``, ``run_id``, ``version``, ``issued_at``. A backtest asking at T sees
+        exactly the forecasts that existed at T."""
+        if end <= start:
+            raise ValidationFailed("end must be after start", field="end")
+        if end - start > timedelta(days=MAX_EVAL_DAYS):
+            raise ValidationFailed(f"the range may span at most {MAX_EVAL_DAYS} days", field="end")
+        with uow:
+            model = self._registry._model(uow, organization_id, model_id)
+            runs = uow.predictions.issued_between(organization_id, model.id, start, end, as_of)
+            points = uow.predictions.points([r.id for r in runs])
+        return _newest(runs, points, start, end)
+
+    def run(self, uow: UnitOfWork, organization_id: str, run_id: str) -> Forecast:
+        with uow:
+            run = uow.predictions.get_run(organization_id, run_id)
+            if run is None:
+                raise NotFound(f"prediction {run_id!r} not found", field="run_id")
+            points = uow.predictions.points([run.id])
+        frame = points.set_index("target_start")[[*QUANTILE_COLUMNS, "extra"]]
+        return Forecast(run, frame)
+
+    # -- evaluation and performance -----------------------------------------------------------
+
+    def check_evaluate(
+        self, uow: UnitOfWork, organization_id: str, params: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Parameters of an ``ai.evaluate`` job: ``model_id``, ``version`` (default the
+        newest ready), ``start`` and ``end`` of an out-of-sample period (at most 400 days,
+        not before the version's training window ended)."""
+        unknown = sorted(set(params) - {"model_id", "version", "start", "end"})
+        if unknown:
+            raise ValidationFailed(f"unknown parameters {unknown}", field=f"params.{unknown[0]}")
+        start = _utc(params.get("start"), "params.start")
+        end = _utc(params.get("end"), "params.end")
+        if not timedelta(days=1) <= end - start <= timedelta(days=MAX_EVAL_DAYS):
+            raise ValidationFailed(
+                f"the period must span 1 to {MAX_EVAL_DAYS} days", field="params.end"
+            )
+        if end > self._clock.now():
+            raise ValidationFailed("end must not be in the future", field="params.end")
+        number = params.get("version")
+        if number is not None and (not isinstance(number, int) or isinstance(number, bool)):
+            raise ValidationFailed("version must be a whole number", field="params.version")
+        with uow:
+            model = self._registry._model(uow, organization_id, str(params.get("model_id")))
+            version = _pick_version(uow, model, number)
+        if start < version.train_end:
+            raise ValidationFailed(
+                f"the period starts before version {version.version}'s training data end "
+                f"({version.train_end.isoformat()}): not out of sample",
+                field="params.start",
+            )
+        return {
+            "model_id": model.id,
+            "version": version.version,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+        }
+
+    def evaluate(
+        self,
+        uow_factory: UowFactory,
+        organization_id: str,
+        params: Mapping[str, Any],
+        progress: Progress,
+    ) -> dict[str, Any]:
+        """Score a stored version out of sample (the body of the ``ai.evaluate`` job): one
+        forecast issued at the start of each day of the period with the target from then on
+        hidden, against the seasonal-naive baseline."""
+        start, end = pd.Timestamp(params["start"]), pd.Timestamp(params["end"])
+        with uow_factory() as uow:
+            model = self._registry._model(uow, organization_id, params["model_id"])
+            version = _pick_version(uow, model, params["version"])
+            source = check_data_source(version.data_source)
+            lookback = algorithm_for(model.kind, version.algorithm).lookback_days
+            history, unit = load_history(
+                uow,
+                organization_id,
+                model.kind,
+                source,
+                (start - pd.Timedelta(days=lookback)).to_pydatetime(),
+                end.to_pydatetime(),
+                self._clock.now(),
+            )
+        fitted = self._registry.load(version)
+        try:
+            result = score(
+                lambda: _Fitted(fitted),
+                history,
+                start,
+                end,
+                progress=lambda f: progress(0.05 + 0.9 * f, "evaluating"),
+            )
+        except ValueError as exc:
+            raise ValidationFailed(str(exc), field="params.start") from exc
+        return {
+            "model_id": model.id,
+            "version": version.version,
+            "unit": unit,
+            "metrics": jsonable(result.metrics),
+        }
+
+    def performance(self, uow: UnitOfWork, organization_id: str, model_id: str) -> dict[str, Any]:
+        """Each version's hold-out metrics and the live accuracy of its stored predictions
+        against the values known now (the newest ``LIVE_RUNS`` runs)."""
+        with uow:
+            model = self._registry._model(uow, organization_id, model_id)
+            versions = uow.ai_models.versions(model.id)
+            runs = uow.predictions.runs(organization_id, model.id, LIVE_RUNS, 0)
+            live: dict[int, dict[str, Any]] = {}
+            if runs:
+                points = uow.predictions.points([r.id for r in runs])
+                source = check_data_source(model.data_source)
+                first = min(r.horizon_start for r in runs)
+                last = max(r.horizon_end for r in runs)
+                history, _ = load_history(
+                    uow, organization_id, model.kind, source, first, last, self._clock.now()
+                )
+                live = _live_accuracy(runs, points, history[TARGET])
+        return {
+            "model_id": model.id,
+            "kind": model.kind.value,
+            "versions": [
+                {
+                    "version": v.version,
+                    "status": v.status.value,
+                    "trained_at": v.trained_at,
+                    "train_start": v.train_start,
+                    "train_end": v.train_end,
+                    "holdout": v.metrics.get("holdout"),
+                    "live": live.get(v.version),
+                }
+                for v in versions
+            ],
+        }
+
+
+class _Fitted:
+    """A fitted forecaster whose ``fit`` keeps it as it is (evaluation of a stored version)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.kind = inner.kind
+
+    def fit(self, history: pd.DataFrame) -> _Fitted:
+        return self
+
+    def predict(self, history: pd.DataFrame, index: pd.DatetimeIndex) -> pd.DataFrame:
+        result: pd.DataFrame = self._inner.predict(history, index)
+        return result
+
+
+def _newest(
+    runs: list[PredictionRun], points: pd.DataFrame, start: datetime, end: datetime
+) -> pd.DataFrame:
+    columns = ["target_start", *QUANTILE_COLUMNS, "extra", "run_id", "version", "issued_at"]
+    if not runs or points.empty:
+        return pd.DataFrame(columns=columns)
+    meta = pd.DataFrame(
+        {
+            "run_id": [r.id for r in runs],
+            "version": [r.version for r in runs],
+            "issued_at": pd.to_datetime([r.issued_at for r in runs], utc=True),
+        }
+    )
+    joined = points.merge(meta, on="run_id")
+    joined = joined[
+        (joined["target_start"] >= pd.Timestamp(start))
+        & (joined["target_start"] < pd.Timestamp(end))
+    ]
+    joined = joined.sort_values(["target_start", "issued_at"], kind="stable")
+    newest = joined.drop_duplicates("target_start", keep="last")
+    return newest[columns].reset_index(drop=True)
+
+
+def _live_accuracy(
+    runs: list[PredictionRun], points: pd.DataFrame, actual: pd.Series
+) -> dict[int, dict[str, Any]]:
+    version_of = {r.id: r.version for r in runs}
+    frame = points.assign(
+        version=points["run_id"].map(version_of),
+        actual=actual.reindex(pd.DatetimeIndex(points["target_start"])).to_numpy(),
+    )
+    frame = frame[frame["actual"].notna()]
+    out: dict[int, dict[str, Any]] = {}
+    for number, part in frame.groupby("version"):
+        scores = point_metrics(part["actual"].to_numpy(), part[list(QUANTILE_COLUMNS)].to_numpy())
+        out[int(str(number))] = {
+            **scores,
+            "intervals": len(part),
+            "runs": int(part["run_id"].nunique()),
+        }
+    return out
