@@ -15,6 +15,7 @@ from openvpp.config import Settings
 from openvpp.core.clock import Clock, SystemClock
 from openvpp.core.keys import derive_key, fernet_for
 from openvpp.forecasting.registry.predictions import PredictionService
+from openvpp.forecasting.registry.risk_service import RiskService
 from openvpp.forecasting.registry.service import ModelRegistryService
 from openvpp.identity.passwords import Passwords
 from openvpp.identity.service import IdentityPolicy, IdentityService
@@ -62,6 +63,7 @@ class Runtime:
     """The in-process simulated exchange behind connections of kind ``simulated``."""
     models: ModelRegistryService
     predictions: PredictionService
+    risk: RiskService
     runner: JobRunner
     replay_guard: SqlReplayGuard | RedisReplayGuard
     rate_limiter: SqlRateLimiter | RedisRateLimiter
@@ -156,6 +158,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     )
     exchange = build_exchange(clock)
     models = ModelRegistryService(clock, FileArtifactStore(settings.var_dir / "models"))
+    predictions = PredictionService(clock, models)
     runtime = Runtime(
         settings=settings,
         engine=engine,
@@ -172,7 +175,8 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         connections=build_connections(settings, clock, exchange),
         exchange=exchange,
         models=models,
-        predictions=PredictionService(clock, models),
+        predictions=predictions,
+        risk=RiskService(clock, models, predictions),
         runner=runner,
         replay_guard=replay,
         rate_limiter=limiter,

@@ -292,3 +292,63 @@ def test_bad_requests_and_other_organizations(
         client.post(f"{V}/ai/models/{model['id']}/train", headers=viewer, json={}).status_code
         == 403
     )
+
+
+def test_risk_model_assesses_a_schedule_with_and_without_a_price_model(
+    client: TestClient, seeded: Runtime, trader: dict[str, str]
+) -> None:
+    _import(client, trader)
+    risk = _model(
+        client,
+        trader,
+        name="NP risk",
+        kind="risk",
+        algorithm="historical_risk",
+        params={"alpha": 0.95, "window_days": 60, "n_scenarios": 2000},
+    )
+    _train(client, seeded, trader, risk["id"])
+    price = _model(client, trader, name="NP naive")
+    _train(client, seeded, trader, price["id"])
+    day = [f"2018-12-03T{h:02d}:00:00Z" for h in range(24)]
+    flat = [{"start": t, "mwh": 1.0} for t in day]
+    body = {"model_id": risk["id"], "volumes": flat, "as_of": "2018-12-02T12:00:00Z"}
+    hist = client.post(f"{V}/ai/risk/assess", headers=trader, json=body)
+    assert hist.status_code == 200, hist.text
+    h = hist.json()
+    assert h["method"] == "historical" and h["cvar"] >= h["var"] > 0
+    assert len(h["spike_prob"]) == 24 and all(0 <= s["p"] <= 1 for s in h["spike_prob"])
+    double = client.post(
+        f"{V}/ai/risk/assess",
+        headers=trader,
+        json={**body, "volumes": [{"start": t, "mwh": 2.0} for t in day]},
+    ).json()
+    assert double["var"] == pytest.approx(2 * h["var"])
+
+    # the quantile method needs the price model's predictions known at as_of
+    missing = client.post(
+        f"{V}/ai/risk/assess", headers=trader, json={**body, "price_model_id": price["id"]}
+    )
+    assert missing.status_code == 422 and missing.json()["error"]["field"] == "price_model_id"
+    ask = {
+        "model_id": price["id"],
+        "start": day[0],
+        "end": "2018-12-04T00:00:00Z",
+        "issued_at": "2018-12-02T10:00:00Z",
+    }
+    assert client.post(f"{V}/ai/predict", headers=trader, json=ask).status_code == 201
+    quant = client.post(
+        f"{V}/ai/risk/assess", headers=trader, json={**body, "price_model_id": price["id"]}
+    )
+    assert quant.status_code == 200, quant.text
+    q = quant.json()
+    assert q["method"] == "quantile" and q["cvar"] >= q["var"] > 0
+    not_risk = client.post(
+        f"{V}/ai/risk/assess", headers=trader, json={**body, "model_id": price["id"]}
+    )
+    assert not_risk.status_code == 422 and not_risk.json()["error"]["field"] == "model_id"
+    bad = client.post(
+        f"{V}/ai/risk/assess",
+        headers=trader,
+        json={**body, "volumes": [{"start": day[0], "mwh": "NaN"}]},
+    )
+    assert bad.status_code == 422

@@ -145,6 +145,7 @@ POLICY: Final[dict[tuple[str, str], Access]] = {
     ("GET", f"{P}/ai/models/{{model_id}}/predictions"): ANY_ROLE,
     ("POST", f"{P}/ai/predict"): AI_WRITE,
     ("GET", f"{P}/ai/predictions/{{run_id}}"): ANY_ROLE,
+    ("POST", f"{P}/ai/risk/assess"): ANY_ROLE,
 }
 
 

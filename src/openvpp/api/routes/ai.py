@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import pandas as pd
 from fastapi import APIRouter, Query, Response
 
 from openvpp.api.deps import PageDep, PrincipalDep, ReadUow, RuntimeDep, WriteUow, blocking, read
@@ -17,6 +18,8 @@ from openvpp.api.schemas.ai import (
     ModelOut,
     ModelUpdateIn,
     PredictIn,
+    RiskAssessIn,
+    RiskOut,
     RunOut,
     TrainIn,
 )
@@ -208,3 +211,33 @@ async def get_prediction(
 ) -> RunOut:
     forecast = await read(rt, rt.predictions.run, uow, principal.organization_id, run_id)
     return RunOut.of_forecast(forecast)
+
+
+@router.post(
+    "/ai/risk/assess",
+    summary="VaR, CVaR and spike probabilities of a schedule from a risk model",
+    description="`volumes` is energy per interval [MWh], positive = sale. With "
+    "`price_model_id` the price forecast is the newest stored prediction of that price model "
+    "issued by `as_of`; without it, historical simulation around the risk model's own "
+    "expectation. VaR and CVaR are losses below the expected P&L [currency].",
+)
+async def assess_risk(
+    body: RiskAssessIn, rt: RuntimeDep, uow: ReadUow, principal: PrincipalDep
+) -> RiskOut:
+    volumes = pd.Series(
+        [v.mwh for v in body.volumes],
+        index=pd.DatetimeIndex([pd.Timestamp(v.start) for v in body.volumes]),
+        dtype=float,
+    )
+    report = await blocking(
+        rt.risk.assess,
+        uow,
+        principal.organization_id,
+        body.model_id,
+        volumes,
+        version=body.version,
+        method=body.method,
+        price_model_id=body.price_model_id,
+        as_of=body.as_of,
+    )
+    return RiskOut.model_validate(report)

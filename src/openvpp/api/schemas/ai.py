@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from pydantic import Field, model_validator
@@ -82,6 +82,55 @@ class PredictIn(In):
         description="forecast with the data known at this instant [UTC] (a backtest's "
         "clock); default now, never in the future",
     )
+
+
+class VolumeIn(In):
+    start: UTCDatetime = Field(description="interval start [UTC]")
+    mwh: float = Field(
+        ge=-1e6,
+        le=1e6,
+        allow_inf_nan=False,
+        description="energy of the interval [MWh], positive = sale / injection",
+    )
+
+
+class RiskAssessIn(In):
+    model_id: str = Field(min_length=1, max_length=36, description="a risk model")
+    version: int | None = Field(default=None, ge=1, description="default: newest ready")
+    volumes: list[VolumeIn] = Field(min_length=1, max_length=2000)
+    method: Literal["historical", "quantile"] | None = Field(
+        default=None,
+        description="default: quantile with a price model, else historical simulation",
+    )
+    price_model_id: str | None = Field(
+        default=None,
+        max_length=36,
+        description="a price model whose stored predictions (known at as_of) are the "
+        "price forecast",
+    )
+    as_of: UTCDatetime | None = Field(default=None, description="default now [UTC]")
+
+
+class SpikeOut(Out):
+    start: datetime
+    p: float | None
+
+
+class RiskOut(Out):
+    model_id: str
+    version: int
+    as_of: datetime
+    method: str
+    alpha: float
+    expected_pnl: float | None = Field(description="[currency]")
+    var: float | None = Field(description="value at risk, a loss below the expected P&L [currency]")
+    cvar: float | None = Field(description="expected loss beyond the VaR [currency]")
+    n_scenarios: int
+    threshold: float | None = Field(description="spike threshold [currency/MWh]")
+    spike_prob_max: float | None = Field(description="probability that any interval spikes")
+    spike_prob: list[SpikeOut]
+    price_model_id: str | None
+    schedule_span: str
 
 
 class VersionOut(Out):

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from openvpp.core.errors import ValidationFailed
 from openvpp.forecasting.baseline import SeasonalNaiveForecaster
 from openvpp.forecasting.protocol import Forecaster, ModelKind
+from openvpp.forecasting.risk.model import HistoricalRiskModel
 
 __all__ = [
     "ALGORITHMS",
@@ -134,6 +135,56 @@ register_algorithm(
         params=SeasonalNaiveParams,
         build=lambda kind, p, _ctx: SeasonalNaiveForecaster(kind, p.season_hours),
         lookback_days=60,
+    )
+)
+
+
+class HistoricalRiskParams(_Strict):
+    alpha: float = Field(0.95, ge=0.5, le=0.999, description="VaR/CVaR confidence level")
+    threshold: float | None = Field(
+        None,
+        description="spike threshold [currency/MWh]; default the spike_quantile of the "
+        "training prices",
+    )
+    spike_quantile: float = Field(0.95, gt=0, lt=1)
+    half_life_days: float | None = Field(
+        None, gt=0, le=3650, description="weight of a past day halves every this many days"
+    )
+    window_days: int | None = Field(365, ge=2, le=3650, description="days of history used")
+    n_scenarios: int = Field(10_000, ge=100, le=100_000)
+    correlation: float | None = Field(
+        None, ge=0, le=1, description="one-factor copula correlation; default from history"
+    )
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    tail: Literal["exponential", "linear"] = "exponential"
+
+
+def _risk(kind: ModelKind, p: Any, ctx: SourceContext) -> Forecaster:
+    return HistoricalRiskModel(
+        p.alpha,
+        p.threshold,
+        p.half_life_days,
+        ctx.time_zone,
+        window_days=p.window_days,
+        spike_quantile=p.spike_quantile,
+        n_scenarios=p.n_scenarios,
+        correlation=p.correlation,
+        seed=p.seed,
+        tail=p.tail,
+    )
+
+
+register_algorithm(
+    Algorithm(
+        name="historical_risk",
+        kinds=frozenset({ModelKind.RISK}),
+        description="Price risk from historical deviations per interval of the day (from the "
+        "exogenous 'forecast' column when given, else from the day before): price quantiles, "
+        "spike probability, and VaR/CVaR of a schedule by historical simulation or from "
+        "quantile forecasts (POST /api/vpp/ai/risk/assess).",
+        params=HistoricalRiskParams,
+        build=_risk,
+        lookback_days=10,
     )
 )
 

@@ -31,8 +31,8 @@ from openvpp.forecasting.registry.service import (
     ModelRegistryService,
     Progress,
     UowFactory,
-    _utc,
     jsonable,
+    parse_utc,
 )
 from openvpp.ports import UnitOfWork
 
@@ -51,7 +51,7 @@ class Forecast:
     points: pd.DataFrame
 
 
-def _pick_version(uow: UnitOfWork, model: AiModel, number: int | None) -> ModelVersion:
+def pick_version(uow: UnitOfWork, model: AiModel, number: int | None) -> ModelVersion:
     if number is None:
         version = uow.ai_models.latest_ready(model.id)
         if version is None:
@@ -100,8 +100,8 @@ class PredictionService:
         if start < issued:
             raise ValidationFailed("start must not be before issued_at", field="start")
         with read_uow as uow:
-            model = self._registry._model(uow, organization_id, model_id)
-            chosen = _pick_version(uow, model, version)
+            model = self._registry.active_model(uow, organization_id, model_id)
+            chosen = pick_version(uow, model, version)
             if chosen.train_end > issued:
                 raise ValidationFailed(
                     f"version {chosen.version} was trained on data up to "
@@ -200,7 +200,7 @@ class PredictionService:
         if end - start > timedelta(days=MAX_EVAL_DAYS):
             raise ValidationFailed(f"the range may span at most {MAX_EVAL_DAYS} days", field="end")
         with uow:
-            model = self._registry._model(uow, organization_id, model_id)
+            model = self._registry.active_model(uow, organization_id, model_id)
             runs = uow.predictions.issued_between(organization_id, model.id, start, end, as_of)
             points = uow.predictions.points([r.id for r in runs])
         return _newest(runs, points, start, end)
@@ -225,8 +225,8 @@ class PredictionService:
         unknown = sorted(set(params) - {"model_id", "version", "start", "end"})
         if unknown:
             raise ValidationFailed(f"unknown parameters {unknown}", field=f"params.{unknown[0]}")
-        start = _utc(params.get("start"), "params.start")
-        end = _utc(params.get("end"), "params.end")
+        start = parse_utc(params.get("start"), "params.start")
+        end = parse_utc(params.get("end"), "params.end")
         if not timedelta(days=1) <= end - start <= timedelta(days=MAX_EVAL_DAYS):
             raise ValidationFailed(
                 f"the period must span 1 to {MAX_EVAL_DAYS} days", field="params.end"
@@ -237,8 +237,8 @@ class PredictionService:
         if number is not None and (not isinstance(number, int) or isinstance(number, bool)):
             raise ValidationFailed("version must be a whole number", field="params.version")
         with uow:
-            model = self._registry._model(uow, organization_id, str(params.get("model_id")))
-            version = _pick_version(uow, model, number)
+            model = self._registry.active_model(uow, organization_id, str(params.get("model_id")))
+            version = pick_version(uow, model, number)
         if start < version.train_end:
             raise ValidationFailed(
                 f"the period starts before version {version.version}'s training data end "
@@ -264,8 +264,8 @@ class PredictionService:
         hidden, against the seasonal-naive baseline."""
         start, end = pd.Timestamp(params["start"]), pd.Timestamp(params["end"])
         with uow_factory() as uow:
-            model = self._registry._model(uow, organization_id, params["model_id"])
-            version = _pick_version(uow, model, params["version"])
+            model = self._registry.active_model(uow, organization_id, params["model_id"])
+            version = pick_version(uow, model, params["version"])
             source = check_data_source(version.data_source)
             lookback = algorithm_for(model.kind, version.algorithm).lookback_days
             history, unit = load_history(
@@ -299,7 +299,7 @@ class PredictionService:
         """Each version's hold-out metrics and the live accuracy of its stored predictions
         against the values known now (the newest ``LIVE_RUNS`` runs)."""
         with uow:
-            model = self._registry._model(uow, organization_id, model_id)
+            model = self._registry.active_model(uow, organization_id, model_id)
             versions = uow.ai_models.versions(model.id)
             runs = uow.predictions.runs(organization_id, model.id, LIVE_RUNS, 0)
             live: dict[int, dict[str, Any]] = {}

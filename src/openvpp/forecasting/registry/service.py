@@ -62,7 +62,7 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def _utc(value: Any, field: str) -> datetime:
+def parse_utc(value: Any, field: str) -> datetime:
     try:
         stamp = pd.Timestamp(value)
     except (TypeError, ValueError):
@@ -86,14 +86,16 @@ class TrainRequest:
         if not isinstance(model_id, str) or not 0 < len(model_id) <= 36:
             raise ValidationFailed("model_id must be a model id", field="params.model_id")
         self.model_id = model_id
-        self.as_of = _utc(params["as_of"], "params.as_of") if params.get("as_of") else now
+        self.as_of = parse_utc(params["as_of"], "params.as_of") if params.get("as_of") else now
         if self.as_of > now:
             raise ValidationFailed("as_of must not be in the future", field="params.as_of")
         self.train_end = (
-            _utc(params["train_end"], "params.train_end") if params.get("train_end") else self.as_of
+            parse_utc(params["train_end"], "params.train_end")
+            if params.get("train_end")
+            else self.as_of
         )
         self.train_start = (
-            _utc(params["train_start"], "params.train_start")
+            parse_utc(params["train_start"], "params.train_start")
             if params.get("train_start")
             else self.train_end - timedelta(days=DEFAULT_TRAIN_DAYS)
         )
@@ -180,7 +182,7 @@ class ModelRegistryService:
         """Change name, description, params or data source; versions trained before keep
         theirs."""
         with uow:
-            model = self._model(uow, organization_id, model_id, for_update=True)
+            model = self.active_model(uow, organization_id, model_id, for_update=True)
             new = model
             if "name" in changes and changes["name"] != model.name:
                 if uow.ai_models.name_taken(organization_id, changes["name"], model.id):
@@ -214,7 +216,7 @@ class ModelRegistryService:
         """Delete for users: the model disappears from lists and is never trained or asked
         again; its versions and predictions stay for backtests and audits."""
         with uow:
-            model = self._model(uow, organization_id, model_id, for_update=True)
+            model = self.active_model(uow, organization_id, model_id, for_update=True)
             new = replace(model, status=ModelStatus.ARCHIVED, updated_at=self._clock.now())
             uow.ai_models.update(new)
             uow.record(
@@ -233,7 +235,7 @@ class ModelRegistryService:
         self, uow: UnitOfWork, organization_id: str, model_id: str
     ) -> tuple[AiModel, list[ModelVersion]]:
         with uow:
-            model = self._model(uow, organization_id, model_id)
+            model = self.active_model(uow, organization_id, model_id)
             return model, uow.ai_models.versions(model.id)
 
     def list(
@@ -243,9 +245,10 @@ class ModelRegistryService:
             return uow.ai_models.page(organization_id, kind, limit, offset)
 
     @staticmethod
-    def _model(
+    def active_model(
         uow: UnitOfWork, organization_id: str, model_id: str, *, for_update: bool = False
     ) -> AiModel:
+        """An active model of the organization; 404 naming ``model_id`` otherwise."""
         model = uow.ai_models.get(organization_id, model_id, for_update=for_update)
         if model is None or model.status is ModelStatus.ARCHIVED:
             raise NotFound(f"model {model_id!r} not found", field="model_id")
@@ -260,7 +263,7 @@ class ModelRegistryService:
         of another organization)."""
         request = TrainRequest(params, self._clock.now())
         with uow:
-            self._model(uow, organization_id, request.model_id)
+            self.active_model(uow, organization_id, request.model_id)
         return request.as_params()
 
     def train(
@@ -276,7 +279,7 @@ class ModelRegistryService:
         baseline, refit on the whole window, store the artifact and the version."""
         request = TrainRequest(params, self._clock.now())
         with uow_factory() as uow:
-            model = self._model(uow, organization_id, request.model_id, for_update=True)
+            model = self.active_model(uow, organization_id, request.model_id, for_update=True)
             number = model.latest_version + 1
             version = ModelVersion(
                 id=new_id(),
