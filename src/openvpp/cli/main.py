@@ -14,6 +14,7 @@ from rich.table import Table
 
 from openvpp.audit.chain import AuditContext
 from openvpp.audit.service import verify_chain
+from openvpp.cli.ai import ai_app
 from openvpp.cli.common import CLI_CONTEXT, err, find_organization, out
 from openvpp.cli.common import fail as _fail
 from openvpp.cli.common import runtime as _runtime
@@ -52,6 +53,7 @@ app.add_typer(telemetry_app, name="telemetry")
 app.add_typer(market_app, name="market")
 app.add_typer(exchange_app, name="exchange")
 app.add_typer(forecast_app, name="forecast")
+app.add_typer(ai_app, name="ai")
 
 
 @db_app.command("migrate")
