@@ -11,17 +11,32 @@ from the real prices themselves, over the days the naive can be built for (from 
 - ``weekly``: the price of the same hour a week earlier;
 - ``standard``: the EPF standard naive - Monday, Saturday and Sunday take the same hour a week
   earlier, Tuesday to Friday the day before.
+
+Quantile forecasts: ``pinball`` is the pinball (quantile) loss averaged over the levels, in the
+unit of the values; ``coverage`` the share of actual values inside a band [-].
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["Naive", "mae", "mape", "naive_forecast", "rmae", "rmse", "smape", "summary"]
+__all__ = [
+    "Naive",
+    "coverage",
+    "mae",
+    "mape",
+    "naive_forecast",
+    "pinball",
+    "rmae",
+    "rmse",
+    "smape",
+    "summary",
+]
 
 FloatArray = NDArray[np.float64]
 Naive = Literal["weekly", "standard"]
@@ -67,6 +82,37 @@ def mape(actual: ArrayLike, forecast: ArrayLike) -> float:
     if not nonzero.any():
         raise ValueError("MAPE needs at least one non-zero actual value")
     return float(100 * np.mean(np.abs(a[nonzero] - f[nonzero]) / np.abs(a[nonzero])))
+
+
+def pinball(actual: ArrayLike, quantiles: ArrayLike, levels: Sequence[float]) -> float:
+    """Pinball loss averaged over values and quantile levels [unit of the values].
+
+    actual : values of any shape ``S``.
+    quantiles : forecasts of shape ``S + (len(levels),)``, one per level.
+    levels : quantile levels in (0, 1), e.g. ``(0.1, 0.5, 0.9)``.
+
+    For level ``q`` and error ``u = a - f`` the loss is ``q u`` if ``u >= 0`` else
+    ``(q - 1) u``; at ``q = 0.5`` it is half the absolute error.
+    """
+    a = np.asarray(actual, dtype=np.float64)
+    f = np.asarray(quantiles, dtype=np.float64)
+    q = np.asarray(levels, dtype=np.float64)
+    if q.ndim != 1 or q.size == 0 or np.any((q <= 0) | (q >= 1)):
+        raise ValueError(f"levels must be a non-empty sequence in (0, 1), got {levels!r}")
+    if f.shape != (*a.shape, q.size):
+        raise ValueError(f"quantiles {f.shape} must have shape {(*a.shape, q.size)}")
+    a, _ = _pair(a, f[..., 0])
+    if not np.all(np.isfinite(f)):
+        raise ValueError("actual and forecast must be finite")
+    u = a[..., None] - f
+    return float(np.mean(np.maximum(q * u, (q - 1.0) * u)))
+
+
+def coverage(actual: ArrayLike, lower: ArrayLike, upper: ArrayLike) -> float:
+    """Share of actual values with ``lower <= actual <= upper`` [-]."""
+    a, lo = _pair(actual, lower)
+    _, hi = _pair(actual, upper)
+    return float(np.mean((lo <= a) & (a <= hi)))
 
 
 def naive_forecast(

@@ -10,9 +10,11 @@ import pandas as pd
 import pytest
 
 from openvpp.forecasting.metrics import (
+    coverage,
     mae,
     mape,
     naive_forecast,
+    pinball,
     rmae,
     rmse,
     smape,
@@ -30,6 +32,27 @@ def test_hand_computed_errors() -> None:
     # |a-f| / ((|a|+|f|)/2): 2/11, 2/19, 0 (both zero), 10/35
     assert smape(actual, forecast) == pytest.approx(100 * (2 / 11 + 2 / 19 + 0 + 10 / 35) / 4)
     assert mape(actual, forecast) == pytest.approx(100 * (2 / 10 + 2 / 20 + 10 / 40) / 3)
+
+
+def test_hand_computed_pinball_and_coverage() -> None:
+    actual = [10.0, 20.0]
+    # levels 0.1 / 0.5 / 0.9; per value the three quantile forecasts
+    quantiles = [[8.0, 11.0, 12.0], [21.0, 22.0, 30.0]]
+    # value 10: u = 2, -1, -2 -> 0.1*2, 0.5*1, 0.1*2 = 0.2, 0.5, 0.2
+    # value 20: u = -1, -2, -10 -> 0.9*1, 0.5*2, 0.1*10 = 0.9, 1.0, 1.0
+    expected = (0.2 + 0.5 + 0.2 + 0.9 + 1.0 + 1.0) / 6
+    assert pinball(actual, quantiles, (0.1, 0.5, 0.9)) == pytest.approx(expected)
+    # at the median alone the pinball loss is half the MAE
+    assert pinball(actual, [[11.0], [22.0]], (0.5,)) == pytest.approx(mae(actual, [11, 22]) / 2)
+    # 10 in [8, 12]; 20 not in [21, 30]; bounds are inclusive
+    assert coverage(actual, [8.0, 21.0], [12.0, 30.0]) == 0.5
+    assert coverage([1.0, 2.0], [1.0, 0.0], [1.0, 2.0]) == 1.0
+    with pytest.raises(ValueError, match="levels"):
+        pinball(actual, quantiles, (0.1, 0.5, 1.0))
+    with pytest.raises(ValueError, match="shape"):
+        pinball(actual, quantiles, (0.1, 0.5))
+    with pytest.raises(ValueError, match="finite"):
+        pinball(actual, [[8.0, np.nan, 12.0], [21.0, 22.0, 30.0]], (0.1, 0.5, 0.9))
 
 
 def test_naives_take_the_right_days() -> None:
