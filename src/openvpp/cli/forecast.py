@@ -118,3 +118,9 @@ def benchmark(
     out.print(table)
     if as_json:
         print(json.dumps(figures))
+
+
+# load, PV and wind evaluations live in their own module
+from openvpp.cli.forecast_evaluate import evaluate  # noqa: E402
+
+forecast_app.command("evaluate")(evaluate)
