@@ -14,6 +14,7 @@ from openvpp.audit.service import verify_chain
 from openvpp.config import Settings
 from openvpp.core.clock import Clock, SystemClock
 from openvpp.core.keys import derive_key, fernet_for
+from openvpp.forecasting.conditions_service import MarketConditionsService
 from openvpp.forecasting.registry.predictions import PredictionService
 from openvpp.forecasting.registry.risk_service import RiskService
 from openvpp.forecasting.registry.service import ModelRegistryService
@@ -64,6 +65,7 @@ class Runtime:
     models: ModelRegistryService
     predictions: PredictionService
     risk: RiskService
+    conditions: MarketConditionsService
     runner: JobRunner
     replay_guard: SqlReplayGuard | RedisReplayGuard
     rate_limiter: SqlRateLimiter | RedisRateLimiter
@@ -177,6 +179,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         models=models,
         predictions=predictions,
         risk=RiskService(clock, models, predictions),
+        conditions=MarketConditionsService(clock),
         runner=runner,
         replay_guard=replay,
         rate_limiter=limiter,

@@ -26,11 +26,11 @@ TRAIN = {
 }
 
 
-def _import(client: TestClient, h: dict[str, str]) -> None:
+def _import(client: TestClient, h: dict[str, str], **options: str) -> None:
     r = client.post(
         f"{V}/market/data/import",
         headers={**h, "content-type": "text/csv"},
-        params={"format": "epftoolbox", "market": "EU-SDAC", "area": "NP"},
+        params={"format": "epftoolbox", "market": "EU-SDAC", "area": "NP", **options},
         content=SAMPLE.read_bytes(),
     )
     assert r.status_code == 201, r.text
@@ -352,3 +352,29 @@ def test_risk_model_assesses_a_schedule_with_and_without_a_price_model(
         json={**body, "volumes": [{"start": day[0], "mwh": "NaN"}]},
     )
     assert bad.status_code == 422
+
+
+def test_market_conditions_per_day_as_known_at(client: TestClient, trader: dict[str, str]) -> None:
+    _import(client, trader, time_zone="Europe/Brussels")  # the market's days
+    params = {**SOURCE["target"], "start": "2018-12-01", "end": "2018-12-08"}
+    r = client.get(f"{V}/market/conditions", headers=trader, params=params)
+    assert r.status_code == 200, r.text
+    days = r.json()
+    assert [d["day"] for d in days] == [f"2018-12-0{i}" for i in range(1, 8)]
+    prices = [float(line.split(",")[1]) for line in SAMPLE.read_text().splitlines()[1:]]
+    dec3 = prices[(98) * 24 : (99) * 24]  # 2018-08-27 + 98 days = 2018-12-03
+    got = next(d for d in days if d["day"] == "2018-12-03")
+    assert got["spread"] == pytest.approx(max(dec3) - min(dec3))
+    assert got["mean"] == pytest.approx(sum(dec3) / 24)
+    assert {d["regime"] for d in days} <= {"low", "normal", "high"}
+    assert all(0 <= d["scarcity"] <= 1 and d["volatility"] > 0 for d in days)
+    before = client.get(
+        f"{V}/market/conditions",
+        headers=trader,
+        params={**params, "as_of": "2018-01-01T00:00:00Z"},
+    )
+    assert before.status_code == 200 and before.json() == []
+    bad = client.get(
+        f"{V}/market/conditions", headers=trader, params={**params, "end": "2021-01-01"}
+    )
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "end"

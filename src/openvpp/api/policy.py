@@ -121,6 +121,7 @@ POLICY: Final[dict[tuple[str, str], Access]] = {
     ("GET", f"{P}/market/data"): ANY_ROLE,
     ("GET", f"{P}/market/data/series"): ANY_ROLE,
     ("GET", f"{P}/market/data/imports"): ANY_ROLE,
+    ("GET", f"{P}/market/conditions"): ANY_ROLE,
     ("POST", f"{P}/market/data/import"): MARKET_WRITE,
     ("POST", f"{P}/market/sync"): MARKET_WRITE,
     # venue connections

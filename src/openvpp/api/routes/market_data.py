@@ -3,6 +3,7 @@ imports and their history, and the sync job that fetches values from a venue con
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -18,8 +19,17 @@ from openvpp.api.deps import (
 )
 from openvpp.api.policy import API_PREFIX
 from openvpp.api.schemas.common import UTCDatetime
-from openvpp.api.schemas.markets import CODE, SERIES, ImportOut, MarketDataOut, SeriesInfoOut
+from openvpp.api.schemas.markets import (
+    CODE,
+    SERIES,
+    ConditionOut,
+    ImportOut,
+    MarketDataOut,
+    SeriesInfoOut,
+)
 from openvpp.core.errors import ValidationFailed
+from openvpp.forecasting.conditions_service import MAX_DAYS
+from openvpp.forecasting.registry.catalog import SeriesRef
 from openvpp.markets.data import FORMATS
 from openvpp.markets.data_service import MAX_QUERY_DAYS, MAX_QUERY_POINTS, typed_options
 from openvpp.markets.records import SeriesKey
@@ -167,3 +177,33 @@ async def market_imports(
         rt, rt.market_data.imports, uow, principal.organization_id, page.limit, page.offset
     )
     return [ImportOut.of(r) for r in found]
+
+
+@router.get(
+    "/market/conditions",
+    summary="Market conditions per delivery day: spread, volatility regime, scarcity",
+    description="From the hourly values of a price series as known at `as_of` (default now), "
+    "per local day of the market in [start, end): the daily spread and mean, the volatility "
+    "of hour-to-hour changes over the trailing 7 days and its regime (low / normal / high "
+    "against the 20th/80th percentiles of the previous 90 days), scarcity (share of hours "
+    "above the 95th percentile of the previous 90 days) and the share of negative prices. "
+    "Each day reads only its own and earlier prices. Days without all hourly values are "
+    f"left out. At most {MAX_DAYS} days.",
+)
+async def market_conditions(
+    market: Code,
+    area: Code,
+    product: Code,
+    start: date,
+    end: date,
+    rt: RuntimeDep,
+    uow: ReadUow,
+    principal: PrincipalDep,
+    series: Annotated[str, Query(pattern=SERIES)] = "price",
+    as_of: UTCDatetime | None = None,
+) -> list[ConditionOut]:
+    ref = SeriesRef(market=market, area=area, product=product, series=series)
+    table = await blocking(
+        rt.conditions.conditions, uow, principal.organization_id, ref, start, end, as_of
+    )
+    return [ConditionOut.model_validate(row) for row in table.to_dict("records")]

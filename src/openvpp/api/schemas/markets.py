@@ -309,3 +309,17 @@ class KindOut(Out):
             required_credentials=list(k.required_credentials),
             description=k.description,
         )
+
+
+class ConditionOut(Out):
+    day: date = Field(description="delivery day in the market's time zone")
+    spread: float = Field(description="highest minus lowest price of the day [currency/MWh]")
+    mean: float = Field(description="mean price of the day [currency/MWh]")
+    volatility: float = Field(
+        description="std of hour-to-hour price changes over the trailing 7 days [currency/MWh]"
+    )
+    regime: str = Field(description="low / normal / high volatility against the last 90 days")
+    scarcity: float = Field(
+        description="share of hours above the 95th percentile of the last 90 days [0..1]"
+    )
+    negative: float = Field(description="share of hours with a negative price [0..1]")

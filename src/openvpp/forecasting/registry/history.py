@@ -22,17 +22,18 @@ from openvpp.markets.records import SeriesKey
 from openvpp.markets.series import latest_known, resample
 from openvpp.ports import UnitOfWork
 
-__all__ = ["load_history", "source_context", "unit_of"]
+__all__ = ["load_history", "market_zone", "series_on_grid", "source_context", "unit_of"]
 
 KW_PER_MW = 1000.0
 
 
-def _zone(market: str) -> str:
+def market_zone(market: str) -> str:
+    """The market's time zone (UTC for a market without a preset)."""
     preset = load_presets().get(market)
     return preset.time_zone if preset is not None else "UTC"
 
 
-def _series(
+def series_on_grid(
     uow: UnitOfWork,
     organization_id: str,
     ref: SeriesRef,
@@ -49,7 +50,7 @@ def _series(
     if frame.empty:
         return pd.Series(dtype=np.float64), None
     unit = str(frame["unit"].iloc[0])
-    points = resample(frame, resolution_min, _zone(ref.market))
+    points = resample(frame, resolution_min, market_zone(ref.market))
     values = pd.Series(
         points["value"].to_numpy(dtype=np.float64),
         index=pd.DatetimeIndex(points["start"]).tz_convert("UTC"),
@@ -82,14 +83,16 @@ def load_history(
         pd.Timestamp(start).ceil(step), pd.Timestamp(end), freq=step, inclusive="left"
     )
     if isinstance(source, MarketDataSource):
-        target, stored_unit = _series(
+        target, stored_unit = series_on_grid(
             uow, organization_id, source.target, start, end, as_of, source.resolution_min
         )
     else:
         target, stored_unit = _telemetry(uow, organization_id, kind, source, start, end, as_of)
     frame = pd.DataFrame({TARGET: target.reindex(grid)}, index=grid)
     for column, ref in source.exogenous.items():
-        values, _ = _series(uow, organization_id, ref, start, end, as_of, source.resolution_min)
+        values, _ = series_on_grid(
+            uow, organization_id, ref, start, end, as_of, source.resolution_min
+        )
         frame[column] = values.reindex(grid)
     frame.index.name = "start"
     return frame, unit_of(kind, source, stored_unit)
@@ -126,7 +129,7 @@ def source_context(
 ) -> SourceContext:
     """Time zone (of the market, or UTC), location and parameters of the source's resource."""
     if isinstance(source, MarketDataSource):
-        return SourceContext(time_zone=_zone(source.target.market))
+        return SourceContext(time_zone=market_zone(source.target.market))
     resource = uow.resources.get(organization_id, source.resource_id)
     if resource is None:
         raise ValidationFailed(
