@@ -17,7 +17,7 @@ from openvpp.audit.chain import AuditContext
 from openvpp.cli.common import err, fail, find_organization, out, runtime
 from openvpp.core.clock import ensure_utc
 from openvpp.forecasting.protocol import ModelKind
-from openvpp.forecasting.registry.catalog import ALGORITHMS
+from openvpp.forecasting.registry.catalog import all_algorithms
 
 ai_app = typer.Typer(
     help="Model registry: register, train, predict, performance.", no_args_is_help=True
@@ -43,7 +43,7 @@ def _when(value: str | None, name: str) -> datetime | None:
 def algorithms() -> None:
     """The algorithms the registry can train, with the model kinds they serve."""
     table = Table("algorithm", "kinds", "description")
-    for name, algo in sorted(ALGORITHMS.items()):
+    for name, algo in sorted(all_algorithms().items()):
         table.add_row(name, ", ".join(sorted(algo.kinds)), algo.description)
     out.print(table)
 

@@ -26,14 +26,14 @@ from openvpp.api.schemas.ai import (
 from openvpp.api.schemas.common import UTCDatetime
 from openvpp.api.schemas.ops import JobOut
 from openvpp.forecasting.protocol import ModelKind
-from openvpp.forecasting.registry.catalog import ALGORITHMS
+from openvpp.forecasting.registry.catalog import all_algorithms
 
 router = APIRouter(prefix=API_PREFIX, tags=["ai models"])
 
 
 @router.get("/ai/algorithms", summary="Algorithms the registry can train, with their parameters")
 async def algorithms(_p: PrincipalDep) -> list[AlgorithmOut]:
-    return [AlgorithmOut.of(a) for _, a in sorted(ALGORITHMS.items())]
+    return [AlgorithmOut.of(a) for _, a in sorted(all_algorithms().items())]
 
 
 @router.get("/ai/models", summary="Models of the organization (archived ones are left out)")

@@ -16,9 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from openvpp.core.errors import ValidationFailed
-from openvpp.forecasting.baseline import SeasonalNaiveForecaster
 from openvpp.forecasting.protocol import Forecaster, ModelKind
-from openvpp.forecasting.risk.model import HistoricalRiskModel
 
 __all__ = [
     "ALGORITHMS",
@@ -27,8 +25,10 @@ __all__ = [
     "MarketDataSource",
     "SeriesRef",
     "SourceContext",
+    "Strict",
     "TelemetrySource",
     "algorithm_for",
+    "all_algorithms",
     "check_data_source",
     "check_params",
     "register_algorithm",
@@ -39,11 +39,13 @@ _SERIES = r"^[a-z0-9_]{1,64}$"
 _COLUMN = r"^[a-z][a-z0-9_]{0,39}$"
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
+    """Base of parameter models: unknown fields are refused, values are frozen."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class SeriesRef(_Strict):
+class SeriesRef(Strict):
     """A market data series (``/api/vpp/market/data``)."""
 
     market: str = Field(pattern=_CODE)
@@ -52,7 +54,7 @@ class SeriesRef(_Strict):
     series: str = Field("price", pattern=_SERIES)
 
 
-class MarketDataSource(_Strict):
+class MarketDataSource(Strict):
     """History from the market data store, each value as known at the issue time.
 
     ``target`` is the series to forecast; ``exogenous`` names further series (forecasts of
@@ -67,7 +69,7 @@ class MarketDataSource(_Strict):
     resolution_min: Literal[15, 30, 60] = 60
 
 
-class TelemetrySource(_Strict):
+class TelemetrySource(Strict):
     """History from a resource's telemetry (power, injection positive [MW]), averaged per
     ``resolution_min`` bucket; a reading counts as known from the time it was received.
 
@@ -99,10 +101,6 @@ class SourceContext:
     resource_params: Mapping[str, Any] = field(default_factory=dict)
 
 
-class SeasonalNaiveParams(_Strict):
-    season_hours: int = Field(24, ge=1, le=24 * 366, description="season length [h]")
-
-
 @dataclass(frozen=True, slots=True)
 class Algorithm:
     """A trainable algorithm: the kinds it serves, its parameter model and its builder."""
@@ -117,6 +115,7 @@ class Algorithm:
 
 
 ALGORITHMS: dict[str, Algorithm] = {}
+"""Registered algorithms by name; :func:`all_algorithms` loads the built-in ones first."""
 
 
 def register_algorithm(algorithm: Algorithm) -> None:
@@ -126,72 +125,16 @@ def register_algorithm(algorithm: Algorithm) -> None:
     ALGORITHMS[algorithm.name] = algorithm
 
 
-register_algorithm(
-    Algorithm(
-        name="seasonal_naive",
-        kinds=frozenset(ModelKind),
-        description="Same time one season earlier, with empirical error quantiles; the "
-        "persistence baseline (season 24 h) or the weekly naive (168 h).",
-        params=SeasonalNaiveParams,
-        build=lambda kind, p, _ctx: SeasonalNaiveForecaster(kind, p.season_hours),
-        lookback_days=60,
-    )
-)
+def all_algorithms() -> dict[str, Algorithm]:
+    """Every registered algorithm, the built-in ones (``registry.algorithms``) included."""
+    import openvpp.forecasting.registry.algorithms  # noqa: F401 - registers the built-ins
 
-
-class HistoricalRiskParams(_Strict):
-    alpha: float = Field(0.95, ge=0.5, le=0.999, description="VaR/CVaR confidence level")
-    threshold: float | None = Field(
-        None,
-        description="spike threshold [currency/MWh]; default the spike_quantile of the "
-        "training prices",
-    )
-    spike_quantile: float = Field(0.95, gt=0, lt=1)
-    half_life_days: float | None = Field(
-        None, gt=0, le=3650, description="weight of a past day halves every this many days"
-    )
-    window_days: int | None = Field(365, ge=2, le=3650, description="days of history used")
-    n_scenarios: int = Field(10_000, ge=100, le=100_000)
-    correlation: float | None = Field(
-        None, ge=0, le=1, description="one-factor copula correlation; default from history"
-    )
-    seed: int = Field(0, ge=0, le=2**31 - 1)
-    tail: Literal["exponential", "linear"] = "exponential"
-
-
-def _risk(kind: ModelKind, p: Any, ctx: SourceContext) -> Forecaster:
-    return HistoricalRiskModel(
-        p.alpha,
-        p.threshold,
-        p.half_life_days,
-        ctx.time_zone,
-        window_days=p.window_days,
-        spike_quantile=p.spike_quantile,
-        n_scenarios=p.n_scenarios,
-        correlation=p.correlation,
-        seed=p.seed,
-        tail=p.tail,
-    )
-
-
-register_algorithm(
-    Algorithm(
-        name="historical_risk",
-        kinds=frozenset({ModelKind.RISK}),
-        description="Price risk from historical deviations per interval of the day (from the "
-        "exogenous 'forecast' column when given, else from the day before): price quantiles, "
-        "spike probability, and VaR/CVaR of a schedule by historical simulation or from "
-        "quantile forecasts (POST /api/vpp/ai/risk/assess).",
-        params=HistoricalRiskParams,
-        build=_risk,
-        lookback_days=10,
-    )
-)
+    return ALGORITHMS
 
 
 def algorithm_for(kind: ModelKind, name: str) -> Algorithm:
     """The algorithm ``name`` if it serves ``kind``; else a 422 naming ``algorithm``."""
-    algorithm = ALGORITHMS.get(name)
+    algorithm = all_algorithms().get(name)
     if algorithm is None:
         raise ValidationFailed(
             f"unknown algorithm {name!r}; known: {sorted(ALGORITHMS)}", field="algorithm"

@@ -2,13 +2,15 @@
 
 The forecaster is fitted once on the history before ``start``; then, for each issue time
 ``T`` in ``[start, end)`` (every ``issue_every``), it is asked for the next ``horizon`` with
-the target values at and after ``T`` hidden (exogenous columns stay: they are forecasts known
-before delivery). The forecasts are scored against the hidden values and against the
+the measured values (the target, and what the model declares ``measured``, e.g. a measured
+wind speed) at and after ``T`` hidden; other exogenous columns stay: they are forecasts
+known before delivery. The forecasts are scored against the hidden values and against the
 seasonal-naive baseline (same time one day earlier) asked the same way.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +27,22 @@ from openvpp.forecasting.protocol import (
     check_history,
 )
 
-__all__ = ["EvaluationResult", "point_metrics", "rolling_forecasts", "score"]
+__all__ = [
+    "EvaluationResult",
+    "lead_window",
+    "measured_columns",
+    "point_metrics",
+    "rolling_forecasts",
+    "score",
+]
+
+
+def measured_columns(model: object, history: pd.DataFrame) -> list[str]:
+    """The columns of ``history`` that are measurements, hidden from the issue time on: the
+    model's ``measured`` attribute (e.g. ``wind_speed`` besides ``target``), else
+    ``target`` alone. Other columns are forecasts known before delivery."""
+    names = getattr(model, "measured", (TARGET,))
+    return [c for c in history.columns if c in names or c == TARGET]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +75,21 @@ def point_metrics(
     }
 
 
+def lead_window(
+    model: object, step: pd.Timedelta, issue_every: pd.Timedelta, horizon: pd.Timedelta
+) -> tuple[pd.Timedelta, pd.Timedelta, pd.Timedelta]:
+    """(first lead, issue period, span) of the evaluation. A model that declares the leads
+    it was trained for (``min_lead``, ``horizon``, e.g. day-ahead load at 13 to 38 h, PV at
+    30 min to 4 h) is asked for those leads, at most one day of them, issued every span;
+    others for ``[T, T + horizon)`` every ``issue_every``."""
+    low, high = getattr(model, "min_lead", None), getattr(model, "horizon", None)
+    if isinstance(low, pd.Timedelta) and isinstance(high, pd.Timedelta):
+        low = max(step, step * math.ceil(low / step))  # issue times stay on the data's grid
+        span = max(step, min(high - low + step, pd.Timedelta(days=1)))
+        return low, span, span
+    return pd.Timedelta(0), issue_every, horizon
+
+
 def rolling_forecasts(
     model: Forecaster,
     history: pd.DataFrame,
@@ -67,20 +99,26 @@ def rolling_forecasts(
     issue_every: pd.Timedelta = pd.Timedelta(days=1),
     horizon: pd.Timedelta = pd.Timedelta(days=1),
     progress: Callable[[float], None] | None = None,
+    first_lead: pd.Timedelta | None = None,
 ) -> pd.DataFrame:
-    """Forecasts of a fitted ``model`` issued every ``issue_every`` in ``[start, end)``, each
-    for ``[T, T + horizon)`` with the target hidden from ``T`` on. Returns ``p10``/``p50``/
-    ``p90`` and ``actual`` per interval (intervals whose actual value is unknown are left
-    out)."""
+    """Forecasts of a fitted ``model`` issued every ``issue_every``, each for ``[T, T +
+    horizon)`` (or the model's own leads, :func:`lead_window`) with the measured values
+    hidden from ``T`` on, covering the intervals of ``[start, end)``. Returns ``p10``/
+    ``p50``/``p90`` and ``actual`` per interval (intervals whose actual value is unknown are
+    left out)."""
     check_history(history)
     step = infer_step(pd.DatetimeIndex(history.index))
-    issues = pd.date_range(start, end, freq=issue_every, inclusive="left")
+    if first_lead is None:
+        first_lead, issue_every, horizon = lead_window(model, step, issue_every, horizon)
+    issues = pd.date_range(start - first_lead, end - first_lead, freq=issue_every, inclusive="left")
     target = history[TARGET]
+    hidden = measured_columns(model, history)
     parts: list[pd.DataFrame] = []
     for i, issued in enumerate(issues):
-        index = pd.date_range(issued, min(issued + horizon, end), freq=step, inclusive="left")
-        known = history[history.index < issued + horizon].copy()
-        known.loc[known.index >= issued, TARGET] = np.nan
+        lo = issued + first_lead
+        index = pd.date_range(lo, min(lo + horizon, end), freq=step, inclusive="left")
+        known = history[history.index < lo + horizon].copy()
+        known.loc[known.index >= issued, hidden] = np.nan
         if index.empty or known[TARGET].notna().sum() < 2:
             continue
         frame = model.predict(known, index)[list(QUANTILE_COLUMNS)]
@@ -112,18 +150,16 @@ def score(
     if train[TARGET].notna().sum() < 2:
         raise ValueError("no training data before the evaluation period")
     model = factory().fit(train)
+    step = infer_step(pd.DatetimeIndex(history.index))
+    # the baseline is asked at the same issue times for the same intervals
+    lead, every, span = lead_window(model, step, issue_every, horizon)
     forecasts = rolling_forecasts(
-        model,
-        history,
-        start,
-        end,
-        issue_every=issue_every,
-        horizon=horizon,
-        progress=progress,
-    )
+        model, history, start, end,
+        issue_every=every, horizon=span, first_lead=lead, progress=progress,
+    )  # fmt: skip
     baseline = SeasonalNaiveForecaster(season_hours=24).fit(train)
     naive = rolling_forecasts(
-        baseline, history, start, end, issue_every=issue_every, horizon=horizon
+        baseline, history, start, end, issue_every=every, horizon=span, first_lead=lead
     )
     common = forecasts.index.intersection(naive.index)
     if common.empty:

@@ -17,7 +17,7 @@ from openvpp.core.errors import Conflict, NotFound, ValidationFailed
 from openvpp.core.ids import new_id
 from openvpp.forecasting.protocol import QUANTILE_COLUMNS, TARGET
 from openvpp.forecasting.registry.catalog import algorithm_for, check_data_source
-from openvpp.forecasting.registry.evaluation import point_metrics, score
+from openvpp.forecasting.registry.evaluation import measured_columns, point_metrics, score
 from openvpp.forecasting.registry.history import load_history
 from openvpp.forecasting.registry.records import (
     AiModel,
@@ -125,8 +125,8 @@ class PredictionService:
             raise ValidationFailed(f"the horizon holds no {step} interval", field="end")
         if len(index) > MAX_POINTS:
             raise ValidationFailed(f"the horizon holds more than {MAX_POINTS} points", field="end")
-        history.loc[history.index >= index[0], TARGET] = np.nan
         forecaster = self._registry.load(chosen)
+        history.loc[history.index >= index[0], measured_columns(forecaster, history)] = np.nan
         try:
             frame = forecaster.predict(history, index)
         except ValueError as exc:
@@ -336,6 +336,7 @@ class _Fitted:
     def __init__(self, inner: Any) -> None:
         self._inner = inner
         self.kind = inner.kind
+        self.measured = getattr(inner, "measured", (TARGET,))
 
     def fit(self, history: pd.DataFrame) -> _Fitted:
         return self

@@ -366,7 +366,8 @@ class ModelRegistryService:
 
         metrics: dict[str, Any] = {"unit": unit, "train_values": known}
         if request.holdout_days:
-            end = pd.Timestamp(request.train_end)
+            # issue times on the data's grid: the window's end, floored to the step
+            end = pd.Timestamp(request.train_end).floor(f"{source.resolution_min}min")
             start = end - pd.Timedelta(days=request.holdout_days)
             result = score(
                 factory,
