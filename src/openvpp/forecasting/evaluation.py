@@ -21,14 +21,13 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from openvpp.forecasting.direct import DirectQuantileModel, FloatArray
-from openvpp.forecasting.metrics import mae, rmse
+from openvpp.forecasting.metrics import mae, quantile_scores, rmse
 from openvpp.forecasting.protocol import QUANTILES
 
 __all__ = [
     "Pairs",
     "day_ahead_pairs",
     "intraday_pairs",
-    "pinball_loss",
     "rolling_origin",
     "score",
     "skill",
@@ -121,15 +120,6 @@ def skill(model_rmse: float, baseline_rmse: float) -> float:
     return 1.0 - model_rmse / baseline_rmse
 
 
-def pinball_loss(actual: FloatArray, quantiles: FloatArray) -> float:
-    """Mean pinball loss of the ``QUANTILES`` columns of ``quantiles`` ``(n, 3)`` [unit]."""
-    a = np.asarray(actual, dtype=np.float64)[:, None]
-    q = np.asarray(quantiles, dtype=np.float64)
-    levels = np.asarray(QUANTILES)[None, :]
-    diff = a - q
-    return float(np.mean(np.maximum(levels * diff, (levels - 1) * diff)))
-
-
 def score(
     actual: FloatArray,
     forecast: FloatArray,
@@ -152,13 +142,7 @@ def score(
     if not ok.any():
         raise ValueError("no pair with finite actual, forecast and baselines to score")
     a, f = a[ok], f[ok]
-    out: dict[str, float] = {
-        "n": float(ok.sum()),
-        "mae": mae(a, f[:, 1]),
-        "rmse": rmse(a, f[:, 1]),
-        "pinball": pinball_loss(a, f),
-        "coverage_80": float(np.mean((a >= f[:, 0]) & (a <= f[:, 2]))),
-    }
+    out: dict[str, float] = {"n": float(ok.sum()), **quantile_scores(a, f)}
     for name, b in baselines.items():
         base = np.asarray(b, dtype=np.float64)[ok]
         out[f"{name}_mae"] = mae(a, base)

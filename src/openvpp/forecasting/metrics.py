@@ -115,6 +115,22 @@ def coverage(actual: ArrayLike, lower: ArrayLike, upper: ArrayLike) -> float:
     return float(np.mean((lo <= a) & (a <= hi)))
 
 
+def quantile_scores(actual: ArrayLike, quantiles: ArrayLike) -> dict[str, float]:
+    """Scores of a p10/p50/p90 forecast ``(n, 3)`` [unit of the values]: ``mae`` and ``rmse``
+    of the median, mean ``pinball`` loss over the three levels, and ``coverage_80``, the share
+    of actual values within ``[p10, p90]`` (ideal 0.8)."""
+    a = np.asarray(actual, dtype=np.float64)
+    q = np.asarray(quantiles, dtype=np.float64)
+    if q.ndim != 2 or q.shape != (a.size, 3):
+        raise ValueError(f"quantiles {q.shape} must have shape ({a.size}, 3)")
+    return {
+        "mae": mae(a, q[:, 1]),
+        "rmse": rmse(a, q[:, 1]),
+        "pinball": pinball(a, q, (0.1, 0.5, 0.9)),
+        "coverage_80": coverage(a, q[:, 0], q[:, 2]),
+    }
+
+
 def naive_forecast(
     prices: ArrayLike, days: ArrayLike, kind: Naive = "weekly"
 ) -> tuple[FloatArray, NDArray[np.int64]]:

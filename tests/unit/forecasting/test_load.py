@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from openvpp.forecasting.direct import BoostingParams, known_lag, last_known, trailing_mean
-from openvpp.forecasting.evaluation import pinball_loss, score, skill
+from openvpp.forecasting.evaluation import score, skill
 from openvpp.forecasting.load import (
     LoadForecaster,
     bdew_baseline,
@@ -21,6 +21,7 @@ from openvpp.forecasting.load import (
     meter_to_intervals,
     read_opsd_household,
 )
+from openvpp.forecasting.metrics import quantile_scores
 from openvpp.forecasting.protocol import Forecaster, ModelKind
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "forecasting"
@@ -93,9 +94,8 @@ def test_metrics_on_hand_computed_values() -> None:
     assert figures["skill_naive"] == pytest.approx(1 - 1 / np.sqrt(1.5))
     assert figures["coverage_80"] == pytest.approx(0.75)
     # pinball of one row: actual 4, quantiles 1, 2, 3 -> 0.1*3 + 0.5*2 + 0.9*1
-    assert pinball_loss(np.array([4.0]), np.array([[1.0, 2.0, 3.0]])) == pytest.approx(
-        (0.3 + 1.0 + 0.9) / 3
-    )
+    one = quantile_scores(np.array([4.0]), np.array([[1.0, 2.0, 3.0]]))
+    assert one["pinball"] == pytest.approx((0.3 + 1.0 + 0.9) / 3)
     assert skill(1.0, 2.0) == 0.5
     with pytest.raises(ValueError, match="perfect"):
         skill(1.0, 0.0)

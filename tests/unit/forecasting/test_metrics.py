@@ -15,6 +15,7 @@ from openvpp.forecasting.metrics import (
     mape,
     naive_forecast,
     pinball,
+    quantile_scores,
     rmae,
     rmse,
     smape,
@@ -112,3 +113,16 @@ def test_published_accuracy_of_the_official_forecasts(
     got = summary(real, forecast, days)
     values = (got["mae"], got["rmae_weekly"], got["rmae_standard"], got["smape"], got["rmse"])
     assert values == pytest.approx(expected, abs=6e-3)
+
+
+def test_quantile_scores_by_hand() -> None:
+    actual = np.array([4.0, 0.0])
+    q = np.array([[1.0, 2.0, 3.0], [-1.0, 1.0, 2.0]])
+    got = quantile_scores(actual, q)
+    assert got["mae"] == pytest.approx((2.0 + 1.0) / 2)
+    assert got["rmse"] == pytest.approx(np.sqrt((4.0 + 1.0) / 2))
+    # row 1: 0.1*3 + 0.5*2 + 0.9*1; row 2: errors 1, -1, -2 -> 0.1*1 + 0.5*1 + 0.1*2
+    assert got["pinball"] == pytest.approx((0.3 + 1.0 + 0.9 + 0.1 + 0.5 + 0.2) / 6)
+    assert got["coverage_80"] == 0.5
+    with pytest.raises(ValueError, match="shape"):
+        quantile_scores(actual, q[:, :2])

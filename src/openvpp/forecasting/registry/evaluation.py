@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 from openvpp.forecasting.baseline import SeasonalNaiveForecaster, infer_step
+from openvpp.forecasting.metrics import quantile_scores
 from openvpp.forecasting.protocol import (
     QUANTILE_COLUMNS,
-    QUANTILES,
     TARGET,
     Forecaster,
     check_history,
@@ -31,7 +31,6 @@ __all__ = [
     "EvaluationResult",
     "lead_window",
     "measured_columns",
-    "point_metrics",
     "rolling_forecasts",
     "score",
 ]
@@ -52,27 +51,6 @@ class EvaluationResult:
     metrics: dict[str, Any]
     forecasts: pd.DataFrame
     """``p10``/``p50``/``p90`` and ``actual`` per evaluated interval [UTC]."""
-
-
-def point_metrics(
-    actual: np.ndarray[Any, Any], quantiles: np.ndarray[Any, Any]
-) -> dict[str, float]:
-    """MAE, RMSE of the median, mean pinball loss over ``QUANTILES`` and the share of actual
-    values inside ``[p10, p90]`` (ideal 0.8). ``quantiles``: ``(n, 3)``; units of the target."""
-    a = np.asarray(actual, dtype=np.float64)
-    q = np.asarray(quantiles, dtype=np.float64)
-    if a.size == 0:
-        raise ValueError("nothing to score")
-    err = a - q[:, 1]
-    levels = np.asarray(QUANTILES)[None, :]
-    diff = a[:, None] - q
-    pinball = np.maximum(levels * diff, (levels - 1.0) * diff)
-    return {
-        "mae": float(np.mean(np.abs(err))),
-        "rmse": float(np.sqrt(np.mean(err**2))),
-        "pinball": float(np.mean(pinball)),
-        "coverage_80": float(np.mean((a >= q[:, 0]) & (a <= q[:, 2]))),
-    }
 
 
 def lead_window(
@@ -166,8 +144,8 @@ def score(
         raise ValueError("the model and the baseline have no evaluated interval in common")
     f, n = forecasts.loc[common], naive.loc[common]
     actual = f["actual"].to_numpy()
-    mine = point_metrics(actual, f[list(QUANTILE_COLUMNS)].to_numpy())
-    base = point_metrics(actual, n[list(QUANTILE_COLUMNS)].to_numpy())
+    mine = quantile_scores(actual, f[list(QUANTILE_COLUMNS)].to_numpy())
+    base = quantile_scores(actual, n[list(QUANTILE_COLUMNS)].to_numpy())
     metrics: dict[str, Any] = {
         **mine,
         "baseline": "seasonal_naive_24h",

@@ -15,9 +15,10 @@ from openvpp.audit.chain import AuditEvent
 from openvpp.core.clock import Clock
 from openvpp.core.errors import Conflict, NotFound, ValidationFailed
 from openvpp.core.ids import new_id
+from openvpp.forecasting.metrics import quantile_scores
 from openvpp.forecasting.protocol import QUANTILE_COLUMNS, TARGET
 from openvpp.forecasting.registry.catalog import algorithm_for, check_data_source
-from openvpp.forecasting.registry.evaluation import measured_columns, point_metrics, score
+from openvpp.forecasting.registry.evaluation import measured_columns, score
 from openvpp.forecasting.registry.history import load_history
 from openvpp.forecasting.registry.records import (
     AiModel,
@@ -380,7 +381,7 @@ def _live_accuracy(
     frame = frame[frame["actual"].notna()]
     out: dict[int, dict[str, Any]] = {}
     for number, part in frame.groupby("version"):
-        scores = point_metrics(part["actual"].to_numpy(), part[list(QUANTILE_COLUMNS)].to_numpy())
+        scores = quantile_scores(part["actual"].to_numpy(), part[list(QUANTILE_COLUMNS)].to_numpy())
         out[int(str(number))] = {
             **scores,
             "intervals": len(part),
