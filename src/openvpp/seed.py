@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from importlib.resources import files
 
 from openvpp.audit.chain import AuditContext
 from openvpp.core.errors import NotFound
 from openvpp.demo.park import seed_park
+from openvpp.forecasting.protocol import ModelKind
 from openvpp.identity.model import Organization, Principal, Role
 from openvpp.markets.connections import ConnectionSpec
 from openvpp.markets.presets import load_presets
@@ -81,6 +83,7 @@ def seed_demo(rt: Runtime, *, park: bool = False) -> SeedResult:
     if park:
         seed_park(rt, actor, rt.clock.now())
         seed_markets(rt, actor, system)
+        seed_models(rt, actor, system)
     return SeedResult(True, org.id, emails)
 
 
@@ -115,3 +118,52 @@ def seed_markets(rt: Runtime, actor: Principal, system: AuditContext) -> None:
             credentials={"api_key": secrets.token_urlsafe(24)},
         ),
     )
+
+
+PJM = {"market": "US-ISO-DA", "area": "PJM", "product": "H"}
+DEMO_MODELS: tuple[tuple[str, ModelKind, str, dict[str, object]], ...] = (
+    ("PJM day-ahead price (LEAR + LightGBM)", ModelKind.PRICE, "day_ahead_price", {}),
+    ("PJM day-ahead price (weekly naive)", ModelKind.PRICE, "seasonal_naive",
+     {"season_hours": 168}),
+    ("PJM price risk", ModelKind.RISK, "historical_risk", {"alpha": 0.95}),
+)  # fmt: skip
+
+
+def seed_models(rt: Runtime, actor: Principal, system: AuditContext) -> None:
+    """Three registered models on the demo PJM prices, each trained once on all but the last
+    day (version 1, two hold-out days) and asked for the last day as of the afternoon before
+    (a stored prediction whose live accuracy is known at once)."""
+    org = actor.organization_id
+    context = replace(system, organization_id=org)
+    source = {
+        "type": "market_data",
+        "target": {**PJM, "series": "price"},
+        "exogenous": {"load_forecast": {**PJM, "series": "system_load_forecast"}},
+    }
+    with rt.uow(readonly=True) as uow:
+        stored = [i for i in uow.market_data.catalog(org, PJM["market"]) if i.key.series == "price"]
+    if not stored:
+        return
+    # train on all but the last day; forecast the last day as issued the afternoon before
+    # (after the auction published its load forecast), so its accuracy is known at once
+    start, last = stored[0].first_start, stored[0].last_start - timedelta(hours=23)
+    issued = last - timedelta(hours=10)
+    window = {
+        "train_start": start.isoformat(),
+        "train_end": last.isoformat(),
+        "as_of": issued.isoformat(),
+        "holdout_days": 2,
+    }
+    for name, kind, algorithm, params in DEMO_MODELS:
+        model = rt.models.create(
+            rt.uow(context), org, actor.user_id, name=name, kind=kind, algorithm=algorithm,
+            params=params, data_source=source,
+        )  # fmt: skip
+        rt.models.train(
+            lambda: rt.uow(context), org, {"model_id": model.id, **window}, None,
+            lambda _f, _m: None,
+        )  # fmt: skip
+        rt.predictions.predict(
+            rt.uow(readonly=True), rt.uow(context), org, actor.user_id, model.id,
+            last, last + timedelta(days=1), issued_at=issued,
+        )  # fmt: skip

@@ -77,7 +77,8 @@ def test_day_ahead_price_ensemble_with_exogenous_forecasts(
     )  # fmt: skip
     result = _train(
         client, seeded, h, model_id,
-        train_start="2018-08-26T23:00:00Z", train_end="2018-11-30T23:00:00Z", holdout_days=7,
+        train_start="2018-08-26T23:00:00Z", train_end="2018-11-30T23:00:00Z",
+        as_of="2018-12-01T00:00:00Z", holdout_days=7,
     )  # fmt: skip
     holdout = result["metrics"]["holdout"]
     assert holdout["intervals"] == 7 * 24

@@ -22,6 +22,7 @@ SOURCE = {
 TRAIN = {
     "train_start": "2018-08-27T00:00:00Z",
     "train_end": "2018-11-30T00:00:00Z",
+    "as_of": "2018-12-01T00:00:00Z",  # a backtest's version: the data known then
     "holdout_days": 7,
 }
 
@@ -146,7 +147,7 @@ def test_model_lifecycle_train_predict_and_known_at(
     assert len(audit) == 2
 
 
-def test_a_version_trained_after_the_issue_time_is_refused(
+def test_a_version_trained_on_data_known_after_the_issue_time_is_refused(
     client: TestClient, seeded: Runtime, trader: dict[str, str]
 ) -> None:
     _import(client, trader)

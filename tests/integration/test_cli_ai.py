@@ -60,6 +60,8 @@ def test_register_train_predict(cli_env: Runtime, seeded: Runtime, tmp_path: Pat
             "2018-08-27T00:00:00+00:00",
             "--train-end",
             "2018-11-30T00:00:00+00:00",
+            "--as-of",
+            "2018-12-01T00:00:00+00:00",
         ],
     )
     assert trained.exit_code == 0, trained.output

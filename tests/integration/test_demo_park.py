@@ -45,4 +45,16 @@ def test_park_is_seeded_with_telemetry_and_aggregates(runtime: Runtime) -> None:
     (connection,) = runtime.connections.all(runtime.uow(readonly=True), admin)
     assert connection.kind == "simulated"
     assert runtime.connections.check(runtime.uow(), org, connection.id).status == "up"
+    models = runtime.models.list(runtime.uow(readonly=True), org, None, 10, 0)
+    assert len(models) == 3 and all(m.latest_version == 1 for m in models)
+    for model in models:
+        _, (version,) = runtime.models.get(runtime.uow(readonly=True), org, model.id)
+        assert version.status.value == "ready" and version.metrics["holdout"]["intervals"] > 0
+        known = runtime.predictions.known_at(
+            runtime.uow(readonly=True), org, model.id, version.train_end,
+            version.train_end + timedelta(days=1),
+        )  # fmt: skip
+        assert len(known) == 24  # the last day of the data, stored at seed time
+        perf = runtime.predictions.performance(runtime.uow(readonly=True), org, model.id)
+        assert perf["versions"][0]["live"]["intervals"] == 24
     assert seed_demo(runtime, park=True).created is False  # idempotent

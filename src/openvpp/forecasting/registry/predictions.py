@@ -37,7 +37,7 @@ from openvpp.forecasting.registry.service import (
 )
 from openvpp.ports import UnitOfWork
 
-__all__ = ["Forecast", "PredictionService"]
+__all__ = ["Forecast", "PredictionService", "check_usable_at", "pick_version"]
 
 MAX_POINTS = 5000
 LIVE_RUNS = 500
@@ -66,6 +66,18 @@ def pick_version(uow: UnitOfWork, model: AiModel, number: int | None) -> ModelVe
     return found
 
 
+def check_usable_at(version: ModelVersion, instant: datetime, field: str) -> None:
+    """Refuse (422 naming ``field``) a version trained on data known after ``instant``: a
+    forecast issued at ``instant`` with it could carry what was published later."""
+    if version.data_as_of > instant:
+        raise ValidationFailed(
+            f"version {version.version} was trained on the data known at "
+            f"{version.data_as_of.isoformat()}, after {field}: it would see the future; "
+            f"train a version with as_of at or before {field}",
+            field=field,
+        )
+
+
 class PredictionService:
     def __init__(self, clock: Clock, registry: ModelRegistryService) -> None:
         self._clock = clock
@@ -86,8 +98,8 @@ class PredictionService:
     ) -> Forecast:
         """Forecast ``[start, end)`` with the data known at ``issued_at`` (default now) and
         store it. Target values inside the horizon are never used, even when known (a
-        day-ahead price published before ``issued_at``), and a version trained on data after
-        ``issued_at`` is refused: it has seen the future."""
+        day-ahead price published before ``issued_at``), and a version trained on data known
+        after ``issued_at`` is refused: it has seen the future."""
         now = self._clock.now()
         issued = issued_at or now
         if issued > now:
@@ -103,12 +115,7 @@ class PredictionService:
         with read_uow as uow:
             model = self._registry.active_model(uow, organization_id, model_id)
             chosen = pick_version(uow, model, version)
-            if chosen.train_end > issued:
-                raise ValidationFailed(
-                    f"version {chosen.version} was trained on data up to "
-                    f"{chosen.train_end.isoformat()}, after issued_at: it would see the future",
-                    field="issued_at",
-                )
+            check_usable_at(chosen, issued, "issued_at")
             source = check_data_source(chosen.data_source)
             lookback = algorithm_for(model.kind, chosen.algorithm).lookback_days
             history, unit = load_history(

@@ -13,7 +13,11 @@ import pandas as pd
 from openvpp.core.clock import Clock
 from openvpp.core.errors import ValidationFailed
 from openvpp.forecasting.protocol import QUANTILE_COLUMNS, ModelKind
-from openvpp.forecasting.registry.predictions import PredictionService, pick_version
+from openvpp.forecasting.registry.predictions import (
+    PredictionService,
+    check_usable_at,
+    pick_version,
+)
 from openvpp.forecasting.registry.service import ModelRegistryService, jsonable
 from openvpp.forecasting.risk.model import HistoricalRiskModel
 from openvpp.ports import UnitOfWork
@@ -47,7 +51,7 @@ class RiskService:
 
         With ``price_model_id`` the price forecast is the newest stored prediction of that
         model for each interval issued by ``as_of`` (default now); it must cover every
-        interval. A risk version trained on data after ``as_of`` is refused."""
+        interval. A risk version trained on data known after ``as_of`` is refused."""
         now = self._clock.now()
         as_of = as_of or now
         if as_of > now:
@@ -69,12 +73,7 @@ class RiskService:
                     field="model_id",
                 )
             chosen = pick_version(uow, model, version)
-            if chosen.train_end > as_of:
-                raise ValidationFailed(
-                    f"version {chosen.version} was trained on data up to "
-                    f"{chosen.train_end.isoformat()}, after as_of",
-                    field="as_of",
-                )
+            check_usable_at(chosen, as_of, "as_of")
         forecast = None
         if price_model_id is not None:
             known = self._predictions.known_at(
