@@ -184,8 +184,8 @@ async def known_predictions(
     status_code=201,
     summary="Forecast a horizon with a model and store the prediction",
     description="Uses the data known at `issued_at` (default now) and never the target "
-    "values inside the horizon; a version trained on the data known after `issued_at` is refused. The "
-    "prediction is stored with its issue time and version.",
+    "values inside the horizon; a version trained on the data known after `issued_at` is "
+    "refused. The prediction is stored with its issue time and version.",
 )
 async def predict(
     body: PredictIn, rt: RuntimeDep, uow: WriteUow, principal: PrincipalDep
