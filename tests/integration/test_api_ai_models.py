@@ -379,3 +379,34 @@ def test_market_conditions_per_day_as_known_at(client: TestClient, trader: dict[
         f"{V}/market/conditions", headers=trader, params={**params, "end": "2021-01-01"}
     )
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "end"
+
+
+def test_times_outside_1900_2199_are_refused_naming_the_field(
+    client: TestClient, seeded: Runtime, trader: dict[str, str]
+) -> None:
+    _import(client, trader)
+    model = _model(client, trader)
+    _train(client, seeded, trader, model["id"])
+    far, far_end = "9999-12-30T00:00:00Z", "9999-12-31T00:00:00Z"
+    early, early_end = "0001-01-01T00:00:00Z", "0001-01-05T00:00:00Z"
+    mid = model["id"]
+    train, evaluate = f"/ai/models/{mid}/train", f"/ai/models/{mid}/evaluate"
+    cases = [
+        ("post", "/ai/predict", {"model_id": mid, "start": far, "end": far_end}, "start"),
+        ("post", "/ai/predict",
+         {"model_id": mid, "start": early, "end": early_end, "issued_at": early}, "issued_at"),
+        ("post", train,
+         {"train_start": early, "train_end": early_end, "as_of": early_end}, "params.as_of"),
+        ("post", train, {"train_start": far, "train_end": far_end}, "params.train_start"),
+        ("post", evaluate, {"start": early, "end": early_end}, "params.start"),
+        ("get", f"/ai/models/{mid}/predictions", {"start": early, "end": early_end}, "start"),
+        ("get", "/market/conditions",
+         {**SOURCE["target"], "start": "0001-01-01", "end": "0001-01-05"}, "start"),
+    ]  # fmt: skip
+    for method, path, payload, field in cases:
+        if method == "post":
+            r = client.post(f"{V}{path}", headers=trader, json=payload)
+        else:
+            r = client.get(f"{V}{path}", headers=trader, params=payload)
+        assert r.status_code == 422, (path, r.text)
+        assert r.json()["error"]["field"] == field, (path, r.text)

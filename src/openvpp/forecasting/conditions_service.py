@@ -16,6 +16,7 @@ from openvpp.forecasting.price.local_days import to_local_days
 from openvpp.forecasting.protocol import TARGET
 from openvpp.forecasting.registry.catalog import SeriesRef
 from openvpp.forecasting.registry.history import market_zone, series_on_grid
+from openvpp.forecasting.registry.service import check_era
 from openvpp.ports import UnitOfWork
 
 __all__ = ["MAX_DAYS", "MarketConditionsService"]
@@ -41,6 +42,9 @@ class MarketConditionsService:
         ``[first_day, end_day)`` of the market's time zone, from the hourly values known at
         ``as_of`` (default now). The indicators read the ``lookback`` days before each day;
         days without all 24 hourly values are left out (and do not count as history)."""
+        check_era("start", first_day)
+        check_era("end", end_day)
+        check_era("as_of", as_of)
         if end_day <= first_day:
             raise ValidationFailed("end must be after start", field="end")
         if (end_day - first_day).days > MAX_DAYS:

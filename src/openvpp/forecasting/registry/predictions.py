@@ -32,6 +32,7 @@ from openvpp.forecasting.registry.service import (
     ModelRegistryService,
     Progress,
     UowFactory,
+    check_era,
     jsonable,
     parse_utc,
 )
@@ -104,6 +105,9 @@ class PredictionService:
         issued = issued_at or now
         if issued > now:
             raise ValidationFailed("issued_at must not be in the future", field="issued_at")
+        check_era("issued_at", issued)
+        check_era("start", start)
+        check_era("end", end)
         if end <= start:
             raise ValidationFailed("end must be after start", field="end")
         if end - start > timedelta(days=MAX_HORIZON_DAYS):
@@ -203,6 +207,9 @@ class PredictionService:
         or before ``as_of`` (default now): ``target_start``, ``p10``, ``p50``, ``p90``,
         ``extra``, ``run_id``, ``version``, ``issued_at``. A backtest asking at T sees
         exactly the forecasts that existed at T."""
+        check_era("start", start)
+        check_era("end", end)
+        check_era("as_of", as_of)
         if end <= start:
             raise ValidationFailed("end must be after start", field="end")
         if end - start > timedelta(days=MAX_EVAL_DAYS):
@@ -235,6 +242,8 @@ class PredictionService:
             raise ValidationFailed(f"unknown parameters {unknown}", field=f"params.{unknown[0]}")
         start = parse_utc(params.get("start"), "params.start")
         end = parse_utc(params.get("end"), "params.end")
+        check_era("params.start", start)
+        check_era("params.end", end)
         if not timedelta(days=1) <= end - start <= timedelta(days=MAX_EVAL_DAYS):
             raise ValidationFailed(
                 f"the period must span 1 to {MAX_EVAL_DAYS} days", field="params.end"

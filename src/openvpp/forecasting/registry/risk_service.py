@@ -18,7 +18,7 @@ from openvpp.forecasting.registry.predictions import (
     check_usable_at,
     pick_version,
 )
-from openvpp.forecasting.registry.service import ModelRegistryService, jsonable
+from openvpp.forecasting.registry.service import ModelRegistryService, check_era, jsonable
 from openvpp.forecasting.risk.model import HistoricalRiskModel
 from openvpp.ports import UnitOfWork
 
@@ -56,9 +56,11 @@ class RiskService:
         as_of = as_of or now
         if as_of > now:
             raise ValidationFailed("as_of must not be in the future", field="as_of")
+        check_era("as_of", as_of)
         if volumes.empty:
             raise ValidationFailed("the schedule is empty", field="volumes")
         index = pd.DatetimeIndex(volumes.index)
+        check_era("volumes", index[0], index[-1])
         if index.has_duplicates or not index.is_monotonic_increasing:
             raise ValidationFailed("schedule times must be increasing and unique", field="volumes")
         if index[-1] - index[0] > pd.Timedelta(days=MAX_SCHEDULE_DAYS):

@@ -9,7 +9,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import joblib
@@ -62,6 +62,19 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2199
+
+
+def check_era(field: str, *values: datetime | date | None) -> None:
+    """A 422 naming ``field`` for a time outside the years 1900-2199 (what the time series
+    code can represent)."""
+    for value in values:
+        if value is not None and not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+            raise ValidationFailed(
+                f"{field} must lie in the years {EARLIEST_YEAR}-{LATEST_YEAR}", field=field
+            )
+
+
 def parse_utc(value: Any, field: str) -> datetime:
     try:
         stamp = pd.Timestamp(value)
@@ -89,6 +102,7 @@ class TrainRequest:
         self.as_of = parse_utc(params["as_of"], "params.as_of") if params.get("as_of") else now
         if self.as_of > now:
             raise ValidationFailed("as_of must not be in the future", field="params.as_of")
+        check_era("params.as_of", self.as_of)
         self.train_end = (
             parse_utc(params["train_end"], "params.train_end")
             if params.get("train_end")
@@ -99,6 +113,13 @@ class TrainRequest:
             if params.get("train_start")
             else self.train_end - timedelta(days=DEFAULT_TRAIN_DAYS)
         )
+        check_era("params.train_start", self.train_start)
+        check_era("params.train_end", self.train_end)
+        if self.train_end > self.as_of + timedelta(days=2):
+            raise ValidationFailed(
+                "train_end lies more than 2 days after as_of: no data is known there yet",
+                field="params.train_end",
+            )
         span = self.train_end - self.train_start
         if not timedelta(days=2) <= span <= timedelta(days=MAX_TRAIN_DAYS):
             raise ValidationFailed(
