@@ -230,7 +230,8 @@ class TelemetryRepository(Protocol):
     def power_frame(
         self, resource_id: str, start: datetime, end: datetime, known_at: datetime
     ) -> pd.DataFrame:
-        """Readings in ``[start, end)`` received by ``known_at``: ``ts``, ``power_mw``."""
+        """Readings in ``[start, end)`` received by ``known_at``: ``ts``, ``power_mw``,
+        ``received_at``."""
         ...
 
 
@@ -345,7 +346,7 @@ class PredictionRepository(Protocol):
         issued_by: datetime | None,
     ) -> list[PredictionRun]:
         """Runs whose horizon overlaps ``[start, end)`` and that were issued by
-        ``issued_by`` (all when ``None``), oldest issue first."""
+        ``issued_by`` (all when ``None``), oldest issue first (then oldest stored)."""
         ...
 
 

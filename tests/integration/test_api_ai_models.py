@@ -410,3 +410,37 @@ def test_times_outside_1900_2199_are_refused_naming_the_field(
             r = client.get(f"{V}{path}", headers=trader, params=payload)
         assert r.status_code == 422, (path, r.text)
         assert r.json()["error"]["field"] == field, (path, r.text)
+
+
+def test_odd_numbers_are_a_422_not_a_500(client: TestClient, trader: dict[str, str]) -> None:
+    model = _model(client, trader)
+    huge = 2**63
+    ask = {"model_id": model["id"], "version": huge, "start": "2030-01-01T00:00:00Z",
+           "end": "2030-01-02T00:00:00Z"}  # fmt: skip
+    r = client.post(f"{V}/ai/predict", headers=trader, json=ask)
+    assert r.status_code == 422 and "version" in r.text
+    r = client.post(
+        f"{V}/ai/models/{model['id']}/evaluate",
+        headers=trader,
+        json={"version": huge, "start": "2018-01-01T00:00:00Z", "end": "2018-01-05T00:00:00Z"},
+    )
+    assert r.status_code == 422 and "version" in r.text
+    for value in ("NaN", "Infinity"):
+        body = (
+            '{"name": "r", "kind": "risk", "algorithm": "historical_risk", "params": '
+            f'{{"threshold": {value}}}, "data_source": {{"type": "market_data", "target": '
+            '{"market": "EU-SDAC", "area": "NP", "product": "H"}}}'
+        )
+        r = client.post(
+            f"{V}/ai/models", headers={**trader, "content-type": "application/json"}, content=body
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["field"] == "params.threshold"
+    long_season = client.post(
+        f"{V}/ai/models",
+        headers=trader,
+        json={"name": "s", "kind": "load", "algorithm": "seasonal_naive",
+              "params": {"season_hours": 24 * 70}, "data_source": SOURCE},
+    )  # fmt: skip
+    assert long_season.status_code == 422
+    assert long_season.json()["error"]["field"] == "params.season_hours"

@@ -154,7 +154,7 @@ def predict(
     start: Annotated[str, typer.Option(help="first interval [ISO time with offset]")],
     end: Annotated[str, typer.Option(help="end of the horizon (exclusive)")],
     issued_at: Annotated[str | None, typer.Option(help="data as known at; default now")] = None,
-    version: Annotated[int | None, typer.Option(min=1)] = None,
+    version: Annotated[int | None, typer.Option(min=1, max=2**31 - 1)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the points as JSON")] = False,
 ) -> None:
     """Forecast a horizon and store the prediction with its issue time."""

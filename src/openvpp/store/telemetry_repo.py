@@ -254,10 +254,10 @@ class TelemetryRepo:
         self, resource_id: str, start: datetime, end: datetime, known_at: datetime
     ) -> pd.DataFrame:
         """Readings with ``ts`` in ``[start, end)`` received by ``known_at`` [UTC]: columns
-        ``ts`` [UTC] and ``power_mw`` (injection positive)."""
+        ``ts`` [UTC], ``power_mw`` (injection positive) and ``received_at`` [UTC]."""
         tm = t.telemetry
         rows = self._c.execute(
-            sa.select(tm.c.ts, tm.c.power_mw)
+            sa.select(tm.c.ts, tm.c.power_mw, tm.c.received_at)
             .where(
                 tm.c.resource_id == resource_id,
                 tm.c.ts >= start,
@@ -266,8 +266,11 @@ class TelemetryRepo:
             )
             .order_by(tm.c.ts)
         ).all()
-        frame = pd.DataFrame(rows, columns=["ts", "power_mw"]).astype({"power_mw": "float64"})
-        frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+        frame = pd.DataFrame(rows, columns=["ts", "power_mw", "received_at"]).astype(
+            {"power_mw": "float64"}
+        )
+        for column in ("ts", "received_at"):
+            frame[column] = pd.to_datetime(frame[column], utc=True)
         return frame
 
 

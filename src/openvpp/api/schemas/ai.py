@@ -67,14 +67,18 @@ class TrainIn(In):
 
 
 class EvaluateIn(In):
-    version: int | None = Field(default=None, ge=1, description="default: newest ready")
+    version: int | None = Field(
+        default=None, ge=1, le=2**31 - 1, description="default: newest ready"
+    )
     start: UTCDatetime = Field(description="first day of the out-of-sample period [UTC]")
     end: UTCDatetime = Field(description="end of the period (exclusive) [UTC], ≤ 400 days")
 
 
 class PredictIn(In):
     model_id: str = Field(min_length=1, max_length=36)
-    version: int | None = Field(default=None, ge=1, description="default: newest ready")
+    version: int | None = Field(
+        default=None, ge=1, le=2**31 - 1, description="default: newest ready"
+    )
     start: UTCDatetime = Field(description="first interval to forecast [UTC]")
     end: UTCDatetime = Field(description="end of the horizon (exclusive) [UTC], ≤ 14 days")
     issued_at: UTCDatetime | None = Field(
@@ -96,7 +100,9 @@ class VolumeIn(In):
 
 class RiskAssessIn(In):
     model_id: str = Field(min_length=1, max_length=36, description="a risk model")
-    version: int | None = Field(default=None, ge=1, description="default: newest ready")
+    version: int | None = Field(
+        default=None, ge=1, le=2**31 - 1, description="default: newest ready"
+    )
     volumes: list[VolumeIn] = Field(min_length=1, max_length=2000)
     method: Literal["historical", "quantile"] | None = Field(
         default=None,

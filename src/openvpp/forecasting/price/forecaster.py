@@ -39,10 +39,10 @@ from openvpp.forecasting.price.lear import (
     DEFAULT_WINDOWS,
     N_DUMMIES,
     LearConfig,
-    _fit_predict,
-    _robust_scale,
-    _WindowState,
+    WindowState,
     build_features,
+    fit_predict,
+    robust_scale,
 )
 from openvpp.forecasting.price.local_days import LocalDays, to_local_days, values_at
 from openvpp.forecasting.price.quantiles import error_quantiles
@@ -88,14 +88,14 @@ class _LearFit:
 def _fit_lear(x: FloatArray, y: FloatArray, config: LearConfig) -> _LearFit:
     """LEAR fitted on features ``x`` and prices ``y`` of one window (the same estimator as
     the rolling benchmark: LARS-AIC penalty per hour, then a LASSO refit)."""
-    state = _WindowState()
-    _fit_predict(x, y, x[-1], state, select=True, config=config)
+    state = WindowState()
+    fit_predict(x, y, x[-1], state, select=True, config=config)
     assert state.coef is not None
     nf = x.shape[1] - N_DUMMIES
-    med_x, mad_x = _robust_scale(x[:, :nf])
+    med_x, mad_x = robust_scale(x[:, :nf])
     xs = x.copy()
     xs[:, :nf] = np.arcsinh((x[:, :nf] - med_x) / mad_x)
-    med_y, mad_y = _robust_scale(y)
+    med_y, mad_y = robust_scale(y)
     ys = np.arcsinh((y - med_y) / mad_y)
     return _LearFit(med_x, mad_x, xs.mean(axis=0), state.coef, ys.mean(axis=0), med_y, mad_y)
 

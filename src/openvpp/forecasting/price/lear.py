@@ -40,10 +40,13 @@ __all__ = [
     "EXOGENOUS_LAGS",
     "PRICE_LAGS",
     "LearConfig",
+    "WindowState",
     "build_features",
+    "fit_predict",
     "forecast_day",
     "forecast_days",
     "forecast_window",
+    "robust_scale",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -111,7 +114,7 @@ def build_features(
     return x
 
 
-def _robust_scale(a: FloatArray) -> tuple[FloatArray, FloatArray]:
+def robust_scale(a: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Column medians and MADs [column units]; a zero MAD becomes 1 (constant column)."""
     med = np.median(a, axis=0)
     mad = np.median(np.abs(a - med), axis=0) * MAD_TO_SIGMA
@@ -140,28 +143,31 @@ def _select_alphas(gram: FloatArray, xy: FloatArray, y: FloatArray, max_iter: in
 
 
 @dataclass(slots=True)
-class _WindowState:
+class WindowState:
+    """What one calibration window carries from day to day: the selected penalties and the
+    last coefficients (warm start)."""
+
     alphas: FloatArray | None = None
     coef: FloatArray | None = None
 
 
-def _fit_predict(
+def fit_predict(
     x_train: FloatArray,
     y_train: FloatArray,
     x_next: FloatArray,
-    state: _WindowState,
+    state: WindowState,
     *,
     select: bool,
     config: LearConfig,
 ) -> FloatArray:
     """Fit the 24 hourly models on one calibration window and forecast the next day [price]."""
     nf = x_train.shape[1] - N_DUMMIES
-    med_x, mad_x = _robust_scale(x_train[:, :nf])
+    med_x, mad_x = robust_scale(x_train[:, :nf])
     xs = x_train.copy()
     xs[:, :nf] = np.arcsinh((x_train[:, :nf] - med_x) / mad_x)
     xn_next = x_next.copy()
     xn_next[:nf] = np.arcsinh((x_next[:nf] - med_x) / mad_x)
-    med_y, mad_y = _robust_scale(y_train)
+    med_y, mad_y = robust_scale(y_train)
     ys = np.arcsinh((y_train - med_y) / mad_y)
 
     x_mean, y_mean = xs.mean(axis=0), ys.mean(axis=0)
@@ -210,7 +216,7 @@ def forecast_window(
     prices : ``(n, 24)`` with ``n >= max(test_days)``; the fit for day D reads rows < D only.
     test_days : increasing day indices to forecast (each >= 8).
     """
-    state = _WindowState()
+    state = WindowState()
     out = np.empty((len(test_days), HOURS))
     first = test_days[0] if len(test_days) else 0
     for i, d in enumerate(test_days):
@@ -220,7 +226,7 @@ def forecast_window(
         x_train, y_train = features[lo:d], prices[lo:d]
         # Leak guard: the training targets end strictly before the forecast day.
         assert lo + y_train.shape[0] == d, "training rows must end at D-1"
-        out[i] = _fit_predict(
+        out[i] = fit_predict(
             x_train,
             y_train,
             features[d],

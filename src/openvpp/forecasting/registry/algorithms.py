@@ -39,7 +39,8 @@ Zone = Field(
 
 
 class SeasonalNaiveParams(Strict):
-    season_hours: int = Field(24, ge=1, le=24 * 366, description="season length [h]")
+    # the lookback (60 days) must hold a season before a 14-day horizon
+    season_hours: int = Field(24, ge=1, le=24 * 45, description="season length [h]")
 
 
 register_algorithm(

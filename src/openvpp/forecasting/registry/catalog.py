@@ -42,7 +42,7 @@ _COLUMN = r"^[a-z][a-z0-9_]{0,39}$"
 class Strict(BaseModel):
     """Base of parameter models: unknown fields are refused, values are frozen."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SeriesRef(Strict):

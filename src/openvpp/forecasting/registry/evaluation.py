@@ -1,11 +1,12 @@
-"""Leak-free rolling evaluation of a forecaster on a history frame.
+"""Leak-free rolling evaluation of a forecaster on a history.
 
-The forecaster is fitted once on the history before ``start``; then, for each issue time
-``T`` in ``[start, end)`` (every ``issue_every``), it is asked for the next ``horizon`` with
-the measured values (the target, and what the model declares ``measured``, e.g. a measured
-wind speed) at and after ``T`` hidden; other exogenous columns stay: they are forecasts
-known before delivery. The forecasts are scored against the hidden values and against the
-seasonal-naive baseline (same time one day earlier) asked the same way.
+The forecaster is fitted once on the history before ``start`` as known at ``start``; then,
+for each issue time ``T`` in ``[start, end)`` (every ``issue_every``), it is asked for the
+next ``horizon`` from the history as known at ``T`` (every vintage published later is left
+out), with the measured values (the target, and what the model declares ``measured``, e.g.
+a measured wind speed) at and after ``T`` hidden; other exogenous columns stay: they are
+forecasts known before delivery. The forecasts are scored against the newest known values
+and against the seasonal-naive baseline (same time one day earlier) asked the same way.
 """
 
 from __future__ import annotations
@@ -68,9 +69,21 @@ def lead_window(
     return pd.Timedelta(0), issue_every, horizon
 
 
+History = pd.DataFrame | Callable[[pd.Timestamp | None], pd.DataFrame]
+"""A history frame, or a function giving the frame as known at an instant (``None``: the
+newest knowledge, whose target values are the truth the forecasts are scored against)."""
+
+
+def _as_known(history: History) -> Callable[[pd.Timestamp | None], pd.DataFrame]:
+    if isinstance(history, pd.DataFrame):
+        frame = history
+        return lambda _when: frame
+    return history
+
+
 def rolling_forecasts(
     model: Forecaster,
-    history: pd.DataFrame,
+    history: History,
     start: pd.Timestamp,
     end: pd.Timestamp,
     *,
@@ -80,22 +93,25 @@ def rolling_forecasts(
     first_lead: pd.Timedelta | None = None,
 ) -> pd.DataFrame:
     """Forecasts of a fitted ``model`` issued every ``issue_every``, each for ``[T, T +
-    horizon)`` (or the model's own leads, :func:`lead_window`) with the measured values
-    hidden from ``T`` on, covering the intervals of ``[start, end)``. Returns ``p10``/
-    ``p50``/``p90`` and ``actual`` per interval (intervals whose actual value is unknown are
-    left out)."""
-    check_history(history)
-    step = infer_step(pd.DatetimeIndex(history.index))
+    horizon)`` (or the model's own leads, :func:`lead_window`) from the history as known at
+    ``T`` with the measured values hidden from ``T`` on, covering the intervals of
+    ``[start, end)``. Returns ``p10``/``p50``/``p90`` and ``actual`` (the newest knowledge)
+    per interval; intervals whose actual value is unknown are left out."""
+    known_at = _as_known(history)
+    latest = known_at(None)
+    check_history(latest)
+    step = infer_step(pd.DatetimeIndex(latest.index))
     if first_lead is None:
         first_lead, issue_every, horizon = lead_window(model, step, issue_every, horizon)
     issues = pd.date_range(start - first_lead, end - first_lead, freq=issue_every, inclusive="left")
-    target = history[TARGET]
-    hidden = measured_columns(model, history)
+    target = latest[TARGET]
+    hidden = measured_columns(model, latest)
     parts: list[pd.DataFrame] = []
     for i, issued in enumerate(issues):
         lo = issued + first_lead
         index = pd.date_range(lo, min(lo + horizon, end), freq=step, inclusive="left")
-        known = history[history.index < lo + horizon].copy()
+        then = known_at(issued)
+        known = then[then.index < lo + horizon].copy()
         known.loc[known.index >= issued, hidden] = np.nan
         if index.empty or known[TARGET].notna().sum() < 2:
             continue
@@ -112,7 +128,7 @@ def rolling_forecasts(
 
 def score(
     factory: Callable[[], Forecaster],
-    history: pd.DataFrame,
+    history: History,
     start: pd.Timestamp,
     end: pd.Timestamp,
     *,
@@ -120,24 +136,27 @@ def score(
     horizon: pd.Timedelta = pd.Timedelta(days=1),
     progress: Callable[[float], None] | None = None,
 ) -> EvaluationResult:
-    """Fit ``factory()`` on the history before ``start``, forecast ``[start, end)`` rolling
-    (:func:`rolling_forecasts`) and score it against the daily seasonal-naive baseline:
-    ``mae``, ``rmse``, ``pinball``, ``coverage_80``, the baseline's ``baseline_mae`` and
-    ``baseline_rmse``, and ``skill_mae`` / ``skill_rmse`` = 1 - model / baseline."""
-    train = history[history.index < start]
+    """Fit ``factory()`` on the history before ``start`` as known at ``start``, forecast
+    ``[start, end)`` rolling (:func:`rolling_forecasts`) and score it against the daily
+    seasonal-naive baseline asked the same way: ``mae``, ``rmse``, ``pinball``,
+    ``coverage_80``, the baseline's ``baseline_mae`` and ``baseline_rmse``, and
+    ``skill_mae`` / ``skill_rmse`` = 1 - model / baseline."""
+    known_at = _as_known(history)
+    then = known_at(start)
+    train = then[then.index < start]
     if train[TARGET].notna().sum() < 2:
         raise ValueError("no training data before the evaluation period")
     model = factory().fit(train)
-    step = infer_step(pd.DatetimeIndex(history.index))
+    step = infer_step(pd.DatetimeIndex(then.index))
     # the baseline is asked at the same issue times for the same intervals
     lead, every, span = lead_window(model, step, issue_every, horizon)
     forecasts = rolling_forecasts(
-        model, history, start, end,
+        model, known_at, start, end,
         issue_every=every, horizon=span, first_lead=lead, progress=progress,
     )  # fmt: skip
     baseline = SeasonalNaiveForecaster(season_hours=24).fit(train)
     naive = rolling_forecasts(
-        baseline, history, start, end, issue_every=every, horizon=span, first_lead=lead
+        baseline, known_at, start, end, issue_every=every, horizon=span, first_lead=lead
     )
     common = forecasts.index.intersection(naive.index)
     if common.empty:

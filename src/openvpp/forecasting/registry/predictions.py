@@ -19,7 +19,7 @@ from openvpp.forecasting.metrics import quantile_scores
 from openvpp.forecasting.protocol import QUANTILE_COLUMNS, TARGET
 from openvpp.forecasting.registry.catalog import algorithm_for, check_data_source
 from openvpp.forecasting.registry.evaluation import measured_columns, score
-from openvpp.forecasting.registry.history import load_history
+from openvpp.forecasting.registry.history import load_history, load_vintages
 from openvpp.forecasting.registry.records import (
     AiModel,
     ModelVersion,
@@ -122,13 +122,15 @@ class PredictionService:
             check_usable_at(chosen, issued, "issued_at")
             source = check_data_source(chosen.data_source)
             lookback = algorithm_for(model.kind, chosen.algorithm).lookback_days
+            # a day past the horizon: forecasters of local days need the whole day's
+            # exogenous forecasts (the target there is hidden below)
             history, unit = load_history(
                 uow,
                 organization_id,
                 model.kind,
                 source,
                 issued - timedelta(days=lookback),
-                end,
+                end + timedelta(days=1),
                 issued,
             )
         step = pd.Timedelta(minutes=source.resolution_min)
@@ -285,7 +287,7 @@ class PredictionService:
             version = pick_version(uow, model, params["version"])
             source = check_data_source(version.data_source)
             lookback = algorithm_for(model.kind, version.algorithm).lookback_days
-            history, unit = load_history(
+            vintages = load_vintages(
                 uow,
                 organization_id,
                 model.kind,
@@ -298,7 +300,7 @@ class PredictionService:
         try:
             result = score(
                 lambda: _Fitted(fitted),
-                history,
+                vintages.at,  # each forecast sees the vintages of its issue time
                 start,
                 end,
                 progress=lambda f: progress(0.05 + 0.9 * f, "evaluating"),
@@ -308,7 +310,7 @@ class PredictionService:
         return {
             "model_id": model.id,
             "version": version.version,
-            "unit": unit,
+            "unit": vintages.unit,
             "metrics": jsonable(result.metrics),
         }
 
@@ -322,13 +324,21 @@ class PredictionService:
             live: dict[int, dict[str, Any]] = {}
             if runs:
                 points = uow.predictions.points([r.id for r in runs])
-                source = check_data_source(model.data_source)
-                first = min(r.horizon_start for r in runs)
-                last = max(r.horizon_end for r in runs)
-                history, _ = load_history(
-                    uow, organization_id, model.kind, source, first, last, self._clock.now()
-                )
-                live = _live_accuracy(runs, points, history[TARGET])
+                now = self._clock.now()
+                for v in versions:  # each version against its own data source
+                    mine = [r for r in runs if r.version_id == v.id]
+                    if not mine:
+                        continue
+                    history, _ = load_history(
+                        uow,
+                        organization_id,
+                        model.kind,
+                        check_data_source(v.data_source),
+                        min(r.horizon_start for r in mine),
+                        max(r.horizon_end for r in mine),
+                        now,
+                    )
+                    live.update(_live_accuracy(mine, points, history[TARGET]))
         return {
             "model_id": model.id,
             "kind": model.kind.value,
@@ -366,6 +376,8 @@ class _Fitted:
 def _newest(
     runs: list[PredictionRun], points: pd.DataFrame, start: datetime, end: datetime
 ) -> pd.DataFrame:
+    """Per interval, the point of the newest run; ``runs`` come oldest first (by issue time,
+    then by the time they were stored), so ties in the issue time go to the later run."""
     columns = ["target_start", *QUANTILE_COLUMNS, "extra", "run_id", "version", "issued_at"]
     if not runs or points.empty:
         return pd.DataFrame(columns=columns)
@@ -374,6 +386,7 @@ def _newest(
             "run_id": [r.id for r in runs],
             "version": [r.version for r in runs],
             "issued_at": pd.to_datetime([r.issued_at for r in runs], utc=True),
+            "rank": range(len(runs)),
         }
     )
     joined = points.merge(meta, on="run_id")
@@ -381,7 +394,7 @@ def _newest(
         (joined["target_start"] >= pd.Timestamp(start))
         & (joined["target_start"] < pd.Timestamp(end))
     ]
-    joined = joined.sort_values(["target_start", "issued_at"], kind="stable")
+    joined = joined.sort_values(["target_start", "rank"], kind="stable")
     newest = joined.drop_duplicates("target_start", keep="last")
     return newest[columns].reset_index(drop=True)
 

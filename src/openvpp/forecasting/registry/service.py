@@ -28,13 +28,14 @@ from openvpp.forecasting.registry.catalog import (
     parsed_params,
 )
 from openvpp.forecasting.registry.evaluation import score
-from openvpp.forecasting.registry.history import load_history, source_context
+from openvpp.forecasting.registry.history import load_vintages, source_context
 from openvpp.forecasting.registry.records import (
     AiModel,
     ModelStatus,
     ModelVersion,
     VersionStatus,
 )
+from openvpp.jobs.model import JobStatus
 from openvpp.ports import ArtifactStore, UnitOfWork
 
 __all__ = ["MAX_HORIZON_DAYS", "MAX_TRAIN_DAYS", "ModelRegistryService", "TrainRequest"]
@@ -43,6 +44,8 @@ MAX_TRAIN_DAYS = 6 * 366
 MAX_HORIZON_DAYS = 14
 MAX_EVAL_DAYS = 400
 DEFAULT_TRAIN_DAYS = 365
+ABANDONED_AFTER = timedelta(days=1)
+"""A command-line training still ``training`` after this long died with its process."""
 _NAME_MAX = 100
 
 Progress = Callable[[float, str], None]
@@ -301,6 +304,7 @@ class ModelRegistryService:
         request = TrainRequest(params, self._clock.now())
         with uow_factory() as uow:
             model = self.active_model(uow, organization_id, request.model_id, for_update=True)
+            self._fail_abandoned(uow, model.id, job_id)
             number = model.latest_version + 1
             version = ModelVersion(
                 id=new_id(),
@@ -353,6 +357,24 @@ class ModelRegistryService:
             "artifact_bytes": finished.artifact_bytes,
         }
 
+    def _fail_abandoned(self, uow: UnitOfWork, model_id: str, job_id: str | None) -> None:
+        """Mark FAILED the versions left ``training`` by a training that died (its worker was
+        killed): their job no longer runs, is this job (a retry), or, for a training started
+        from the command line, it began over a day ago."""
+        now = self._clock.now()
+        for v in uow.ai_models.versions(model_id):
+            if v.status is not VersionStatus.TRAINING:
+                continue
+            if v.job_id is None:
+                dead = now - v.created_at > ABANDONED_AFTER
+            else:
+                job = uow.jobs.get(v.job_id)
+                dead = v.job_id == job_id or job is None or job.status is not JobStatus.RUNNING
+            if dead:
+                uow.ai_models.update_version(
+                    replace(v, status=VersionStatus.FAILED, error="training interrupted")
+                )
+
     def _fit_version(
         self,
         uow_factory: UowFactory,
@@ -365,7 +387,7 @@ class ModelRegistryService:
         source = check_data_source(model.data_source)
         progress(0.05, "reading history")
         with uow_factory() as uow:
-            history, unit = load_history(
+            vintages = load_vintages(
                 uow,
                 model.organization_id,
                 model.kind,
@@ -375,6 +397,7 @@ class ModelRegistryService:
                 request.as_of,
             )
             context = source_context(uow, model.organization_id, source)
+        history, unit = vintages.at(), vintages.unit
         known = int(history[TARGET].notna().sum())
         if known < 2:
             raise ValueError(
@@ -392,7 +415,7 @@ class ModelRegistryService:
             start = end - pd.Timedelta(days=request.holdout_days)
             result = score(
                 factory,
-                history,
+                vintages.at,  # each hold-out forecast sees the vintages of its issue time
                 start,
                 end,
                 progress=lambda f: progress(0.1 + 0.6 * f, "hold-out evaluation"),
@@ -435,7 +458,13 @@ class ModelRegistryService:
             if cached is not None:
                 self._cache.move_to_end(version.id)
                 return cached
-        data = self._artifacts.load(version.artifact)
+        try:
+            data = self._artifacts.load(version.artifact)
+        except FileNotFoundError:
+            raise Conflict(
+                f"the artifact of version {version.version} is missing; retrain the model",
+                field="version",
+            ) from None
         if hashlib.sha256(data).hexdigest() != version.artifact_sha256:
             raise Conflict(
                 f"the artifact of version {version.version} does not match its SHA-256; "
