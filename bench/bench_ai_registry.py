@@ -14,6 +14,7 @@ prediction, and the latency of an "as known at" query over 30 days.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import tempfile
@@ -81,10 +82,12 @@ def main() -> None:
         (info,) = [
             s for s in rt.market_data.catalog(rt.uow(readonly=True), org) if s.key.series == "price"
         ]
-        last_day = info.last_start - timedelta(hours=23)
-        days = (last_day - info.first_start).days
+        local = pd.Timestamp(info.last_start).tz_convert("Europe/Brussels").normalize()
+        days = (info.last_start - info.first_start).days
         n = min(a.predictions, days - 40)  # one prediction per day after the training window
-        train_end = last_day - timedelta(days=n)
+        # local delivery days of the market, newest last
+        bounds = pd.date_range(end=local, periods=n + 1, freq="D").tz_convert("UTC")
+        train_end = bounds[0].to_pydatetime()
         for algorithm, params in MODELS.items():
             model = rt.models.create(
                 rt.uow(ctx), org, None, name=algorithm, kind=ModelKind.PRICE,
@@ -94,18 +97,19 @@ def main() -> None:
             rt.models.train(
                 lambda: rt.uow(ctx), org,
                 {"model_id": model.id, "train_start": info.first_start.isoformat(),
-                 "train_end": train_end.isoformat(), "as_of": train_end.isoformat(),
+                 "train_end": train_end.isoformat(),
+                 "as_of": (train_end - timedelta(hours=12)).isoformat(),
                  "holdout_days": 7},
                 None, lambda _f, _m: None,
             )  # fmt: skip
             train_s = time.perf_counter() - t
             latencies = []
-            for i in range(n):
-                day = train_end + timedelta(days=i)
+            for day, following in itertools.pairwise(bounds):
                 t = time.perf_counter()
                 rt.predictions.predict(
                     rt.uow(readonly=True), rt.uow(ctx), org, None, model.id,
-                    day, day + timedelta(days=1), issued_at=day - timedelta(hours=11),
+                    day.to_pydatetime(), following.to_pydatetime(),
+                    issued_at=(day - timedelta(hours=11)).to_pydatetime(),
                 )  # fmt: skip
                 latencies.append(time.perf_counter() - t)
             t = time.perf_counter()

@@ -65,9 +65,12 @@ class MarketDataRepo:
             )
             .order_by(md.c.start, md.c.known_at)
         ).all()
-        frame = pd.DataFrame(
-            rows, columns=["start", "known_at", "period_min", "value", "unit"]
-        ).astype({"period_min": "int64", "value": "float64", "unit": "object"})
+        names = ["start", "known_at", "period_min", "value", "unit"]
+        # column-wise construction: several times faster than from Row objects
+        columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+        frame = pd.DataFrame(dict(zip(names, map(list, columns), strict=True))).astype(
+            {"period_min": "int64", "value": "float64", "unit": "object"}
+        )
         for column in ("start", "known_at"):
             frame[column] = pd.to_datetime(frame[column], utc=True)
         return frame

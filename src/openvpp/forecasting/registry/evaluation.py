@@ -11,6 +11,7 @@ and against the seasonal-naive baseline (same time one day earlier) asked the sa
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,6 +82,36 @@ def _as_known(history: History) -> Callable[[pd.Timestamp | None], pd.DataFrame]
     return history
 
 
+DAY = pd.Timedelta(days=1)
+
+
+def _windows(
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    first_lead: pd.Timedelta,
+    issue_every: pd.Timedelta,
+    horizon: pd.Timedelta,
+    tz: str,
+) -> list[tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]]:
+    """(issue time, first and end of the forecast intervals) of each evaluated forecast.
+    Day-ahead forecasts (no lead, daily) follow the calendar days of ``tz`` (23 or 25 hours on
+    DST days), issued at each local midnight, so that a forecaster of local days is never
+    asked for a day whose inputs were not published yet."""
+    if first_lead == pd.Timedelta(0) and issue_every == horizon == DAY:
+        local = pd.date_range(
+            pd.Timestamp(start).tz_convert(tz).normalize(),
+            pd.Timestamp(end).tz_convert(tz),
+            freq="D",
+        )
+        bounds = local.tz_convert("UTC")
+        if len(bounds) == 0 or bounds[-1] < end:
+            extra = bounds[-1] + DAY if len(bounds) else end
+            bounds = pd.DatetimeIndex([*bounds, extra])
+        return [(a, max(a, start), b) for a, b in itertools.pairwise(bounds)]
+    issues = pd.date_range(start - first_lead, end - first_lead, freq=issue_every, inclusive="left")
+    return [(t, t + first_lead, t + first_lead + horizon) for t in issues]
+
+
 def rolling_forecasts(
     model: Forecaster,
     history: History,
@@ -91,6 +122,7 @@ def rolling_forecasts(
     horizon: pd.Timedelta = pd.Timedelta(days=1),
     progress: Callable[[float], None] | None = None,
     first_lead: pd.Timedelta | None = None,
+    tz: str = "UTC",
 ) -> pd.DataFrame:
     """Forecasts of a fitted ``model`` issued every ``issue_every``, each for ``[T, T +
     horizon)`` (or the model's own leads, :func:`lead_window`) from the history as known at
@@ -103,15 +135,14 @@ def rolling_forecasts(
     step = infer_step(pd.DatetimeIndex(latest.index))
     if first_lead is None:
         first_lead, issue_every, horizon = lead_window(model, step, issue_every, horizon)
-    issues = pd.date_range(start - first_lead, end - first_lead, freq=issue_every, inclusive="left")
+    windows = _windows(start, end, first_lead, issue_every, horizon, tz)
     target = latest[TARGET]
     hidden = measured_columns(model, latest)
     parts: list[pd.DataFrame] = []
-    for i, issued in enumerate(issues):
-        lo = issued + first_lead
-        index = pd.date_range(lo, min(lo + horizon, end), freq=step, inclusive="left")
+    for i, (issued, lo, hi) in enumerate(windows):
+        index = pd.date_range(lo, min(hi, end), freq=step, inclusive="left")
         then = known_at(issued)
-        known = then[then.index < lo + horizon].copy()
+        known = then[then.index < hi].copy()
         known.loc[known.index >= issued, hidden] = np.nan
         if index.empty or known[TARGET].notna().sum() < 2:
             continue
@@ -119,7 +150,7 @@ def rolling_forecasts(
         frame["actual"] = target.reindex(index).to_numpy()
         parts.append(frame)
         if progress is not None:
-            progress((i + 1) / len(issues))
+            progress((i + 1) / len(windows))
     if not parts:
         raise ValueError("no forecast could be made in the evaluation period")
     out = pd.concat(parts)
@@ -135,6 +166,7 @@ def score(
     issue_every: pd.Timedelta = pd.Timedelta(days=1),
     horizon: pd.Timedelta = pd.Timedelta(days=1),
     progress: Callable[[float], None] | None = None,
+    tz: str = "UTC",
 ) -> EvaluationResult:
     """Fit ``factory()`` on the history before ``start`` as known at ``start``, forecast
     ``[start, end)`` rolling (:func:`rolling_forecasts`) and score it against the daily
@@ -152,11 +184,11 @@ def score(
     lead, every, span = lead_window(model, step, issue_every, horizon)
     forecasts = rolling_forecasts(
         model, known_at, start, end,
-        issue_every=every, horizon=span, first_lead=lead, progress=progress,
+        issue_every=every, horizon=span, first_lead=lead, progress=progress, tz=tz,
     )  # fmt: skip
     baseline = SeasonalNaiveForecaster(season_hours=24).fit(train)
     naive = rolling_forecasts(
-        baseline, known_at, start, end, issue_every=every, horizon=span, first_lead=lead
+        baseline, known_at, start, end, issue_every=every, horizon=span, first_lead=lead, tz=tz
     )
     common = forecasts.index.intersection(naive.index)
     if common.empty:

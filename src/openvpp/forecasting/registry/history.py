@@ -79,11 +79,18 @@ def _on_grid(
             frame = frame.sort_values("start", kind="stable")
     if frame.empty:
         return pd.Series(dtype=np.float64)
-    points = resample(frame, resolution_min, market_zone(ref.market))
-    values = pd.Series(
-        points["value"].to_numpy(dtype=np.float64),
-        index=pd.DatetimeIndex(points["start"]).tz_convert("UTC"),
-    )
+    starts = pd.DatetimeIndex(frame["start"]).tz_convert("UTC")
+    on_grid = (frame["period_min"] == resolution_min).all() and (
+        (starts.as_unit("s").asi8 // 60) % resolution_min == 0
+    ).all()
+    if on_grid:  # already the grid: no resampling needed
+        values = pd.Series(frame["value"].to_numpy(dtype=np.float64), index=starts)
+    else:
+        points = resample(frame, resolution_min, market_zone(ref.market))
+        values = pd.Series(
+            points["value"].to_numpy(dtype=np.float64),
+            index=pd.DatetimeIndex(points["start"]).tz_convert("UTC"),
+        )
     return values[(values.index >= start) & (values.index < end)]
 
 

@@ -19,7 +19,7 @@ from openvpp.forecasting.metrics import quantile_scores
 from openvpp.forecasting.protocol import QUANTILE_COLUMNS, TARGET
 from openvpp.forecasting.registry.catalog import algorithm_for, check_data_source
 from openvpp.forecasting.registry.evaluation import measured_columns, score
-from openvpp.forecasting.registry.history import load_history, load_vintages
+from openvpp.forecasting.registry.history import load_history, load_vintages, source_context
 from openvpp.forecasting.registry.records import (
     AiModel,
     ModelVersion,
@@ -296,6 +296,7 @@ class PredictionService:
                 end.to_pydatetime(),
                 self._clock.now(),
             )
+            zone = source_context(uow, organization_id, source).time_zone
         fitted = self._registry.load(version)
         try:
             result = score(
@@ -304,6 +305,7 @@ class PredictionService:
                 start,
                 end,
                 progress=lambda f: progress(0.05 + 0.9 * f, "evaluating"),
+                tz=zone,
             )
         except ValueError as exc:
             raise ValidationFailed(str(exc), field="params.start") from exc

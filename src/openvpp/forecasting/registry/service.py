@@ -393,11 +393,14 @@ class ModelRegistryService:
                 model.kind,
                 source,
                 request.train_start,
-                request.train_end,
+                # a day past the window: the hold-out's last local day needs its exogenous
+                # forecasts; no target value past train_end is ever fitted on
+                request.train_end + timedelta(days=1),
                 request.as_of,
             )
             context = source_context(uow, model.organization_id, source)
-        history, unit = vintages.at(), vintages.unit
+        full, unit = vintages.at(), vintages.unit
+        history = full[full.index < pd.Timestamp(request.train_end)]
         known = int(history[TARGET].notna().sum())
         if known < 2:
             raise ValueError(
@@ -419,6 +422,7 @@ class ModelRegistryService:
                 start,
                 end,
                 progress=lambda f: progress(0.1 + 0.6 * f, "hold-out evaluation"),
+                tz=context.time_zone,
             )
             metrics["holdout"] = result.metrics
         progress(0.75, "fitting on the whole window")
