@@ -37,12 +37,10 @@ from openvpp.forecasting.price.gbm import (
 )
 from openvpp.forecasting.price.lear import (
     DEFAULT_WINDOWS,
-    N_DUMMIES,
     LearConfig,
     WindowState,
     build_features,
     fit_predict,
-    robust_scale,
 )
 from openvpp.forecasting.price.local_days import LocalDays, to_local_days, values_at
 from openvpp.forecasting.price.quantiles import error_quantiles
@@ -91,13 +89,9 @@ def _fit_lear(x: FloatArray, y: FloatArray, config: LearConfig) -> _LearFit:
     state = WindowState()
     fit_predict(x, y, x[-1], state, select=True, config=config)
     assert state.coef is not None
-    nf = x.shape[1] - N_DUMMIES
-    med_x, mad_x = robust_scale(x[:, :nf])
-    xs = x.copy()
-    xs[:, :nf] = np.arcsinh((x[:, :nf] - med_x) / mad_x)
-    med_y, mad_y = robust_scale(y)
-    ys = np.arcsinh((y - med_y) / mad_y)
-    return _LearFit(med_x, mad_x, xs.mean(axis=0), state.coef, ys.mean(axis=0), med_y, mad_y)
+    assert state.scaling is not None
+    med_x, mad_x, x_mean, y_mean, med_y, mad_y = state.scaling
+    return _LearFit(med_x, mad_x, x_mean, state.coef, y_mean, med_y, mad_y)
 
 
 class DayAheadPriceForecaster:

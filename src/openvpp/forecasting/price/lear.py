@@ -149,6 +149,9 @@ class WindowState:
 
     alphas: FloatArray | None = None
     coef: FloatArray | None = None
+    scaling: tuple[FloatArray, ...] | None = None
+    """The newest fit's transform: feature median and MAD, mean of the transformed features,
+    mean of the transformed prices, price median and MAD."""
 
 
 def fit_predict(
@@ -171,6 +174,7 @@ def fit_predict(
     ys = np.arcsinh((y_train - med_y) / mad_y)
 
     x_mean, y_mean = xs.mean(axis=0), ys.mean(axis=0)
+    state.scaling = (med_x, mad_x, x_mean, y_mean, med_y, mad_y)
     xc = np.asfortranarray(xs - x_mean)
     yc = ys - y_mean
     gram = np.ascontiguousarray(xc.T @ xc)

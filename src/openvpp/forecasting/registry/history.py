@@ -30,7 +30,6 @@ __all__ = [
     "market_zone",
     "series_on_grid",
     "source_context",
-    "unit_of",
 ]
 
 KW_PER_MW = 1000.0
@@ -110,13 +109,6 @@ def series_on_grid(
     return _on_grid(vintages, ref, as_of, resolution_min, start, end), unit
 
 
-def unit_of(kind: ModelKind, source: MarketDataSource | TelemetrySource, stored: str | None) -> str:
-    """The unit of a model's target and forecasts."""
-    if isinstance(source, TelemetrySource):
-        return "kW"
-    return stored or "unknown"
-
-
 @dataclass(frozen=True)
 class Vintages:
     """Everything a data source published for ``[start, end)`` up to ``as_of``, with the
@@ -185,13 +177,13 @@ def load_vintages(
                 f"resource {source.resource_id!r} not found", field="data_source.resource_id"
             )
         target = uow.telemetry.power_frame(source.resource_id, start, end, as_of)
-        stored_unit = "kW"
+        stored_unit = "kW"  # telemetry MW, as the target in kW (see _bucket)
     exogenous = {
         column: _stored(uow, organization_id, ref, start, end, as_of)
         for column, ref in source.exogenous.items()
     }
     return Vintages(
-        source, kind, start, end, as_of, unit_of(kind, source, stored_unit), target, exogenous
+        source, kind, start, end, as_of, stored_unit or "unknown", target, exogenous
     )
 
 
@@ -215,12 +207,11 @@ def _bucket(readings: pd.DataFrame, kind: ModelKind, res: int) -> pd.Series:
     """Telemetry (one reading per time; received by the vintages' ``as_of``) as mean power
     per ``res`` minutes [kW]: generation positive, consumption positive for load models
     (telemetry is injection positive [MW])."""
-    kept = readings
-    if kept.empty:
+    if readings.empty:
         return pd.Series(dtype=np.float64)
     power = pd.Series(
-        kept["power_mw"].to_numpy(dtype=np.float64),
-        index=pd.DatetimeIndex(kept["ts"]).tz_convert("UTC"),
+        readings["power_mw"].to_numpy(dtype=np.float64),
+        index=pd.DatetimeIndex(readings["ts"]).tz_convert("UTC"),
     )
     sign = -1.0 if kind is ModelKind.LOAD else 1.0
     return sign * KW_PER_MW * power.resample(f"{res}min").mean().dropna()

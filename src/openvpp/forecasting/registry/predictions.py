@@ -173,9 +173,7 @@ class PredictionService:
             {
                 "target_start": index,
                 **{c: frame[c].to_numpy(dtype=np.float64) for c in QUANTILE_COLUMNS},
-                "extra": [{c: float(row[c]) for c in extra_cols} for _, row in frame.iterrows()]
-                if extra_cols
-                else [{} for _ in range(len(index))],
+                "extra": frame[extra_cols].astype(float).to_dict("records"),
             }
         )
         with write_uow as uow:

@@ -4,7 +4,7 @@ historical simulation alone."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 import numpy as np
@@ -126,7 +126,7 @@ class RiskService:
                     )
                 ],
                 "price_model_id": price_model_id,
-                "schedule_span": str(timedelta(seconds=(index[-1] - index[0]).total_seconds())),
+                "schedule_span": str((index[-1] - index[0]).to_pytimedelta()),
             }
         )
         return result
