@@ -147,7 +147,7 @@ def test_load_forecast_from_telemetry(
     )  # fmt: skip
     holdout = result["metrics"]["holdout"]
     assert holdout["skill_mae"] > 0.1, holdout  # knows weekends, unlike yesterday's load
-    start = now + pd.Timedelta(hours=1)
+    start = pd.Timestamp(clock.now()).ceil("h")  # not before the issue time, whatever the minute
     run = client.post(
         f"{V}/ai/predict",
         headers=h,
@@ -203,7 +203,7 @@ def test_pv_forecast_from_telemetry_and_the_resource_location(
     holdout = result["metrics"]["holdout"]
     # intraday (30 min to 4 h ahead): far better than the same time yesterday
     assert holdout["skill_rmse"] > 0.2, holdout
-    start = now + pd.Timedelta(minutes=30)
+    start = pd.Timestamp(clock.now()).ceil("30min")  # not before the issue time
     run = client.post(
         f"{V}/ai/predict",
         headers=h,
@@ -260,7 +260,7 @@ def test_wind_forecast_from_a_measured_wind_speed_series(
     )  # fmt: skip
     holdout = result["metrics"]["holdout"]
     assert holdout["skill_rmse"] > 0.1, holdout
-    start = now + pd.Timedelta(hours=1)
+    start = pd.Timestamp(clock.now()).ceil("h")  # not before the issue time, whatever the minute
     run = client.post(
         f"{V}/ai/predict",
         headers=h,
