@@ -73,6 +73,14 @@ class Settings(BaseSettings):
     """Former master secrets: credentials encrypted with them still decrypt until
     ``openvpp market rotate-credentials`` re-encrypts them with the current key."""
 
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    """MQTT broker of the device gateway (``mqtt://[user:password@]host[:port]``)."""
+    mqtt_topic_prefix: str = Field(default="openvpp", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    """First topic level of every device topic (``<prefix>/<organization>/<resource>/...``)."""
+    mqtt_keepalive_s: int = Field(default=15, ge=2, le=3600)
+    mqtt_heartbeat_s: float = Field(default=1.0, gt=0, le=60)
+    """Interval of the controller heartbeat the devices watch for their fail-safe."""
+
     demo_password: SecretStr = SecretStr("openvpp-demo")
 
     @field_validator("database_url")
