@@ -1,0 +1,393 @@
+"""The controller side of the MQTT device gateway (aiomqtt), one organization per gateway.
+
+Setpoints go down at QoS 1 on ``<prefix>/<org>/<resource>/setpoint``; acknowledgements and
+telemetry come up at QoS 1, device heartbeats at QoS 0; the controller heartbeat goes out at
+QoS 0 on ``<prefix>/<org>/controller/heartbeat`` every ``heartbeat_s`` (devices fall back to
+their safe setpoint when it stops). Sessions are persistent (``clean_session=False`` with a
+stable client id), so messages for a client that is reconnecting wait at the broker. The
+connection is kept up by :class:`BrokerLink`: it reconnects with exponential backoff and
+jitter and subscribes again. QoS 1 is at-least-once: telemetry is de-duplicated by
+(resource, seq, at) and acknowledgements by (instruction, status). See ``docs/mqtt.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import socket
+import ssl
+from collections import deque
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import aiomqtt
+
+from openvpp.core.clock import Clock, SystemClock
+from openvpp.dispatch.mqtt_codec import (
+    CONTROLLER,
+    ControllerHeartbeat,
+    PayloadError,
+    Topics,
+    check_id,
+    decode_ack,
+    decode_heartbeat,
+    decode_telemetry,
+    encode_controller_heartbeat,
+    encode_setpoint,
+)
+from openvpp.dispatch.protocol import GatewayEvents, Setpoint
+
+__all__ = [
+    "BrokerLink",
+    "GatewayStats",
+    "MqttGateway",
+    "MqttOptions",
+    "RecentKeys",
+    "discard_session",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class MqttOptions:
+    """Where the broker is and how to talk to it (times in seconds)."""
+
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    topic_prefix: str = "openvpp"
+    keepalive_s: int = 15
+    heartbeat_s: float = 1.0
+    """Interval of the controller heartbeat."""
+    timeout_s: float = 5.0
+    """Longest wait for one broker operation (connect, subscribe, PUBACK)."""
+    backoff_min_s: float = 0.05
+    backoff_max_s: float = 5.0
+
+    @classmethod
+    def from_url(cls, url: str, **overrides: Any) -> MqttOptions:
+        """Options from ``mqtt://[user:password@]host[:port]`` (``mqtts://`` for TLS)."""
+        parsed = urlparse(url)
+        if parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname:
+            raise ValueError(f"mqtt_url: {url!r} is not mqtt://host[:port] or mqtts://...")
+        tls = parsed.scheme == "mqtts"
+        return replace(
+            cls(
+                host=parsed.hostname,
+                port=parsed.port or (8883 if tls else 1883),
+                username=unquote(parsed.username) if parsed.username else None,
+                password=unquote(parsed.password) if parsed.password else None,
+                tls=tls,
+            ),
+            **overrides,
+        )
+
+    def client(self, client_id: str, *, clean: bool = False) -> aiomqtt.Client:
+        """An aiomqtt client for one connection attempt (persistent session unless clean)."""
+        return aiomqtt.Client(
+            self.host,
+            self.port,
+            username=self.username,
+            password=self.password,
+            identifier=client_id,
+            clean_session=clean,
+            keepalive=self.keepalive_s,
+            timeout=self.timeout_s,
+            tls_context=ssl.create_default_context() if self.tls else None,
+            max_inflight_messages=200,
+            # small messages, latency matters: no Nagle delay (40 ms with delayed ACKs)
+            socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
+        )
+
+
+async def discard_session(options: MqttOptions, client_id: str) -> None:
+    """Make the broker forget the persistent session of ``client_id`` (its subscriptions and
+    queued messages), e.g. when a device is decommissioned."""
+    async with options.client(client_id, clean=True):
+        pass
+
+
+class BrokerLink:
+    """One broker connection kept up: connects with a persistent session, subscribes, hands
+    every message to ``on_message``, and reconnects with exponential backoff (full jitter in
+    [½, 1] of the delay) after any loss. ``on_connect`` runs after each (re)subscription."""
+
+    def __init__(
+        self,
+        options: MqttOptions,
+        client_id: str,
+        subscriptions: Sequence[tuple[str, int]],
+        on_message: Callable[[aiomqtt.Message], None],
+        on_connect: Callable[[], None] | None = None,
+    ) -> None:
+        self.options = options
+        self.client_id = client_id
+        self.subscriptions = list(subscriptions)
+        self.on_message = on_message
+        self.on_connect = on_connect
+        self.connected = asyncio.Event()
+        self.connections = 0
+        self.failures = 0
+        self._client: aiomqtt.Client | None = None
+
+    async def run(self) -> None:
+        """Stay connected until cancelled."""
+        delay = self.options.backoff_min_s
+        while True:
+            client = self.options.client(self.client_id)
+            try:
+                async with client:
+                    for topic, qos in self.subscriptions:
+                        await client.subscribe(topic, qos=qos)
+                    self._client = client
+                    self.connections += 1
+                    self.connected.set()
+                    delay = self.options.backoff_min_s
+                    if self.on_connect is not None:
+                        self.on_connect()
+                    async for message in client.messages:
+                        self.on_message(message)
+            except aiomqtt.MqttError as exc:
+                self.failures += 1
+                log.info("mqtt %s: connection lost or refused (%s)", self.client_id, exc)
+            finally:
+                self._client = None
+                self.connected.clear()
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 (jitter)
+            delay = min(delay * 2, self.options.backoff_max_s)
+
+    async def publish(self, topic: str, payload: bytes, qos: int) -> bool:
+        """Publish once; ``True`` when the broker has it (PUBACK for QoS 1), ``False`` when
+        not connected or the connection failed on the way (the caller keeps it to retry)."""
+        client = self._client
+        if client is None:
+            return False
+        try:
+            await client.publish(topic, payload, qos=qos)
+        except aiomqtt.MqttError:
+            return False
+        return True
+
+
+class RecentKeys:
+    """The last ``size`` keys seen, per group: :meth:`seen` says whether a key is a repeat."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._order: dict[Hashable, deque[Hashable]] = {}
+        self._keys: dict[Hashable, set[Hashable]] = {}
+
+    def seen(self, group: Hashable, key: Hashable) -> bool:
+        keys = self._keys.setdefault(group, set())
+        if key in keys:
+            return True
+        order = self._order.setdefault(group, deque())
+        keys.add(key)
+        order.append(key)
+        if len(order) > self.size:
+            keys.discard(order.popleft())
+        return False
+
+
+@dataclass(slots=True)
+class GatewayStats:
+    """Counters since the gateway started."""
+
+    published: int = 0
+    expired_unsent: int = 0  # setpoints whose window ended before the broker took them
+    dropped_unsent: int = 0  # setpoints pushed out of a full outbox
+    malformed: int = 0  # payloads or topics that failed validation, dropped
+    duplicate_telemetry: int = 0
+    duplicate_acks: int = 0
+    received: dict[str, int] = field(default_factory=lambda: {"ack": 0, "telemetry": 0})
+
+
+class MqttGateway:
+    """:class:`~openvpp.dispatch.protocol.DeviceGateway` over MQTT for one organization.
+
+    ``send`` hands setpoints to the broker (waiting for its PUBACK) when connected and keeps
+    the rest in an outbox that is flushed after every reconnect; a setpoint whose window has
+    ended by then is dropped unsent (``stats.expired_unsent``). Use ``async with`` or
+    :meth:`start` / :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        options: MqttOptions,
+        organization_id: str,
+        *,
+        clock: Clock | None = None,
+        client_id: str | None = None,
+        dedup_window: int = 65_536,
+        max_pending: int = 100_000,
+    ) -> None:
+        self.topics = Topics(options.topic_prefix, organization_id)
+        self.options = options
+        self.clock: Clock = clock or SystemClock()
+        self.stats = GatewayStats()
+        self.link = BrokerLink(
+            options,
+            client_id or f"openvpp-controller-{organization_id}",
+            [(f, 1) for f in self.topics.upstream_filters()],
+            self._on_message,
+            self._wake_flusher,
+        )
+        self._max_pending = max_pending
+        self._outbox: deque[Setpoint] = deque()
+        self._events = GatewayEvents()
+        self._arrived = asyncio.Event()
+        self._telemetry_keys = RecentKeys(dedup_window)
+        self._ack_keys = RecentKeys(dedup_window)
+        self._flush_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def __aenter__(self) -> MqttGateway:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def start(self) -> None:
+        if not self._tasks:
+            self._tasks = [
+                asyncio.create_task(self.link.run()),
+                asyncio.create_task(self._heartbeats()),
+                asyncio.create_task(self._flusher()),
+            ]
+
+    async def wait_connected(self, timeout: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.link.connected.wait(), timeout)
+        return self.link.connected.is_set()
+
+    @property
+    def pending(self) -> int:
+        """Setpoints waiting for the broker."""
+        return len(self._outbox)
+
+    async def send(self, setpoints: Sequence[Setpoint]) -> None:
+        """Queue the setpoints and, when connected, publish them at QoS 1 and wait for the
+        broker's acknowledgement; on a lost connection they stay queued for the next one.
+        A setpoint of another organization or with an invalid id is a :class:`ValueError`."""
+        for sp in setpoints:
+            if sp.organization_id != self.topics.organization_id:
+                raise ValueError(f"organization_id: {sp.organization_id!r} is not this gateway's")
+            check_id(sp.resource_id, "resource_id")
+            check_id(sp.instruction_id, "instruction_id")
+        self._outbox.extend(setpoints)
+        while len(self._outbox) > self._max_pending:
+            self._outbox.popleft()
+            self.stats.dropped_unsent += 1
+        if self.link.connected.is_set():
+            await self._flush()
+
+    async def drain(self) -> GatewayEvents:
+        events, self._events = self._events, GatewayEvents()
+        self._arrived.clear()
+        return events
+
+    async def wait_for_events(self, timeout: float) -> bool:
+        """Wait until something arrived that :meth:`drain` would return (or ``timeout``)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._arrived.wait(), timeout)
+        return self._arrived.is_set()
+
+    async def aclose(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _wake_flusher(self) -> None:
+        self._wake.set()
+
+    async def _flusher(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        async with self._flush_lock:
+            now = self.clock.now()
+            batch: list[Setpoint] = []
+            while self._outbox:
+                sp = self._outbox.popleft()
+                if sp.valid_until <= now:
+                    self.stats.expired_unsent += 1
+                else:
+                    batch.append(sp)
+            if not batch:
+                return
+            done = await asyncio.gather(
+                *(
+                    self.link.publish(self.topics.setpoint(sp.resource_id), encode_setpoint(sp), 1)
+                    for sp in batch
+                )
+            )
+            failed = [sp for sp, ok in zip(batch, done, strict=True) if not ok]
+            self.stats.published += len(batch) - len(failed)
+            self._outbox.extendleft(reversed(failed))
+
+    async def _heartbeats(self) -> None:
+        seq = 0
+        topic = self.topics.controller_heartbeat
+        while True:
+            if self.link.connected.is_set():
+                seq += 1
+                payload = encode_controller_heartbeat(ControllerHeartbeat(self.clock.now(), seq))
+                await self.link.publish(topic, payload, 0)
+            await asyncio.sleep(self.options.heartbeat_s)
+
+    def _on_message(self, message: aiomqtt.Message) -> None:
+        try:
+            resource_id, kind = self.topics.parse(message.topic.value)
+            if resource_id == CONTROLLER:
+                return  # our own heartbeat when a filter matches it
+            self._accept(resource_id, kind, _payload(message))
+        except PayloadError as exc:
+            self.stats.malformed += 1
+            log.warning("mqtt: dropped a malformed message on %s (%s)", message.topic, exc)
+
+    def _accept(self, resource_id: str, kind: str, payload: bytes) -> None:
+        if kind == "telemetry":
+            sample = decode_telemetry(payload, resource_id=resource_id)
+            self.stats.received["telemetry"] += 1
+            if self._telemetry_keys.seen(resource_id, (sample.seq, sample.at)):
+                self.stats.duplicate_telemetry += 1
+                return
+            self._events.telemetry.append(sample)
+        elif kind == "ack":
+            ack = decode_ack(payload, resource_id=resource_id)
+            self.stats.received["ack"] += 1
+            if self._ack_keys.seen(resource_id, (ack.instruction_id, ack.status)):
+                self.stats.duplicate_acks += 1
+                return
+            self._events.acks.append(ack)
+        elif kind == "heartbeat":
+            self._events.heartbeats.append(decode_heartbeat(payload, resource_id=resource_id))
+        else:
+            raise PayloadError("topic", f"unknown message kind {kind!r}")
+        self._arrived.set()
+
+
+def _payload(message: aiomqtt.Message) -> bytes:
+    raw = message.payload
+    if isinstance(raw, bytes | bytearray):
+        return bytes(raw)
+    if isinstance(raw, str):
+        return raw.encode()
+    raise PayloadError("payload", "is not text")

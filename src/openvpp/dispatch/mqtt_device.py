@@ -1,0 +1,233 @@
+"""The device side of the MQTT gateway: an agent that connects one device (real or simulated)
+to the broker and runs its :class:`~openvpp.dispatch.device.DeviceController`.
+
+It subscribes (QoS 1, persistent session) to its setpoints and (QoS 0) to the controller
+heartbeat, judges every setpoint with the controller and publishes the acknowledgement (QoS 1);
+a repeated delivery of the same instruction gets the first acknowledgement again. Every
+``cycle_s`` it steps the controller — also while the broker is unreachable, so the fail-safe
+works offline: without a controller heartbeat for ``link_timeout_s`` the device is at its
+fallback within one more cycle — applies the power, and queues a telemetry sample (QoS 1,
+``seq`` increasing) and a heartbeat (QoS 0). Acknowledgements and telemetry wait in an outbox
+while the broker is away and go out in order after the reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiomqtt
+
+from openvpp.core.clock import Clock, SystemClock
+from openvpp.dispatch.device import DeviceController
+from openvpp.dispatch.mqtt import BrokerLink, MqttOptions
+from openvpp.dispatch.mqtt_codec import (
+    CONTROLLER,
+    PayloadError,
+    Topics,
+    check_id,
+    decode_controller_heartbeat,
+    decode_setpoint,
+    encode_ack,
+    encode_heartbeat,
+    encode_telemetry,
+)
+from openvpp.dispatch.protocol import Ack, DeviceMode, Heartbeat, TelemetrySample
+
+__all__ = ["AgentStats", "Applied", "Meter", "MqttDeviceAgent"]
+
+log = logging.getLogger(__name__)
+
+Meter = Callable[[float, DeviceMode], tuple[float, float | None]]
+"""``(applied p [MW], mode) -> (measured p [MW], state of charge [fraction] or None)``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """One control cycle: the power applied [MW] and the mode, at ``at`` [UTC]."""
+
+    at: datetime
+    p_mw: float
+    mode: DeviceMode
+    instruction_id: str | None
+
+
+@dataclass(slots=True)
+class AgentStats:
+    setpoints: int = 0  # setpoint messages received (repeats included)
+    repeats: int = 0  # repeated deliveries of an instruction already judged
+    malformed: int = 0  # payloads or topics that failed validation, dropped
+    dropped: int = 0  # outbox overflow (oldest telemetry first)
+    published: int = 0  # acks and telemetry the broker acknowledged
+
+
+class MqttDeviceAgent:
+    """One device on MQTT. ``meter`` reads the device (default: it delivers exactly what was
+    applied); ``apply`` is called with every applied power [MW] and mode (default: nothing).
+    Use ``async with`` or :meth:`start` / :meth:`aclose`."""
+
+    def __init__(
+        self,
+        options: MqttOptions,
+        organization_id: str,
+        controller: DeviceController,
+        *,
+        clock: Clock | None = None,
+        cycle_s: float = 1.0,
+        meter: Meter | None = None,
+        apply: Callable[[float, DeviceMode], None] | None = None,
+        client_id: str | None = None,
+        first_seq: int = 0,
+        max_pending: int = 100_000,
+        history: int = 10_000,
+    ) -> None:
+        if cycle_s <= 0:
+            raise ValueError(f"cycle_s must be positive, got {cycle_s}")
+        self.resource_id = check_id(controller.resource_id, "resource_id")
+        self.topics = Topics(options.topic_prefix, organization_id)
+        self.controller = controller
+        self.clock: Clock = clock or SystemClock()
+        self.cycle_s = cycle_s
+        self.meter = meter
+        self.apply = apply
+        self.stats = AgentStats()
+        self.applied: deque[Applied] = deque(maxlen=history)
+        self.next_seq = first_seq
+        self._wake = asyncio.Event()
+        self.link = BrokerLink(
+            options,
+            client_id or f"openvpp-device-{organization_id}-{self.resource_id}",
+            [(self.topics.setpoint(self.resource_id), 1), (self.topics.controller_heartbeat, 0)],
+            self._on_message,
+            self._wake_flusher,
+        )
+        self._max_pending = max_pending
+        self._outbox: deque[tuple[str, bytes]] = deque()
+        self._acks: OrderedDict[str, Ack] = OrderedDict()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def __aenter__(self) -> MqttDeviceAgent:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def start(self) -> None:
+        if not self._tasks:
+            self._tasks = [
+                asyncio.create_task(self.link.run()),
+                asyncio.create_task(self._control()),
+                asyncio.create_task(self._flusher()),
+            ]
+
+    async def wait_connected(self, timeout: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.link.connected.wait(), timeout)
+        return self.link.connected.is_set()
+
+    @property
+    def pending(self) -> int:
+        """Acknowledgements and telemetry waiting for the broker."""
+        return len(self._outbox)
+
+    async def aclose(self) -> None:
+        """Stop; the broker keeps the session (setpoints sent meanwhile wait there)."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def step(self) -> Applied:
+        """One control cycle now: step the controller, apply, queue telemetry."""
+        now = self.clock.now()
+        p_mw, mode = self.controller.step(now)
+        applied = Applied(now, p_mw, mode, self.controller.instruction_id(now))
+        self.applied.append(applied)
+        if self.apply is not None:
+            self.apply(p_mw, mode)
+        measured, soc = (p_mw, None) if self.meter is None else self.meter(p_mw, mode)
+        sample = TelemetrySample(self.resource_id, now, measured, self.next_seq, soc, mode)
+        self.next_seq += 1
+        self._queue(self.topics.telemetry(self.resource_id), encode_telemetry(sample))
+        return applied
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _wake_flusher(self) -> None:
+        self._wake.set()
+
+    def _queue(self, topic: str, payload: bytes) -> None:
+        self._outbox.append((topic, payload))
+        while len(self._outbox) > self._max_pending:
+            self._outbox.popleft()
+            self.stats.dropped += 1
+        self._wake.set()
+
+    async def _control(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        heartbeat_topic = self.topics.heartbeat(self.resource_id)
+        while True:
+            applied = self.step()
+            if self.link.connected.is_set():
+                hb = Heartbeat(self.resource_id, applied.at, applied.mode, applied.instruction_id)
+                await self.link.publish(heartbeat_topic, encode_heartbeat(hb), 0)
+            next_at = max(next_at + self.cycle_s, loop.time())
+            await asyncio.sleep(next_at - loop.time())
+
+    async def _flusher(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._outbox and self.link.connected.is_set():
+                batch = [self._outbox.popleft() for _ in range(min(100, len(self._outbox)))]
+                done = await asyncio.gather(
+                    *(self.link.publish(topic, payload, 1) for topic, payload in batch)
+                )
+                failed = [item for item, ok in zip(batch, done, strict=True) if not ok]
+                self.stats.published += len(batch) - len(failed)
+                self._outbox.extendleft(reversed(failed))
+                if failed:
+                    break  # the link is down; the reconnect wakes us again
+
+    def _on_message(self, message: aiomqtt.Message) -> None:
+        try:
+            resource_id, kind = self.topics.parse(message.topic.value)
+            raw = message.payload
+            if not isinstance(raw, bytes | bytearray | str):
+                raise PayloadError("payload", "is not text")
+            now = self.clock.now()
+            if kind == "heartbeat" and resource_id == CONTROLLER:
+                decode_controller_heartbeat(raw)
+                self.controller.heartbeat(now)
+            elif kind == "setpoint" and resource_id == self.resource_id:
+                self._on_setpoint(raw, now)
+            else:
+                raise PayloadError("topic", f"{message.topic.value!r} is not for this device")
+        except PayloadError as exc:
+            self.stats.malformed += 1
+            log.warning("mqtt device: dropped a malformed message on %s (%s)", message.topic, exc)
+
+    def _on_setpoint(self, raw: bytes | bytearray | str, now: datetime) -> None:
+        sp = decode_setpoint(
+            raw, organization_id=self.topics.organization_id, resource_id=self.resource_id
+        )
+        self.stats.setpoints += 1
+        ack = self._acks.get(sp.instruction_id)
+        if ack is None:
+            ack = self.controller.receive(sp, now)
+            self._acks[sp.instruction_id] = ack
+            if len(self._acks) > 1024:
+                self._acks.popitem(last=False)
+        else:
+            self.stats.repeats += 1
+            self.controller.heartbeat(now)
+        self._queue(self.topics.ack(self.resource_id), encode_ack(ack))
