@@ -69,7 +69,8 @@ class AgentStats:
 class MqttDeviceAgent:
     """One device on MQTT. ``meter`` reads the device (default: it delivers exactly what was
     applied); ``apply`` is called with every applied power [MW] and mode (default: nothing).
-    Use ``async with`` or :meth:`start` / :meth:`aclose`."""
+    ``cycle_s`` None: no control loop, the owner calls :meth:`step` (and no heartbeats go
+    out). Use ``async with`` or :meth:`start` / :meth:`aclose`."""
 
     def __init__(
         self,
@@ -78,7 +79,7 @@ class MqttDeviceAgent:
         controller: DeviceController,
         *,
         clock: Clock | None = None,
-        cycle_s: float = 1.0,
+        cycle_s: float | None = 1.0,
         meter: Meter | None = None,
         apply: Callable[[float, DeviceMode], None] | None = None,
         client_id: str | None = None,
@@ -86,7 +87,7 @@ class MqttDeviceAgent:
         max_pending: int = 100_000,
         history: int = 10_000,
     ) -> None:
-        if cycle_s <= 0:
+        if cycle_s is not None and cycle_s <= 0:
             raise ValueError(f"cycle_s must be positive, got {cycle_s}")
         self.resource_id = check_id(controller.resource_id, "resource_id")
         self.topics = Topics(options.topic_prefix, organization_id)
@@ -98,6 +99,8 @@ class MqttDeviceAgent:
         self.stats = AgentStats()
         self.applied: deque[Applied] = deque(maxlen=history)
         self.next_seq = first_seq
+        self.last_controller_heartbeat: datetime | None = None
+        """When the last controller heartbeat arrived [UTC, this device's clock]."""
         self._wake = asyncio.Event()
         self.link = BrokerLink(
             options,
@@ -122,9 +125,10 @@ class MqttDeviceAgent:
         if not self._tasks:
             self._tasks = [
                 asyncio.create_task(self.link.run()),
-                asyncio.create_task(self._control()),
                 asyncio.create_task(self._flusher()),
             ]
+            if self.cycle_s is not None:
+                self._tasks.append(asyncio.create_task(self._control(self.cycle_s)))
 
     async def wait_connected(self, timeout: float) -> bool:
         with contextlib.suppress(TimeoutError):
@@ -171,7 +175,7 @@ class MqttDeviceAgent:
             self.stats.dropped += 1
         self._wake.set()
 
-    async def _control(self) -> None:
+    async def _control(self, cycle_s: float) -> None:
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         heartbeat_topic = self.topics.heartbeat(self.resource_id)
@@ -180,7 +184,7 @@ class MqttDeviceAgent:
             if self.link.connected.is_set():
                 hb = Heartbeat(self.resource_id, applied.at, applied.mode, applied.instruction_id)
                 await self.link.publish(heartbeat_topic, encode_heartbeat(hb), 0)
-            next_at = max(next_at + self.cycle_s, loop.time())
+            next_at = max(next_at + cycle_s, loop.time())
             await asyncio.sleep(next_at - loop.time())
 
     async def _flusher(self) -> None:
@@ -208,6 +212,7 @@ class MqttDeviceAgent:
             if kind == "heartbeat" and resource_id == CONTROLLER:
                 decode_controller_heartbeat(raw)
                 self.controller.heartbeat(now)
+                self.last_controller_heartbeat = now
             elif kind == "setpoint" and resource_id == self.resource_id:
                 self._on_setpoint(raw, now)
             else:
