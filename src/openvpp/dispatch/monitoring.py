@@ -605,7 +605,7 @@ def live_estimate(
     elapsed = (now_utc - start) / interval
     elapsed_h, remaining_h = elapsed * h, (1.0 - elapsed) * h
     avg = m.power_mw[:, 0]
-    delivered = np.where(np.isfinite(avg), avg * elapsed_h, 0.0) if elapsed_h > 0 else avg * 0
+    delivered = np.where(np.isfinite(avg), avg * elapsed_h, 0.0)  # nothing metered: 0
     current = _current_power(seen, m.resource_ids, now_utc, max_gap, avg)
     projected = delivered + current * remaining_h
     sched = np.asarray(scheduled_mw, dtype=np.float64)
