@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -33,6 +33,7 @@ from openvpp.resources.service import DeviceTemplateService, ResourceService
 from openvpp.resources.telemetry_service import TelemetryService
 from openvpp.runtime_ai import register_ai_jobs
 from openvpp.runtime_markets import build_connections, build_exchange, register_market_jobs
+from openvpp.runtime_trading import TradingRuntime, build_trading, register_trading_jobs
 from openvpp.store.ai_repositories import FileArtifactStore
 from openvpp.store.db import SqliteWriteLock, create_engine, sqlite_write_lock
 from openvpp.store.limits import (
@@ -72,6 +73,8 @@ class Runtime:
     redis: Any | None = None
     write_lock: SqliteWriteLock | None = None
     """Serializes this process's SQLite writers (``None`` on other databases)."""
+    trading: TradingRuntime = field(init=False)
+    """Orders, venue synchronisation, limits and the kill switch (``runtime_trading``)."""
 
     @property
     def inline_reads(self) -> bool:
@@ -186,10 +189,14 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         redis=client,
         write_lock=write_lock,
     )
+    runtime.trading = build_trading(
+        clock, runtime.connections, venue_timeout_s=settings.connector_timeout_s
+    )
     _register_platform_jobs(registry, runtime)
     _register_telemetry_jobs(registry, runtime)
     register_market_jobs(registry, runtime)
     register_ai_jobs(registry, runtime)
+    register_trading_jobs(registry, runtime)
     return runtime
 
 

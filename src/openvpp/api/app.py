@@ -32,6 +32,7 @@ from openvpp.api.routes import (
     resources,
     telemetry,
     templates,
+    trading,
     vpps,
 )
 from openvpp.api.schemas.common import ERROR_RESPONSES
@@ -39,6 +40,7 @@ from openvpp.audit.chain import AuditContext, AuditEvent
 from openvpp.config import Settings, load_settings
 from openvpp.markets.exchange.http_app import tick_forever
 from openvpp.runtime import Runtime, build_runtime
+from openvpp.runtime_trading import trading_loop
 
 DESCRIPTION = """
 OpenVPP operations and trading center API.
@@ -70,6 +72,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     market_data.router,
     market_connections.router,
     ai.router,
+    trading.router,
 )
 
 
@@ -101,18 +104,21 @@ def create_app(
         # As many request threads as pooled connections: no thread waits for a connection,
         # and no connection is opened and closed per request.
         to_thread.current_default_thread_limiter().total_tokens = settings.db_pool_size
-        ticker = None
+        ticker = trader = None
         if run_jobs:
             rt.runner.start()
             # the in-process simulated exchange clears its auctions at gate closure
             ticker = asyncio.create_task(tick_forever(rt.exchange, 1.0))
+            # open orders reconciled at start-up; then expiry, UNKNOWN orders and fills
+            trader = asyncio.create_task(trading_loop(rt, 1.0))
         try:
             yield
         finally:
-            if ticker is not None:
-                ticker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await ticker
+            for task in (ticker, trader):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             if run_jobs:
                 rt.runner.stop()
             if runtime is None:

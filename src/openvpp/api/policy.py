@@ -29,6 +29,8 @@ ALERT_ACK = frozenset({Role.ADMIN, Role.OPERATOR, Role.TRADER})
 MARKET_WRITE = frozenset({Role.ADMIN, Role.OPERATOR, Role.TRADER})
 CONNECTIONS_READ = frozenset({Role.ADMIN, Role.OPERATOR, Role.TRADER})
 AI_WRITE = frozenset({Role.ADMIN, Role.OPERATOR, Role.TRADER, Role.ANALYST})
+TRADING_WRITE = frozenset({Role.ADMIN, Role.OPERATOR, Role.TRADER})
+RISK_WRITE = frozenset({Role.ADMIN, Role.OPERATOR})
 
 API_PREFIX = "/api/vpp"
 P = API_PREFIX
@@ -147,6 +149,19 @@ POLICY: Final[dict[tuple[str, str], Access]] = {
     ("POST", f"{P}/ai/predict"): AI_WRITE,
     ("GET", f"{P}/ai/predictions/{{run_id}}"): ANY_ROLE,
     ("POST", f"{P}/ai/risk/assess"): ANY_ROLE,
+    # trading: orders, executions, limits, kill switch
+    ("GET", f"{P}/trading/sessions"): ANY_ROLE,
+    ("POST", f"{P}/trading/orders"): TRADING_WRITE,
+    ("GET", f"{P}/trading/orders"): ANY_ROLE,
+    ("GET", f"{P}/trading/orders/{{order_id}}"): ANY_ROLE,
+    ("PUT", f"{P}/trading/orders/{{order_id}}"): TRADING_WRITE,
+    ("POST", f"{P}/trading/execute"): TRADING_WRITE,
+    ("GET", f"{P}/trading/executions"): ANY_ROLE,
+    ("GET", f"{P}/trading/limits"): ANY_ROLE,
+    ("PUT", f"{P}/trading/limits"): RISK_WRITE,
+    ("GET", f"{P}/trading/state"): ANY_ROLE,
+    # traders may only tighten the mode (reducing, halted); lifting it takes admin or operator
+    ("PUT", f"{P}/trading/state"): TRADING_WRITE,
 }
 
 

@@ -454,3 +454,120 @@ ai_predictions = sa.Table(
     sa.Column("p90", sa.Double(), nullable=False),
     sa.Column("extra", JSONText(), nullable=False),
 )
+
+# --- trading (0008) ---------------------------------------------------------------------------
+MONEY = sa.Numeric(24, 8)
+"""Exact prices and volumes [currency/MWh], [MW] and their products."""
+
+trading_orders = sa.Table(
+    "trading_orders",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("organization_id", ID, sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("vpp_id", ID, nullable=False),
+    sa.Column("connection_id", ID, nullable=False),
+    # the idempotency key: a concurrent second insert of the same id fails on this constraint
+    sa.Column("client_order_id", sa.String(64), nullable=False),
+    sa.Column("market", sa.String(32), nullable=False),
+    sa.Column("product", sa.String(32), nullable=False),
+    sa.Column("delivery_start", UTCDateTime(), nullable=False),
+    sa.Column("gate_closure", UTCDateTime(), nullable=False),
+    sa.Column("side", sa.String(4), nullable=False),
+    sa.Column("order_type", sa.String(16), nullable=False),
+    sa.Column("price", MONEY, nullable=False),
+    sa.Column("quantity", MONEY, nullable=False),
+    sa.Column("filled", MONEY, nullable=False),
+    sa.Column("filled_value", MONEY, nullable=False),
+    sa.Column("avg_price", MONEY, nullable=True),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("venue_order_id", sa.String(64), nullable=True),
+    sa.Column("body_hash", sa.String(64), nullable=False),
+    sa.Column("reject_reason", sa.String(500), nullable=True),
+    sa.Column("risk_rule", sa.String(40), nullable=True),
+    sa.Column("cancel_requested", sa.Boolean(), nullable=False),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("decision_id", ID, nullable=True),
+    sa.Column("created_by", sa.String(64), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint(
+        "organization_id", "client_order_id", name="uq_trading_orders_org_client_order_id"
+    ),
+    sa.Index("ix_trading_orders_org_created", "organization_id", "created_at"),
+    sa.Index(
+        "ix_trading_orders_exposure", "organization_id", "vpp_id", "market", "delivery_start"
+    ),
+    sa.Index("ix_trading_orders_state", "state"),
+)
+
+trading_order_events = sa.Table(
+    "trading_order_events",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column(
+        "order_id", ID, sa.ForeignKey("trading_orders.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("detail", JSONText(), nullable=False),
+    sa.Index("ix_trading_order_events_order", "order_id", "id"),
+)
+
+trading_fills = sa.Table(
+    "trading_fills",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("organization_id", ID, sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("connection_id", ID, nullable=False),
+    # de-duplication: a trade is applied once per connection, whatever the feed repeats
+    sa.Column("trade_id", sa.String(64), nullable=False),
+    sa.Column("order_id", ID, sa.ForeignKey("trading_orders.id"), nullable=True),
+    sa.Column("vpp_id", ID, nullable=True),
+    sa.Column("venue_order_id", sa.String(64), nullable=False),
+    sa.Column("client_order_id", sa.String(64), nullable=False),
+    sa.Column("market", sa.String(32), nullable=False),
+    sa.Column("product", sa.String(32), nullable=False),
+    sa.Column("delivery_start", UTCDateTime(), nullable=False),
+    sa.Column("side", sa.String(4), nullable=False),
+    sa.Column("price", MONEY, nullable=False),
+    sa.Column("quantity", MONEY, nullable=False),
+    sa.Column("seq", sa.BigInteger(), nullable=False),
+    sa.Column("executed_at", UTCDateTime(), nullable=False),
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("connection_id", "trade_id", name="uq_trading_fills_connection_trade"),
+    sa.Index("ix_trading_fills_org_executed", "organization_id", "executed_at"),
+    sa.Index("ix_trading_fills_order", "order_id"),
+)
+
+trading_fill_cursors = sa.Table(
+    "trading_fill_cursors",
+    metadata,
+    sa.Column("connection_id", ID, primary_key=True),
+    sa.Column("cursor", sa.BigInteger(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+trading_limits = sa.Table(
+    "trading_limits",
+    metadata,
+    sa.Column("organization_id", ID, sa.ForeignKey("organizations.id"), primary_key=True),
+    sa.Column("vpp_id", ID, primary_key=True),
+    sa.Column("market", sa.String(32), primary_key=True),
+    sa.Column("limits", JSONText(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_by", sa.String(64), nullable=True),
+)
+
+trading_states = sa.Table(
+    "trading_states",
+    metadata,
+    # scope: a VPP id, or "*" for the whole organization (the global kill switch). Submissions
+    # lock the organization's row, then the VPP's, before checking and inserting an order.
+    sa.Column("organization_id", ID, sa.ForeignKey("organizations.id"), primary_key=True),
+    sa.Column("scope", sa.String(36), primary_key=True),
+    sa.Column("mode", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(500), nullable=True),
+    sa.Column("changed_by", sa.String(64), nullable=True),
+    sa.Column("changed_at", UTCDateTime(), nullable=False),
+)

@@ -13,6 +13,7 @@ from openvpp.core.clock import Clock
 from openvpp.store import ai_repositories as ar
 from openvpp.store import market_repositories as mr
 from openvpp.store import repositories as r
+from openvpp.store import trading_repositories as tr
 from openvpp.store import vpp_repositories as vr
 from openvpp.store.db import IMMEDIATE
 
@@ -95,6 +96,9 @@ class SqlUnitOfWork:
         self.market_connections = mr.MarketConnectionRepo(conn)
         self.ai_models = ar.AiModelRepo(conn)
         self.predictions = ar.PredictionRepo(conn)
+        self.trading_orders = tr.TradingOrderRepo(conn)
+        self.trading_fills = tr.TradingFillRepo(conn)
+        self.trading_control = tr.TradingControlRepo(conn)
         self._pending = None
         return self
 

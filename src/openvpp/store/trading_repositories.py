@@ -1,0 +1,428 @@
+"""Trading: orders with their event log, fills, fill cursors, limits and trading states. Like
+every repository, these never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.exc import IntegrityError
+
+from openvpp.store import tables as t
+from openvpp.trading.orders import OPEN, Order, State
+from openvpp.trading.records import DuplicateOrder, FillRecord, OrderFilter, StateRecord, exact
+from openvpp.trading.risk import Exposure, Limits, TradingMode
+
+_QUANTUM = Decimal("0.00000001")
+_ORDER_COLUMNS = (
+    "id",
+    "organization_id",
+    "vpp_id",
+    "connection_id",
+    "client_order_id",
+    "market",
+    "product",
+    "delivery_start",
+    "side",
+    "order_type",
+    "price",
+    "quantity",
+    "state",
+    "body_hash",
+    "created_at",
+    "updated_at",
+    "gate_closure",
+    "filled",
+    "filled_value",
+    "venue_order_id",
+    "reject_reason",
+    "risk_rule",
+    "cancel_requested",
+    "version",
+    "decision_id",
+    "created_by",
+)
+_OPEN_STATES = sorted(s.value for s in OPEN)
+
+
+def _order_row(o: Order) -> dict[str, Any]:
+    row = {name: getattr(o, name) for name in _ORDER_COLUMNS}
+    row["state"] = o.state.value
+    avg = o.avg_price
+    row["avg_price"] = None if avg is None else avg.quantize(_QUANTUM)
+    return row
+
+
+def _order(row: Mapping[str, Any] | RowMapping) -> Order:
+    values = {name: row[name] for name in _ORDER_COLUMNS}
+    values["state"] = State(row["state"])
+    for name in ("price", "quantity", "filled", "filled_value"):
+        values[name] = exact(row[name])
+    values["cancel_requested"] = bool(row["cancel_requested"])
+    return Order(**values)
+
+
+class TradingOrderRepo:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    def insert(self, order: Order) -> None:
+        """Insert; :class:`DuplicateOrder` when the client order id is taken (the unique
+        constraint decides, also between concurrent inserts)."""
+        try:
+            self._c.execute(t.trading_orders.insert().values(**_order_row(order)))
+        except IntegrityError as exc:
+            raise DuplicateOrder(order.client_order_id) from exc
+
+    def update(self, order: Order) -> None:
+        """Write ``order`` (whose version is one above the stored one); a concurrent writer
+        that got there first makes this a lost update, refused."""
+        o = t.trading_orders
+        done = self._c.execute(
+            o.update()
+            .where(o.c.id == order.id, o.c.version == order.version - 1)
+            .values(**_order_row(order))
+        )
+        if done.rowcount != 1:
+            raise RuntimeError(f"order {order.id} changed concurrently (version {order.version})")
+
+    def get(self, organization_id: str, order_id: str, *, lock: bool = False) -> Order | None:
+        o = t.trading_orders
+        query = sa.select(o).where(o.c.organization_id == organization_id, o.c.id == order_id)
+        if lock:
+            query = query.with_for_update()
+        row = self._c.execute(query).mappings().first()
+        return None if row is None else _order(row)
+
+    def by_client_id(self, organization_id: str, client_order_id: str) -> Order | None:
+        o = t.trading_orders
+        row = (
+            self._c.execute(
+                sa.select(o).where(
+                    o.c.organization_id == organization_id,
+                    o.c.client_order_id == client_order_id,
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return None if row is None else _order(row)
+
+    def by_venue_id(self, connection_id: str, venue_order_id: str) -> Order | None:
+        o = t.trading_orders
+        row = (
+            self._c.execute(
+                sa.select(o).where(
+                    o.c.connection_id == connection_id, o.c.venue_order_id == venue_order_id
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return None if row is None else _order(row)
+
+    def page(self, organization_id: str, f: OrderFilter, limit: int, offset: int) -> list[Order]:
+        o = t.trading_orders
+        query = sa.select(o).where(o.c.organization_id == organization_id)
+        for name in ("vpp_id", "market", "product", "side", "connection_id"):
+            value = getattr(f, name)
+            if value is not None:
+                query = query.where(o.c[name] == value)
+        if f.states:
+            query = query.where(o.c.state.in_(sorted(f.states)))
+        if f.delivery_from is not None:
+            query = query.where(o.c.delivery_start >= f.delivery_from)
+        if f.delivery_to is not None:
+            query = query.where(o.c.delivery_start < f.delivery_to)
+        query = query.order_by(o.c.created_at.desc(), o.c.id).limit(limit).offset(offset)
+        return [_order(r) for r in self._c.execute(query).mappings()]
+
+    def open_orders(
+        self, organization_id: str | None = None, vpp_id: str | None = None
+    ) -> list[Order]:
+        """Orders not final (of an organization and VPP when given), oldest first."""
+        o = t.trading_orders
+        query = sa.select(o).where(o.c.state.in_(_OPEN_STATES))
+        if organization_id is not None:
+            query = query.where(o.c.organization_id == organization_id)
+        if vpp_id is not None:
+            query = query.where(o.c.vpp_id == vpp_id)
+        return [
+            _order(r) for r in self._c.execute(query.order_by(o.c.created_at, o.c.id)).mappings()
+        ]
+
+    def exposure(
+        self, organization_id: str, vpp_id: str, market: str, product: str, start: datetime
+    ) -> Exposure:
+        o = t.trading_orders
+        rows = self._c.execute(
+            sa.select(o.c.side, o.c.state, o.c.quantity, o.c.filled).where(
+                o.c.organization_id == organization_id,
+                o.c.vpp_id == vpp_id,
+                o.c.market == market,
+                o.c.delivery_start == start,
+                o.c.product == product,
+            )
+        )
+        net = open_buy = open_sell = Decimal(0)
+        for side, state, quantity, filled in rows:
+            filled = Decimal(filled)
+            net += filled if side == "buy" else -filled
+            if state in _OPEN_STATES:
+                rest = Decimal(quantity) - filled
+                if side == "buy":
+                    open_buy += rest
+                else:
+                    open_sell += rest
+        return Exposure(net, open_buy, open_sell)
+
+    def accepted_since(
+        self, organization_id: str, vpp_id: str, market: str, since: datetime
+    ) -> int:
+        """Orders of the VPP on the market created at or after ``since`` that passed risk."""
+        o = t.trading_orders
+        return int(
+            self._c.execute(
+                sa.select(sa.func.count()).where(
+                    o.c.organization_id == organization_id,
+                    o.c.vpp_id == vpp_id,
+                    o.c.market == market,
+                    o.c.created_at >= since,
+                    o.c.risk_rule.is_(None),
+                )
+            ).scalar_one()
+        )
+
+    def add_event(
+        self, order_id: str, at: datetime, event: str, state: State, detail: dict[str, Any]
+    ) -> None:
+        self._c.execute(
+            t.trading_order_events.insert().values(
+                order_id=order_id, at=at, event=event, state=state.value, detail=detail
+            )
+        )
+
+    def events(self, order_id: str) -> list[dict[str, Any]]:
+        e = t.trading_order_events
+        rows = self._c.execute(
+            sa.select(e.c.at, e.c.event, e.c.state, e.c.detail)
+            .where(e.c.order_id == order_id)
+            .order_by(e.c.id)
+        ).mappings()
+        return [dict(r) for r in rows]
+
+    def sessions(
+        self, organization_id: str, market: str, product: str, starts: Sequence[datetime]
+    ) -> dict[datetime, tuple[int, int]]:
+        """Per delivery start: (orders, of which open)."""
+        if not starts:
+            return {}
+        o = t.trading_orders
+        is_open = sa.case((o.c.state.in_(_OPEN_STATES), 1), else_=0)
+        rows = self._c.execute(
+            sa.select(o.c.delivery_start, sa.func.count(), sa.func.sum(is_open))
+            .where(
+                o.c.organization_id == organization_id,
+                o.c.market == market,
+                o.c.product == product,
+                o.c.delivery_start >= min(starts),
+                o.c.delivery_start <= max(starts),
+            )
+            .group_by(o.c.delivery_start)
+        )
+        return {r[0]: (int(r[1]), int(r[2] or 0)) for r in rows}
+
+
+def _fill(row: Mapping[str, Any] | RowMapping) -> FillRecord:
+    values = dict(row)
+    for name in ("price", "quantity"):
+        values[name] = exact(values[name])
+    return FillRecord(**values)
+
+
+class TradingFillRepo:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    def add(self, fill: FillRecord) -> bool:
+        """Insert the fill; ``False`` when its trade is stored already (the unique key, in a
+        savepoint so that the transaction goes on)."""
+        try:
+            with self._c.begin_nested():
+                self._c.execute(t.trading_fills.insert().values(**fill.row()))
+        except IntegrityError:
+            return False
+        return True
+
+    def trade_ids(self, order_id: str) -> frozenset[str]:
+        f = t.trading_fills
+        return frozenset(
+            self._c.execute(sa.select(f.c.trade_id).where(f.c.order_id == order_id)).scalars()
+        )
+
+    def page(
+        self,
+        organization_id: str,
+        *,
+        order_id: str | None,
+        vpp_id: str | None,
+        limit: int,
+        offset: int,
+    ) -> list[FillRecord]:
+        f = t.trading_fills
+        query = sa.select(f).where(f.c.organization_id == organization_id)
+        if order_id is not None:
+            query = query.where(f.c.order_id == order_id)
+        if vpp_id is not None:
+            query = query.where(f.c.vpp_id == vpp_id)
+        query = query.order_by(f.c.executed_at.desc(), f.c.id).limit(limit).offset(offset)
+        return [_fill(r) for r in self._c.execute(query).mappings()]
+
+    def cursor(self, connection_id: str, *, lock: bool = False) -> int | None:
+        c = t.trading_fill_cursors
+        query = sa.select(c.c.cursor).where(c.c.connection_id == connection_id)
+        if lock:
+            query = query.with_for_update()
+        value = self._c.execute(query).scalar()
+        return None if value is None else int(value)
+
+    def set_cursor(self, connection_id: str, cursor: int, at: datetime) -> None:
+        c = t.trading_fill_cursors
+        done = self._c.execute(
+            c.update()
+            .where(c.c.connection_id == connection_id)
+            .values(cursor=cursor, updated_at=at)
+        )
+        if done.rowcount == 0:
+            self._c.execute(
+                c.insert().values(connection_id=connection_id, cursor=cursor, updated_at=at)
+            )
+
+
+def _limits_json(limits: Limits) -> dict[str, Any]:
+    return {k: (None if v is None else str(v)) for k, v in limits.as_dict().items()}
+
+
+def _limits_of(data: Mapping[str, Any]) -> Limits:
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if value is None:
+            values[key] = None
+        elif key.startswith("max_orders"):
+            values[key] = int(value)
+        else:
+            values[key] = Decimal(value)
+    return Limits(**values)
+
+
+class TradingControlRepo:
+    """Limits per (VPP, market) and the trading states (scope ``*`` = the organization)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    def limits(self, organization_id: str, vpp_id: str, market: str) -> Limits | None:
+        lt = t.trading_limits
+        data = self._c.execute(
+            sa.select(lt.c.limits).where(
+                lt.c.organization_id == organization_id,
+                lt.c.vpp_id == vpp_id,
+                lt.c.market == market,
+            )
+        ).scalar()
+        return None if data is None else _limits_of(data)
+
+    def all_limits(self, organization_id: str, vpp_id: str | None) -> list[dict[str, Any]]:
+        lt = t.trading_limits
+        query = sa.select(lt).where(lt.c.organization_id == organization_id)
+        if vpp_id is not None:
+            query = query.where(lt.c.vpp_id == vpp_id)
+        rows = self._c.execute(query.order_by(lt.c.vpp_id, lt.c.market)).mappings()
+        return [{**r, "limits": _limits_of(r["limits"])} for r in rows]
+
+    def put_limits(
+        self,
+        organization_id: str,
+        vpp_id: str,
+        market: str,
+        limits: Limits,
+        at: datetime,
+        by: str | None,
+    ) -> None:
+        lt = t.trading_limits
+        where = (
+            lt.c.organization_id == organization_id,
+            lt.c.vpp_id == vpp_id,
+            lt.c.market == market,
+        )
+        values = {"limits": _limits_json(limits), "updated_at": at, "updated_by": by}
+        if self._c.execute(lt.update().where(*where).values(**values)).rowcount == 0:
+            self._c.execute(
+                lt.insert().values(
+                    organization_id=organization_id, vpp_id=vpp_id, market=market, **values
+                )
+            )
+
+    def state(self, organization_id: str, scope: str, *, lock: bool = False) -> StateRecord | None:
+        st = t.trading_states
+        query = sa.select(st).where(st.c.organization_id == organization_id, st.c.scope == scope)
+        if lock:
+            query = query.with_for_update()
+        row = self._c.execute(query).mappings().first()
+        if row is None:
+            return None
+        return StateRecord(
+            organization_id=row["organization_id"],
+            scope=row["scope"],
+            mode=TradingMode(row["mode"]),
+            reason=row["reason"],
+            changed_by=row["changed_by"],
+            changed_at=row["changed_at"],
+        )
+
+    def states(self, organization_id: str) -> list[StateRecord]:
+        st = t.trading_states
+        rows = self._c.execute(
+            sa.select(st.c.scope)
+            .where(st.c.organization_id == organization_id)
+            .order_by(st.c.scope)
+        ).scalars()
+        return [s for s in (self.state(organization_id, scope) for scope in rows) if s]
+
+    def add_state(self, record: StateRecord) -> bool:
+        """Insert the row; ``False`` when it exists (a concurrent first use)."""
+        try:
+            with self._c.begin_nested():
+                self._c.execute(
+                    t.trading_states.insert().values(
+                        organization_id=record.organization_id,
+                        scope=record.scope,
+                        mode=record.mode.value,
+                        reason=record.reason,
+                        changed_by=record.changed_by,
+                        changed_at=record.changed_at,
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def set_state(self, record: StateRecord) -> None:
+        st = t.trading_states
+        self._c.execute(
+            st.update()
+            .where(st.c.organization_id == record.organization_id, st.c.scope == record.scope)
+            .values(
+                mode=record.mode.value,
+                reason=record.reason,
+                changed_by=record.changed_by,
+                changed_at=record.changed_at,
+            )
+        )
+
+
+__all__ = ["TradingControlRepo", "TradingFillRepo", "TradingOrderRepo"]

@@ -1,0 +1,590 @@
+"""The order manager: submit (idempotent by client order id, risk-checked, stored before it is
+sent), cancel and modify, each venue answer recorded through the state machine.
+
+Submission, in order (RELIABILITY items 1, 3, 6, 7):
+
+1. One writing unit of work locks the organization's and the VPP's trading-state rows
+   (``SELECT ... FOR UPDATE``; on SQLite the writer lock and ``BEGIN IMMEDIATE`` serialise),
+   reads limits, exposure and order rate, decides, inserts the order as ``risk_checked`` or
+   ``rejected`` with its audit row, and commits. A second insert of the same
+   ``(organization, client_order_id)`` fails on the unique constraint: the stored order is
+   returned when the body hash matches, else 409.
+2. Only then is the order sent, through ``submit_with_reconciliation``: an ambiguous outcome
+   is looked up by client order id, never resent blind; unresolved it stays UNKNOWN for the
+   reconciler.
+3. The answer is recorded in a second unit of work (the order row re-read ``FOR UPDATE``). An
+   order whose cancellation was requested meanwhile (kill switch) is cancelled at the venue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from openvpp.audit.chain import AuditEvent
+from openvpp.core.canonical import canonical_json
+from openvpp.core.clock import Clock
+from openvpp.core.errors import Conflict, DomainError, NotFound, ValidationFailed
+from openvpp.core.ids import new_id
+from openvpp.identity.model import Principal
+from openvpp.markets.calendar import gate_closure, is_open
+from openvpp.markets.connections import ConnectionService
+from openvpp.markets.connectors.orders import ReconcilePolicy, submit_with_reconciliation
+from openvpp.markets.connectors.protocol import (
+    AmbiguousError,
+    NotSentError,
+    OrderKind,
+    OrderRequest,
+    OrderSide,
+    OrderSnapshot,
+    VenueConnector,
+    VenueRejectedError,
+)
+from openvpp.markets.model import Market, Product
+from openvpp.markets.presets import load_presets
+from openvpp.markets.records import MarketConnection
+from openvpp.ports import UnitOfWork
+from openvpp.trading import orders as om
+from openvpp.trading.orders import Order, State
+from openvpp.trading.records import GLOBAL, DuplicateOrder, StateRecord, SubmitOrder, exact
+from openvpp.trading.risk import (
+    DEFAULT_LIMITS,
+    RiskDecision,
+    RiskRequest,
+    TradingMode,
+    check_order,
+    effective_mode,
+)
+
+__all__ = [
+    "FaultHook",
+    "OrderService",
+    "Placement",
+    "execute_batch",
+    "market_product",
+    "order_view",
+    "reconciled_event",
+]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+FaultHook = Callable[[str, Order], None]
+"""Called at the named points ``after_commit_before_send`` and ``after_send_before_ack``
+(crash tests raise there)."""
+
+
+def order_view(o: Order) -> dict[str, Any]:
+    """The audited view of an order."""
+    return {
+        "client_order_id": o.client_order_id,
+        "vpp_id": o.vpp_id,
+        "market": o.market,
+        "product": o.product,
+        "delivery_start": o.delivery_start.isoformat(),
+        "side": o.side,
+        "price": str(o.price),
+        "quantity_mw": str(o.quantity),
+        "filled_mw": str(o.filled),
+        "state": o.state.value,
+        "venue_order_id": o.venue_order_id,
+        "reject_reason": o.reject_reason,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """The order and whether this call created it (False: an idempotent replay)."""
+
+    order: Order
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    market: Market
+    product: Product
+    connection: MarketConnection
+    closure: datetime
+
+
+def market_product(market_code: str, product_code: str) -> tuple[Market, Product]:
+    market = load_presets().get(market_code)
+    if market is None:
+        raise ValidationFailed(f"unknown market {market_code!r}", field="market")
+    for product in market.products:
+        if product.code == product_code:
+            return market, product
+    codes = [p.code for p in market.products]
+    raise ValidationFailed(
+        f"market {market_code} has no product {product_code!r}; it has {codes}", field="product"
+    )
+
+
+class OrderService:
+    def __init__(
+        self,
+        clock: Clock,
+        connections: ConnectionService,
+        *,
+        policy: ReconcilePolicy | None = None,
+        venue_timeout_s: float = 10.0,
+    ) -> None:
+        self._clock = clock
+        self._connections = connections
+        self.policy = policy or ReconcilePolicy()
+        self.venue_timeout_s = venue_timeout_s
+        self.fault: FaultHook | None = None
+        self._state_rows: set[tuple[str, str]] = set()
+
+    # --- venue access ---------------------------------------------------------------------
+    def venue(
+        self, connection: MarketConnection, call: Callable[[VenueConnector], Awaitable[T]]
+    ) -> T:
+        """Run ``call`` with a fresh connector of ``connection`` on a private event loop (the
+        service runs in worker threads and jobs)."""
+
+        async def run() -> T:
+            connector = self._connections.connector(connection)
+            try:
+                return await call(connector)
+            finally:
+                await connector.aclose()
+
+        return asyncio.run(run())
+
+    def connection_of(self, uow: UnitOfWork, order: Order) -> MarketConnection:
+        with uow:
+            found = uow.market_connections.get(order.organization_id, order.connection_id)
+        if found is None:
+            raise NotFound(f"no connection {order.connection_id!r}", field="connection_id")
+        return found
+
+    def _hook(self, point: str, order: Order) -> None:
+        if self.fault is not None:
+            self.fault(point, order)
+
+    # --- submission -------------------------------------------------------------------------
+    def _resolve(self, uow: UnitOfWork, org: str, cmd: SubmitOrder, now: datetime) -> _Resolved:
+        market, product = market_product(cmd.market, cmd.product)
+        if not is_open(product, cmd.delivery_start, now):
+            raise ValidationFailed(
+                f"the gate of {cmd.market}/{cmd.product} for {cmd.delivery_start.isoformat()} "
+                "is not open",
+                field="delivery_start",
+            )
+        if uow.vpps.get(org, cmd.vpp_id) is None:
+            raise NotFound(f"no VPP {cmd.vpp_id!r}", field="vpp_id")
+        if cmd.connection_id is not None:
+            connection = uow.market_connections.get(org, cmd.connection_id)
+            if connection is None:
+                raise NotFound(f"no connection {cmd.connection_id!r}", field="connection_id")
+            if cmd.market not in connection.markets or not connection.enabled:
+                raise ValidationFailed(
+                    f"connection {connection.name!r} is disabled or does not serve {cmd.market}",
+                    field="connection_id",
+                )
+        else:
+            serving = [
+                c
+                for c in uow.market_connections.of_org(org)
+                if c.enabled and cmd.market in c.markets
+            ]
+            if not serving:
+                raise ValidationFailed(
+                    f"no enabled connection serves {cmd.market}; give connection_id",
+                    field="connection_id",
+                )
+            connection = serving[0]
+        return _Resolved(market, product, connection, gate_closure(product, cmd.delivery_start))
+
+    def ensure_state_rows(self, uow: UnitOfWork, organization_id: str, vpp_id: str) -> None:
+        """Create the ACTIVE trading-state rows the submissions lock (once per process)."""
+        missing = [s for s in (GLOBAL, vpp_id) if (organization_id, s) not in self._state_rows]
+        if not missing:
+            return
+        with uow:
+            for scope in missing:
+                if uow.trading_control.state(organization_id, scope) is None:
+                    uow.trading_control.add_state(
+                        StateRecord(
+                            organization_id,
+                            scope,
+                            TradingMode.ACTIVE,
+                            None,
+                            None,
+                            self._clock.now(),
+                        )
+                    )
+            uow.commit()
+        self._state_rows.update((organization_id, s) for s in missing)
+
+    def lock_mode(self, uow: UnitOfWork, organization_id: str, vpp_id: str) -> TradingMode:
+        """Lock the organization's, then the VPP's state row; the effective mode."""
+        modes = []
+        for scope in (GLOBAL, vpp_id):
+            record = uow.trading_control.state(organization_id, scope, lock=True)
+            modes.append(record.mode if record else TradingMode.ACTIVE)
+        return effective_mode(*modes)
+
+    def _decide(
+        self,
+        uow: UnitOfWork,
+        org: str,
+        cmd: SubmitOrder,
+        market: Market,
+        product: Product,
+        now: datetime,
+        *,
+        replacing: Order | None = None,
+    ) -> RiskDecision:
+        mode = self.lock_mode(uow, org, cmd.vpp_id)
+        limits = uow.trading_control.limits(org, cmd.vpp_id, cmd.market) or DEFAULT_LIMITS
+        exposure = uow.trading_orders.exposure(
+            org, cmd.vpp_id, cmd.market, cmd.product, cmd.delivery_start
+        )
+        if replacing is not None:  # a modification: its own open volume is replaced
+            rest = replacing.remaining
+            exposure = replace(
+                exposure,
+                open_buy=exposure.open_buy - (rest if replacing.side == "buy" else 0),
+                open_sell=exposure.open_sell - (rest if replacing.side == "sell" else 0),
+            )
+        request = RiskRequest(
+            side=cmd.side,
+            price=cmd.price,
+            quantity=cmd.quantity if replacing is None else cmd.quantity - replacing.filled,
+            period_min=product.period_min,
+            market_min_price=market.price_limits.min,
+            market_max_price=market.price_limits.max,
+            orders_last_second=0
+            if replacing
+            else uow.trading_orders.accepted_since(
+                org, cmd.vpp_id, cmd.market, now - timedelta(seconds=1)
+            ),
+            orders_last_minute=0
+            if replacing
+            else uow.trading_orders.accepted_since(
+                org, cmd.vpp_id, cmd.market, now - timedelta(minutes=1)
+            ),
+        )
+        if replacing is not None:
+            limits = replace(limits, max_orders_per_second=None, max_orders_per_minute=None)
+        return check_order(request, limits, exposure, mode)
+
+    def submit(self, uow: UnitOfWork, principal: Principal, cmd: SubmitOrder) -> Placement:
+        """Store, risk-check and send ``cmd``; an idempotent replay returns the stored order."""
+        org = principal.organization_id
+        self.ensure_state_rows(uow, org, cmd.vpp_id)
+        now = self._clock.now()
+        try:
+            with uow:
+                r = self._resolve(uow, org, cmd, now)
+                body_hash = hashlib.sha256(
+                    canonical_json(cmd.hash_body(r.connection.id)).encode()
+                ).hexdigest()
+                decision = self._decide(uow, org, cmd, r.market, r.product, now)
+                order = Order(
+                    id=new_id(),
+                    organization_id=org,
+                    vpp_id=cmd.vpp_id,
+                    connection_id=r.connection.id,
+                    client_order_id=cmd.client_order_id,
+                    market=cmd.market,
+                    product=cmd.product,
+                    delivery_start=cmd.delivery_start,
+                    side=cmd.side,
+                    order_type=cmd.order_type,
+                    price=exact(cmd.price),
+                    quantity=exact(cmd.quantity),
+                    state=State.CREATED,
+                    body_hash=body_hash,
+                    created_at=now,
+                    updated_at=now,
+                    gate_closure=r.closure,
+                    decision_id=cmd.decision_id,
+                    created_by=principal.id,
+                )
+                event: om.Event = (
+                    om.RiskPassed()
+                    if decision.accepted
+                    else om.RiskFailed(decision.rule or "risk", decision.reason)
+                )
+                order = om.apply(order, event)
+                uow.trading_orders.insert(order)
+                uow.trading_orders.add_event(order.id, now, "created", State.CREATED, {})
+                uow.trading_orders.add_event(
+                    order.id, now, type(event).__name__, order.state, {"reason": decision.reason}
+                )
+                uow.record(
+                    AuditEvent(
+                        action="trading.order.submit",
+                        object_type="trading_order",
+                        object_id=order.id,
+                        after={
+                            **order_view(order),
+                            "risk": "accepted" if decision.accepted else "rejected",
+                            "risk_rule": decision.rule,
+                            "risk_reason": decision.reason,
+                        },
+                        outcome="success" if decision.accepted else "rejected",
+                    )
+                )
+                uow.commit()
+        except DuplicateOrder:
+            return Placement(self._replay(uow, org, cmd), False)
+        if order.state is not State.RISK_CHECKED:
+            return Placement(order, True)
+        self._hook("after_commit_before_send", order)
+        return Placement(self.send(uow, order, r.connection), True)
+
+    def _replay(self, uow: UnitOfWork, org: str, cmd: SubmitOrder) -> Order:
+        with uow:
+            existing = uow.trading_orders.by_client_id(org, cmd.client_order_id)
+        if existing is None:  # the constraint fired for another reason
+            raise Conflict("the order conflicts with data written meanwhile; retry")
+        body = cmd.hash_body(
+            existing.connection_id if cmd.connection_id is None else cmd.connection_id
+        )
+        if hashlib.sha256(canonical_json(body).encode()).hexdigest() != existing.body_hash:
+            raise Conflict(
+                f"client_order_id {cmd.client_order_id!r} was used for another order",
+                field="client_order_id",
+            )
+        return existing
+
+    def send(self, uow: UnitOfWork, order: Order, connection: MarketConnection) -> Order:
+        """Send a stored ``risk_checked`` order and record the venue's answer."""
+        request = OrderRequest(
+            client_order_id=order.client_order_id,
+            market=order.market,
+            product=order.product,
+            delivery_start=order.delivery_start,
+            side=OrderSide(order.side),
+            price=order.price,
+            quantity_mw=order.quantity,
+            order_type=OrderKind(order.order_type),
+        )
+        events: list[om.Event] = [om.Sent()]
+        detail: dict[str, Any] = {}
+        try:
+            outcome = self.venue(
+                connection,
+                lambda c: submit_with_reconciliation(c, request, policy=self.policy),
+            )
+        except NotSentError as exc:
+            events.append(om.NotSent(f"not sent: {exc.message}"[:500]))
+        except VenueRejectedError as exc:
+            events.append(om.VenueReject(f"venue: {exc.code}: {exc.message}"[:500]))
+            detail = {"status": exc.status, "field": exc.field}
+        except ValidationFailed as exc:  # the connection cannot be used (disabled, bad URL)
+            events.append(om.NotSent(f"not sent: {exc.message}"[:500]))
+        else:
+            detail = {"submits": outcome.submits, "events": list(outcome.events)}
+            if outcome.order is None:
+                events.append(om.Ambiguous("; ".join(outcome.events)[-500:]))
+            else:
+                events.append(om.VenueAck(outcome.order.venue_order_id))
+                events.append(reconciled_event(outcome.order))
+        self._hook("after_send_before_ack", order)
+        done = self.record(uow, order, events, "trading.order.send", detail)
+        if done.cancel_requested and not done.final:
+            return self.cancel_at_venue(uow, done, connection)
+        return done
+
+    # --- recording ----------------------------------------------------------------------------
+    def record(
+        self,
+        uow: UnitOfWork,
+        order: Order,
+        events: list[om.Event],
+        action: str | None,
+        detail: dict[str, Any] | None = None,
+    ) -> Order:
+        """Apply ``events`` to the stored order (re-read ``FOR UPDATE``) in one unit of work;
+        events the machine refuses are logged and skipped. Audited as ``action`` when the
+        state changed (or always, when ``action`` names a command)."""
+        now = self._clock.now()
+        with uow:
+            current = uow.trading_orders.get(order.organization_id, order.id, lock=True)
+            if current is None:
+                raise NotFound(f"no order {order.id!r}", field="order_id")
+            new = current
+            for event in events:
+                try:
+                    new = om.apply(new, event)
+                except om.InvalidTransition as exc:
+                    log.warning("order %s: %s", current.id, exc.message)
+                    uow.trading_orders.add_event(
+                        current.id, now, "refused:" + type(event).__name__, new.state, {}
+                    )
+                    continue
+                uow.trading_orders.add_event(
+                    current.id, now, type(event).__name__, new.state, _event_detail(event)
+                )
+            if new != current:
+                new = replace(new, version=current.version + 1, updated_at=now)
+                uow.trading_orders.update(new)
+            if action is not None and (new.state != current.state or detail is not None):
+                uow.record(
+                    AuditEvent(
+                        action=action,
+                        object_type="trading_order",
+                        object_id=current.id,
+                        before={"state": current.state.value},
+                        after={**order_view(new), **(detail or {})},
+                    )
+                )
+            uow.commit()
+        return new
+
+    # --- cancel and modify ----------------------------------------------------------------------
+    def get(self, uow: UnitOfWork, principal: Principal, order_id: str) -> Order:
+        with uow:
+            found = uow.trading_orders.get(principal.organization_id, order_id)
+        if found is None:
+            raise NotFound(f"no order {order_id!r}", field="order_id")
+        return found
+
+    def cancel(self, uow: UnitOfWork, principal: Principal, order_id: str) -> Order:
+        order = self.get(uow, principal, order_id)
+        if order.final:
+            raise Conflict(f"order is {order.state.value}: nothing to cancel", field="state")
+        order = self.record(uow, order, [om.CancelRequested()], "trading.order.cancel_request", {})
+        return self.cancel_at_venue(uow, order, self.connection_of(uow, order))
+
+    def cancel_at_venue(self, uow: UnitOfWork, order: Order, connection: MarketConnection) -> Order:
+        """Cancel at the venue and record its answer. Without a venue id the order is looked up
+        by client order id first; one the venue does not have stays flagged
+        ``cancel_requested`` (its sender or the reconciler cancels it once it is known)."""
+
+        async def call(c: VenueConnector) -> OrderSnapshot | None:
+            venue_id = order.venue_order_id
+            if venue_id is None:
+                found = await c.get_order(client_order_id=order.client_order_id)
+                if found is None:
+                    return None
+                if not found.active:
+                    return found
+                venue_id = found.venue_order_id
+            try:
+                return await c.cancel_order(venue_id)
+            except VenueRejectedError:  # e.g. filled or expired meanwhile: what is it now?
+                return await c.get_order(venue_order_id=venue_id)
+
+        try:
+            snapshot = self.venue(connection, call)
+        except (NotSentError, AmbiguousError, ValidationFailed) as exc:
+            return self.record(
+                uow, order, [], "trading.order.cancel", {"venue": f"no answer: {exc}"[:300]}
+            )
+        if snapshot is None:
+            return order
+        return self.record(uow, order, [reconciled_event(snapshot)], "trading.order.cancel", {})
+
+    def modify(
+        self,
+        uow: UnitOfWork,
+        principal: Principal,
+        order_id: str,
+        *,
+        price: Decimal | None,
+        quantity: Decimal | None,
+    ) -> Order:
+        """Change price and/or volume of a working order; risk-checked like a new order."""
+        org = principal.organization_id
+        now = self._clock.now()
+        with uow:
+            order = uow.trading_orders.get(org, order_id)
+            if order is None:
+                raise NotFound(f"no order {order_id!r}", field="order_id")
+            if order.state not in (State.ACKNOWLEDGED, State.PARTIALLY_FILLED):
+                raise Conflict(
+                    f"order is {order.state.value}: it cannot be modified", field="state"
+                )
+            new_price = order.price if price is None else price
+            new_quantity = order.quantity if quantity is None else quantity
+            if new_quantity <= order.filled:
+                raise ValidationFailed(
+                    f"quantity_mw must exceed the filled {order.filled} MW", field="quantity_mw"
+                )
+            market, product = market_product(order.market, order.product)
+            cmd = SubmitOrder(
+                order.client_order_id,
+                order.vpp_id,
+                order.market,
+                order.product,
+                order.delivery_start,
+                order.side,
+                new_price,
+                new_quantity,
+            )
+            decision = self._decide(uow, org, cmd, market, product, now, replacing=order)
+            connection = uow.market_connections.get(org, order.connection_id)
+        if not decision.accepted:
+            raise ValidationFailed(f"risk: {decision.reason}", field=_risk_field(decision.rule))
+        if connection is None or order.venue_order_id is None:
+            raise Conflict("the order is not known at the venue yet", field="state")
+        venue_id = order.venue_order_id
+        try:
+            snapshot = self.venue(
+                connection,
+                lambda c: c.modify_order(venue_id, price=price, quantity_mw=quantity),
+            )
+        except VenueRejectedError as exc:
+            raise ValidationFailed(
+                f"the venue refused the change: {exc.message}",
+                field=exc.field or "quantity_mw",
+            ) from None
+        except (NotSentError, AmbiguousError) as exc:
+            raise Conflict(f"the venue did not confirm the change: {exc.message}") from None
+        return self.record(
+            uow,
+            order,
+            [om.Modified(snapshot.price, snapshot.quantity_mw), reconciled_event(snapshot)],
+            "trading.order.modify",
+            {},
+        )
+
+
+def _risk_field(rule: str | None) -> str:
+    return {"price_collar": "price", "halted": "state", "reducing": "state"}.get(
+        rule or "", "quantity_mw"
+    )
+
+
+def reconciled_event(s: OrderSnapshot) -> om.Reconciled:
+    return om.Reconciled(
+        venue_state=s.state.value,
+        venue_order_id=s.venue_order_id,
+        price=s.price,
+        quantity=s.quantity_mw,
+        filled=s.filled_mw,
+    )
+
+
+def _event_detail(event: om.Event) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in getattr(event, "__slots__", ()):
+        value = getattr(event, name)
+        out[name] = str(value) if isinstance(value, Decimal) else value
+    return out
+
+
+def execute_batch(
+    service: OrderService, uow: UnitOfWork, principal: Principal, cmds: list[SubmitOrder]
+) -> list[Placement | DomainError]:
+    """Submit each order on its own (idempotent by its client order id): a placement or the
+    error that refused it, in the order given."""
+    out: list[Placement | DomainError] = []
+    for cmd in cmds:
+        try:
+            out.append(service.submit(uow, principal, cmd))
+        except DomainError as exc:
+            out.append(exc)
+    return out

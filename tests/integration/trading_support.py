@@ -1,0 +1,82 @@
+"""Helpers of the trading tests: a VPP, a simulated connection, a tradable delivery interval,
+order bodies and a counterparty on the in-process exchange."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from openvpp.markets.exchange.model import NewOrder, TradeSide
+from openvpp.runtime import Runtime
+from tests.support import bearer, demo
+
+V = "/api/vpp"
+T = f"{V}/trading"
+MARKET, PRODUCT = "EU-SIDC", "H"
+COUNTER_KEY, COUNTER = "counterparty-key", "counterparty"
+
+
+def open_hour(now: datetime, hours_ahead: int = 3) -> datetime:
+    """A delivery hour of EU-SIDC whose gate is open at ``now`` (opens D-1 15:00, closes 5
+    minutes before delivery)."""
+    return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=hours_ahead)
+
+
+def setup_trading(client: TestClient, *, kind: str = "simulated", **conn: Any) -> dict[str, Any]:
+    """A VPP and a connection of the demo organization; the admin's and trader's headers."""
+    admin = bearer(client, demo("admin"))
+    vpp = client.post(
+        f"{V}/vpps", headers=admin, json={"name": "Trading VPP", "market_area": "DE-LU"}
+    )
+    assert vpp.status_code == 201, vpp.text
+    body: dict[str, Any] = {
+        "name": "Sim",
+        "kind": kind,
+        "markets": [MARKET, "EU-SDAC"],
+        "credentials": {"api_key": "desk-key-0123456789"},
+        **conn,
+    }
+    made = client.post(f"{V}/market/connections", headers=admin, json=body)
+    assert made.status_code == 201, made.text
+    return {
+        "vpp_id": vpp.json()["id"],
+        "connection_id": made.json()["id"],
+        "admin": admin,
+        "trader": bearer(client, demo("trader")),
+    }
+
+
+def order_body(ctx: dict[str, Any], start: datetime, cid: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "client_order_id": cid,
+        "vpp_id": ctx["vpp_id"],
+        "market": MARKET,
+        "product": PRODUCT,
+        "delivery_start": start.isoformat(),
+        "side": "sell",
+        "price": "50",
+        "quantity_mw": "2",
+    }
+    body.update(overrides)
+    return body
+
+
+def counter_order(
+    rt: Runtime, start: datetime, side: TradeSide, price: str, qty: str, cid: str
+) -> None:
+    """An order of another account on the in-process exchange (it may match ours)."""
+    rt.exchange.add_account(COUNTER_KEY, COUNTER)
+    rt.exchange.submit(
+        COUNTER, NewOrder(cid, MARKET, PRODUCT, start, side, Decimal(price), Decimal(qty))
+    )
+
+
+def our_venue_orders(rt: Runtime, client_order_id: str) -> list[Any]:
+    return [
+        o
+        for o in rt.exchange.orders()
+        if o.client_order_id == client_order_id and o.account != COUNTER
+    ]
