@@ -186,7 +186,7 @@ def _evaluate(response: PriceResponse, prices: FloatArray) -> FloatArray:
     out = np.asarray(response(prices.copy()), dtype=np.float64)
     if out.shape != prices.shape or not np.all(np.isfinite(out)):
         raise ValueError(
-            f"response: must return {prices.shape[0]} finite values [MW], got shape {out.shape}"
+            f"response: must return finite values [MW] of shape {prices.shape}, got {out.shape}"
         )
     return out
 
@@ -276,6 +276,7 @@ def bid_curves(
     weights: ArrayLike | None = None,
     anchor: Anchor = "median",
     repair: Repair = "anchored",
+    batched: bool = False,
 ) -> BidCurveSet:
     """Bid curves ``(T,)`` from the optimal schedule under each price scenario.
 
@@ -290,6 +291,9 @@ def bid_curves(
     anchor : the price vector of the expected schedule: the per-interval (weighted) ``median``
         or ``mean`` of the scenarios.
     repair : monotone repair of the sampled points (:func:`repair_monotone`).
+    batched : call ``response`` once with all price vectors ``(K, T)`` (anchor first), expecting
+        ``(K, T)`` back, e.g. ``lambda p: schedule.price_response(units, p, dt_h)``, which
+        warm-starts one model over the rows.
     """
     s = np.asarray(scenarios, dtype=np.float64)
     if s.ndim != 2 or s.shape[0] < 1 or s.shape[1] < 1:
@@ -312,8 +316,12 @@ def bid_curves(
         t_n = s.shape[1]
         limits = np.array([float(market.price_limits.min), float(market.price_limits.max)])
         s = np.vstack([s, np.repeat(limits[:, None], t_n, axis=1)])
-    expected = _evaluate(response, a)
-    net = np.stack([_evaluate(response, row) for row in s])
+    if batched:
+        out = _evaluate(response, np.vstack([a, s]))
+        expected, net = out[0], out[1:]
+    else:
+        expected = _evaluate(response, a)
+        net = np.stack([_evaluate(response, row) for row in s])
     return _build(s.T.copy(), net.T.copy(), a, expected, repair)
 
 

@@ -148,6 +148,24 @@ def test_battery_curve_is_monotone_and_anchored() -> None:
     assert np.all(c.repair_mw >= 0)
 
 
+def test_batched_response_gives_the_same_curves() -> None:
+    s = quantile_scenarios(daily_quantiles(12), (0.1, 0.5, 0.9), 7)
+    resp = battery()
+    calls: list[tuple[int, ...]] = []
+
+    def batch(p: F) -> F:
+        calls.append(p.shape)
+        return np.stack([resp(row) for row in p])
+
+    one = bid_curves(s, resp, market=SDAC)
+    many = bid_curves(s, batch, market=SDAC, batched=True)
+    assert calls == [(7 + 3, 12)]  # anchor, scenarios, the two price limits
+    np.testing.assert_array_equal(one.net_mw, many.net_mw)
+    np.testing.assert_array_equal(one.expected_mw, many.expected_mw)
+    with pytest.raises(ValueError, match="response"):
+        bid_curves(s, lambda p: np.zeros(p.shape[-1]), batched=True)  # (T,) for (K, T)
+
+
 def test_isotonic_repair_is_monotone_and_close_to_the_anchor() -> None:
     s = quantile_scenarios(daily_quantiles(12), (0.1, 0.5, 0.9), 9)
     c = bid_curves(s, battery(), repair="isotonic")
