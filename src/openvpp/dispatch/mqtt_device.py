@@ -60,6 +60,7 @@ class Applied:
 @dataclass(slots=True)
 class AgentStats:
     setpoints: int = 0  # setpoint messages received (repeats included)
+    controller_heartbeats: int = 0
     repeats: int = 0  # repeated deliveries of an instruction already judged
     malformed: int = 0  # payloads or topics that failed validation, dropped
     dropped: int = 0  # outbox overflow (oldest telemetry first)
@@ -99,8 +100,9 @@ class MqttDeviceAgent:
         self.stats = AgentStats()
         self.applied: deque[Applied] = deque(maxlen=history)
         self.next_seq = first_seq
-        self.last_controller_heartbeat: datetime | None = None
-        """When the last controller heartbeat arrived [UTC, this device's clock]."""
+        self.last_heard: datetime | None = None
+        """When the last message from the controller (heartbeat or setpoint) arrived [UTC, this
+        device's clock]: the link counts as lost ``link_timeout_s`` later."""
         self._wake = asyncio.Event()
         self.link = BrokerLink(
             options,
@@ -212,7 +214,8 @@ class MqttDeviceAgent:
             if kind == "heartbeat" and resource_id == CONTROLLER:
                 decode_controller_heartbeat(raw)
                 self.controller.heartbeat(now)
-                self.last_controller_heartbeat = now
+                self.last_heard = now
+                self.stats.controller_heartbeats += 1
             elif kind == "setpoint" and resource_id == self.resource_id:
                 self._on_setpoint(raw, now)
             else:
@@ -226,6 +229,7 @@ class MqttDeviceAgent:
             raw, organization_id=self.topics.organization_id, resource_id=self.resource_id
         )
         self.stats.setpoints += 1
+        self.last_heard = now
         ack = self._acks.get(sp.instruction_id)
         if ack is None:
             ack = self.controller.receive(sp, now)
