@@ -18,10 +18,17 @@ from numpy.typing import NDArray
 
 from openvpp.markets.calendar import delivery_intervals
 from openvpp.markets.clearing.auction import Side
+from openvpp.markets.clearing.complex import clear_complex
 from openvpp.markets.connectors.protocol import OrderRequest, OrderSide
 from openvpp.markets.exchange import NewOrder, SimulatedExchange, TradeSide
+from openvpp.markets.model import Market
 from openvpp.markets.presets import load_presets
-from openvpp.optimization.bids import BidCurveSet, bid_curves, quantile_scenarios
+from openvpp.optimization.bids import (
+    BidCurveSet,
+    aggregate_curves,
+    bid_curves,
+    quantile_scenarios,
+)
 from openvpp.optimization.block_bids import block_orders, profile_blocks
 from openvpp.optimization.china import cn_declaration, validate_declaration
 from openvpp.optimization.formats import (
@@ -204,6 +211,13 @@ def test_up_products_sell_only() -> None:
     assert all(o.price >= 0 for o in orders)  # DR price floor 0
 
 
+def test_hourly_orders_from_quarter_hour_curves_on_dst_days() -> None:
+    for day, hours in ((SPRING, 23), (AUTUMN, 25)):
+        c = aggregate_curves(curves_for(SDAC, hours * 4, 0.25), 4)
+        orders = limit_orders(c, SDAC, "H", day, "agg")
+        assert len({o.delivery_start for o in orders}) == hours
+
+
 # ------------------------------------------------------------------------------ the exchange
 
 
@@ -316,6 +330,24 @@ def test_chinese_declaration_validation_and_24_points() -> None:
     assert all(not p.sell for p in dp.points) and any(p.buy for p in dp.points)
 
 
+def test_a_declaration_needs_a_day_of_96_quarter_hours() -> None:
+    """Asia/Shanghai has no clock change; a market in a zone with one cannot declare its
+    92-quarter-hour day as 96 points."""
+    berlin = Market.model_validate(
+        {
+            **CN.model_dump(exclude={"products"}),
+            "code": "CN-TEST",
+            "time_zone": "Europe/Berlin",
+            "products": [
+                {**p.model_dump(exclude={"time_zone"}), "time_zone": "Europe/Berlin"}
+                for p in CN.products
+            ],
+        }
+    )
+    with pytest.raises(ValueError, match=r"^day:"):
+        cn_declaration(curves_for(berlin, 96, 0.25), berlin, "P96", SPRING)
+
+
 # ------------------------------------------------------------------------------ blocks
 
 
@@ -358,6 +390,29 @@ def test_block_price_is_the_mean_reservation_price_of_a_genset() -> None:
     reservation = np.where(ticks >= 450, ticks, np.inf).min(axis=0)
     assert spec.price == Decimal(int(np.ceil(reservation.mean() - 1e-9))) * Decimal("0.1")
     assert spec.price >= Decimal(45)
+
+
+@pytest.mark.parametrize(("offset_ticks", "accepted"), [(50, True), (-50, False)])
+def test_complex_clearing_takes_the_genset_block(offset_ticks: int, accepted: bool) -> None:
+    """A buyer of 3 MW per hour bidding 5 EUR/MWh above (below) the block price takes
+    (leaves) the block."""
+    s = quantile_scenarios(daily_quantiles(24, 30.0) + 40.0, (0.1, 0.5, 0.9), 11)
+    c = bid_curves(s, genset(3.0, 45.0), market=SDAC)  # type: ignore[arg-type]
+    (block,) = block_orders(profile_blocks(c, SDAC, "H", PLAIN, "g"), SDAC)
+    n = 24
+    r = clear_complex(
+        np.arange(n),
+        np.full(n, int(Side.DEMAND)),
+        np.full(n, block.price + offset_ticks),
+        np.full(n, 30),
+        blocks=[block],
+        n_periods=n,
+        price_rule="midpoint",
+        price_min=-5000,
+        price_max=40000,
+    )
+    assert r.blocks[0].accepted is accepted
+    assert r.volumes.sum() == (30 * n if accepted else 0)
 
 
 # ------------------------------------------------------------------------------ properties
