@@ -115,6 +115,7 @@ class FleetController:
         self._sp_until = np.full((n, k), -np.inf)
         self._sp_seq = np.full((n, k), -1, dtype=np.int64)
         self._sp_id: list[list[str | None]] = [[None] * k for _ in range(n)]
+        self._active_cache: tuple[float, float, IntArray, BoolArray] | None = None
 
     @property
     def n(self) -> int:
@@ -154,6 +155,7 @@ class FleetController:
         if not lo - _EPS_MW <= sp.p_mw <= hi + _EPS_MW:
             return AckStatus.REJECTED, f"p_mw={sp.p_mw} outside [{lo}, {hi}]"
         slot = self._free_slot(i, now_s)
+        self._active_cache = None
         self._sp_p[i, slot] = min(max(sp.p_mw, lo), hi)
         self._sp_from[i, slot] = start
         self._sp_until[i, slot] = until
@@ -198,10 +200,20 @@ class FleetController:
 
     def active(self, now_s: float) -> tuple[IntArray, BoolArray]:
         """Slot of the setpoint in force at ``now_s`` per device (newest seq) and whether any is."""
+        c = self._active_cache
+        if c is not None and c[0] <= now_s < c[1]:  # no window opened or closed since
+            return c[2], c[3]
         inside = (self._sp_from <= now_s) & (now_s < self._sp_until)
         seq = np.where(inside, self._sp_seq, -1)
         slot = np.argmax(seq, axis=1).astype(np.int64)
-        return slot, np.asarray(inside.any(axis=1), dtype=np.bool_)
+        has = np.asarray(inside.any(axis=1), dtype=np.bool_)
+        # valid until the next window boundary after now (a receive clears the cache)
+        nxt = min(
+            float(np.min(self._sp_from, where=self._sp_from > now_s, initial=np.inf)),
+            float(np.min(self._sp_until, where=self._sp_until > now_s, initial=np.inf)),
+        )
+        self._active_cache = (now_s, nxt, slot, has)
+        return slot, has
 
     def target_at(
         self, now_s: float, link_ok: BoolArray | None = None

@@ -241,7 +241,7 @@ def test_property_fallback_within_timeout_plus_cycle(
         t = 0.0
         while t <= bound + cycle:
             out, mode = d.step(at(t))
-            if t >= timeout:
+            if t >= timeout + 1e-5:  # instants are microseconds: keep clear of rounding
                 assert mode is DeviceMode.FALLBACK
             if t >= bound:
                 assert out == pytest.approx(fallback, abs=1e-9)

@@ -1,0 +1,477 @@
+"""The in-process device simulator: a digital twin of a fleet behind the
+:class:`~openvpp.dispatch.protocol.DeviceGateway` contract.
+
+Every device runs the fail-safe of :mod:`openvpp.dispatch.device` (one vectorized
+:class:`~openvpp.dispatch.device.FleetController` for the fleet). Time is simulated: nothing
+sleeps; :meth:`DeviceSimulator.advance` steps the fleet every ``step_s`` up to a given
+instant, so a day runs in well under a second of wall time.
+
+Physics per step (powers [MW], injection positive):
+
+- **PV**: available power = DC capacity · output per MW DC (NSRDB irradiance through pvlib,
+  :mod:`openvpp.dispatch.sim_data`) · a cloud factor, capped at the AC capacity; the setpoint
+  is a cap: output ``= clip(setpoint + tracking error, 0, available)``.
+- **Battery**: the setpoint within the power limits and what the stored energy allows
+  (efficiencies, self-discharge, as :mod:`openvpp.resources.models.battery`); energy
+  integrated over the step.
+- **Loads**: demand = peak · load shape · (1 + noise); output within
+  ``[-demand, -(1 - curtailable fraction) · demand]``.
+
+Noise (seeded ``numpy`` Generator): measurement noise on telemetry, tracking error on the
+applied power, an AR(1) cloud factor per plant (a common and an individual part), load noise.
+
+Faults (random rates and/or a schedule): ``fault`` (output 0, heartbeats say FAULT, setpoints
+rejected), ``offline`` (the device drops off the link: nothing delivered to or from it; its
+fail-safe falls back after the link timeout), ``ignore`` (acknowledges but does not follow:
+runs at its natural output, still reporting FOLLOWING). Setpoints can be lost or delayed.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from openvpp.dispatch.device import FOLLOWING, MODES, FleetController
+from openvpp.dispatch.protocol import (
+    Ack,
+    GatewayEvents,
+    Heartbeat,
+    Setpoint,
+    TelemetrySample,
+)
+from openvpp.dispatch.sim_data import Profiles
+from openvpp.resources.templates import ResourceType
+
+__all__ = ["DeviceSimulator", "Faults", "Noise", "ScheduledFault", "SimClock", "SimFleet"]
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+PV, BATTERY, LOAD = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class SimFleet:
+    """The simulated devices, ``(n,)`` arrays (entries that do not apply to a device's kind
+    are ignored). ``kinds``: PV, battery or a load type. Powers [MW], energy [MWh], ramp
+    [MW/s], fractions in [0, 1]."""
+
+    resource_ids: tuple[str, ...]
+    kinds: tuple[ResourceType, ...]
+    ramp_mw_per_s: FloatArray
+    fallback_mw: FloatArray
+    pv_dc_mw: FloatArray
+    pv_ac_mw: FloatArray
+    load_peak_mw: FloatArray
+    load_curtailable: FloatArray
+    energy_mwh: FloatArray
+    p_charge_max_mw: FloatArray
+    p_discharge_max_mw: FloatArray
+    eta_charge: FloatArray
+    eta_discharge: FloatArray
+    soc_min: FloatArray
+    soc_max: FloatArray
+    soc0: FloatArray
+    self_discharge_per_h: FloatArray
+
+    @property
+    def kind_codes(self) -> NDArray[np.int8]:
+        code = {ResourceType.PV: PV, ResourceType.BATTERY: BATTERY}
+        return np.array([code.get(k, LOAD) for k in self.kinds], dtype=np.int8)
+
+    def limits(self) -> tuple[FloatArray, FloatArray]:
+        """Device limits [MW] the fail-safe checks setpoints against."""
+        c = self.kind_codes
+        lo = np.where(
+            c == BATTERY, -self.p_charge_max_mw, np.where(c == LOAD, -self.load_peak_mw, 0)
+        )
+        hi = np.where(c == BATTERY, self.p_discharge_max_mw, np.where(c == PV, self.pv_ac_mw, 0))
+        return lo.astype(np.float64), hi.astype(np.float64)
+
+    @classmethod
+    def mixed(cls, n: int, seed: int = 0, *, shares: tuple[float, float] = (0.4, 0.3)) -> SimFleet:
+        """A demo fleet of ``n`` devices: PV (``shares[0]``), batteries (``shares[1]``), the
+        rest curtailable loads, sizes drawn from a seeded generator (0.1 to 2 MW class)."""
+        rng = np.random.default_rng(seed)
+        u = rng.random(n)
+        kinds = tuple(
+            ResourceType.PV
+            if x < shares[0]
+            else ResourceType.BATTERY
+            if x < shares[0] + shares[1]
+            else ResourceType.CURTAILABLE_LOAD
+            for x in u
+        )
+        size = rng.uniform(0.1, 2.0, n)
+        return cls(
+            resource_ids=tuple(f"dev-{i:05d}" for i in range(n)),
+            kinds=kinds,
+            ramp_mw_per_s=size / 60.0,  # full range in about a minute
+            fallback_mw=np.zeros(n),
+            pv_dc_mw=size * 1.25,
+            pv_ac_mw=size,
+            load_peak_mw=size,
+            load_curtailable=np.full(n, 0.3),
+            energy_mwh=size * 2.0,
+            p_charge_max_mw=size,
+            p_discharge_max_mw=size,
+            eta_charge=np.full(n, 0.95),
+            eta_discharge=np.full(n, 0.95),
+            soc_min=np.full(n, 0.1),
+            soc_max=np.full(n, 0.9),
+            soc0=rng.uniform(0.3, 0.7, n),
+            self_discharge_per_h=np.full(n, 0.0005),
+        )
+
+
+@dataclass(frozen=True)
+class Noise:
+    """Noise levels: fractions of each device's rating, the cloud factor's standard deviation
+    and correlation time [s], the share of it common to all plants."""
+
+    measurement: float = 0.002
+    tracking: float = 0.005
+    cloud: float = 0.08
+    cloud_tau_s: float = 600.0
+    cloud_common: float = 0.7
+    load: float = 0.03
+
+
+@dataclass(frozen=True)
+class ScheduledFault:
+    resource_id: str
+    kind: Literal["fault", "offline", "ignore"]
+    start: datetime
+    end: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Random fault rates [per hour per device], link drops (rate [1/h], duration [s]), the
+    share of devices that ignore setpoints, setpoint loss probability, latency range [s] and
+    a schedule of explicit faults."""
+
+    fault_per_h: float = 0.0
+    drop_per_h: float = 0.0
+    drop_duration_s: float = 300.0
+    ignore_fraction: float = 0.0
+    loss: float = 0.0
+    latency_s: tuple[float, float] = (0.0, 0.0)
+    schedule: tuple[ScheduledFault, ...] = ()
+
+
+@dataclass
+class SimClock:
+    """The simulated time (a :class:`openvpp.core.clock.Clock`)."""
+
+    current: datetime
+
+    def now(self) -> datetime:
+        return self.current
+
+
+@dataclass(order=True)
+class _InFlight:
+    deliver_s: float
+    order: int
+    setpoint: Setpoint = field(compare=False)
+
+
+class DeviceSimulator:
+    """A simulated fleet behind the gateway contract (see the module docstring).
+
+    ``step_s``: control cycle [s]; ``telemetry_s`` / ``heartbeat_s``: reporting periods [s];
+    ``controller_heartbeat_s``: how often the controller side signals life to the devices;
+    ``link_timeout_s``: the devices' fail-safe timeout.
+    """
+
+    def __init__(
+        self,
+        fleet: SimFleet,
+        profiles: Profiles,
+        start: datetime,
+        *,
+        step_s: float = 10.0,
+        telemetry_s: float = 60.0,
+        heartbeat_s: float = 300.0,
+        controller_heartbeat_s: float = 15.0,
+        link_timeout_s: float = 60.0,
+        noise: Noise | None = None,
+        faults: Faults | None = None,
+        seed: int = 0,
+    ) -> None:
+        if step_s <= 0:
+            raise ValueError(f"step_s must be positive, got {step_s}")
+        self.fleet = fleet
+        self.profiles = profiles
+        self.noise = noise or Noise()
+        self.faults = faults or Faults()
+        self.step_s = float(step_s)
+        self.telemetry_s, self.heartbeat_s = float(telemetry_s), float(heartbeat_s)
+        self.controller_heartbeat_s = float(controller_heartbeat_s)
+        self.clock = SimClock(start.astimezone(UTC))
+        self.now_s = start.timestamp()
+        self.rng = np.random.default_rng(seed)
+        n = len(fleet.resource_ids)
+        self.kind = fleet.kind_codes
+        p_min, p_max = fleet.limits()
+        self.rating = np.maximum(p_max - p_min, 1e-6)
+        self.controller = FleetController(
+            fleet.resource_ids,
+            p_min_mw=p_min,
+            p_max_mw=p_max,
+            ramp_mw_per_s=fleet.ramp_mw_per_s,
+            fallback_mw=fleet.fallback_mw,
+            link_timeout_s=link_timeout_s,
+        )
+        self.controller.heard(start)
+        self.stored_mwh = np.where(self.kind == BATTERY, fleet.soc0 * fleet.energy_mwh, np.nan)
+        self.applied_mw = np.zeros(n)
+        self.available_mw = np.zeros(n)
+        self.demand_mw = np.zeros(n)
+        self.mode = np.full(n, 1, dtype=np.int8)
+        self.faulted = np.zeros(n, dtype=np.bool_)
+        self.offline_until = np.full(n, -np.inf)
+        self.ignoring = self.rng.random(n) < self.faults.ignore_fraction
+        self.controller_link = True
+        self._offline = np.zeros(n, dtype=np.bool_)
+        self.faulted_now = np.zeros(n, dtype=np.bool_)
+        self._cloud_common = 0.0
+        self._tel_seq = np.zeros(n, dtype=np.int64)
+        self._next_tel = self.now_s
+        self._next_hb = self.now_s
+        self._next_ctl_hb = self.now_s
+        self._inflight: list[_InFlight] = []
+        self._order = 0
+        self._events = GatewayEvents()
+        self._sched = [
+            (fleet.resource_ids.index(f.resource_id), f.kind, f.start.timestamp(),
+             np.inf if f.end is None else f.end.timestamp())
+            for f in self.faults.schedule
+        ]  # fmt: skip
+        self._closed = False
+        kind = self.kind
+        self._pv, self._bat = np.flatnonzero(kind == PV), np.flatnonzero(kind == BATTERY)
+        self._load = np.flatnonzero(kind == LOAD)
+        self._natural = np.zeros(n)
+        self._cloud_own = np.zeros(self._pv.size)
+        bi = self._bat
+        self._b = {
+            "p_ch": fleet.p_charge_max_mw[bi],
+            "p_dis": fleet.p_discharge_max_mw[bi],
+            "eta_c": fleet.eta_charge[bi],
+            "eta_d": fleet.eta_discharge[bi],
+            "sd": fleet.self_discharge_per_h[bi],
+            "e_min": fleet.soc_min[bi] * fleet.energy_mwh[bi],
+            "e_max": fleet.soc_max[bi] * fleet.energy_mwh[bi],
+        }
+        self._stored = self.stored_mwh[bi].copy()
+        self._pv_curve = _curve(profiles.pv_per_mw_dc)
+        self._load_curve = _curve(profiles.load_shape)
+        self._physics(self.now_s, 0.0)
+
+    # -- the gateway contract ---------------------------------------------------------------
+
+    async def send(self, setpoints: Sequence[Setpoint]) -> None:
+        self.send_now(setpoints)
+
+    async def drain(self) -> GatewayEvents:
+        return self.drain_now()
+
+    async def aclose(self) -> None:
+        self._closed = True
+
+    def send_now(self, setpoints: Sequence[Setpoint]) -> None:
+        """Queue setpoints for delivery (lost with probability ``faults.loss``, or all while
+        the controller's link is down; delayed by a latency drawn from ``faults.latency_s``);
+        those due now are delivered at once."""
+        if self._closed:
+            raise RuntimeError("simulator closed")
+        if not self.controller_link or not setpoints:
+            return
+        lo, hi = self.faults.latency_s
+        m = len(setpoints)
+        kept = self.rng.random(m) >= self.faults.loss
+        delay = self.rng.uniform(lo, hi, m) if hi > 0 else np.zeros(m)
+        for sp, keep, d in zip(setpoints, kept.tolist(), delay.tolist(), strict=True):
+            if keep:
+                self._order += 1
+                heapq.heappush(self._inflight, _InFlight(self.now_s + d, self._order, sp))
+        self._deliver(self.now_s)
+
+    def drain_now(self) -> GatewayEvents:
+        events, self._events = self._events, GatewayEvents()
+        return events
+
+    # -- simulated time ---------------------------------------------------------------------
+
+    def advance(self, to: datetime) -> None:
+        """Step the fleet every ``step_s`` until ``to`` (the last step lands on ``to``)."""
+        end = to.timestamp()
+        while self.now_s < end - 1e-9:
+            t = min(self.now_s + self.step_s, end)
+            self._step(t)
+
+    def set_controller_link(self, up: bool) -> None:
+        """Break (or restore) the controller's link to every device (a broker outage)."""
+        self.controller_link = up
+
+    def _step(self, t: float) -> None:
+        dt = t - self.now_s
+        self.now_s = t
+        self.clock.current = datetime.fromtimestamp(t, UTC)
+        offline, ignoring = self._fault_state(t, dt)
+        self._deliver(t)
+        ctl = self.controller
+        if self.controller_link and t >= self._next_ctl_hb - 1e-9:
+            ctl.last_heard[~offline] = t
+            self._next_ctl_hb = t + self.controller_heartbeat_s
+        cmd, self.mode = ctl.step_at(t)
+        self._physics(t, dt, cmd, ignoring)
+        self._report(t, offline)
+
+    def _fault_state(self, t: float, dt: float) -> tuple[BoolArray, BoolArray]:
+        n = len(self.kind)
+        f = self.faults
+        if f.fault_per_h > 0:
+            self.faulted |= self.rng.random(n) < -np.expm1(-f.fault_per_h * dt / 3600)
+        if f.drop_per_h > 0:
+            drop = self.rng.random(n) < -np.expm1(-f.drop_per_h * dt / 3600)
+            self.offline_until[drop] = np.maximum(self.offline_until[drop], t + f.drop_duration_s)
+        offline = self.offline_until > t
+        ignoring = self.ignoring.copy()
+        faulted = self.faulted.copy()
+        for i, kind, s, e in self._sched:
+            if s <= t < e:
+                {"fault": faulted, "offline": offline, "ignore": ignoring}[kind][i] = True
+        self._offline = offline
+        self.faulted_now = faulted
+        self.controller.faulted[:] = faulted
+        return offline, ignoring
+
+    def _deliver(self, t: float) -> None:
+        ctl = self.controller
+        offline = self._offline
+        when = datetime.fromtimestamp(t, UTC)
+        while self._inflight and self._inflight[0].deliver_s <= t + 1e-9:
+            msg = heapq.heappop(self._inflight)
+            i = ctl.index.get(msg.setpoint.resource_id)
+            if i is None or offline[i]:
+                continue  # no such device, or unreachable: the message is lost
+            status, reason = ctl.receive_at(i, msg.setpoint, msg.deliver_s)
+            ack = Ack(msg.setpoint.instruction_id, msg.setpoint.resource_id, status, when, reason)
+            self._events.acks.append(ack)
+
+    def _physics(
+        self, t: float, dt: float, cmd: FloatArray | None = None, ignoring: BoolArray | None = None
+    ) -> None:
+        fl, nz, rng = self.fleet, self.noise, self.rng
+        pv, bat, load = self._pv, self._bat, self._load
+        # cloud factor per plant: AR(1) with a common and an own part
+        a = float(np.exp(-dt / nz.cloud_tau_s)) if dt > 0 else 1.0
+        s = np.sqrt(1 - a * a)
+        self._cloud_common = a * self._cloud_common + s * float(rng.standard_normal())
+        self._cloud_own = a * self._cloud_own + s * rng.standard_normal(pv.size)
+        c = nz.cloud_common
+        dev = np.sqrt(c) * self._cloud_common + np.sqrt(1 - c) * self._cloud_own
+        cloud = np.clip(1.0 + nz.cloud * dev, 0.0, 1.3)
+        per_dc = float(np.interp(t, *self._pv_curve))
+        avail = np.minimum(fl.pv_dc_mw[pv] * per_dc * cloud, fl.pv_ac_mw[pv])
+        self.available_mw[pv] = avail
+        shape = float(np.interp(t, *self._load_curve))
+        noise = np.clip(1 + nz.load * rng.standard_normal(load.size), 0.0, None)
+        demand = fl.load_peak_mw[load] * shape * noise
+        self.demand_mw[load] = demand
+        natural = self._natural
+        natural[pv], natural[load] = avail, -demand
+        want = natural.copy() if cmd is None else cmd
+        if ignoring is not None and ignoring.any():
+            lazy = ignoring & (self.mode == FOLLOWING)
+            want[lazy] = natural[lazy]
+        want += nz.tracking * self.rating * rng.standard_normal(want.size)
+        out = want
+        out[pv] = np.clip(want[pv], 0.0, avail)
+        out[load] = np.clip(want[load], -demand, -(1 - fl.load_curtailable[load]) * demand)
+        out[bat] = self._battery(want[bat], dt)
+        out[self.faulted_now] = 0.0
+        self.applied_mw = out
+
+    def _battery(self, want: FloatArray, dt: float) -> FloatArray:
+        """One step of the battery model (:mod:`openvpp.resources.models.battery`) for the
+        battery rows: powers within the limits and the stored energy; energy integrated."""
+        b = self._b
+        p = np.clip(want, -b["p_ch"], b["p_dis"])
+        p[self.faulted_now[self._bat]] = 0.0
+        dt_h = dt / 3600
+        if dt_h <= 0:
+            return p
+        start = self._stored * (1 - b["sd"]) ** dt_h
+        max_dis = np.maximum(0.0, (start - b["e_min"]) * b["eta_d"] / dt_h)
+        max_ch = np.maximum(0.0, (b["e_max"] - start) / (b["eta_c"] * dt_h))
+        p = np.minimum(np.maximum(p, -max_ch), max_dis)
+        delta = (np.maximum(-p, 0) * b["eta_c"] - np.maximum(p, 0) / b["eta_d"]) * dt_h
+        self._stored = start + delta
+        self.stored_mwh[self._bat] = self._stored
+        return p
+
+    def _report(self, t: float, offline: BoolArray) -> None:
+        when = datetime.fromtimestamp(t, UTC)
+        ids = self.fleet.resource_ids
+        if t < min(self._next_tel, self._next_hb) - 1e-9:
+            return
+        modes = [MODES[m] for m in self.mode.tolist()]
+        if t >= self._next_tel - 1e-9:
+            self._next_tel = t + self.telemetry_s
+            idx = np.flatnonzero(~offline)
+            noise = self.noise.measurement * self.rating[idx] * self.rng.standard_normal(idx.size)
+            self._tel_seq[idx] += 1
+            soc = self.soc()[idx]
+            socs = [None if x != x else x for x in soc.tolist()]  # NaN: not storage
+            self._events.telemetry.extend(
+                map(
+                    TelemetrySample,
+                    [ids[i] for i in idx.tolist()],
+                    [when] * idx.size,
+                    (self.applied_mw[idx] + noise).tolist(),
+                    self._tel_seq[idx].tolist(),
+                    socs,
+                    [modes[i] for i in idx.tolist()],
+                )
+            )
+        if t >= self._next_hb - 1e-9:
+            self._next_hb = t + self.heartbeat_s
+            idx = np.flatnonzero(~offline)
+            following = self.controller.instruction_ids(t)
+            self._events.heartbeats.extend(
+                Heartbeat(ids[i], when, modes[i], following[i]) for i in idx.tolist()
+            )
+
+    # -- inspection -------------------------------------------------------------------------
+
+    def soc(self) -> FloatArray:
+        """State of charge per device [fraction of energy]; NaN for non-storage."""
+        energy = self.fleet.energy_mwh
+        out = np.full(len(self.kind), np.nan)
+        np.divide(self.stored_mwh, energy, out=out, where=(self.kind == BATTERY) & (energy > 0))
+        return out
+
+    @property
+    def now(self) -> datetime:
+        return self.clock.current
+
+    def step_times(self, until: datetime) -> list[datetime]:
+        """The instants :meth:`advance` would step at, up to ``until``."""
+        k = int(np.ceil((until.timestamp() - self.now_s) / self.step_s - 1e-9))
+        return [self.now + timedelta(seconds=self.step_s * (j + 1)) for j in range(k)]
+
+
+def _curve(series: pd.Series) -> tuple[FloatArray, FloatArray]:
+    """A series on a UTC index as (POSIX seconds, values) for ``np.interp``."""
+    x = pd.DatetimeIndex(series.index).as_unit("ns").asi8 / 1e9
+    return np.asarray(x, dtype=np.float64), series.to_numpy(np.float64)
