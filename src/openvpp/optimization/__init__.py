@@ -18,6 +18,7 @@ from openvpp.optimization.formats import OfferCurve as OfferCurve
 from openvpp.optimization.formats import client_order_id as client_order_id
 from openvpp.optimization.formats import iso_offer_curves as iso_offer_curves
 from openvpp.optimization.formats import limit_orders as limit_orders
+from openvpp.optimization.formats import validate_offer_curves as validate_offer_curves
 from openvpp.optimization.formats import validate_orders as validate_orders
 from openvpp.optimization.ladders import IntervalLadder as IntervalLadder
 from openvpp.optimization.ladders import ladders as ladders

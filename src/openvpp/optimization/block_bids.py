@@ -144,7 +144,9 @@ def profile_blocks(
                     s = replace(s, parent=max(before, key=_last).block_id)
             out.append(s)
         specs = out
-    return sorted(specs, key=lambda s: (s.first, s.side))
+    specs = sorted(specs, key=lambda s: (s.first, s.side))
+    block_orders(specs, market)  # validates against the market's rules
+    return specs
 
 
 def _last(spec: BlockSpec) -> int:

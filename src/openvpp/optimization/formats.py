@@ -38,6 +38,7 @@ __all__ = [
     "product_intervals",
     "resolve_product",
     "traded_sides",
+    "validate_offer_curves",
     "validate_orders",
 ]
 
@@ -246,4 +247,39 @@ def iso_offer_curves(
                 cum += lots
                 points.append((g.volume(cum), g.price(ticks)))
             out.append(OfferCurve(market.code, product, iv.start_utc, side, tuple(points)))
+    validate_offer_curves(out, market, max_segments=max_segments)
     return out
+
+
+def validate_offer_curves(
+    offers: Iterable[OfferCurve], market: Market, *, max_segments: int | None = None
+) -> None:
+    """``ValueError`` naming the field of the first offer curve that breaks ``market``'s
+    rules: market, product, segments, cumulative MW (lots, increasing, each segment at least
+    the minimum volume, at most the maximum), prices (tick, limits, monotone by side)."""
+    n_max = default_max_segments(market) if max_segments is None else max_segments
+    g = MarketGrid.of(market)
+    lim = market.price_limits
+    for o in offers:
+        if o.market != market.code:
+            raise ValueError(f"market: {o.market!r} is not {market.code!r}")
+        resolve_product(market, o.product)
+        if not 1 <= len(o.points) <= n_max:
+            raise ValueError(f"segments: {len(o.points)} at {o.delivery_start}, 1 to {n_max}")
+        prev_mw, prev_price = Decimal(0), None
+        for mw, price in o.points:
+            width = mw - prev_mw
+            if mw % g.lot or width < market.min_order_volume_mw or width > g.volume(g.max_lots):
+                raise ValueError(
+                    f"quantity_mw: cumulative {mw} MW at {o.delivery_start} must rise by whole "
+                    f"lots of {g.lot} MW, at least {market.min_order_volume_mw} MW per segment"
+                )
+            if price % g.tick or not lim.min <= price <= lim.max:
+                raise ValueError(f"price: {price} off the tick {g.tick} or outside the limits")
+            sign = 1 if o.side is OrderSide.SELL else -1
+            if prev_price is not None and sign * (price - prev_price) <= 0:
+                raise ValueError(
+                    f"price: {o.side} curve at {o.delivery_start} must be strictly "
+                    f"{'increasing' if sign > 0 else 'decreasing'}"
+                )
+            prev_mw, prev_price = mw, price

@@ -35,6 +35,7 @@ from openvpp.optimization.formats import (
     client_order_id,
     iso_offer_curves,
     limit_orders,
+    validate_offer_curves,
     validate_orders,
 )
 from openvpp.optimization.ladders import MarketGrid, ladders
@@ -271,6 +272,17 @@ def test_iso_offer_curves_are_hourly_and_monotone() -> None:
         price = [p[1] for p in o.points]
         assert mw == sorted(mw) and len(set(mw)) == len(mw)
         assert price == (sorted(price) if o.side is OrderSide.SELL else sorted(price, reverse=True))
+    o = next(x for x in offers if len(x.points) >= 2)
+    (mw0, p0), (mw1, p1), *rest = o.points
+    bad = {
+        "price": [(mw0, p1), (mw1, p0), *rest],  # not monotone
+        "quantity_mw": [(mw0, p0), (mw0, p1), *rest],  # an empty segment
+    }
+    for field, points in bad.items():
+        with pytest.raises(ValueError, match=rf"^{field}:"):
+            validate_offer_curves([replace(o, points=tuple(points))], US)
+    with pytest.raises(ValueError, match=r"^segments:"):
+        validate_offer_curves([o], US, max_segments=1)
     rt = MARKETS["US-ISO-RT"]
     with pytest.raises(ValueError, match=r"^product:"):
         iso_offer_curves(curves_for(rt, 288, 1 / 12, n=5), rt, "M5", PLAIN)
