@@ -40,7 +40,9 @@ def build_trading(
     orders = OrderService(
         clock, connections, policy=ReconcilePolicy(), venue_timeout_s=venue_timeout_s
     )
-    return TradingRuntime(orders, VenueSync(clock, orders), TradingControlService(clock, orders))
+    sync = VenueSync(clock, orders)
+    orders.on_fills = sync.poll_fills
+    return TradingRuntime(orders, sync, TradingControlService(clock, orders))
 
 
 def system_uow(rt: Runtime, organization_id: str | None) -> UnitOfWork:

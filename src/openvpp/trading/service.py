@@ -140,6 +140,9 @@ class OrderService:
         self.policy = policy or ReconcilePolicy()
         self.venue_timeout_s = venue_timeout_s
         self.fault: FaultHook | None = None
+        self.on_fills: Callable[[UnitOfWork, MarketConnection], object] | None = None
+        """Reads the connection's new fills (set by the composition root); called when the
+        venue reports an order filled beyond what we applied, so the answer is current."""
         self._state_rows: set[tuple[str, str]] = set()
 
     # --- venue access ---------------------------------------------------------------------
@@ -395,7 +398,24 @@ class OrderService:
         done = self.record(uow, order, events, "trading.order.send", detail)
         if done.cancel_requested and not done.final:
             return self.cancel_at_venue(uow, done, connection)
-        return done
+        return self._with_fills(uow, done, connection, events[-1])
+
+    def _with_fills(
+        self, uow: UnitOfWork, order: Order, connection: MarketConnection, last: om.Event
+    ) -> Order:
+        """``order`` after reading the fills the venue reported with its answer."""
+        if (
+            self.on_fills is None
+            or not isinstance(last, om.Reconciled)
+            or last.filled <= order.filled
+        ):
+            return order
+        try:
+            self.on_fills(uow, connection)
+        except (NotSentError, AmbiguousError, VenueRejectedError):
+            return order  # the trading loop reads them later
+        with uow:
+            return uow.trading_orders.get(order.organization_id, order.id) or order
 
     # --- recording ----------------------------------------------------------------------------
     def record(
