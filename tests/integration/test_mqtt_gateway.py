@@ -212,10 +212,11 @@ def test_setpoints_wait_for_an_offline_device_and_expired_ones_are_never_applied
             async with first:  # creates the device's persistent session and subscription
                 assert await first.wait_connected(5)
             lasting = setpoint(org, 1, 3.0, 30)
-            short = setpoint(org, 2, -4.0, 0.3)
+            short = setpoint(org, 2, -4.0, 0.8)
             await gateway.send([lasting, short])  # the broker holds them for the device
             assert gateway.pending == 0
-            await asyncio.sleep(0.5)  # the short one expires while the device is away
+            assert gateway.stats.published == 2
+            await asyncio.sleep(1.0)  # the short one expires while the device is away
             events = Collector(gateway)
             second = MqttDeviceAgent(options, org, device_logic, cycle_s=CYCLE_S)
             async with second:

@@ -91,7 +91,7 @@ class MqttOptions:
 
     def client(self, client_id: str, *, clean: bool = False) -> aiomqtt.Client:
         """An aiomqtt client for one connection attempt (persistent session unless clean)."""
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             self.host,
             self.port,
             username=self.username,
@@ -105,6 +105,8 @@ class MqttOptions:
             # small messages, latency matters: no Nagle delay (40 ms with delayed ACKs)
             socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
         )
+        client.pending_calls_threshold = 1_000  # batches of QoS 1 publishes are expected
+        return client
 
 
 async def discard_session(options: MqttOptions, client_id: str) -> None:
