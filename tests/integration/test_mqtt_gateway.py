@@ -361,3 +361,35 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class Brittle(DeviceController):
+    """A device whose logic raises on its first setpoint (a bug in the device code)."""
+
+    def receive(self, setpoint: Setpoint, now: datetime) -> Ack:
+        if setpoint.seq == 1:
+            raise RuntimeError("device bug")
+        return super().receive(setpoint, now)
+
+
+def test_a_handler_that_raises_does_not_end_the_connection(
+    broker: tuple[MqttOptions, str],
+) -> None:
+    options, org = broker
+
+    async def body() -> None:
+        logic = Brittle("bat-1", p_min_mw=-5.0, p_max_mw=5.0, link_timeout_s=LINK_TIMEOUT_S)
+        device = MqttDeviceAgent(options, org, logic, cycle_s=None)
+        async with MqttGateway(options, org) as gateway, device:
+            assert await gateway.wait_connected(5)
+            assert await device.wait_connected(5)
+            await gateway.send([setpoint(org, 1, 2.0, 30)])
+            await until(lambda: device.link.errors == 1, "the error was caught")
+            second = setpoint(org, 2, 2.0, 30)
+            await gateway.send([second])
+            events = Collector(gateway)
+            await events.until(lambda e: bool(e.acks), "the second setpoint's ack")
+            assert [a.instruction_id for a in events.events.acks] == [second.instruction_id]
+            assert device.link.connections == 1
+
+    run(body)

@@ -136,7 +136,8 @@ class BrokerLink:
         self.on_connect = on_connect
         self.connected = asyncio.Event()
         self.connections = 0
-        self.failures = 0
+        self.failures = 0  # refused or lost connections
+        self.errors = 0  # messages whose handler raised (a bug: logged with its traceback)
         self._client: aiomqtt.Client | None = None
 
     async def run(self) -> None:
@@ -155,7 +156,11 @@ class BrokerLink:
                     if self.on_connect is not None:
                         self.on_connect()
                     async for message in client.messages:
-                        self.on_message(message)
+                        try:
+                            self.on_message(message)
+                        except Exception:  # one bad message must not end the connection
+                            self.errors += 1
+                            log.exception("mqtt %s: message on %s", self.client_id, message.topic)
             except aiomqtt.MqttError as exc:
                 self.failures += 1
                 log.info("mqtt %s: connection lost or refused (%s)", self.client_id, exc)
