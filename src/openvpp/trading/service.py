@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -35,6 +36,7 @@ from openvpp.core.ids import new_id
 from openvpp.identity.model import Principal
 from openvpp.markets.calendar import gate_closure, is_open
 from openvpp.markets.connections import ConnectionService
+from openvpp.markets.connectors.guarded import ResilientConnector
 from openvpp.markets.connectors.orders import ReconcilePolicy, submit_with_reconciliation
 from openvpp.markets.connectors.protocol import (
     AmbiguousError,
@@ -46,6 +48,7 @@ from openvpp.markets.connectors.protocol import (
     VenueConnector,
     VenueRejectedError,
 )
+from openvpp.markets.connectors.resilience import CircuitBreaker
 from openvpp.markets.model import Market, Product
 from openvpp.markets.presets import load_presets
 from openvpp.markets.records import MarketConnection
@@ -144,6 +147,8 @@ class OrderService:
         """Reads the connection's new fills (set by the composition root); called when the
         venue reports an order filled beyond what we applied, so the answer is current."""
         self._state_rows: set[tuple[str, str]] = set()
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._breakers_lock = threading.Lock()
 
     # --- venue access ---------------------------------------------------------------------
     def venue(
@@ -153,13 +158,29 @@ class OrderService:
         service runs in worker threads and jobs)."""
 
         async def run() -> T:
-            connector = self._connections.connector(connection)
+            connector = self._guarded(connection)
             try:
                 return await call(connector)
             finally:
                 await connector.aclose()
 
         return asyncio.run(run())
+
+    def _guarded(self, connection: MarketConnection) -> VenueConnector:
+        """The connection's connector behind a per-call timeout, retries of provably unsent
+        requests and a circuit breaker shared by every call to that connection."""
+        with self._breakers_lock:
+            if connection.id not in self._breakers:
+                self._breakers[connection.id] = CircuitBreaker(
+                    clock=self._clock, name=connection.name
+                )
+            breaker = self._breakers[connection.id]
+        return ResilientConnector(
+            self._connections.connector(connection),
+            breaker=breaker,
+            timeout_s=self.venue_timeout_s,
+            clock=self._clock,
+        )
 
     def connection_of(self, uow: UnitOfWork, order: Order) -> MarketConnection:
         with uow:

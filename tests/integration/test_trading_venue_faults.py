@@ -1,0 +1,242 @@
+"""Orders against the HTTP exchange with its fault modes (RELIABILITY item 6), and crashes of
+the order manager at the named points (item 3, simulated in-process: the service is interrupted
+between the steps and restarted through reconciliation).
+
+Every scenario ends with one venue order per client order id (no double submission) and the
+order in the state the venue reports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from openvpp.core.clock import SystemClock
+from openvpp.identity.model import Principal, Role
+from openvpp.markets.connectors.orders import ReconcilePolicy
+from openvpp.markets.exchange import SimulatedExchange
+from openvpp.markets.exchange.faults import FaultInjector, FaultSpec
+from openvpp.markets.exchange.http_app import create_app as create_exchange_app
+from openvpp.markets.exchange.model import NewOrder, TradeSide
+from openvpp.markets.presets import load_presets
+from openvpp.runtime import Runtime
+from openvpp.runtime_trading import reconcile
+from openvpp.trading.orders import Order, State
+from openvpp.trading.records import SubmitOrder
+from tests.integration.test_exchange_http import ThreadServer
+from tests.integration.trading_support import MARKET, PRODUCT, open_hour, setup_trading
+from tests.support import ShiftClock
+
+ACCOUNT = "desk"
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, object]:
+    return {"connector_allowed_hosts": ["127.0.0.1"], "connector_allow_local": True}
+
+
+@pytest.fixture
+def venue() -> Iterator[tuple[SimulatedExchange, FaultInjector, ThreadServer]]:
+    exchange = SimulatedExchange(
+        load_presets(), SystemClock(), api_keys={"desk-key-0123456789": ACCOUNT, "cp": "cp"}
+    )
+    faults = FaultInjector([])
+    with ThreadServer(create_exchange_app(exchange, faults, tick_interval_s=None)) as server:
+        yield exchange, faults, server
+
+
+@pytest.fixture
+def trading(
+    client: TestClient,
+    seeded: Runtime,
+    venue: tuple[SimulatedExchange, FaultInjector, ThreadServer],
+) -> dict[str, Any]:
+    _, _, server = venue
+    ctx = setup_trading(
+        client, kind="openvpp-exchange", base_url=server.url, options={"timeout_s": 0.5}
+    )
+    with seeded.uow(readonly=True) as uow:
+        org = uow.market_connections.of_org(None)[0].organization_id
+    ctx["principal"] = Principal(
+        kind="user",
+        id="trader",
+        organization_id=org,
+        roles=frozenset({Role.TRADER}),
+        user_id="trader",
+    )
+    # quick reconciliation in tests: a few lookups 10-40 ms apart
+    seeded.trading.orders.policy = ReconcilePolicy(
+        query_attempts=4, initial_s=0.01, max_s=0.04, not_found_confirmations=2, max_resends=1
+    )
+    return ctx
+
+
+def _cmd(ctx: dict[str, Any], clock: ShiftClock, cid: str, qty: str = "2") -> SubmitOrder:
+    return SubmitOrder(
+        client_order_id=cid,
+        vpp_id=ctx["vpp_id"],
+        market=MARKET,
+        product=PRODUCT,
+        delivery_start=open_hour(clock.now()),
+        side="sell",
+        price=Decimal(50),
+        quantity=Decimal(qty),
+    )
+
+
+def _venue_orders(exchange: SimulatedExchange, cid: str) -> list[Any]:
+    return [o for o in exchange.orders(ACCOUNT) if o.client_order_id == cid]
+
+
+def _stored(rt: Runtime, order: Order) -> Order:
+    with rt.uow(readonly=True) as uow:
+        found = uow.trading_orders.get(order.organization_id, order.id)
+    assert found is not None
+    return found
+
+
+def _essence(o: Order) -> tuple[Any, ...]:
+    """What a clean run and a recovered run must agree on."""
+    return (o.state, o.quantity, o.filled, o.price, o.venue_order_id is not None)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"mode": "error_5xx_after", "endpoints": ["submit"], "count": 1},
+        {"mode": "drop_ack", "endpoints": ["submit"], "count": 1},
+        {"mode": "malformed", "endpoints": ["submit"], "count": 1},
+        {"mode": "delay_after_accept", "endpoints": ["submit"], "count": 1, "delay_s": 1.5},
+        {"mode": "error_5xx_before", "endpoints": ["submit"], "count": 2},
+        {"mode": "rate_limit_429", "endpoints": ["submit"], "count": 1, "retry_after_s": 1},
+    ],
+    ids=lambda f: f["mode"],
+)
+def test_ambiguous_or_refused_submissions_end_known_without_duplicates(
+    seeded: Runtime,
+    clock: ShiftClock,
+    venue: tuple[SimulatedExchange, FaultInjector, ThreadServer],
+    trading: dict[str, Any],
+    fault: dict[str, Any],
+) -> None:
+    exchange, faults, _ = venue
+    faults.set([FaultSpec(**{**fault, "endpoints": tuple(fault["endpoints"])})])
+    placed = seeded.trading.orders.submit(
+        seeded.uow(), trading["principal"], _cmd(trading, clock, "f-1")
+    )
+    assert placed.order.state is State.ACKNOWLEDGED, placed.order
+    assert len(_venue_orders(exchange, "f-1")) == 1
+    assert placed.order.venue_order_id == _venue_orders(exchange, "f-1")[0].venue_order_id
+
+
+def test_an_unanswered_order_stays_unknown_until_reconciled(
+    seeded: Runtime,
+    clock: ShiftClock,
+    venue: tuple[SimulatedExchange, FaultInjector, ThreadServer],
+    trading: dict[str, Any],
+) -> None:
+    exchange, faults, _ = venue
+    faults.set(
+        [
+            FaultSpec(mode="drop_ack", endpoints=("submit",), count=1),  # type: ignore[arg-type]
+            FaultSpec(mode="error_5xx_after", endpoints=("find_order",)),  # type: ignore[arg-type]
+        ]
+    )
+    placed = seeded.trading.orders.submit(
+        seeded.uow(), trading["principal"], _cmd(trading, clock, "u-1")
+    )
+    assert placed.order.state is State.UNKNOWN
+    assert len(_venue_orders(exchange, "u-1")) == 1
+    reconcile(seeded)  # the venue still does not answer lookups: nothing is decided
+    assert _stored(seeded, placed.order).state is State.UNKNOWN
+    faults.clear()
+    breaker = seeded.trading.orders._breakers[placed.order.connection_id]
+    assert breaker.state.value == "open"  # the failed lookups opened it
+    clock.advance(31)  # past its cool-down: the next call is the probe
+    report = reconcile(seeded, only=frozenset({State.UNKNOWN}))
+    assert report.checked == 1 and report.resent == 0
+    after = _stored(seeded, placed.order)
+    assert after.state is State.ACKNOWLEDGED and after.venue_order_id
+    assert len(_venue_orders(exchange, "u-1")) == 1
+
+
+def test_duplicate_and_reordered_fills_are_applied_once(
+    seeded: Runtime,
+    clock: ShiftClock,
+    venue: tuple[SimulatedExchange, FaultInjector, ThreadServer],
+    trading: dict[str, Any],
+) -> None:
+    exchange, faults, _ = venue
+    cmd = _cmd(trading, clock, "d-1", qty="3")
+    placed = seeded.trading.orders.submit(seeded.uow(), trading["principal"], cmd)
+    for i, qty in enumerate(["0.5", "1", "0.7"]):
+        exchange.submit(
+            "cp",
+            NewOrder(
+                f"cp-{i}", MARKET, PRODUCT, cmd.delivery_start, TradeSide.BUY, Decimal(60),
+                Decimal(qty),
+            ),
+        )  # fmt: skip
+    faults.set(
+        [
+            FaultSpec(mode="duplicate_fills", endpoints=("fills",), count=2),  # type: ignore[arg-type]
+            FaultSpec(mode="out_of_order_fills", endpoints=("fills",), count=2),  # type: ignore[arg-type]
+        ]
+    )
+    with seeded.uow(readonly=True) as uow:
+        connection = uow.market_connections.of_org(None)[0]
+    for _ in range(3):
+        seeded.trading.sync.poll_fills(seeded.uow(), connection)
+    order = _stored(seeded, placed.order)
+    venue_order = _venue_orders(exchange, "d-1")[0]
+    assert order.filled == venue_order.filled_mw == Decimal("2.2")
+    assert order.state is State.PARTIALLY_FILLED
+    with seeded.uow(readonly=True) as uow:
+        fills = uow.trading_fills.page(
+            order.organization_id, order_id=order.id, vpp_id=None, limit=50, offset=0
+        )
+    assert sorted(f.quantity for f in fills) == [Decimal("0.5"), Decimal("0.7"), Decimal(1)]
+
+
+@pytest.mark.parametrize("point", ["after_commit_before_send", "after_send_before_ack"])
+def test_a_crash_at_a_named_point_recovers_to_the_clean_state(
+    seeded: Runtime,
+    clock: ShiftClock,
+    venue: tuple[SimulatedExchange, FaultInjector, ThreadServer],
+    trading: dict[str, Any],
+    point: str,
+) -> None:
+    exchange, _, _ = venue
+    clean = seeded.trading.orders.submit(
+        seeded.uow(), trading["principal"], _cmd(trading, clock, "clean")
+    ).order
+
+    class Crash(BaseException):
+        pass
+
+    def crash(at: str, order: Order) -> None:
+        if at == point:
+            raise Crash(at)
+
+    seeded.trading.orders.fault = crash
+    with pytest.raises(Crash):
+        seeded.trading.orders.submit(
+            seeded.uow(), trading["principal"], _cmd(trading, clock, "crashed")
+        )
+    seeded.trading.orders.fault = None
+    with seeded.uow(readonly=True) as uow:
+        org = trading["principal"].organization_id
+        stored = uow.trading_orders.by_client_id(org, "crashed")
+    assert stored is not None and stored.state is State.RISK_CHECKED  # written before sending
+    expected_at_venue = 0 if point == "after_commit_before_send" else 1
+    assert len(_venue_orders(exchange, "crashed")) == expected_at_venue
+
+    report = reconcile(seeded)  # what the server does at start-up
+    assert report.resent == 1 - expected_at_venue
+    recovered = _stored(seeded, stored)
+    assert _essence(recovered) == _essence(_stored(seeded, clean))
+    assert len(_venue_orders(exchange, "crashed")) == 1
+    assert {o.client_order_id for o in exchange.orders(ACCOUNT)} == {"clean", "crashed"}
