@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -176,19 +176,14 @@ class SimClock:
         return self.current
 
 
-@dataclass(order=True)
-class _InFlight:
-    deliver_s: float
-    order: int
-    setpoint: Setpoint = field(compare=False)
-
-
 class DeviceSimulator:
     """A simulated fleet behind the gateway contract (see the module docstring).
 
     ``step_s``: control cycle [s]; ``telemetry_s`` / ``heartbeat_s``: reporting periods [s];
     ``controller_heartbeat_s``: how often the controller side signals life to the devices;
-    ``link_timeout_s``: the devices' fail-safe timeout.
+    ``link_timeout_s``: the devices' fail-safe timeout. Internally the devices are grouped by
+    kind (contiguous slices); the public arrays (``applied_mw``, ``available_mw``,
+    ``stored_mwh``, ``mode``, ``faulted``, :meth:`soc`) are in the fleet's order.
     """
 
     def __init__(
@@ -219,59 +214,61 @@ class DeviceSimulator:
         self.now_s = start.timestamp()
         self.rng = np.random.default_rng(seed)
         n = len(fleet.resource_ids)
-        self.kind = fleet.kind_codes
-        p_min, p_max = fleet.limits()
-        self.rating = np.maximum(p_max - p_min, 1e-6)
+        codes = fleet.kind_codes
+        self._perm = np.argsort(codes, kind="stable")  # internal row -> fleet row
+        self._inv = np.argsort(self._perm)  # fleet row -> internal row
+        f = self._f = _permuted(fleet, self._perm)
+        counts = np.bincount(codes, minlength=3)
+        self._pv = slice(0, int(counts[PV]))
+        self._bat = slice(int(counts[PV]), int(counts[PV] + counts[BATTERY]))
+        self._load = slice(int(counts[PV] + counts[BATTERY]), n)
+        p_min, p_max = f.limits()
+        self._rating = np.maximum(p_max - p_min, 1e-6)
         self.controller = FleetController(
-            fleet.resource_ids,
+            f.resource_ids,
             p_min_mw=p_min,
             p_max_mw=p_max,
-            ramp_mw_per_s=fleet.ramp_mw_per_s,
-            fallback_mw=fleet.fallback_mw,
+            ramp_mw_per_s=f.ramp_mw_per_s,
+            fallback_mw=f.fallback_mw,
             link_timeout_s=link_timeout_s,
         )
         self.controller.heard(start)
-        self.stored_mwh = np.where(self.kind == BATTERY, fleet.soc0 * fleet.energy_mwh, np.nan)
-        self.applied_mw = np.zeros(n)
-        self.available_mw = np.zeros(n)
-        self.demand_mw = np.zeros(n)
-        self.mode = np.full(n, 1, dtype=np.int8)
-        self.faulted = np.zeros(n, dtype=np.bool_)
-        self.offline_until = np.full(n, -np.inf)
-        self.ignoring = self.rng.random(n) < self.faults.ignore_fraction
-        self.controller_link = True
+        bat = self._bat
+        self._b = {
+            "p_ch": f.p_charge_max_mw[bat],
+            "p_dis": f.p_discharge_max_mw[bat],
+            "eta_c": f.eta_charge[bat],
+            "eta_d": f.eta_discharge[bat],
+            "sd": f.self_discharge_per_h[bat],
+            "e_min": f.soc_min[bat] * f.energy_mwh[bat],
+            "e_max": f.soc_max[bat] * f.energy_mwh[bat],
+            "energy": f.energy_mwh[bat],
+        }
+        self._stored = f.soc0[bat] * f.energy_mwh[bat]
+        self._applied = np.zeros(n)
+        self._available = np.zeros(n)
+        self._natural = np.zeros(n)
+        self._mode = np.full(n, 1, dtype=np.int8)
+        self._faulted = np.zeros(n, dtype=np.bool_)  # random faults (persist)
+        self._faulted_now = np.zeros(n, dtype=np.bool_)  # random or scheduled, this step
         self._offline = np.zeros(n, dtype=np.bool_)
-        self.faulted_now = np.zeros(n, dtype=np.bool_)
+        self._offline_until = np.full(n, -np.inf)
+        self._ignoring = (self.rng.random(n) < self.faults.ignore_fraction)[self._perm]
+        self.controller_link = True
         self._cloud_common = 0.0
+        self._cloud_own = np.zeros(self._pv.stop)
         self._tel_seq = np.zeros(n, dtype=np.int64)
-        self._next_tel = self.now_s
-        self._next_hb = self.now_s
-        self._next_ctl_hb = self.now_s
-        self._inflight: list[_InFlight] = []
+        self._next_tel = self._next_hb = self._next_ctl_hb = self.now_s
+        self._inflight: list[tuple[float, int, Setpoint]] = []
         self._order = 0
         self._events = GatewayEvents()
+        index = self.controller.index
         self._sched = [
-            (fleet.resource_ids.index(f.resource_id), f.kind, f.start.timestamp(),
-             np.inf if f.end is None else f.end.timestamp())
-            for f in self.faults.schedule
+            (index[x.resource_id], x.kind, x.start.timestamp(),
+             np.inf if x.end is None else x.end.timestamp())
+            for x in self.faults.schedule
         ]  # fmt: skip
         self._closed = False
-        kind = self.kind
-        self._pv, self._bat = np.flatnonzero(kind == PV), np.flatnonzero(kind == BATTERY)
-        self._load = np.flatnonzero(kind == LOAD)
-        self._natural = np.zeros(n)
-        self._cloud_own = np.zeros(self._pv.size)
-        bi = self._bat
-        self._b = {
-            "p_ch": fleet.p_charge_max_mw[bi],
-            "p_dis": fleet.p_discharge_max_mw[bi],
-            "eta_c": fleet.eta_charge[bi],
-            "eta_d": fleet.eta_discharge[bi],
-            "sd": fleet.self_discharge_per_h[bi],
-            "e_min": fleet.soc_min[bi] * fleet.energy_mwh[bi],
-            "e_max": fleet.soc_max[bi] * fleet.energy_mwh[bi],
-        }
-        self._stored = self.stored_mwh[bi].copy()
         self._pv_curve = _curve(profiles.pv_per_mw_dc)
         self._load_curve = _curve(profiles.load_shape)
         self._physics(self.now_s, 0.0)
@@ -302,7 +299,7 @@ class DeviceSimulator:
         for sp, keep, d in zip(setpoints, kept.tolist(), delay.tolist(), strict=True):
             if keep:
                 self._order += 1
-                heapq.heappush(self._inflight, _InFlight(self.now_s + d, self._order, sp))
+                heapq.heappush(self._inflight, (self.now_s + d, self._order, sp))
         self._deliver(self.now_s)
 
     def drain_now(self) -> GatewayEvents:
@@ -315,8 +312,7 @@ class DeviceSimulator:
         """Step the fleet every ``step_s`` until ``to`` (the last step lands on ``to``)."""
         end = to.timestamp()
         while self.now_s < end - 1e-9:
-            t = min(self.now_s + self.step_s, end)
-            self._step(t)
+            self._step(min(self.now_s + self.step_s, end))
 
     def set_controller_link(self, up: bool) -> None:
         """Break (or restore) the controller's link to every device (a broker outage)."""
@@ -326,88 +322,104 @@ class DeviceSimulator:
         dt = t - self.now_s
         self.now_s = t
         self.clock.current = datetime.fromtimestamp(t, UTC)
-        offline, ignoring = self._fault_state(t, dt)
+        ignoring = self._fault_state(t, dt)
         self._deliver(t)
         ctl = self.controller
         if self.controller_link and t >= self._next_ctl_hb - 1e-9:
-            ctl.last_heard[~offline] = t
+            ctl.last_heard[~self._offline] = t
             self._next_ctl_hb = t + self.controller_heartbeat_s
-        cmd, self.mode = ctl.step_at(t)
+        cmd, self._mode = ctl.step_at(t)
         self._physics(t, dt, cmd, ignoring)
-        self._report(t, offline)
+        self._report(t)
 
-    def _fault_state(self, t: float, dt: float) -> tuple[BoolArray, BoolArray]:
-        n = len(self.kind)
+    def _fault_state(self, t: float, dt: float) -> BoolArray:
+        """Update fault, link and ignore states for the step at ``t``; the ignore mask."""
+        n = self._applied.size
         f = self.faults
         if f.fault_per_h > 0:
-            self.faulted |= self.rng.random(n) < -np.expm1(-f.fault_per_h * dt / 3600)
+            self._faulted |= self.rng.random(n) < -np.expm1(-f.fault_per_h * dt / 3600)
         if f.drop_per_h > 0:
             drop = self.rng.random(n) < -np.expm1(-f.drop_per_h * dt / 3600)
-            self.offline_until[drop] = np.maximum(self.offline_until[drop], t + f.drop_duration_s)
-        offline = self.offline_until > t
-        ignoring = self.ignoring.copy()
-        faulted = self.faulted.copy()
-        for i, kind, s, e in self._sched:
-            if s <= t < e:
-                {"fault": faulted, "offline": offline, "ignore": ignoring}[kind][i] = True
+            until = self._offline_until
+            until[drop] = np.maximum(until[drop], t + f.drop_duration_s)
+        offline = self._offline_until > t
+        ignoring = self._ignoring
+        faulted = self._faulted.copy()
+        if self._sched:
+            ignoring = ignoring.copy()
+            for i, kind, start, end in self._sched:
+                if start <= t < end:
+                    {"fault": faulted, "offline": offline, "ignore": ignoring}[kind][i] = True
         self._offline = offline
-        self.faulted_now = faulted
+        self._faulted_now = faulted
         self.controller.faulted[:] = faulted
-        return offline, ignoring
+        return ignoring
 
     def _deliver(self, t: float) -> None:
-        ctl = self.controller
-        offline = self._offline
+        due: list[Setpoint] = []
+        at_s: list[float] = []
+        while self._inflight and self._inflight[0][0] <= t + 1e-9:
+            deliver_s, _, sp = heapq.heappop(self._inflight)
+            due.append(sp)
+            at_s.append(deliver_s)
+        if not due:
+            return
+        index = self.controller.index
+        rows = [index.get(sp.resource_id, -1) for sp in due]
+        # unknown devices and unreachable ones: the message is lost
+        keep = [j for j, i in enumerate(rows) if i >= 0 and not self._offline[i]]
         when = datetime.fromtimestamp(t, UTC)
-        while self._inflight and self._inflight[0].deliver_s <= t + 1e-9:
-            msg = heapq.heappop(self._inflight)
-            i = ctl.index.get(msg.setpoint.resource_id)
-            if i is None or offline[i]:
-                continue  # no such device, or unreachable: the message is lost
-            status, reason = ctl.receive_at(i, msg.setpoint, msg.deliver_s)
-            ack = Ack(msg.setpoint.instruction_id, msg.setpoint.resource_id, status, when, reason)
-            self._events.acks.append(ack)
+        # messages of one step are judged at the step's instant (latency below a step is
+        # not resolved further)
+        results = self.controller.receive_batch([rows[j] for j in keep], [due[j] for j in keep], t)
+        self._events.acks.extend(
+            Ack(due[j].instruction_id, due[j].resource_id, status, when, reason)
+            for j, (status, reason) in zip(keep, results, strict=True)
+        )
 
     def _physics(
         self, t: float, dt: float, cmd: FloatArray | None = None, ignoring: BoolArray | None = None
     ) -> None:
-        fl, nz, rng = self.fleet, self.noise, self.rng
+        f, nz, rng = self._f, self.noise, self.rng
         pv, bat, load = self._pv, self._bat, self._load
         # cloud factor per plant: AR(1) with a common and an own part
         a = float(np.exp(-dt / nz.cloud_tau_s)) if dt > 0 else 1.0
         s = np.sqrt(1 - a * a)
         self._cloud_common = a * self._cloud_common + s * float(rng.standard_normal())
-        self._cloud_own = a * self._cloud_own + s * rng.standard_normal(pv.size)
+        own = self._cloud_own
+        own *= a
+        own += s * rng.standard_normal(own.size)
         c = nz.cloud_common
-        dev = np.sqrt(c) * self._cloud_common + np.sqrt(1 - c) * self._cloud_own
-        cloud = np.clip(1.0 + nz.cloud * dev, 0.0, 1.3)
+        cloud = 1.0 + nz.cloud * (np.sqrt(c) * self._cloud_common + np.sqrt(1 - c) * own)
+        np.clip(cloud, 0.0, 1.3, out=cloud)
         per_dc = float(np.interp(t, *self._pv_curve))
-        avail = np.minimum(fl.pv_dc_mw[pv] * per_dc * cloud, fl.pv_ac_mw[pv])
-        self.available_mw[pv] = avail
+        avail = np.minimum(f.pv_dc_mw[pv] * (per_dc * cloud), f.pv_ac_mw[pv])
+        self._available[pv] = avail
         shape = float(np.interp(t, *self._load_curve))
-        noise = np.clip(1 + nz.load * rng.standard_normal(load.size), 0.0, None)
-        demand = fl.load_peak_mw[load] * shape * noise
-        self.demand_mw[load] = demand
+        noise = np.maximum(1 + nz.load * rng.standard_normal(load.stop - load.start), 0.0)
+        demand = f.load_peak_mw[load] * shape * noise
+        self._available[load] = demand
         natural = self._natural
         natural[pv], natural[load] = avail, -demand
         want = natural.copy() if cmd is None else cmd
         if ignoring is not None and ignoring.any():
-            lazy = ignoring & (self.mode == FOLLOWING)
+            lazy = ignoring & (self._mode == FOLLOWING)
             want[lazy] = natural[lazy]
-        want += nz.tracking * self.rating * rng.standard_normal(want.size)
-        out = want
-        out[pv] = np.clip(want[pv], 0.0, avail)
-        out[load] = np.clip(want[load], -demand, -(1 - fl.load_curtailable[load]) * demand)
-        out[bat] = self._battery(want[bat], dt)
-        out[self.faulted_now] = 0.0
-        self.applied_mw = out
+        want += nz.tracking * self._rating * rng.standard_normal(want.size)
+        want[pv] = np.minimum(np.maximum(want[pv], 0.0), avail)
+        want[load] = np.minimum(
+            np.maximum(want[load], -demand), -(1 - f.load_curtailable[load]) * demand
+        )
+        want[bat] = self._battery(want[bat], dt)
+        want[self._faulted_now] = 0.0
+        self._applied = want
 
     def _battery(self, want: FloatArray, dt: float) -> FloatArray:
         """One step of the battery model (:mod:`openvpp.resources.models.battery`) for the
         battery rows: powers within the limits and the stored energy; energy integrated."""
         b = self._b
-        p = np.clip(want, -b["p_ch"], b["p_dis"])
-        p[self.faulted_now[self._bat]] = 0.0
+        p = np.minimum(np.maximum(want, -b["p_ch"]), b["p_dis"])
+        p[self._faulted_now[self._bat]] = 0.0
         dt_h = dt / 3600
         if dt_h <= 0:
             return p
@@ -417,49 +429,75 @@ class DeviceSimulator:
         p = np.minimum(np.maximum(p, -max_ch), max_dis)
         delta = (np.maximum(-p, 0) * b["eta_c"] - np.maximum(p, 0) / b["eta_d"]) * dt_h
         self._stored = start + delta
-        self.stored_mwh[self._bat] = self._stored
         return p
 
-    def _report(self, t: float, offline: BoolArray) -> None:
-        when = datetime.fromtimestamp(t, UTC)
-        ids = self.fleet.resource_ids
+    def _report(self, t: float) -> None:
         if t < min(self._next_tel, self._next_hb) - 1e-9:
             return
-        modes = [MODES[m] for m in self.mode.tolist()]
+        when = datetime.fromtimestamp(t, UTC)
+        ids = self._f.resource_ids
+        modes = [MODES[m] for m in self._mode.tolist()]
+        idx = np.flatnonzero(~self._offline)
         if t >= self._next_tel - 1e-9:
             self._next_tel = t + self.telemetry_s
-            idx = np.flatnonzero(~offline)
-            noise = self.noise.measurement * self.rating[idx] * self.rng.standard_normal(idx.size)
+            noise = self.noise.measurement * self._rating[idx] * self.rng.standard_normal(idx.size)
             self._tel_seq[idx] += 1
-            soc = self.soc()[idx]
-            socs = [None if x != x else x for x in soc.tolist()]  # NaN: not storage
+            soc = np.full(self._applied.size, np.nan)
+            soc[self._bat] = self._stored / self._b["energy"]
+            socs = [None if x != x else x for x in soc[idx].tolist()]  # NaN: not storage
+            rows = idx.tolist()
             self._events.telemetry.extend(
                 map(
                     TelemetrySample,
-                    [ids[i] for i in idx.tolist()],
-                    [when] * idx.size,
-                    (self.applied_mw[idx] + noise).tolist(),
+                    [ids[i] for i in rows],
+                    [when] * len(rows),
+                    (self._applied[idx] + noise).tolist(),
                     self._tel_seq[idx].tolist(),
                     socs,
-                    [modes[i] for i in idx.tolist()],
+                    [modes[i] for i in rows],
                 )
             )
         if t >= self._next_hb - 1e-9:
             self._next_hb = t + self.heartbeat_s
-            idx = np.flatnonzero(~offline)
             following = self.controller.instruction_ids(t)
             self._events.heartbeats.extend(
                 Heartbeat(ids[i], when, modes[i], following[i]) for i in idx.tolist()
             )
 
-    # -- inspection -------------------------------------------------------------------------
+    # -- inspection, in the fleet's order ---------------------------------------------------
+
+    @property
+    def applied_mw(self) -> FloatArray:
+        """Power each device applies [MW] (after physics, before measurement noise)."""
+        return np.asarray(self._applied[self._inv], dtype=np.float64)
+
+    @property
+    def available_mw(self) -> FloatArray:
+        """PV: available power [MW]; loads: demand [MW]; batteries: 0."""
+        return np.asarray(self._available[self._inv], dtype=np.float64)
+
+    @property
+    def stored_mwh(self) -> FloatArray:
+        """Stored energy [MWh]; NaN for non-storage."""
+        out = np.full(self._applied.size, np.nan)
+        out[self._bat] = self._stored
+        return np.asarray(out[self._inv], dtype=np.float64)
 
     def soc(self) -> FloatArray:
-        """State of charge per device [fraction of energy]; NaN for non-storage."""
-        energy = self.fleet.energy_mwh
-        out = np.full(len(self.kind), np.nan)
-        np.divide(self.stored_mwh, energy, out=out, where=(self.kind == BATTERY) & (energy > 0))
-        return out
+        """State of charge [fraction of energy]; NaN for non-storage."""
+        out = np.full(self._applied.size, np.nan)
+        out[self._bat] = self._stored / self._b["energy"]
+        return np.asarray(out[self._inv], dtype=np.float64)
+
+    @property
+    def mode(self) -> NDArray[np.int8]:
+        """Mode code per device (index into :data:`openvpp.dispatch.device.MODES`)."""
+        return np.asarray(self._mode[self._inv], dtype=np.int8)
+
+    @property
+    def faulted(self) -> BoolArray:
+        """Devices in fault now (random or scheduled)."""
+        return np.asarray(self._faulted_now[self._inv], dtype=np.bool_)
 
     @property
     def now(self) -> datetime:
@@ -469,6 +507,15 @@ class DeviceSimulator:
         """The instants :meth:`advance` would step at, up to ``until``."""
         k = int(np.ceil((until.timestamp() - self.now_s) / self.step_s - 1e-9))
         return [self.now + timedelta(seconds=self.step_s * (j + 1)) for j in range(k)]
+
+
+def _permuted(fleet: SimFleet, order: NDArray[np.intp]) -> SimFleet:
+    """The fleet with its devices in ``order``."""
+    values: dict[str, object] = {}
+    for fd in fields(SimFleet):
+        v = getattr(fleet, fd.name)
+        values[fd.name] = tuple(v[i] for i in order.tolist()) if isinstance(v, tuple) else v[order]
+    return SimFleet(**values)  # type: ignore[arg-type]
 
 
 def _curve(series: pd.Series) -> tuple[FloatArray, FloatArray]:

@@ -246,3 +246,49 @@ def test_property_fallback_within_timeout_plus_cycle(
             if t >= bound:
                 assert out == pytest.approx(fallback, abs=1e-9)
             t += cycle
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    batches=st.lists(
+        st.lists(
+            st.tuples(
+                st.integers(0, 3),  # device
+                st.integers(-1, 4),  # seq
+                st.floats(-1.5, 1.5),  # power
+                st.integers(-30, 30),  # window start from now [s]
+                st.integers(0, 60),  # window length [s]
+            ),
+            max_size=8,
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    faulted=st.integers(0, 3),
+)
+def test_property_batch_receive_equals_one_by_one(
+    batches: list[list[tuple[int, int, float, int, int]]], faulted: int
+) -> None:
+    ids = ["a", "b", "c", "d"]
+
+    def make() -> FleetController:
+        f = FleetController(ids, p_min_mw=-1, p_max_mw=1, ramp_mw_per_s=1.0, slots=1)
+        f.set_fault([faulted])
+        return f
+
+    one, many = make(), make()
+    now = 0.0
+    for k, batch in enumerate(batches):
+        now += 20
+        sps = [
+            sp(seq, p, now + s0, now + s0 + length, rid=ids[i]) for i, seq, p, s0, length in batch
+        ]
+        sps = [replace(x, instruction_id=f"{k}-{j}") for j, x in enumerate(sps)]
+        rows = [i for i, *_ in batch]
+        expected = [one.receive_at(i, x, now) for i, x in zip(rows, sps, strict=True)]
+        assert many.receive_batch(rows, sps, now) == expected
+        assert one.last_seq.tolist() == many.last_seq.tolist()
+        assert one.fallback.tolist() == many.fallback.tolist()
+        for t in (now, now + 10, now + 25):
+            assert one.target_at(t)[0].tolist() == many.target_at(t)[0].tolist()
+            assert one.instruction_ids(t) == many.instruction_ids(t)

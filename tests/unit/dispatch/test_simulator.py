@@ -220,3 +220,24 @@ def test_offline_device_reports_nothing_and_random_faults_are_seeded() -> None:
         runs.append(s2.faulted.copy())
     assert runs[0].any()
     assert np.array_equal(runs[0], runs[1])
+
+
+def test_mixed_fleet_arrays_are_in_the_fleet_order() -> None:
+    kinds = [ResourceType.CURTAILABLE_LOAD, ResourceType.BATTERY, ResourceType.PV]
+    kinds = kinds * 3
+    sim = DeviceSimulator(fleet(kinds), profiles(), START, noise=QUIET)
+    sim.send_now([sp("d4", 1, -0.4, START, 15)])  # the second battery
+    sim.advance(START + timedelta(minutes=2))
+    is_bat = np.array([k is ResourceType.BATTERY for k in kinds])
+    assert np.isnan(sim.stored_mwh[~is_bat]).all()
+    assert not np.isnan(sim.soc()[is_bat]).any()
+    assert sim.applied_mw[4] == pytest.approx(-0.4)
+    assert sim.applied_mw[[1, 7]] == pytest.approx([0.0, 0.0])
+    assert np.all(sim.applied_mw[[0, 3, 6]] < 0)  # loads draw
+    assert np.all(sim.available_mw[[2, 5, 8]] > 0)  # the sun is up in the morning ...
+    assert np.all(sim.applied_mw[[2, 5, 8]] == 0)  # ... but without setpoints PV falls back to 0
+    assert sim.mode.tolist() == [1, 1, 1, 1, 0, 1, 1, 1, 1]
+    tel = {s.resource_id: s for s in sim.drain_now().telemetry}
+    assert tel["d4"].mode is DeviceMode.FOLLOWING
+    assert tel["d1"].soc == pytest.approx(0.5, abs=0.01)
+    assert tel["d0"].soc is None
