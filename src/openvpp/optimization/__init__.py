@@ -22,3 +22,17 @@ from openvpp.optimization.formats import validate_offer_curves as validate_offer
 from openvpp.optimization.formats import validate_orders as validate_orders
 from openvpp.optimization.ladders import IntervalLadder as IntervalLadder
 from openvpp.optimization.ladders import ladders as ladders
+
+# -- schedule optimization and the decomposition (units.py, lp.py, schedule.py, decomposition.py)
+from openvpp.optimization.decomposition import DecompositionOptions as DecompositionOptions
+from openvpp.optimization.decomposition import DecompositionResult as DecompositionResult
+from openvpp.optimization.decomposition import optimize_portfolio as optimize_portfolio
+from openvpp.optimization.lp import Penalties as Penalties
+from openvpp.optimization.lp import SolverOptions as SolverOptions
+from openvpp.optimization.schedule import Market as ScheduleMarket
+from openvpp.optimization.schedule import ScheduleResult as ScheduleResult
+from openvpp.optimization.schedule import Slacks as Slacks
+from openvpp.optimization.schedule import optimize_schedule as optimize_schedule
+from openvpp.optimization.schedule import price_response as price_response
+from openvpp.optimization.units import FlexUnit as FlexUnit
+from openvpp.optimization.units import StorageUnit as StorageUnit

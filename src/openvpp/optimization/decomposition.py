@@ -1,0 +1,593 @@
+"""Schedules for large portfolios: Dantzig-Wolfe column generation over the shared grid
+limit, one small warm-started HiGHS model per unit.
+
+Without the grid limit the portfolio problem separates into one LP per unit. The master LP
+chooses, per unit, a convex combination of schedules ("columns") already found, subject to the
+grid limit; its duals on the limit rows are a price correction ``lambda`` [currency/MWh], and
+every unit's optimal response to ``price - lambda`` is a new column. Each round also gives
+the Lagrangian bound ``UB(lambda) = Σ_i max_x (value_i - lambda·P_i·dt) + Σ_t dt·(lambda⁺·export
++ lambda⁻·import)``, so the result carries a proven gap. Rounds stop when the gap is below
+``rel_gap``, or at the round or time limit. Method and measured cost: docs/optimization.md.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import highspy
+import numpy as np
+from numpy.typing import NDArray
+
+from openvpp.markets.clearing.milp import new_highs
+from openvpp.optimization.lp import (
+    Extract,
+    Penalties,
+    ScheduleLp,
+    SolverOptions,
+    set_options,
+)
+from openvpp.optimization.reduction import cluster_storage, reduce_portfolio
+from openvpp.optimization.schedule import (
+    SIMULTANEOUS_TOL,
+    Market,
+    ScheduleResult,
+    _result,
+    _split,
+)
+from openvpp.optimization.units import FlexUnit, StorageUnit, Unit
+from openvpp.resources.models.battery import clip_to_feasible, soc_trajectory
+
+__all__ = ["DecompositionOptions", "DecompositionResult", "optimize_portfolio"]
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+_INF = highspy.kHighsInf
+_TRACE = False
+
+
+@dataclass(frozen=True)
+class DecompositionOptions:
+    """Stopping rules: the proven relative gap, the number of pricing rounds and a wall-time
+    budget [s] after which no new round starts; HiGHS settings for the unit models and the
+    master."""
+
+    rel_gap: float = 1e-3
+    max_rounds: int = 12
+    time_budget_s: float = 2.5
+    clusters: int = 40
+    smoothing: float = 0.5
+    spread: float = 0.1
+    batch: int = 10
+    solver: SolverOptions = field(
+        default_factory=lambda: SolverOptions(time_limit_s=10.0, mip_rel_gap=1e-6)
+    )
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.rel_gap < 1:
+            raise ValueError(f"rel_gap must lie in [0, 1), got {self.rel_gap}")
+        if self.max_rounds < 1:
+            raise ValueError(f"max_rounds must be >= 1, got {self.max_rounds}")
+        if self.batch < 1:
+            raise ValueError(f"batch must be >= 1, got {self.batch}")
+        if self.clusters < 1:
+            raise ValueError(f"clusters must be >= 1, got {self.clusters}")
+        if not 0 <= self.smoothing < 1:
+            raise ValueError(f"smoothing must lie in [0, 1), got {self.smoothing}")
+        if not self.time_budget_s > 0:
+            raise ValueError(f"time_budget_s must be > 0, got {self.time_budget_s}")
+
+
+@dataclass(frozen=True)
+class DecompositionResult:
+    """The schedule with its proof: ``upper_bound`` on the optimal objective [currency] (the
+    best Lagrangian bound), ``gap = (upper_bound - objective) / |upper_bound|``."""
+
+    schedule: ScheduleResult
+    upper_bound: float
+    gap: float
+    rounds: int
+    n_columns: int
+    n_mixed_units: int
+    time_s: float
+
+
+class _UnitModels:
+    """The units' LPs without the grid limit, in groups of ``batch`` units (one HiGHS model
+    per group: a model per unit spends more in HiGHS's fixed cost per solve than in
+    pivoting), re-solved warm as the price changes. The first solves run group after group,
+    each starting from the previous group's optimal basis: the batteries arrive sorted by
+    similarity, and similar groups share most of their basis."""
+
+    def __init__(
+        self,
+        storage: list[StorageUnit],
+        flex: list[FlexUnit],
+        market: Market,
+        pen: Penalties,
+        batch: int,
+    ) -> None:
+        t = market.n_intervals
+        self.lp = ScheduleLp(storage, flex, t, market.dt_h, pen, market.expected_price)
+        self.pen, self.t, self.dt = pen, t, market.dt_h
+        lp = self.lp
+        self.groups: list[tuple[ScheduleLp, int, int, bool]] = []  # model, first col, cols
+        for s0 in range(0, len(storage), batch):
+            group = storage[s0 : s0 + batch]
+            self.groups.append((self._model(group, []), s0 * lp.s_block, len(group), True))
+        for f0 in range(0, len(flex), batch):
+            group_f = flex[f0 : f0 + batch]
+            first = lp.f0 + f0 * lp.f_block
+            self.groups.append((self._model([], group_f), first, len(group_f), False))
+        self.solved = False
+
+    def _model(
+        self,
+        storage: list[StorageUnit],
+        flex: list[FlexUnit],
+        pairs: tuple[IntArray, IntArray] | None = None,
+    ) -> ScheduleLp:
+        m = ScheduleLp(
+            storage, flex, self.t, self.dt, self.pen, np.zeros(self.t), binary_pairs=pairs
+        )
+        m.highs.setOptionValue("presolve", "off")  # costs more than it saves at this size
+        return m
+
+    def respond(self, price: FloatArray, opts: SolverOptions) -> tuple[FloatArray, float]:
+        """Every unit's optimal columns at ``price`` [currency/MWh] (T,): the portfolio's
+        column vector and the sum of the units' optimal values at that price (a bound).
+        A group whose LP optimum has a battery charging and discharging at once gets (now
+        and from then on) a charge/discharge switch per interval for those batteries."""
+        lp, t = self.lp, self.t
+        x = np.empty(lp.n_cols)
+        bound = 0.0
+        basis: tuple[int, highspy.HighsBasis] | None = None
+        for g, (m, first, count, is_storage) in enumerate(self.groups):
+            m.set_price(price)
+            if not self.solved:
+                set_options(m.highs, opts)
+                if basis is not None and basis[0] == m.n_cols:
+                    m.highs.setBasis(basis[1])
+            xg, value = self._solve(m, opts)
+            if not self.solved and not m.n_z:
+                basis = (m.n_cols, m.highs.getBasis())
+            if is_storage and not m.n_z:
+                c, d = xg[m.s_cols(0)], xg[m.s_cols(1)]
+                both = ((c > SIMULTANEOUS_TOL) & (d > SIMULTANEOUS_TOL)).any(axis=1)
+                if both.any():
+                    units = np.flatnonzero(both).astype(np.int64)
+                    pairs = (np.repeat(units, t), np.tile(np.arange(t, dtype=np.int64), units.size))
+                    m = self._model(m.storage, [], pairs)
+                    self.groups[g] = (m, first, count, is_storage)
+                    m.set_price(price)
+                    set_options(m.highs, opts)
+                    xg, value = self._solve(m, opts)
+            width = count * (lp.s_block if is_storage else lp.f_block)
+            x[first : first + width] = xg[:width]
+            bound += value
+        self.solved = True
+        return x, bound
+
+    @staticmethod
+    def _solve(m: ScheduleLp, opts: SolverOptions) -> tuple[FloatArray, float]:
+        """Column values and the group's optimal value (for a MILP: its dual bound)."""
+        h = m.highs
+        if h.run() == highspy.HighsStatus.kError:
+            raise RuntimeError("HiGHS failed on a group of units")
+        info = h.getInfo()
+        if info.primal_solution_status != 2:
+            raise RuntimeError(f"no feasible schedule for a group of units ({h.getModelStatus()})")
+        bound = info.mip_dual_bound if m.n_z else info.objective_function_value
+        return np.asarray(h.getSolution().col_value), -float(bound)
+
+
+class _Master:
+    """max Σ w·value - grid penalty  s.t.  Σ_k w_ik = 1 per unit, -import <= Σ w·P <= export
+    (soft), over the columns found so far.
+
+    Rebuilt at each solve, as small as it can be without changing its optimum: only the grid
+    rows that some mix of the columns could violate (where the sum of the units' highest
+    columns exceeds the export limit, or the lowest the import limit); of a unit's columns
+    equal on those rows, only the best; a unit left with one column is fixed, its power
+    taken off the limits."""
+
+    def __init__(self, n_units: int, market: Market, pen: Penalties) -> None:
+        t = market.n_intervals
+        self.n, self.t, self.dt, self.pen = n_units, t, market.dt_h, pen
+        exp, imp = market.export_max_mw, market.import_max_mw
+        self.exp = np.full(t, np.inf) if exp is None else exp
+        self.imp = np.full(t, np.inf) if imp is None else imp
+        self.units: list[IntArray] = []
+        self.values: list[FloatArray] = []
+        self.powers: list[FloatArray] = []
+
+    @property
+    def k(self) -> int:
+        return int(sum(u.size for u in self.units))
+
+    def add(self, unit: IntArray, value: FloatArray, power: FloatArray) -> None:
+        """Columns: their unit, value [currency] and power (k, T) [MW]."""
+        self.units.append(unit)
+        self.values.append(value)
+        self.powers.append(power)
+
+    def solve(self, opts: SolverOptions) -> tuple[FloatArray, FloatArray, float]:
+        """Weight of every column added, the price correction lambda [currency/MWh] (T,) and
+        the master's objective [currency]."""
+        unit = np.concatenate(self.units)
+        value = np.concatenate(self.values)
+        power = np.concatenate(self.powers)
+        hi = np.full((self.n, self.t), -np.inf)
+        lo = np.full((self.n, self.t), np.inf)
+        np.maximum.at(hi, unit, power)
+        np.minimum.at(lo, unit, power)
+        rows = np.flatnonzero((hi.sum(axis=0) > self.exp) | (lo.sum(axis=0) < -self.imp))
+        # best column per (unit, power on the binding rows)
+        key = np.concatenate((unit[:, None].astype(np.float64), np.round(power[:, rows], 9)), 1)
+        by_value = np.argsort(-value, kind="stable")
+        _, first = np.unique(key[by_value], axis=0, return_index=True)
+        best = by_value[first]
+        counts = np.bincount(unit[best], minlength=self.n)
+        fixed = best[counts[unit[best]] == 1]
+        free = best[counts[unit[best]] > 1]
+        w = np.zeros(unit.size)
+        w[fixed] = 1.0
+        lam = np.zeros(self.t)
+        base_value = float(value[fixed].sum())
+        if free.size == 0 and rows.size == 0:
+            return w, lam, base_value
+        fixed_power = power[fixed][:, rows].sum(axis=0)
+        x, dual, objective = self._lp(
+            unit[free], value[free], power[free][:, rows], rows, fixed_power, opts
+        )
+        w[free] = x
+        lam[rows] = -dual / self.dt
+        return w, lam, base_value + objective
+
+    def _lp(
+        self,
+        unit: IntArray,
+        value: FloatArray,
+        power: FloatArray,
+        rows: IntArray,
+        fixed_power: FloatArray,
+        opts: SolverOptions,
+    ) -> tuple[FloatArray, FloatArray, float]:
+        """Weights, grid-row duals and objective of the reduced master."""
+        _, local = np.unique(unit, return_inverse=True)
+        n_u, n_r, k = int(local.max()) + 1 if local.size else 0, rows.size, unit.size
+        exp, imp = self.exp[rows] - fixed_power, self.imp[rows] + fixed_power
+        # columns: w (k), export excess (n_r), import excess (n_r)
+        r_w = np.concatenate((local[:, None], n_u + np.broadcast_to(np.arange(n_r), (k, n_r))), 1)
+        v_w = np.concatenate((np.ones((k, 1)), power), 1)
+        nz = v_w != 0
+        slack_rows = n_u + np.arange(n_r)
+        index = np.concatenate((r_w[nz], slack_rows, slack_rows)).astype(np.int64)
+        values = np.concatenate((v_w[nz], -np.ones(n_r), np.ones(n_r)))
+        counts = np.concatenate((nz.sum(axis=1), np.ones(2 * n_r, dtype=np.int64)))
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+        grid_cost = np.full(n_r, self.pen.grid * self.dt)
+        cost = np.concatenate((-value, grid_cost, grid_cost))
+        col_hi = np.concatenate(
+            (
+                np.full(k, _INF),
+                np.where(np.isfinite(exp), _INF, 0.0),
+                np.where(np.isfinite(imp), _INF, 0.0),
+            )
+        )
+        row_lo = np.concatenate((np.ones(n_u), np.where(np.isfinite(imp), -imp, -_INF)))
+        row_hi = np.concatenate((np.ones(n_u), np.where(np.isfinite(exp), exp, _INF)))
+        h = new_highs()
+        status = h.passModel(
+            int(cost.size),
+            int(row_lo.size),
+            int(values.size),
+            1,
+            1,
+            0.0,
+            cost,
+            np.zeros(cost.size),
+            col_hi,
+            row_lo,
+            row_hi,
+            starts,
+            index,
+            values,
+            np.zeros(cost.size, dtype=np.int64),
+        )
+        if status == highspy.HighsStatus.kError:
+            raise RuntimeError(f"HiGHS rejected the decomposition master: {status}")
+        set_options(h, replace(opts, solver="simplex"))
+        h.setOptionValue("simplex_strategy", 4)  # primal: fastest on these (measured)
+        if h.run() == highspy.HighsStatus.kError:
+            raise RuntimeError("HiGHS failed on the decomposition master")
+        sol = h.getSolution()
+        return (
+            np.asarray(sol.col_value)[:k],
+            np.asarray(sol.row_dual)[n_u:],
+            -float(h.getInfo().objective_function_value),
+        )
+
+
+def optimize_portfolio(
+    units: Sequence[Unit],
+    market: Market,
+    *,
+    penalties: Penalties | None = None,
+    options: DecompositionOptions | None = None,
+) -> DecompositionResult:
+    """The risk-neutral schedule of many units under a shared grid limit, by column
+    generation (see the module docstring). ``market.cvar_weight`` must be 0."""
+    started = time.perf_counter()
+    if market.cvar_weight:
+        raise ValueError("cvar_weight: the decomposition is risk-neutral, use optimize_schedule")
+    pen, opts = penalties or Penalties(), options or DecompositionOptions()
+    storage, flex, order = _split(units, market.n_intervals)
+    # similar batteries next to each other: their groups' bases carry over (see _UnitModels)
+    labels = cluster_storage(storage, opts.clusters) if storage else np.zeros(0, np.int64)
+    similar = np.lexsort((_durations(storage), labels)).astype(np.int64)
+    storage = [storage[i] for i in similar]
+    position = np.empty(len(similar), dtype=np.int64)
+    position[similar] = np.arange(len(similar))
+    if storage:
+        order = np.where(order < len(storage), position[np.minimum(order, len(storage) - 1)], order)
+    n, dt, price = len(storage) + len(flex), market.dt_h, market.expected_price
+    master = _Master(n, market, pen)
+    lam, reduced, x_reduced = _reduced(storage, flex, market, pen, labels[similar], opts.solver)
+    models = _UnitModels(storage, flex, market, pen, opts.batch)
+    lp = models.lp
+    columns: list[Extract] = []
+    kept: list[NDArray[np.bool_]] = []
+
+    def add(x: FloatArray) -> None:
+        ex = lp.extract(x)
+        value = ex.power @ price * dt - ex.degradation - ex.penalty
+        new = np.ones(n, dtype=bool)
+        for old in columns:  # a unit's column the master already has adds nothing
+            new &= np.abs(ex.power - old.power).max(axis=1) > 1e-9
+        master.add(np.flatnonzero(new).astype(np.int64), value[new], ex.power[new])
+        columns.append(ex)
+        kept.append(new)
+
+    # columns the master can mix to meet any limit: batteries idle, envelopes at their lowest
+    add(_columns_from_power(lp, np.zeros((len(storage), lp.t)), lp.lo[lp.f_cols(0)]))
+    if reduced is not None and x_reduced is not None:
+        add(_disaggregated(lp, labels[similar], reduced, x_reduced))
+
+    def price_out(lam_q: FloatArray) -> float:
+        """Columns at ``price - lam_q``; returns the Lagrangian bound at ``lam_q``."""
+        x, sub = models.respond(price - lam_q, opts.solver)
+        add(x)
+        return sub + dt * float(
+            np.maximum(lam_q, 0) @ np.where(np.isfinite(master.exp), master.exp, 0.0)
+            + np.maximum(-lam_q, 0) @ np.where(np.isfinite(master.imp), master.imp, 0.0)
+        )
+
+    best_ub, best_lam = price_out(lam), lam
+    for factor in (1 - opts.spread, 1 + opts.spread) if opts.spread and lam.any() else ():
+        # both sides of the ties at lambda: units indifferent there split either way
+        ub = price_out(factor * lam)
+        if ub < best_ub:
+            best_ub, best_lam = ub, factor * lam
+    rounds = 1
+    while True:
+        w, lam_m, objective = master.solve(opts.solver)
+        lam_m = _valid(lam_m, master, pen)
+        if _gap(best_ub, objective) <= opts.rel_gap or rounds >= opts.max_rounds:
+            break
+        if time.perf_counter() - started > opts.time_budget_s:
+            break
+        # in-out smoothing (Wentges): query between the best bound's lambda and the master's
+        lam_q = opts.smoothing * best_lam + (1 - opts.smoothing) * lam_m
+        ub = price_out(lam_q)
+        if ub < best_ub:
+            best_ub, best_lam = ub, lam_q
+        if _TRACE:
+            print(rounds, objective, ub, best_ub, _gap(best_ub, objective))
+        rounds += 1
+    weights = np.zeros((len(columns), n))
+    weights[np.stack(kept)] = w
+    parts, mixed = _combine(columns, weights, storage, market, pen)
+    elapsed = time.perf_counter() - started
+    schedule = _result(parts, order, market, pen, 0, ("Optimal", 0.0, 0.0, elapsed))
+    ub = best_ub - float(price @ market.fixed * dt)
+    return DecompositionResult(
+        schedule=schedule,
+        upper_bound=float(ub),
+        gap=_gap(ub, schedule.objective),
+        rounds=rounds,
+        n_columns=master.k,
+        n_mixed_units=mixed,
+        time_s=time.perf_counter() - started,
+    )
+
+
+def _durations(storage: list[StorageUnit]) -> FloatArray:
+    return np.array(
+        [u.spec.energy_mwh / max(u.spec.p_discharge_max_mw, 1e-12) for u in storage],
+        dtype=np.float64,
+    )
+
+
+def _valid(lam: FloatArray, master: _Master, pen: Penalties) -> FloatArray:
+    """``lam`` [currency/MWh] where a Lagrangian bound holds: within the grid penalty, no
+    export price without an export limit, no import price without an import limit."""
+    lam = np.clip(lam, -pen.grid, pen.grid)
+    lam = np.where(np.isfinite(master.exp), lam, np.minimum(lam, 0.0))
+    return np.where(np.isfinite(master.imp), lam, np.maximum(lam, 0.0))
+
+
+def _reduced(
+    storage: list[StorageUnit],
+    flex: list[FlexUnit],
+    market: Market,
+    pen: Penalties,
+    labels: IntArray,
+    solver: SolverOptions,
+) -> tuple[FloatArray, ScheduleLp | None, FloatArray | None]:
+    """The reduced portfolio's coupled LP (one virtual battery per cluster ``labels``, one
+    summed envelope): the grid limit's price [currency/MWh] (T,) from its duals on the grid
+    rows (zero without a limit), the model and its solution."""
+    t = market.n_intervals
+    if market.export_max_mw is None and market.import_max_mw is None:
+        return np.zeros(t), None, None
+    v_storage, v_flex = reduce_portfolio(storage, flex, labels)
+    lp = ScheduleLp(
+        v_storage,
+        v_flex,
+        t,
+        market.dt_h,
+        pen,
+        market.expected_price,
+        export_max_mw=market.export_max_mw,
+        import_max_mw=market.import_max_mw,
+    )
+    x, _, _, _ = lp.solve(solver)
+    if x is None:
+        return np.zeros(t), None, None
+    dual = np.asarray(lp.highs.getSolution().row_dual)[lp.grid_row : lp.grid_row + t]
+    return np.clip(-dual / market.dt_h, -pen.grid, pen.grid), lp, x
+
+
+def _gap(bound: float, objective: float) -> float:
+    if not np.isfinite(bound):
+        return float("inf")
+    return float(max(bound - objective, 0.0) / max(abs(bound), 1e-9))
+
+
+def _columns_from_power(lp: ScheduleLp, p_storage: FloatArray, p_flex: FloatArray) -> FloatArray:
+    """A feasible column vector for wanted powers [MW]: each battery's power clipped, interval
+    by interval, to what its power limits and energy band allow (charging where
+    self-discharge would leave the band); envelopes clipped to their power bounds, with the
+    energy and ramp slacks their bounds then need."""
+    x = np.zeros(lp.n_cols)
+    t, dt = lp.t, lp.dt
+    if lp.storage:
+        su = lp.storage
+        keep = np.array([(1 - u.spec.self_discharge_per_h) ** dt for u in su])
+        eta_c = np.array([u.spec.eta_charge for u in su])
+        eta_d = np.array([u.spec.eta_discharge for u in su])
+        pch = np.array([u.spec.p_charge_max_mw for u in su])
+        pdis = np.array([u.spec.p_discharge_max_mw for u in su])
+        e_lo = np.array([u.e_min_mwh for u in su])
+        e_hi = np.array([u.e_max_mwh for u in su])
+        target = np.array([u.end_energy_mwh or 0.0 for u in su])
+        e = np.array([u.energy0_mwh for u in su])
+        p = np.empty_like(p_storage)
+        energy = np.empty_like(p_storage)
+        for k in range(t):  # a recurrence: each interval's room depends on the energy before
+            start = e * keep
+            room = start - e_lo
+            hi = np.where(room >= 0, room * eta_d / dt, room / (eta_c * dt))
+            lo = -(e_hi - start) / (eta_c * dt)
+            hi = np.minimum(hi, pdis)
+            lo = np.minimum(np.maximum(lo, -pch), hi)
+            p[:, k] = np.clip(p_storage[:, k], lo, hi)
+            e = start + np.where(p[:, k] < 0, -p[:, k] * eta_c, -p[:, k] / eta_d) * dt
+            energy[:, k] = e
+        x[lp.s_cols(0)] = np.clip(-p, 0, None)
+        x[lp.s_cols(1)] = np.clip(p, 0, None)
+        x[lp.s_cols(2)] = np.clip(energy, lp.lo[lp.s_cols(2)], lp.hi[lp.s_cols(2)])
+        x[lp.s_cols(2)[:, -1] + 1] = np.maximum(target - energy[:, -1], 0.0) * (
+            lp.hi[lp.s_cols(2)[:, -1] + 1] > 0
+        )
+    if lp.flex:
+        p_cols, y_cols = lp.f_cols(0), lp.f_cols(1)
+        p = np.clip(p_flex, lp.lo[p_cols], lp.hi[p_cols])
+        y_lo, y_hi = lp.lo[y_cols], lp.hi[y_cols]
+        y = np.zeros_like(p)
+        prev = np.zeros(p.shape[0])
+        for k in range(t):  # each energy bound applies to the running energy
+            y[:, k] = np.clip(prev + p[:, k] * dt, y_lo[:, k], y_hi[:, k])
+            prev = y[:, k]
+        shift = np.diff(y, axis=1, prepend=0.0) - p * dt
+        x[p_cols], x[y_cols] = p, y
+        x[lp.f_cols(2)], x[lp.f_cols(3)] = np.maximum(shift, 0), np.maximum(-shift, 0)
+        init = np.array([np.nan if u.p_initial_mw is None else u.p_initial_mw for u in lp.flex])
+        prev_p = np.concatenate((np.where(np.isnan(init), p[:, 0], init)[:, None], p[:, :-1]), 1)
+        up = np.array([u.ramp_up_mw for u in lp.flex]).reshape(p.shape)
+        down = np.array([u.ramp_down_mw for u in lp.flex]).reshape(p.shape)
+        x[lp.f_cols(4)] = np.maximum(p - prev_p - up, 0)
+        x[lp.f_cols(5)] = np.maximum(prev_p - p - down, 0)
+    return x
+
+
+def _disaggregated(
+    lp: ScheduleLp, labels: IntArray, reduced: ScheduleLp, x_reduced: FloatArray
+) -> FloatArray:
+    """Columns from the reduced portfolio's schedule: each battery takes its cluster's power
+    in proportion to its charge or discharge power, each envelope the same fraction of its
+    power range as the summed envelope (then clipped to be feasible)."""
+    parts = reduced.extract(x_reduced)
+    n_v = len(reduced.storage)
+    p_s = np.zeros((len(lp.storage), lp.t))
+    if lp.storage:
+        pch = np.array([u.spec.p_charge_max_mw for u in lp.storage])
+        pdis = np.array([u.spec.p_discharge_max_mw for u in lp.storage])
+        vch = np.array([u.spec.p_charge_max_mw for u in reduced.storage])[labels]
+        vdis = np.array([u.spec.p_discharge_max_mw for u in reduced.storage])[labels]
+        cluster = parts.power[:n_v][labels]
+        ch_share = (pch / np.maximum(vch, 1e-12))[:, None]
+        dis_share = (pdis / np.maximum(vdis, 1e-12))[:, None]
+        p_s = cluster * np.where(cluster < 0, ch_share, dis_share)
+    p_f = np.zeros((len(lp.flex), lp.t))
+    if lp.flex:
+        lo, hi = lp.lo[lp.f_cols(0)], lp.hi[lp.f_cols(0)]
+        span = hi.sum(axis=0) - lo.sum(axis=0)
+        safe = np.where(span > 0, span, 1.0)
+        frac = np.where(span > 0, (parts.power[n_v] - lo.sum(axis=0)) / safe, 0.0)
+        p_f = lo + np.clip(frac, 0, 1) * (hi - lo)
+    return _columns_from_power(lp, p_s, p_f)
+
+
+def _combine(
+    columns: list[Extract],
+    weights: FloatArray,
+    storage: list[StorageUnit],
+    market: Market,
+    pen: Penalties,
+) -> tuple[Extract, int]:
+    """Each unit's schedule: the master's mix of its columns. A mixed battery that would
+    charge and discharge in one interval is netted (less loss), then clipped to its energy
+    band where netting would overfill it. Returns the parts and the number of mixed units."""
+
+    def mix(name: str) -> FloatArray:
+        stack = np.stack([getattr(c, name) for c in columns])
+        return np.asarray(np.einsum("rn,rn...->n...", weights, stack), dtype=np.float64)
+
+    power, charge, discharge, energy = (mix(k) for k in ("power", "charge", "discharge", "energy"))
+    degradation, penalty = mix("degradation"), mix("penalty")
+    energy_slack, ramp_slack = mix("energy_slack"), mix("ramp_slack")
+    mixed = np.flatnonzero(weights.max(axis=0) < 1 - 1e-9)
+    dt, ns = market.dt_h, len(storage)
+    for i in mixed[mixed < ns]:
+        if not np.any((charge[i] > SIMULTANEOUS_TOL) & (discharge[i] > SIMULTANEOUS_TOL)):
+            continue
+        u = storage[i]
+        p = clip_to_feasible(u.spec, power[i], u.energy0_mwh, dt)
+        power[i] = p
+        charge[i], discharge[i] = np.clip(-p, 0, None), np.clip(p, 0, None)
+        energy[i] = soc_trajectory(u.spec, p, u.energy0_mwh, dt)
+        degradation[i] = u.degradation_cost * np.abs(p).sum() * dt
+        short = 0.0 if u.end_energy_mwh is None else max(u.end_energy_mwh - energy[i, -1], 0)
+        energy_slack[i] = short
+        penalty[i] = short * pen.energy
+    total = power.sum(axis=0)
+    exp = np.inf if market.export_max_mw is None else market.export_max_mw
+    imp = np.inf if market.import_max_mw is None else market.import_max_mw
+    grid = np.stack((np.maximum(total - exp, 0), np.maximum(-imp - total, 0)))
+    return Extract(
+        power=power,
+        charge=charge,
+        discharge=discharge,
+        energy=energy,
+        degradation=degradation,
+        penalty=penalty,
+        energy_slack=energy_slack,
+        ramp_slack=ramp_slack,
+        grid_excess=grid,
+        eta=0.0,
+        u=np.zeros(0),
+    ), int(mixed.size)
