@@ -142,17 +142,19 @@ class BrokerLink:
 
     async def run(self) -> None:
         """Stay connected until cancelled."""
+        loop = asyncio.get_running_loop()
         delay = self.options.backoff_min_s
         while True:
             client = self.options.client(self.client_id)
+            connected_at: float | None = None
             try:
                 async with client:
                     for topic, qos in self.subscriptions:
                         await client.subscribe(topic, qos=qos)
                     self._client = client
                     self.connections += 1
+                    connected_at = loop.time()
                     self.connected.set()
-                    delay = self.options.backoff_min_s
                     if self.on_connect is not None:
                         self.on_connect()
                     async for message in client.messages:
@@ -163,10 +165,20 @@ class BrokerLink:
                             log.exception("mqtt %s: message on %s", self.client_id, message.topic)
             except aiomqtt.MqttError as exc:
                 self.failures += 1
-                log.info("mqtt %s: connection lost or refused (%s)", self.client_id, exc)
+                log.warning("mqtt %s: connection lost or refused (%s)", self.client_id, exc)
+            except Exception:
+                self.failures += 1
+                log.exception("mqtt %s: connection failed", self.client_id)
             finally:
                 self._client = None
                 self.connected.clear()
+            # back to the shortest delay only after a connection that lasted: one that is
+            # dropped at once (e.g. a second client with the same id) keeps backing off
+            if (
+                connected_at is not None
+                and loop.time() - connected_at >= self.options.backoff_max_s
+            ):
+                delay = self.options.backoff_min_s
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 (jitter)
             delay = min(delay * 2, self.options.backoff_max_s)
 
