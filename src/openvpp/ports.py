@@ -6,7 +6,7 @@ and service code import only these protocols, never the store.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -379,8 +379,14 @@ class TradingOrderRepository(Protocol):
         self, organization_id: str, f: OrderFilter, limit: int, offset: int
     ) -> list[Order]: ...
     def open_orders(
-        self, organization_id: str | None = None, vpp_id: str | None = None
+        self,
+        organization_id: str | None = None,
+        vpp_id: str | None = None,
+        *,
+        states: Collection[State] | None = None,
+        closing_by: datetime | None = None,
     ) -> list[Order]: ...
+    def open_connections(self) -> list[tuple[str, str]]: ...
     def exposure(
         self, organization_id: str, vpp_id: str, market: str, product: str, start: datetime
     ) -> Exposure: ...

@@ -72,9 +72,9 @@ def trading_tick(rt: Runtime) -> dict[str, Any]:
     due = reconcile(rt, due_only=True)
     unknown = reconcile(rt, only=frozenset({State.UNKNOWN}))
     with system_uow(rt, None) as uow:
-        open_orders = uow.trading_orders.open_orders()
+        pairs = uow.trading_orders.open_connections()
     polled = 0
-    for org, connection_id in sorted({(o.organization_id, o.connection_id) for o in open_orders}):
+    for org, connection_id in pairs:
         uow = system_uow(rt, org)
         with uow:
             connection = uow.market_connections.get(org, connection_id)

@@ -3,7 +3,7 @@ every repository, these never commit."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from openvpp.store import tables as t
+from openvpp.store.tables import MONEY
 from openvpp.trading.orders import OPEN, Order, State
 from openvpp.trading.records import DuplicateOrder, FillRecord, OrderFilter, StateRecord, exact
 from openvpp.trading.risk import Exposure, Limits, TradingMode
@@ -142,11 +143,20 @@ class TradingOrderRepo:
         return [_order(r) for r in self._c.execute(query).mappings()]
 
     def open_orders(
-        self, organization_id: str | None = None, vpp_id: str | None = None
+        self,
+        organization_id: str | None = None,
+        vpp_id: str | None = None,
+        *,
+        states: Collection[State] | None = None,
+        closing_by: datetime | None = None,
     ) -> list[Order]:
-        """Orders not final (of an organization and VPP when given), oldest first."""
+        """Orders not final (of an organization and VPP, in ``states``, with the gate closed
+        by ``closing_by`` when given), oldest first."""
         o = t.trading_orders
-        query = sa.select(o).where(o.c.state.in_(_OPEN_STATES))
+        wanted = _OPEN_STATES if states is None else sorted(s.value for s in states)
+        query = sa.select(o).where(o.c.state.in_(wanted))
+        if closing_by is not None:
+            query = query.where(o.c.gate_closure <= closing_by)
         if organization_id is not None:
             query = query.where(o.c.organization_id == organization_id)
         if vpp_id is not None:
@@ -155,30 +165,39 @@ class TradingOrderRepo:
             _order(r) for r in self._c.execute(query.order_by(o.c.created_at, o.c.id)).mappings()
         ]
 
+    def open_connections(self) -> list[tuple[str, str]]:
+        """(organization, connection) pairs that have open orders."""
+        o = t.trading_orders
+        rows = self._c.execute(
+            sa.select(o.c.organization_id, o.c.connection_id)
+            .where(o.c.state.in_(_OPEN_STATES))
+            .distinct()
+        )
+        return sorted((r[0], r[1]) for r in rows)
+
     def exposure(
         self, organization_id: str, vpp_id: str, market: str, product: str, start: datetime
     ) -> Exposure:
+        """Sums in the database: filled net position and open volume per side [MW]."""
         o = t.trading_orders
-        rows = self._c.execute(
-            sa.select(o.c.side, o.c.state, o.c.quantity, o.c.filled).where(
+        is_open = o.c.state.in_(_OPEN_STATES)
+        rest = o.c.quantity - o.c.filled
+        zero = sa.literal(0, MONEY)
+        row = self._c.execute(
+            sa.select(
+                sa.func.sum(sa.case((o.c.side == "buy", o.c.filled), else_=-o.c.filled)),
+                sa.func.sum(sa.case((sa.and_(is_open, o.c.side == "buy"), rest), else_=zero)),
+                sa.func.sum(sa.case((sa.and_(is_open, o.c.side == "sell"), rest), else_=zero)),
+            ).where(
                 o.c.organization_id == organization_id,
                 o.c.vpp_id == vpp_id,
                 o.c.market == market,
                 o.c.delivery_start == start,
                 o.c.product == product,
             )
-        )
-        net = open_buy = open_sell = Decimal(0)
-        for side, state, quantity, filled in rows:
-            filled = Decimal(filled)
-            net += filled if side == "buy" else -filled
-            if state in _OPEN_STATES:
-                rest = Decimal(quantity) - filled
-                if side == "buy":
-                    open_buy += rest
-                else:
-                    open_sell += rest
-        return Exposure(net, open_buy, open_sell)
+        ).one()
+        net, buy, sell = (Decimal(0) if v is None else Decimal(v) for v in row)
+        return Exposure(net, buy, sell)
 
     def accepted_since(
         self, organization_id: str, vpp_id: str, market: str, since: datetime

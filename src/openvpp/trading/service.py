@@ -286,13 +286,14 @@ class OrderService:
             period_min=product.period_min,
             market_min_price=market.price_limits.min,
             market_max_price=market.price_limits.max,
+            # counted only when limited (a count over the window per order costs)
             orders_last_second=0
-            if replacing
+            if replacing or limits.max_orders_per_second is None
             else uow.trading_orders.accepted_since(
                 org, cmd.vpp_id, cmd.market, now - timedelta(seconds=1)
             ),
             orders_last_minute=0
-            if replacing
+            if replacing or limits.max_orders_per_minute is None
             else uow.trading_orders.accepted_since(
                 org, cmd.vpp_id, cmd.market, now - timedelta(minutes=1)
             ),

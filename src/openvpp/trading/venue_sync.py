@@ -199,13 +199,11 @@ class VenueSync:
         past their gate closure), then poll the fills of every connection involved.
         ``uow_for(organization_id)`` gives a unit of work audited for that organization."""
         report = ReconcileReport()
-        with uow_for(organization_id or "") as uow:
-            pending = uow.trading_orders.open_orders(organization_id)
         now = self._clock.now()
-        if only is not None:
-            pending = [o for o in pending if o.state in only]
-        if due_only:
-            pending = [o for o in pending if o.gate_closure <= now]
+        with uow_for(organization_id or "") as uow:
+            pending = uow.trading_orders.open_orders(
+                organization_id, states=only, closing_by=now if due_only else None
+            )
         by_connection: dict[str, list[Order]] = defaultdict(list)
         for order in pending:
             by_connection[order.connection_id].append(order)
