@@ -22,10 +22,13 @@ from openvpp.resources.models.load import bdew_shape
 from openvpp.resources.models.pv import PvSpec, pv_power_mw
 
 __all__ = [
+    "SHARED_OPSD_FILE",
     "SHARED_PV_FILE",
     "Profiles",
     "at",
+    "opsd_shape",
     "parse_nsrdb",
+    "parse_opsd_household",
     "pv_per_mw_dc",
     "read_nsrdb",
     "replay",
@@ -39,6 +42,40 @@ SITE = (40.5137, -108.5449, 1900.0)
 SHIPPED_FILE = "nsrdb_2023-06-20_22.csv"
 #: A whole year of the same site, half-hourly (present on the shared data volume).
 SHARED_PV_FILE = Path("/work/shared/data/pv/nsrdb_psm4_2023_40.5137_-108.5449_30min.csv")
+#: Open Power System Data household (Konstanz, residential 4), hourly cumulative meters.
+SHARED_OPSD_FILE = Path("/work/shared/data/load/opsd_household_DE_KN_residential4_60min.csv")
+
+
+def parse_opsd_household(source: IO[str] | str | Path, meter: str = "grid_import") -> pd.Series:
+    """Hourly average consumption [kW] from an OPSD household file's cumulative meter
+    ``*_{meter}`` [kWh] (``utc_timestamp`` index): the difference of consecutive readings,
+    gaps left out."""
+    raw = pd.read_csv(source)
+    column = next(c for c in raw.columns if c.endswith(f"_{meter}"))
+    index = pd.DatetimeIndex(pd.to_datetime(raw["utc_timestamp"], utc=True))
+    cumulative = pd.Series(raw[column].to_numpy(float), index=index).dropna()
+    hours = cumulative.index.to_series().diff().dt.total_seconds() / 3600
+    kw = (cumulative.diff() / hours).iloc[1:]
+    return pd.Series(kw[(hours.iloc[1:] > 0) & (kw >= 0)], name="load_kw")
+
+
+def opsd_shape(consumption_kw: pd.Series, start: datetime, end: datetime) -> pd.Series:
+    """A load shape [fraction of peak] over ``[start, end]`` from a household's hourly
+    consumption: the same calendar days of the data (the first year that has them, whole days
+    shifted), divided by the peak of that window."""
+    first = pd.Timestamp(start).tz_convert("UTC")
+    span = pd.Timestamp(end) - pd.Timestamp(start)
+    idx = pd.DatetimeIndex(consumption_kw.index)
+    for year in sorted(set(idx.year)):
+        try:
+            origin = first.replace(year=year).normalize()
+        except ValueError:  # 29 February
+            continue
+        window = consumption_kw[(idx >= origin) & (idx <= origin + span + pd.Timedelta(days=1))]
+        if len(window) >= span.total_seconds() / 3600:
+            shifted = replay(window.to_frame(), first).iloc[:, 0]
+            return (shifted / float(shifted.max())).rename("load_shape")
+    raise ValueError(f"no {span} of household data from {first:%m-%d} on")
 
 
 def parse_nsrdb(source: IO[str] | str | Path, utc_offset_h: float = -7.0) -> pd.DataFrame:
@@ -114,7 +151,8 @@ class Profiles:
     ) -> Profiles:
         """Profiles covering ``[start, end]``: the weather (default: the shared year-long
         NSRDB file when present, else the shipped sample, replayed day by day from ``start``)
-        and the BDEW profile ``load_profile`` on a 15-min grid."""
+        and the load shape: the BDEW profile ``load_profile`` on a 15-min grid, or with
+        ``load_profile="opsd"`` the OPSD household's measured consumption (shared data)."""
         if weather is None:
             if SHARED_PV_FILE.exists():
                 year = read_nsrdb(SHARED_PV_FILE)
@@ -134,6 +172,8 @@ class Profiles:
             pd.Timestamp(end).tz_convert("UTC").ceil("15min") + pd.Timedelta(minutes=15),
             freq="15min",
         )
+        if load_profile.lower() == "opsd":
+            return cls(pv, opsd_shape(parse_opsd_household(SHARED_OPSD_FILE), start, end))
         shape = pd.Series(bdew_shape(load_profile, grid), index=grid, name="load_shape")
         return cls(pv, shape)
 

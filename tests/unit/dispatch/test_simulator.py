@@ -241,3 +241,25 @@ def test_mixed_fleet_arrays_are_in_the_fleet_order() -> None:
     assert tel["d4"].mode is DeviceMode.FOLLOWING
     assert tel["d1"].soc == pytest.approx(0.5, abs=0.01)
     assert tel["d0"].soc is None
+
+
+def test_parse_opsd_household_and_shape() -> None:
+    import io
+
+    from openvpp.dispatch.sim_data import SHARED_OPSD_FILE, opsd_shape, parse_opsd_household
+
+    text = (
+        "utc_timestamp,cet_cest_timestamp,X_grid_import,X_pv\n"
+        "2016-06-01T00:00:00Z,,10.0,\n"
+        "2016-06-01T01:00:00Z,,10.5,\n"
+        "2016-06-01T02:00:00Z,,,\n"
+        "2016-06-01T03:00:00Z,,12.5,\n"
+    )
+    kw = parse_opsd_household(io.StringIO(text))
+    assert kw.tolist() == pytest.approx([0.5, 1.0])  # 2 kWh over the 2-hour gap: 1 kW
+    if SHARED_OPSD_FILE.exists():
+        day = datetime(2026, 6, 1, tzinfo=UTC)
+        shape = opsd_shape(parse_opsd_household(SHARED_OPSD_FILE), day, day + timedelta(days=1))
+        assert shape.max() == 1.0
+        assert shape.min() >= 0.0
+        assert shape.index[0] == day
