@@ -9,6 +9,8 @@ import asyncio
 import os
 import secrets
 import socket
+import subprocess
+import sys
 from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -393,3 +395,54 @@ def test_a_handler_that_raises_does_not_end_the_connection(
             assert device.link.connections == 1
 
     run(body)
+
+
+def test_a_simulated_device_in_its_own_process(broker: tuple[MqttOptions, str]) -> None:
+    options, org = broker
+    command = [
+        sys.executable,
+        "-m",
+        "openvpp.dispatch.mqtt_device",
+        f"--url=mqtt://{options.host}:{options.port}",
+        f"--org={org}",
+        "--resource=bat-1",
+        "--p-min=-2",
+        "--p-max=2",
+        f"--fallback={FALLBACK_MW}",
+        f"--link-timeout={LINK_TIMEOUT_S}",
+        f"--cycle={CYCLE_S}",
+        "--capacity-mwh=0.01",
+    ]
+    device = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    async def body() -> None:
+        async with MqttGateway(options, org) as gateway:
+            assert await gateway.wait_connected(5)
+            events = Collector(gateway)
+            await events.until(lambda e: bool(e.heartbeats), "the device is up")
+            sp = setpoint(org, 1, 1.5, 30)  # discharging 1.5 MW
+            too_much = setpoint(org, 2, 3.0, 30)
+            await gateway.send([sp, too_much])
+            await events.until(lambda e: len(e.acks) == 2, "both acks")
+            assert [(a.instruction_id, a.status) for a in events.events.acks] == [
+                (sp.instruction_id, AckStatus.ACCEPTED),
+                (too_much.instruction_id, AckStatus.REJECTED),
+            ]
+            assert "outside" in events.events.acks[1].reason
+            await events.until(
+                lambda e: sum(t.mode is DeviceMode.FOLLOWING for t in e.telemetry) >= 3,
+                "following",
+            )
+        following = [t for t in events.events.telemetry if t.mode is DeviceMode.FOLLOWING]
+        assert all(t.p_mw == 1.5 for t in following)
+        socs = [t.soc for t in following]
+        assert all(s is not None for s in socs)
+        assert socs == sorted(socs, reverse=True)  # discharging: the state of charge falls
+        assert socs[-1] < socs[0]
+
+    try:
+        run(body)
+    finally:
+        device.terminate()
+        _, stderr = device.communicate(timeout=10)
+    assert device.returncode == 0, stderr.decode()[-2000:]

@@ -13,11 +13,15 @@ while the broker is away and go out in order after the reconnect.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
+import os
+import signal
+import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,7 +43,7 @@ from openvpp.dispatch.mqtt_codec import (
 )
 from openvpp.dispatch.protocol import Ack, DeviceMode, Heartbeat, TelemetrySample
 
-__all__ = ["AgentStats", "Applied", "Meter", "MqttDeviceAgent"]
+__all__ = ["AgentStats", "Applied", "Meter", "MqttDeviceAgent", "StorageMeter", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -240,3 +244,71 @@ class MqttDeviceAgent:
             self.stats.repeats += 1
             self.controller.heartbeat(now)
         self._queue(self.topics.ack(self.resource_id), encode_ack(ack))
+
+
+class StorageMeter:
+    """A simulated storage device: delivers what was applied and integrates it into the state
+    of charge [fraction] over the time between readings (``capacity_mwh`` [MWh], lossless;
+    discharge, i.e. positive power, lowers it; clipped to [0, 1])."""
+
+    def __init__(self, capacity_mwh: float, soc: float = 0.5) -> None:
+        if capacity_mwh <= 0:
+            raise ValueError(f"capacity_mwh must be positive, got {capacity_mwh}")
+        self.capacity_mwh = capacity_mwh
+        self.soc = soc
+        self._last: float | None = None
+
+    def __call__(self, p_mw: float, mode: DeviceMode) -> tuple[float, float | None]:
+        now = time.monotonic()
+        if self._last is not None:
+            dt_h = (now - self._last) / 3600.0
+            self.soc = min(1.0, max(0.0, self.soc - p_mw * dt_h / self.capacity_mwh))
+        self._last = now
+        return p_mw, self.soc
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run one simulated device until SIGINT/SIGTERM: ``python -m openvpp.dispatch.mqtt_device
+    --org ORG --resource ID [--p-min -1 --p-max 1 --fallback 0 --capacity-mwh 2 ...]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m openvpp.dispatch.mqtt_device", description=main.__doc__
+    )
+    parser.add_argument("--url", default=os.environ.get("OPENVPP_MQTT_URL", "mqtt://127.0.0.1"))
+    parser.add_argument("--prefix", default=os.environ.get("OPENVPP_MQTT_TOPIC_PREFIX", "openvpp"))
+    parser.add_argument("--org", required=True)
+    parser.add_argument("--resource", required=True)
+    parser.add_argument("--p-min", type=float, default=-1.0, help="[MW]")
+    parser.add_argument("--p-max", type=float, default=1.0, help="[MW]")
+    parser.add_argument("--ramp", type=float, default=float("inf"), help="[MW/s]")
+    parser.add_argument("--fallback", type=float, default=0.0, help="safe setpoint [MW]")
+    parser.add_argument("--link-timeout", type=float, default=5.0, help="[s]")
+    parser.add_argument("--cycle", type=float, default=1.0, help="control cycle [s]")
+    parser.add_argument("--capacity-mwh", type=float, default=None, help="storage: report SoC")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    options = MqttOptions.from_url(args.url, topic_prefix=args.prefix)
+    controller = DeviceController(
+        args.resource,
+        p_min_mw=args.p_min,
+        p_max_mw=args.p_max,
+        ramp_mw_per_s=args.ramp,
+        fallback_mw=args.fallback,
+        link_timeout_s=args.link_timeout,
+    )
+    meter = None if args.capacity_mwh is None else StorageMeter(args.capacity_mwh)
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        agent = MqttDeviceAgent(options, args.org, controller, cycle_s=args.cycle, meter=meter)
+        async with agent:
+            log.info("device %s/%s on %s:%s", args.org, args.resource, options.host, options.port)
+            await stop.wait()
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()
