@@ -446,3 +446,29 @@ def test_a_simulated_device_in_its_own_process(broker: tuple[MqttOptions, str]) 
         device.terminate()
         _, stderr = device.communicate(timeout=10)
     assert device.returncode == 0, stderr.decode()[-2000:]
+
+
+def test_a_failing_meter_does_not_stop_the_fail_safe(broker: tuple[MqttOptions, str]) -> None:
+    options, org = broker
+    calls = 0
+
+    def flaky_meter(p_mw: float, mode: DeviceMode) -> tuple[float, float | None]:
+        nonlocal calls
+        calls += 1
+        if calls % 2:
+            raise OSError("meter timeout")
+        return p_mw, None
+
+    async def body() -> None:
+        device = MqttDeviceAgent(options, org, controller(), cycle_s=CYCLE_S, meter=flaky_meter)
+        async with device:
+            async with MqttGateway(options, org) as gateway:
+                assert await gateway.wait_connected(5)
+                assert await device.wait_connected(5)
+                await gateway.send([setpoint(org, 1, 3.0, 60)])
+                await until(lambda: device.applied[-1].mode is DeviceMode.FOLLOWING, "following")
+            await until(lambda: device.applied[-1].mode is DeviceMode.FALLBACK, "fallback")
+            assert_fail_safe(device)
+            assert device.stats.errors >= 2
+
+    run(body)

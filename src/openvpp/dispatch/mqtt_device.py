@@ -69,6 +69,7 @@ class AgentStats:
     malformed: int = 0  # payloads or topics that failed validation, dropped
     dropped: int = 0  # outbox overflow (oldest telemetry first)
     published: int = 0  # acks and telemetry the broker acknowledged
+    errors: int = 0  # control cycles whose meter or apply callback raised (logged)
 
 
 class MqttDeviceAgent:
@@ -186,10 +187,17 @@ class MqttDeviceAgent:
         next_at = loop.time()
         heartbeat_topic = self.topics.heartbeat(self.resource_id)
         while True:
-            applied = self.step()
-            if self.link.connected.is_set():
-                hb = Heartbeat(self.resource_id, applied.at, applied.mode, applied.instruction_id)
-                await self.link.publish(heartbeat_topic, encode_heartbeat(hb), 0)
+            try:
+                applied = self.step()
+            except Exception:  # a failing meter or actuator must not stop the control loop
+                self.stats.errors += 1
+                log.exception("mqtt device %s: control cycle failed", self.resource_id)
+            else:
+                if self.link.connected.is_set():
+                    hb = Heartbeat(
+                        self.resource_id, applied.at, applied.mode, applied.instruction_id
+                    )
+                    await self.link.publish(heartbeat_topic, encode_heartbeat(hb), 0)
             next_at = max(next_at + cycle_s, loop.time())
             await asyncio.sleep(next_at - loop.time())
 
