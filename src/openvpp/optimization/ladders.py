@@ -16,8 +16,9 @@ Rounding rules (``docs/bidding.md``):
   price where the curve would not have offered all of it.
 * A chunk below the minimum order volume merges into the next one in acceptance order; the
   last one, and one ending at the anchor, into the previous one at their own price (so the
-  volume at the anchor price stays exact when a chunk precedes it); a side whose total is below
-  the minimum is dropped.
+  volume at the anchor price stays exact when a chunk precedes it), except that a last chunk
+  following the anchor's chunk is dropped (less than the minimum volume at the top of the
+  curve); a side whose total is below the minimum is dropped.
 """
 
 from __future__ import annotations
@@ -160,7 +161,9 @@ def _chunks(
             _, prev = out.pop()
             out.append((tick, prev + pending))
             pending = 0
-    if pending:  # a tail below the minimum joins the previous chunk at the tail's price
+    if pending and cum_end - pending != anchor_cum:
+        # a tail below the minimum joins the previous chunk at the tail's price, unless that
+        # chunk ends at the anchor (moving it would lose the expected volume): then it is dropped
         _, size = out.pop()
         out.append((pairs[-1][0], size + pending))
     return out
