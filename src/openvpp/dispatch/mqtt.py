@@ -21,6 +21,7 @@ import ssl
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -47,6 +48,7 @@ __all__ = [
     "MqttGateway",
     "MqttOptions",
     "RecentKeys",
+    "SeqWindow",
     "discard_session",
 ]
 
@@ -216,6 +218,45 @@ class RecentKeys:
 
 
 @dataclass(slots=True)
+class _Window:
+    top: int  # highest seq seen
+    top_at: datetime  # the reading time of that seq
+    bits: int  # bit k set: seq top - k seen
+
+
+class SeqWindow:
+    """Telemetry copies, per resource: has ``(seq, at)`` been seen? Keeps the highest ``seq``,
+    its time and a bitmap of the ``size`` seqs below it (an anti-replay window, as in IPsec),
+    so memory per resource is ``size`` bits. A copy repeats ``seq`` and ``at``; a device that
+    restarted its counter sends a lower (or equal) ``seq`` with a newer ``at``, which starts a
+    new window. A ``seq`` more than ``size`` below the highest is too old to tell and counts
+    as a copy."""
+
+    def __init__(self, size: int = 16_384) -> None:
+        if size < 1:
+            raise ValueError(f"size must be positive, got {size}")
+        self.size = size
+        self._mask = (1 << size) - 1
+        self._windows: dict[str, _Window] = {}
+
+    def seen(self, resource_id: str, seq: int, at: datetime) -> bool:
+        w = self._windows.get(resource_id)
+        if w is None or (seq <= w.top and at > w.top_at):  # first, or a restarted counter
+            self._windows[resource_id] = _Window(seq, at, 1)
+            return False
+        if seq > w.top:
+            shift = seq - w.top
+            w.bits = ((w.bits << shift) | 1) & self._mask if shift < self.size else 1
+            w.top, w.top_at = seq, max(at, w.top_at)
+            return False
+        offset = w.top - seq
+        if offset >= self.size or (w.bits >> offset) & 1:
+            return True
+        w.bits |= 1 << offset
+        return False
+
+
+@dataclass(slots=True)
 class GatewayStats:
     """Counters since the gateway started."""
 
@@ -244,7 +285,7 @@ class MqttGateway:
         *,
         clock: Clock | None = None,
         client_id: str | None = None,
-        dedup_window: int = 65_536,
+        dedup_window: int = 16_384,
         max_pending: int = 100_000,
     ) -> None:
         self.topics = Topics(options.topic_prefix, organization_id)
@@ -262,8 +303,8 @@ class MqttGateway:
         self._outbox: deque[Setpoint] = deque()
         self._events = GatewayEvents()
         self._arrived = asyncio.Event()
-        self._telemetry_keys = RecentKeys(dedup_window)
-        self._ack_keys = RecentKeys(dedup_window)
+        self._telemetry_seen = SeqWindow(dedup_window)
+        self._ack_keys = RecentKeys(256)
         self._flush_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -385,7 +426,7 @@ class MqttGateway:
         if kind == "telemetry":
             sample = decode_telemetry(payload, resource_id=resource_id)
             self.stats.received["telemetry"] += 1
-            if self._telemetry_keys.seen(resource_id, (sample.seq, sample.at)):
+            if self._telemetry_seen.seen(resource_id, sample.seq, sample.at):
                 self.stats.duplicate_telemetry += 1
                 return
             self._events.telemetry.append(sample)

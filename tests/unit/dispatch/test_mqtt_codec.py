@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from openvpp.dispatch.mqtt import MqttOptions, RecentKeys
+from openvpp.dispatch.mqtt import MqttOptions, RecentKeys, SeqWindow
 from openvpp.dispatch.mqtt_codec import (
     MAX_PAYLOAD_BYTES,
     ControllerHeartbeat,
@@ -250,3 +250,46 @@ def test_options_from_url() -> None:
     assert MqttOptions.from_url("mqtts://b").port == 8883
     with pytest.raises(ValueError, match="mqtt_url"):
         MqttOptions.from_url("http://b")
+
+
+def at(seq: int) -> datetime:
+    return T0 + timedelta(seconds=seq)
+
+
+def test_seq_window_drops_copies_and_keeps_late_originals() -> None:
+    w = SeqWindow(8)
+    assert not w.seen("a", 5, at(5))
+    assert w.seen("a", 5, at(5))  # a copy
+    assert not w.seen("a", 7, at(7))
+    assert not w.seen("a", 6, at(6))  # late, but new
+    assert w.seen("a", 6, at(6))
+    assert not w.seen("b", 6, at(6))  # per resource
+    assert not w.seen("a", 20, at(20))
+    assert w.seen("a", 12, at(12))  # more than the window below the highest: too old
+    assert not w.seen("a", 13, at(13))
+
+
+def test_seq_window_starts_over_when_a_device_restarts_its_counter() -> None:
+    w = SeqWindow(8)
+    for seq in range(10):
+        assert not w.seen("a", seq, at(seq))
+    restarted = at(100)
+    assert not w.seen("a", 0, restarted)  # lower seq, newer reading: a restart
+    assert w.seen("a", 0, restarted)
+    assert not w.seen("a", 1, restarted + timedelta(seconds=1))
+    assert w.seen("a", 0, restarted)
+    assert w.seen("a", 1, restarted + timedelta(seconds=1))
+
+
+@given(st.lists(st.integers(0, 300), max_size=400), st.integers(1, 64))
+def test_seq_window_agrees_with_a_set_within_its_window(seqs: list[int], size: int) -> None:
+    """A device that never restarts: a sample is a copy exactly when its seq was seen before,
+    for every seq within ``size`` of the highest; older ones count as copies."""
+    w = SeqWindow(size)
+    seen: set[int] = set()
+    top = -1
+    for seq in seqs:
+        expected = seq in seen or seq <= top - size
+        assert w.seen("r", seq, at(seq)) == expected
+        seen.add(seq)
+        top = max(top, seq)
