@@ -7,7 +7,8 @@ their safe setpoint when it stops). Sessions are persistent (``clean_session=Fal
 stable client id), so messages for a client that is reconnecting wait at the broker. The
 connection is kept up by :class:`BrokerLink`: it reconnects with exponential backoff and
 jitter and subscribes again. QoS 1 is at-least-once: telemetry is de-duplicated by
-(resource, seq, at) and acknowledgements by (instruction, status). See ``docs/mqtt.md``.
+(resource, seq) in a :class:`SeqWindow` (``at`` tells a copy from a restarted counter) and
+acknowledgements by (instruction, status). See ``docs/mqtt.md``.
 """
 
 from __future__ import annotations
