@@ -21,6 +21,7 @@ from openvpp.cli.common import runtime as _runtime
 from openvpp.cli.exchange import exchange_app
 from openvpp.cli.forecast import forecast_app
 from openvpp.cli.market import market_app
+from openvpp.cli.simulate import simulate_command
 from openvpp.cli.telemetry_import import ingest_stream
 from openvpp.config import load_settings
 from openvpp.health import check_health
@@ -54,6 +55,7 @@ app.add_typer(market_app, name="market")
 app.add_typer(exchange_app, name="exchange")
 app.add_typer(forecast_app, name="forecast")
 app.add_typer(ai_app, name="ai")
+app.command("simulate")(simulate_command)
 
 
 @db_app.command("migrate")

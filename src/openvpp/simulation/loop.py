@@ -1,0 +1,635 @@
+"""The whole trading and dispatch loop, day by day, in accelerated time on the simulated
+exchange against real historical prices:
+
+forecast → optimise → bid → clear → dispatch → telemetry → correction → settle.
+
+For each local delivery day D of the test period:
+
+1. **Forecast.** The day's p10/p50/p90 prices come from the project's own day-ahead forecaster,
+   recalibrated on the data before D (the epftoolbox protocol, leak-free: computed up front by
+   :func:`~openvpp.forecasting.price.runner.run_benchmark`).
+2. **Optimise and bid** before the gate closure of D (minus a safety margin) from the stored
+   energy the plant really has: ``schedule`` bids the optimal schedule at the median forecast as
+   price-taking orders; ``curve`` bids the price-quantity curves built from the optimal
+   schedules under the price scenarios (:mod:`openvpp.optimization.bids`).
+3. **Clear.** The simulated exchange clears the day against the historical prices (replay,
+   price taker), and the fills give the award.
+4. **Dispatch and deliver.** The award is disaggregated over the fleet and followed by the
+   digital twin (battery physics, tracking noise, faults) on the market's settlement grid.
+5. **Correct.** Within each delivery interval, after each settlement step, the remaining
+   flexibility is re-dispatched to cancel the deviation so far
+   (:func:`~openvpp.dispatch.correction.within_interval`); before each interval the rest of the
+   day's award is checked against the energy the batteries really hold, and what they can no
+   longer deliver is traded on the intraday market (a price-taking intraday venue at the
+   day-ahead price plus or minus a spread).
+6. **Settle.** Award at the clearing price, intraday trades at their price, and the metered
+   deviation from the final position at the exchange's imbalance prices.
+
+The **perfect-foresight optimum** solves the same days with the real prices, from its own
+state of charge chain, with the same end-of-day energy target; the **capture ratio** is the
+loop's revenue over that optimum's.
+
+Money in [currency], energy [MWh], power [MW] with injection positive.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from openvpp.forecasting.price.data import DayMatrix
+from openvpp.forecasting.price.runner import run_benchmark
+from openvpp.markets.calendar import delivery_intervals, gate_closure
+from openvpp.markets.exchange import NewOrder, SimulatedExchange, TradeSide
+from openvpp.markets.model import Market, Product
+from openvpp.optimization.schedule import ScheduleMarket as PriceMarket
+from openvpp.optimization.schedule import optimize_schedule
+from openvpp.optimization.units import StorageUnit
+from openvpp.resources.models.battery import BatterySpec
+
+__all__ = [
+    "DEMO_BATTERY",
+    "DayRecord",
+    "SimulationConfig",
+    "SimulationResult",
+    "Strategy",
+    "run_days",
+]
+
+FloatArray = NDArray[np.float64]
+Strategy = Literal["schedule", "curve"]
+
+# The demo park's Battery A (src/openvpp/demo/park.py): 4 MWh, 2 MW, 95 % each way.
+DEMO_BATTERY = BatterySpec(4.0, 2.0, 2.0, 0.95, 0.95, 0.05, 0.95)
+ACCOUNT = "simulation"
+CURVE_SCENARIOS = 9  # price scenarios spread over the forecast quantiles per bid
+CONTROL_STEP_MIN = 15  # the longest step between corrections within an interval [min]
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """How the loop runs.
+
+    batteries : the fleet (the demo battery by default).
+    end_soc : stored energy to hold at each day's end, fraction of capacity (soft target, the
+        same for the loop and the perfect-foresight optimum).
+    degradation_cost : [currency/MWh] of throughput, in both optimisations.
+    gate_margin : bids are submitted this long before the gate closure.
+    tracking_noise : standard deviation of the twin's tracking error, fraction of its power
+        rating, per settlement step.
+    fault_rate : probability per day that a device faults; a fault lasts 1-6 hours.
+    intraday_spread : the intraday venue buys at the day-ahead price plus this and sells at
+        it minus this [currency/MWh].
+    correction : re-dispatch within intervals and trade the residual intraday.
+    """
+
+    market: str = "EU-SDAC"
+    product: str = "H"
+    strategy: Strategy = "schedule"
+    batteries: tuple[BatterySpec, ...] = (DEMO_BATTERY,)
+    end_soc: float = 0.5
+    degradation_cost: float = 0.0
+    gate_margin: timedelta = timedelta(minutes=30)
+    tracking_noise: float = 0.01
+    fault_rate: float = 0.02
+    intraday_spread: float = 5.0
+    correction: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.batteries:
+            raise ValueError("batteries must name at least one battery")
+        if not 0.0 <= self.end_soc <= 1.0:
+            raise ValueError(f"end_soc must lie in [0, 1], got {self.end_soc}")
+        for name in ("degradation_cost", "tracking_noise", "fault_rate", "intraday_spread"):
+            value = float(getattr(self, name))
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        if self.fault_rate > 1:
+            raise ValueError(f"fault_rate must lie in [0, 1], got {self.fault_rate}")
+        if self.strategy not in ("schedule", "curve"):
+            raise ValueError(f"strategy must be schedule or curve, got {self.strategy!r}")
+
+
+@dataclass(frozen=True)
+class DayRecord:
+    """One delivery day's outcome [currency], [MWh]."""
+
+    day: date
+    day_ahead_revenue: float
+    intraday_revenue: float
+    imbalance_revenue: float
+    imbalance_mwh: float  # Σ |metered - final position| over settlement intervals
+    corrected_mwh: float  # energy moved by within-interval corrections
+    intraday_mwh: float  # Σ |intraday trades|
+    awarded_mwh: float  # Σ |award|
+    perfect_revenue: float
+    faults: int
+    forecast_mae: float
+
+    @property
+    def revenue(self) -> float:
+        return self.day_ahead_revenue + self.intraday_revenue + self.imbalance_revenue
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """The run's days and totals."""
+
+    days: tuple[DayRecord, ...]
+    wall_time_s: float
+    forecast_time_s: float
+    strategy: str
+    market: str
+    product: str
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def revenue(self) -> float:
+        return float(sum(d.revenue for d in self.days))
+
+    @property
+    def perfect_revenue(self) -> float:
+        return float(sum(d.perfect_revenue for d in self.days))
+
+    @property
+    def capture_ratio(self) -> float:
+        """Revenue over the perfect-foresight optimum's (NaN when that is not positive)."""
+        best = self.perfect_revenue
+        return self.revenue / best if best > 0 else float("nan")
+
+    def summary(self) -> dict[str, float | int | str]:
+        def total(name: str) -> float:
+            return round(float(sum(getattr(d, name) for d in self.days)), 4)
+
+        return {
+            "days": len(self.days),
+            "market": self.market,
+            "product": self.product,
+            "strategy": self.strategy,
+            "revenue": round(self.revenue, 2),
+            "day_ahead_revenue": round(total("day_ahead_revenue"), 2),
+            "intraday_revenue": round(total("intraday_revenue"), 2),
+            "imbalance_revenue": round(total("imbalance_revenue"), 2),
+            "perfect_foresight_revenue": round(self.perfect_revenue, 2),
+            "capture_ratio": round(self.capture_ratio, 4),
+            "imbalance_mwh": total("imbalance_mwh"),
+            "intraday_mwh": total("intraday_mwh"),
+            "corrected_mwh": total("corrected_mwh"),
+            "awarded_mwh": total("awarded_mwh"),
+            "faults": int(sum(d.faults for d in self.days)),
+            "forecast_mae": round(float(np.mean([d.forecast_mae for d in self.days])), 4),
+            "wall_time_s": round(self.wall_time_s, 2),
+            "forecast_time_s": round(self.forecast_time_s, 2),
+        }
+
+
+def config_zone(config: SimulationConfig) -> str:
+    """The time zone of ``config``'s market (ValueError for an unknown market)."""
+    from openvpp.markets.presets import load_presets
+
+    markets = load_presets()
+    if config.market not in markets:
+        raise ValueError(f"unknown market {config.market!r}; known: {sorted(markets)}")
+    return markets[config.market].time_zone
+
+
+# ------------------------------------------------------------------------- optimisation
+
+
+def _units(
+    specs: Sequence[BatterySpec], energy: FloatArray, end_soc: float, degradation: float
+) -> list[StorageUnit]:
+    return [
+        StorageUnit(
+            spec,
+            float(np.clip(e, spec.soc_min * spec.energy_mwh, spec.soc_max * spec.energy_mwh)),
+            end_energy_mwh=end_soc * spec.energy_mwh,
+            degradation_cost=degradation,
+        )
+        for spec, e in zip(specs, energy, strict=True)
+    ]
+
+
+def optimal_plan(
+    specs: Sequence[BatterySpec],
+    energy: FloatArray,
+    prices: FloatArray,
+    dt_h: float,
+    end_soc: float,
+    degradation: float,
+    probabilities: FloatArray | None = None,
+) -> tuple[FloatArray, float]:
+    """The fleet's optimal net schedule (T,) [MW] and its expected revenue [currency] under
+    ``prices`` ((T,) or scenarios (S, T)) from the stored energies ``energy`` [MWh]."""
+    units = _units(specs, energy, end_soc, degradation)
+    result = optimize_schedule(units, PriceMarket(prices, dt_h, probabilities=probabilities))
+    return result.total_mw, result.expected_revenue
+
+
+# ------------------------------------------------------------------------- exchange
+
+
+class ManualClock:
+    """The simulation's clock: set, never read from the wall."""
+
+    def __init__(self, now: datetime) -> None:
+        self._now = now
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, now: datetime) -> None:
+        self._now = now
+
+
+def lots(volume_mw: FloatArray, tick: Decimal) -> NDArray[np.int64]:
+    """Volumes [MW] in whole lots of ``tick`` (half away from zero)."""
+    t = float(tick)
+    v = np.asarray(volume_mw, dtype=np.float64) / t
+    return np.asarray(np.sign(v) * np.floor(np.abs(v) + 0.5 + 1e-9), dtype=np.int64)
+
+
+def schedule_orders(
+    market: Market,
+    product: Product,
+    starts: Sequence[datetime],
+    schedule_mw: FloatArray,
+    prefix: str,
+) -> list[NewOrder]:
+    """Price-taking orders for a net schedule: sell at the price floor, buy at the cap, in
+    whole lots; intervals below one lot get no order."""
+    tick = market.volume_tick_mw
+    limits = market.price_limits
+    out: list[NewOrder] = []
+    for i, (start, n) in enumerate(zip(starts, lots(schedule_mw, tick), strict=True)):
+        if n == 0:
+            continue
+        side = TradeSide.SELL if n > 0 else TradeSide.BUY
+        price = Decimal(str(limits.min)) if n > 0 else Decimal(str(limits.max))
+        out.append(
+            NewOrder(
+                f"{prefix}-{i:03d}",
+                market.code,
+                product.code,
+                start,
+                side,
+                price,
+                abs(int(n)) * tick,
+            )
+        )
+    return out
+
+
+def curve_orders(
+    market: Market,
+    product: Product,
+    day: date,
+    quantiles: FloatArray,
+    energy: FloatArray,
+    dt_h: float,
+    config: SimulationConfig,
+    prefix: str,
+) -> list[NewOrder]:
+    """Limit orders along the fleet's bid curves: its optimal schedules under price scenarios
+    spread over the p10/p50/p90 forecasts ``quantiles (T, 3)`` [currency/MWh]."""
+    from openvpp.optimization.bids import bid_curves, quantile_scenarios
+    from openvpp.optimization.formats import limit_orders
+    from openvpp.optimization.schedule import price_response
+
+    units = _units(config.batteries, energy, config.end_soc, config.degradation_cost)
+    scenarios = quantile_scenarios(quantiles.T, (0.1, 0.5, 0.9), n=CURVE_SCENARIOS)
+    curves = bid_curves(
+        scenarios, lambda p: price_response(units, p, dt_h), market=market, batched=True
+    )
+    return [
+        NewOrder(
+            o.client_order_id,
+            o.market,
+            o.product,
+            o.delivery_start,
+            TradeSide(o.side.value),
+            o.price,
+            o.quantity_mw,
+        )
+        for o in limit_orders(curves, market, product.code, day, prefix)
+    ]
+
+
+def award(
+    exchange: SimulatedExchange, market: str, product: str, day: date, starts: Sequence[datetime]
+) -> tuple[FloatArray, FloatArray]:
+    """Net awarded power (T,) [MW, sale positive] and clearing prices (T,) [currency/MWh] of
+    the simulation's account on the local ``day``."""
+    result = exchange.run_auction(market, product, day)
+    position = dict.fromkeys(starts, 0.0)
+    for o in exchange.orders(ACCOUNT):
+        if o.market != market or o.product != product or o.delivery_start not in position:
+            continue
+        sign = 1.0 if o.side is TradeSide.SELL else -1.0
+        position[o.delivery_start] += sign * float(o.filled_mw)
+    prices = np.array([float(p.price) if p.price is not None else np.nan for p in result.periods])
+    return np.array([position[s] for s in starts]), prices
+
+
+Progress = Callable[[int], None]
+
+
+# ------------------------------------------------------------------------- the plant
+
+
+class Plant(Protocol):
+    """The fleet as the loop sees it: what it holds and what it delivers."""
+
+    def energy_mwh(self) -> FloatArray:
+        """Stored energy of each battery now [MWh]."""
+        ...
+
+    def limits(self) -> tuple[FloatArray, FloatArray]:
+        """Each device's feasible power now, ``(p_min, p_max)`` [MW] (0, 0 in fault)."""
+        ...
+
+    def deliver(self, start: datetime, setpoints_mw: FloatArray, dt_h: float) -> FloatArray:
+        """Follow ``setpoints_mw`` for ``dt_h`` from ``start``; the metered average powers
+        [MW] of the step."""
+        ...
+
+    def faults(self) -> int:
+        """Faults so far."""
+        ...
+
+
+# ------------------------------------------------------------------------- the loop
+
+
+@dataclass(frozen=True)
+class PriceDays:
+    """The test period: real prices and leak-free forecasts, 24 hourly values per day.
+
+    dates : ``(N,)`` local delivery days; actual : ``(N, 24)`` [currency/MWh]; quantiles :
+    ``(N, 24, 3)`` p10/p50/p90 forecasts [currency/MWh] issued before each day.
+    """
+
+    dates: NDArray[np.datetime64]
+    actual: FloatArray
+    quantiles: FloatArray
+
+    def __post_init__(self) -> None:
+        n = len(self.dates)
+        if self.actual.shape != (n, 24) or self.quantiles.shape != (n, 24, 3):
+            raise ValueError(
+                f"{n} days need actual (N, 24) and quantiles (N, 24, 3), got "
+                f"{self.actual.shape} and {self.quantiles.shape}"
+            )
+
+
+SCENARIO_WEIGHTS = np.array([0.3, 0.4, 0.3])  # p10 / p50 / p90 as a three-point distribution
+
+
+def build_exchange(
+    config: SimulationConfig, prices: PriceDays
+) -> tuple[SimulatedExchange, ManualClock]:
+    """The simulated exchange clearing ``config``'s product against the real prices."""
+    from openvpp.markets.presets import load_presets
+    from openvpp.simulation.history import to_series
+
+    markets = load_presets()
+    if config.market not in markets:
+        raise ValueError(f"unknown market {config.market!r}; known: {sorted(markets)}")
+    market = markets[config.market]
+    product = market.product(config.product)
+    first = pd.Timestamp(prices.dates[0]).date()
+    clock = ManualClock(
+        datetime.combine(first - timedelta(days=2), datetime.min.time(), tzinfo=UTC)
+    )
+    exchange = SimulatedExchange(markets, clock, api_keys={"simulation": ACCOUNT})
+    exchange.set_replay(market.code, product.code, to_series(product, prices.dates, prices.actual))
+    return exchange, clock
+
+
+def run_days(
+    prices: PriceDays,
+    config: SimulationConfig,
+    plant: Plant,
+    *,
+    bidder: Callable[..., list[NewOrder]] | None = None,
+    progress: Progress | None = None,
+) -> list[DayRecord]:
+    """Run the loop over every day of ``prices`` with ``plant`` as the fleet."""
+    from openvpp.dispatch.correction import within_interval
+    from openvpp.simulation.history import day_values
+
+    exchange, clock = build_exchange(config, prices)
+    market = exchange.markets[config.market]
+    product = market.product(config.product)
+    specs = config.batteries
+    dt_h = product.period_min / 60
+    pf_energy = np.array([config.end_soc * s.energy_mwh for s in specs])
+    records: list[DayRecord] = []
+    for i, d64 in enumerate(prices.dates):
+        day = pd.Timestamp(d64).date()
+        intervals = delivery_intervals(product, day)
+        starts = [iv.start_utc for iv in intervals]
+        q = day_values(product, day, prices.quantiles[i]).to_numpy()  # (T, 3)
+        real = day_values(product, day, prices.actual[i]).to_numpy()
+        energy = plant.energy_mwh()
+        clock.set(gate_closure(product, starts[0]) - config.gate_margin)
+        prefix = f"D{day:%Y%m%d}"
+        if config.strategy == "curve" and bidder is None:
+            orders = curve_orders(market, product, day, q, energy, dt_h, config, prefix)
+        elif config.strategy == "schedule" or bidder is None:
+            plan, _ = optimal_plan(
+                specs, energy, q[:, 1], dt_h, config.end_soc, config.degradation_cost
+            )
+            orders = schedule_orders(market, product, starts, plan, prefix)
+        else:
+            orders = bidder(market, product, starts, q, energy, prefix)
+        for order in orders:
+            exchange.submit(ACCOUNT, order)
+        awarded, clearing = award(exchange, market.code, product.code, day, starts)
+        da_revenue = float(np.nansum(awarded * clearing) * dt_h)
+        record = _deliver(
+            exchange,
+            clock,
+            market,
+            product,
+            day,
+            starts,
+            awarded,
+            clearing,
+            config,
+            plant,
+            within_interval,
+        )
+        pf_units = _units(specs, pf_energy, config.end_soc, config.degradation_cost)
+        pf = optimize_schedule(pf_units, PriceMarket(real, dt_h))
+        pf_energy = pf.energy_mwh[:, -1].copy()
+        records.append(
+            DayRecord(
+                day=day,
+                day_ahead_revenue=da_revenue,
+                intraday_revenue=record[0],
+                imbalance_revenue=record[1],
+                imbalance_mwh=record[2],
+                corrected_mwh=record[3],
+                intraday_mwh=record[4],
+                awarded_mwh=float(np.abs(awarded).sum() * dt_h),
+                perfect_revenue=float(pf.total_mw @ real * dt_h) - pf.degradation_cost,
+                faults=record[5],
+                forecast_mae=float(np.mean(np.abs(prices.quantiles[i, :, 1] - prices.actual[i]))),
+            )
+        )
+        if progress is not None:
+            progress(i)
+    return records
+
+
+def _ratings(specs: Sequence[BatterySpec]) -> FloatArray:
+    return np.array([s.p_discharge_max_mw + s.p_charge_max_mw for s in specs], dtype=np.float64)
+
+
+def feasible_rest(
+    specs: Sequence[BatterySpec], energy: FloatArray, position_mw: FloatArray, dt_h: float
+) -> FloatArray:
+    """What the fleet can deliver of ``position_mw`` (T,) [MW] from the stored energies
+    ``energy`` [MWh], each battery taking its rating's share (T,) [MW]."""
+    from openvpp.resources.models.battery import clip_to_feasible
+
+    share = _ratings(specs) / _ratings(specs).sum()
+    return np.asarray(
+        sum(
+            clip_to_feasible(spec, position_mw * w, float(e), dt_h)
+            for spec, w, e in zip(specs, share, energy, strict=True)
+        ),
+        dtype=np.float64,
+    )
+
+
+def _deliver(
+    exchange: SimulatedExchange,
+    clock: ManualClock,
+    market: Market,
+    product: Product,
+    day: date,
+    starts: Sequence[datetime],
+    awarded: FloatArray,
+    clearing: FloatArray,
+    config: SimulationConfig,
+    plant: Plant,
+    within_interval: Callable[..., Any],
+) -> tuple[float, float, float, float, float, int]:
+    """Deliver one day: ``(intraday revenue, imbalance revenue, imbalance MWh, corrected
+    MWh, intraday MWh, faults)``."""
+    specs = config.batteries
+    # control steps of at most 15 minutes, on the settlement grid
+    step_min = math.gcd(product.period_min, market.settlement.period_min, CONTROL_STEP_MIN)
+    k = product.period_min // step_min
+    step_h, dt_h = step_min / 60, product.period_min / 60
+    interval = timedelta(minutes=product.period_min)
+    imbalance = exchange.imbalance_prices(market.code, day)
+    settle_starts = np.array([p.delivery_start.timestamp() for p in imbalance.periods])
+    short = np.array([float(p.short_price) for p in imbalance.periods])
+    long = np.array([float(p.long_price) for p in imbalance.periods])
+    eta_c = np.array([s.eta_charge for s in specs])
+    eta_d = np.array([s.eta_discharge for s in specs])
+    e_lo = np.array([s.soc_min * s.energy_mwh for s in specs])
+    e_hi = np.array([s.soc_max * s.energy_mwh for s in specs])
+    position = awarded.astype(np.float64).copy()
+    intraday_revenue = intraday_mwh = corrected = imb_revenue = imb_mwh = 0.0
+    faults = plant.faults()
+    tick = float(market.volume_tick_mw)
+    for t, start in enumerate(starts):
+        if config.correction and t + 1 < len(starts):
+            # The rest of the day with the energy held now: trade what cannot be delivered.
+            can = feasible_rest(specs, plant.energy_mwh(), position[t:], dt_h)[1:]
+            n = lots(can - position[t + 1 :], market.volume_tick_mw)
+            if n.any():
+                volume = n * tick
+                ref = clearing[t + 1 :]
+                price = np.where(
+                    volume > 0, ref - config.intraday_spread, ref + config.intraday_spread
+                )
+                intraday_revenue += float(volume @ price * dt_h)
+                intraday_mwh += float(np.abs(volume).sum() * dt_h)
+                position[t + 1 :] += volume
+        delivered = 0.0
+        setpoints = np.zeros(len(specs))
+        for j in range(k):
+            step_start = start + timedelta(minutes=j * step_min)
+            if j == 0 or config.correction:
+                lo, hi = plant.limits()
+                energy = plant.energy_mwh()
+                c = within_interval(
+                    position[t] * dt_h,
+                    delivered,
+                    interval,
+                    j / k,
+                    np.clip(setpoints, lo, hi),
+                    lo,
+                    hi,
+                    energy_up_mwh=np.clip(energy - e_lo, 0, None) * eta_d,
+                    energy_down_mwh=np.clip(e_hi - energy, 0, None) / eta_c,
+                )
+                if j > 0:
+                    corrected += float(np.abs(c.delta_mw).sum() * step_h)
+                setpoints = np.asarray(c.setpoint_mw, dtype=np.float64)
+            clock.set(step_start)
+            metered = plant.deliver(step_start, setpoints, step_h)
+            total = float(metered.sum())
+            delivered += total * step_h
+            s = np.searchsorted(settle_starts, step_start.timestamp(), side="right") - 1
+            deviation = (total - position[t]) * step_h
+            imb_revenue += deviation * (long[s] if deviation > 0 else short[s])
+            imb_mwh += abs(deviation)
+    return (
+        intraday_revenue,
+        imb_revenue,
+        imb_mwh,
+        corrected,
+        intraday_mwh,
+        plant.faults() - faults,
+    )
+
+
+def forecast_days(
+    dm: DayMatrix,
+    days: int,
+    *,
+    model: str = "ensemble",
+    progress: Progress | None = None,
+) -> tuple[PriceDays, float]:
+    """Leak-free p10/p50/p90 forecasts of the last ``days`` days of ``dm`` with daily
+    recalibration (each day from the data before it), and the time they took [s]."""
+    result = run_benchmark(dm, model=model, test_days=days, progress=progress)  # type: ignore[arg-type]
+    return PriceDays(result.dates, result.actual, result.quantiles), result.wall_time_s
+
+
+def simulate(
+    prices: PriceDays,
+    config: SimulationConfig,
+    plant: Plant,
+    *,
+    forecast_time_s: float = 0.0,
+    bidder: Callable[..., list[NewOrder]] | None = None,
+    progress: Progress | None = None,
+) -> SimulationResult:
+    """Run the loop over ``prices`` and total it."""
+    started = time.perf_counter()
+    records = run_days(prices, config, plant, bidder=bidder, progress=progress)
+    return SimulationResult(
+        days=tuple(records),
+        wall_time_s=time.perf_counter() - started,
+        forecast_time_s=forecast_time_s,
+        strategy=config.strategy,
+        market=config.market,
+        product=config.product,
+    )
