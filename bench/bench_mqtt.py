@@ -207,6 +207,7 @@ async def bench(
                     "samples_per_s": round(tel["per_s"]),
                     "cpu_us_per_sample": round(tel["cpu_us_per_sample"]),
                     "duplicates_dropped": gateway.stats.duplicate_telemetry,
+                    "missing": gateway.stats.telemetry_missing,
                 }
             ),
             flush=True,

@@ -204,6 +204,7 @@ def test_broker_restart_under_load_loses_and_duplicates_no_telemetry(
         for resource, n in expected.items():
             assert sorted(got[resource]) == list(range(n)), resource  # none lost, none twice
         assert gateway.stats.malformed == 0
+        assert gateway.stats.telemetry_missing == 0
         assert sum(d.stats.dropped for d in devices) == 0
         received = gateway.stats.received["telemetry"]
         assert received == len(events.events.telemetry) + gateway.stats.duplicate_telemetry

@@ -223,6 +223,7 @@ class _Window:
     top: int  # highest seq seen
     top_at: datetime  # the reading time of that seq
     bits: int  # bit k set: seq top - k seen
+    floor: int  # first seq of the window: gaps are counted from there
 
 
 class SeqWindow:
@@ -231,7 +232,8 @@ class SeqWindow:
     so memory per resource is ``size`` bits. A copy repeats ``seq`` and ``at``; a device that
     restarted its counter sends a lower (or equal) ``seq`` with a newer ``at``, which starts a
     new window. A ``seq`` more than ``size`` below the highest is too old to tell and counts
-    as a copy."""
+    as a copy. ``missing`` counts the seqs skipped over and not (yet) received, over all
+    resources: lost on the way (broker queue overflow or crash) or still coming."""
 
     def __init__(self, size: int = 16_384) -> None:
         if size < 1:
@@ -239,14 +241,16 @@ class SeqWindow:
         self.size = size
         self._mask = (1 << size) - 1
         self._windows: dict[str, _Window] = {}
+        self.missing = 0
 
     def seen(self, resource_id: str, seq: int, at: datetime) -> bool:
         w = self._windows.get(resource_id)
         if w is None or (seq <= w.top and at > w.top_at):  # first, or a restarted counter
-            self._windows[resource_id] = _Window(seq, at, 1)
+            self._windows[resource_id] = _Window(seq, at, 1, seq)
             return False
         if seq > w.top:
             shift = seq - w.top
+            self.missing += shift - 1
             w.bits = ((w.bits << shift) | 1) & self._mask if shift < self.size else 1
             w.top, w.top_at = seq, max(at, w.top_at)
             return False
@@ -254,6 +258,8 @@ class SeqWindow:
         if offset >= self.size or (w.bits >> offset) & 1:
             return True
         w.bits |= 1 << offset
+        if seq > w.floor:
+            self.missing -= 1  # a late one filled its gap
         return False
 
 
@@ -266,6 +272,7 @@ class GatewayStats:
     dropped_unsent: int = 0  # setpoints pushed out of a full outbox
     malformed: int = 0  # payloads or topics that failed validation, dropped
     duplicate_telemetry: int = 0
+    telemetry_missing: int = 0  # seqs skipped over and not received (yet): lost or late
     duplicate_acks: int = 0
     received: dict[str, int] = field(default_factory=lambda: {"ack": 0, "telemetry": 0})
 
@@ -427,7 +434,9 @@ class MqttGateway:
         if kind == "telemetry":
             sample = decode_telemetry(payload, resource_id=resource_id)
             self.stats.received["telemetry"] += 1
-            if self._telemetry_seen.seen(resource_id, sample.seq, sample.at):
+            copy = self._telemetry_seen.seen(resource_id, sample.seq, sample.at)
+            self.stats.telemetry_missing = self._telemetry_seen.missing
+            if copy:
                 self.stats.duplicate_telemetry += 1
                 return
             self._events.telemetry.append(sample)

@@ -284,12 +284,19 @@ def test_seq_window_starts_over_when_a_device_restarts_its_counter() -> None:
 @given(st.lists(st.integers(0, 300), max_size=400), st.integers(1, 64))
 def test_seq_window_agrees_with_a_set_within_its_window(seqs: list[int], size: int) -> None:
     """A device that never restarts: a sample is a copy exactly when its seq was seen before,
-    for every seq within ``size`` of the highest; older ones count as copies."""
+    for every seq within ``size`` of the highest; older ones count as copies. ``missing`` is
+    the number of seqs from the first to the highest not taken."""
     w = SeqWindow(size)
     seen: set[int] = set()
+    accepted: set[int] = set()
     top = -1
     for seq in seqs:
         expected = seq in seen or seq <= top - size
-        assert w.seen("r", seq, at(seq)) == expected
+        copy = w.seen("r", seq, at(seq))
+        assert copy == expected
         seen.add(seq)
+        if not copy:
+            accepted.add(seq)
         top = max(top, seq)
+        # every seq from the first to the highest that was not taken is missing
+        assert w.missing == len(set(range(seqs[0], top + 1)) - accepted)
