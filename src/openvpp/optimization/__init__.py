@@ -14,6 +14,11 @@ from openvpp.optimization.block_bids import profile_blocks as profile_blocks
 from openvpp.optimization.china import CnDeclaration as CnDeclaration
 from openvpp.optimization.china import cn_declaration as cn_declaration
 from openvpp.optimization.china import validate_declaration as validate_declaration
+
+# -- schedule optimization and the decomposition (units.py, lp.py, schedule.py, decomposition.py)
+from openvpp.optimization.decomposition import DecompositionOptions as DecompositionOptions
+from openvpp.optimization.decomposition import DecompositionResult as DecompositionResult
+from openvpp.optimization.decomposition import optimize_portfolio as optimize_portfolio
 from openvpp.optimization.formats import OfferCurve as OfferCurve
 from openvpp.optimization.formats import client_order_id as client_order_id
 from openvpp.optimization.formats import iso_offer_curves as iso_offer_curves
@@ -22,14 +27,9 @@ from openvpp.optimization.formats import validate_offer_curves as validate_offer
 from openvpp.optimization.formats import validate_orders as validate_orders
 from openvpp.optimization.ladders import IntervalLadder as IntervalLadder
 from openvpp.optimization.ladders import ladders as ladders
-
-# -- schedule optimization and the decomposition (units.py, lp.py, schedule.py, decomposition.py)
-from openvpp.optimization.decomposition import DecompositionOptions as DecompositionOptions
-from openvpp.optimization.decomposition import DecompositionResult as DecompositionResult
-from openvpp.optimization.decomposition import optimize_portfolio as optimize_portfolio
 from openvpp.optimization.lp import Penalties as Penalties
 from openvpp.optimization.lp import SolverOptions as SolverOptions
-from openvpp.optimization.schedule import Market as ScheduleMarket
+from openvpp.optimization.schedule import ScheduleMarket as ScheduleMarket
 from openvpp.optimization.schedule import ScheduleResult as ScheduleResult
 from openvpp.optimization.schedule import Slacks as Slacks
 from openvpp.optimization.schedule import optimize_schedule as optimize_schedule

@@ -31,7 +31,7 @@ from openvpp.optimization.lp import (
 from openvpp.optimization.reduction import cluster_storage, reduce_portfolio
 from openvpp.optimization.schedule import (
     SIMULTANEOUS_TOL,
-    Market,
+    ScheduleMarket,
     ScheduleResult,
     _result,
     _split,
@@ -56,7 +56,7 @@ class DecompositionOptions:
 
     rel_gap: float = 1e-3
     max_rounds: int = 12
-    time_budget_s: float = 2.5
+    time_budget_s: float = 30.0
     clusters: int = 40
     smoothing: float = 0.5
     spread: float = 0.1
@@ -105,7 +105,7 @@ class _UnitModels:
         self,
         storage: list[StorageUnit],
         flex: list[FlexUnit],
-        market: Market,
+        market: ScheduleMarket,
         pen: Penalties,
         batch: int,
     ) -> None:
@@ -193,7 +193,7 @@ class _Master:
     equal on those rows, only the best; a unit left with one column is fixed, its power
     taken off the limits."""
 
-    def __init__(self, n_units: int, market: Market, pen: Penalties) -> None:
+    def __init__(self, n_units: int, market: ScheduleMarket, pen: Penalties) -> None:
         t = market.n_intervals
         self.n, self.t, self.dt, self.pen = n_units, t, market.dt_h, pen
         exp, imp = market.export_max_mw, market.import_max_mw
@@ -202,13 +202,18 @@ class _Master:
         self.units: list[IntArray] = []
         self.values: list[FloatArray] = []
         self.powers: list[FloatArray] = []
+        self.starts: list[NDArray[np.bool_]] = []
 
     @property
     def k(self) -> int:
         return int(sum(u.size for u in self.units))
 
-    def add(self, unit: IntArray, value: FloatArray, power: FloatArray) -> None:
-        """Columns: their unit, value [currency] and power (k, T) [MW]."""
+    def add(
+        self, unit: IntArray, value: FloatArray, power: FloatArray, start: bool = False
+    ) -> None:
+        """Columns: their unit, value [currency] and power (k, T) [MW]; ``start``: these
+        columns (one per unit at most) make the starting basis of the next solve."""
+        self.starts.append(np.full(unit.size, start))
         self.units.append(unit)
         self.values.append(value)
         self.powers.append(power)
@@ -239,8 +244,9 @@ class _Master:
         if free.size == 0 and rows.size == 0:
             return w, lam, base_value
         fixed_power = power[fixed][:, rows].sum(axis=0)
+        start = np.concatenate(self.starts)[free]
         x, dual, objective = self._lp(
-            unit[free], value[free], power[free][:, rows], rows, fixed_power, opts
+            unit[free], value[free], power[free][:, rows], rows, fixed_power, opts, start
         )
         w[free] = x
         lam[rows] = -dual / self.dt
@@ -254,8 +260,11 @@ class _Master:
         rows: IntArray,
         fixed_power: FloatArray,
         opts: SolverOptions,
+        start: NDArray[np.bool_],
     ) -> tuple[FloatArray, FloatArray, float]:
-        """Weights, grid-row duals and objective of the reduced master."""
+        """Weights, grid-row duals and objective of the reduced master. The starting basis:
+        each unit's ``start`` column (its best response at the estimated grid price) basic
+        in its convexity row, the grid rows' slacks basic (a triangular basis)."""
         _, local = np.unique(unit, return_inverse=True)
         n_u, n_r, k = int(local.max()) + 1 if local.size else 0, rows.size, unit.size
         exp, imp = self.exp[rows] - fixed_power, self.imp[rows] + fixed_power
@@ -301,6 +310,21 @@ class _Master:
             raise RuntimeError(f"HiGHS rejected the decomposition master: {status}")
         set_options(h, replace(opts, solver="simplex"))
         h.setOptionValue("simplex_strategy", 4)  # primal: fastest on these (measured)
+        h.setOptionValue("presolve", "off")  # keeps the starting basis
+        chosen = np.zeros(k, dtype=bool)
+        first_start = np.full(n_u, -1)
+        where = np.flatnonzero(start)
+        first_start[local[where]] = where
+        by_value = np.argsort(-value, kind="stable")
+        _, best = np.unique(local[by_value], return_index=True)
+        first_start = np.where(first_start >= 0, first_start, by_value[best])
+        chosen[first_start] = True
+        if n_u:
+            basis = h.getBasis()
+            basic, lower = highspy.HighsBasisStatus.kBasic, highspy.HighsBasisStatus.kLower
+            basis.col_status = [basic if c else lower for c in chosen] + [lower] * (2 * n_r)
+            basis.row_status = [lower] * n_u + [basic] * n_r
+            h.setBasis(basis)
         if h.run() == highspy.HighsStatus.kError:
             raise RuntimeError("HiGHS failed on the decomposition master")
         sol = h.getSolution()
@@ -313,7 +337,7 @@ class _Master:
 
 def optimize_portfolio(
     units: Sequence[Unit],
-    market: Market,
+    market: ScheduleMarket,
     *,
     penalties: Penalties | None = None,
     options: DecompositionOptions | None = None,
@@ -341,13 +365,13 @@ def optimize_portfolio(
     columns: list[Extract] = []
     kept: list[NDArray[np.bool_]] = []
 
-    def add(x: FloatArray) -> None:
+    def add(x: FloatArray, start: bool = False) -> None:
         ex = lp.extract(x)
         value = ex.power @ price * dt - ex.degradation - ex.penalty
         new = np.ones(n, dtype=bool)
         for old in columns:  # a unit's column the master already has adds nothing
             new &= np.abs(ex.power - old.power).max(axis=1) > 1e-9
-        master.add(np.flatnonzero(new).astype(np.int64), value[new], ex.power[new])
+        master.add(np.flatnonzero(new).astype(np.int64), value[new], ex.power[new], start)
         columns.append(ex)
         kept.append(new)
 
@@ -359,15 +383,16 @@ def optimize_portfolio(
     def price_out(lam_q: FloatArray) -> float:
         """Columns at ``price - lam_q``; returns the Lagrangian bound at ``lam_q``."""
         x, sub = models.respond(price - lam_q, opts.solver)
-        add(x)
+        add(x, start=len(columns) <= 2)  # the first responses start the master's basis
         return sub + dt * float(
             np.maximum(lam_q, 0) @ np.where(np.isfinite(master.exp), master.exp, 0.0)
             + np.maximum(-lam_q, 0) @ np.where(np.isfinite(master.imp), master.imp, 0.0)
         )
 
-    best_ub, best_lam = price_out(lam), lam
-    for factor in (1 - opts.spread, 1 + opts.spread) if opts.spread and lam.any() else ():
-        # both sides of the ties at lambda: units indifferent there split either way
+    # both sides of the ties at lambda: units indifferent there split either way
+    factors = (1.0, 1 - opts.spread, 1 + opts.spread) if opts.spread and lam.any() else (1.0,)
+    best_ub, best_lam = np.inf, lam
+    for factor in factors:
         ub = price_out(factor * lam)
         if ub < best_ub:
             best_ub, best_lam = ub, factor * lam
@@ -422,7 +447,7 @@ def _valid(lam: FloatArray, master: _Master, pen: Penalties) -> FloatArray:
 def _reduced(
     storage: list[StorageUnit],
     flex: list[FlexUnit],
-    market: Market,
+    market: ScheduleMarket,
     pen: Penalties,
     labels: IntArray,
     solver: SolverOptions,
@@ -546,7 +571,7 @@ def _combine(
     columns: list[Extract],
     weights: FloatArray,
     storage: list[StorageUnit],
-    market: Market,
+    market: ScheduleMarket,
     pen: Penalties,
 ) -> tuple[Extract, int]:
     """Each unit's schedule: the master's mix of its columns. A mixed battery that would

@@ -21,7 +21,7 @@ from openvpp.optimization.units import FlexUnit, StorageUnit, Unit
 
 __all__ = [
     "Binaries",
-    "Market",
+    "ScheduleMarket",
     "ScheduleResult",
     "Slacks",
     "optimize_schedule",
@@ -37,7 +37,7 @@ SIMULTANEOUS_TOL = 1e-6  # [MW] charge and discharge both above this count as si
 
 
 @dataclass(frozen=True)
-class Market:
+class ScheduleMarket:
     """Prices and the portfolio's connection.
 
     prices: (S, T) or (T,) [currency/MWh]; probabilities (S,) (uniform when omitted);
@@ -148,7 +148,7 @@ class ScheduleResult:
 
 def optimize_schedule(
     units: Sequence[Unit],
-    market: Market,
+    market: ScheduleMarket,
     *,
     penalties: Penalties | None = None,
     options: SolverOptions | None = None,
@@ -206,7 +206,7 @@ def price_response(
     storage, flex, _ = _split(units, rows.shape[1])
     warm: ScheduleLp | None = None
     for k, price in enumerate(rows):
-        market = Market(price, dt_h)
+        market = ScheduleMarket(price, dt_h)
         if _initial_pairs(storage, market, "auto")[0].size:
             out[k] = optimize_schedule(units, market, penalties=pen, options=opts).total_mw
             continue
@@ -248,7 +248,7 @@ def _split(units: Sequence[Unit], n_t: int) -> tuple[list[StorageUnit], list[Fle
 def _build(
     storage: list[StorageUnit],
     flex: list[FlexUnit],
-    market: Market,
+    market: ScheduleMarket,
     pen: Penalties,
     pairs: tuple[IntArray, IntArray] | None,
 ) -> ScheduleLp:
@@ -271,7 +271,7 @@ def _build(
 
 
 def _initial_pairs(
-    storage: list[StorageUnit], market: Market, mode: Binaries
+    storage: list[StorageUnit], market: ScheduleMarket, mode: Binaries
 ) -> tuple[IntArray, IntArray]:
     n_s, n_t = len(storage), market.n_intervals
     if mode == "never" or not n_s:
@@ -302,7 +302,7 @@ def _merge(
 def _result(
     parts: Extract,
     order: IntArray,
-    market: Market,
+    market: ScheduleMarket,
     pen: Penalties,
     n_binaries: int,
     run: tuple[str, float, float, float],
