@@ -18,7 +18,13 @@ from typing import Any
 import pytest
 
 from openvpp.dispatch.device import DeviceController
-from openvpp.dispatch.mqtt import MqttGateway, MqttOptions, discard_session
+from openvpp.dispatch.mqtt import (
+    MqttGateway,
+    MqttOptions,
+    controller_client_id,
+    device_client_id,
+    discard_session,
+)
 from openvpp.dispatch.mqtt_codec import Topics, encode_ack, encode_telemetry
 from openvpp.dispatch.mqtt_device import MqttDeviceAgent
 from openvpp.dispatch.protocol import (
@@ -143,10 +149,11 @@ def broker() -> Iterator[tuple[MqttOptions, str]]:
     yield options, org
 
     async def forget() -> None:
+        topics = Topics(options.topic_prefix, org)
         for client_id in (
-            f"openvpp-controller-{org}",
-            f"openvpp-device-{org}-bat-1",
-            f"openvpp-device-{org}-bat-2",
+            controller_client_id(topics),
+            device_client_id(topics, "bat-1"),
+            device_client_id(topics, "bat-2"),
         ):
             await discard_session(options, client_id)
 

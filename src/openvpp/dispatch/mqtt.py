@@ -50,6 +50,8 @@ __all__ = [
     "MqttOptions",
     "RecentKeys",
     "SeqWindow",
+    "controller_client_id",
+    "device_client_id",
     "discard_session",
 ]
 
@@ -110,6 +112,17 @@ class MqttOptions:
         )
         client.pending_calls_threshold = 1_000  # batches of QoS 1 publishes are expected
         return client
+
+
+def controller_client_id(topics: Topics) -> str:
+    """The stable client id of an organization's controller: ``<prefix>/controller/<org>``
+    (``/`` cannot occur in an id, so no two organizations or devices share a client id)."""
+    return f"{topics.prefix}/controller/{topics.organization_id}"
+
+
+def device_client_id(topics: Topics, resource_id: str) -> str:
+    """The stable client id of a device: ``<prefix>/device/<org>/<resource>``."""
+    return f"{topics.prefix}/device/{topics.organization_id}/{check_id(resource_id, 'resource_id')}"
 
 
 async def discard_session(options: MqttOptions, client_id: str) -> None:
@@ -302,7 +315,7 @@ class MqttGateway:
         self.stats = GatewayStats()
         self.link = BrokerLink(
             options,
-            client_id or f"openvpp-controller-{organization_id}",
+            client_id or controller_client_id(self.topics),
             [(f, 1) for f in self.topics.upstream_filters()],
             self._on_message,
             self._wake_flusher,

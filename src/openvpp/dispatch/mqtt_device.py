@@ -29,7 +29,7 @@ import aiomqtt
 
 from openvpp.core.clock import Clock, SystemClock
 from openvpp.dispatch.device import DeviceController
-from openvpp.dispatch.mqtt import BrokerLink, MqttOptions
+from openvpp.dispatch.mqtt import BrokerLink, MqttOptions, device_client_id
 from openvpp.dispatch.mqtt_codec import (
     CONTROLLER,
     PayloadError,
@@ -111,7 +111,7 @@ class MqttDeviceAgent:
         self._wake = asyncio.Event()
         self.link = BrokerLink(
             options,
-            client_id or f"openvpp-device-{organization_id}-{self.resource_id}",
+            client_id or device_client_id(self.topics, self.resource_id),
             [(self.topics.setpoint(self.resource_id), 1), (self.topics.controller_heartbeat, 0)],
             self._on_message,
             self._wake_flusher,
