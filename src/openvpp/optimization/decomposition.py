@@ -45,14 +45,20 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
 _INF = highspy.kHighsInf
-_TRACE = False
 
 
 @dataclass(frozen=True)
 class DecompositionOptions:
-    """Stopping rules: the proven relative gap, the number of pricing rounds and a wall-time
-    budget [s] after which no new round starts; HiGHS settings for the unit models and the
-    master."""
+    """How the decomposition runs.
+
+    rel_gap: stop once ``(bound - objective) / |bound|`` is at most this;
+    max_rounds: master solves at most; time_budget_s: no new pricing round starts after
+    this wall time [s]; clusters: virtual batteries in the reduced portfolio that estimates
+    the grid price; smoothing: weight of the best bound's price in the next query
+    (in-out stabilisation); spread: the first responses are priced at the estimate and at
+    ``1 -/+ spread`` times it; batch: units per HiGHS model; solver: HiGHS settings (time
+    limit and MIP gap per model).
+    """
 
     rel_gap: float = 1e-3
     max_rounds: int = 12
@@ -473,7 +479,7 @@ def optimize_portfolio(
     def price_out(lam_q: FloatArray) -> float:
         """Columns at ``price - lam_q``; returns the Lagrangian bound at ``lam_q``."""
         x, sub = models.respond(price - lam_q, opts.solver)
-        add(x, start=len(columns) <= 2)  # the first responses start the master's basis
+        add(x, start=not np.isfinite(best_ub))  # the first responses start the master's basis
         return sub + dt * float(
             np.maximum(lam_q, 0) @ np.where(np.isfinite(master.exp), master.exp, 0.0)
             + np.maximum(-lam_q, 0) @ np.where(np.isfinite(master.imp), master.imp, 0.0)
@@ -499,15 +505,17 @@ def optimize_portfolio(
         ub = price_out(lam_q)
         if ub < best_ub:
             best_ub, best_lam = ub, lam_q
-        if _TRACE:
-            print(rounds, objective, ub, best_ub, _gap(best_ub, objective))
         rounds += 1
     weights = np.zeros((len(columns), n))
     weights[np.stack(kept)] = w
     parts, mixed = _combine(columns, weights, storage, market, pen)
     elapsed = time.perf_counter() - started
-    schedule = _result(parts, order, market, pen, 0, ("Optimal", 0.0, 0.0, elapsed))
     ub = best_ub - float(price @ market.fixed * dt)
+    schedule = _result(parts, order, market, pen, 0, ("", 0.0, 0.0, elapsed))
+    converged = _gap(ub, schedule.objective) <= opts.rel_gap
+    schedule = replace(
+        schedule, status="Converged" if converged else "Stopped: round or time limit"
+    )
     return DecompositionResult(
         schedule=schedule,
         upper_bound=float(ub),

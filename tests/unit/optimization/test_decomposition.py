@@ -98,6 +98,7 @@ def test_decomposition_is_within_a_tenth_of_a_percent_of_the_monolithic_lp(seed:
     assert s.objective <= mono.objective + 1e-6  # cannot beat the optimum
     assert result.upper_bound >= mono.objective - 1e-6  # a valid bound
     assert result.gap <= 1e-3
+    assert s.status == "Converged"
     assert_feasible(units, s, market)
     assert s.slacks.grid_export_mw.max() <= 1e-6 and s.slacks.grid_import_mw.max() <= 1e-6
     # the limit binds: without it the portfolio would earn more
