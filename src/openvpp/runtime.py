@@ -101,6 +101,7 @@ class Runtime:
         )
 
     def close(self) -> None:
+        self.trading.orders.close()
         self.engine.dispose()
         if self.write_lock is not None:
             self.write_lock.close()

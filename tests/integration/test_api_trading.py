@@ -76,7 +76,7 @@ def test_place_replay_conflict_and_fills(
         actions = conn.execute(
             sa.select(t.audit_log.c.action).where(t.audit_log.c.action.like("trading.%"))
         ).scalars()
-        assert {"trading.order.submit", "trading.order.send", "trading.fills"} <= set(actions)
+        assert {"trading.order.submit", "trading.fills", "trading.order.cancel"} <= set(actions)
 
 
 def _connection(rt: Runtime) -> MarketConnection:

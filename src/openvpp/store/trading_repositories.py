@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from openvpp.store import tables as t
-from openvpp.store.tables import MONEY
+from openvpp.store.types import UTCDateTime
 from openvpp.trading.orders import OPEN, Order, State
 from openvpp.trading.records import DuplicateOrder, FillRecord, OrderFilter, StateRecord, exact
 from openvpp.trading.risk import Exposure, Limits, TradingMode
@@ -48,6 +48,58 @@ _ORDER_COLUMNS = (
     "created_by",
 )
 _OPEN_STATES = sorted(s.value for s in OPEN)
+EventRow = tuple[str, datetime, str, State, dict[str, Any]]
+"""(order id, time, event name, state after, detail) of the order event log."""
+# Statements built once (their cache keys too): orders are the hot path.
+_o = t.trading_orders
+_INSERT_ORDER = _o.insert()
+_UPDATE_ORDER = _o.update().where(
+    _o.c.id == sa.bindparam("b_id"), _o.c.version == sa.bindparam("b_version")
+)
+_GET_ORDER = sa.select(_o).where(
+    _o.c.organization_id == sa.bindparam("b_org"), _o.c.id == sa.bindparam("b_id")
+)
+_GET_ORDER_LOCKED = _GET_ORDER.with_for_update()
+_BY_CLIENT_ID = sa.select(_o).where(
+    _o.c.organization_id == sa.bindparam("b_org"),
+    _o.c.client_order_id == sa.bindparam("b_cid"),
+)
+_INSERT_EVENT = t.trading_order_events.insert()
+_OPEN = _o.c.state.in_(_OPEN_STATES)
+_REST = _o.c.quantity - _o.c.filled
+_ZERO = sa.literal(0, t.MONEY)
+_EXPOSURE = sa.select(
+    sa.func.sum(sa.case((_o.c.side == "buy", _o.c.filled), else_=-_o.c.filled)),
+    sa.func.sum(sa.case((sa.and_(_OPEN, _o.c.side == "buy"), _REST), else_=_ZERO)),
+    sa.func.sum(sa.case((sa.and_(_OPEN, _o.c.side == "sell"), _REST), else_=_ZERO)),
+).where(
+    _o.c.organization_id == sa.bindparam("b_org"),
+    _o.c.vpp_id == sa.bindparam("b_vpp"),
+    _o.c.market == sa.bindparam("b_market"),
+    _o.c.delivery_start == sa.bindparam("b_start", type_=UTCDateTime()),
+    _o.c.product == sa.bindparam("b_product"),
+)
+_ACCEPTED_SINCE = sa.select(sa.func.count()).where(
+    _o.c.organization_id == sa.bindparam("b_org"),
+    _o.c.vpp_id == sa.bindparam("b_vpp"),
+    _o.c.market == sa.bindparam("b_market"),
+    _o.c.created_at >= sa.bindparam("b_since", type_=UTCDateTime()),
+    _o.c.risk_rule.is_(None),
+)
+_VPP_EXISTS = sa.select(t.vpps.c.id).where(
+    t.vpps.c.organization_id == sa.bindparam("b_org"), t.vpps.c.id == sa.bindparam("b_vpp")
+)
+_st = t.trading_states
+_STATE = sa.select(_st).where(
+    _st.c.organization_id == sa.bindparam("b_org"), _st.c.scope == sa.bindparam("b_scope")
+)
+_STATE_LOCKED = _STATE.with_for_update()
+_lt = t.trading_limits
+_LIMITS = sa.select(_lt.c.limits).where(
+    _lt.c.organization_id == sa.bindparam("b_org"),
+    _lt.c.vpp_id == sa.bindparam("b_vpp"),
+    _lt.c.market == sa.bindparam("b_market"),
+)
 
 
 def _order_row(o: Order) -> dict[str, Any]:
@@ -75,42 +127,31 @@ class TradingOrderRepo:
         """Insert; :class:`DuplicateOrder` when the client order id is taken (the unique
         constraint decides, also between concurrent inserts)."""
         try:
-            self._c.execute(t.trading_orders.insert().values(**_order_row(order)))
+            self._c.execute(_INSERT_ORDER, _order_row(order))
         except IntegrityError as exc:
             raise DuplicateOrder(order.client_order_id) from exc
 
     def update(self, order: Order) -> None:
         """Write ``order`` (whose version is one above the stored one); a concurrent writer
         that got there first makes this a lost update, refused."""
-        o = t.trading_orders
-        done = self._c.execute(
-            o.update()
-            .where(o.c.id == order.id, o.c.version == order.version - 1)
-            .values(**_order_row(order))
-        )
+        params = {**_order_row(order), "b_id": order.id, "b_version": order.version - 1}
+        done = self._c.execute(_UPDATE_ORDER, params)
         if done.rowcount != 1:
             raise RuntimeError(f"order {order.id} changed concurrently (version {order.version})")
 
     def get(self, organization_id: str, order_id: str, *, lock: bool = False) -> Order | None:
-        o = t.trading_orders
-        query = sa.select(o).where(o.c.organization_id == organization_id, o.c.id == order_id)
-        if lock:
-            query = query.with_for_update()
-        row = self._c.execute(query).mappings().first()
-        return None if row is None else _order(row)
+        query = _GET_ORDER_LOCKED if lock else _GET_ORDER
+        row = self._c.execute(query, {"b_org": organization_id, "b_id": order_id})
+        found = row.mappings().first()
+        return None if found is None else _order(found)
+
+    def vpp_exists(self, organization_id: str, vpp_id: str) -> bool:
+        params = {"b_org": organization_id, "b_vpp": vpp_id}
+        return self._c.execute(_VPP_EXISTS, params).first() is not None
 
     def by_client_id(self, organization_id: str, client_order_id: str) -> Order | None:
-        o = t.trading_orders
-        row = (
-            self._c.execute(
-                sa.select(o).where(
-                    o.c.organization_id == organization_id,
-                    o.c.client_order_id == client_order_id,
-                )
-            )
-            .mappings()
-            .first()
-        )
+        params = {"b_org": organization_id, "b_cid": client_order_id}
+        row = self._c.execute(_BY_CLIENT_ID, params).mappings().first()
         return None if row is None else _order(row)
 
     def by_venue_id(self, connection_id: str, venue_order_id: str) -> Order | None:
@@ -179,23 +220,14 @@ class TradingOrderRepo:
         self, organization_id: str, vpp_id: str, market: str, product: str, start: datetime
     ) -> Exposure:
         """Sums in the database: filled net position and open volume per side [MW]."""
-        o = t.trading_orders
-        is_open = o.c.state.in_(_OPEN_STATES)
-        rest = o.c.quantity - o.c.filled
-        zero = sa.literal(0, MONEY)
-        row = self._c.execute(
-            sa.select(
-                sa.func.sum(sa.case((o.c.side == "buy", o.c.filled), else_=-o.c.filled)),
-                sa.func.sum(sa.case((sa.and_(is_open, o.c.side == "buy"), rest), else_=zero)),
-                sa.func.sum(sa.case((sa.and_(is_open, o.c.side == "sell"), rest), else_=zero)),
-            ).where(
-                o.c.organization_id == organization_id,
-                o.c.vpp_id == vpp_id,
-                o.c.market == market,
-                o.c.delivery_start == start,
-                o.c.product == product,
-            )
-        ).one()
+        params = {
+            "b_org": organization_id,
+            "b_vpp": vpp_id,
+            "b_market": market,
+            "b_start": start,
+            "b_product": product,
+        }
+        row = self._c.execute(_EXPOSURE, params).one()
         net, buy, sell = (Decimal(0) if v is None else Decimal(v) for v in row)
         return Exposure(net, buy, sell)
 
@@ -203,27 +235,26 @@ class TradingOrderRepo:
         self, organization_id: str, vpp_id: str, market: str, since: datetime
     ) -> int:
         """Orders of the VPP on the market created at or after ``since`` that passed risk."""
-        o = t.trading_orders
-        return int(
-            self._c.execute(
-                sa.select(sa.func.count()).where(
-                    o.c.organization_id == organization_id,
-                    o.c.vpp_id == vpp_id,
-                    o.c.market == market,
-                    o.c.created_at >= since,
-                    o.c.risk_rule.is_(None),
-                )
-            ).scalar_one()
-        )
+        params = {"b_org": organization_id, "b_vpp": vpp_id, "b_market": market, "b_since": since}
+        return int(self._c.execute(_ACCEPTED_SINCE, params).scalar_one())
 
     def add_event(
         self, order_id: str, at: datetime, event: str, state: State, detail: dict[str, Any]
     ) -> None:
-        self._c.execute(
-            t.trading_order_events.insert().values(
-                order_id=order_id, at=at, event=event, state=state.value, detail=detail
+        self.add_events([(order_id, at, event, state, detail)])
+
+    def add_events(
+        self, events: Sequence[tuple[str, datetime, str, State, dict[str, Any]]]
+    ) -> None:
+        """Append to the order event log (one statement for all)."""
+        if events:
+            self._c.execute(
+                _INSERT_EVENT,
+                [
+                    {"order_id": o, "at": at, "event": e, "state": st.value, "detail": d}
+                    for o, at, e, st, d in events
+                ],
             )
-        )
 
     def events(self, order_id: str) -> list[dict[str, Any]]:
         e = t.trading_order_events
@@ -345,14 +376,8 @@ class TradingControlRepo:
         self._c = conn
 
     def limits(self, organization_id: str, vpp_id: str, market: str) -> Limits | None:
-        lt = t.trading_limits
-        data = self._c.execute(
-            sa.select(lt.c.limits).where(
-                lt.c.organization_id == organization_id,
-                lt.c.vpp_id == vpp_id,
-                lt.c.market == market,
-            )
-        ).scalar()
+        params = {"b_org": organization_id, "b_vpp": vpp_id, "b_market": market}
+        data = self._c.execute(_LIMITS, params).scalar()
         return None if data is None else _limits_of(data)
 
     def all_limits(self, organization_id: str, vpp_id: str | None) -> list[dict[str, Any]]:
@@ -387,11 +412,10 @@ class TradingControlRepo:
             )
 
     def state(self, organization_id: str, scope: str, *, lock: bool = False) -> StateRecord | None:
-        st = t.trading_states
-        query = sa.select(st).where(st.c.organization_id == organization_id, st.c.scope == scope)
-        if lock:
-            query = query.with_for_update()
-        row = self._c.execute(query).mappings().first()
+        query = _STATE_LOCKED if lock else _STATE
+        row = (
+            self._c.execute(query, {"b_org": organization_id, "b_scope": scope}).mappings().first()
+        )
         if row is None:
             return None
         return StateRecord(

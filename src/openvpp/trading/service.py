@@ -22,7 +22,7 @@ import asyncio
 import hashlib
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -100,6 +100,24 @@ def order_view(o: Order) -> dict[str, Any]:
     }
 
 
+class _VenueLoop:
+    """An event loop in a daemon thread; ``run`` waits for a coroutine from any other thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="venue", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        if not self.thread.is_alive():
+            self.loop.close()
+
+
 @dataclass(frozen=True, slots=True)
 class Placement:
     """The order and whether this call created it (False: an idempotent replay)."""
@@ -148,39 +166,64 @@ class OrderService:
         venue reports an order filled beyond what we applied, so the answer is current."""
         self._state_rows: set[tuple[str, str]] = set()
         self._breakers: dict[str, CircuitBreaker] = {}
+        self._connectors: dict[str, tuple[datetime, VenueConnector]] = {}
+        self._venue_loop: _VenueLoop | None = None
         self._breakers_lock = threading.Lock()
 
     # --- venue access ---------------------------------------------------------------------
     def venue(
         self, connection: MarketConnection, call: Callable[[VenueConnector], Awaitable[T]]
     ) -> T:
-        """Run ``call`` with a fresh connector of ``connection`` on a private event loop (the
-        service runs in worker threads and jobs)."""
+        """Run ``call`` with the connection's connector on the service's venue event loop (a
+        thread of its own: the service runs in request threads and jobs, and connectors keep
+        their HTTP connections between calls)."""
 
         async def run() -> T:
-            connector = self._guarded(connection)
-            try:
-                return await call(connector)
-            finally:
-                await connector.aclose()
+            return await call(await self._guarded(connection))
 
-        return asyncio.run(run())
+        return self._loop().run(run())
 
-    def _guarded(self, connection: MarketConnection) -> VenueConnector:
-        """The connection's connector behind a per-call timeout, retries of provably unsent
-        requests and a circuit breaker shared by every call to that connection."""
+    def _loop(self) -> _VenueLoop:
         with self._breakers_lock:
-            if connection.id not in self._breakers:
-                self._breakers[connection.id] = CircuitBreaker(
-                    clock=self._clock, name=connection.name
-                )
-            breaker = self._breakers[connection.id]
-        return ResilientConnector(
+            if self._venue_loop is None:
+                self._venue_loop = _VenueLoop()
+            return self._venue_loop
+
+    async def _guarded(self, connection: MarketConnection) -> VenueConnector:
+        """The connection's connector (built again when the connection changed) behind a
+        per-call timeout, retries of provably unsent requests and a circuit breaker shared by
+        every call to that connection. Runs on the venue loop, which alone uses the cache."""
+        cached = self._connectors.get(connection.id)
+        if cached is not None and cached[0] == connection.updated_at:
+            return cached[1]
+        with self._breakers_lock:
+            breaker = self._breakers.setdefault(
+                connection.id, CircuitBreaker(clock=self._clock, name=connection.name)
+            )
+        guarded = ResilientConnector(
             self._connections.connector(connection),
             breaker=breaker,
             timeout_s=self.venue_timeout_s,
             clock=self._clock,
         )
+        self._connectors[connection.id] = (connection.updated_at, guarded)
+        if cached is not None:
+            await cached[1].aclose()
+        return guarded
+
+    def close(self) -> None:
+        """Close the cached connectors and stop the venue loop."""
+        loop, self._venue_loop = self._venue_loop, None
+        if loop is not None:
+            connectors = [c for _, c in self._connectors.values()]
+            self._connectors.clear()
+
+            async def close_all() -> None:
+                for connector in connectors:
+                    await connector.aclose()
+
+            loop.run(close_all())
+            loop.stop()
 
     def connection_of(self, uow: UnitOfWork, order: Order) -> MarketConnection:
         with uow:
@@ -202,7 +245,7 @@ class OrderService:
                 "is not open",
                 field="delivery_start",
             )
-        if uow.vpps.get(org, cmd.vpp_id) is None:
+        if not uow.trading_orders.vpp_exists(org, cmd.vpp_id):
             raise NotFound(f"no VPP {cmd.vpp_id!r}", field="vpp_id")
         if cmd.connection_id is not None:
             connection = uow.market_connections.get(org, cmd.connection_id)
@@ -342,9 +385,17 @@ class OrderService:
                 )
                 order = om.apply(order, event)
                 uow.trading_orders.insert(order)
-                uow.trading_orders.add_event(order.id, now, "created", State.CREATED, {})
-                uow.trading_orders.add_event(
-                    order.id, now, type(event).__name__, order.state, {"reason": decision.reason}
+                uow.trading_orders.add_events(
+                    [
+                        (order.id, now, "created", State.CREATED, {}),
+                        (
+                            order.id,
+                            now,
+                            type(event).__name__,
+                            order.state,
+                            {"reason": decision.reason},
+                        ),
+                    ]
                 )
                 uow.record(
                     AuditEvent(
@@ -417,7 +468,11 @@ class OrderService:
                 events.append(om.VenueAck(outcome.order.venue_order_id))
                 events.append(reconciled_event(outcome.order))
         self._hook("after_send_before_ack", order)
-        done = self.record(uow, order, events, "trading.order.send", detail)
+        # a plain acknowledgement is in the order's event log; the audit trail gets the
+        # decision (submit) and every abnormal outcome (refused, not sent, unknown)
+        acknowledged = isinstance(events[-1], om.Reconciled)
+        action = None if acknowledged else "trading.order.send"
+        done = self.record(uow, order, events, action, detail)
         if done.cancel_requested and not done.final:
             return self.cancel_at_venue(uow, done, connection)
         return self._with_fills(uow, done, connection, events[-1])
@@ -457,18 +512,20 @@ class OrderService:
             if current is None:
                 raise NotFound(f"no order {order.id!r}", field="order_id")
             new = current
+            log_rows: list[tuple[str, datetime, str, State, dict[str, Any]]] = []
             for event in events:
                 try:
                     new = om.apply(new, event)
                 except om.InvalidTransition as exc:
                     log.warning("order %s: %s", current.id, exc.message)
-                    uow.trading_orders.add_event(
-                        current.id, now, "refused:" + type(event).__name__, new.state, {}
+                    log_rows.append(
+                        (current.id, now, "refused:" + type(event).__name__, new.state, {})
                     )
                     continue
-                uow.trading_orders.add_event(
-                    current.id, now, type(event).__name__, new.state, _event_detail(event)
+                log_rows.append(
+                    (current.id, now, type(event).__name__, new.state, _event_detail(event))
                 )
+            uow.trading_orders.add_events(log_rows)
             if new != current:
                 new = replace(new, version=current.version + 1, updated_at=now)
                 uow.trading_orders.update(new)

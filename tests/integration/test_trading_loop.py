@@ -1,0 +1,81 @@
+"""The server's trading loop: orders past their gate closure are expired on venue evidence,
+an order never sent whose gate closed is expired once the venue confirms it does not know it,
+and the job kinds are registered."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from fastapi.testclient import TestClient
+
+from openvpp.identity.model import Principal, Role
+from openvpp.runtime import Runtime
+from openvpp.runtime_trading import trading_tick
+from openvpp.trading.orders import Order, State
+from openvpp.trading.records import SubmitOrder
+from tests.integration.trading_support import (
+    MARKET,
+    PRODUCT,
+    T,
+    open_hour,
+    order_body,
+    setup_trading,
+)
+from tests.support import ShiftClock
+
+
+def _stored(rt: Runtime, organization_id: str, client_order_id: str) -> Order:
+    with rt.uow(readonly=True) as uow:
+        found = uow.trading_orders.by_client_id(organization_id, client_order_id)
+    assert found is not None
+    return found
+
+
+def test_orders_past_their_gate_are_expired_with_venue_evidence(
+    client: TestClient, seeded: Runtime, clock: ShiftClock
+) -> None:
+    ctx = setup_trading(client)
+    start = open_hour(clock.now())
+    placed = client.post(f"{T}/orders", headers=ctx["trader"], json=order_body(ctx, start, "e-1"))
+    assert placed.json()["state"] == "acknowledged"
+    with seeded.uow(readonly=True) as uow:
+        org = uow.market_connections.of_org(None)[0].organization_id
+    principal = Principal(
+        kind="user", id="t", organization_id=org, roles=frozenset({Role.TRADER}), user_id="t"
+    )
+
+    class Crash(BaseException):
+        pass
+
+    def crash(at: str, order: Order) -> None:
+        raise Crash(at)
+
+    seeded.trading.orders.fault = crash
+    cmd = SubmitOrder("e-2", ctx["vpp_id"], MARKET, PRODUCT, start, "sell", Decimal(50), Decimal(1))
+    with pytest.raises(Crash):
+        seeded.trading.orders.submit(seeded.uow(), principal, cmd)
+    seeded.trading.orders.fault = None
+    assert _stored(seeded, org, "e-2").state is State.RISK_CHECKED
+
+    trading_tick(seeded)  # nothing is due yet
+    assert _stored(seeded, org, "e-1").state is State.ACKNOWLEDGED
+    clock.advance(3 * 3600)  # past the gate closure (5 minutes before delivery)
+    seeded.exchange.tick()  # the venue expires its continuous orders
+    report = trading_tick(seeded)
+    assert report["due"]["checked"] == 2
+    assert _stored(seeded, org, "e-1").state is State.EXPIRED
+    never_sent = _stored(seeded, org, "e-2")
+    assert never_sent.state is State.EXPIRED and "gate closed" in str(never_sent.reject_reason)
+    assert [o for o in seeded.exchange.orders() if o.client_order_id == "e-2"] == []
+
+
+def test_trading_job_kinds_are_registered(client: TestClient, seeded: Runtime) -> None:
+    ctx = setup_trading(client)
+    kinds = client.get("/api/vpp/jobs/kinds", headers=ctx["trader"])
+    names = {k["kind"] for k in kinds.json()}
+    assert {"trading.reconcile", "trading.poll_fills"} <= names
+    job = client.post(
+        "/api/vpp/jobs", headers=ctx["trader"], json={"kind": "trading.reconcile", "params": {}}
+    )
+    assert job.status_code == 202, job.text
