@@ -7,7 +7,7 @@ and service code import only these protocols, never the store.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -31,6 +31,7 @@ from openvpp.resources.device_templates import DeviceTemplate
 from openvpp.resources.model import Resource, ResourceStatus
 from openvpp.resources.telemetry import LatestReading, TelemetryPoint
 from openvpp.resources.templates import ResourceType
+from openvpp.trading.autobid_records import AutoTradingSetting, DecisionFilter, DecisionRecord
 from openvpp.trading.orders import Order, State
 from openvpp.trading.records import FillRecord, OrderFilter, StateRecord
 from openvpp.trading.risk import Exposure, Limits
@@ -444,6 +445,34 @@ class TradingControlRepository(Protocol):
     def set_state(self, record: StateRecord) -> None: ...
 
 
+class AutoTradingRepository(Protocol):
+    def get(
+        self, organization_id: str, vpp_id: str, market: str, product: str
+    ) -> AutoTradingSetting | None: ...
+    def of_org(self, organization_id: str) -> list[AutoTradingSetting]: ...
+    def enabled(self) -> list[AutoTradingSetting]:
+        """The enabled settings of every organization."""
+        ...
+
+    def upsert(self, setting: AutoTradingSetting) -> None: ...
+
+
+class BidDecisionRepository(Protocol):
+    def insert(self, record: DecisionRecord) -> None:
+        """Raises ``DuplicateDecision`` when the day is decided (the unique key decides)."""
+        ...
+
+    def update(self, record: DecisionRecord) -> None: ...
+    def get(self, organization_id: str, decision_id: str) -> DecisionRecord | None: ...
+    def of_day(
+        self, organization_id: str, vpp_id: str, market: str, product: str, day: date
+    ) -> DecisionRecord | None: ...
+    def page(
+        self, organization_id: str, f: DecisionFilter, limit: int, offset: int
+    ) -> list[DecisionRecord]: ...
+    def decided_since(self, first_day: date) -> set[tuple[str, str, str, str, date]]: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. ``commit`` makes everything durable together with the audit record."""
 
@@ -493,6 +522,10 @@ class UnitOfWork(Protocol):
     def trading_fills(self) -> TradingFillRepository: ...
     @property
     def trading_control(self) -> TradingControlRepository: ...
+    @property
+    def auto_trading(self) -> AutoTradingRepository: ...
+    @property
+    def bid_decisions(self) -> BidDecisionRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -569,3 +569,5 @@ trading_states = sa.Table(
     sa.Column("changed_by", sa.String(64), nullable=True),
     sa.Column("changed_at", UTCDateTime(), nullable=False),
 )
+
+from openvpp.store import loop_tables as loop_tables  # noqa: E402  (registers the loop tables on metadata)
