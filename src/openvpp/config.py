@@ -6,6 +6,7 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -80,6 +81,23 @@ class Settings(BaseSettings):
     mqtt_keepalive_s: int = Field(default=15, ge=2, le=3600)
     mqtt_heartbeat_s: float = Field(default=1.0, gt=0, le=60)
     """Interval of the controller heartbeat the devices watch for their fail-safe."""
+
+    dispatch_interval_s: float = Field(default=5.0, gt=0, le=3600)
+    """Period of the API server's dispatch loop: device gateway, telemetry, dispatch,
+    corrections and monitoring (docs/dispatch_service.md)."""
+    dispatch_gateway: Literal["simulator", "mqtt"] = "simulator"
+    """Device gateway of every organization: the in-process device simulator or MQTT."""
+    dispatch_grace_s: int = Field(default=60, ge=0, le=3600)
+    """How long a device holds a setpoint past its interval before its fallback."""
+    dispatch_deadband_mw: float = Field(default=0.05, ge=0)
+    """A within-interval deviation needing less than this [MW] is not corrected."""
+    dispatch_correction_every_s: float = Field(default=60.0, gt=0)
+    """Least time between two corrections of one VPP within an interval."""
+    monitoring_settle_s: float = Field(default=60.0, ge=0)
+    """An interval is monitored this long after its end (late telemetry)."""
+    monitoring_thresholds: dict[str, float] = Field(default_factory=dict)
+    """Deviation alert thresholds (JSON): warning_mw, warning_pct, critical_mw,
+    critical_pct, tolerance_mw, tolerance_pct, min_coverage, consecutive."""
 
     demo_password: SecretStr = SecretStr("openvpp-demo")
 

@@ -6,8 +6,9 @@ and service code import only these protocols, never the store.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -15,6 +16,12 @@ import pandas as pd
 
 from openvpp.aggregation.engine import Allocation
 from openvpp.audit.chain import AuditContext, AuditEvent, AuditRecord
+from openvpp.dispatch.instructions_service import (
+    InstructionFilter,
+    InstructionRecord,
+    MonitoringRecord,
+)
+from openvpp.dispatch.protocol import Ack
 from openvpp.forecasting.protocol import ModelKind
 from openvpp.forecasting.registry.records import AiModel, ModelVersion, PredictionRun
 from openvpp.identity.model import ApiKey, AuthSession, Organization, RefreshToken, User
@@ -473,6 +480,43 @@ class BidDecisionRepository(Protocol):
     def decided_since(self, first_day: date) -> set[tuple[str, str, str, str, date]]: ...
 
 
+class DispatchRepository(Protocol):
+    def add_many(self, records: Sequence[InstructionRecord]) -> None: ...
+    def apply_acks(self, organization_id: str, acks: Iterable[Ack]) -> int: ...
+    def expire_unanswered(self, organization_id: str, now: datetime) -> int: ...
+    def next_seq(self, resource_ids: Sequence[str]) -> dict[str, int]: ...
+    def between(
+        self, organization_id: str, vpp_id: str, start: datetime, end: datetime
+    ) -> list[InstructionRecord]: ...
+    def page(
+        self, organization_id: str, f: InstructionFilter, limit: int, offset: int
+    ) -> list[InstructionRecord]: ...
+    def vpps_with_instructions(
+        self, organization_id: str, start: datetime, end: datetime
+    ) -> list[tuple[str, datetime]]: ...
+    def fills(
+        self, organization_id: str, vpp_id: str, start: datetime, end: datetime
+    ) -> list[tuple[str, str, datetime, str, Decimal]]: ...
+
+
+class MonitoringRepository(Protocol):
+    def upsert(self, records: Sequence[MonitoringRecord]) -> list[bool]: ...
+    def monitored(
+        self, organization_id: str, vpp_id: str, starts: Sequence[datetime]
+    ) -> set[datetime]: ...
+    def page(
+        self,
+        organization_id: str,
+        *,
+        vpp_id: str | None,
+        resource_id: str | None,
+        start: datetime | None,
+        end: datetime | None,
+        limit: int,
+        offset: int,
+    ) -> list[MonitoringRecord]: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. ``commit`` makes everything durable together with the audit record."""
 
@@ -522,6 +566,10 @@ class UnitOfWork(Protocol):
     def trading_fills(self) -> TradingFillRepository: ...
     @property
     def trading_control(self) -> TradingControlRepository: ...
+    @property
+    def dispatch(self) -> DispatchRepository: ...
+    @property
+    def monitoring(self) -> MonitoringRepository: ...
     @property
     def auto_trading(self) -> AutoTradingRepository: ...
     @property

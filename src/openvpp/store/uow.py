@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection, Engine
 from openvpp.audit.chain import AuditContext, AuditEvent
 from openvpp.core.clock import Clock
 from openvpp.store import ai_repositories as ar
+from openvpp.store import dispatch_repositories as dr
 from openvpp.store import autobid_repositories as abr
 from openvpp.store import market_repositories as mr
 from openvpp.store import repositories as r
@@ -100,6 +101,8 @@ class SqlUnitOfWork:
         self.trading_orders = tr.TradingOrderRepo(conn)
         self.trading_fills = tr.TradingFillRepo(conn)
         self.trading_control = tr.TradingControlRepo(conn)
+        self.dispatch = dr.DispatchRepo(conn)
+        self.monitoring = dr.MonitoringRepo(conn)
         self.auto_trading = abr.AutoTradingRepo(conn)
         self.bid_decisions = abr.BidDecisionRepo(conn)
         self._pending = None
