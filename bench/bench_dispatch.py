@@ -3,6 +3,7 @@
 - ``disaggregate``: 10,000 resources x 96 quarter-hours (30 % batteries with SoC tracking,
   20 % energy-coupled loads, participation weights, ramps) -- issue target < 1 s;
 - ``build_setpoints``: the plan of 1,000 resources x 96 intervals as Setpoint messages;
+- ``disaggregate_lp``: the exact (look-ahead) LP on 20 resources x 96 quarter-hours;
 - ``simulator``: 1,000 simulated devices over 96 quarter-hours (one day) at a 10-s control
   cycle, setpoints sent every interval, with and without telemetry (every 60 s).
 
@@ -21,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from openvpp.dispatch.disaggregate import Fleet, Storage, disaggregate
+from openvpp.dispatch.disaggregate_lp import disaggregate_lp
 from openvpp.dispatch.setpoints import build_setpoints
 from openvpp.dispatch.sim_data import Profiles
 from openvpp.dispatch.simulator import DeviceSimulator, SimFleet
@@ -111,6 +113,27 @@ def bench_disaggregate() -> None:
     )
 
 
+def bench_lp() -> None:
+    f, target = fleet(20, np.random.default_rng(3))
+    t0, c0 = time.perf_counter(), time.process_time()
+    plan = disaggregate_lp(f, target, DT_H)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    greedy = disaggregate(f, target, DT_H)
+    print(
+        json.dumps(
+            {
+                "name": "dispatch_disaggregate_lp",
+                "resources": 20,
+                "intervals": INTERVALS,
+                "wall_s": round(wall, 2),
+                "cpu_s": round(cpu, 2),
+                "residual_mwh": round(float(np.abs(plan.residual_mw).sum() * DT_H), 4),
+                "greedy_residual_mwh": round(float(np.abs(greedy.residual_mw).sum() * DT_H), 4),
+            }
+        )
+    )
+
+
 def bench_simulator(telemetry: bool) -> None:
     n = 1000
     sim_fleet = SimFleet.mixed(n, 1)
@@ -162,6 +185,7 @@ def bench_simulator(telemetry: bool) -> None:
 
 def main() -> None:
     bench_disaggregate()
+    bench_lp()
     bench_simulator(telemetry=False)
     bench_simulator(telemetry=True)
 
