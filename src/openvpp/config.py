@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     connector_allow_local: bool = False
     """Allow http and private/loopback addresses for allowlisted hosts (a local exchange)."""
     connector_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    autobid_interval_s: float = Field(default=30.0, gt=0, le=3600)
+    """Period of the API server's automatic bidding loop (docs/autobidding.md)."""
     previous_secret_keys: list[SecretStr] = Field(default_factory=list)
     """Former master secrets: credentials encrypted with them still decrypt until
     ``openvpp market rotate-credentials`` re-encrypts them with the current key."""
