@@ -11,8 +11,8 @@ from sqlalchemy.engine import Connection, Engine
 from openvpp.audit.chain import AuditContext, AuditEvent
 from openvpp.core.clock import Clock
 from openvpp.store import ai_repositories as ar
-from openvpp.store import dispatch_repositories as dr
 from openvpp.store import autobid_repositories as abr
+from openvpp.store import dispatch_repositories as dr
 from openvpp.store import market_repositories as mr
 from openvpp.store import repositories as r
 from openvpp.store import trading_repositories as tr
