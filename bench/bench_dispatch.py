@@ -26,6 +26,7 @@ from openvpp.dispatch.disaggregate_lp import disaggregate_lp
 from openvpp.dispatch.setpoints import build_setpoints
 from openvpp.dispatch.sim_data import Profiles
 from openvpp.dispatch.simulator import DeviceSimulator, SimFleet
+from openvpp.optimization.lp import SolverOptions
 
 RESOURCES, INTERVALS, REPEATS, DT_H = 10_000, 96, 5, 0.25
 START = datetime(2026, 6, 1, tzinfo=UTC)
@@ -116,7 +117,7 @@ def bench_disaggregate() -> None:
 def bench_lp() -> None:
     f, target = fleet(20, np.random.default_rng(3))
     t0, c0 = time.perf_counter(), time.process_time()
-    plan = disaggregate_lp(f, target, DT_H)
+    plan = disaggregate_lp(f, target, DT_H, options=SolverOptions(time_limit_s=300))
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     greedy = disaggregate(f, target, DT_H)
     print(
