@@ -32,6 +32,8 @@ from openvpp.ops.service import OpsService
 from openvpp.resources.service import DeviceTemplateService, ResourceService
 from openvpp.resources.telemetry_service import TelemetryService
 from openvpp.runtime_ai import register_ai_jobs
+from openvpp.runtime_autobid import build_autobid, register_autobid_jobs
+from openvpp.runtime_dispatch import DispatchRuntime, build_dispatch, register_dispatch_jobs
 from openvpp.runtime_markets import build_connections, build_exchange, register_market_jobs
 from openvpp.runtime_trading import TradingRuntime, build_trading, register_trading_jobs
 from openvpp.store.ai_repositories import FileArtifactStore
@@ -43,6 +45,7 @@ from openvpp.store.limits import (
     SqlReplayGuard,
 )
 from openvpp.store.uow import AuditSink, SqlUnitOfWork
+from openvpp.trading.autobid_service import AutobidService
 from openvpp.vpp.service import VppService
 
 
@@ -75,6 +78,10 @@ class Runtime:
     """Serializes this process's SQLite writers (``None`` on other databases)."""
     trading: TradingRuntime = field(init=False)
     """Orders, venue synchronisation, limits and the kill switch (``runtime_trading``)."""
+    dispatch: DispatchRuntime = field(init=False)
+    """Device gateways, dispatch, monitoring and the intraday residual (``runtime_dispatch``)."""
+    autobid: AutobidService = field(init=False)
+    """Automatic bidding: settings, decisions and the scheduler (``runtime_autobid``)."""
 
     @property
     def inline_reads(self) -> bool:
@@ -102,6 +109,7 @@ class Runtime:
 
     def close(self) -> None:
         self.trading.orders.close()
+        self.dispatch.close()
         self.engine.dispose()
         if self.write_lock is not None:
             self.write_lock.close()
@@ -193,11 +201,15 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     runtime.trading = build_trading(
         clock, runtime.connections, venue_timeout_s=settings.connector_timeout_s
     )
+    runtime.autobid = build_autobid(runtime)
     _register_platform_jobs(registry, runtime)
     _register_telemetry_jobs(registry, runtime)
     register_market_jobs(registry, runtime)
     register_ai_jobs(registry, runtime)
     register_trading_jobs(registry, runtime)
+    runtime.dispatch = build_dispatch(settings, clock)
+    register_dispatch_jobs(registry, runtime)
+    register_autobid_jobs(registry, runtime)
     return runtime
 
 

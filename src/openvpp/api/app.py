@@ -22,6 +22,7 @@ from openvpp.api.routes import (
     ai,
     audit,
     auth,
+    autobid,
     health,
     identity,
     jobs,
@@ -40,6 +41,7 @@ from openvpp.audit.chain import AuditContext, AuditEvent
 from openvpp.config import Settings, load_settings
 from openvpp.markets.exchange.http_app import tick_forever
 from openvpp.runtime import Runtime, build_runtime
+from openvpp.runtime_autobid import autobid_loop
 from openvpp.runtime_trading import trading_loop
 
 DESCRIPTION = """
@@ -73,6 +75,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     market_connections.router,
     ai.router,
     trading.router,
+    autobid.router,
 )
 
 
@@ -104,17 +107,19 @@ def create_app(
         # As many request threads as pooled connections: no thread waits for a connection,
         # and no connection is opened and closed per request.
         to_thread.current_default_thread_limiter().total_tokens = settings.db_pool_size
-        ticker = trader = None
+        ticker = trader = bidder = None
         if run_jobs:
             rt.runner.start()
             # the in-process simulated exchange clears its auctions at gate closure
             ticker = asyncio.create_task(tick_forever(rt.exchange, 1.0))
             # open orders reconciled at start-up; then expiry, UNKNOWN orders and fills
             trader = asyncio.create_task(trading_loop(rt, 1.0))
+            # every due automatic bidding decision: forecast, optimize, submit, record
+            bidder = asyncio.create_task(autobid_loop(rt, settings.autobid_interval_s))
         try:
             yield
         finally:
-            for task in (ticker, trader):
+            for task in (ticker, trader, bidder):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

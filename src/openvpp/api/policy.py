@@ -162,6 +162,12 @@ POLICY: Final[dict[tuple[str, str], Access]] = {
     ("GET", f"{P}/trading/state"): ANY_ROLE,
     # traders may only tighten the mode (reducing, halted); lifting it takes admin or operator
     ("PUT", f"{P}/trading/state"): TRADING_WRITE,
+    # automatic bidding: settings and decisions
+    ("GET", f"{P}/trading/auto"): ANY_ROLE,
+    ("PUT", f"{P}/trading/auto"): TRADING_WRITE,
+    ("GET", f"{P}/trading/decisions"): ANY_ROLE,
+    ("GET", f"{P}/trading/decisions/{{decision_id}}"): ANY_ROLE,
+    ("POST", f"{P}/trading/decisions"): TRADING_WRITE,
 }
 
 
