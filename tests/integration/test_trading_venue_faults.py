@@ -2,11 +2,16 @@
 the order manager at the named points (item 3, simulated in-process: the service is interrupted
 between the steps and restarted through reconciliation).
 
+The SIGKILL test runs the order manager in a second process that kills itself at the point.
 Every scenario ends with one venue order per client order id (no double submission) and the
 order in the state the venue reports."""
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -240,3 +245,45 @@ def test_a_crash_at_a_named_point_recovers_to_the_clean_state(
     assert _essence(recovered) == _essence(_stored(seeded, clean))
     assert len(_venue_orders(exchange, "crashed")) == 1
     assert {o.client_order_id for o in exchange.orders(ACCOUNT)} == {"clean", "crashed"}
+
+
+@pytest.mark.parametrize("point", ["after_commit_before_send", "after_send_before_ack"])
+def test_sigkill_of_the_order_manager_at_a_named_point_then_restart(
+    seeded: Runtime,
+    clock: ShiftClock,
+    venue: tuple[SimulatedExchange, FaultInjector, ThreadServer],
+    trading: dict[str, Any],
+    point: str,
+) -> None:
+    """A real crash: a second process submits and is SIGKILLed at ``point``; this process
+    then restarts (reconciles) on the same database and venue."""
+    exchange, _, _ = venue
+    clean = seeded.trading.orders.submit(
+        seeded.uow(), trading["principal"], _cmd(trading, clock, "clean")
+    ).order
+    args = {
+        "database_url": seeded.settings.effective_database_url,
+        "var_dir": str(seeded.settings.var_dir),
+        "organization_id": trading["principal"].organization_id,
+        "vpp_id": trading["vpp_id"],
+        "client_order_id": "killed",
+        "delivery_start": clean.delivery_start.isoformat(),
+        "point": point,
+    }
+    child = subprocess.run(
+        [sys.executable, "-m", "tests.integration.trading_crash_child", json.dumps(args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stdout + child.stderr
+    with seeded.uow(readonly=True) as uow:
+        stored = uow.trading_orders.by_client_id(clean.organization_id, "killed")
+    assert stored is not None and stored.state is State.RISK_CHECKED
+    assert len(_venue_orders(exchange, "killed")) == (point == "after_send_before_ack")
+
+    reconcile(seeded)  # the restarted server's start-up reconciliation
+    assert _essence(_stored(seeded, stored)) == _essence(_stored(seeded, clean))
+    assert len(_venue_orders(exchange, "killed")) == 1
+    assert sorted(o.client_order_id for o in exchange.orders(ACCOUNT)) == ["clean", "killed"]

@@ -101,20 +101,27 @@ def order_view(o: Order) -> dict[str, Any]:
 
 
 class _VenueLoop:
-    """An event loop in a daemon thread; ``run`` waits for a coroutine from any other thread."""
+    """An event loop and the connectors used on it, one per thread that calls venues: no
+    thread hand-off per call (each costs a GIL switch), and connectors keep their HTTP
+    connections between calls of that thread."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="venue", daemon=True)
-        self.thread.start()
+        self.connectors: dict[str, tuple[datetime, VenueConnector]] = {}
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+        return self.loop.run_until_complete(coro)
 
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        if not self.thread.is_alive():
+    def close(self) -> None:
+        connectors = [c for _, c in self.connectors.values()]
+        self.connectors.clear()
+
+        async def close_all() -> None:
+            for connector in connectors:
+                await connector.aclose()
+
+        if not self.loop.is_running() and not self.loop.is_closed():
+            self.loop.run_until_complete(close_all())
             self.loop.close()
 
 
@@ -166,34 +173,39 @@ class OrderService:
         venue reports an order filled beyond what we applied, so the answer is current."""
         self._state_rows: set[tuple[str, str]] = set()
         self._breakers: dict[str, CircuitBreaker] = {}
-        self._connectors: dict[str, tuple[datetime, VenueConnector]] = {}
-        self._venue_loop: _VenueLoop | None = None
+        self._local = threading.local()
+        self._loops: list[_VenueLoop] = []
         self._breakers_lock = threading.Lock()
 
     # --- venue access ---------------------------------------------------------------------
     def venue(
         self, connection: MarketConnection, call: Callable[[VenueConnector], Awaitable[T]]
     ) -> T:
-        """Run ``call`` with the connection's connector on the service's venue event loop (a
-        thread of its own: the service runs in request threads and jobs, and connectors keep
-        their HTTP connections between calls)."""
+        """Run ``call`` with the connection's connector on this thread's venue event loop (the
+        service runs in request threads and jobs, never on an event loop)."""
+        venue_loop = self._loop()
 
         async def run() -> T:
-            return await call(await self._guarded(connection))
+            return await call(await self._guarded(venue_loop, connection))
 
-        return self._loop().run(run())
+        return venue_loop.run(run())
 
     def _loop(self) -> _VenueLoop:
-        with self._breakers_lock:
-            if self._venue_loop is None:
-                self._venue_loop = _VenueLoop()
-            return self._venue_loop
+        found: _VenueLoop | None = getattr(self._local, "venue", None)
+        if found is None or found.loop.is_closed():
+            found = _VenueLoop()
+            self._local.venue = found
+            with self._breakers_lock:
+                self._loops.append(found)
+        return found
 
-    async def _guarded(self, connection: MarketConnection) -> VenueConnector:
+    async def _guarded(
+        self, venue_loop: _VenueLoop, connection: MarketConnection
+    ) -> VenueConnector:
         """The connection's connector (built again when the connection changed) behind a
         per-call timeout, retries of provably unsent requests and a circuit breaker shared by
-        every call to that connection. Runs on the venue loop, which alone uses the cache."""
-        cached = self._connectors.get(connection.id)
+        every call to that connection, from any thread."""
+        cached = venue_loop.connectors.get(connection.id)
         if cached is not None and cached[0] == connection.updated_at:
             return cached[1]
         with self._breakers_lock:
@@ -206,24 +218,20 @@ class OrderService:
             timeout_s=self.venue_timeout_s,
             clock=self._clock,
         )
-        self._connectors[connection.id] = (connection.updated_at, guarded)
+        venue_loop.connectors[connection.id] = (connection.updated_at, guarded)
         if cached is not None:
             await cached[1].aclose()
         return guarded
 
     def close(self) -> None:
-        """Close the cached connectors and stop the venue loop."""
-        loop, self._venue_loop = self._venue_loop, None
-        if loop is not None:
-            connectors = [c for _, c in self._connectors.values()]
-            self._connectors.clear()
-
-            async def close_all() -> None:
-                for connector in connectors:
-                    await connector.aclose()
-
-            loop.run(close_all())
-            loop.stop()
+        """Close the cached connectors and the venue loops (at shutdown)."""
+        with self._breakers_lock:
+            loops, self._loops = self._loops, []
+        for venue_loop in loops:
+            try:
+                venue_loop.close()
+            except RuntimeError:  # in use by its thread right now: it ends with the process
+                log.warning("a venue loop was busy at shutdown")
 
     def connection_of(self, uow: UnitOfWork, order: Order) -> MarketConnection:
         with uow:
