@@ -133,7 +133,8 @@ def test_limits_collar_notional_and_order_volume(
             .all()
         )
     assert len(audited) == len(cases)
-    assert sorted(str(json.loads(a)["risk_rule"]) for a in audited) == sorted(str(c[1]) for c in cases)
+    rules = sorted(str(json.loads(a)["risk_rule"]) for a in audited)
+    assert rules == sorted(str(c[1]) for c in cases)
 
 
 def test_kill_switch_cancels_open_orders_and_refuses_new_ones(
