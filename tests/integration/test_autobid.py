@@ -1,0 +1,278 @@
+"""Automatic bidding end to end: settings, decisions against the in-process simulated
+exchange on the demo's real PJM prices, one decision per day, the kill switch, a missing
+forecast, the scheduler's window and the API's roles.
+
+The clock stands on 2018-12-23 00:00 New York time: the stored PJM prices (2018-12-11 ... 24)
+hold the same hours 7 days before 2018-12-24, whose US-ISO-DA gate closes on 2018-12-23 at
+10:30 New York time (15:30 UTC)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from openvpp.audit.chain import AuditContext
+from openvpp.identity.model import Principal, Role
+from openvpp.runtime import Runtime
+from openvpp.runtime_trading import system_uow
+from openvpp.seed import seed_markets
+from tests.support import ShiftClock, bearer, demo, other_org_operator
+
+V = "/api/vpp"
+T = f"{V}/trading"
+MARKET, PRODUCT = "US-ISO-DA", "H"
+DAY = date(2018, 12, 24)
+GATE = datetime(2018, 12, 23, 15, 30, tzinfo=UTC)
+START = datetime(2018, 12, 23, 5, 0, tzinfo=UTC)  # 10.5 h before the gate
+RESOURCES: dict[str, str] = {}
+
+
+@pytest.fixture
+def clock() -> ShiftClock:
+    c = ShiftClock()
+    c.offset = START - datetime.now(UTC)
+    return c
+
+
+@pytest.fixture
+def desk(client: TestClient, seeded: Runtime) -> dict[str, Any]:
+    """The demo prices and connection, and a VPP in PJM holding a 2 MW / 4 MWh battery."""
+    ops = bearer(client, demo("operator"))
+    me = client.get(f"{V}/auth/me", headers=bearer(client, demo("admin"))).json()
+    actor = Principal(
+        kind="user",
+        id=me["id"],
+        organization_id=me["organization_id"],
+        roles=frozenset({Role.ADMIN}),
+        user_id=me["id"],
+    )
+    seed_markets(seeded, actor, AuditContext(actor_type="system", actor_id="seed"))
+    return {
+        "ops": ops,
+        "trader": bearer(client, demo("trader")),
+        "viewer": bearer(client, demo("viewer")),
+        "vpp_id": battery_vpp(client, ops, "PJM"),
+        "org": me["organization_id"],
+    }
+
+
+def online(client: TestClient, ops: dict[str, str], resource_id: str, at: datetime) -> None:
+    """A fresh reading (half charged): an offline battery offers no flexibility."""
+    point = {"resource_id": resource_id, "ts": at.isoformat(), "power_mw": 0.0, "soc": 0.5}
+    r = client.post(f"{V}/telemetry", headers=ops, json={"points": [point]})
+    assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+
+
+def battery_vpp(client: TestClient, ops: dict[str, str], area: str, name: str = "Bidder") -> str:
+    """A VPP in ``area`` of one online 2 MW / 4 MWh battery (resource id: ``RESOURCES``)."""
+    code = f"{area}-NODE-{name}".upper()
+    r = client.post(f"{V}/grid-nodes", headers=ops, json={"code": code, "market_area": area})
+    assert r.status_code == 201, r.text
+    body = {
+        "name": f"{name} battery",
+        "resource_type": "battery",
+        "grid_node": code,
+        "parameters": {"energy_mwh": 4.0, "p_charge_max_mw": 2.0, "p_discharge_max_mw": 2.0},
+    }
+    r = client.post(f"{V}/resources", headers=ops, json=body)
+    assert r.status_code == 201, r.text
+    resource_id = r.json()["id"]
+    online(client, ops, resource_id, client.app.state.runtime.clock.now())  # type: ignore[attr-defined]
+    members = [{"resource_id": resource_id, "share_pct": 100}]
+    r = client.post(
+        f"{V}/vpps", headers=ops, json={"name": name, "market_area": area, "members": members}
+    )
+    assert r.status_code == 201, r.text
+    RESOURCES[r.json()["id"]] = resource_id
+    return str(r.json()["id"])
+
+
+def decide(client: TestClient, h: dict[str, str], vpp_id: str, day: date = DAY) -> Any:
+    body = {"vpp_id": vpp_id, "market": MARKET, "product": PRODUCT, "day": day.isoformat()}
+    return client.post(f"{T}/decisions", headers=h, json=body)
+
+
+def setting(vpp_id: str, **kw: Any) -> dict[str, Any]:
+    return {"vpp_id": vpp_id, "market": MARKET, "product": PRODUCT, "enabled": True, **kw}
+
+
+def test_settings_are_validated_naming_the_field(client: TestClient, desk: dict[str, Any]) -> None:
+    ops, vpp_id = desk["ops"], desk["vpp_id"]
+    bad = [
+        (setting(vpp_id, market="NOPE"), 422, "market"),
+        (setting(vpp_id, market="EU-SIDC"), 422, "market"),  # continuous, not an auction
+        (setting(vpp_id, product="QH"), 422, "product"),
+        (setting(vpp_id, strategy="greedy"), 422, "body.strategy"),
+        (setting(vpp_id, lead_min=60, margin_min=60), 422, "margin_min"),
+        (setting(vpp_id, lead_min=0), 422, "body.lead_min"),
+        (setting(vpp_id, surprise=1), 422, "body.surprise"),
+        (setting("no-such-vpp"), 404, "vpp_id"),
+        (setting(vpp_id, connection_id="no-such-connection"), 404, "connection_id"),
+        (setting(vpp_id, price_model_id="no-such-model"), 404, "price_model_id"),
+    ]
+    for body, status, field in bad:
+        r = client.put(f"{T}/auto", headers=ops, json=body)
+        assert r.status_code == status, (body, r.text)
+        assert r.json()["error"]["field"] == field, (body, r.text)
+    sidc_only = client.post(
+        f"{V}/market/connections",
+        headers=bearer(client, demo("admin")),
+        json={
+            "name": "SIDC only",
+            "kind": "simulated",
+            "markets": ["EU-SIDC"],
+            "credentials": {"api_key": "desk-key-0123456789"},
+        },
+    )
+    assert sidc_only.status_code == 201, sidc_only.text
+    r = client.put(
+        f"{T}/auto", headers=ops, json=setting(vpp_id, connection_id=sidc_only.json()["id"])
+    )
+    assert r.status_code == 422 and r.json()["error"]["field"] == "connection_id", r.text
+    assert client.get(f"{T}/auto", headers=ops).json() == []
+
+    ok = client.put(f"{T}/auto", headers=desk["trader"], json=setting(vpp_id, lead_min=300))
+    assert ok.status_code == 200, ok.text
+    again = client.put(f"{T}/auto", headers=ops, json=setting(vpp_id, strategy="curve"))
+    assert again.status_code == 200, again.text
+    listed = client.get(f"{T}/auto", headers=desk["viewer"]).json()
+    assert [(s["vpp_id"], s["strategy"], s["lead_min"]) for s in listed] == [(vpp_id, "curve", 360)]
+    assert client.put(f"{T}/auto", headers=desk["viewer"], json=setting(vpp_id)).status_code == 403
+
+
+def test_a_decision_forecasts_optimizes_submits_and_records_everything(
+    client: TestClient, seeded: Runtime, desk: dict[str, Any]
+) -> None:
+    vpp_id = desk["vpp_id"]
+    made = decide(client, desk["trader"], vpp_id)
+    assert made.status_code == 201, made.text
+    d = made.json()
+    assert d["status"] == "submitted", d
+    assert d["delivery_day"] == "2018-12-24" and d["gate_closure"] == "2018-12-23T15:30:00Z"
+    forecast = d["inputs"]["forecast"]
+    assert forecast["source"] == "seasonal_naive"
+    assert forecast["series"] == "US-ISO-DA/PJM/H/price"
+    assert forecast["lags_days"] == [7] * 24 and forecast["errors"] >= 24
+    assert all(
+        lo <= mid <= hi
+        for lo, mid, hi in zip(forecast["p10"], forecast["p50"], forecast["p90"], strict=True)
+    )
+    assert forecast["p10"] != forecast["p90"]
+    assert len(d["inputs"]["flexibility"]["p_max_mw"]) == 24
+    assert max(d["inputs"]["flexibility"]["p_max_mw"]) > 0
+    assert len(d["result"]["schedule_mw"]) == 24 and d["result"]["status"]
+    assert d["result"]["expected_revenue"] > 0
+    assert d["orders"], d
+    # every order is stored with the decision id, accepted and at the venue
+    stored = client.get(f"{T}/orders", headers=desk["viewer"], params={"vpp_id": vpp_id}).json()
+    assert {o["client_order_id"] for o in stored} == set(d["orders"])
+    assert {o["decision_id"] for o in stored} == {d["id"]}
+    for cid, outcome in d["orders"].items():
+        assert outcome["state"] == "acknowledged", (cid, outcome)
+        assert outcome["order_id"] in {o["id"] for o in stored}
+    ours = [o for o in seeded.exchange.orders() if o.client_order_id in d["orders"]]
+    assert len(ours) == len(d["orders"])
+    # the full record is readable; the list shows the summary
+    one = client.get(f"{T}/decisions/{d['id']}", headers=desk["viewer"]).json()
+    assert one["orders"] == d["orders"] and one["inputs"] == d["inputs"]
+    listed = client.get(
+        f"{T}/decisions", headers=desk["viewer"], params={"vpp_id": vpp_id, "day": "2018-12-24"}
+    ).json()
+    assert [x["id"] for x in listed] == [d["id"]] and listed[0]["orders"] is None
+    # the same day again: the stored decision, no new orders
+    again = decide(client, desk["ops"], vpp_id)
+    assert again.status_code == 200 and again.json()["id"] == d["id"], again.text
+    after = client.get(f"{T}/orders", headers=desk["viewer"], params={"vpp_id": vpp_id}).json()
+    assert len(after) == len(stored)
+    assert len(client.get(f"{T}/decisions", headers=desk["viewer"]).json()) == 1
+
+
+def test_a_halted_vpp_gets_a_recorded_decision_with_rejected_orders(
+    client: TestClient, desk: dict[str, Any]
+) -> None:
+    vpp_id = desk["vpp_id"]
+    halt = client.put(
+        f"{T}/state",
+        headers=desk["ops"],
+        json={"vpp_id": vpp_id, "mode": "halted", "reason": "test"},
+    )
+    assert halt.status_code == 200, halt.text
+    d = decide(client, desk["trader"], vpp_id).json()
+    assert d["status"] == "rejected", d
+    assert d["orders"] and {o["state"] for o in d["orders"].values()} == {"rejected"}
+    assert all("reject_reason" in o for o in d["orders"].values())
+    assert d["result"]["schedule_mw"]  # the decision itself is on record
+
+
+def test_without_a_forecast_source_the_decision_fails_with_its_reason(
+    client: TestClient, desk: dict[str, Any]
+) -> None:
+    elsewhere = battery_vpp(client, desk["ops"], "MISO", "Elsewhere")
+    d = decide(client, desk["trader"], elsewhere)
+    assert d.status_code == 201, d.text
+    body = d.json()
+    assert body["status"] == "failed" and body["orders"] == {}
+    assert "no price forecast" in body["error"] and "US-ISO-DA/MISO/H/price" in body["error"]
+    assert "flexibility" in body["inputs"]  # what was known is kept
+    orders = client.get(f"{T}/orders", headers=desk["ops"], params={"vpp_id": elsewhere})
+    assert orders.json() == []
+
+
+def test_a_closed_gate_or_another_organization_is_refused(
+    client: TestClient, seeded: Runtime, desk: dict[str, Any]
+) -> None:
+    closed = decide(client, desk["trader"], desk["vpp_id"], date(2018, 12, 23))
+    assert closed.status_code == 422 and closed.json()["error"]["field"] == "day", closed.text
+    made = decide(client, desk["trader"], desk["vpp_id"]).json()
+    other = other_org_operator(client, seeded)
+    assert client.get(f"{T}/decisions/{made['id']}", headers=other).status_code == 404
+    assert client.get(f"{T}/decisions", headers=other).json() == []
+    foreign = decide(client, other, desk["vpp_id"], date(2018, 12, 25))
+    assert foreign.status_code == 404 and foreign.json()["error"]["field"] == "vpp_id"
+    put = client.put(f"{T}/auto", headers=other, json=setting(desk["vpp_id"]))
+    assert put.status_code == 404, put.text
+    assert decide(client, desk["viewer"], desk["vpp_id"]).status_code == 403
+    job = client.post(
+        f"{V}/jobs",
+        headers=desk["trader"],
+        json={"kind": "trading.autobid", "params": {"vpp_id": desk["vpp_id"], "day": "x"}},
+    )
+    assert job.status_code == 422, job.text
+
+
+def test_the_scheduler_decides_only_inside_lead_and_margin(
+    client: TestClient, seeded: Runtime, desk: dict[str, Any], clock: ShiftClock
+) -> None:
+    early = desk["vpp_id"]
+    late = battery_vpp(client, desk["ops"], "PJM", "Late")
+    for vpp_id, lead, margin in ((early, 360, 15), (late, 600, 330)):
+        r = client.put(
+            f"{T}/auto", headers=desk["ops"], json=setting(vpp_id, lead_min=lead, margin_min=margin)
+        )
+        assert r.status_code == 200, r.text
+    uows = partial(system_uow, seeded)
+    # 10.5 h before the gate: outside both leads
+    assert seeded.autobid.run_due(uows) == []
+    # 5 h before: inside the first lead; inside the second's margin
+    clock.offset += timedelta(hours=5.5)
+    ops, viewer = bearer(client, demo("operator")), bearer(client, demo("viewer"))  # fresh tokens
+    for vpp_id in (early, late):
+        online(client, ops, RESOURCES[vpp_id], clock.now())
+    made = seeded.autobid.run_due(uows)
+    assert [(m["vpp_id"], m["day"], m["status"]) for m in made] == [
+        (early, "2018-12-24", "submitted")
+    ]
+    assert seeded.autobid.run_due(uows) == []  # decided: never twice
+    listed = client.get(f"{T}/decisions", headers=viewer).json()
+    assert [(x["vpp_id"], x["status"]) for x in listed] == [(early, "submitted")]
+    stored = client.get(f"{T}/orders", headers=viewer, params={"vpp_id": early}).json()
+    assert stored and {o["decision_id"] for o in stored} == {made[0]["decision_id"]}
+    # a disabled setting is never decided
+    off = client.put(f"{T}/auto", headers=ops, json=setting(late, enabled=False))
+    assert off.status_code == 200
+    clock.offset += timedelta(hours=5)  # 30 min before the gate: inside the lead, not margin
+    assert seeded.autobid.run_due(uows) == []
