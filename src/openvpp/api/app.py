@@ -23,6 +23,7 @@ from openvpp.api.routes import (
     audit,
     auth,
     autobid,
+    dispatch,
     health,
     identity,
     jobs,
@@ -42,6 +43,7 @@ from openvpp.config import Settings, load_settings
 from openvpp.markets.exchange.http_app import tick_forever
 from openvpp.runtime import Runtime, build_runtime
 from openvpp.runtime_autobid import autobid_loop
+from openvpp.runtime_dispatch import dispatch_loop
 from openvpp.runtime_trading import trading_loop
 
 DESCRIPTION = """
@@ -75,6 +77,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     market_connections.router,
     ai.router,
     trading.router,
+    dispatch.router,
     autobid.router,
 )
 
@@ -107,19 +110,21 @@ def create_app(
         # As many request threads as pooled connections: no thread waits for a connection,
         # and no connection is opened and closed per request.
         to_thread.current_default_thread_limiter().total_tokens = settings.db_pool_size
-        ticker = trader = bidder = None
+        ticker = trader = bidder = dispatcher = None
         if run_jobs:
             rt.runner.start()
             # the in-process simulated exchange clears its auctions at gate closure
             ticker = asyncio.create_task(tick_forever(rt.exchange, 1.0))
             # open orders reconciled at start-up; then expiry, UNKNOWN orders and fills
             trader = asyncio.create_task(trading_loop(rt, 1.0))
+            # device gateways, telemetry, dispatch of awards, corrections, monitoring
+            dispatcher = asyncio.create_task(dispatch_loop(rt, settings.dispatch_interval_s))
             # every due automatic bidding decision: forecast, optimize, submit, record
             bidder = asyncio.create_task(autobid_loop(rt, settings.autobid_interval_s))
         try:
             yield
         finally:
-            for task in (ticker, trader, bidder):
+            for task in (ticker, trader, bidder, dispatcher):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

@@ -149,6 +149,11 @@ POLICY: Final[dict[tuple[str, str], Access]] = {
     ("POST", f"{P}/ai/predict"): AI_WRITE,
     ("GET", f"{P}/ai/predictions/{{run_id}}"): ANY_ROLE,
     ("POST", f"{P}/ai/risk/assess"): ANY_ROLE,
+    # dispatch and monitoring
+    ("GET", f"{P}/dispatch/instructions"): ANY_ROLE,
+    ("POST", f"{P}/dispatch/run"): TRADING_WRITE,
+    ("GET", f"{P}/monitoring"): ANY_ROLE,
+    ("GET", f"{P}/monitoring/live"): ANY_ROLE,
     # trading: orders, executions, limits, kill switch
     ("GET", f"{P}/trading/sessions"): ANY_ROLE,
     ("POST", f"{P}/trading/orders"): TRADING_WRITE,

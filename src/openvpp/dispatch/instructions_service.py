@@ -89,7 +89,7 @@ class InstructionFilter:
 @dataclass(frozen=True, slots=True)
 class MonitoringRecord:
     """Scheduled against metered of one resource (``resource_id``; :data:`VPP_TOTAL` for the
-    VPP) in one interval: interval averages [MW], the deviation's energy [MWh] (metered −
+    VPP) in one interval: interval averages [MW], the deviation's energy [MWh] (metered -
     scheduled: negative = shortfall), the metered fraction of the interval, and the severity
     of the alert it raised (None: none)."""
 

@@ -26,8 +26,8 @@ from openvpp.store import tables as t
 __all__ = ["DispatchRepo", "FillPosition", "MonitoringRepo"]
 
 LONGEST_PRODUCT = timedelta(minutes=240)
-FillPosition = tuple[str, str, datetime, str, Decimal]
-"""market, product, delivery start [UTC], side, quantity [MW]"""
+FillPosition = tuple[str, str, datetime, str, Decimal, Decimal]
+"""market, product, delivery start [UTC], side, quantity [MW], price [currency/MWh]"""
 
 
 def _instruction(row: RowMapping) -> InstructionRecord:
@@ -153,17 +153,19 @@ class DispatchRepo:
         self, organization_id: str, vpp_id: str, start: datetime, end: datetime
     ) -> list[FillPosition]:
         """The VPP's fills whose delivery may overlap ``[start, end)`` (products up to four
-        hours long): market, product, delivery start, side, quantity."""
+        hours long): market, product, delivery start, side, quantity, price."""
         f = t.trading_fills
         rows = self._c.execute(
-            sa.select(f.c.market, f.c.product, f.c.delivery_start, f.c.side, f.c.quantity).where(
+            sa.select(
+                f.c.market, f.c.product, f.c.delivery_start, f.c.side, f.c.quantity, f.c.price
+            ).where(
                 f.c.organization_id == organization_id,
                 f.c.vpp_id == vpp_id,
                 f.c.delivery_start > start - LONGEST_PRODUCT,
                 f.c.delivery_start < end,
             )
         )
-        return [(m, p, ds, side, Decimal(q)) for m, p, ds, side, q in rows]
+        return [(m, p, ds, side, Decimal(q), Decimal(pr)) for m, p, ds, side, q, pr in rows]
 
 
 def _monitoring(row: RowMapping) -> MonitoringRecord:

@@ -1,0 +1,464 @@
+"""Composition of dispatch and monitoring as a running service: one device gateway per
+organization (the in-process device simulator built from the VPP members' resources, or MQTT),
+the tick that pumps telemetry and acknowledgements into the store, dispatches awards, corrects
+within the interval, monitors ended intervals and trades residuals; the ``dispatch.tick`` job
+kind and the API server's ``dispatch_loop``. See docs/dispatch_service.md."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+from openvpp.aggregation.engine import Unit
+from openvpp.audit.chain import AuditContext
+from openvpp.config import Settings
+from openvpp.core.clock import Clock
+from openvpp.dispatch.fleet import battery_spec
+from openvpp.dispatch.intraday_service import IntradayService
+from openvpp.dispatch.monitoring_service import MonitoringService, thresholds_from
+from openvpp.dispatch.mqtt import MqttGateway, MqttOptions
+from openvpp.dispatch.protocol import DeviceGateway, DeviceMode, GatewayEvents
+from openvpp.dispatch.service import DispatchBatch, DispatchPolicy, DispatchService
+from openvpp.dispatch.sim_data import Profiles
+from openvpp.dispatch.sim_fleet import SIMULATED, Faults, ScheduledFault, SimFleet
+from openvpp.dispatch.simulator import DeviceSimulator
+from openvpp.identity.model import Principal, Role
+from openvpp.jobs.registry import JobContext, JobRegistry
+from openvpp.ports import UnitOfWork
+from openvpp.resources.telemetry import TelemetryPoint
+from openvpp.resources.templates import ResourceType
+from openvpp.trading.service import execute_batch
+
+if TYPE_CHECKING:
+    from openvpp.runtime import Runtime
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+DISPATCHERS = frozenset({"admin", "operator", "trader"})
+PROFILE_SPAN = timedelta(days=2)  # the simulator's weather and load profiles; rebuilt after
+
+
+def _load_peak(unit: Unit) -> float:
+    p = unit.parameters
+    kind = unit.resource_type
+    if kind is ResourceType.CURTAILABLE_LOAD:
+        return float(p["peak_mw"])
+    if kind is ResourceType.SHIFTABLE_LOAD:
+        return float(p["power_mw"])
+    if kind is ResourceType.EV_FLEET:
+        return float(p["chargers"]) * float(p["charger_power_kw"]) / 1000.0
+    return float(p.get("p_el_max_mw", 0.2))
+
+
+def sim_fleet(units: Sequence[Unit], readings: dict[str, TelemetryPoint]) -> SimFleet:
+    """The simulator's devices of ``units`` (kinds it simulates): PV (DC/AC capacity),
+    batteries (their spec, state of charge from the latest reading, else mid-band), loads
+    (peak demand; the curtailable share of a curtailable load, half of the others').
+    Initial fallback (before any setpoint: the device's own operation): PV uncurtailed,
+    batteries idle, loads at their demand."""
+    units = [u for u in units if u.resource_type in SIMULATED]
+    n = len(units)
+    z = np.zeros(n)
+    cols: dict[str, np.ndarray[Any, np.dtype[np.float64]]] = {
+        k: z.copy()
+        for k in (
+            "pv_dc_mw",
+            "pv_ac_mw",
+            "load_peak_mw",
+            "load_curtailable",
+            "energy_mwh",
+            "p_charge_max_mw",
+            "p_discharge_max_mw",
+            "self_discharge_per_h",
+            "fallback_mw",
+            "ramp_mw_per_s",
+        )
+    }
+    for k in ("eta_charge", "eta_discharge", "soc_max", "soc0"):
+        cols[k] = np.ones(n) if k != "soc0" else np.full(n, 0.5)
+    cols["soc_min"] = z.copy()
+    for i, u in enumerate(units):
+        p = u.parameters
+        if u.resource_type is ResourceType.PV:
+            cols["pv_dc_mw"][i] = float(p["dc_capacity_mw"])
+            cols["pv_ac_mw"][i] = float(p["ac_capacity_mw"])
+            cols["fallback_mw"][i] = cols["pv_ac_mw"][i]
+            cols["ramp_mw_per_s"][i] = cols["pv_ac_mw"][i] / 10.0
+        elif u.resource_type is ResourceType.BATTERY:
+            spec = battery_spec(p)
+            for name in (
+                "energy_mwh",
+                "p_charge_max_mw",
+                "p_discharge_max_mw",
+                "eta_charge",
+                "eta_discharge",
+                "soc_min",
+                "soc_max",
+                "self_discharge_per_h",
+            ):
+                cols[name][i] = float(getattr(spec, name))
+            reading = readings.get(u.id)
+            soc = (spec.soc_min + spec.soc_max) / 2
+            if reading is not None and reading.soc is not None:
+                soc = reading.soc
+            cols["soc0"][i] = min(max(soc, spec.soc_min), spec.soc_max)
+            cols["ramp_mw_per_s"][i] = spec.p_charge_max_mw + spec.p_discharge_max_mw
+        else:
+            peak = _load_peak(u)
+            cols["load_peak_mw"][i] = peak
+            cut = p.get("max_curtailment_fraction", 0.5)
+            cols["load_curtailable"][i] = float(cut)
+            cols["fallback_mw"][i] = -peak
+            cols["ramp_mw_per_s"][i] = peak / 60.0
+    return SimFleet(
+        resource_ids=tuple(u.id for u in units),
+        kinds=tuple(u.resource_type for u in units),
+        **cols,
+    )
+
+
+class _Loop:
+    """One event loop thread for the gateways' coroutines (MQTT keeps its connection on it)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="gateways")
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+@dataclass
+class OrgGateway:
+    organization_id: str
+    gateway: DeviceGateway
+    resource_ids: frozenset[str]
+    simulator: DeviceSimulator | None = None
+    valid_until: datetime | None = None  # profiles end (simulator): rebuilt after
+
+
+@dataclass
+class TickReport:
+    telemetry: int = 0
+    acks: int = 0
+    dispatched: list[dict[str, object]] = field(default_factory=list)
+    corrected: list[dict[str, object]] = field(default_factory=list)
+    monitored: list[dict[str, object]] = field(default_factory=list)
+    intraday: list[dict[str, object]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+class DispatchRuntime:
+    """The gateways and the dispatch, monitoring and intraday services of one process."""
+
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.service = DispatchService(
+            clock,
+            DispatchPolicy(
+                grace=timedelta(seconds=settings.dispatch_grace_s),
+                deadband_mw=settings.dispatch_deadband_mw,
+                correction_every=timedelta(seconds=settings.dispatch_correction_every_s),
+            ),
+        )
+        self.monitoring = MonitoringService(
+            clock,
+            thresholds_from(settings.monitoring_thresholds),
+            settle=timedelta(seconds=settings.monitoring_settle_s),
+        )
+        self.intraday = IntradayService(clock)
+        self.faults: dict[str, tuple[ScheduledFault, ...]] = {}
+        """Scheduled simulator faults per organization (tests, demos)."""
+        self._gateways: dict[str, OrgGateway] = {}
+        self._lock = threading.RLock()
+        self._loop: _Loop | None = None
+
+    def _runner(self) -> _Loop:
+        if self._loop is None:
+            self._loop = _Loop()
+        return self._loop
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self._runner().run(coro)
+
+    def close(self) -> None:
+        with self._lock:
+            for gw in self._gateways.values():
+                try:
+                    self.run(gw.gateway.aclose())
+                except Exception:
+                    log.exception("closing the gateway of %s", gw.organization_id)
+            self._gateways.clear()
+            if self._loop is not None:
+                self._loop.stop()
+                self._loop = None
+
+    # -- gateways --------------------------------------------------------------------------
+
+    def gateway(self, uow: UnitOfWork, organization_id: str) -> OrgGateway | None:
+        """The organization's gateway; the simulator is (re)built when the VPP members change
+        or its profiles run out, from the members' current stored state."""
+        with uow:
+            units: dict[str, Unit] = {}
+            readings: dict[str, TelemetryPoint] = {}
+            for vpp in uow.vpps.list_all(organization_id):
+                allocations, latest = uow.vpps.allocations(vpp.id)
+                units.update({a.unit.id: a.unit for a in allocations})
+                readings.update(latest)
+        now = self.clock.now()
+        with self._lock:
+            gw = self._gateways.get(organization_id)
+            if self.settings.dispatch_gateway == "mqtt":
+                if gw is None:
+                    gw = OrgGateway(organization_id, self._mqtt(organization_id), frozenset(units))
+                    self._gateways[organization_id] = gw
+                gw.resource_ids = frozenset(units)
+                return gw
+            simulated = frozenset(u for u, x in units.items() if x.resource_type in SIMULATED)
+            stale = gw is None or gw.resource_ids != simulated
+            if gw is not None and gw.valid_until is not None and now >= gw.valid_until:
+                stale = True
+            if not stale:
+                return gw
+            if gw is not None:
+                self.run(gw.gateway.aclose())
+                del self._gateways[organization_id]
+            if not simulated:
+                return None
+            ordered = [units[u] for u in sorted(simulated)]
+            start = now - timedelta(seconds=1)
+            sim = DeviceSimulator(
+                sim_fleet(ordered, readings),
+                Profiles.from_data(start, start + PROFILE_SPAN),
+                start,
+                faults=Faults(schedule=self.faults.get(organization_id, ())),
+                link_timeout_s=max(60.0, 3 * self.settings.dispatch_interval_s),
+                seed=len(self._gateways),
+            )
+            gw = OrgGateway(organization_id, sim, simulated, sim, start + PROFILE_SPAN)
+            self._gateways[organization_id] = gw
+            return gw
+
+    def _mqtt(self, organization_id: str) -> MqttGateway:
+        options = MqttOptions.from_url(
+            self.settings.mqtt_url,
+            topic_prefix=self.settings.mqtt_topic_prefix,
+            keepalive_s=self.settings.mqtt_keepalive_s,
+            heartbeat_s=self.settings.mqtt_heartbeat_s,
+        )
+
+        async def start() -> MqttGateway:
+            gw = MqttGateway(options, organization_id, clock=self.clock)
+            await gw.start()
+            return gw
+
+        return self.run(start())
+
+    def simulator(self, organization_id: str) -> DeviceSimulator | None:
+        gw = self._gateways.get(organization_id)
+        return None if gw is None else gw.simulator
+
+    def drain(self, gw: OrgGateway) -> GatewayEvents:
+        with self._lock:
+            if gw.simulator is not None:
+                gw.simulator.advance(self.clock.now())
+            return self.run(gw.gateway.drain())
+
+    def send(self, gw: OrgGateway, batch: DispatchBatch) -> None:
+        with self._lock:
+            if gw.simulator is not None:  # delivered at the simulated now, not before
+                gw.simulator.advance(self.clock.now())
+            self.run(gw.gateway.send(batch.setpoints))
+
+
+def telemetry_points(events: GatewayEvents) -> list[TelemetryPoint]:
+    """The gateway's samples as stored readings (fault flag from the device's mode)."""
+    return [
+        TelemetryPoint(
+            s.resource_id,
+            s.at.astimezone(UTC),
+            round(float(s.p_mw), 6),
+            None if s.soc is None else round(min(max(float(s.soc), 0.0), 1.0), 6),
+            s.mode is DeviceMode.FAULT,
+        )
+        for s in events.telemetry
+        if np.isfinite(s.p_mw)
+    ]
+
+
+def system_uow(rt: Runtime, organization_id: str | None) -> UnitOfWork:
+    """A unit of work whose audit rows name the dispatch system as actor."""
+    return rt.uow(
+        AuditContext(actor_type="system", actor_id="dispatch", organization_id=organization_id)
+    )
+
+
+def pump(rt: Runtime, gw: OrgGateway, report: TickReport) -> None:
+    """Advance the simulator to now; ingest its telemetry through the telemetry service (the
+    API shows it); apply acknowledgements; expire unanswered instructions."""
+    d = rt.dispatch
+    org = gw.organization_id
+    events = d.drain(gw)
+    points = telemetry_points(events)
+    if points:
+        result = rt.telemetry.ingest_for(system_uow(rt, org), org, points)
+        report.telemetry += result.accepted
+    report.acks += d.service.apply_acks(system_uow(rt, org), org, events.acks)
+
+
+def dispatch_vpp(
+    rt: Runtime, organization_id: str, vpp_id: str, *, uow: UnitOfWork | None = None
+) -> dict[str, object]:
+    """Dispatch one VPP's current and next interval now (the API's ``POST /dispatch/run``;
+    ``uow`` carries the caller's audit context): returns the batch summary (``setpoints`` 0:
+    nothing awarded, dispatched already, or no gateway reaches the members)."""
+    d = rt.dispatch
+    gw = d.gateway(system_uow(rt, organization_id), organization_id)
+    served = None if gw is None else gw.resource_ids
+    report = TickReport()
+    if gw is not None:
+        pump(rt, gw, report)
+    batch = d.service.dispatch(
+        uow or system_uow(rt, organization_id),
+        organization_id,
+        vpp_id,
+        served=served or frozenset(),
+    )
+    if batch is None:
+        return {"vpp_id": vpp_id, "kind": "dispatch", "intervals": [], "setpoints": 0}
+    if gw is not None:
+        d.send(gw, batch)
+        pump(rt, gw, report)
+    return batch.summary()
+
+
+def dispatch_tick(rt: Runtime, organization_id: str | None = None) -> dict[str, object]:
+    """One round for every organization (or one): pump the gateway, dispatch awards, correct
+    the interval in progress, monitor ended intervals and trade residuals."""
+    report = TickReport()
+    with rt.uow(readonly=True) as uow:
+        orgs = (
+            [o.id for o in uow.organizations.list()]
+            if organization_id is None
+            else [organization_id]
+        )
+    for org in orgs:
+        try:
+            _tick_org(rt, org, report)
+        except Exception:  # one organization's failure must not stop the others
+            log.exception("dispatch tick of organization %s", org)
+    return report.as_dict()
+
+
+def _tick_org(rt: Runtime, org: str, report: TickReport) -> None:
+    d = rt.dispatch
+    with rt.uow(readonly=True) as uow:
+        vpps = [v.id for v in uow.vpps.list_all(org)]
+    if not vpps:
+        return
+    gw = d.gateway(system_uow(rt, org), org)
+    if gw is None:
+        return
+    pump(rt, gw, report)
+    sent = False
+    for vpp in vpps:
+        batch = d.service.dispatch(system_uow(rt, org), org, vpp, served=gw.resource_ids)
+        if batch is not None:
+            d.send(gw, batch)
+            report.dispatched.append(batch.summary())
+            sent = True
+        batch = d.service.correct(system_uow(rt, org), org, vpp, served=gw.resource_ids)
+        if batch is not None:
+            d.send(gw, batch)
+            report.corrected.append(batch.summary())
+            sent = True
+    if sent:
+        pump(rt, gw, report)
+    for vpp, start in d.monitoring.due(rt.uow(readonly=True), org):
+        result = d.monitoring.monitor(system_uow(rt, org), org, vpp, start)
+        if result is None or not result.new:
+            continue
+        vpp_row = result.records[-1]
+        report.monitored.append(
+            {
+                "vpp_id": vpp,
+                "interval_start": start.isoformat(),
+                "deviation_mw": vpp_row.deviation_mw,
+                "alerts": len(result.alerts),
+            }
+        )
+        if vpp_row.deviation_mw is not None:
+            traded = trade_residual(rt, org, vpp, start, vpp_row.deviation_mw)
+            if traded is not None:
+                report.intraday.append(traded)
+
+
+def trade_residual(
+    rt: Runtime, organization_id: str, vpp_id: str, monitored: datetime, deviation_mw: float
+) -> dict[str, object] | None:
+    """Trade the expected residual of the VPP's later awarded intervals intraday through the
+    order service (``execute_batch``: risk checks, idempotent by client order id)."""
+    plan = rt.dispatch.intraday.plan(
+        system_uow(rt, organization_id), organization_id, vpp_id, monitored, deviation_mw
+    )
+    if plan is None:
+        return None
+    out = plan.summary()
+    if plan.orders:
+        principal = Principal(
+            "api_key", "dispatch", organization_id, frozenset({Role.TRADER}), "dispatch"
+        )
+        results = execute_batch(
+            rt.trading.orders, system_uow(rt, organization_id), principal, list(plan.orders)
+        )
+        out["results"] = [
+            {"error": str(r)}
+            if isinstance(r, Exception)
+            else {"order_id": r.order.id, "state": r.order.state.value}
+            for r in results
+        ]
+    return out
+
+
+async def dispatch_loop(rt: Runtime, interval_s: float) -> None:
+    """Tick every ``interval_s`` [s] (the API server, next to the trading loop)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await asyncio.to_thread(dispatch_tick, rt)
+        except Exception:  # the loop goes on; the next tick retries
+            log.exception("dispatch tick failed")
+
+
+def build_dispatch(settings: Settings, clock: Clock) -> DispatchRuntime:
+    return DispatchRuntime(settings, clock)
+
+
+def register_dispatch_jobs(registry: JobRegistry, rt: Runtime) -> None:
+    def tick(ctx: JobContext) -> dict[str, Any]:
+        ctx.progress(0.1, "dispatch, telemetry and monitoring", force=True)
+        return dispatch_tick(rt, ctx.organization_id)
+
+    registry.register(
+        "dispatch.tick",
+        tick,
+        description="One round of the dispatch loop for the organization: device telemetry "
+        "and acknowledgements stored, awards dispatched, the interval in progress corrected, "
+        "ended intervals monitored (alerts) and residuals traded intraday.",
+        roles=DISPATCHERS,
+    )

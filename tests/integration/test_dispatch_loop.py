@@ -1,0 +1,275 @@
+"""The dispatch loop on every backend: an award (a fill) dispatched to the in-process device
+simulator, acknowledgements and telemetry stored, a battery fault corrected within the
+interval with higher-seq setpoints, the interval monitored (records, an alert once), the
+residual traded intraday, instructions never answered expired.
+
+Time is the test's ShiftClock; every tick advances the simulator to it (nothing sleeps)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from openvpp.core.ids import new_id
+from openvpp.demo.park import LATITUDE, LONGITUDE, NODE, seed_park
+from openvpp.dispatch.instructions_service import InstructionFilter, InstructionRecord
+from openvpp.dispatch.service import interval_start
+from openvpp.dispatch.sim_fleet import ScheduledFault
+from openvpp.identity.model import Principal, Role
+from openvpp.markets.connections import ConnectionSpec
+from openvpp.ops.model import AlertStatus
+from openvpp.resources.telemetry import TelemetryPoint
+from openvpp.resources.templates import ResourceType
+from openvpp.runtime import Runtime
+from openvpp.runtime_dispatch import dispatch_tick
+from openvpp.seed import seed_demo
+from openvpp.trading.records import FillRecord
+from openvpp.vpp.model import VppSettings
+from openvpp.vpp.service import MemberSpec
+from tests.support import ShiftClock
+
+Q = timedelta(minutes=15)
+GRACE = timedelta(seconds=60)  # the default OPENVPP_DISPATCH_GRACE_S
+
+
+@dataclass
+class Site:
+    org: str
+    admin: Principal
+    vpp: str
+    x: str  # battery 1.5 MW / 3 MWh
+    y: str  # battery 1.5 MW / 3 MWh
+    pv: str
+    start: datetime  # the awarded interval
+
+
+def battery(rt: Runtime, admin: Principal, name: str) -> str:
+    params = {"energy_mwh": 3.0, "p_charge_max_mw": 1.5, "p_discharge_max_mw": 1.5}
+    r = rt.resources.create(
+        rt.uow(),
+        admin,
+        name=name,
+        resource_type=ResourceType.BATTERY,
+        template_version=1,
+        parameters=params,
+        grid_node=NODE,
+        latitude=LATITUDE,
+        longitude=LONGITUDE,
+    )
+    return r.id
+
+
+def award(rt: Runtime, site: Site, start: datetime, mw: str, side: str = "sell") -> None:
+    """A fill of the VPP for the quarter-hour from ``start`` (as the fills feed stores it)."""
+    now = rt.clock.now()
+    with rt.uow() as uow:
+        uow.trading_fills.add(
+            FillRecord(
+                id=new_id(),
+                organization_id=site.org,
+                connection_id="c-test",
+                trade_id=new_id(),
+                order_id=None,
+                vpp_id=site.vpp,
+                venue_order_id="v",
+                client_order_id="c",
+                market="EU-SIDC",
+                product="QH",
+                delivery_start=start,
+                side=side,
+                price=Decimal("80"),
+                quantity=Decimal(mw),
+                seq=1,
+                executed_at=now,
+                received_at=now,
+            )
+        )
+        uow.commit()
+
+
+def make_site(rt: Runtime, clock: ShiftClock) -> Site:
+    """The demo park plus a storage VPP (two batteries, a PV plant) with its state of charge
+    at 50 %, the clock 10 min before the awarded quarter-hour."""
+    org = seed_demo(rt).organization_id
+    admin = Principal("user", "t", org, frozenset({Role.ADMIN}), "t")
+    seed_park(rt, admin, rt.clock.now())
+    x, y = battery(rt, admin, "Battery X"), battery(rt, admin, "Battery Y")
+    pv = rt.resources.create(
+        rt.uow(),
+        admin,
+        name="Carport PV",
+        resource_type=ResourceType.PV,
+        template_version=1,
+        parameters={"dc_capacity_mw": 0.5, "ac_capacity_mw": 0.4, "tilt_deg": 20.0},
+        grid_node=NODE,
+        latitude=LATITUDE,
+        longitude=LONGITUDE,
+    ).id
+    now = rt.clock.now()
+    vpp = rt.vpps.create(
+        rt.uow(),
+        admin,
+        name="Storage",
+        market_area="US-WACM",
+        description="",
+        settings=VppSettings(),
+        members=[MemberSpec(r, Decimal(100), now - timedelta(days=1)) for r in (x, y, pv)],
+    ).id
+    start = interval_start(now) + 2 * Q
+    clock.advance((start - timedelta(minutes=10) - now).total_seconds())
+    at = rt.clock.now() - timedelta(seconds=5)
+    points = [TelemetryPoint(r, at, 0.0, 0.5) for r in (x, y)] + [TelemetryPoint(pv, at, 0.0)]
+    assert rt.telemetry.ingest_for(rt.uow(), org, points).accepted == 3
+    return Site(org, admin, vpp, x, y, pv, start)
+
+
+def instructions(rt: Runtime, site: Site, **kw: object) -> list[InstructionRecord]:
+    with rt.uow(readonly=True) as uow:
+        return uow.dispatch.page(site.org, InstructionFilter(site.vpp, **kw), 500, 0)  # type: ignore[arg-type]
+
+
+def move_to(clock: ShiftClock, rt: Runtime, at: datetime) -> None:
+    clock.advance((at - rt.clock.now()).total_seconds())
+
+
+def hold_and_sample(points: list[TelemetryPoint], start: datetime, end: datetime) -> float:
+    """Sample-and-hold average power over [start, end) (each reading holds until the next,
+    at most 5 min): the metering rule, computed independently."""
+    pts = sorted(points, key=lambda p: p.ts)
+    energy = covered = 0.0
+    for i, p in enumerate(pts):
+        until = min(pts[i + 1].ts if i + 1 < len(pts) else end, p.ts + timedelta(minutes=5), end)
+        lo, hi = max(p.ts, start), until
+        if hi > lo:
+            dt = (hi - lo).total_seconds()
+            energy += p.power_mw * dt
+            covered += dt
+    return energy / covered
+
+
+def test_award_dispatched_corrected_monitored_and_traded(
+    runtime: Runtime, clock: ShiftClock
+) -> None:
+    rt = runtime
+    site = make_site(rt, clock)
+    s = site.start
+    rt.connections.create(
+        rt.uow(),
+        site.admin,
+        ConnectionSpec(
+            name="Sim",
+            kind="simulated",
+            markets=["EU-SIDC"],
+            credentials={"api_key": "k-0123456789"},
+        ),
+    )
+    award(rt, site, s, "1.5")
+    award(rt, site, s + 2 * Q, "1.5")
+    rt.dispatch.faults[site.org] = (ScheduledFault(site.y, "fault", s),)
+
+    # 10 min before the award: nothing for the current interval (no award), the next one
+    # dispatched to the batteries (0.75 MW each: equal headroom) and the PV at its baseline
+    report = dispatch_tick(rt)
+    assert [d["vpp_id"] for d in report["dispatched"]] == [site.vpp]  # type: ignore[index]
+    sent = {r.resource_id: r for r in instructions(rt, site)}
+    assert set(sent) == {site.x, site.y, site.pv}
+    for r in sent.values():
+        assert (r.valid_from, r.valid_until, r.seq) == (s, s + Q + GRACE, 1)
+        assert r.status.value == "accepted" and r.acked_at is not None  # acks applied
+    assert sent[site.x].p_mw == pytest.approx(0.75, abs=1e-6)
+    assert sent[site.y].p_mw == pytest.approx(0.75, abs=1e-6)
+    assert 0.0 <= sent[site.pv].p_mw <= 0.4
+    assert sent[site.x].fallback_mw == 0.0  # a battery idles without instructions
+    assert dispatch_tick(rt)["dispatched"] == []  # dispatched once
+
+    # 6 min in: battery Y faulted at the start; its telemetry says so, X is re-dispatched up
+    move_to(clock, rt, s + timedelta(minutes=6))
+    report = dispatch_tick(rt)
+    assert report["telemetry"] > 0
+    with rt.uow(readonly=True) as uow:
+        ys = uow.telemetry.query(site.y, s, s + Q, 100)
+        xs = uow.telemetry.query(site.x, s, s + Q, 100)
+    assert ys[-1].fault and abs(ys[-1].power_mw) < 0.01  # measurement noise
+    assert 0.7 < xs[-1].power_mw < 0.8  # following 0.75 MW
+    assert [c["vpp_id"] for c in report["corrected"]] == [site.vpp]  # type: ignore[index]
+    newer = [r for r in instructions(rt, site) if r.seq == 2]
+    assert [r.resource_id for r in newer if r.resource_id != site.pv] == [site.x]
+    x2 = next(r for r in newer if r.resource_id == site.x)
+    assert timedelta(0) <= x2.valid_from - (s + timedelta(minutes=6)) < timedelta(seconds=5)
+    assert x2.valid_until == s + Q + GRACE
+    assert 0.75 < x2.p_mw <= 1.5  # up, within its limit
+    assert x2.status.value == "accepted"
+
+    # after the interval (and the settling minute): records, an alert for Y, once
+    move_to(clock, rt, s + Q + timedelta(seconds=61))
+    report = dispatch_tick(rt)
+    assert [m["interval_start"] for m in report["monitored"]] == [s.isoformat()]  # type: ignore[index]
+    with rt.uow(readonly=True) as uow:
+        recs = {
+            r.resource_id: r
+            for r in uow.monitoring.page(
+                site.org, vpp_id=site.vpp, resource_id=None, start=s, end=s + Q, limit=10, offset=0
+            )
+        }
+        ys = uow.telemetry.query(site.y, s - timedelta(minutes=5), s + Q, 100)
+        xs = uow.telemetry.query(site.x, s - timedelta(minutes=5), s + Q, 100)
+        alerts = uow.alerts.unresolved_from(site.org, "dispatch.monitoring")
+    assert set(recs) == {site.x, site.y, site.pv, ""}
+    assert recs[site.y].scheduled_mw == pytest.approx(0.75)
+    assert recs[site.y].metered_mw == pytest.approx(hold_and_sample(ys, s, s + Q), abs=1e-9)
+    assert recs[site.x].metered_mw == pytest.approx(hold_and_sample(xs, s, s + Q), abs=1e-9)
+    assert recs[site.y].metered_mw == pytest.approx(0.0, abs=0.01)  # faulted throughout
+    assert recs[site.y].severity == "critical"
+    # X followed its instructions (0.75 MW for 6 min, then the correction): on schedule
+    since = (x2.valid_from - s) / Q
+    assert recs[site.x].scheduled_mw == pytest.approx(0.75 * since + x2.p_mw * (1 - since))
+    assert recs[site.x].severity is None
+    vpp = recs[""]
+    assert vpp.scheduled_mw == pytest.approx(sum(r.p_mw for r in sent.values()))
+    assert vpp.coverage >= 0.8 and vpp.interval_min == 15
+    assert vpp.deviation_mw == pytest.approx(vpp.metered_mw - vpp.scheduled_mw)  # type: ignore[operator]
+    assert [a.status for a in alerts if site.y in a.message] == [AlertStatus.OPEN]
+    # the shortfall, expected to persist, bought intraday for the next awarded interval
+    (traded,) = report["intraday"]  # type: ignore[misc]
+    assert traded["orders"] and traded["orders"][0]["side"] == "buy"  # type: ignore[index]
+    assert traded["orders"][0]["delivery_start"] == (s + 2 * Q).isoformat()  # type: ignore[index]
+    assert "error" not in traded["results"][0]  # type: ignore[index]
+
+    # monitored once: a later tick raises nothing again
+    move_to(clock, rt, s + Q + timedelta(minutes=3))
+    assert dispatch_tick(rt)["monitored"] == []
+    with rt.uow(readonly=True) as uow:
+        assert len(uow.alerts.unresolved_from(site.org, "dispatch.monitoring")) == len(alerts)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_unawarded_intervals_get_nothing_and_lost_setpoints_expire(
+    runtime: Runtime, clock: ShiftClock
+) -> None:
+    rt = runtime
+    site = make_site(rt, clock)
+    s = site.start
+    assert dispatch_tick(rt)["dispatched"] == []  # no award: no setpoint
+    assert instructions(rt, site) == []
+    award(rt, site, s, "1.0")
+    sim = rt.dispatch.simulator(site.org)
+    assert sim is not None
+    sim.set_controller_link(False)  # a broker outage: the setpoints never arrive
+    dispatch_tick(rt)
+    sent = instructions(rt, site)
+    assert {r.status.value for r in sent} == {"sent"}
+    bats = [r for r in sent if r.resource_id in (site.x, site.y)]
+    assert [round(r.p_mw, 6) for r in bats] == [0.5, 0.5]
+    row = list(sim.fleet.resource_ids).index(site.x)
+    move_to(clock, rt, s + timedelta(minutes=7))
+    dispatch_tick(rt)
+    # mid-interval: the device is at its fallback (idle), not at the lost 0.5 MW
+    assert abs(float(sim.applied_mw[row])) < 0.05
+    move_to(clock, rt, s + Q + GRACE + timedelta(seconds=1))
+    dispatch_tick(rt)
+    after = instructions(rt, site)
+    assert {r.status.value for r in after} == {"expired"}
+    assert all(r.acked_at is None for r in after)
