@@ -16,10 +16,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from openvpp.audit.chain import AuditContext
+from openvpp.forecasting.protocol import ModelKind
 from openvpp.identity.model import Principal, Role
 from openvpp.runtime import Runtime
 from openvpp.runtime_trading import system_uow
-from openvpp.seed import seed_markets
+from openvpp.seed import PJM, seed_markets
 from tests.support import ShiftClock, bearer, demo, other_org_operator
 
 V = "/api/vpp"
@@ -276,3 +277,67 @@ def test_the_scheduler_decides_only_inside_lead_and_margin(
     assert off.status_code == 200
     clock.offset += timedelta(hours=5)  # 30 min before the gate: inside the lead, not margin
     assert seeded.autobid.run_due(uows) == []
+
+
+def test_the_job_kind_makes_the_decision(
+    client: TestClient, seeded: Runtime, desk: dict[str, Any]
+) -> None:
+    params = {"vpp_id": desk["vpp_id"], "market": MARKET, "product": PRODUCT, "day": "2018-12-24"}
+    job = client.post(
+        f"{V}/jobs", headers=desk["trader"], json={"kind": "trading.autobid", "params": params}
+    )
+    assert job.status_code == 202, job.text
+    ran = seeded.runner.run_once()
+    assert ran is not None and ran.id == job.json()["id"]
+    done = client.get(f"{V}/jobs/{ran.id}", headers=desk["trader"]).json()
+    assert done["status"] == "succeeded", done
+    result = done["result"]
+    assert result["created"] is True and result["status"] == "submitted" and result["orders"] > 0
+    d = client.get(f"{T}/decisions/{result['decision_id']}", headers=desk["viewer"]).json()
+    assert d["status"] == "submitted" and len(d["orders"]) == result["orders"]
+    stored = client.get(f"{T}/orders", headers=desk["viewer"], params={"vpp_id": desk["vpp_id"]})
+    assert {o["decision_id"] for o in stored.json()} == {d["id"]}
+
+
+def test_a_registry_price_model_is_the_first_source(
+    client: TestClient, seeded: Runtime, desk: dict[str, Any], clock: ShiftClock
+) -> None:
+    org, me = desk["org"], client.get(f"{V}/auth/me", headers=desk["ops"]).json()["id"]
+    source = {"type": "market_data", "target": {**PJM, "series": "price"}}
+    make = partial(seeded.models.create, seeded.uow(), org, me, data_source=source)
+    risk = make(name="risk", kind=ModelKind.RISK, algorithm="historical_risk", params={})
+    r = client.put(
+        f"{T}/auto", headers=desk["ops"], json=setting(desk["vpp_id"], price_model_id=risk.id)
+    )
+    assert r.status_code == 422 and r.json()["error"]["field"] == "price_model_id", r.text
+    naive = make(
+        name="weekly", kind=ModelKind.PRICE, algorithm="seasonal_naive",
+        params={"season_hours": 168},
+    )  # fmt: skip
+    r = client.put(
+        f"{T}/auto", headers=desk["ops"], json=setting(desk["vpp_id"], price_model_id=naive.id)
+    )
+    assert r.status_code == 200, r.text
+    # not trained yet: recorded, and the stored prices are used
+    d = decide(client, desk["trader"], desk["vpp_id"]).json()
+    assert d["status"] == "submitted", d
+    forecast = d["inputs"]["forecast"]
+    assert forecast["source"] == "seasonal_naive" and forecast["model_id"] == naive.id
+    assert "train" in forecast["model_error"]
+    # trained on the data known now: its prediction, issued now, is the forecast
+    now = clock.now()
+    window = {
+        "model_id": naive.id,
+        "train_start": "2018-12-11T05:00:00+00:00",
+        "train_end": "2018-12-22T05:00:00+00:00",
+        "as_of": (now - timedelta(minutes=1)).isoformat(),
+        "holdout_days": 2,
+    }
+    seeded.models.train(partial(seeded.uow), org, window, None, lambda _f, _m: None)
+    d = decide(client, desk["trader"], desk["vpp_id"], date(2018, 12, 25)).json()
+    assert d["status"] == "submitted", d
+    forecast = d["inputs"]["forecast"]
+    assert forecast["source"] == "model" and forecast["model_id"] == naive.id
+    assert forecast["version"] == 1 and "model_error" not in forecast
+    run = client.get(f"{V}/ai/predictions/{forecast['run_id']}", headers=desk["viewer"])
+    assert run.status_code == 200, run.text
