@@ -250,33 +250,45 @@ def test_the_scheduler_decides_only_inside_lead_and_margin(
 ) -> None:
     early = desk["vpp_id"]
     late = battery_vpp(client, desk["ops"], "PJM", "Late")
-    for vpp_id, lead, margin in ((early, 360, 15), (late, 600, 330)):
+    nodata = battery_vpp(client, desk["ops"], "MISO", "Nodata")  # no stored prices
+    for vpp_id, lead, margin in ((early, 360, 15), (late, 600, 330), (nodata, 360, 15)):
         r = client.put(
             f"{T}/auto", headers=desk["ops"], json=setting(vpp_id, lead_min=lead, margin_min=margin)
         )
         assert r.status_code == 200, r.text
     uows = partial(system_uow, seeded)
-    # 10.5 h before the gate: outside both leads
+    # 10.5 h before the gate: outside every lead
     assert seeded.autobid.run_due(uows) == []
-    # 5 h before: inside the first lead; inside the second's margin
+    # 5 h before: inside the leads of early and nodata; inside late's margin
     clock.offset += timedelta(hours=5.5)
     ops, viewer = bearer(client, demo("operator")), bearer(client, demo("viewer"))  # fresh tokens
-    for vpp_id in (early, late):
+    for vpp_id in (early, late, nodata):
         online(client, ops, RESOURCES[vpp_id], clock.now())
     made = seeded.autobid.run_due(uows)
-    assert [(m["vpp_id"], m["day"], m["status"]) for m in made] == [
-        (early, "2018-12-24", "submitted")
-    ]
+    # a decision that fails is recorded as failed; the others are made all the same
+    assert {(m["vpp_id"], m["day"], m["status"]) for m in made} == {
+        (early, "2018-12-24", "submitted"),
+        (nodata, "2018-12-24", "failed"),
+    }
     assert seeded.autobid.run_due(uows) == []  # decided: never twice
-    listed = client.get(f"{T}/decisions", headers=viewer).json()
-    assert [(x["vpp_id"], x["status"]) for x in listed] == [(early, "submitted")]
+    listed = client.get(f"{T}/decisions", headers=viewer, params={"vpp_id": early}).json()
+    assert [x["status"] for x in listed] == ["submitted"]
+    failed = client.get(f"{T}/decisions", headers=viewer, params={"status": "failed"}).json()
+    assert [x["vpp_id"] for x in failed] == [nodata] and "no price forecast" in failed[0]["error"]
     stored = client.get(f"{T}/orders", headers=viewer, params={"vpp_id": early}).json()
-    assert stored and {o["decision_id"] for o in stored} == {made[0]["decision_id"]}
-    # a disabled setting is never decided
-    off = client.put(f"{T}/auto", headers=ops, json=setting(late, enabled=False))
-    assert off.status_code == 200
-    clock.offset += timedelta(hours=5)  # 30 min before the gate: inside the lead, not margin
+    decided = next(m["decision_id"] for m in made if m["vpp_id"] == early)
+    assert stored and {o["decision_id"] for o in stored} == {decided}
+    # 30 min before the gate, late with a 15 min margin would be due: not while disabled
+    body = setting(late, enabled=False, lead_min=600, margin_min=15)
+    assert client.put(f"{T}/auto", headers=ops, json=body).status_code == 200
+    clock.offset += timedelta(hours=4.5)
     assert seeded.autobid.run_due(uows) == []
+    body["enabled"] = True
+    assert (
+        client.put(f"{T}/auto", headers=bearer(client, demo("operator")), json=body).status_code
+        == 200
+    )
+    assert [(m["vpp_id"], m["day"]) for m in seeded.autobid.run_due(uows)] == [(late, "2018-12-24")]
 
 
 def test_the_job_kind_makes_the_decision(

@@ -120,8 +120,12 @@ def _find_vpp(uow: UnitOfWork, organization_id: str, vpp_id: str) -> Vpp:
     return vpp
 
 
-def _rounded(values: Any, digits: int = 4) -> list[float]:
-    return [round(float(x), digits) for x in np.asarray(values, dtype=np.float64)]
+def _rounded(values: Any, digits: int = 4) -> list[float | None]:
+    """Rounded for the record; an unbounded value (infinite) as None (JSON has no infinity)."""
+    return [
+        round(float(x), digits) if np.isfinite(x) else None
+        for x in np.atleast_1d(np.asarray(values, dtype=np.float64))
+    ]
 
 
 class AutobidService:
@@ -324,8 +328,8 @@ class AutobidService:
             "baseline_mw": _rounded(flex.baseline_mw),
             "p_min_mw": _rounded(flex.p_min_mw),
             "p_max_mw": _rounded(flex.p_max_mw),
-            "e_min_mwh_end": round(float(flex.e_min_mwh[-1]), 4),
-            "e_max_mwh_end": round(float(flex.e_max_mwh[-1]), 4),
+            "e_min_mwh_end": _rounded(flex.e_min_mwh[-1])[0],
+            "e_max_mwh_end": _rounded(flex.e_max_mwh[-1])[0],
             "resources": agg.resources,
             "notes": agg.notes,
         }
@@ -423,6 +427,9 @@ class AutobidService:
                         d.vpp_id, d.market, d.product, d.day, now,
                     )  # fmt: skip
                     item.update(decision_id=made.record.id, status=made.record.status)
+                except DomainError as exc:  # e.g. the VPP was deleted: nothing to record
+                    log.warning("automatic bidding of %s refused: %s", item, exc.message)
+                    item["error"] = exc.message
                 except Exception as exc:  # one decision's failure must not stop the others
                     log.exception("automatic bidding of %s failed", item)
                     item["error"] = str(exc)
