@@ -66,6 +66,7 @@ from openvpp.trading.risk import (
 )
 
 __all__ = [
+    "VENUE_ERRORS",
     "FaultHook",
     "OrderService",
     "Placement",
@@ -76,6 +77,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+VENUE_ERRORS = (NotSentError, AmbiguousError, VenueRejectedError, ValidationFailed)
+"""What a venue call may raise besides bugs: no answer, a refusal, an unusable connection."""
 T = TypeVar("T")
 FaultHook = Callable[[str, Order], None]
 """Called at the named points ``after_commit_before_send`` and ``after_send_before_ack``
@@ -497,7 +500,7 @@ class OrderService:
             return order
         try:
             self.on_fills(uow, connection)
-        except (NotSentError, AmbiguousError, VenueRejectedError):
+        except VENUE_ERRORS:
             return order  # the trading loop reads them later
         with uow:
             return uow.trading_orders.get(order.organization_id, order.id) or order
@@ -586,7 +589,7 @@ class OrderService:
 
         try:
             snapshot = self.venue(connection, call)
-        except (NotSentError, AmbiguousError, ValidationFailed) as exc:
+        except VENUE_ERRORS as exc:
             return self.record(
                 uow, order, [], "trading.order.cancel", {"venue": f"no answer: {exc}"[:300]}
             )

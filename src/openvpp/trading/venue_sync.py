@@ -25,13 +25,10 @@ from typing import Any
 
 from openvpp.audit.chain import AuditEvent
 from openvpp.core.clock import Clock
-from openvpp.core.errors import ValidationFailed
 from openvpp.core.ids import new_id
 from openvpp.markets.connectors.orders import find_order
 from openvpp.markets.connectors.protocol import (
-    AmbiguousError,
     FillPage,
-    NotSentError,
     VenueConnector,
 )
 from openvpp.markets.records import MarketConnection
@@ -39,7 +36,7 @@ from openvpp.ports import UnitOfWork
 from openvpp.trading import orders as om
 from openvpp.trading.orders import Order, State
 from openvpp.trading.records import FillRecord
-from openvpp.trading.service import OrderService, reconciled_event
+from openvpp.trading.service import VENUE_ERRORS, OrderService, reconciled_event
 
 __all__ = ["FillReport", "ReconcileReport", "VenueSync"]
 
@@ -218,7 +215,7 @@ class VenueSync:
                 report.checked += 1
                 try:
                     after = self.reconcile_order(uow, order, connection, report)
-                except (NotSentError, AmbiguousError, ValidationFailed) as exc:
+                except VENUE_ERRORS as exc:
                     log.warning("reconciling order %s: %s", order.id, exc)
                     report.unanswered += 1
                     continue
@@ -226,7 +223,7 @@ class VenueSync:
                 report.states[after.state.value] = report.states.get(after.state.value, 0) + 1
             try:
                 self.poll_fills(uow, connection)
-            except (NotSentError, AmbiguousError, ValidationFailed) as exc:
+            except VENUE_ERRORS as exc:
                 log.warning("polling fills of %s: %s", connection.id, exc)
         return report
 
