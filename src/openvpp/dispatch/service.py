@@ -48,6 +48,7 @@ __all__ = [
     "DispatchBatch",
     "DispatchPolicy",
     "DispatchService",
+    "instruction_id",
     "interval_start",
     "position_mw",
 ]
@@ -56,6 +57,12 @@ FloatArray = NDArray[np.float64]
 INTERVAL = timedelta(minutes=15)
 MAX_GAP = timedelta(minutes=5)
 _MIN_CHANGE_MW = 1e-3
+
+
+def instruction_id(resource_id: str, seq: int) -> str:
+    """``{resource}:{seq}``: unique (the store's key on resource and seq) and a valid MQTT
+    id (letters, digits, ``_ . : -``)."""
+    return f"{resource_id}:{seq}"
 
 
 def interval_start(at: datetime, interval: timedelta = INTERVAL) -> datetime:
@@ -257,6 +264,9 @@ class DispatchService:
                 first_seq=np.array([seqs[i] for i in ids], dtype=np.int64),
                 grace=self.policy.grace,
             )
+            setpoints = [
+                replace(x, instruction_id=instruction_id(x.resource_id, x.seq)) for x in setpoints
+            ]
             batch = DispatchBatch(
                 organization_id,
                 vpp_id,
@@ -412,7 +422,7 @@ class DispatchService:
             until = start + pol.interval + pol.grace
             setpoints = tuple(
                 Setpoint(
-                    instruction_id=f"{ids[i]}/{seqs[ids[i]]}",
+                    instruction_id=instruction_id(ids[i], seqs[ids[i]]),
                     organization_id=organization_id,
                     resource_id=ids[i],
                     seq=seqs[ids[i]],
