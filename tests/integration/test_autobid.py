@@ -8,6 +8,7 @@ hold the same hours 7 days before 2018-12-24, whose US-ISO-DA gate closes on 201
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -21,6 +22,7 @@ from openvpp.identity.model import Principal, Role
 from openvpp.runtime import Runtime
 from openvpp.runtime_trading import system_uow
 from openvpp.seed import PJM, seed_markets
+from openvpp.trading.autobid_service import system_principal
 from tests.support import ShiftClock, bearer, demo, other_org_operator
 
 V = "/api/vpp"
@@ -353,3 +355,36 @@ def test_a_registry_price_model_is_the_first_source(
     assert forecast["version"] == 1 and "model_error" not in forecast
     run = client.get(f"{V}/ai/predictions/{forecast['run_id']}", headers=desk["viewer"])
     assert run.status_code == 200, run.text
+
+
+def test_concurrent_decisions_of_one_day_make_one(
+    client: TestClient, seeded: Runtime, desk: dict[str, Any]
+) -> None:
+    org = desk["org"]
+
+    def one(_: int) -> Any:
+        return seeded.autobid.decide_now(
+            partial(system_uow, seeded, org),
+            system_principal(org),
+            desk["vpp_id"],
+            MARKET,
+            PRODUCT,
+            DAY,
+        )
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(one, range(4)))
+    assert sum(r.created for r in results) == 1
+    assert len({r.record.id for r in results}) == 1
+    listed = client.get(f"{T}/decisions", headers=desk["viewer"]).json()
+    assert len(listed) == 1 and listed[0]["status"] == "submitted"
+
+
+def test_the_curve_strategy_bids_limit_orders(client: TestClient, desk: dict[str, Any]) -> None:
+    r = client.put(f"{T}/auto", headers=desk["ops"], json=setting(desk["vpp_id"], strategy="curve"))
+    assert r.status_code == 200, r.text
+    d = decide(client, desk["trader"], desk["vpp_id"]).json()
+    assert d["status"] == "submitted" and d["strategy"] == "curve", d
+    prices = {float(o["price"]) for o in d["orders"].values()}
+    assert prices and not prices <= {-150.0, 2000.0}  # limit prices, not price-taking
+    assert all(o["state"] == "acknowledged" for o in d["orders"].values())
