@@ -90,6 +90,10 @@ def simulate_command(
     fault_rate: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="probability per device and day of a fault")
     ] = 0.02,
+    twin_step: Annotated[
+        float,
+        typer.Option(min=1.0, max=900.0, help="the device simulator's control cycle [s]"),
+    ] = 300.0,
     no_correction: Annotated[
         bool, typer.Option("--no-correction", help="no re-dispatch and no intraday trading")
     ] = False,
@@ -140,6 +144,7 @@ def simulate_command(
         plant = BatteryPlant(
             batteries, first, days, soc0=config.end_soc, seed=seed, fault_rate=fault_rate,
             tracking_noise=config.tracking_noise,
+            step_s=twin_step,
         )  # fmt: skip
         try:
             result = simulate(

@@ -72,7 +72,7 @@ Strategy = Literal["schedule", "curve"]
 DEMO_BATTERY = BatterySpec(4.0, 2.0, 2.0, 0.95, 0.95, 0.05, 0.95)
 ACCOUNT = "simulation"
 CURVE_SCENARIOS = 9  # price scenarios spread over the forecast quantiles per bid
-CONTROL_STEP_MIN = 15  # the longest step between corrections within an interval [min]
+CONTROL_STEP_MIN = 5  # the longest step between corrections within a settlement period [min]
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ class SimulationConfig:
     end_soc: float = 0.5
     degradation_cost: float = 0.0
     gate_margin: timedelta = timedelta(minutes=30)
-    tracking_noise: float = 0.01
+    tracking_noise: float = 0.005
     fault_rate: float = 0.02
     intraday_spread: float = 5.0
     correction: bool = True
@@ -530,11 +530,13 @@ def _deliver(
     """Deliver one day: ``(intraday revenue, imbalance revenue, imbalance MWh, corrected
     MWh, intraday MWh, faults)``."""
     specs = config.batteries
-    # control steps of at most 15 minutes, on the settlement grid
-    step_min = math.gcd(product.period_min, market.settlement.period_min, CONTROL_STEP_MIN)
-    k = product.period_min // step_min
-    step_h, dt_h = step_min / 60, product.period_min / 60
-    interval = timedelta(minutes=product.period_min)
+    # Deviations settle per settlement period (within a product interval): each is corrected
+    # on its own, in control steps of at most CONTROL_STEP_MIN minutes.
+    period_min = math.gcd(product.period_min, market.settlement.period_min)
+    step_min = math.gcd(period_min, CONTROL_STEP_MIN)
+    periods, k = product.period_min // period_min, period_min // step_min
+    step_h, dt_h, period_h = step_min / 60, product.period_min / 60, period_min / 60
+    period = timedelta(minutes=period_min)
     imbalance = exchange.imbalance_prices(market.code, day)
     settle_starts = np.array([p.delivery_start.timestamp() for p in imbalance.periods])
     short = np.array([float(p.short_price) for p in imbalance.periods])
@@ -547,6 +549,7 @@ def _deliver(
     intraday_revenue = intraday_mwh = corrected = imb_revenue = imb_mwh = 0.0
     faults = plant.faults()
     tick = float(market.volume_tick_mw)
+    setpoints = np.zeros(len(specs))
     for t, start in enumerate(starts):
         if config.correction and t + 1 < len(starts):
             # The rest of the day with the energy held now: trade what cannot be delivered.
@@ -561,33 +564,34 @@ def _deliver(
                 intraday_revenue += float(volume @ price * dt_h)
                 intraday_mwh += float(np.abs(volume).sum() * dt_h)
                 position[t + 1 :] += volume
-        delivered = 0.0
-        setpoints = np.zeros(len(specs))
-        for j in range(k):
-            step_start = start + timedelta(minutes=j * step_min)
-            if j == 0 or config.correction:
-                lo, hi = plant.limits()
-                energy = plant.energy_mwh()
-                c = within_interval(
-                    position[t] * dt_h,
-                    delivered,
-                    interval,
-                    j / k,
-                    np.clip(setpoints, lo, hi),
-                    lo,
-                    hi,
-                    energy_up_mwh=np.clip(energy - e_lo, 0, None) * eta_d,
-                    energy_down_mwh=np.clip(e_hi - energy, 0, None) / eta_c,
-                )
-                if j > 0:
-                    corrected += float(np.abs(c.delta_mw).sum() * step_h)
-                setpoints = np.asarray(c.setpoint_mw, dtype=np.float64)
-            clock.set(step_start)
-            metered = plant.deliver(step_start, setpoints, step_h)
-            total = float(metered.sum())
-            delivered += total * step_h
-            s = np.searchsorted(settle_starts, step_start.timestamp(), side="right") - 1
-            deviation = (total - position[t]) * step_h
+        for u in range(periods):
+            period_start = start + u * period
+            delivered = 0.0
+            for j in range(k):
+                step_start = period_start + timedelta(minutes=j * step_min)
+                if j == 0 or config.correction:
+                    lo, hi = plant.limits()
+                    energy = plant.energy_mwh()
+                    expected = np.clip(setpoints, lo, hi) if j else np.zeros(len(specs))
+                    c = within_interval(
+                        position[t] * period_h,
+                        delivered,
+                        period,
+                        j / k,
+                        expected,
+                        lo,
+                        hi,
+                        energy_up_mwh=np.clip(energy - e_lo, 0, None) * eta_d,
+                        energy_down_mwh=np.clip(e_hi - energy, 0, None) / eta_c,
+                    )
+                    if j > 0:
+                        corrected += float(np.abs(c.delta_mw).sum() * step_h * (k - j))
+                    setpoints = np.asarray(c.setpoint_mw, dtype=np.float64)
+                clock.set(step_start)
+                metered = plant.deliver(step_start, setpoints, step_h)
+                delivered += float(metered.sum()) * step_h
+            s = np.searchsorted(settle_starts, period_start.timestamp(), side="right") - 1
+            deviation = delivered - position[t] * period_h
             imb_revenue += deviation * (long[s] if deviation > 0 else short[s])
             imb_mwh += abs(deviation)
     return (
