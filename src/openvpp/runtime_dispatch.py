@@ -9,31 +9,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
-
-import numpy as np
 
 from openvpp.aggregation.engine import Unit
 from openvpp.audit.chain import AuditContext
 from openvpp.config import Settings
 from openvpp.core.clock import Clock
-from openvpp.dispatch.fleet import battery_spec
+from openvpp.dispatch.correction_service import CorrectionService
+from openvpp.dispatch.gateway_service import sim_fleet, telemetry_points
 from openvpp.dispatch.intraday_service import IntradayService
 from openvpp.dispatch.monitoring_service import MonitoringService, thresholds_from
 from openvpp.dispatch.mqtt import MqttGateway, MqttOptions
-from openvpp.dispatch.protocol import DeviceGateway, DeviceMode, GatewayEvents
+from openvpp.dispatch.protocol import DeviceGateway, GatewayEvents
 from openvpp.dispatch.service import DispatchBatch, DispatchPolicy, DispatchService
 from openvpp.dispatch.sim_data import Profiles
-from openvpp.dispatch.sim_fleet import SIMULATED, Faults, ScheduledFault, SimFleet
+from openvpp.dispatch.sim_fleet import SIMULATED, Faults, ScheduledFault
 from openvpp.dispatch.simulator import DeviceSimulator
 from openvpp.identity.model import Principal, Role
 from openvpp.jobs.registry import JobContext, JobRegistry
 from openvpp.ports import UnitOfWork
 from openvpp.resources.telemetry import TelemetryPoint
-from openvpp.resources.templates import ResourceType
 from openvpp.trading.service import execute_batch
 
 if TYPE_CHECKING:
@@ -43,85 +41,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 DISPATCHERS = frozenset({"admin", "operator", "trader"})
 PROFILE_SPAN = timedelta(days=2)  # the simulator's weather and load profiles; rebuilt after
-
-
-def _load_peak(unit: Unit) -> float:
-    p = unit.parameters
-    kind = unit.resource_type
-    if kind is ResourceType.CURTAILABLE_LOAD:
-        return float(p["peak_mw"])
-    if kind is ResourceType.SHIFTABLE_LOAD:
-        return float(p["power_mw"])
-    if kind is ResourceType.EV_FLEET:
-        return float(p["chargers"]) * float(p["charger_power_kw"]) / 1000.0
-    return float(p.get("p_el_max_mw", 0.2))
-
-
-def sim_fleet(units: Sequence[Unit], readings: dict[str, TelemetryPoint]) -> SimFleet:
-    """The simulator's devices of ``units`` (kinds it simulates): PV (DC/AC capacity),
-    batteries (their spec, state of charge from the latest reading, else mid-band), loads
-    (peak demand; the curtailable share of a curtailable load, half of the others').
-    Initial fallback (before any setpoint: the device's own operation): PV uncurtailed,
-    batteries idle, loads at their demand."""
-    units = [u for u in units if u.resource_type in SIMULATED]
-    n = len(units)
-    z = np.zeros(n)
-    cols: dict[str, np.ndarray[Any, np.dtype[np.float64]]] = {
-        k: z.copy()
-        for k in (
-            "pv_dc_mw",
-            "pv_ac_mw",
-            "load_peak_mw",
-            "load_curtailable",
-            "energy_mwh",
-            "p_charge_max_mw",
-            "p_discharge_max_mw",
-            "self_discharge_per_h",
-            "fallback_mw",
-            "ramp_mw_per_s",
-        )
-    }
-    for k in ("eta_charge", "eta_discharge", "soc_max", "soc0"):
-        cols[k] = np.ones(n) if k != "soc0" else np.full(n, 0.5)
-    cols["soc_min"] = z.copy()
-    for i, u in enumerate(units):
-        p = u.parameters
-        if u.resource_type is ResourceType.PV:
-            cols["pv_dc_mw"][i] = float(p["dc_capacity_mw"])
-            cols["pv_ac_mw"][i] = float(p["ac_capacity_mw"])
-            cols["fallback_mw"][i] = cols["pv_ac_mw"][i]
-            cols["ramp_mw_per_s"][i] = cols["pv_ac_mw"][i] / 10.0
-        elif u.resource_type is ResourceType.BATTERY:
-            spec = battery_spec(p)
-            for name in (
-                "energy_mwh",
-                "p_charge_max_mw",
-                "p_discharge_max_mw",
-                "eta_charge",
-                "eta_discharge",
-                "soc_min",
-                "soc_max",
-                "self_discharge_per_h",
-            ):
-                cols[name][i] = float(getattr(spec, name))
-            reading = readings.get(u.id)
-            soc = (spec.soc_min + spec.soc_max) / 2
-            if reading is not None and reading.soc is not None:
-                soc = reading.soc
-            cols["soc0"][i] = min(max(soc, spec.soc_min), spec.soc_max)
-            cols["ramp_mw_per_s"][i] = spec.p_charge_max_mw + spec.p_discharge_max_mw
-        else:
-            peak = _load_peak(u)
-            cols["load_peak_mw"][i] = peak
-            cut = p.get("max_curtailment_fraction", 0.5)
-            cols["load_curtailable"][i] = float(cut)
-            cols["fallback_mw"][i] = -peak
-            cols["ramp_mw_per_s"][i] = peak / 60.0
-    return SimFleet(
-        resource_ids=tuple(u.id for u in units),
-        kinds=tuple(u.resource_type for u in units),
-        **cols,
-    )
 
 
 class _Loop:
@@ -170,14 +89,13 @@ class DispatchRuntime:
     def __init__(self, settings: Settings, clock: Clock) -> None:
         self.settings = settings
         self.clock = clock
-        self.service = DispatchService(
-            clock,
-            DispatchPolicy(
-                grace=timedelta(seconds=settings.dispatch_grace_s),
-                deadband_mw=settings.dispatch_deadband_mw,
-                correction_every=timedelta(seconds=settings.dispatch_correction_every_s),
-            ),
+        policy = DispatchPolicy(
+            grace=timedelta(seconds=settings.dispatch_grace_s),
+            deadband_mw=settings.dispatch_deadband_mw,
+            correction_every=timedelta(seconds=settings.dispatch_correction_every_s),
         )
+        self.service = DispatchService(clock, policy)
+        self.correction = CorrectionService(clock, policy)
         self.monitoring = MonitoringService(
             clock,
             thresholds_from(settings.monitoring_thresholds),
@@ -288,21 +206,6 @@ class DispatchRuntime:
             self.run(gw.gateway.send(batch.setpoints))
 
 
-def telemetry_points(events: GatewayEvents) -> list[TelemetryPoint]:
-    """The gateway's samples as stored readings (fault flag from the device's mode)."""
-    return [
-        TelemetryPoint(
-            s.resource_id,
-            s.at.astimezone(UTC),
-            round(float(s.p_mw), 6),
-            None if s.soc is None else round(min(max(float(s.soc), 0.0), 1.0), 6),
-            s.mode is DeviceMode.FAULT,
-        )
-        for s in events.telemetry
-        if np.isfinite(s.p_mw)
-    ]
-
-
 def system_uow(rt: Runtime, organization_id: str | None) -> UnitOfWork:
     """A unit of work whose audit rows name the dispatch system as actor."""
     return rt.uow(
@@ -384,7 +287,7 @@ def _tick_org(rt: Runtime, org: str, report: TickReport) -> None:
             d.send(gw, batch)
             report.dispatched.append(batch.summary())
             sent = True
-        batch = d.service.correct(system_uow(rt, org), org, vpp, served=gw.resource_ids)
+        batch = d.correction.correct(system_uow(rt, org), org, vpp, served=gw.resource_ids)
         if batch is not None:
             d.send(gw, batch)
             report.corrected.append(batch.summary())

@@ -273,3 +273,32 @@ def test_unawarded_intervals_get_nothing_and_lost_setpoints_expire(
     after = instructions(rt, site)
     assert {r.status.value for r in after} == {"expired"}
     assert all(r.acked_at is None for r in after)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_park_flex_loads_and_a_shared_battery(runtime: Runtime, clock: ShiftClock) -> None:
+    """The demo's flexibility VPP: loads on their profiles (not a zero baseline), Battery A
+    dispatched only within its 40 % share (the other 60 % held at its baseline, idle)."""
+    rt = runtime
+    site = make_site(rt, clock)
+    with rt.uow(readonly=True) as uow:
+        flex = next(v for v in uow.vpps.list_all(site.org) if v.name == "Park Flex")
+        members = {a.unit.id: a for a in uow.vpps.allocations(flex.id)[0]}
+    site.vpp = flex.id
+    award(rt, site, site.start, "0.4")
+    report = dispatch_tick(rt)
+    (batch,) = report["dispatched"]  # type: ignore[misc]
+    assert not [n for n in batch["notes"] if "baseline 0" in n]  # type: ignore[index]
+    sent = {r.resource_id: r for r in instructions(rt, site)}
+    assert set(sent) == set(members)
+    kinds = {rid: a.unit.resource_type for rid, a in members.items()}
+    for rid, r in sent.items():
+        if kinds[rid] is ResourceType.BATTERY:
+            share = float(members[rid].share_pct) / 100
+            cap = float(members[rid].unit.parameters["p_discharge_max_mw"])
+            assert abs(r.p_mw) <= share * cap + 1e-9
+            assert r.fallback_mw == 0.0
+        else:  # loads consume (or are curtailed), never inject; fall back to their baseline
+            assert r.p_mw <= 1e-9 and r.fallback_mw < 0.0
+    process = next(r for rid, r in sent.items() if kinds[rid] is ResourceType.CURTAILABLE_LOAD)
+    assert -1.5 <= process.p_mw < 0.0  # peak 1.5 MW, at most 30 % curtailed
