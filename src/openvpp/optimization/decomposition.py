@@ -35,6 +35,7 @@ from openvpp.optimization.schedule import (
     ScheduleResult,
     _result,
     _split,
+    optimize_schedule,
 )
 from openvpp.optimization.units import FlexUnit, StorageUnit, Unit
 from openvpp.resources.models.battery import clip_to_feasible, soc_trajectory
@@ -56,8 +57,10 @@ class DecompositionOptions:
     this wall time [s]; clusters: virtual batteries in the reduced portfolio that estimates
     the grid price; smoothing: weight of the best bound's price in the next query
     (in-out stabilisation); spread: the first responses are priced at the estimate and at
-    ``1 -/+ spread`` times it; batch: units per HiGHS model; solver: HiGHS settings (time
-    limit and MIP gap per model).
+    ``1 -/+ spread`` times it; batch: units per HiGHS model; repair_max_units: up to this
+    many units mixed by the master are re-optimized jointly at the end (above: netted);
+    direct_max_units: portfolios up to this size are solved as one model (faster than the
+    rounds there); solver: HiGHS settings (time limit and MIP gap per model).
     """
 
     rel_gap: float = 1e-3
@@ -67,6 +70,8 @@ class DecompositionOptions:
     smoothing: float = 0.5
     spread: float = 0.1
     batch: int = 20
+    repair_max_units: int = 200
+    direct_max_units: int = 100
     solver: SolverOptions = field(
         default_factory=lambda: SolverOptions(time_limit_s=10.0, mip_rel_gap=1e-6)
     )
@@ -76,6 +81,8 @@ class DecompositionOptions:
             raise ValueError(f"rel_gap must lie in [0, 1), got {self.rel_gap}")
         if self.max_rounds < 1:
             raise ValueError(f"max_rounds must be >= 1, got {self.max_rounds}")
+        if self.direct_max_units < 0 or self.repair_max_units < 0:
+            raise ValueError("direct_max_units and repair_max_units must be >= 0")
         if self.batch < 1:
             raise ValueError(f"batch must be >= 1, got {self.batch}")
         if self.clusters < 1:
@@ -444,6 +451,8 @@ def optimize_portfolio(
     if market.cvar_weight:
         raise ValueError("cvar_weight: the decomposition is risk-neutral, use optimize_schedule")
     pen, opts = penalties or Penalties(), options or DecompositionOptions()
+    if len(units) <= opts.direct_max_units:
+        return _direct(units, market, pen, opts, started)
     storage, flex, order = _split(units, market.n_intervals)
     # similar batteries next to each other: their groups' bases carry over (see _UnitModels)
     labels = cluster_storage(storage, opts.clusters) if storage else np.zeros(0, np.int64)
@@ -508,7 +517,7 @@ def optimize_portfolio(
         rounds += 1
     weights = np.zeros((len(columns), n))
     weights[np.stack(kept)] = w
-    parts, mixed = _combine(columns, weights, storage, market, pen)
+    parts, mixed = _combine(columns, weights, (storage, flex), market, pen, opts)
     elapsed = time.perf_counter() - started
     ub = best_ub - float(price @ market.fixed * dt)
     schedule = _result(parts, order, market, pen, 0, ("", 0.0, 0.0, elapsed))
@@ -523,6 +532,28 @@ def optimize_portfolio(
         rounds=rounds,
         n_columns=master.k,
         n_mixed_units=mixed,
+        time_s=time.perf_counter() - started,
+    )
+
+
+def _direct(
+    units: Sequence[Unit],
+    market: ScheduleMarket,
+    pen: Penalties,
+    opts: DecompositionOptions,
+    started: float,
+) -> DecompositionResult:
+    """A small portfolio solved as one model (its gap: HiGHS's MIP gap, 0 for an LP)."""
+    r = optimize_schedule(units, market, penalties=pen, options=opts.solver)
+    gap = r.mip_gap if r.n_binaries else 0.0
+    bound = r.objective + gap * abs(r.objective)
+    return DecompositionResult(
+        schedule=r,
+        upper_bound=float(bound),
+        gap=float(gap),
+        rounds=0,
+        n_columns=0,
+        n_mixed_units=0,
         time_s=time.perf_counter() - started,
     )
 
@@ -668,49 +699,110 @@ def _disaggregated(
 def _combine(
     columns: list[Extract],
     weights: FloatArray,
-    storage: list[StorageUnit],
+    units: tuple[list[StorageUnit], list[FlexUnit]],
     market: ScheduleMarket,
     pen: Penalties,
+    opts: DecompositionOptions,
 ) -> tuple[Extract, int]:
-    """Each unit's schedule: the master's mix of its columns. A mixed battery that would
-    charge and discharge in one interval is netted (less loss), then clipped to its energy
-    band where netting would overfill it. Returns the parts and the number of mixed units."""
+    """Each unit's schedule: the master's mix of its columns. The units the master mixes
+    (at most as many as binding grid rows in a basic solution) are re-optimized together in
+    one LP, the others held at their column and their total taken off the grid limits: the
+    mix is feasible there, so this only gains, and the LP's switches keep batteries from
+    charging and discharging at once. Above ``opts.repair_max_units`` mixed units, a mixed
+    battery that would charge and discharge in one interval is netted and clipped to its
+    band instead. Returns the parts and the number of mixed units."""
+    storage, flex = units
 
     def mix(name: str) -> FloatArray:
         stack = np.stack([getattr(c, name) for c in columns])
         return np.asarray(np.einsum("rn,rn...->n...", weights, stack), dtype=np.float64)
 
-    power, charge, discharge, energy = (mix(k) for k in ("power", "charge", "discharge", "energy"))
-    degradation, penalty = mix("degradation"), mix("penalty")
-    energy_slack, ramp_slack = mix("energy_slack"), mix("ramp_slack")
+    parts = {k: mix(k) for k in _PARTS}
     mixed = np.flatnonzero(weights.max(axis=0) < 1 - 1e-9)
-    dt, ns = market.dt_h, len(storage)
-    for i in mixed[mixed < ns]:
+    exp = (
+        np.full(market.n_intervals, np.inf)
+        if market.export_max_mw is None
+        else market.export_max_mw
+    )
+    imp = (
+        np.full(market.n_intervals, np.inf)
+        if market.import_max_mw is None
+        else market.import_max_mw
+    )
+    if 0 < mixed.size <= opts.repair_max_units:
+        _reoptimize(parts, mixed, storage, flex, market, pen, opts, (exp, imp))
+    else:
+        _net(parts, mixed[mixed < len(storage)], storage, market.dt_h, pen)
+    total = parts["power"].sum(axis=0)
+    grid = np.stack((np.maximum(total - exp, 0), np.maximum(-imp - total, 0)))
+    return Extract(**parts, grid_excess=grid, eta=0.0, u=np.zeros(0)), int(mixed.size)
+
+
+_PARTS = (
+    "power",
+    "charge",
+    "discharge",
+    "energy",
+    "degradation",
+    "penalty",
+    "energy_slack",
+    "ramp_slack",
+)
+
+
+def _reoptimize(
+    parts: dict[str, FloatArray],
+    mixed: IntArray,
+    storage: list[StorageUnit],
+    flex: list[FlexUnit],
+    market: ScheduleMarket,
+    pen: Penalties,
+    opts: DecompositionOptions,
+    limits: tuple[FloatArray, FloatArray],
+) -> None:
+    """The mixed units' joint optimum under what the others leave of the grid limits."""
+    ns, dt = len(storage), market.dt_h
+    chosen: list[Unit] = [storage[i] if i < ns else flex[i - ns] for i in mixed]
+    others = parts["power"].sum(axis=0) - parts["power"][mixed].sum(axis=0)
+    exp, imp = limits
+    sub = ScheduleMarket(
+        market.expected_price,
+        dt,
+        export_max_mw=None if market.export_max_mw is None else exp - others,
+        import_max_mw=None if market.import_max_mw is None else imp + others,
+    )
+    r = optimize_schedule(chosen, sub, penalties=pen, options=opts.solver)
+    deg = np.array([u.degradation_cost if isinstance(u, StorageUnit) else 0.0 for u in chosen])
+    parts["power"][mixed] = r.power_mw
+    parts["charge"][mixed] = r.charge_mw
+    parts["discharge"][mixed] = r.discharge_mw
+    parts["energy"][mixed] = r.energy_mwh
+    parts["degradation"][mixed] = deg * (r.charge_mw + r.discharge_mw).sum(axis=1) * dt
+    parts["energy_slack"][mixed] = r.slacks.energy_mwh
+    parts["ramp_slack"][mixed] = r.slacks.ramp_mw
+    parts["penalty"][mixed] = r.slacks.energy_mwh * pen.energy + r.slacks.ramp_mw * pen.ramp
+
+
+def _net(
+    parts: dict[str, FloatArray],
+    batteries: IntArray,
+    storage: list[StorageUnit],
+    dt: float,
+    pen: Penalties,
+) -> None:
+    """Net a battery that charges and discharges in one interval (less loss), clipping its
+    power where the energy kept would overfill its band."""
+    charge, discharge = parts["charge"], parts["discharge"]
+    for i in batteries:
         if not np.any((charge[i] > SIMULTANEOUS_TOL) & (discharge[i] > SIMULTANEOUS_TOL)):
             continue
         u = storage[i]
-        p = clip_to_feasible(u.spec, power[i], u.energy0_mwh, dt)
-        power[i] = p
+        p = clip_to_feasible(u.spec, parts["power"][i], u.energy0_mwh, dt)
+        parts["power"][i] = p
         charge[i], discharge[i] = np.clip(-p, 0, None), np.clip(p, 0, None)
-        energy[i] = soc_trajectory(u.spec, p, u.energy0_mwh, dt)
-        degradation[i] = u.degradation_cost * np.abs(p).sum() * dt
-        short = 0.0 if u.end_energy_mwh is None else max(u.end_energy_mwh - energy[i, -1], 0)
-        energy_slack[i] = short
-        penalty[i] = short * pen.energy
-    total = power.sum(axis=0)
-    exp = np.inf if market.export_max_mw is None else market.export_max_mw
-    imp = np.inf if market.import_max_mw is None else market.import_max_mw
-    grid = np.stack((np.maximum(total - exp, 0), np.maximum(-imp - total, 0)))
-    return Extract(
-        power=power,
-        charge=charge,
-        discharge=discharge,
-        energy=energy,
-        degradation=degradation,
-        penalty=penalty,
-        energy_slack=energy_slack,
-        ramp_slack=ramp_slack,
-        grid_excess=grid,
-        eta=0.0,
-        u=np.zeros(0),
-    ), int(mixed.size)
+        parts["energy"][i] = soc_trajectory(u.spec, p, u.energy0_mwh, dt)
+        parts["degradation"][i] = u.degradation_cost * np.abs(p).sum() * dt
+        end = parts["energy"][i, -1]
+        short = 0.0 if u.end_energy_mwh is None else max(u.end_energy_mwh - end, 0.0)
+        parts["energy_slack"][i] = short
+        parts["penalty"][i] = short * pen.energy

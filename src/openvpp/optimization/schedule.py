@@ -43,8 +43,10 @@ class ScheduleMarket:
     prices: (S, T) or (T,) [currency/MWh]; probabilities (S,) (uniform when omitted);
     cvar_weight in [0, 1): the objective is ``(1 - w)·E[R] + w·CVaR_alpha(R)``, CVaR the
     mean revenue of the worst ``1 - alpha`` probability mass; export_max_mw /
-    import_max_mw (T,) [MW, both >= 0] the shared grid limit; fixed_mw (T,) [MW] the net
-    position already sold: the open position ``total - fixed`` is what earns the prices.
+    import_max_mw (T,) [MW] the shared grid limit ``-import <= total <= export`` (usually
+    both >= 0; a negative one makes the range one-sided, e.g. export -2: at least 2 MW
+    imported); fixed_mw (T,) [MW] the net position already sold: the open position
+    ``total - fixed`` is what earns the prices.
     """
 
     prices: FloatArray
@@ -82,11 +84,17 @@ class ScheduleMarket:
             if value is None:
                 continue
             a = np.broadcast_to(np.asarray(value, dtype=np.float64), (n_t,)).copy()
-            if np.isnan(a).any() or (name != "fixed_mw" and (a < 0).any()):
-                raise ValueError(f"{name} must be non-negative numbers (inf: no limit)")
+            if np.isnan(a).any() or np.isneginf(a).any():
+                raise ValueError(f"{name} must be numbers (inf: no limit)")
             if name == "fixed_mw" and not np.isfinite(a).all():
                 raise ValueError("fixed_mw must be finite")
             object.__setattr__(self, name, a)
+        if self.export_max_mw is not None and self.import_max_mw is not None:
+            bad = np.flatnonzero(-self.import_max_mw > self.export_max_mw)
+            if bad.size:
+                raise ValueError(
+                    f"export_max_mw/import_max_mw: -import > export in interval {int(bad[0])}"
+                )
         object.__setattr__(self, "scenarios", prices)
         object.__setattr__(self, "weights", prob)
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 from openvpp.optimization.decomposition import DecompositionOptions, optimize_portfolio
@@ -92,7 +94,9 @@ def test_decomposition_is_within_a_tenth_of_a_percent_of_the_monolithic_lp(seed:
     units = portfolio(40, seed)
     market = limited_market(units, 0.6)
     mono = optimize_schedule(units, market)
-    result = optimize_portfolio(units, market, options=DecompositionOptions(clusters=8))
+    result = optimize_portfolio(
+        units, market, options=DecompositionOptions(clusters=8, direct_max_units=0)
+    )
     s = result.schedule
     assert s.objective >= mono.objective * (1 - 1e-3)
     assert s.objective <= mono.objective + 1e-6  # cannot beat the optimum
@@ -110,7 +114,7 @@ def test_decomposition_without_a_limit_is_the_sum_of_the_units_optima() -> None:
     units = portfolio(20, 5)
     market = ScheduleMarket(prices(), DT)
     mono = optimize_schedule(units, market)
-    result = optimize_portfolio(units, market)
+    result = optimize_portfolio(units, market, options=DecompositionOptions(direct_max_units=0))
     assert result.schedule.objective == pytest.approx(mono.objective, rel=1e-9)
     assert result.gap <= 1e-9
     assert result.n_mixed_units == 0
@@ -127,7 +131,9 @@ def test_decomposition_keeps_the_input_order_and_switches_at_negative_prices() -
         import_max_mw=np.full(T, 0.7 * -free.total_mw.min()),
     )
     mono = optimize_schedule(units, market)
-    result = optimize_portfolio(units, market, options=DecompositionOptions(clusters=5))
+    result = optimize_portfolio(
+        units, market, options=DecompositionOptions(clusters=5, direct_max_units=0)
+    )
     s = result.schedule
     assert s.objective >= mono.objective * (1 - 1e-3) - 1e-6
     assert result.upper_bound >= mono.objective - 1e-5
@@ -135,6 +141,16 @@ def test_decomposition_keeps_the_input_order_and_switches_at_negative_prices() -
     assert np.minimum(s.charge_mw, s.discharge_mw).max() <= 1e-6
     # row i is unit i: the PV rows (the last two) never withdraw
     assert s.power_mw[-2:].min() >= -1e-9
+
+
+def test_small_portfolios_are_solved_as_one_model() -> None:
+    units = portfolio(30, 3)
+    market = limited_market(units, 0.7)
+    result = optimize_portfolio(units, market)
+    assert result.rounds == 0 and result.gap <= 1e-4
+    assert result.schedule.objective == pytest.approx(
+        optimize_schedule(units, market).objective, rel=1e-9
+    )
 
 
 def test_decomposition_refuses_risk_aversion() -> None:
@@ -162,3 +178,54 @@ def test_reduction_of_proportional_batteries_is_exact() -> None:
     apart = optimize_schedule(members, market).objective
     assert together == pytest.approx(apart, rel=1e-9)
     assert spec.energy_mwh == 2.0
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    export_share=st.floats(0.2, 1.2),
+    import_share=st.floats(0.2, 1.2),
+    shift=st.floats(-60, 10),
+)
+def test_decomposition_bound_is_valid_and_schedule_feasible_on_random_portfolios(
+    seed: int, export_share: float, import_share: float, shift: float
+) -> None:
+    rng = np.random.default_rng(seed)
+    t = 24
+    price = prices()[::4] + shift + rng.normal(0, 10, t)
+    units: list[Unit] = []
+    for _ in range(6):
+        p = rng.uniform(0.1, 1.0)
+        spec = BatterySpec(p * rng.uniform(1, 4), p, p, rng.uniform(0.85, 1), 0.95, 0.1, 0.9)
+        units.append(
+            StorageUnit(
+                spec, spec.energy_mwh * rng.uniform(0.1, 0.9), degradation_cost=rng.uniform(0, 5)
+            )
+        )
+    units.append(FlexUnit.from_bounds(np.zeros(t), rng.uniform(0, 2, t), 1.0))
+    free = optimize_schedule(units, ScheduleMarket(price, 1.0))
+    market = ScheduleMarket(
+        price,
+        1.0,
+        export_max_mw=np.full(t, export_share * max(free.total_mw.max(), 0.1)),
+        import_max_mw=np.full(t, import_share * max(-free.total_mw.min(), 0.1)),
+    )
+    mono = optimize_schedule(units, market)
+    result = optimize_portfolio(
+        units, market, options=DecompositionOptions(clusters=2, direct_max_units=0, max_rounds=4)
+    )
+    s = result.schedule
+    scale = max(abs(mono.objective), 1.0)
+    assert result.upper_bound >= mono.objective - 1e-6 * scale  # the bound is valid
+    # neither beats the optimum by more than the monolithic MILP's own gap
+    assert s.objective <= mono.objective + (mono.mip_gap + 1e-6) * scale
+    if s.status == "Converged":
+        assert s.objective >= mono.objective - 1e-3 * abs(result.upper_bound) - 1e-6 * scale
+    assert np.minimum(s.charge_mw, s.discharge_mw).max() <= 1e-6
+    for i, u in enumerate(units):
+        if isinstance(u, StorageUnit):
+            e = soc_trajectory(u.spec, s.power_mw[i], u.energy0_mwh, 1.0)
+            assert e.min() >= u.e_min_mwh - 1e-6 and e.max() <= u.e_max_mwh + 1e-6
+    # the limit holds unless the monolithic optimum itself needs the grid slack
+    if not mono.slacks.used:
+        assert s.slacks.grid_export_mw.max() <= 1e-6 and s.slacks.grid_import_mw.max() <= 1e-6

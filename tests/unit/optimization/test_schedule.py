@@ -259,7 +259,11 @@ def test_units_and_market_are_validated_with_the_field_named() -> None:
     with pytest.raises(ValueError, match="probabilities"):
         ScheduleMarket(np.ones((2, 3)), 1.0, probabilities=np.array([0.2, 0.2]))
     with pytest.raises(ValueError, match="export_max_mw"):
-        ScheduleMarket(np.ones(3), 1.0, export_max_mw=np.array([1.0, -1.0, 1.0]))
+        ScheduleMarket(np.ones(3), 1.0, export_max_mw=np.array([1.0, np.nan, 1.0]))
+    with pytest.raises(ValueError, match="interval 1"):
+        ScheduleMarket(
+            np.ones(3), 1.0, export_max_mw=np.array([1.0, -1.0, 1.0]), import_max_mw=np.zeros(3)
+        )
     with pytest.raises(ValueError, match="cvar_weight"):
         ScheduleMarket(np.ones(3), 1.0, cvar_weight=1.0)
     with pytest.raises(ValueError, match=r"penalties\.grid"):
