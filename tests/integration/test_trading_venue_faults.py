@@ -158,8 +158,8 @@ def test_an_unanswered_order_stays_unknown_until_reconciled(
     reconcile(seeded)  # the venue still does not answer lookups: nothing is decided
     assert _stored(seeded, placed.order).state is State.UNKNOWN
     faults.clear()
-    breaker = seeded.trading.orders._breakers[placed.order.connection_id]
-    assert breaker.state.value == "open"  # the failed lookups opened it
+    breaker = seeded.trading.orders.venues.breaker(placed.order.connection_id)
+    assert breaker is not None and breaker.state.value == "open"  # the failed lookups opened it
     clock.advance(31)  # past its cool-down: the next call is the probe
     report = reconcile(seeded, only=frozenset({State.UNKNOWN}))
     assert report.checked == 1 and report.resent == 0

@@ -18,11 +18,9 @@ Submission, in order (RELIABILITY items 1, 3, 6, 7):
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
-import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -36,7 +34,6 @@ from openvpp.core.ids import new_id
 from openvpp.identity.model import Principal
 from openvpp.markets.calendar import gate_closure, is_open
 from openvpp.markets.connections import ConnectionService
-from openvpp.markets.connectors.guarded import ResilientConnector
 from openvpp.markets.connectors.orders import ReconcilePolicy, submit_with_reconciliation
 from openvpp.markets.connectors.protocol import (
     AmbiguousError,
@@ -48,7 +45,6 @@ from openvpp.markets.connectors.protocol import (
     VenueConnector,
     VenueRejectedError,
 )
-from openvpp.markets.connectors.resilience import CircuitBreaker
 from openvpp.markets.model import Market, Product
 from openvpp.markets.presets import load_presets
 from openvpp.markets.records import MarketConnection
@@ -64,6 +60,7 @@ from openvpp.trading.risk import (
     check_order,
     effective_mode,
 )
+from openvpp.trading.venues import VENUE_ERRORS, Venues
 
 __all__ = [
     "VENUE_ERRORS",
@@ -77,8 +74,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-VENUE_ERRORS = (NotSentError, AmbiguousError, VenueRejectedError, ValidationFailed)
-"""What a venue call may raise besides bugs: no answer, a refusal, an unusable connection."""
 T = TypeVar("T")
 FaultHook = Callable[[str, Order], None]
 """Called at the named points ``after_commit_before_send`` and ``after_send_before_ack``
@@ -101,31 +96,6 @@ def order_view(o: Order) -> dict[str, Any]:
         "venue_order_id": o.venue_order_id,
         "reject_reason": o.reject_reason,
     }
-
-
-class _VenueLoop:
-    """An event loop and the connectors used on it, one per thread that calls venues: no
-    thread hand-off per call (each costs a GIL switch), and connectors keep their HTTP
-    connections between calls of that thread."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.connectors: dict[str, tuple[datetime, VenueConnector]] = {}
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return self.loop.run_until_complete(coro)
-
-    def close(self) -> None:
-        connectors = [c for _, c in self.connectors.values()]
-        self.connectors.clear()
-
-        async def close_all() -> None:
-            for connector in connectors:
-                await connector.aclose()
-
-        if not self.loop.is_running() and not self.loop.is_closed():
-            self.loop.run_until_complete(close_all())
-            self.loop.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,66 +145,17 @@ class OrderService:
         """Reads the connection's new fills (set by the composition root); called when the
         venue reports an order filled beyond what we applied, so the answer is current."""
         self._state_rows: set[tuple[str, str]] = set()
-        self._breakers: dict[str, CircuitBreaker] = {}
-        self._local = threading.local()
-        self._loops: list[_VenueLoop] = []
-        self._breakers_lock = threading.Lock()
+        self.venues = Venues(clock, connections, venue_timeout_s=venue_timeout_s)
 
     # --- venue access ---------------------------------------------------------------------
     def venue(
         self, connection: MarketConnection, call: Callable[[VenueConnector], Awaitable[T]]
     ) -> T:
-        """Run ``call`` with the connection's connector on this thread's venue event loop (the
-        service runs in request threads and jobs, never on an event loop)."""
-        venue_loop = self._loop()
-
-        async def run() -> T:
-            return await call(await self._guarded(venue_loop, connection))
-
-        return venue_loop.run(run())
-
-    def _loop(self) -> _VenueLoop:
-        found: _VenueLoop | None = getattr(self._local, "venue", None)
-        if found is None or found.loop.is_closed():
-            found = _VenueLoop()
-            self._local.venue = found
-            with self._breakers_lock:
-                self._loops.append(found)
-        return found
-
-    async def _guarded(
-        self, venue_loop: _VenueLoop, connection: MarketConnection
-    ) -> VenueConnector:
-        """The connection's connector (built again when the connection changed) behind a
-        per-call timeout, retries of provably unsent requests and a circuit breaker shared by
-        every call to that connection, from any thread."""
-        cached = venue_loop.connectors.get(connection.id)
-        if cached is not None and cached[0] == connection.updated_at:
-            return cached[1]
-        with self._breakers_lock:
-            breaker = self._breakers.setdefault(
-                connection.id, CircuitBreaker(clock=self._clock, name=connection.name)
-            )
-        guarded = ResilientConnector(
-            self._connections.connector(connection),
-            breaker=breaker,
-            timeout_s=self.venue_timeout_s,
-            clock=self._clock,
-        )
-        venue_loop.connectors[connection.id] = (connection.updated_at, guarded)
-        if cached is not None:
-            await cached[1].aclose()
-        return guarded
+        """Run ``call`` with the connection's connector (:class:`Venues`)."""
+        return self.venues.run(connection, call)
 
     def close(self) -> None:
-        """Close the cached connectors and the venue loops (at shutdown)."""
-        with self._breakers_lock:
-            loops, self._loops = self._loops, []
-        for venue_loop in loops:
-            try:
-                venue_loop.close()
-            except RuntimeError:  # in use by its thread right now: it ends with the process
-                log.warning("a venue loop was busy at shutdown")
+        self.venues.close()
 
     def connection_of(self, uow: UnitOfWork, order: Order) -> MarketConnection:
         with uow:

@@ -36,7 +36,8 @@ from openvpp.ports import UnitOfWork
 from openvpp.trading import orders as om
 from openvpp.trading.orders import Order, State
 from openvpp.trading.records import FillRecord
-from openvpp.trading.service import VENUE_ERRORS, OrderService, reconciled_event
+from openvpp.trading.service import OrderService, reconciled_event
+from openvpp.trading.venues import VENUE_ERRORS
 
 __all__ = ["FillReport", "ReconcileReport", "VenueSync"]
 
