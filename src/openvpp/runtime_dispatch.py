@@ -106,6 +106,7 @@ class DispatchRuntime:
         """Scheduled simulator faults per organization (tests, demos)."""
         self._gateways: dict[str, OrgGateway] = {}
         self._lock = threading.RLock()
+        self._org_locks: dict[str, threading.Lock] = {}
         self._loop: _Loop | None = None
 
     def _runner(self) -> _Loop:
@@ -189,6 +190,13 @@ class DispatchRuntime:
 
         return self.run(start())
 
+    def org_lock(self, organization_id: str) -> threading.Lock:
+        """Serializes one organization's rounds in this process (the loop, jobs and
+        ``POST /dispatch/run``): two dispatchers never race for the same sequence numbers.
+        Across processes the store's unique (resource, seq) key refuses the second."""
+        with self._lock:
+            return self._org_locks.setdefault(organization_id, threading.Lock())
+
     def simulator(self, organization_id: str) -> DeviceSimulator | None:
         gw = self._gateways.get(organization_id)
         return None if gw is None else gw.simulator
@@ -232,6 +240,13 @@ def dispatch_vpp(
     """Dispatch one VPP's current and next interval now (the API's ``POST /dispatch/run``;
     ``uow`` carries the caller's audit context): returns the batch summary (``setpoints`` 0:
     nothing awarded, dispatched already, or no gateway reaches the members)."""
+    with rt.dispatch.org_lock(organization_id):
+        return _dispatch_vpp(rt, organization_id, vpp_id, uow)
+
+
+def _dispatch_vpp(
+    rt: Runtime, organization_id: str, vpp_id: str, uow: UnitOfWork | None
+) -> dict[str, object]:
     d = rt.dispatch
     gw = d.gateway(system_uow(rt, organization_id), organization_id)
     served = None if gw is None else gw.resource_ids
@@ -264,7 +279,8 @@ def dispatch_tick(rt: Runtime, organization_id: str | None = None) -> dict[str, 
         )
     for org in orgs:
         try:
-            _tick_org(rt, org, report)
+            with rt.dispatch.org_lock(org):
+                _tick_org(rt, org, report)
         except Exception:  # one organization's failure must not stop the others
             log.exception("dispatch tick of organization %s", org)
     return report.as_dict()
