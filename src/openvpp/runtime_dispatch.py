@@ -23,7 +23,7 @@ from openvpp.dispatch.gateway_service import sim_fleet, telemetry_points
 from openvpp.dispatch.intraday_service import IntradayService
 from openvpp.dispatch.monitoring_service import MonitoringService, thresholds_from
 from openvpp.dispatch.mqtt import MqttGateway, MqttOptions
-from openvpp.dispatch.protocol import DeviceGateway, GatewayEvents
+from openvpp.dispatch.protocol import Ack, AckStatus, DeviceGateway, DeviceMode, GatewayEvents
 from openvpp.dispatch.service import DispatchBatch, DispatchPolicy, DispatchService
 from openvpp.dispatch.sim_data import Profiles
 from openvpp.dispatch.sim_fleet import SIMULATED, Faults, ScheduledFault
@@ -223,7 +223,8 @@ def system_uow(rt: Runtime, organization_id: str | None) -> UnitOfWork:
 
 def pump(rt: Runtime, gw: OrgGateway, report: TickReport) -> None:
     """Advance the simulator to now; ingest its telemetry through the telemetry service (the
-    API shows it); apply acknowledgements; expire unanswered instructions."""
+    API shows it); apply acknowledgements, and heartbeats of devices following an instruction
+    whose ack was lost (the instruction counts as accepted); expire unanswered instructions."""
     d = rt.dispatch
     org = gw.organization_id
     events = d.drain(gw)
@@ -231,7 +232,18 @@ def pump(rt: Runtime, gw: OrgGateway, report: TickReport) -> None:
     if points:
         result = rt.telemetry.ingest_for(system_uow(rt, org), org, points)
         report.telemetry += result.accepted
-    report.acks += d.service.apply_acks(system_uow(rt, org), org, events.acks)
+    acks = events.acks + following(events)
+    report.acks += d.service.apply_acks(system_uow(rt, org), org, acks)
+
+
+def following(events: GatewayEvents) -> list[Ack]:
+    """A heartbeat naming the instruction its device follows is that instruction's proof of
+    acceptance (applied only to instructions still ``sent``: a lost ack)."""
+    return [
+        Ack(h.instruction_id, h.resource_id, AckStatus.ACCEPTED, h.at, "following (heartbeat)")
+        for h in events.heartbeats
+        if h.instruction_id and h.mode is DeviceMode.FOLLOWING
+    ]
 
 
 def dispatch_vpp(

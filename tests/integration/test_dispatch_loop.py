@@ -302,3 +302,22 @@ def test_park_flex_loads_and_a_shared_battery(runtime: Runtime, clock: ShiftCloc
             assert r.p_mw <= 1e-9 and r.fallback_mw < 0.0
     process = next(r for rid, r in sent.items() if kinds[rid] is ResourceType.CURTAILABLE_LOAD)
     assert -1.5 <= process.p_mw < 0.0  # peak 1.5 MW, at most 30 % curtailed
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_lost_acks_are_settled_by_heartbeats(runtime: Runtime, clock: ShiftClock) -> None:
+    rt = runtime
+    site = make_site(rt, clock)
+    award(rt, site, site.start, "1.0")
+    d = rt.dispatch
+    gw = d.gateway(rt.uow(), site.org)
+    assert gw is not None
+    batch = d.service.dispatch(rt.uow(), site.org, site.vpp, served=gw.resource_ids)
+    assert batch is not None
+    d.send(gw, batch)
+    assert d.drain(gw).acks  # the acks are lost on their way
+    assert {r.status.value for r in instructions(rt, site)} == {"sent"}
+    move_to(clock, rt, site.start + timedelta(minutes=6))  # a heartbeat every 5 min
+    dispatch_tick(rt)
+    after = instructions(rt, site)
+    assert {(r.status.value, r.reason) for r in after} == {("accepted", "following (heartbeat)")}
