@@ -14,7 +14,8 @@ monolithic LP's time, the relative gap between them (target 0.1 %) and the decom
 own proven gap. Fixed seed. The machine's load average is printed with each case, since the
 2 cores are shared.
 
-Prints one JSON line per case.
+Prints one JSON line per case. Run: ``.venv/bin/python bench/bench_optimizer.py`` (add
+``--no-monolithic`` to skip the slow reference LP).
 """
 
 from __future__ import annotations
@@ -69,11 +70,12 @@ def battery_case(name: str, price: F, repeats: int) -> None:
     unit = StorageUnit(spec, 1.0, end_energy_mwh=1.0, degradation_cost=2.0)
     market = ScheduleMarket(price, DT)
     optimize_schedule([unit], market)  # first HiGHS use starts its thread pool
-    times, result = [], None
+    times, cpu, result = [], [], None
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         result = optimize_schedule([unit], market)
         times.append((time.perf_counter() - start) * 1e3)
+        cpu.append((time.process_time() - start_cpu) * 1e3)
     assert result is not None
     reference = _independent(unit, price)
     rel = abs(result.objective - reference) / abs(reference)
@@ -86,6 +88,7 @@ def battery_case(name: str, price: F, repeats: int) -> None:
                 "repeats": repeats,
                 "ms_p50": round(float(p50), 2),
                 "ms_p95": round(float(p95), 2),
+                "cpu_ms_p50": round(float(np.percentile(cpu, 50)), 2),
                 "build_ms": round(result.build_s * 1e3, 2),
                 "solve_ms": round(result.solve_s * 1e3, 2),
                 "binaries": result.n_binaries,
@@ -178,12 +181,14 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--no-monolithic", action="store_true", help="skip the 10-30 s LP")
+    parser.add_argument("--no-portfolio", action="store_true", help="battery cases only")
     args = parser.parse_args()
     pjm = _day(PJM, "2018-12-11")
     battery_case("battery_96_pjm", pjm, args.repeats)
     if NP.exists():
         battery_case("battery_96_np", _day(NP, "2018-12-11"), args.repeats)
-    portfolio_case(args.units, args.seed, not args.no_monolithic, pjm)
+    if not args.no_portfolio:
+        portfolio_case(args.units, args.seed, not args.no_monolithic, pjm)
 
 
 if __name__ == "__main__":
