@@ -24,7 +24,7 @@ from openvpp.ops.model import AlertStatus
 from openvpp.resources.telemetry import TelemetryPoint
 from openvpp.resources.templates import ResourceType
 from openvpp.runtime import Runtime
-from openvpp.runtime_dispatch import dispatch_tick
+from openvpp.runtime_dispatch import dispatch_tick, trade_residual
 from openvpp.seed import seed_demo
 from openvpp.trading.records import FillRecord
 from openvpp.vpp.model import VppSettings
@@ -321,3 +321,23 @@ def test_lost_acks_are_settled_by_heartbeats(runtime: Runtime, clock: ShiftClock
     dispatch_tick(rt)
     after = instructions(rt, site)
     assert {(r.status.value, r.reason) for r in after} == {("accepted", "following (heartbeat)")}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_residual_without_an_intraday_connection_is_recorded_untraded(
+    runtime: Runtime, clock: ShiftClock
+) -> None:
+    rt = runtime
+    site = make_site(rt, clock)
+    s = site.start
+    award(rt, site, s + Q, "1.0")  # the next awarded quarter-hour after s
+    move_to(clock, rt, s + timedelta(minutes=1))
+    out = trade_residual(rt, site.org, site.vpp, s - Q, -0.5)
+    assert out is not None and out["orders"] == [] and "results" not in out
+    assert out["reason"] == "no enabled connection serves EU-SIDC"
+    assert out["untraded_mw"] == {(s + Q).isoformat(): pytest.approx(-0.5 * 0.5**0.25)}
+    with rt.uow(readonly=True) as uow:
+        (row,) = uow.audit.list(site.org, action="dispatch.intraday", after_seq=None, limit=5)
+    assert row.outcome == "rejected" and row.object_id == site.vpp
+    assert "no enabled connection" in (row.after or "")
+    assert trade_residual(rt, site.org, site.vpp, s - Q, 0.0) is None  # nothing to trade
