@@ -173,7 +173,7 @@ def optimize_schedule(
     """
     pen = penalties or Penalties()
     opts = options or SolverOptions()
-    storage, flex, order = _split(units, market.n_intervals)
+    storage, flex, order = split_units(units, market.n_intervals)
     pairs = _initial_pairs(storage, market, binaries)
     build_s = solve_s = 0.0
     for round_ in range(MAX_BINARY_ROUNDS + 1):
@@ -193,7 +193,7 @@ def optimize_schedule(
             pairs = _initial_pairs(storage, market, "always")
         else:
             pairs = _merge(pairs, more, market.n_intervals)
-    return _result(parts, order, market, pen, lp.n_z, (status, gap, build_s, solve_s))
+    return schedule_result(parts, order, market, pen, lp.n_z, (status, gap, build_s, solve_s))
 
 
 def price_response(
@@ -211,7 +211,7 @@ def price_response(
     rows = np.atleast_2d(p)
     out = np.empty_like(rows)
     pen, opts = penalties or Penalties(), options or SolverOptions()
-    storage, flex, _ = _split(units, rows.shape[1])
+    storage, flex, _ = split_units(units, rows.shape[1])
     warm: ScheduleLp | None = None
     for k, price in enumerate(rows):
         market = ScheduleMarket(price, dt_h)
@@ -234,7 +234,9 @@ def price_response(
 
 
 # -- helpers ---------------------------------------------------------------------------------
-def _split(units: Sequence[Unit], n_t: int) -> tuple[list[StorageUnit], list[FlexUnit], IntArray]:
+def split_units(
+    units: Sequence[Unit], n_t: int
+) -> tuple[list[StorageUnit], list[FlexUnit], IntArray]:
     """Storage units and envelopes, and each input unit's row in (storage, flex) order."""
     if not units:
         raise ValueError("units must not be empty")
@@ -307,7 +309,7 @@ def _merge(
     return key // n_t, key % n_t
 
 
-def _result(
+def schedule_result(
     parts: Extract,
     order: IntArray,
     market: ScheduleMarket,
