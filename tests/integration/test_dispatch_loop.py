@@ -16,6 +16,7 @@ import pytest
 from openvpp.core.ids import new_id
 from openvpp.demo.park import LATITUDE, LONGITUDE, NODE, seed_park
 from openvpp.dispatch.instructions_service import InstructionFilter, InstructionRecord
+from openvpp.dispatch.monitoring_service import thresholds_from
 from openvpp.dispatch.service import interval_start
 from openvpp.dispatch.sim_fleet import ScheduledFault
 from openvpp.identity.model import Principal, Role
@@ -341,3 +342,31 @@ def test_residual_without_an_intraday_connection_is_recorded_untraded(
     assert row.outcome == "rejected" and row.object_id == site.vpp
     assert "no enabled connection" in (row.after or "")
     assert trade_residual(rt, site.org, site.vpp, s - Q, 0.0) is None  # nothing to trade
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_alert_after_consecutive_intervals(runtime: Runtime, clock: ShiftClock) -> None:
+    """With ``consecutive: 2`` a device ignoring its setpoints is alerted at the second
+    interval in a row, not the first: the streak spans stored records."""
+    rt = runtime
+    rt.dispatch.monitoring.thresholds = thresholds_from({"consecutive": 2})
+    site = make_site(rt, clock)
+    s = site.start
+    award(rt, site, s, "1.5")
+    award(rt, site, s + Q, "1.5")
+    rt.dispatch.faults[site.org] = (ScheduledFault(site.y, "ignore", s - Q),)
+    dispatch_tick(rt)
+    move_to(clock, rt, s + Q + timedelta(seconds=61))
+    first = dispatch_tick(rt)
+    assert [m["alerts"] for m in first["monitored"]] == [0]  # type: ignore[index]
+    move_to(clock, rt, s + 2 * Q + timedelta(seconds=61))
+    second = dispatch_tick(rt)
+    assert [m["interval_start"] for m in second["monitored"]] == [(s + Q).isoformat()]  # type: ignore[index]
+    with rt.uow(readonly=True) as uow:
+        found = uow.alerts.unresolved_from(site.org, "dispatch.monitoring")
+        ys = uow.monitoring.page(
+            site.org, vpp_id=site.vpp, resource_id=site.y, start=s, end=s + 2 * Q, limit=5, offset=0
+        )
+    assert [(r.interval_start, r.severity) for r in ys] == [(s + Q, "critical"), (s, None)]
+    (alert,) = [a for a in found if site.y in a.message]
+    assert "2 interval(s) in a row" in alert.message

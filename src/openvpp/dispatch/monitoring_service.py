@@ -168,7 +168,8 @@ class MonitoringService:
             vpp_scheduled = frame.scheduled_mw.copy()
             vpp_scheduled[-1, 0] = sum(initial[r].p_mw for r in ids)
             frame = replace(frame, scheduled_mw=vpp_scheduled)
-            found = alerts(frame, self.thresholds)
+            history = self._history(uow, organization_id, vpp_id, frame)
+            found = [a for a in alerts(history, self.thresholds) if a.interval_start == start]
             records = self._records(frame, found, organization_id, vpp_id, now)
             new = uow.monitoring.upsert(records)[-1]
             if new:
@@ -193,6 +194,44 @@ class MonitoringService:
             )
             uow.commit()
         return MonitoringResult(vpp_id, start, tuple(records), tuple(found), new)
+
+    def _history(
+        self, uow: UnitOfWork, organization_id: str, vpp_id: str, frame: MonitoringFrame
+    ) -> MonitoringFrame:
+        """The frame preceded by the stored records of the ``consecutive - 1`` intervals
+        before it, so that a streak spans intervals; an interval without a record counts as
+        not metered (it breaks streaks)."""
+        k = self.thresholds.consecutive - 1
+        if k == 0:
+            return frame
+        start = frame.index[0].to_pydatetime()
+        first = start - k * self.interval
+        stored = uow.monitoring.page(
+            organization_id,
+            vpp_id=vpp_id,
+            resource_id=None,
+            start=first,
+            end=start,
+            limit=k * (len(frame.subjects) + 1) * 4,
+            offset=0,
+        )
+        rows = {VPP_TOTAL if s == VPP else s: i for i, s in enumerate(frame.subjects)}
+        shape = (len(frame.subjects), k)
+        sched, met, cov = np.full(shape, np.nan), np.full(shape, np.nan), np.zeros(shape)
+        for rec in stored:
+            j = int((rec.interval_start - first) / self.interval)
+            i = rows.get(rec.resource_id)
+            if i is not None and 0 <= j < k:
+                sched[i, j] = rec.scheduled_mw
+                met[i, j] = np.nan if rec.metered_mw is None else rec.metered_mw
+                cov[i, j] = rec.coverage
+        return replace(
+            frame,
+            index=pd.date_range(first, periods=k + 1, freq=self.interval),
+            scheduled_mw=np.hstack([sched, frame.scheduled_mw]),
+            metered_mw=np.hstack([met, frame.metered_mw]),
+            coverage=np.hstack([cov, frame.coverage]),
+        )
 
     def _instructed(
         self, instrs: list[InstructionRecord], ids: list[str], start: datetime
