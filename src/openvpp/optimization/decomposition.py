@@ -1,5 +1,7 @@
 """Schedules for large portfolios: Dantzig-Wolfe column generation over the shared grid
-limit, one small warm-started HiGHS model per unit.
+limit, seeded by a reduced portfolio's grid price, with the units' LPs in small warm-started
+HiGHS models (``subproblems.py``), the master in ``master.py`` and the columns and final
+schedule in ``columns.py``.
 
 Without the grid limit the portfolio problem separates into one LP per unit. The master LP
 chooses, per unit, a convex combination of schedules ("columns") already found, subject to the

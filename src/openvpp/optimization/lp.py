@@ -349,10 +349,8 @@ class ScheduleLp:
         has_prev = np.ones((nf, t), dtype=bool)
         has_prev[:, 0] = np.isfinite(p_init)
         prev = np.concatenate((np.nan_to_num(p_init)[:, None], np.zeros((nf, t - 1))), axis=1)
-        for k, (limit, slack, sign) in enumerate(
-            ((_stack(fu, "ramp_up_mw"), ru, 1.0), (_stack(fu, "ramp_down_mw"), rd, -1.0))
-        ):
-            del k
+        ramps = ((_stack(fu, "ramp_up_mw"), ru, 1.0), (_stack(fu, "ramp_down_mw"), rd, -1.0))
+        for limit, slack, sign in ramps:
             active = has_prev & np.isfinite(limit)
             self.hi[slack] = np.where(active, _INF, 0.0)
             ii, tt = np.nonzero(active)
