@@ -370,3 +370,32 @@ def test_alert_after_consecutive_intervals(runtime: Runtime, clock: ShiftClock) 
     assert [(r.interval_start, r.severity) for r in ys] == [(s + Q, "critical"), (s, None)]
     (alert,) = [a for a in found if site.y in a.message]
     assert "2 interval(s) in a row" in alert.message
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_correction_ends_where_the_next_interval_is_dispatched(
+    runtime: Runtime, clock: ShiftClock
+) -> None:
+    """The next interval's setpoint (dispatched earlier, a lower seq) takes over at the
+    interval's end: a correction has no grace over it."""
+    rt = runtime
+    site = make_site(rt, clock)
+    s = site.start
+    award(rt, site, s, "1.5")
+    award(rt, site, s + Q, "0.3")
+    rt.dispatch.faults[site.org] = (ScheduledFault(site.y, "fault", s),)
+    dispatch_tick(rt)
+    move_to(clock, rt, s + timedelta(minutes=6))
+    report = dispatch_tick(rt)
+    assert report["dispatched"] and report["corrected"]  # the next interval, then the fix
+    xs = {r.seq: r for r in instructions(rt, site, resource_id=site.x)}
+    assert sorted(xs) == [1, 2, 3]
+    assert (xs[2].valid_from, xs[2].p_mw) == (s + Q, pytest.approx(0.3, abs=1e-6))
+    assert xs[3].valid_until == s + Q and xs[3].p_mw > 0.75  # the correction, no grace
+    assert site.y not in {r.resource_id for r in instructions(rt, site) if r.valid_from == s + Q}
+    move_to(clock, rt, s + Q + timedelta(seconds=30))
+    dispatch_tick(rt)
+    sim = rt.dispatch.simulator(site.org)
+    assert sim is not None
+    x = float(sim.applied_mw[list(sim.fleet.resource_ids).index(site.x)])
+    assert x == pytest.approx(0.3, abs=0.05)  # the next interval's plan, not the correction

@@ -116,6 +116,11 @@ class CorrectionService:
                 return None
             seqs = uow.dispatch.next_seq([ids[i] for i in rows])
             until = start + pol.interval + pol.grace
+            end = start + pol.interval
+            later = {
+                r.resource_id
+                for r in uow.dispatch.between(organization_id, vpp_id, end, end + pol.interval)
+            }
             setpoints = tuple(
                 Setpoint(
                     instruction_id=instruction_id(ids[i], seqs[ids[i]]),
@@ -124,7 +129,8 @@ class CorrectionService:
                     seq=seqs[ids[i]],
                     p_mw=float(np.clip(corr.setpoint_mw[i], lo[i], hi[i])),
                     valid_from=now,
-                    valid_until=until,
+                    # the next interval's instruction (a lower seq) takes over at the end
+                    valid_until=end if ids[i] in later else until,
                     fallback_mw=initial[ids[i]].fallback_mw,
                     issued_at=now,
                 )

@@ -45,6 +45,7 @@ __all__ = [
     "DispatchBatch",
     "DispatchPolicy",
     "DispatchService",
+    "cut_grace",
     "instruction_id",
     "interval_start",
     "position_mw",
@@ -61,6 +62,15 @@ def instruction_id(resource_id: str, seq: int) -> str:
     """``{resource}:{seq}``: unique (the store's key on resource and seq) and a valid MQTT
     id (letters, digits, ``_ . : -``)."""
     return f"{resource_id}:{seq}"
+
+
+def cut_grace(setpoint: Setpoint, later: Collection[str], next_start: datetime) -> datetime:
+    """The setpoint's end: without grace when its resource already holds an instruction from
+    ``next_start`` on (which has a lower seq and would otherwise be overridden during the
+    grace), else as built."""
+    if setpoint.resource_id in later and setpoint.valid_until > next_start:
+        return next_start
+    return setpoint.valid_until
 
 
 def interval_start(at: datetime, interval: timedelta = INTERVAL) -> datetime:
@@ -245,10 +255,8 @@ class DispatchService:
         with uow:
             if uow.vpps.get(organization_id, vpp_id) is None:
                 raise NotFound(f"no VPP {vpp_id}", field="vpp_id")
-            done = {
-                r.valid_from
-                for r in uow.dispatch.between(organization_id, vpp_id, first, first + 2 * step)
-            }
+            existing = uow.dispatch.between(organization_id, vpp_id, first, first + 2 * step)
+            done = {r.valid_from for r in existing}
             fills = uow.dispatch.fills(organization_id, vpp_id, first, first + 2 * step)
             position, awarded = position_mw(fills, starts)
             todo = [j for j in range(2) if awarded[j] and starts[j] not in done]
@@ -278,8 +286,14 @@ class DispatchService:
                 first_seq=np.array([seqs[i] for i in ids], dtype=np.int64),
                 grace=self.policy.grace,
             )
+            later = {r.resource_id for r in existing if r.valid_from >= starts[1]}
             setpoints = [
-                replace(x, instruction_id=instruction_id(x.resource_id, x.seq)) for x in setpoints
+                replace(
+                    x,
+                    instruction_id=instruction_id(x.resource_id, x.seq),
+                    valid_until=cut_grace(x, later, starts[1]),
+                )
+                for x in setpoints
             ]
             batch = DispatchBatch(
                 organization_id,
