@@ -7,17 +7,19 @@ Time is the test's ShiftClock; every tick advances the simulator to it (nothing 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
+from openvpp.core.errors import ValidationFailed
 from openvpp.core.ids import new_id
 from openvpp.demo.park import LATITUDE, LONGITUDE, NODE, seed_park
 from openvpp.dispatch.instructions_service import InstructionFilter, InstructionRecord
 from openvpp.dispatch.monitoring_service import thresholds_from
-from openvpp.dispatch.service import interval_start
+from openvpp.dispatch.protocol import Setpoint
+from openvpp.dispatch.service import cut_grace, interval_start
 from openvpp.dispatch.sim_fleet import ScheduledFault
 from openvpp.identity.model import Principal, Role
 from openvpp.markets.connections import ConnectionSpec
@@ -399,3 +401,22 @@ def test_a_correction_ends_where_the_next_interval_is_dispatched(
     assert sim is not None
     x = float(sim.applied_mw[list(sim.fleet.resource_ids).index(site.x)])
     assert x == pytest.approx(0.3, abs=0.05)  # the next interval's plan, not the correction
+
+
+def test_cut_grace_only_over_a_later_instruction() -> None:
+    s = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
+    sp = Setpoint("r:5", "o", "r", 5, 1.0, s, s + Q + GRACE, 0.0, s)
+    assert cut_grace(sp, {"r"}, s + Q) == s + Q
+    assert cut_grace(sp, {"other"}, s + Q) == s + Q + GRACE
+    assert cut_grace(replace(sp, valid_until=s + Q), {"r"}, s + Q) == s + Q
+
+
+def test_thresholds_from_settings_name_the_bad_key() -> None:
+    th = thresholds_from({"warning_mw": 0.2, "critical_pct": 30, "consecutive": 2})
+    assert (th.warning.abs_mw, th.warning.rel_pct, th.critical.rel_pct) == (0.2, 5.0, 30.0)
+    assert th.consecutive == 2 and th.min_coverage == 0.8
+    with pytest.raises(ValidationFailed, match="warn_mw") as bad:
+        thresholds_from({"warn_mw": 1.0})
+    assert bad.value.field == "monitoring_thresholds"
+    with pytest.raises(ValidationFailed, match="critical"):
+        thresholds_from({"warning_mw": 1.0})  # above the critical default
