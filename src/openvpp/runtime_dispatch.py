@@ -14,10 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from sqlalchemy.exc import IntegrityError
+
 from openvpp.aggregation.engine import Unit
 from openvpp.audit.chain import AuditContext
 from openvpp.config import Settings
 from openvpp.core.clock import Clock
+from openvpp.core.errors import Conflict
 from openvpp.dispatch.correction_service import CorrectionService
 from openvpp.dispatch.gateway_service import sim_fleet, telemetry_points
 from openvpp.dispatch.intraday_service import IntradayService
@@ -265,12 +268,17 @@ def _dispatch_vpp(
     report = TickReport()
     if gw is not None:
         pump(rt, gw, report)
-    batch = d.service.dispatch(
-        uow or system_uow(rt, organization_id),
-        organization_id,
-        vpp_id,
-        served=served or frozenset(),
-    )
+    try:
+        batch = d.service.dispatch(
+            uow or system_uow(rt, organization_id),
+            organization_id,
+            vpp_id,
+            served=served or frozenset(),
+        )
+    except IntegrityError as exc:  # another process dispatched the same resources meanwhile
+        raise Conflict(
+            "the VPP was dispatched concurrently; its instructions are stored", field="vpp_id"
+        ) from exc
     if batch is None:
         return {"vpp_id": vpp_id, "kind": "dispatch", "intervals": [], "setpoints": 0}
     if gw is not None:
