@@ -1,5 +1,6 @@
 """The dispatch service: a VPP's awarded position turned into per-resource setpoints, stored as
-dispatch instructions; the devices' answers applied; within-interval corrections.
+dispatch instructions; the devices' answers applied. Corrections within the interval:
+:mod:`openvpp.dispatch.correction_service`; see docs/dispatch_service.md.
 
 **Position.** Per 15-min delivery interval, the sum of the VPP's fills whose delivery period
 covers it (sales positive, purchases negative) [MW], on top of the members' baseline (what
@@ -54,8 +55,7 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 INTERVAL = timedelta(minutes=15)
-MAX_GAP = timedelta(minutes=5)
-_MIN_CHANGE_MW = 1e-3
+MAX_GAP = timedelta(minutes=5)  # longest a telemetry sample holds (metering)
 
 
 def instruction_id(resource_id: str, seq: int) -> str:
