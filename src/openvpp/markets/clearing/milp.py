@@ -6,6 +6,9 @@ HiGHS in one call, and the re-solves after paradoxically accepted blocks are for
 from __future__ import annotations
 
 import math
+import os
+import sys
+import threading
 
 import highspy
 import numpy as np
@@ -23,9 +26,31 @@ _EXACT_LCM = 2**40
 _INF = highspy.kHighsInf
 
 
+_first = threading.Lock()
+_bannered = False
+
+
 def new_highs() -> highspy.Highs:
-    """A silent HiGHS instance (``Highs.__init__`` carries no annotation in highspy 1.16)."""
-    h = highspy.Highs()  # type: ignore[no-untyped-call]
+    """A silent HiGHS instance (``Highs.__init__`` carries no annotation in highspy 1.16).
+
+    HiGHS prints its version banner to the process's standard output when the first instance
+    is made, before any option can be set; that one construction runs with file descriptor 1
+    sent to ``/dev/null``, so command output (``--json``) stays clean."""
+    global _bannered
+    with _first:
+        if not _bannered:
+            sys.stdout.flush()
+            saved = os.dup(1)
+            try:
+                with open(os.devnull, "w") as null:
+                    os.dup2(null.fileno(), 1)
+                    h = highspy.Highs()  # type: ignore[no-untyped-call]
+            finally:
+                os.dup2(saved, 1)
+                os.close(saved)
+            _bannered = True
+        else:
+            h = highspy.Highs()  # type: ignore[no-untyped-call]
     h.setOptionValue("output_flag", False)
     return h
 
