@@ -18,7 +18,7 @@ install: $(STAMP)
 run: install
 	$(BIN)/openvpp db migrate
 	$(BIN)/openvpp db seed
-	$(BIN)/openvpp serve
+	OPENVPP_DEMO_LIVE_MARKET=true $(BIN)/openvpp serve
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     mqtt_heartbeat_s: float = Field(default=1.0, gt=0, le=60)
     """Interval of the controller heartbeat the devices watch for their fail-safe."""
 
+    demo_live_market: bool = False
+    """The in-process exchange clears the demo's live day-ahead market (``US-ISO-DA``/``H``)
+    against the shipped PJM prices cycled onto the current dates, so that the whole loop runs
+    live (``make run`` sets it; docs/simulation.md)."""
+
     dispatch_interval_s: float = Field(default=5.0, gt=0, le=3600)
     """Period of the API server's dispatch loop: device gateway, telemetry, dispatch,
     corrections and monitoring (docs/dispatch_service.md)."""

@@ -170,7 +170,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         poll_s=settings.jobs_poll_s,
         stale_s=settings.jobs_stale_s,
     )
-    exchange = build_exchange(clock)
+    exchange = build_exchange(clock, live_demo=settings.demo_live_market)
     models = ModelRegistryService(clock, FileArtifactStore(settings.var_dir / "models"))
     predictions = PredictionService(clock, models)
     runtime = Runtime(

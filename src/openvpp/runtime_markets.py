@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 from cryptography.fernet import MultiFernet
@@ -46,9 +47,19 @@ KINDS: Mapping[str, KindInfo] = {
 }
 
 
-def build_exchange(clock: Clock) -> SimulatedExchange:
-    """The in-process venue with every preset market; accounts are added per API key."""
-    return SimulatedExchange(load_presets(), clock, api_keys={})
+def build_exchange(clock: Clock, *, live_demo: bool = False) -> SimulatedExchange:
+    """The in-process venue with every preset market; accounts are added per API key. With
+    ``live_demo`` the demo's live market clears against the cycled PJM prices from 60 days
+    before to a year after today (:mod:`openvpp.demo.live_market`)."""
+    exchange = SimulatedExchange(load_presets(), clock, api_keys={})
+    if live_demo:
+        from openvpp.demo.live_market import LIVE_MARKET, LIVE_PRODUCT, cycled_prices
+
+        product = exchange.markets[LIVE_MARKET].product(LIVE_PRODUCT)
+        today = clock.now().astimezone(ZoneInfo(product.time_zone)).date()
+        prices = cycled_prices(product, today - timedelta(days=60), today + timedelta(days=365))
+        exchange.set_replay(LIVE_MARKET, LIVE_PRODUCT, prices)
+    return exchange
 
 
 def credential_box(settings: Settings) -> CredentialBox:

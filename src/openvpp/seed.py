@@ -7,16 +7,19 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from importlib.resources import files
+from zoneinfo import ZoneInfo
 
 from openvpp.audit.chain import AuditContext
 from openvpp.core.errors import NotFound
-from openvpp.demo.park import seed_park
+from openvpp.demo.live_market import LIVE_MARKET, LIVE_PRODUCT, LIVE_SOURCE, price_frame
+from openvpp.demo.park import AREA, seed_park
 from openvpp.forecasting.protocol import ModelKind
 from openvpp.identity.model import Organization, Principal, Role
 from openvpp.markets.connections import ConnectionSpec
 from openvpp.markets.presets import load_presets
 from openvpp.ops.model import LogLevel, Severity
 from openvpp.runtime import Runtime
+from openvpp.trading.autobid_service import MAX_LEAD_MIN, SettingSpec
 
 DEMO_SLUG = "demo"
 DEMO_DOMAIN = "demo.openvpp.org"
@@ -81,10 +84,56 @@ def seed_demo(rt: Runtime, *, park: bool = False) -> SeedResult:
         request_id=None,
     )
     if park:
-        seed_park(rt, actor, rt.clock.now())
+        park_result = seed_park(rt, actor, rt.clock.now())
         seed_markets(rt, actor, system)
         seed_models(rt, actor, system)
+        seed_live_trading(rt, actor, system, park_result.vpps[0])
     return SeedResult(True, org.id, emails)
+
+
+def seed_live_trading(rt: Runtime, actor: Principal, system: AuditContext, vpp_id: str) -> None:
+    """The demo's live market (:mod:`openvpp.demo.live_market`): three weeks of the cycled
+    PJM prices up to what is published now, stored for the park's market area, and automatic
+    bidding of the VPP ``vpp_id`` (Park Energy: PV, wind and a battery) on ``US-ISO-DA``/``H``
+    through the simulated exchange, deciding each day as soon as its gate is less than two
+    days away. With ``OPENVPP_DEMO_LIVE_MARKET`` (``make run``) the exchange clears these days
+    against the same prices."""
+    context = replace(system, organization_id=actor.organization_id)
+    product = load_presets()[LIVE_MARKET].product(LIVE_PRODUCT)
+    now = rt.clock.now()
+    today = now.astimezone(ZoneInfo(product.time_zone)).date()
+    frame = price_frame(product, today - timedelta(days=21), today + timedelta(days=1), AREA)
+    frame = frame[frame["known_at"] <= now].reset_index(drop=True)
+    rt.market_data.store(
+        rt.uow(context),
+        actor.organization_id,
+        frame,
+        fmt="demo",
+        source=LIVE_SOURCE,
+        data=frame.to_csv(index=False).encode(),
+        rows_read=len(frame),
+        report={},
+        actor=None,
+    )
+    connection = next(
+        c
+        for c in rt.connections.all(rt.uow(context, readonly=True), actor)
+        if c.kind == "simulated"
+    )
+    rt.autobid.set_settings(
+        rt.uow(context),
+        actor,
+        SettingSpec(
+            vpp_id=vpp_id,
+            market=LIVE_MARKET,
+            product=LIVE_PRODUCT,
+            enabled=True,
+            strategy="schedule",
+            connection_id=connection.id,
+            lead_min=MAX_LEAD_MIN,
+            margin_min=15,
+        ),
+    )
 
 
 def seed_markets(rt: Runtime, actor: Principal, system: AuditContext) -> None:
