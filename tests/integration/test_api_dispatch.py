@@ -5,13 +5,23 @@ field, and isolation between organizations."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
+from openvpp.api.app import create_app
 from openvpp.runtime import Runtime
-from tests.integration.test_dispatch_loop import GRACE, Q, award, make_site, move_to
+from tests.integration.test_dispatch_loop import (
+    GRACE,
+    Q,
+    award,
+    instructions,
+    make_site,
+    move_to,
+)
 from tests.support import ShiftClock, bearer, demo, other_org_operator
 
 D = "/api/vpp/dispatch"
@@ -131,3 +141,24 @@ def test_dispatch_input_checks_and_other_organizations(
         assert r.status_code == 404 and r.json()["error"]["field"] == "vpp_id", (path, r.text)
     assert client.get(f"{D}/instructions", headers=other).json() == []
     assert len(client.get(f"{D}/instructions", headers=viewer).json()) == 3
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, object]:
+    return {"dispatch_interval_s": 0.2}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_the_api_server_runs_the_loop(seeded: Runtime, clock: ShiftClock) -> None:
+    """With in-process jobs (``make run``) the lifespan's dispatch loop dispatches an award
+    and stores the devices' telemetry without any request asking for it."""
+    site = make_site(seeded, clock)
+    award(seeded, site, site.start, "1.5")
+    with TestClient(create_app(runtime=seeded, start_jobs=True), raise_server_exceptions=False):
+        deadline = time.monotonic() + 20
+        while not instructions(seeded, site):
+            assert time.monotonic() < deadline, "the loop dispatched nothing"
+            time.sleep(0.1)
+        with seeded.uow(readonly=True) as uow:
+            assert uow.telemetry.query(site.x, site.start - Q, None, 10)  # ingested by the loop
+    assert {r.resource_id for r in instructions(seeded, site)} == {site.x, site.y, site.pv}
