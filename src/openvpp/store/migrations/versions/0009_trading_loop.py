@@ -129,10 +129,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_monitoring_records_org_vpp_start", table_name="monitoring_records")
+    # Dropping a table drops its indexes (MariaDB refuses to drop an index its foreign key
+    # still needs, so no index is dropped on its own).
     op.drop_table("monitoring_records")
-    op.drop_index("ix_dispatch_instructions_vpp_from", table_name="dispatch_instructions")
     op.drop_table("dispatch_instructions")
-    op.drop_index("ix_bid_decisions_org_created", table_name="bid_decisions")
     op.drop_table("bid_decisions")
     op.drop_table("auto_trading")
