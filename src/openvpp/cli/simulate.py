@@ -15,11 +15,13 @@ from rich.table import Table
 
 from openvpp.cli.common import err, fail, find_organization, out, runtime
 from openvpp.forecasting.price.data import load_day_matrix
+from openvpp.forecasting.price.lear import LearConfig
 from openvpp.forecasting.price.runner import MODELS, progress_steps
 from openvpp.resources.models.battery import BatterySpec
 from openvpp.resources.templates import ResourceType
 from openvpp.simulation.loop import (
     DEMO_BATTERY,
+    SELECT_EVERY,
     SimulationConfig,
     config_zone,
     forecast_days,
@@ -130,7 +132,10 @@ def simulate_command(
         console=err,
         transient=True,
     ) as bar:
-        task = bar.add_task(f"forecasting {days} days ({model})", total=progress_steps(days, model))
+        task = bar.add_task(
+            f"forecasting {days} days ({model})",
+            total=progress_steps(days, model, LearConfig(select_every=SELECT_EVERY)),
+        )
         try:
             price_days, forecast_s = forecast_days(
                 dm, days, model=model, progress=lambda _d: bar.advance(task)

@@ -47,6 +47,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from openvpp.forecasting.price.data import DayMatrix
+from openvpp.forecasting.price.lear import LearConfig
 from openvpp.forecasting.price.runner import run_benchmark
 from openvpp.markets.calendar import delivery_intervals, gate_closure
 from openvpp.markets.exchange import NewOrder, SimulatedExchange, TradeSide
@@ -71,6 +72,7 @@ Strategy = Literal["schedule", "curve"]
 # The demo park's Battery A (src/openvpp/demo/park.py): 4 MWh, 2 MW, 95 % each way.
 DEMO_BATTERY = BatterySpec(4.0, 2.0, 2.0, 0.95, 0.95, 0.05, 0.95)
 ACCOUNT = "simulation"
+SELECT_EVERY = 7  # LEAR penalty re-selection [days], as `openvpp forecast benchmark` defaults
 CURVE_SCENARIOS = 9  # price scenarios spread over the forecast quantiles per bid
 CONTROL_STEP_MIN = 5  # the longest step between corrections within a settlement period [min]
 
@@ -613,7 +615,14 @@ def forecast_days(
 ) -> tuple[PriceDays, float]:
     """Leak-free p10/p50/p90 forecasts of the last ``days`` days of ``dm`` with daily
     recalibration (each day from the data before it), and the time they took [s]."""
-    result = run_benchmark(dm, model=model, test_days=days, progress=progress)  # type: ignore[arg-type]
+    config = LearConfig(select_every=SELECT_EVERY)
+    result = run_benchmark(
+        dm,
+        model=model,  # type: ignore[arg-type]
+        test_days=days,
+        config=config,
+        progress=progress,
+    )
     return PriceDays(result.dates, result.actual, result.quantiles), result.wall_time_s
 
 
