@@ -3,7 +3,6 @@ auto-trading settings and the recorded decisions (docs/autobidding.md)."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -17,6 +16,7 @@ from openvpp.api.schemas.autobid import (
     DecisionOut,
     DecisionStatus,
 )
+from openvpp.api.schemas.common import IsoDay
 from openvpp.api.schemas.trading import CODE
 from openvpp.identity.model import Principal
 from openvpp.ports import UnitOfWork
@@ -53,7 +53,7 @@ async def list_decisions(
     vpp_id: str | None = None,
     market: Annotated[str | None, Query(pattern=CODE)] = None,
     product: Annotated[str | None, Query(pattern=CODE)] = None,
-    day: date | None = None,
+    day: IsoDay | None = None,
     status: DecisionStatus | None = None,
 ) -> list[DecisionOut]:
     f = DecisionFilter(vpp_id=vpp_id, market=market, product=product, day=day, status=status)

@@ -3,7 +3,6 @@ before they are sent), batch execution, executions (fills), risk limits and the 
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
@@ -12,7 +11,7 @@ from fastapi import APIRouter, Query, Response
 from openvpp.api.deps import PageDep, PrincipalDep, ReadUow, RuntimeDep, WriteUow, blocking, read
 from openvpp.api.errors import status_for
 from openvpp.api.policy import API_PREFIX
-from openvpp.api.schemas.common import UTCDatetime
+from openvpp.api.schemas.common import IsoDay, UTCDatetime
 from openvpp.api.schemas.trading import (
     CODE,
     ExecuteIn,
@@ -62,7 +61,7 @@ async def sessions(
     principal: PrincipalDep,
     market: Annotated[str, Query(pattern=CODE)],
     product: Annotated[str, Query(pattern=CODE)],
-    day: date | None = None,
+    day: IsoDay | None = None,
 ) -> SessionsOut:
     m, _ = market_product(market, product)
     now = rt.clock.now()

@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import Field
 
-from openvpp.api.schemas.common import In, Out
+from openvpp.api.schemas.common import In, IsoDay, Out
 from openvpp.api.schemas.trading import CODE, ID
 from openvpp.trading.autobid_records import AutoTradingSetting, DecisionRecord
 from openvpp.trading.autobid_service import MAX_LEAD_MIN, SettingSpec
 
-
-def _iso_day(value: object) -> object:
-    if isinstance(value, str) and not ISO_DAY.match(value):
-        raise ValueError("a day as YYYY-MM-DD")
-    if not isinstance(value, str | date):
-        raise ValueError("a day as YYYY-MM-DD")
-    return value
-
-
-ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-Day = Annotated[
-    date, BeforeValidator(_iso_day), Field(description="the market's local delivery day")
-]
+Day = Annotated[IsoDay, Field(description="the market's local delivery day")]
 Strategy = Literal["schedule", "curve"]
 DecisionStatus = Literal["pending", "submitted", "partial", "rejected", "failed"]
 

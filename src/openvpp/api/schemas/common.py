@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
@@ -33,6 +33,21 @@ def _iso_only(value: Any) -> Any:
 
 UTCDatetime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(ensure_utc)]
 """A timestamp that must carry an offset; stored and returned in UTC."""
+
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_day(value: Any) -> Any:
+    """Refuse what lax parsing would take for a day: numbers (timestamps), other layouts."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _ISO_DAY.match(value):
+        return value
+    raise ValueError("a day as YYYY-MM-DD")
+
+
+IsoDay = Annotated[date, BeforeValidator(_iso_day)]
+"""A calendar day written YYYY-MM-DD (a number is not taken for a timestamp)."""
 
 
 class FieldError(BaseModel):
