@@ -1,3 +1,3 @@
 """OpenVPP: virtual power plant operations and trading center."""
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
