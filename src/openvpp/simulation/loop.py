@@ -40,12 +40,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from openvpp.dispatch.correction import within_interval
 from openvpp.forecasting.price.data import DayMatrix
 from openvpp.forecasting.price.lear import LearConfig
 from openvpp.forecasting.price.runner import run_benchmark
@@ -394,9 +395,6 @@ class PriceDays:
             )
 
 
-SCENARIO_WEIGHTS = np.array([0.3, 0.4, 0.3])  # p10 / p50 / p90 as a three-point distribution
-
-
 def build_exchange(
     config: SimulationConfig, prices: PriceDays
 ) -> tuple[SimulatedExchange, ManualClock]:
@@ -427,7 +425,6 @@ def run_days(
     progress: Progress | None = None,
 ) -> list[DayRecord]:
     """Run the loop over every day of ``prices`` with ``plant`` as the fleet."""
-    from openvpp.dispatch.correction import within_interval
     from openvpp.simulation.history import day_values
 
     exchange, clock = build_exchange(config, prices)
@@ -470,7 +467,6 @@ def run_days(
             clearing,
             config,
             plant,
-            within_interval,
         )
         pf_units = _units(specs, pf_energy, config.end_soc, config.degradation_cost)
         pf = optimize_schedule(pf_units, PriceMarket(real, dt_h))
@@ -527,7 +523,6 @@ def _deliver(
     clearing: FloatArray,
     config: SimulationConfig,
     plant: Plant,
-    within_interval: Callable[..., Any],
 ) -> tuple[float, float, float, float, float, int]:
     """Deliver one day: ``(intraday revenue, imbalance revenue, imbalance MWh, corrected
     MWh, intraday MWh, faults)``."""
