@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 from openvpp.core.clock import ensure_utc
 from openvpp.markets.calendar import gate_closure, gate_opening
 from openvpp.markets.model import Market, Product
+from openvpp.optimization.ladders import round_to_lots
 
 __all__ = [
     "IntradayPlan",
@@ -322,7 +323,7 @@ def intraday_residual(
         redispatch = np.zeros(t)
     residual = dev + redispatch
     closures, gate_open = _gates(product, idx, now_utc, policy.gate_margin)
-    lots = _lots(-residual, market.volume_tick_mw)  # signed: positive = buy
+    lots = round_to_lots(-residual, market.volume_tick_mw, ties="even")  # + = buy
     volume = lots * float(market.volume_tick_mw)
     tradable = (
         gate_open
@@ -357,12 +358,6 @@ def _step(idx: pd.DatetimeIndex) -> timedelta:
         if np.all(steps == steps[0]):
             return timedelta(microseconds=int(steps[0]))
     raise ValueError("index must be regular (one product period apart), with a frequency")
-
-
-def _lots(volume_mw: FloatArray, tick: Decimal) -> NDArray[np.int64]:
-    """``volume_mw`` in whole ticks, rounded half to even (exact on the decimal tick)."""
-    t = float(tick)
-    return np.asarray(np.rint(np.round(volume_mw / t, 9)), dtype=np.int64)
 
 
 def _intent(

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Literal
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from openvpp.markets.exchange.rules import max_order_volume_mw
 from openvpp.markets.model import Market
@@ -40,6 +41,7 @@ __all__ = [
     "MarketGrid",
     "default_max_segments",
     "ladders",
+    "round_to_lots",
 ]
 
 IntArray = NDArray[np.int64]
@@ -106,6 +108,23 @@ class MarketGrid:
     def volume(self, lots: int) -> Decimal:
         """``lots`` as a volume [MW], exact."""
         return lots * self.lot
+
+
+def round_to_lots(volume_mw: ArrayLike, lot: Decimal, *, ties: Literal["away", "even"]) -> IntArray:
+    """Signed volumes [MW] in whole lots of ``lot`` [MW] (a market's ``volume_tick_mw``).
+
+    ties : a volume half-way between two lots rounds ``"away"`` from zero (a quotient within
+        1e-9 lot below the half counts as the half), or to ``"even"`` (the quotient rounded to
+        9 decimals first, so that float noise on the decimal grid cannot flip the tie).
+
+    No minimum order volume applies here: the caller drops what is below it.
+    """
+    v = np.asarray(volume_mw, dtype=np.float64) / float(lot)
+    if ties == "away":
+        return np.asarray(np.sign(v) * np.floor(np.abs(v) + 0.5 + _EPS), dtype=np.int64)
+    if ties == "even":
+        return np.asarray(np.rint(np.round(v, 9)), dtype=np.int64)
+    raise ValueError(f"ties: away or even, got {ties!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,7 @@ from openvpp.forecasting.price.runner import run_benchmark
 from openvpp.markets.calendar import delivery_intervals, gate_closure
 from openvpp.markets.exchange import NewOrder, SimulatedExchange, TradeSide
 from openvpp.markets.model import Market, Product
+from openvpp.optimization.ladders import round_to_lots
 from openvpp.optimization.schedule import ScheduleMarket as PriceMarket
 from openvpp.optimization.schedule import optimize_schedule
 from openvpp.optimization.units import StorageUnit
@@ -255,13 +256,6 @@ class ManualClock:
         self._now = now
 
 
-def lots(volume_mw: FloatArray, tick: Decimal) -> NDArray[np.int64]:
-    """Volumes [MW] in whole lots of ``tick`` (half away from zero)."""
-    t = float(tick)
-    v = np.asarray(volume_mw, dtype=np.float64) / t
-    return np.asarray(np.sign(v) * np.floor(np.abs(v) + 0.5 + 1e-9), dtype=np.int64)
-
-
 def schedule_orders(
     market: Market,
     product: Product,
@@ -273,8 +267,9 @@ def schedule_orders(
     whole lots; intervals below one lot get no order."""
     tick = market.volume_tick_mw
     limits = market.price_limits
+    n_lots = round_to_lots(schedule_mw, tick, ties="away")
     out: list[NewOrder] = []
-    for i, (start, n) in enumerate(zip(starts, lots(schedule_mw, tick), strict=True)):
+    for i, (start, n) in enumerate(zip(starts, n_lots, strict=True)):
         if n == 0:
             continue
         side = TradeSide.SELL if n > 0 else TradeSide.BUY
@@ -551,7 +546,7 @@ def _deliver(
         if config.correction and t + 1 < len(starts):
             # The rest of the day with the energy held now: trade what cannot be delivered.
             can = feasible_rest(specs, plant.energy_mwh(), position[t:], dt_h)[1:]
-            n = lots(can - position[t + 1 :], market.volume_tick_mw)
+            n = round_to_lots(can - position[t + 1 :], market.volume_tick_mw, ties="away")
             if n.any():
                 volume = n * tick
                 ref = clearing[t + 1 :]

@@ -40,6 +40,7 @@ from openvpp.markets.connectors.protocol import OrderSide
 from openvpp.markets.model import Market, Product
 from openvpp.optimization.bids import bid_curves, quantile_scenarios
 from openvpp.optimization.formats import client_order_id, limit_orders
+from openvpp.optimization.ladders import round_to_lots
 from openvpp.optimization.schedule import ScheduleMarket, optimize_schedule, price_response
 from openvpp.optimization.units import FlexUnit
 from openvpp.trading.records import SubmitOrder
@@ -111,11 +112,6 @@ class BidDecision:
         }
 
 
-def _lots(volume: FloatArray, tick: Decimal) -> NDArray[np.int64]:
-    v = np.asarray(volume, dtype=np.float64) / float(tick)
-    return np.asarray(np.sign(v) * np.floor(np.abs(v) + 0.5 + 1e-9), dtype=np.int64)
-
-
 def decide(inputs: BidInputs) -> BidDecision:
     """The optimal schedule of ``inputs`` and its orders (module docstring)."""
     m, p = inputs.market, inputs.product
@@ -177,8 +173,9 @@ def _schedule_orders(
     inputs: BidInputs, starts: Sequence[datetime], trade_mw: FloatArray
 ) -> list[SubmitOrder]:
     m = inputs.market
+    n_lots = round_to_lots(trade_mw, m.volume_tick_mw, ties="away")
     out = []
-    for start, n in zip(starts, _lots(trade_mw, m.volume_tick_mw), strict=True):
+    for start, n in zip(starts, n_lots, strict=True):
         if abs(int(n)) * m.volume_tick_mw < m.min_order_volume_mw or n == 0:
             continue
         sell = n > 0
