@@ -58,6 +58,7 @@ from openvpp.optimization.schedule import ScheduleMarket as PriceMarket
 from openvpp.optimization.schedule import optimize_schedule
 from openvpp.optimization.units import StorageUnit
 from openvpp.resources.models.battery import BatterySpec
+from openvpp.trading.autobid import curve_bids
 
 __all__ = [
     "DEMO_BATTERY",
@@ -75,7 +76,6 @@ Strategy = Literal["schedule", "curve"]
 DEMO_BATTERY = BatterySpec(4.0, 2.0, 2.0, 0.95, 0.95, 0.05, 0.95)
 ACCOUNT = "simulation"
 SELECT_EVERY = 7  # LEAR penalty re-selection [days], as `openvpp forecast benchmark` defaults
-CURVE_SCENARIOS = 9  # price scenarios spread over the forecast quantiles per bid
 CONTROL_STEP_MIN = 5  # the longest step between corrections within a settlement period [min]
 
 
@@ -294,21 +294,14 @@ def curve_orders(
     day: date,
     quantiles: FloatArray,
     energy: FloatArray,
-    dt_h: float,
     config: SimulationConfig,
     prefix: str,
 ) -> list[NewOrder]:
-    """Limit orders along the fleet's bid curves: its optimal schedules under price scenarios
-    spread over the p10/p50/p90 forecasts ``quantiles (T, 3)`` [currency/MWh]."""
-    from openvpp.optimization.bids import bid_curves, quantile_scenarios
-    from openvpp.optimization.formats import limit_orders
-    from openvpp.optimization.schedule import price_response
-
+    """Limit orders along the fleet's bid curves, by the live loop's ``curve`` strategy
+    (:func:`~openvpp.trading.autobid.curve_bids`): its optimal schedules under price
+    scenarios spread over the p10/p50/p90 forecasts ``quantiles (T, 3)`` [currency/MWh]."""
     units = _units(config.batteries, energy, config.end_soc, config.degradation_cost)
-    scenarios = quantile_scenarios(quantiles.T, (0.1, 0.5, 0.9), n=CURVE_SCENARIOS)
-    curves = bid_curves(
-        scenarios, lambda p: price_response(units, p, dt_h), market=market, batched=True
-    )
+    _, requests = curve_bids(units, quantiles, market, product, day, prefix)
     return [
         NewOrder(
             o.client_order_id,
@@ -319,7 +312,7 @@ def curve_orders(
             o.price,
             o.quantity_mw,
         )
-        for o in limit_orders(curves, market, product.code, day, prefix)
+        for o in requests
     ]
 
 
@@ -439,7 +432,7 @@ def run_days(
         clock.set(gate_closure(product, starts[0]) - config.gate_margin)
         prefix = f"D{day:%Y%m%d}"
         if config.strategy == "curve" and bidder is None:
-            orders = curve_orders(market, product, day, q, energy, dt_h, config, prefix)
+            orders = curve_orders(market, product, day, q, energy, config, prefix)
         elif config.strategy == "schedule" or bidder is None:
             plan, _ = optimal_plan(
                 specs, energy, q[:, 1], dt_h, config.end_soc, config.degradation_cost

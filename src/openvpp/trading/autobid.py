@@ -36,19 +36,20 @@ from numpy.typing import NDArray
 
 from openvpp.aggregation.engine import Flex
 from openvpp.markets.calendar import delivery_intervals, gate_closure
-from openvpp.markets.connectors.protocol import OrderSide
+from openvpp.markets.connectors.protocol import OrderRequest, OrderSide
 from openvpp.markets.model import Market, Product
-from openvpp.optimization.bids import bid_curves, quantile_scenarios
+from openvpp.optimization.bids import BidCurveSet, bid_curves, quantile_scenarios
 from openvpp.optimization.formats import client_order_id, limit_orders
 from openvpp.optimization.ladders import round_to_lots
 from openvpp.optimization.schedule import ScheduleMarket, optimize_schedule, price_response
-from openvpp.optimization.units import FlexUnit
+from openvpp.optimization.units import FlexUnit, Unit
 from openvpp.trading.records import SubmitOrder
 
 __all__ = [
     "BidDecision",
     "BidInputs",
     "Due",
+    "curve_bids",
     "decide",
     "due_decisions",
 ]
@@ -135,13 +136,9 @@ def decide(inputs: BidInputs) -> BidDecision:
         starts = [iv.start_utc for iv in intervals]
         orders = _schedule_orders(inputs, starts, result.total_mw - baseline)
     else:
-        scenarios = quantile_scenarios(q.T, (0.1, 0.5, 0.9), n=CURVE_SCENARIOS)
         # the curve trades the change from the baseline, like the schedule strategy
-        curves = bid_curves(
-            scenarios,
-            lambda prices: price_response([unit], prices, dt_h) - baseline,
-            market=m,
-            batched=True,
+        curves, requests = curve_bids(
+            [unit], q, m, p, inputs.day, inputs.decision_id, baseline_mw=baseline
         )
         report["curve_repair_mw_max"] = round(float(np.max(curves.repair_mw, initial=0.0)), 4)
         orders = [
@@ -157,7 +154,7 @@ def decide(inputs: BidInputs) -> BidDecision:
                 connection_id=inputs.connection_id,
                 decision_id=inputs.decision_id,
             )
-            for o in limit_orders(curves, m, p.code, inputs.day, inputs.decision_id)
+            for o in requests
         ]
     return BidDecision(
         inputs.decision_id,
@@ -167,6 +164,34 @@ def decide(inputs: BidInputs) -> BidDecision:
         float(result.expected_revenue),
         report,
     )
+
+
+def curve_bids(
+    units: Sequence[Unit],
+    quantiles: FloatArray,
+    market: Market,
+    product: Product,
+    day: date,
+    decision_id: str,
+    *,
+    baseline_mw: FloatArray | None = None,
+) -> tuple[BidCurveSet, list[OrderRequest]]:
+    """The ``curve`` strategy for ``units`` (the live loop's VPP envelope, the simulation's
+    batteries): their optimal schedules under :data:`CURVE_SCENARIOS` price scenarios spread
+    over the p10/p50/p90 forecasts ``quantiles (T, 3)`` [currency/MWh] give each interval's
+    monotone price-quantity curve, bid as limit orders on the market's ticks and lots of the
+    local ``day`` (client order ids from ``decision_id``). With ``baseline_mw (T,)`` [MW] the
+    curves trade the change from it."""
+    dt_h = product.period_min / 60
+    q = np.asarray(quantiles, dtype=np.float64)
+    scenarios = quantile_scenarios(q.T, (0.1, 0.5, 0.9), n=CURVE_SCENARIOS)
+
+    def response(prices: FloatArray) -> FloatArray:
+        net = price_response(units, prices, dt_h)
+        return net if baseline_mw is None else net - baseline_mw
+
+    curves = bid_curves(scenarios, response, market=market, batched=True)
+    return curves, limit_orders(curves, market, product.code, day, decision_id)
 
 
 def _schedule_orders(
