@@ -20,23 +20,12 @@ import hashlib
 import json
 import sys
 import time
-from datetime import datetime
-from datetime import time as wall_time
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import numpy as np
-import pandas as pd
 
 from openvpp.forecasting.price.data import load_day_matrix
-from openvpp.simulation.loop import (
-    DEMO_BATTERY,
-    PriceDays,
-    SimulationConfig,
-    config_zone,
-    forecast_days,
-    simulate,
-)
+from openvpp.simulation.loop import PriceDays, SimulationConfig, forecast_days, simulate
 from openvpp.simulation.plant import BatteryPlant
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "epftoolbox" / "datasets"
@@ -95,18 +84,7 @@ def main() -> int:
         config = SimulationConfig(
             market=args.market, product=args.product, strategy=strategy, seed=args.seed
         )  # type: ignore[arg-type]
-        zone = ZoneInfo(config_zone(config))
-        first = datetime.combine(pd.Timestamp(prices.dates[0]).date(), wall_time(), zone)
-        plant = BatteryPlant(
-            (DEMO_BATTERY,),
-            first,
-            len(prices.dates),
-            soc0=config.end_soc,
-            seed=args.seed,
-            fault_rate=config.fault_rate,
-            tracking_noise=config.tracking_noise,
-            step_s=args.twin_step,
-        )
+        plant = BatteryPlant.for_days(config, prices, step_s=args.twin_step)
         result = simulate(prices, config, plant, forecast_time_s=forecast_s)
         print(json.dumps(result.summary()))
         sys.stdout.flush()

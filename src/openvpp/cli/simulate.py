@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, time
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
-import pandas as pd
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -23,7 +20,6 @@ from openvpp.simulation.loop import (
     DEMO_BATTERY,
     SELECT_EVERY,
     SimulationConfig,
-    config_zone,
     forecast_days,
     simulate,
 )
@@ -143,14 +139,7 @@ def simulate_command(
         except ValueError as exc:
             raise fail(f"{prices}: {exc}") from exc
         loop = bar.add_task("bid, clear, dispatch, correct, settle (days)", total=days)
-        first = datetime.combine(
-            pd.Timestamp(price_days.dates[0]).date(), time(), ZoneInfo(config_zone(config))
-        )
-        plant = BatteryPlant(
-            batteries, first, days, soc0=config.end_soc, seed=seed, fault_rate=fault_rate,
-            tracking_noise=config.tracking_noise,
-            step_s=twin_step,
-        )  # fmt: skip
+        plant = BatteryPlant.for_days(config, price_days, step_s=twin_step)
         try:
             result = simulate(
                 price_days, config, plant, forecast_time_s=forecast_s,

@@ -12,7 +12,8 @@ a random time of the day.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,7 @@ from openvpp.dispatch.sim_data import Profiles
 from openvpp.dispatch.simulator import DeviceSimulator, Faults, Noise, ScheduledFault, SimFleet
 from openvpp.resources.models.battery import BatterySpec
 from openvpp.resources.templates import ResourceType
+from openvpp.simulation.loop import PriceDays, SimulationConfig, config_zone
 
 __all__ = ["BatteryPlant"]
 
@@ -120,6 +122,26 @@ class BatteryPlant:
         self._grace = timedelta(seconds=step_s)
         self._faulted_before = np.zeros(len(specs), dtype=np.bool_)
         self._faults = 0
+
+    @classmethod
+    def for_days(
+        cls, config: SimulationConfig, prices: PriceDays, *, step_s: float = 60.0
+    ) -> BatteryPlant:
+        """The plant of ``config`` (its batteries at the end-of-day state of charge, its seed,
+        fault rate and tracking noise) from local midnight of the first day of ``prices`` in
+        the market's zone, for all of its days."""
+        zone = ZoneInfo(config_zone(config))
+        first = datetime.combine(pd.Timestamp(prices.dates[0]).date(), time(), zone)
+        return cls(
+            config.batteries,
+            first,
+            len(prices.dates),
+            soc0=config.end_soc,
+            seed=config.seed,
+            fault_rate=config.fault_rate,
+            tracking_noise=config.tracking_noise,
+            step_s=step_s,
+        )
 
     def energy_mwh(self) -> FloatArray:
         return np.asarray(self.sim.stored_mwh, dtype=np.float64).copy()
