@@ -269,12 +269,22 @@ class FleetController:
         slot = np.argmax(seq, axis=1).astype(np.int64)
         has = np.asarray(inside.any(axis=1), dtype=np.bool_)
         # valid until the next window boundary after now (a receive clears the cache)
-        nxt = min(
+        self._active_cache = (now_s, self._boundary_after(now_s), slot, has)
+        return slot, has
+
+    def next_boundary(self, now_s: float) -> float:
+        """The first instant after ``now_s`` at which an accepted setpoint's window opens or
+        closes [s, POSIX]; ``inf`` when none will."""
+        c = self._active_cache
+        if c is not None and c[0] <= now_s < c[1]:
+            return c[1]
+        return self._boundary_after(now_s)
+
+    def _boundary_after(self, now_s: float) -> float:
+        return min(
             float(np.min(self._sp_from, where=self._sp_from > now_s, initial=np.inf)),
             float(np.min(self._sp_until, where=self._sp_until > now_s, initial=np.inf)),
         )
-        self._active_cache = (now_s, nxt, slot, has)
-        return slot, has
 
     def target_at(
         self, now_s: float, link_ok: BoolArray | None = None

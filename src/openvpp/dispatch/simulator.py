@@ -197,26 +197,37 @@ class DeviceSimulator:
     # -- simulated time ---------------------------------------------------------------------
 
     def advance(self, to: datetime) -> None:
-        """Step the fleet every ``step_s`` until ``to`` (the last step lands on ``to``)."""
+        """Step the fleet every ``step_s`` until ``to`` (the last step lands on ``to``). A step
+        is also cut where an accepted setpoint's window opens or closes, so that each step runs
+        under one command: a setpoint is applied over exactly its window, whatever the grid."""
         end = to.timestamp()
+        grid = self.now_s + self.step_s
         while self.now_s < end - 1e-9:
-            self._step(min(self.now_s + self.step_s, end))
+            t = min(grid, end, self.controller.next_boundary(self.now_s))
+            self._step(t)
+            if t >= grid - 1e-9:
+                grid = t + self.step_s
 
     def set_controller_link(self, up: bool) -> None:
         """Break (or restore) the controller's link to every device (a broker outage)."""
         self.controller_link = up
 
     def _step(self, t: float) -> None:
-        dt = t - self.now_s
+        """One step ``(now, t]``. The command held over the step is the fail-safe's at the
+        step's start, from the setpoints received and the link as they were then: a setpoint
+        valid for ``[start, end)`` drives every step that starts inside it, the last one
+        included, and none after. Faults are those at ``t``, as in the physics; setpoints and
+        heartbeats arriving within the step act from the next one."""
+        start, dt = self.now_s, t - self.now_s
+        ignoring = self._fault_state(t, dt)
+        ctl = self.controller
+        cmd, self._mode = ctl.step_at(start)
         self.now_s = t
         self.clock.current = datetime.fromtimestamp(t, UTC)
-        ignoring = self._fault_state(t, dt)
         self._deliver(t)
-        ctl = self.controller
         if self.controller_link and t >= self._next_ctl_hb - 1e-9:
             ctl.last_heard[~self._offline] = t
             self._next_ctl_hb = t + self.controller_heartbeat_s
-        cmd, self._mode = ctl.step_at(t)
         self._physics(t, dt, cmd, ignoring)
         self._report(t)
 
@@ -392,7 +403,8 @@ class DeviceSimulator:
         return self.clock.current
 
     def step_times(self, until: datetime) -> list[datetime]:
-        """The instants :meth:`advance` would step at, up to ``until``."""
+        """The control cycles' instants up to ``until`` (:meth:`advance` steps at these, and
+        also where a setpoint's window opens or closes between them)."""
         k = int(np.ceil((until.timestamp() - self.now_s) / self.step_s - 1e-9))
         return [self.now + timedelta(seconds=self.step_s * (j + 1)) for j in range(k)]
 

@@ -119,7 +119,6 @@ class BatteryPlant:
         self.ids = fleet.resource_ids
         self._p_min, self._p_max = fleet.limits()
         self._seq = 0
-        self._grace = timedelta(seconds=step_s)
         self._faulted_before = np.zeros(len(specs), dtype=np.bool_)
         self._faults = 0
 
@@ -157,9 +156,6 @@ class BatteryPlant:
         if self.sim.now < start:
             self.sim.advance(start)
         end = start + timedelta(hours=dt_h)
-        # valid one control cycle past the step, as the dispatcher's grace: the next step's
-        # setpoint supersedes it at its start (a newer seq)
-        until = end + self._grace
         self._seq += 1
         self.sim.send_now(
             [
@@ -170,7 +166,7 @@ class BatteryPlant:
                     self._seq,
                     float(p),
                     start,
-                    until,
+                    end,
                     0.0,
                     start,
                 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
@@ -88,18 +89,43 @@ def test_battery_follows_setpoints_and_soc_follows_the_battery_model() -> None:
     )
     e0 = float(sim.stored_mwh[0])
     applied = []
-    for t in sim.step_times(START + timedelta(minutes=30)):
+    for t in sim.step_times(START + timedelta(minutes=30, seconds=10)):
         sim.advance(t)
         applied.append(float(sim.applied_mw[0]))
     p = np.array(applied)
     # ramp 0.1 MW/s: at the setpoint after the first steps of each interval
-    assert p[5:89] == pytest.approx(0.8)  # step j is at (j + 1) · 10 s
-    assert p[95:179] == pytest.approx(-0.6)
-    assert p[179] == 0.0  # the window ended without a successor: fallback
+    assert p[5:90] == pytest.approx(0.8)  # step j covers (j · 10 s, (j + 1) · 10 s]
+    assert p[95:180] == pytest.approx(-0.6)
+    assert p[180] == 0.0  # the window ended without a successor: fallback
     spec = BatterySpec(2.0, 1.0, 1.0, 0.95, 0.9, 0.1, 0.9, 0.001)
     expected = soc_trajectory(spec, p, e0, 10 / 3600)
     assert sim.stored_mwh[0] == pytest.approx(expected[-1])
     assert sim.soc()[0] == pytest.approx(expected[-1] / 2.0)
+
+
+@pytest.mark.parametrize("step_s", [60.0, 40.0])  # the window on the cycle grid, or off it
+def test_a_setpoint_is_applied_over_its_whole_window_and_not_after(step_s: float) -> None:
+    # no self-discharge: the stored energy does not depend on how the steps are cut
+    lossless = replace(fleet([ResourceType.BATTERY]), self_discharge_per_h=np.zeros(1))
+    sim = DeviceSimulator(lossless, profiles(), START, noise=QUIET, step_s=step_s)
+    start, end = START + timedelta(minutes=3), START + timedelta(minutes=18)
+    sim.send_now([sp("d0", 1, 0.5, start, 15)])  # valid [start, end)
+    e0 = float(sim.stored_mwh[0])
+    cycles = []  # (cycle start, power applied over the cycle)
+    for t in sim.step_times(START + timedelta(minutes=25)):
+        cycle_start = sim.now
+        sim.advance(t)
+        cycles.append((cycle_start, float(sim.applied_mw[0])))
+    last = max(c for c, _ in cycles if c < end)
+    assert dict(cycles)[last] == 0.5  # the window's last cycle
+    assert all(p == 0.0 for c, p in cycles if c >= end)  # none after: the fallback
+    assert sim.mode[0] == 1  # FALLBACK
+    # exactly the window's energy, on a grid fine enough for its bounds (20 s)
+    fine = np.arange(0, 25 * 60, 20.0)
+    p = np.where((fine >= 180) & (fine < 1080), 0.5, 0.0)
+    spec = BatterySpec(2.0, 1.0, 1.0, 0.95, 0.9, 0.1, 0.9, 0.0)
+    expected = soc_trajectory(spec, p, e0, 20 / 3600)[-1]
+    assert sim.stored_mwh[0] == pytest.approx(expected, rel=1e-12)
 
 
 def test_battery_stops_at_its_energy_limit() -> None:
