@@ -12,14 +12,16 @@ in the data's source; no real market publishes these prices on these dates.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources as package_files
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from openvpp.forecasting.price.data import load_day_matrix
+from openvpp.markets.calendar import day_bounds
 from openvpp.markets.model import Product
 from openvpp.simulation.history import to_series
 
@@ -29,6 +31,9 @@ SAMPLE = "epftoolbox_PJM_2018-12-11_24.csv"
 LIVE_MARKET, LIVE_PRODUCT = "US-ISO-DA", "H"
 LIVE_SOURCE = f"demo: real PJM prices of {SAMPLE} cycled onto the current dates"
 PUBLISHED = time(13, 30)  # the day-ahead prices of D are known on D-1 at 13:30 New York time
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_US_PER_MIN = 60_000_000
 
 
 def _sample_rows() -> np.ndarray:
@@ -38,11 +43,52 @@ def _sample_rows() -> np.ndarray:
 
 def cycled_prices(product: Product, first: date, last: date) -> pd.Series:
     """Hourly prices [USD/MWh] of the local days ``first`` … ``last`` (inclusive) on the
-    product's intervals, indexed by UTC interval starts."""
+    product's intervals, indexed by UTC interval starts.
+
+    Built in one pass over the whole period (the server builds some 425 days at start-up):
+    every interval's value is the sample's value at its local day's row and local hour.
+    Products whose grid is not elapsed time from local midnight (longer than an hour), or a
+    zone whose clock changes are off the product's grid, go day by day (the calendar's rules).
+    """
+    if last < first:
+        raise ValueError(f"last ({last}) is before first ({first})")
     rows = _sample_rows()
-    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    picked = np.stack([rows[d.toordinal() % len(rows)] for d in days])
-    return to_series(product, np.array(days, dtype="datetime64[D]"), picked)
+    grid = _elapsed_grid(product, first, last)
+    if grid is None:
+        days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+        picked = np.stack([rows[d.toordinal() % len(rows)] for d in days])
+        return to_series(product, np.array(days, dtype="datetime64[D]"), picked)
+    index, ordinal, hour = grid
+    values = rows.ravel().take((ordinal % len(rows)) * rows.shape[1] + hour)
+    return pd.Series(values, index=index)
+
+
+def _elapsed_grid(
+    product: Product, first: date, last: date
+) -> tuple[pd.DatetimeIndex, NDArray[np.int64], NDArray[np.int64]] | None:
+    """The product's interval starts [UTC] of the local days ``first`` … ``last`` with each
+    one's local day (proleptic ordinal) and local wall-clock hour, as the calendar builds them
+    day by day; None when it must decide (see :func:`cycled_prices`)."""
+    if 60 % product.period_min:
+        return None
+    step = product.period_min * _US_PER_MIN
+    n_days = (last - first).days + 1
+    # local midnights [us since the epoch, UTC], the last one ending the period
+    bounds = np.array(
+        [
+            (day_bounds(first + timedelta(days=i), product.time_zone)[0] - _EPOCH) // _US
+            for i in range(n_days + 1)
+        ],
+        dtype=np.int64,
+    )
+    if ((bounds - bounds[0]) % step).any():  # a day not a whole number of intervals
+        return None
+    utc = bounds[0] + step * np.arange((bounds[-1] - bounds[0]) // step, dtype=np.int64)
+    day = np.searchsorted(bounds, utc, side="right") - 1
+    index = pd.DatetimeIndex(utc.astype("datetime64[us]")).tz_localize("UTC")
+    wall = index.tz_convert(product.time_zone).tz_localize(None).asi8  # [us]
+    hour = (wall % (24 * 60 * _US_PER_MIN)) // (60 * _US_PER_MIN)
+    return index, first.toordinal() + day, hour
 
 
 def price_frame(product: Product, first: date, last: date, area: str) -> pd.DataFrame:
