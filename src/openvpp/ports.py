@@ -7,6 +7,7 @@ and service code import only these protocols, never the store.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import date, datetime
 from decimal import Decimal
 from types import TracebackType
@@ -92,6 +93,9 @@ class ApiKeyRepository(Protocol):
 
 class AuditRepository(Protocol):
     def append(self, ctx: AuditContext, event: AuditEvent, at: datetime) -> AuditRecord: ...
+    def append_many(
+        self, entries: Sequence[tuple[AuditContext, AuditEvent]], at: datetime
+    ) -> list[AuditRecord]: ...
     def head(self) -> tuple[int, str] | None: ...
     def iterate(self, batch: int = 1000) -> Iterator[AuditRecord]: ...
     def list(
@@ -584,6 +588,17 @@ class UnitOfWork(Protocol):
     ) -> None: ...
     def record(self, event: AuditEvent) -> None:
         """Queue the audit event of this unit of work; written by ``commit`` atomically."""
+        ...
+
+    def record_for(self, other: UnitOfWork, event: AuditEvent) -> None:
+        """Queue ``event`` as the audit event of the command that ``other`` (another request's
+        unit of work, of the same store) stands for: one transaction carrying several
+        commands (a batch of order submissions) writes each command's row with its own actor
+        and request."""
+        ...
+
+    def savepoint(self) -> AbstractContextManager[Any]:
+        """A nested transaction: leaving it by an exception undoes only what it wrote."""
         ...
 
     def commit(self) -> None: ...

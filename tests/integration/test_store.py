@@ -258,3 +258,16 @@ def test_verify_is_not_fooled_by_concurrent_appends(runtime: Runtime) -> None:
         stop.set()
         thread.join()
     assert all(r.ok for r in results), [r.problem for r in results if not r.ok]
+
+
+def test_migrated_indexes_are_the_declared_ones(runtime: Runtime) -> None:
+    """The migrations build every index ``store/tables.py`` declares, with its columns."""
+    inspector = sa.inspect(runtime.engine)
+    for table in tables.metadata.sorted_tables:
+        declared = {i.name: [c.name for c in i.columns] for i in table.indexes}
+        built = {
+            i["name"]: list(i["column_names"])
+            for i in inspector.get_indexes(table.name)
+            if i["name"] in declared
+        }
+        assert built == declared, table.name

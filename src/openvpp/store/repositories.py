@@ -4,7 +4,7 @@ commit: the unit of work owns the transaction."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any
 
@@ -248,6 +248,10 @@ class ApiKeyRepo(_Repo):
         return [_api_key(r) for r in rows]
 
 
+_AUDIT_COLUMNS = tuple(f.name for f in fields(AuditRecord))
+"""A record's columns (a shallow row: ``asdict`` would deep-copy every field for nothing)."""
+
+
 class AuditRepo(_Repo):
     """Appends under a lock on the chain head, so concurrent writers never fork the chain."""
 
@@ -256,6 +260,14 @@ class AuditRepo(_Repo):
         self._key = key
 
     def append(self, ctx: AuditContext, event: AuditEvent, at: datetime) -> AuditRecord:
+        return self.append_many([(ctx, event)], at)[0]
+
+    def append_many(
+        self, entries: Sequence[tuple[AuditContext, AuditEvent]], at: datetime
+    ) -> list[AuditRecord]:
+        """Chain ``entries`` in order: one read of the locked head, one insert, one update."""
+        if not entries:
+            return []
         head = self._c.execute(
             sa.select(t.audit_head.c.last_seq, t.audit_head.c.last_hash)
             .where(t.audit_head.c.id == 1)
@@ -263,14 +275,18 @@ class AuditRepo(_Repo):
         ).first()
         if head is None:
             raise RuntimeError("audit chain head is missing; the audit trail was tampered with")
-        record = chain(self._key, head[0], head[1], at, ctx, event)
-        self._c.execute(t.audit_log.insert().values(**asdict(record)))
+        seq, prev = head[0], head[1]
+        records = []
+        for ctx, event in entries:
+            record = chain(self._key, seq, prev, at, ctx, event)
+            records.append(record)
+            seq, prev = record.seq, record.hash
+        rows = [{name: getattr(r, name) for name in _AUDIT_COLUMNS} for r in records]
+        self._c.execute(t.audit_log.insert(), rows)
         self._c.execute(
-            t.audit_head.update()
-            .where(t.audit_head.c.id == 1)
-            .values(last_seq=record.seq, last_hash=record.hash)
+            t.audit_head.update().where(t.audit_head.c.id == 1).values(last_seq=seq, last_hash=prev)
         )
-        return record
+        return records
 
     def head(self) -> tuple[int, str] | None:
         row = self._c.execute(sa.select(t.audit_head.c.last_seq, t.audit_head.c.last_hash)).first()

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from openvpp.audit.chain import AuditContext, AuditEvent
 from openvpp.core.clock import Clock
+from openvpp.ports import UnitOfWork
 from openvpp.store import ai_repositories as ar
 from openvpp.store import autobid_repositories as abr
 from openvpp.store import dispatch_repositories as dr
@@ -55,6 +56,7 @@ class SqlUnitOfWork:
         self._write_lock = None if readonly else write_lock
         self._conn: Connection | None = None
         self._pending: AuditEvent | None = None
+        self._on_behalf: list[tuple[AuditContext, AuditSink | None, AuditEvent]] = []
 
     def __enter__(self) -> Self:
         conn = self._engine.connect()
@@ -106,6 +108,7 @@ class SqlUnitOfWork:
         self.auto_trading = abr.AutoTradingRepo(conn)
         self.bid_decisions = abr.BidDecisionRepo(conn)
         self._pending = None
+        self._on_behalf = []
         return self
 
     def __exit__(
@@ -139,16 +142,32 @@ class SqlUnitOfWork:
             )
         self._pending = event
 
+    def record_for(self, other: UnitOfWork, event: AuditEvent) -> None:
+        if not isinstance(other, SqlUnitOfWork):
+            raise TypeError("record_for takes another SqlUnitOfWork")
+        self._on_behalf.append((other.context, other._sink, event))
+
+    def savepoint(self) -> AbstractContextManager[Any]:
+        return self.connection.begin_nested()
+
     def commit(self) -> None:
         conn = self.connection
+        entries = [(ctx, event) for ctx, _, event in self._on_behalf]
         if self._pending is not None:
-            self.audit.append(self.context, self._pending, self._clock.now())
+            entries.insert(0, (self.context, self._pending))
+        if entries:
+            self.audit.append_many(entries, self._clock.now())
         conn.commit()
         if self._pending is not None and self._sink is not None:
             self._sink.written = True
+        for _, sink, _ in self._on_behalf:
+            if sink is not None:
+                sink.written = True
         self._pending = None
+        self._on_behalf = []
 
     def rollback(self) -> None:
         conn = self.connection
         conn.rollback()
         self._pending = None
+        self._on_behalf = []
