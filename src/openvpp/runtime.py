@@ -108,6 +108,7 @@ class Runtime:
         )
 
     def close(self) -> None:
+        self.trading.submissions.close()
         self.trading.orders.close()
         self.dispatch.close()
         self.engine.dispose()

@@ -15,6 +15,7 @@ from openvpp.jobs.registry import JobContext, JobRegistry
 from openvpp.markets.connections import ConnectionService
 from openvpp.markets.connectors.orders import ReconcilePolicy
 from openvpp.ports import UnitOfWork
+from openvpp.trading.batching import SubmitBatcher
 from openvpp.trading.control import TradingControlService
 from openvpp.trading.orders import State
 from openvpp.trading.service import OrderService
@@ -32,6 +33,8 @@ class TradingRuntime:
     orders: OrderService
     sync: VenueSync
     control: TradingControlService
+    submissions: SubmitBatcher
+    """Concurrent submissions through the API share their transactions (group commit)."""
 
 
 def build_trading(
@@ -42,7 +45,7 @@ def build_trading(
     )
     sync = VenueSync(clock, orders)
     orders.on_fills = sync.poll_fills
-    return TradingRuntime(orders, sync, TradingControlService(clock, orders))
+    return TradingRuntime(orders, sync, TradingControlService(clock, orders), SubmitBatcher(orders))
 
 
 def system_uow(rt: Runtime, organization_id: str | None) -> UnitOfWork:

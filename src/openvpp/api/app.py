@@ -16,6 +16,7 @@ from openvpp import __version__
 from openvpp.api.deps import authorize
 from openvpp.api.errors import install_error_handlers
 from openvpp.api.logs import configure_logging
+from openvpp.api.metrics import ORDER_BATCH_SIZE
 from openvpp.api.middleware import RequestMiddleware
 from openvpp.api.policy import API_PREFIX
 from openvpp.api.routes import (
@@ -60,8 +61,12 @@ API key with an HMAC-SHA256 request signature (headers `X-OpenVPP-Key`, `-Timest
 
 
 # Each router carries its full path prefix, so a route's ``path`` is the template the policy
-# table names. The app includes exactly these.
+# table names. The app includes exactly these. A request is matched against the routes in this
+# order (about 10 us per route), so the busiest come first: order submission and device
+# telemetry; no two routers share a path, so the order changes nothing else.
 ROUTERS: tuple[APIRouter, ...] = (
+    trading.router,
+    telemetry.router,
     health.router,
     auth.router,
     identity.router,
@@ -69,14 +74,12 @@ ROUTERS: tuple[APIRouter, ...] = (
     ops.router,
     jobs.router,
     resources.router,
-    telemetry.router,
     templates.router,
     vpps.router,
     markets.router,
     market_data.router,
     market_connections.router,
     ai.router,
-    trading.router,
     dispatch.router,
     autobid.router,
 )
@@ -146,6 +149,7 @@ def create_app(
         responses=ERROR_RESPONSES,
     )
     app.state.runtime = rt
+    rt.trading.submissions.on_batch = ORDER_BATCH_SIZE.observe
     _document_page_cap(app, settings.max_page_size)
     install_error_handlers(app)
     for router in ROUTERS:

@@ -18,3 +18,8 @@ LATENCY = Histogram(
 AUDIT_FAILURES = Counter(
     "openvpp_audit_write_failures_total", "Audit rows that could not be written"
 )
+ORDER_BATCH_SIZE = Histogram(
+    "openvpp_order_batch_size",
+    "Order submissions per group-committed batch (trading/batching.py)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)

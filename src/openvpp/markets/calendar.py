@@ -14,6 +14,7 @@ an ambiguous rule time means its first occurrence, a skipped one is shifted forw
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from itertools import pairwise
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
@@ -105,13 +106,18 @@ def delivery_intervals(market_or_product: Market | Product, day: date) -> list[D
 
     A product's grid uses its ``period_min``, a market's its settlement period.
     """
-    period_min, tz = _period_zone(market_or_product)
+    return list(_intervals(*_period_zone(market_or_product), day))
+
+
+@lru_cache(maxsize=4096)
+def _intervals(period_min: int, tz: str, day: date) -> tuple[DeliveryInterval, ...]:
+    """The grid of one local day, built once (orders look their interval up in it)."""
     starts, end = _starts_utc(day, period_min, tz)
     zone = ZoneInfo(tz)
     bounds = [*starts, end]
-    return [
+    return tuple(
         DeliveryInterval(s, e, s.astimezone(zone), e.astimezone(zone)) for s, e in pairwise(bounds)
-    ]
+    )
 
 
 def delivery_index(market_or_product: Market | Product, day: date) -> pd.DatetimeIndex:

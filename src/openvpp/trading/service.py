@@ -58,15 +58,17 @@ from openvpp.trading.risk import (
     RiskRequest,
     TradingMode,
     check_order,
-    effective_mode,
 )
+from openvpp.trading.submit_view import SubmitView
 from openvpp.trading.venues import VENUE_ERRORS, Venues
 
 __all__ = [
     "VENUE_ERRORS",
     "FaultHook",
     "OrderService",
+    "Placed",
     "Placement",
+    "VenueAnswer",
     "execute_batch",
     "market_product",
     "order_view",
@@ -104,6 +106,33 @@ class Placement:
 
     order: Order
     created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """An order inserted by :meth:`OrderService.place`, its connection and its audit event."""
+
+    order: Order
+    connection: MarketConnection
+    audit: AuditEvent
+
+
+@dataclass(frozen=True, slots=True)
+class VenueAnswer:
+    """What a venue's answer to a submission means: the events to apply, the audit action
+    (``None``: a plain acknowledgement, in the order's event log only) and its detail."""
+
+    events: list[om.Event]
+    action: str | None
+    detail: dict[str, Any]
+
+
+def not_sent(exc: NotSentError | ValidationFailed) -> VenueAnswer:
+    """The answer when the order provably never reached the venue (or the connection cannot
+    be used: disabled, bad URL)."""
+    return VenueAnswer(
+        [om.Sent(), om.NotSent(f"not sent: {exc.message}"[:500])], "trading.order.send", {}
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,12 +193,17 @@ class OrderService:
             raise NotFound(f"no connection {order.connection_id!r}", field="connection_id")
         return found
 
-    def _hook(self, point: str, order: Order) -> None:
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    def hook(self, point: str, order: Order) -> None:
+        """The fault hook at the named point (crash tests)."""
         if self.fault is not None:
             self.fault(point, order)
 
     # --- submission -------------------------------------------------------------------------
-    def _resolve(self, uow: UnitOfWork, org: str, cmd: SubmitOrder, now: datetime) -> _Resolved:
+    def _resolve(self, view: SubmitView, org: str, cmd: SubmitOrder, now: datetime) -> _Resolved:
         market, product = market_product(cmd.market, cmd.product)
         if not is_open(product, cmd.delivery_start, now):
             raise ValidationFailed(
@@ -177,10 +211,10 @@ class OrderService:
                 "is not open",
                 field="delivery_start",
             )
-        if not uow.trading_orders.vpp_exists(org, cmd.vpp_id):
+        if not view.vpp_exists(org, cmd.vpp_id):
             raise NotFound(f"no VPP {cmd.vpp_id!r}", field="vpp_id")
         if cmd.connection_id is not None:
-            connection = uow.market_connections.get(org, cmd.connection_id)
+            connection = view.connection(org, cmd.connection_id)
             if connection is None:
                 raise NotFound(f"no connection {cmd.connection_id!r}", field="connection_id")
             if cmd.market not in connection.markets or not connection.enabled:
@@ -189,11 +223,7 @@ class OrderService:
                     field="connection_id",
                 )
         else:
-            serving = [
-                c
-                for c in uow.market_connections.of_org(org)
-                if c.enabled and cmd.market in c.markets
-            ]
+            serving = [c for c in view.connections(org) if c.enabled and cmd.market in c.markets]
             if not serving:
                 raise ValidationFailed(
                     f"no enabled connection serves {cmd.market}; give connection_id",
@@ -223,17 +253,9 @@ class OrderService:
             uow.commit()
         self._state_rows.update((organization_id, s) for s in missing)
 
-    def lock_mode(self, uow: UnitOfWork, organization_id: str, vpp_id: str) -> TradingMode:
-        """Lock the organization's, then the VPP's state row; the effective mode."""
-        modes = []
-        for scope in (GLOBAL, vpp_id):
-            record = uow.trading_control.state(organization_id, scope, lock=True)
-            modes.append(record.mode if record else TradingMode.ACTIVE)
-        return effective_mode(*modes)
-
     def _decide(
         self,
-        uow: UnitOfWork,
+        view: SubmitView,
         org: str,
         cmd: SubmitOrder,
         market: Market,
@@ -242,11 +264,9 @@ class OrderService:
         *,
         replacing: Order | None = None,
     ) -> RiskDecision:
-        mode = self.lock_mode(uow, org, cmd.vpp_id)
-        limits = uow.trading_control.limits(org, cmd.vpp_id, cmd.market) or DEFAULT_LIMITS
-        exposure = uow.trading_orders.exposure(
-            org, cmd.vpp_id, cmd.market, cmd.product, cmd.delivery_start
-        )
+        mode = view.mode(org, cmd.vpp_id)
+        limits = view.limits(org, cmd.vpp_id, cmd.market) or DEFAULT_LIMITS
+        exposure = view.exposure(org, cmd.vpp_id, cmd.market, cmd.product, cmd.delivery_start)
         if replacing is not None:  # a modification: its own open volume is replaced
             rest = replacing.remaining
             exposure = replace(
@@ -264,14 +284,10 @@ class OrderService:
             # counted only when limited (a count over the window per order costs)
             orders_last_second=0
             if replacing or limits.max_orders_per_second is None
-            else uow.trading_orders.accepted_since(
-                org, cmd.vpp_id, cmd.market, now - timedelta(seconds=1)
-            ),
+            else view.accepted_since(org, cmd.vpp_id, cmd.market, now - timedelta(seconds=1)),
             orders_last_minute=0
             if replacing or limits.max_orders_per_minute is None
-            else uow.trading_orders.accepted_since(
-                org, cmd.vpp_id, cmd.market, now - timedelta(minutes=1)
-            ),
+            else view.accepted_since(org, cmd.vpp_id, cmd.market, now - timedelta(minutes=1)),
         )
         if replacing is not None:
             limits = replace(limits, max_orders_per_second=None, max_orders_per_minute=None)
@@ -281,77 +297,88 @@ class OrderService:
         """Store, risk-check and send ``cmd``; an idempotent replay returns the stored order."""
         org = principal.organization_id
         self.ensure_state_rows(uow, org, cmd.vpp_id)
-        now = self._clock.now()
         try:
             with uow:
-                r = self._resolve(uow, org, cmd, now)
-                body_hash = hashlib.sha256(
-                    canonical_json(cmd.hash_body(r.connection.id)).encode()
-                ).hexdigest()
-                decision = self._decide(uow, org, cmd, r.market, r.product, now)
-                order = Order(
-                    id=new_id(),
-                    organization_id=org,
-                    vpp_id=cmd.vpp_id,
-                    connection_id=r.connection.id,
-                    client_order_id=cmd.client_order_id,
-                    market=cmd.market,
-                    product=cmd.product,
-                    delivery_start=cmd.delivery_start,
-                    side=cmd.side,
-                    order_type=cmd.order_type,
-                    price=exact(cmd.price),
-                    quantity=exact(cmd.quantity),
-                    state=State.CREATED,
-                    body_hash=body_hash,
-                    created_at=now,
-                    updated_at=now,
-                    gate_closure=r.closure,
-                    decision_id=cmd.decision_id,
-                    created_by=principal.id,
-                )
-                event: om.Event = (
-                    om.RiskPassed()
-                    if decision.accepted
-                    else om.RiskFailed(decision.rule or "risk", decision.reason)
-                )
-                order = om.apply(order, event)
-                uow.trading_orders.insert(order)
-                uow.trading_orders.add_events(
-                    [
-                        (order.id, now, "created", State.CREATED, {}),
-                        (
-                            order.id,
-                            now,
-                            type(event).__name__,
-                            order.state,
-                            {"reason": decision.reason},
-                        ),
-                    ]
-                )
-                uow.record(
-                    AuditEvent(
-                        action="trading.order.submit",
-                        object_type="trading_order",
-                        object_id=order.id,
-                        after={
-                            **order_view(order),
-                            "risk": "accepted" if decision.accepted else "rejected",
-                            "risk_rule": decision.rule,
-                            "risk_reason": decision.reason,
-                        },
-                        outcome="success" if decision.accepted else "rejected",
-                    )
-                )
+                placed = self.place(uow, principal, cmd, self._clock.now())
+                uow.record(placed.audit)
                 uow.commit()
         except DuplicateOrder:
-            return Placement(self._replay(uow, org, cmd), False)
-        if order.state is not State.RISK_CHECKED:
-            return Placement(order, True)
-        self._hook("after_commit_before_send", order)
-        return Placement(self.send(uow, order, r.connection), True)
+            return Placement(self.replay(uow, org, cmd), False)
+        if placed.order.state is not State.RISK_CHECKED:
+            return Placement(placed.order, True)
+        self.hook("after_commit_before_send", placed.order)
+        return Placement(self.send(uow, placed.order, placed.connection), True)
 
-    def _replay(self, uow: UnitOfWork, org: str, cmd: SubmitOrder) -> Order:
+    def place(
+        self,
+        uow: UnitOfWork,
+        principal: Principal,
+        cmd: SubmitOrder,
+        now: datetime,
+        view: SubmitView | None = None,
+    ) -> Placed:
+        """Within an open unit of work: resolve, risk-check and insert ``cmd`` with its event
+        log; the audit event is the caller's to record. :class:`DuplicateOrder` when its
+        client order id is taken (nothing written). ``view``: the transaction's reads, shared
+        by the submissions of a batch (a fresh one by default)."""
+        org = principal.organization_id
+        view = view or SubmitView(uow)
+        r = self._resolve(view, org, cmd, now)
+        body_hash = hashlib.sha256(
+            canonical_json(cmd.hash_body(r.connection.id)).encode()
+        ).hexdigest()
+        decision = self._decide(view, org, cmd, r.market, r.product, now)
+        order = Order(
+            id=new_id(),
+            organization_id=org,
+            vpp_id=cmd.vpp_id,
+            connection_id=r.connection.id,
+            client_order_id=cmd.client_order_id,
+            market=cmd.market,
+            product=cmd.product,
+            delivery_start=cmd.delivery_start,
+            side=cmd.side,
+            order_type=cmd.order_type,
+            price=exact(cmd.price),
+            quantity=exact(cmd.quantity),
+            state=State.CREATED,
+            body_hash=body_hash,
+            created_at=now,
+            updated_at=now,
+            gate_closure=r.closure,
+            decision_id=cmd.decision_id,
+            created_by=principal.id,
+        )
+        event: om.Event = (
+            om.RiskPassed()
+            if decision.accepted
+            else om.RiskFailed(decision.rule or "risk", decision.reason)
+        )
+        order = om.apply(order, event)
+        uow.trading_orders.insert(order)
+        uow.trading_orders.add_events(
+            [
+                (order.id, now, "created", State.CREATED, {}),
+                (order.id, now, type(event).__name__, order.state, {"reason": decision.reason}),
+            ]
+        )
+        view.placed(order)
+        audit = AuditEvent(
+            action="trading.order.submit",
+            object_type="trading_order",
+            object_id=order.id,
+            after={
+                **order_view(order),
+                "risk": "accepted" if decision.accepted else "rejected",
+                "risk_rule": decision.rule,
+                "risk_reason": decision.reason,
+            },
+            outcome="success" if decision.accepted else "rejected",
+        )
+        return Placed(order, r.connection, audit)
+
+    def replay(self, uow: UnitOfWork, org: str, cmd: SubmitOrder) -> Order:
+        """The stored order of a repeated ``cmd`` (409 when its body differs)."""
         with uow:
             existing = uow.trading_orders.by_client_id(org, cmd.client_order_id)
         if existing is None:  # the constraint fired for another reason
@@ -368,6 +395,16 @@ class OrderService:
 
     def send(self, uow: UnitOfWork, order: Order, connection: MarketConnection) -> Order:
         """Send a stored ``risk_checked`` order and record the venue's answer."""
+        try:
+            answer = self.venue(connection, lambda c: self.ask(c, order))
+        except (NotSentError, ValidationFailed) as exc:  # no connector for the connection
+            answer = not_sent(exc)
+        self.hook("after_send_before_ack", order)
+        done = self.record(uow, order, answer.events, answer.action, answer.detail)
+        return self.after_answer(uow, done, connection, answer)
+
+    async def ask(self, connector: VenueConnector, order: Order) -> VenueAnswer:
+        """Send a stored ``risk_checked`` order; the events its outcome means."""
         request = OrderRequest(
             client_order_id=order.client_order_id,
             market=order.market,
@@ -381,17 +418,12 @@ class OrderService:
         events: list[om.Event] = [om.Sent()]
         detail: dict[str, Any] = {}
         try:
-            outcome = self.venue(
-                connection,
-                lambda c: submit_with_reconciliation(c, request, policy=self.policy),
-            )
-        except NotSentError as exc:
-            events.append(om.NotSent(f"not sent: {exc.message}"[:500]))
+            outcome = await submit_with_reconciliation(connector, request, policy=self.policy)
+        except (NotSentError, ValidationFailed) as exc:
+            return not_sent(exc)
         except VenueRejectedError as exc:
             events.append(om.VenueReject(f"venue: {exc.code}: {exc.message}"[:500]))
             detail = {"status": exc.status, "field": exc.field}
-        except ValidationFailed as exc:  # the connection cannot be used (disabled, bad URL)
-            events.append(om.NotSent(f"not sent: {exc.message}"[:500]))
         else:
             detail = {"submits": outcome.submits, "events": list(outcome.events)}
             if outcome.order is None:
@@ -399,15 +431,19 @@ class OrderService:
             else:
                 events.append(om.VenueAck(outcome.order.venue_order_id))
                 events.append(reconciled_event(outcome.order))
-        self._hook("after_send_before_ack", order)
         # a plain acknowledgement is in the order's event log; the audit trail gets the
         # decision (submit) and every abnormal outcome (refused, not sent, unknown)
         acknowledged = isinstance(events[-1], om.Reconciled)
-        action = None if acknowledged else "trading.order.send"
-        done = self.record(uow, order, events, action, detail)
+        return VenueAnswer(events, None if acknowledged else "trading.order.send", detail)
+
+    def after_answer(
+        self, uow: UnitOfWork, done: Order, connection: MarketConnection, answer: VenueAnswer
+    ) -> Order:
+        """A recorded answer's consequences: a cancellation requested meanwhile (kill switch)
+        is carried out; fills the venue reported with it are read."""
         if done.cancel_requested and not done.final:
             return self.cancel_at_venue(uow, done, connection)
-        return self._with_fills(uow, done, connection, events[-1])
+        return self._with_fills(uow, done, connection, answer.events[-1])
 
     def _with_fills(
         self, uow: UnitOfWork, order: Order, connection: MarketConnection, last: om.Event
@@ -438,40 +474,55 @@ class OrderService:
         """Apply ``events`` to the stored order (re-read ``FOR UPDATE``) in one unit of work;
         events the machine refuses are logged and skipped. Audited as ``action`` when the
         state changed (or always, when ``action`` names a command)."""
-        now = self._clock.now()
         with uow:
-            current = uow.trading_orders.get(order.organization_id, order.id, lock=True)
-            if current is None:
-                raise NotFound(f"no order {order.id!r}", field="order_id")
-            new = current
-            log_rows: list[tuple[str, datetime, str, State, dict[str, Any]]] = []
-            for event in events:
-                try:
-                    new = om.apply(new, event)
-                except om.InvalidTransition as exc:
-                    log.warning("order %s: %s", current.id, exc.message)
-                    log_rows.append(
-                        (current.id, now, "refused:" + type(event).__name__, new.state, {})
-                    )
-                    continue
-                log_rows.append(
-                    (current.id, now, type(event).__name__, new.state, _event_detail(event))
-                )
-            uow.trading_orders.add_events(log_rows)
-            if new != current:
-                new = replace(new, version=current.version + 1, updated_at=now)
-                uow.trading_orders.update(new)
-            if action is not None and (new.state != current.state or detail is not None):
-                uow.record(
-                    AuditEvent(
-                        action=action,
-                        object_type="trading_order",
-                        object_id=current.id,
-                        before={"state": current.state.value},
-                        after={**order_view(new), **(detail or {})},
-                    )
-                )
+            new = self.record_in(uow, order, events, action, detail, self._clock.now())
             uow.commit()
+        return new
+
+    def record_in(
+        self,
+        uow: UnitOfWork,
+        order: Order,
+        events: list[om.Event],
+        action: str | None,
+        detail: dict[str, Any] | None,
+        now: datetime,
+        *,
+        audit_as: UnitOfWork | None = None,
+    ) -> Order:
+        """:meth:`record` within an open unit of work; the audit row carries ``audit_as``'s
+        actor when given (a batch of several requests' submissions)."""
+        current = uow.trading_orders.get(order.organization_id, order.id, lock=True)
+        if current is None:
+            raise NotFound(f"no order {order.id!r}", field="order_id")
+        new = current
+        log_rows: list[tuple[str, datetime, str, State, dict[str, Any]]] = []
+        for event in events:
+            try:
+                new = om.apply(new, event)
+            except om.InvalidTransition as exc:
+                log.warning("order %s: %s", current.id, exc.message)
+                log_rows.append((current.id, now, "refused:" + type(event).__name__, new.state, {}))
+                continue
+            log_rows.append(
+                (current.id, now, type(event).__name__, new.state, _event_detail(event))
+            )
+        uow.trading_orders.add_events(log_rows)
+        if new != current:
+            new = replace(new, version=current.version + 1, updated_at=now)
+            uow.trading_orders.update(new)
+        if action is not None and (new.state != current.state or detail is not None):
+            audit = AuditEvent(
+                action=action,
+                object_type="trading_order",
+                object_id=current.id,
+                before={"state": current.state.value},
+                after={**order_view(new), **(detail or {})},
+            )
+            if audit_as is None:
+                uow.record(audit)
+            else:
+                uow.record_for(audit_as, audit)
         return new
 
     # --- cancel and modify ----------------------------------------------------------------------
@@ -555,7 +606,9 @@ class OrderService:
                 new_price,
                 new_quantity,
             )
-            decision = self._decide(uow, org, cmd, market, product, now, replacing=order)
+            decision = self._decide(
+                SubmitView(uow), org, cmd, market, product, now, replacing=order
+            )
             connection = uow.market_connections.get(org, order.connection_id)
         if not decision.accepted:
             raise ValidationFailed(f"risk: {decision.reason}", field=_risk_field(decision.rule))

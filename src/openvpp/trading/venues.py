@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -83,6 +83,30 @@ class Venues:
 
         async def run() -> T:
             return await call(await self._guarded(venue_loop, connection))
+
+        return venue_loop.run(run())
+
+    def run_many(
+        self,
+        calls: Sequence[tuple[MarketConnection, Callable[[VenueConnector], Awaitable[T]]]],
+    ) -> list[T | Exception]:
+        """:meth:`run` for several calls at once, concurrently on this thread's venue loop;
+        each call's result or the exception it raised, in the order given."""
+        venue_loop = self._loop()
+
+        async def one(
+            connection: MarketConnection, call: Callable[[VenueConnector], Awaitable[T]]
+        ) -> T:
+            return await call(await self._guarded(venue_loop, connection))
+
+        async def run() -> list[T | Exception]:
+            done = await asyncio.gather(*(one(c, f) for c, f in calls), return_exceptions=True)
+            out: list[T | Exception] = []
+            for result in done:
+                if isinstance(result, BaseException) and not isinstance(result, Exception):
+                    raise result  # cancellation, interpreter exit
+                out.append(result)
+            return out
 
         return venue_loop.run(run())
 

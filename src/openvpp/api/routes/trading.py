@@ -36,7 +36,7 @@ from openvpp.identity.model import Principal
 from openvpp.ports import UnitOfWork
 from openvpp.trading.records import OrderFilter
 from openvpp.trading.risk import DEFAULT_LIMITS, TradingMode
-from openvpp.trading.service import execute_batch, market_product
+from openvpp.trading.service import market_product
 from openvpp.trading.sessions import sessions_of_day
 
 router = APIRouter(prefix=f"{API_PREFIX}/trading", tags=["trading"])
@@ -104,7 +104,7 @@ async def sessions(
 async def place_order(
     body: OrderIn, response: Response, rt: RuntimeDep, uow: WriteUow, principal: PrincipalDep
 ) -> OrderOut:
-    placed = await blocking(rt.trading.orders.submit, uow, principal, body.command())
+    placed = await rt.trading.submissions.submit_async(uow, principal, body.command())
     if not placed.created:
         response.status_code = 200
     return OrderOut.of(placed.order)
@@ -191,7 +191,7 @@ async def execute(
     body: ExecuteIn, rt: RuntimeDep, uow: WriteUow, principal: PrincipalDep
 ) -> ExecuteOut:
     cmds = [o.command() for o in body.orders]
-    results = await blocking(execute_batch, rt.trading.orders, uow, principal, cmds)
+    results = await blocking(rt.trading.submissions.submit_many, uow, principal, cmds)
     items = []
     for cmd, result in zip(cmds, results, strict=True):
         if isinstance(result, DomainError):

@@ -1,0 +1,315 @@
+"""Group commit of order submissions: concurrent submissions share their transactions.
+
+Submissions join a queue that one writer thread per process drains. It takes every queued
+submission and, for all of them at once,
+
+1. in **one** writing unit of work, risk-checks and inserts each order in a savepoint of its
+   own (:meth:`OrderService.place`; a taken client order id or a refusal undoes only that
+   one), each audit row written with its own request's actor (``record_for``), and commits:
+   every order is stored before any is sent;
+2. sends the accepted orders to their venues concurrently (on the writer's venue loop);
+3. records all the answers in **one** second unit of work;
+4. finishes each submission (an idempotent replay, a cancellation requested meanwhile, fills
+   reported with the answer) and hands it its result.
+
+Under load a batch forms while the previous one is written, so the cost of a transaction (the
+lock, ``BEGIN``, ``COMMIT``, the audit head) is paid once per batch instead of twice per order;
+alone, a submission is a batch of one. A request waits on its result without holding a thread
+(:meth:`SubmitBatcher.submit_async`), and one thread writes instead of one per request, so the
+requests do not contend for the database lock and the interpreter. Anything unexpected in a
+step (a database error, a lost update) undoes that step's transaction and falls back to the
+one-by-one path for the submissions concerned, so a batch never fails an order that would
+have succeeded alone; an exception that ends a batch (a crash test's fault hook) reaches every
+submission of it, and the writer goes on with the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from openvpp.core.errors import DomainError, ValidationFailed
+from openvpp.identity.model import Principal
+from openvpp.markets.connectors.protocol import NotSentError, VenueConnector
+from openvpp.ports import UnitOfWork
+from openvpp.trading.orders import Order, State
+from openvpp.trading.records import DuplicateOrder, SubmitOrder
+from openvpp.trading.service import OrderService, Placed, Placement, VenueAnswer, not_sent
+from openvpp.trading.submit_view import SubmitView
+
+__all__ = ["SubmitBatcher"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class _Item:
+    """One submission and, once ``done``, what the writer made of it."""
+
+    uow: UnitOfWork
+    principal: Principal
+    cmd: SubmitOrder
+    notify: Callable[[_Item], object]
+    done: bool = False
+    error: BaseException | None = None
+    duplicate: bool = False
+    alone: bool = False  # the batch could not take it: the one-by-one path submits it
+    placed: Placed | None = None
+    answer: VenueAnswer | None = None
+    order: Order | None = None  # as recorded after the venue's answer
+    result: Placement | None = None
+
+
+class SubmitBatcher:
+    """Submissions are grouped (module doc); each gets the result :meth:`OrderService.submit`
+    would give it."""
+
+    def __init__(self, service: OrderService) -> None:
+        self._service = service
+        self._cv = threading.Condition()
+        self._queue: list[_Item] = []
+        self._writer: threading.Thread | None = None
+        self._closed = False
+        self.batches = 0
+        """Batches written so far."""
+        self.largest = 0
+        """The most submissions one batch took."""
+        self.on_batch: Callable[[int], object] | None = None
+        """Told each batch's size (the composition root feeds a metric)."""
+
+    # --- submitting ---------------------------------------------------------------------------
+    def submit(self, uow: UnitOfWork, principal: Principal, cmd: SubmitOrder) -> Placement:
+        """Submit and wait (a thread)."""
+        return _outcome(self._wait([_Item(uow, principal, cmd, _Waiter())])[0])
+
+    async def submit_async(
+        self, uow: UnitOfWork, principal: Principal, cmd: SubmitOrder
+    ) -> Placement:
+        """Submit and wait without holding a thread (an event loop)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[_Item] = loop.create_future()
+
+        def settle(item: _Item) -> None:
+            def set_result() -> None:
+                if not future.done():  # the request may have gone meanwhile
+                    future.set_result(item)
+
+            with contextlib.suppress(RuntimeError):  # the loop closed (shutdown)
+                loop.call_soon_threadsafe(set_result)
+
+        self._enqueue([_Item(uow, principal, cmd, settle)])
+        return _outcome(await future)
+
+    def submit_many(
+        self, uow: UnitOfWork, principal: Principal, cmds: Sequence[SubmitOrder]
+    ) -> list[Placement | DomainError]:
+        """Submit ``cmds`` in one batch (they queue together): a placement or the error that
+        refused it, in the order given, as :func:`openvpp.trading.service.execute_batch`."""
+        items = self._wait([_Item(uow, principal, cmd, _Waiter()) for cmd in cmds])
+        out: list[Placement | DomainError] = []
+        for item in items:
+            try:
+                out.append(_outcome(item))
+            except DomainError as exc:
+                out.append(exc)
+        return out
+
+    def close(self) -> None:
+        """Stop the writer once the queue is empty (at shutdown)."""
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+            writer = self._writer
+        if writer is not None and writer is not threading.current_thread():
+            writer.join(timeout=30)
+
+    def _wait(self, items: list[_Item]) -> list[_Item]:
+        if items:
+            self._enqueue(items)
+        for item in items:
+            waiter = item.notify
+            assert isinstance(waiter, _Waiter)
+            waiter.wait()
+        return items
+
+    def _enqueue(self, items: list[_Item]) -> None:
+        with self._cv:
+            if self._closed:
+                raise RuntimeError("order submission is shut down")
+            self._queue.extend(items)
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._write, name="openvpp-order-writer", daemon=True
+                )
+                self._writer.start()
+            self._cv.notify()
+
+    # --- the writer ---------------------------------------------------------------------------
+    def _write(self) -> None:
+        while True:
+            with self._cv:
+                while not self._queue and not self._closed:
+                    self._cv.wait()
+                if not self._queue:
+                    self._writer = None
+                    return
+                batch, self._queue = self._queue, []
+            self.batches += 1
+            self.largest = max(self.largest, len(batch))
+            if self.on_batch is not None:
+                self.on_batch(len(batch))
+            try:
+                self._run(batch)
+                for item in batch:
+                    self._finish(item)
+            except BaseException as exc:  # a fault hook or a bug: every submission hears of it
+                log.exception("a batch of %d order submissions failed", len(batch))
+                for item in batch:
+                    if item.result is None:
+                        item.error = exc
+            finally:
+                for item in batch:
+                    item.done = True
+                    item.notify(item)
+
+    def _run(self, batch: list[_Item]) -> None:
+        service = self._service
+        for item in batch:
+            service.ensure_state_rows(item.uow, item.principal.organization_id, item.cmd.vpp_id)
+        uow = batch[0].uow  # any of the batch's units of work: not in use meanwhile
+        sendable = self._place_all(uow, batch, service.clock.now())
+        for _, placed in sendable:
+            service.hook("after_commit_before_send", placed.order)
+        self._ask_all(sendable)
+        answered = [(i, p) for i, p in sendable if i.answer is not None]
+        for _, placed in answered:
+            service.hook("after_send_before_ack", placed.order)
+        if answered:
+            self._record_all(uow, answered)
+
+    def _place_all(
+        self, uow: UnitOfWork, batch: list[_Item], now: datetime
+    ) -> list[tuple[_Item, Placed]]:
+        """Step 1: every order stored (or refused) in one transaction; those to send."""
+        try:
+            with uow:
+                view = SubmitView(uow)
+                view.lock((i.principal.organization_id, i.cmd.vpp_id) for i in batch)
+                for item in batch:
+                    try:
+                        with uow.savepoint():
+                            placed = self._service.place(uow, item.principal, item.cmd, now, view)
+                    except DuplicateOrder:
+                        item.duplicate = True
+                    except DomainError as exc:
+                        item.error = exc
+                    else:
+                        uow.record_for(item.uow, placed.audit)
+                        item.placed = placed
+                uow.commit()
+        except Exception:
+            log.exception("a batch of %d submissions failed; submitting one by one", len(batch))
+            for item in batch:
+                item.placed, item.duplicate, item.error, item.alone = None, False, None, True
+            return []
+        return [
+            (i, i.placed)
+            for i in batch
+            if i.placed is not None and i.placed.order.state is State.RISK_CHECKED
+        ]
+
+    def _ask_all(self, sendable: list[tuple[_Item, Placed]]) -> None:
+        """Step 2: the venues' answers, asked all at once."""
+        if not sendable:
+            return
+        results = self._service.venues.run_many(
+            [(p.connection, _asker(self._service, p.order)) for _, p in sendable]
+        )
+        for (item, _), result in zip(sendable, results, strict=True):
+            if isinstance(result, VenueAnswer):
+                item.answer = result
+            elif isinstance(result, NotSentError | ValidationFailed):  # no connector
+                item.answer = not_sent(result)
+            else:  # a bug: this submission fails as it would alone; the order stays stored
+                item.error = result
+
+    def _record_all(self, uow: UnitOfWork, answered: list[tuple[_Item, Placed]]) -> None:
+        """Step 3: every answer recorded in one transaction (one by one if that fails)."""
+        service = self._service
+        now = service.clock.now()
+        try:
+            with uow:
+                for item, placed in answered:
+                    a = item.answer
+                    assert a is not None
+                    item.order = service.record_in(
+                        uow, placed.order, a.events, a.action, a.detail, now, audit_as=item.uow
+                    )
+                uow.commit()
+        except Exception:
+            log.exception("recording %d venue answers at once failed; one by one", len(answered))
+            for item, placed in answered:
+                a = item.answer
+                assert a is not None
+                try:
+                    item.order = service.record(
+                        item.uow, placed.order, a.events, a.action, a.detail
+                    )
+                except Exception as exc:
+                    item.error = exc
+
+    # --- each submission, in its own thread -------------------------------------------------------
+    def _finish(self, item: _Item) -> None:
+        """Step 4: the submission's result, or the error that refused it."""
+        try:
+            item.result = self._result(item)
+        except Exception as exc:
+            item.error = exc
+
+    def _result(self, item: _Item) -> Placement:
+        service = self._service
+        if item.error is not None:
+            raise item.error
+        if item.alone:
+            return service.submit(item.uow, item.principal, item.cmd)
+        if item.duplicate:
+            return Placement(
+                service.replay(item.uow, item.principal.organization_id, item.cmd), False
+            )
+        placed = item.placed
+        assert placed is not None
+        if item.order is None or item.answer is None:  # refused by the risk checks
+            return Placement(placed.order, True)
+        done = service.after_answer(item.uow, item.order, placed.connection, item.answer)
+        return Placement(done, True)
+
+
+class _Waiter:
+    """Wakes a waiting thread."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def __call__(self, _item: _Item) -> None:
+        self._event.set()
+
+    def wait(self) -> None:
+        self._event.wait()
+
+
+def _outcome(item: _Item) -> Placement:
+    if item.error is not None:
+        raise item.error
+    assert item.result is not None
+    return item.result
+
+
+def _asker(
+    service: OrderService, order: Order
+) -> Callable[[VenueConnector], Awaitable[VenueAnswer]]:
+    return lambda connector: service.ask(connector, order)

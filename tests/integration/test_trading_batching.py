@@ -1,0 +1,318 @@
+"""Group commit of order submissions (``trading/batching.py``) against the real database: each
+submission of a batch gets the outcome it would get alone, with its own audit row and actor;
+a failing step falls back to the one-by-one path; a fault in a batch reaches every submission
+and never leaves one waiting."""
+
+from __future__ import annotations
+
+import random
+import threading
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from openvpp.audit.chain import AuditContext
+from openvpp.audit.service import verify_chain
+from openvpp.core.errors import Conflict, DomainError, NotFound
+from openvpp.identity.model import Principal, Role
+from openvpp.runtime import Runtime
+from openvpp.store import tables as t
+from openvpp.trading.orders import Order, State
+from openvpp.trading.records import SubmitOrder
+from openvpp.trading.service import Placement
+from tests.integration.trading_support import MARKET, PRODUCT, open_hour, setup_trading
+from tests.support import ShiftClock, bearer, demo
+
+
+@pytest.fixture
+def trading(client: TestClient, seeded: Runtime) -> dict[str, Any]:
+    ctx = setup_trading(client)
+    with seeded.uow(readonly=True) as uow:
+        org = uow.market_connections.of_org(None)[0].organization_id
+    ctx["principal"] = Principal(
+        kind="user",
+        id="trader",
+        organization_id=org,
+        roles=frozenset({Role.TRADER}),
+        user_id="trader",
+    )
+    ctx["org"] = org
+    return ctx
+
+
+def _cmd(ctx: dict[str, Any], clock: ShiftClock, cid: str, **over: Any) -> SubmitOrder:
+    fields: dict[str, Any] = {
+        "client_order_id": cid,
+        "vpp_id": ctx["vpp_id"],
+        "market": MARKET,
+        "product": PRODUCT,
+        "delivery_start": open_hour(clock.now()),
+        "side": "sell",
+        "price": Decimal(50),
+        "quantity": Decimal(1),
+        **over,
+    }
+    return SubmitOrder(**fields)
+
+
+def _uow(rt: Runtime, ctx: dict[str, Any], request_id: str) -> Any:
+    return rt.uow(
+        AuditContext(
+            actor_type="user",
+            actor_id="trader",
+            organization_id=ctx["org"],
+            request_id=request_id,
+        )
+    )
+
+
+def _submit_audit(rt: Runtime) -> dict[str, str | None]:
+    """order id -> request id of its ``trading.order.submit`` audit row."""
+    a = t.audit_log
+    with rt.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(a.c.object_id, a.c.request_id).where(a.c.action == "trading.order.submit")
+        ).all()
+    return {r[0]: r[1] for r in rows}
+
+
+def _chain_ok(rt: Runtime) -> bool:
+    return verify_chain(rt.uow(readonly=True, snapshot=True), rt.audit_key).ok
+
+
+def test_a_batch_gives_each_submission_its_own_outcome(
+    seeded: Runtime, trading: dict[str, Any], clock: ShiftClock
+) -> None:
+    ctx = trading
+    cmds = [
+        _cmd(ctx, clock, "b-1"),
+        _cmd(ctx, clock, "b-2", side="buy", price=Decimal(10)),
+        _cmd(ctx, clock, "b-1"),  # the same again: the stored order
+        _cmd(ctx, clock, "b-1", quantity=Decimal(2)),  # the same id, another body: 409
+        _cmd(ctx, clock, "b-3", vpp_id="no-such-vpp"),  # 404
+        _cmd(ctx, clock, "b-4", price=Decimal(1_000_000)),  # outside the collar: rejected
+    ]
+    out = seeded.trading.submissions.submit_many(_uow(seeded, ctx, "req-1"), ctx["principal"], cmds)
+    first, second, again, conflict, missing, collared = out
+    assert isinstance(first, Placement) and first.created
+    assert first.order.state is State.ACKNOWLEDGED
+    assert isinstance(second, Placement) and second.order.state is State.ACKNOWLEDGED
+    assert isinstance(again, Placement) and not again.created
+    assert again.order.id == first.order.id
+    assert isinstance(conflict, Conflict) and conflict.field == "client_order_id"
+    assert isinstance(missing, NotFound) and missing.field == "vpp_id"
+    assert isinstance(collared, Placement) and collared.order.state is State.REJECTED
+    assert collared.order.risk_rule == "price_collar"
+    # one venue order per accepted order, one submit audit row per stored order
+    assert sorted(o.client_order_id for o in seeded.exchange.orders() if o.account != "cp") == [
+        "b-1",
+        "b-2",
+    ]
+    audited = _submit_audit(seeded)
+    assert set(audited) == {first.order.id, second.order.id, collared.order.id}
+    assert set(audited.values()) == {"req-1"}
+    assert _chain_ok(seeded)
+
+
+def test_concurrent_submissions_share_batches_and_keep_their_own_actor(
+    seeded: Runtime, trading: dict[str, Any], clock: ShiftClock
+) -> None:
+    ctx = trading
+    n = 40
+    results: dict[int, Placement | BaseException] = {}
+    start = threading.Barrier(n)
+
+    def one(i: int) -> None:
+        start.wait()
+        try:
+            results[i] = seeded.trading.submissions.submit(
+                _uow(seeded, ctx, f"req-{i}"), ctx["principal"], _cmd(ctx, clock, f"c-{i}")
+            )
+        except BaseException as exc:  # reported below
+            results[i] = exc
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    placed = {i: r for i, r in results.items() if isinstance(r, Placement)}
+    assert len(placed) == n, {i: r for i, r in results.items() if not isinstance(r, Placement)}
+    assert {p.order.state for p in placed.values()} == {State.ACKNOWLEDGED}
+    audited = _submit_audit(seeded)
+    for i, p in placed.items():
+        assert p.order.client_order_id == f"c-{i}"
+        assert audited[p.order.id] == f"req-{i}"
+    assert _chain_ok(seeded)
+    batcher = seeded.trading.submissions
+    assert 1 < batcher.batches < n and batcher.largest > 1  # batches formed
+
+
+def test_a_failing_record_step_falls_back_to_one_by_one(
+    seeded: Runtime,
+    trading: dict[str, Any],
+    clock: ShiftClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ctx = trading
+    service = seeded.trading.orders
+    real = service.record_in
+
+    def failing(*args: Any, **kwargs: Any) -> Order:
+        if kwargs.get("audit_as") is not None:  # only the batch's recording
+            raise RuntimeError("injected")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service, "record_in", failing)
+    out = seeded.trading.submissions.submit_many(
+        _uow(seeded, ctx, "req-r"), ctx["principal"], [_cmd(ctx, clock, f"r-{i}") for i in range(3)]
+    )
+    assert [o.order.state for o in out if isinstance(o, Placement)] == [State.ACKNOWLEDGED] * 3
+    assert _chain_ok(seeded)
+
+
+def test_a_failing_store_step_submits_one_by_one(
+    seeded: Runtime,
+    trading: dict[str, Any],
+    clock: ShiftClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ctx = trading
+    service = seeded.trading.orders
+    real = service.place
+    calls = {"n": 0}
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second order of the batch: a database error, say
+            raise sa.exc.OperationalError("insert", {}, Exception("injected"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service, "place", flaky)
+    out = seeded.trading.submissions.submit_many(
+        _uow(seeded, ctx, "req-s"), ctx["principal"], [_cmd(ctx, clock, f"s-{i}") for i in range(3)]
+    )
+    assert [o.order.state for o in out if isinstance(o, Placement)] == [State.ACKNOWLEDGED] * 3
+    assert sorted(p.order.client_order_id for p in out if isinstance(p, Placement)) == [
+        "s-0",
+        "s-1",
+        "s-2",
+    ]
+    with seeded.engine.connect() as conn:
+        stored = conn.execute(sa.select(sa.func.count()).select_from(t.trading_orders)).scalar()
+    assert stored == 3  # the failed batch left nothing behind
+    assert _chain_ok(seeded)
+
+
+def test_a_fault_in_a_batch_reaches_every_submission_and_the_next_batch_runs(
+    seeded: Runtime, trading: dict[str, Any], clock: ShiftClock
+) -> None:
+    ctx = trading
+    service = seeded.trading.orders
+
+    def crash(point: str, order: Order) -> None:
+        if point == "after_commit_before_send":
+            raise RuntimeError(f"crash at {point}")
+
+    service.fault = crash
+    try:
+        with pytest.raises(RuntimeError, match="crash at"):
+            seeded.trading.submissions.submit_many(
+                _uow(seeded, ctx, "req-f"),
+                ctx["principal"],
+                [_cmd(ctx, clock, f"f-{i}") for i in range(3)],
+            )
+    finally:
+        service.fault = None
+    with seeded.uow(readonly=True) as uow:
+        stored = [uow.trading_orders.by_client_id(ctx["org"], f"f-{i}") for i in range(3)]
+    assert [o.state for o in stored if o is not None] == [
+        State.RISK_CHECKED
+    ] * 3  # for the reconciler
+    after = seeded.trading.submissions.submit(
+        _uow(seeded, ctx, "req-g"), ctx["principal"], _cmd(ctx, clock, "g-1")
+    )
+    assert after.order.state is State.ACKNOWLEDGED
+
+
+def test_a_submission_alone_is_a_batch_of_one(
+    seeded: Runtime, trading: dict[str, Any], clock: ShiftClock
+) -> None:
+    ctx = trading
+    placed = seeded.trading.submissions.submit(
+        _uow(seeded, ctx, "req-a"), ctx["principal"], _cmd(ctx, clock, "a-1")
+    )
+    assert placed.created and placed.order.state is State.ACKNOWLEDGED
+    replay = seeded.trading.submissions.submit(
+        _uow(seeded, ctx, "req-b"), ctx["principal"], _cmd(ctx, clock, "a-1")
+    )
+    assert not replay.created and replay.order.id == placed.order.id
+    with pytest.raises(DomainError):
+        seeded.trading.submissions.submit(
+            _uow(seeded, ctx, "req-c"), ctx["principal"], _cmd(ctx, clock, "a-2", vpp_id="none")
+        )
+
+
+def test_batched_risk_decisions_equal_one_by_one(
+    client: TestClient, seeded: Runtime, trading: dict[str, Any], clock: ShiftClock
+) -> None:
+    """Sixty random orders in one batch on one VPP and one by one on a twin VPP with the same
+    limits: the same decision for each (the batch's reads are kept current as it places)."""
+    ctx = trading
+    twin = client.post(
+        "/api/vpp/vpps", headers=ctx["admin"], json={"name": "Twin", "market_area": "DE-LU"}
+    )
+    assert twin.status_code == 201, twin.text
+    operator = bearer(client, demo("operator"))
+    for vpp in (ctx["vpp_id"], twin.json()["id"]):
+        limits = {
+            "vpp_id": vpp,
+            "market": MARKET,
+            "max_position_mw": "5",
+            "max_order_mw": "3",
+            "max_orders_per_minute": 25,
+        }
+        put = client.put("/api/vpp/trading/limits", headers=operator, json=limits)
+        assert put.status_code == 200, put.text
+    rng = random.Random(7)
+    hours = [open_hour(clock.now(), h) for h in (3, 4, 5)]
+    specs = [
+        (
+            rng.choice(("buy", "sell")),
+            rng.choice(hours),
+            Decimal(rng.choice(("0.5", "1", "2", "3.5"))),
+        )
+        for _ in range(60)
+    ]
+
+    def cmds(vpp: str, prefix: str) -> list[SubmitOrder]:
+        # buys at 10 and sells at 900: nothing matches, exposure is open volume only
+        return [
+            _cmd(
+                ctx,
+                clock,
+                f"{prefix}-{i}",
+                vpp_id=vpp,
+                side=side,
+                delivery_start=start,
+                price=Decimal(10 if side == "buy" else 900),
+                quantity=qty,
+            )
+            for i, (side, start, qty) in enumerate(specs)
+        ]
+
+    batched = seeded.trading.submissions.submit_many(
+        _uow(seeded, ctx, "req-x"), ctx["principal"], cmds(ctx["vpp_id"], "x")
+    )
+    assert seeded.trading.submissions.largest == 60
+    alone = [
+        seeded.trading.orders.submit(_uow(seeded, ctx, "req-y"), ctx["principal"], c)
+        for c in cmds(twin.json()["id"], "y")
+    ]
+    decided = [(p.order.state, p.order.risk_rule) for p in batched if isinstance(p, Placement)]
+    assert decided == [(p.order.state, p.order.risk_rule) for p in alone]
+    rules = {rule for _, rule in decided}
+    assert {None, "max_order_mw", "max_position_mw", "max_orders_per_minute"} <= rules, rules
