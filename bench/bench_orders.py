@@ -20,7 +20,8 @@ operator, and then, as the demo trader, places orders:
 
 A response counts as an error when it is not 201 or the order is not ``acknowledged``. One JSON
 line per phase goes to stdout (rps, p50/p90/p99/max [ms], errors, statuses, order states, CPU
-shares as in ``bench_api_throughput.py``), progress to stderr.
+shares as in ``bench_api_throughput.py``, the mean size of the group-commit batches from the
+server's ``/metrics``), progress to stderr.
 
 Usage::
 
@@ -109,6 +110,20 @@ def call(port: int, token: str, method: str, path: str, body: Any = None) -> Any
         conn.close()
 
 
+def batch_sizes(port: int) -> tuple[float, float]:
+    """(batches, submissions) of the group commit so far, from ``/metrics`` (of the worker
+    that answers, with several workers)."""
+    status, raw = http_request(port, "GET", "/metrics", None)
+    if status != 200:
+        return 0.0, 0.0
+    found = {"count": 0.0, "sum": 0.0}
+    for line in raw.decode().splitlines():
+        for kind in found:
+            if line.startswith(f"openvpp_order_batch_size_{kind} "):
+                found[kind] = float(line.split()[-1])
+    return found["count"], found["sum"]
+
+
 @dataclass(frozen=True)
 class Spec:
     port: int
@@ -129,6 +144,7 @@ class Stats:
     statuses: Counter[str] = field(default_factory=Counter)
     states: Counter[str] = field(default_factory=Counter)
     transport_errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
     window_start: float = 0.0
     window_end: float = 0.0
     cpu: dict[str, float | None] = field(default_factory=dict)
@@ -205,6 +221,8 @@ async def connection_loop(spec: Spec, index: int, stats: Stats) -> None:
             stats.latencies.append(finished - started)
             stats.statuses[str(status)] += 1
             stats.states[str(body.get("state", "error"))] += 1
+            if status >= 300 and len(stats.error_samples) < 3:
+                stats.error_samples.append(json.dumps(body)[:300])
     if stream is not None:
         await close_writer(stream[1])
 
@@ -233,6 +251,7 @@ async def run(spec: Spec) -> dict[str, Any]:
         "max_ms": round((lat[-1] if lat else 0.0) * ms, 2),
         "errors": max(bad, not_acked) + stats.transport_errors,
         "transport_errors": stats.transport_errors,
+        "error_samples": stats.error_samples,
         "statuses": dict(sorted(stats.statuses.items())),
         "states": dict(sorted(stats.states.items())),
         **stats.cpu,
@@ -270,9 +289,19 @@ def drive(spec: Spec) -> dict[str, Any]:
 
 
 def delivery_starts() -> tuple[str, ...]:
-    """The next ``HOURS`` delivery hours whose EU-SIDC gate stays open for the run."""
-    first = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
-    return tuple((first + timedelta(hours=h)).isoformat() for h in range(HOURS))
+    """The next ``HOURS`` delivery hours whose EU-SIDC gate is open now and stays open for the
+    run (the gate opens the day before at 15:00 local time, closes 5 minutes before)."""
+    from openvpp.markets.calendar import is_open
+    from openvpp.markets.presets import load_presets
+
+    product = load_presets()[MARKET].product(PRODUCT)
+    now = datetime.now(UTC)
+    first = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
+    starts = [first + timedelta(hours=h) for h in range(48)]
+    open_now = [s for s in starts if is_open(product, s, now)][:HOURS]
+    if not open_now:
+        raise RuntimeError("no EU-SIDC delivery hour is open now")
+    return tuple(s.isoformat() for s in open_now)
 
 
 SETUP = """
@@ -377,7 +406,12 @@ def main(argv: list[str] | None = None) -> int:
                     prefix=f"{phase}-{secrets.token_hex(4)}",
                 )
                 log(f"{phase}: {args.connections} connections for {args.duration:.0f} s")
+                before = batch_sizes(port)
                 result = drive(spec)
+                after = batch_sizes(port)
+                batches = after[0] - before[0]
+                submitted = after[1] - before[1]
+                result["mean_batch"] = round(submitted / batches, 2) if batches else None
                 line = {
                     "bench": "orders",
                     "backend": backend.name,
