@@ -1,7 +1,7 @@
 """Capture ratio of the trading and dispatch loop over a whole test period.
 
 Usage: ``python bench/bench_capture.py [--prices ../shared/data/epftoolbox/datasets/NP.csv]
-[--days 728] [--model ensemble] [--strategies schedule,curve] [--twin-step 900]
+[--days 728] [--model ensemble] [--strategies schedule,curve] [--twin-step 300]
 [--market EU-SDAC] [--no-cache]``
 
 The demo battery (4 MWh, 2 MW, 95 % each way) trades the last ``--days`` days of the file with
@@ -60,7 +60,7 @@ def main() -> int:
     ap.add_argument("--strategies", default="schedule,curve")
     ap.add_argument("--market", default="EU-SDAC")
     ap.add_argument("--product", default="H")
-    ap.add_argument("--twin-step", type=float, default=900.0)
+    ap.add_argument("--twin-step", type=float, default=300.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-cache", action="store_true")
     args = ap.parse_args()

@@ -90,7 +90,12 @@ def simulate_command(
     ] = 0.02,
     twin_step: Annotated[
         float,
-        typer.Option(min=1.0, max=900.0, help="the device simulator's control cycle [s]"),
+        typer.Option(
+            min=1.0,
+            max=300.0,
+            help="the device simulator's control cycle [s], at most the loop's 5-minute "
+            "control step",
+        ),
     ] = 300.0,
     no_correction: Annotated[
         bool, typer.Option("--no-correction", help="no re-dispatch and no intraday trading")

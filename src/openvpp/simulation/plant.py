@@ -24,7 +24,7 @@ from openvpp.dispatch.sim_data import Profiles
 from openvpp.dispatch.simulator import DeviceSimulator, Faults, Noise, ScheduledFault, SimFleet
 from openvpp.resources.models.battery import BatterySpec
 from openvpp.resources.templates import ResourceType
-from openvpp.simulation.loop import PriceDays, SimulationConfig, config_zone
+from openvpp.simulation.loop import CONTROL_STEP_MIN, PriceDays, SimulationConfig, config_zone
 
 __all__ = ["BatteryPlant"]
 
@@ -82,7 +82,9 @@ def fault_schedule(
 class BatteryPlant:
     """Batteries ``specs`` in the device simulator from ``first`` (UTC) for ``days`` days.
 
-    step_s : the twin's control cycle [s]; telemetry every ``step_s`` too.
+    step_s : the twin's control cycle [s]; telemetry every ``step_s`` too. At most the loop's
+        control step (``CONTROL_STEP_MIN``, 5 minutes): each setpoint holds for one control
+        step, so a coarser twin would skip most of them and deliver nothing in between.
     """
 
     def __init__(
@@ -97,6 +99,11 @@ class BatteryPlant:
         tracking_noise: float = 0.01,
         step_s: float = 60.0,
     ) -> None:
+        if not 0 < step_s <= CONTROL_STEP_MIN * 60:
+            raise ValueError(
+                f"step_s must lie in (0, {CONTROL_STEP_MIN * 60}] s (the loop's control step), "
+                f"got {step_s}"
+            )
         fleet = battery_fleet(specs, soc0)
         rng = np.random.default_rng(seed)
         start = first.astimezone(UTC)
