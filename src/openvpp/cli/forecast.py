@@ -41,7 +41,7 @@ def benchmark(
         Model,
         typer.Option(
             help="the forecaster: LEAR (LASSO, daily recalibration), gbm (LightGBM, retrained "
-            "weekly) or ensemble (their mean)"
+            "weekly) or ensemble (their weighted mean: 0.6 LEAR + 0.4 LightGBM)"
         ),
     ] = Model.ENSEMBLE,
     test_days: Annotated[
