@@ -183,6 +183,12 @@ def test_versions_are_immutable_and_deleted_models_disappear(
         f"{V}/ai/models/{model['id']}", headers=trader, json={"params": {"season_hours": 24}}
     )
     assert patched.status_code == 200 and patched.json()["params"] == {"season_hours": 24}
+    put = client.put(  # the seed's method for the same change
+        f"{V}/ai/models/{model['id']}", headers=trader, json={"description": "daily season"}
+    )
+    assert put.status_code == 200, put.text
+    assert put.json()["description"] == "daily season"
+    assert put.json()["params"] == {"season_hours": 24}
     _train(client, seeded, trader, model["id"])
     versions = client.get(f"{V}/ai/models/{model['id']}", headers=trader).json()["versions"]
     assert [v["params"]["season_hours"] for v in versions] == [168, 24]

@@ -141,6 +141,7 @@ POLICY: Final[dict[tuple[str, str], Access]] = {
     ("POST", f"{P}/ai/models"): AI_WRITE,
     ("GET", f"{P}/ai/models/{{model_id}}"): ANY_ROLE,
     ("PATCH", f"{P}/ai/models/{{model_id}}"): AI_WRITE,
+    ("PUT", f"{P}/ai/models/{{model_id}}"): AI_WRITE,
     ("DELETE", f"{P}/ai/models/{{model_id}}"): AI_WRITE,
     ("POST", f"{P}/ai/models/{{model_id}}/train"): AI_WRITE,
     ("POST", f"{P}/ai/models/{{model_id}}/evaluate"): AI_WRITE,

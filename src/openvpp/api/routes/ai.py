@@ -83,6 +83,11 @@ async def get_model(
     return ModelOut.of(model, versions)
 
 
+@router.put(
+    "/ai/models/{model_id}",
+    summary="Change a model (the seed's PUT; the same as PATCH)",
+    description="Only the fields given change; versions stay as trained.",
+)
 @router.patch("/ai/models/{model_id}", summary="Change a model (versions stay as trained)")
 async def update_model(
     model_id: str, body: ModelUpdateIn, rt: RuntimeDep, uow: WriteUow, principal: PrincipalDep
