@@ -388,3 +388,65 @@ def test_the_curve_strategy_bids_limit_orders(client: TestClient, desk: dict[str
     prices = {float(o["price"]) for o in d["orders"].values()}
     assert prices and not prices <= {-150.0, 2000.0}  # limit prices, not price-taking
     assert all(o["state"] == "acknowledged" for o in d["orders"].values())
+
+
+def test_a_decision_abandoned_half_way_is_made_again_once_then_failed_after_its_gate(
+    client: TestClient,
+    seeded: Runtime,
+    desk: dict[str, Any],
+    clock: ShiftClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The process dies after placing the orders, before recording the outcome: the day stays
+    ``pending``. Ten minutes later the decision is made again under the same id (its orders
+    replayed, not doubled); a day abandoned past its gate is marked failed."""
+    org, vpp_id = desk["org"], desk["vpp_id"]
+    svc = seeded.autobid
+    real = svc._make
+
+    def dies_after_the_orders(*args: Any, **kwargs: Any) -> Any:
+        real(*args, **kwargs)
+        raise SystemExit("killed")  # not an Exception: nothing records the outcome
+
+    monkeypatch.setattr(svc, "_make", dies_after_the_orders)
+    uows = partial(system_uow, seeded, org)
+    with pytest.raises(SystemExit):
+        svc.decide_now(uows, system_principal(org), vpp_id, MARKET, PRODUCT, DAY)
+    monkeypatch.setattr(svc, "_make", real)
+    pending = client.get(f"{T}/decisions", headers=desk["viewer"]).json()
+    assert [x["status"] for x in pending] == ["pending"]
+    placed = [o.client_order_id for o in seeded.exchange.orders() if o.account != "cp"]
+    assert placed
+    # still fresh: the stored decision, left alone
+    again = svc.decide_now(uows, system_principal(org), vpp_id, MARKET, PRODUCT, DAY)
+    assert not again.created and again.record.status == "pending"
+    # ten minutes on, its maker is taken for dead: made again under the same id
+    clock.offset += timedelta(minutes=11)
+    online(client, desk["ops"], RESOURCES[vpp_id], clock.now())
+    resumed = svc.decide_now(uows, system_principal(org), vpp_id, MARKET, PRODUCT, DAY)
+    assert resumed.created and resumed.record.id == pending[0]["id"]
+    assert resumed.record.status == "submitted", resumed.record.error
+    assert sorted(o.client_order_id for o in seeded.exchange.orders() if o.account != "cp") == (
+        sorted(placed)
+    )
+    assert not svc.decide_now(uows, system_principal(org), vpp_id, MARKET, PRODUCT, DAY).created
+    resumes = client.get(
+        f"{V}/audit",
+        headers=bearer(client, demo("admin")),
+        params={"action": "trading.autobid.resume"},
+    ).json()
+    assert [a["object_id"] for a in resumes] == [pending[0]["id"]]
+
+    # a day abandoned and never taken over before its gate: failed by the scheduler
+    late = battery_vpp(client, desk["ops"], "PJM", "Dies")
+    monkeypatch.setattr(svc, "_make", dies_after_the_orders)
+    with pytest.raises(SystemExit):
+        svc.decide_now(uows, system_principal(org), late, MARKET, PRODUCT, DAY)
+    monkeypatch.setattr(svc, "_make", real)
+    clock.offset += timedelta(days=1)
+    assert svc.run_due(partial(system_uow, seeded)) == []
+    listed = client.get(
+        f"{T}/decisions", headers=bearer(client, demo("viewer")), params={"vpp_id": late}
+    ).json()
+    assert [x["status"] for x in listed] == ["failed"]
+    assert listed[0]["error"].startswith("abandoned")

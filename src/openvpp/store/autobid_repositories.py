@@ -4,7 +4,7 @@ unique key decides). Like every repository, these never commit."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -221,13 +221,51 @@ class BidDecisionRepo:
         query = query.order_by(_d.c.created_at.desc(), _d.c.id).limit(limit).offset(offset)
         return [_decision(r) for r in self._c.execute(query).mappings()]
 
-    def decided_since(self, first_day: date) -> set[DecidedKey]:
+    def decided_since(
+        self, first_day: date, *, stale_before: datetime | None = None
+    ) -> set[DecidedKey]:
         """The (organization, VPP, market, product, day) of every decision for ``first_day``
-        or later, of every organization."""
+        or later, of every organization; with ``stale_before``, without the ``pending`` ones
+        untouched since then (abandoned: their day is to be decided again)."""
         query = sa.select(
             _d.c.organization_id, _d.c.vpp_id, _d.c.market, _d.c.product, _d.c.delivery_day
         ).where(_d.c.delivery_day >= first_day.isoformat())
+        if stale_before is not None:
+            query = query.where(sa.or_(_d.c.status != "pending", _d.c.updated_at >= stale_before))
         return {
             (org, vpp, market, product, date.fromisoformat(day))
             for org, vpp, market, product, day in self._c.execute(query)
         }
+
+    def claim_stale(
+        self, organization_id: str, decision_id: str, stale_before: datetime, now: datetime
+    ) -> bool:
+        """Take over a ``pending`` decision untouched since ``stale_before`` (its maker
+        stopped): ``updated_at`` set to ``now`` if it still is; whether this call won."""
+        done = self._c.execute(
+            _d.update()
+            .where(
+                _d.c.organization_id == organization_id,
+                _d.c.id == decision_id,
+                _d.c.status == "pending",
+                _d.c.updated_at < stale_before,
+            )
+            .values(updated_at=now)
+        )
+        return done.rowcount == 1
+
+    def fail_abandoned(self, stale_before: datetime, now: datetime, error: str) -> list[str]:
+        """Mark ``failed`` with ``error`` every ``pending`` decision untouched since
+        ``stale_before`` whose gate has closed by ``now`` (it can no longer be made); their
+        ids."""
+        stale = sa.and_(
+            _d.c.status == "pending", _d.c.updated_at < stale_before, _d.c.gate_closure <= now
+        )
+        ids = [r[0] for r in self._c.execute(sa.select(_d.c.id).where(stale))]
+        if ids:
+            self._c.execute(
+                _d.update()
+                .where(_d.c.id.in_(ids), stale)
+                .values(status="failed", error=error[:1000], updated_at=now)
+            )
+        return ids

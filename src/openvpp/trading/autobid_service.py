@@ -9,7 +9,10 @@ submitted through the order manager and recorded with everything that explains i
    caller's.
 2. The decision row is inserted as ``pending`` and committed (one audit row). The unique key
    (organization, VPP, market, product, day) makes a second decision of the same day fail the
-   insert; the stored decision is returned instead (never check-then-insert).
+   insert; the stored decision is returned instead (never check-then-insert) — unless it is
+   still ``pending`` after :data:`STALE_PENDING` (its maker stopped half-way): then this call
+   claims it (a compare-and-set on its ``updated_at``, so one caller wins) and makes it again
+   under the same id, audited ``trading.autobid.resume``.
 3. The VPP's flexibility on the day's intervals, the price forecast (the configured registry
    price model's prediction issued now; else seasonal naive from stored prices,
    :mod:`openvpp.trading.autobid_forecast`; neither: ``failed``), the optimal schedule and its
@@ -70,6 +73,13 @@ UowFactory = Callable[[], UnitOfWork]
 AUTOBID_ACTOR = "autobid"
 STRATEGIES = ("schedule", "curve")
 MAX_LEAD_MIN = 2880  # due_decisions looks two days ahead
+
+
+STALE_PENDING = timedelta(minutes=10)
+"""A decision takes seconds; one still ``pending`` after this long was abandoned by a process
+that stopped half-way. Before its gate it is made again (``decide_now`` and the scheduler take
+it over, once); after its gate it is marked ``failed``."""
+ABANDONED = "abandoned: the process making the decision stopped before it was recorded"
 
 
 def system_principal(organization_id: str) -> Principal:
@@ -269,6 +279,7 @@ class AutobidService:
                 created_at=now,
                 updated_at=now,
             )
+            action = "trading.autobid.decide"
             try:
                 uow.bid_decisions.insert(record)
             except DuplicateDecision:
@@ -277,10 +288,14 @@ class AutobidService:
                     raise Conflict(
                         "the decision conflicts with one made meanwhile; retry"
                     ) from None
-                return Decided(existing, False)
+                if not uow.bid_decisions.claim_stale(org, existing.id, now - STALE_PENDING, now):
+                    return Decided(existing, False)
+                # its maker stopped half-way: made again under the same id (the same client
+                # order ids, so orders it had placed are replayed, not doubled)
+                record, action = replace(existing, updated_at=now), "trading.autobid.resume"
             uow.record(
                 AuditEvent(
-                    action="trading.autobid.decide",
+                    action=action,
                     object_type="bid_decision",
                     object_id=record.id,
                     after={
@@ -394,9 +409,25 @@ class AutobidService:
         between its first gate closure minus ``lead_min`` and minus ``margin_min``, never a
         day decided already). An error is logged and reported, never raised."""
         now = now or self._clock.now()
+        stale_before = now - STALE_PENDING
+        with uows_for(None) as uow:
+            abandoned = uow.bid_decisions.fail_abandoned(stale_before, now, ABANDONED)
+            if abandoned:
+                uow.record(
+                    AuditEvent(
+                        action="trading.autobid.abandoned",
+                        object_type="bid_decision",
+                        after={"decisions": abandoned, "error": ABANDONED},
+                        outcome="error",
+                    )
+                )
+                uow.commit()
+                log.warning("automatic bidding: %d abandoned decisions failed", len(abandoned))
         with uows_for(None) as uow:
             enabled = uow.auto_trading.enabled()
-            decided = uow.bid_decisions.decided_since((now - timedelta(days=2)).date())
+            decided = uow.bid_decisions.decided_since(
+                (now - timedelta(days=2)).date(), stale_before=stale_before
+            )
         out: list[dict[str, Any]] = []
         for s in enabled:
             try:
