@@ -420,3 +420,42 @@ def test_thresholds_from_settings_name_the_bad_key() -> None:
     assert bad.value.field == "monitoring_thresholds"
     with pytest.raises(ValidationFailed, match="critical"):
         thresholds_from({"warning_mw": 1.0})  # above the critical default
+
+
+def test_a_vpps_own_thresholds_replace_the_servers(runtime: Runtime, clock: ShiftClock) -> None:
+    """The server alerts at the first deviating interval (``consecutive`` 1); the VPP's
+    parameters ask for two in a row, and win (the other keys stay the server's)."""
+    rt = runtime
+    site = make_site(rt, clock)
+    s = site.start
+    rt.vpps.set_settings(
+        rt.uow(),
+        site.admin,
+        site.vpp,
+        VppSettings(monitoring_thresholds={"consecutive": 2}),
+        s - Q,
+    )
+    with rt.uow(readonly=True) as uow:
+        own = rt.dispatch.monitoring.thresholds_of(uow, site.vpp, s)
+    assert own.consecutive == 2
+    assert own.warning == rt.dispatch.monitoring.thresholds.warning
+    award(rt, site, s, "1.5")
+    award(rt, site, s + Q, "1.5")
+    rt.dispatch.faults[site.org] = (ScheduledFault(site.y, "ignore", s - Q),)
+    dispatch_tick(rt)
+    move_to(clock, rt, s + Q + timedelta(seconds=61))
+    first = dispatch_tick(rt)
+    assert [m["alerts"] for m in first["monitored"]] == [0]  # type: ignore[index]
+    move_to(clock, rt, s + 2 * Q + timedelta(seconds=61))
+    second = dispatch_tick(rt)
+    assert [m["alerts"] for m in second["monitored"]] != [0]  # type: ignore[index]
+
+
+def test_vpp_thresholds_are_validated_naming_the_key() -> None:
+    with pytest.raises(ValueError, match="warn_mw"):
+        VppSettings(monitoring_thresholds={"warn_mw": 1.0})
+    with pytest.raises(ValueError, match="critical"):
+        VppSettings(monitoring_thresholds={"warning_mw": 1.0})
+    assert VppSettings(monitoring_thresholds={"warning_mw": 0.2}).monitoring_thresholds == {
+        "warning_mw": 0.2
+    }

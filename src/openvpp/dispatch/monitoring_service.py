@@ -13,6 +13,7 @@ monitored. Power [MW] injection positive; instants UTC.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -41,8 +42,11 @@ from openvpp.dispatch.service import INTERVAL, MAX_GAP, interval_start
 from openvpp.ops.model import Alert, AlertStatus, Severity
 from openvpp.ports import UnitOfWork
 from openvpp.resources.telemetry import TelemetryPoint
+from openvpp.vpp.model import settings_at
 
 __all__ = ["MonitoringResult", "MonitoringService", "thresholds_from"]
+
+log = logging.getLogger(__name__)
 
 LOOKBACK = timedelta(hours=6)  # how far back unmonitored intervals are picked up
 _RANK = {None: 0, Severity.INFO: 1, Severity.WARNING: 2, Severity.CRITICAL: 3}
@@ -60,13 +64,16 @@ _KEYS = frozenset(
 )
 
 
-def thresholds_from(values: Mapping[str, float]) -> DeviationThresholds:
+def thresholds_from(
+    values: Mapping[str, float], base: DeviationThresholds | None = None
+) -> DeviationThresholds:
     """Thresholds from a settings mapping (keys as in :data:`_KEYS`; missing keys keep
-    :class:`DeviationThresholds`' defaults). Raises ValidationFailed naming a bad key."""
+    ``base``'s values, by default :class:`DeviationThresholds`' defaults). Raises
+    ValidationFailed naming a bad key."""
     unknown = sorted(set(values) - _KEYS)
     if unknown:
         raise ValidationFailed(f"unknown threshold {unknown[0]!r}", field="monitoring_thresholds")
-    d = DeviationThresholds()
+    d = base or DeviationThresholds()
     try:
         return DeviationThresholds(
             warning=SeverityLevel(
@@ -168,8 +175,9 @@ class MonitoringService:
             vpp_scheduled = frame.scheduled_mw.copy()
             vpp_scheduled[-1, 0] = sum(initial[r].p_mw for r in ids)
             frame = replace(frame, scheduled_mw=vpp_scheduled)
-            history = self._history(uow, organization_id, vpp_id, frame)
-            found = [a for a in alerts(history, self.thresholds) if a.interval_start == start]
+            thresholds = self.thresholds_of(uow, vpp_id, start)
+            history = self._history(uow, organization_id, vpp_id, frame, thresholds.consecutive)
+            found = [a for a in alerts(history, thresholds) if a.interval_start == start]
             records = self._records(frame, found, organization_id, vpp_id, now)
             new = uow.monitoring.upsert(records)[-1]
             if new:
@@ -195,13 +203,30 @@ class MonitoringService:
             uow.commit()
         return MonitoringResult(vpp_id, start, tuple(records), tuple(found), new)
 
+    def thresholds_of(self, uow: UnitOfWork, vpp_id: str, at: datetime) -> DeviationThresholds:
+        """The VPP's thresholds at ``at``: the server's, with the keys its parameters in force
+        then set (``monitoring_thresholds``) replaced."""
+        own = settings_at(uow.vpps.settings_history([vpp_id]), at).monitoring_thresholds
+        if not own:
+            return self.thresholds
+        try:
+            return thresholds_from(own, self.thresholds)
+        except ValidationFailed as exc:  # e.g. the server's critical level lowered below it
+            log.warning("VPP %s: monitoring thresholds %s ignored: %s", vpp_id, own, exc.message)
+            return self.thresholds
+
     def _history(
-        self, uow: UnitOfWork, organization_id: str, vpp_id: str, frame: MonitoringFrame
+        self,
+        uow: UnitOfWork,
+        organization_id: str,
+        vpp_id: str,
+        frame: MonitoringFrame,
+        consecutive: int,
     ) -> MonitoringFrame:
         """The frame preceded by the stored records of the ``consecutive - 1`` intervals
         before it, so that a streak spans intervals; an interval without a record counts as
         not metered (it breaks streaks)."""
-        k = self.thresholds.consecutive - 1
+        k = consecutive - 1
         if k == 0:
             return frame
         start = frame.index[0].to_pydatetime()

@@ -83,6 +83,27 @@ class VppSettings(BaseModel):
     import_limit_mw: float | None = Field(
         None, ge=0, le=100000, strict=True, description="grid import limit of the VPP [MW]"
     )
+    monitoring_thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        max_length=8,
+        description="deviation alert thresholds of this VPP (warning_mw, warning_pct, "
+        "critical_mw, critical_pct, tolerance_mw, tolerance_pct, min_coverage, consecutive); "
+        "keys left out keep the server's OPENVPP_MONITORING_THRESHOLDS",
+    )
+
+    @field_validator("monitoring_thresholds")
+    @classmethod
+    def _valid_thresholds(cls, value: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        from openvpp.core.errors import DomainError
+        from openvpp.dispatch.monitoring_service import thresholds_from
+
+        if isinstance(info.context, dict) and info.context.get("stored", False):
+            return value  # read as stored; monitoring falls back to the server's if unusable
+        try:
+            thresholds_from(value)
+        except DomainError as exc:
+            raise ValueError(exc.message) from None
+        return value
 
     @field_validator("markets")
     @classmethod
