@@ -9,9 +9,12 @@ order in the state the venue reports."""
 from __future__ import annotations
 
 import json
+import random
 import signal
 import subprocess
 import sys
+import time
+from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -31,7 +34,9 @@ from openvpp.runtime import Runtime
 from openvpp.runtime_trading import reconcile
 from openvpp.trading.orders import Order, State
 from openvpp.trading.records import SubmitOrder
+from openvpp.trading.service import Placement
 from tests.integration.test_exchange_http import ThreadServer
+from tests.integration.trading_crash_child import burst_commands
 from tests.integration.trading_support import MARKET, PRODUCT, open_hour, setup_trading
 from tests.support import ShiftClock
 
@@ -287,3 +292,69 @@ def test_sigkill_of_the_order_manager_at_a_named_point_then_restart(
     assert _essence(_stored(seeded, stored)) == _essence(_stored(seeded, clean))
     assert len(_venue_orders(exchange, "killed")) == 1
     assert sorted(o.client_order_id for o in exchange.orders(ACCOUNT)) == ["clean", "killed"]
+
+
+def test_sigkill_at_random_moments_of_a_burst_then_restart_and_retry(
+    seeded: Runtime,
+    clock: ShiftClock,
+    venue: tuple[SimulatedExchange, FaultInjector, ThreadServer],
+    trading: dict[str, Any],
+) -> None:
+    """RELIABILITY item 3 at random points: a second process submits 20 orders in
+    group-committed batches and is SIGKILLed after a random delay; this process restarts
+    (reconciles) and the client retries every order (idempotent by client order id). Then no
+    venue order is doubled or orphaned, and the orders end as a clean run's do."""
+    exchange, _, _ = venue
+    n = 20
+    start = open_hour(clock.now())
+    principal = trading["principal"]
+    clean = seeded.trading.submissions.submit_many(
+        seeded.uow(), principal, burst_commands("clean", trading["vpp_id"], start, n)
+    )
+    expected = sorted(_essence(p.order) for p in clean if isinstance(p, Placement))
+    assert len(expected) == n
+    rng = random.Random(3)
+    org = principal.organization_id
+    unfinished: list[int] = []
+    for trial in range(3):
+        prefix = f"kill{trial}"
+        args = {
+            "database_url": seeded.settings.effective_database_url,
+            "var_dir": str(seeded.settings.var_dir),
+            "organization_id": principal.organization_id,
+            "vpp_id": trading["vpp_id"],
+            "client_order_id": prefix,
+            "delivery_start": start.isoformat(),
+            "burst": n,
+        }
+        child = subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.trading_crash_child", json.dumps(args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "ready", (
+            child.stderr.read() if child.stderr else ""
+        )
+        time.sleep(rng.uniform(0.0, 0.4))
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        with seeded.uow(readonly=True) as uow:
+            found = [uow.trading_orders.by_client_id(org, f"{prefix}-{i}") for i in range(n)]
+        unfinished.append(sum(o is None or o.state is not State.ACKNOWLEDGED for o in found))
+        reconcile(seeded)  # the restarted server's start-up reconciliation
+        retried = seeded.trading.submissions.submit_many(
+            seeded.uow(), principal, burst_commands(prefix, trading["vpp_id"], start, n)
+        )
+        placed = [p for p in retried if isinstance(p, Placement)]
+        assert len(placed) == n, [p for p in retried if not isinstance(p, Placement)]
+        assert sorted(_essence(p.order) for p in placed) == expected, trial
+        at_venue = Counter(
+            o.client_order_id
+            for o in exchange.orders(ACCOUNT)
+            if o.client_order_id.startswith(f"{prefix}-")
+        )
+        assert sorted(at_venue) == sorted(f"{prefix}-{i}" for i in range(n))  # none orphaned
+        assert set(at_venue.values()) == {1}  # none doubled
+    assert any(k > 0 for k in unfinished), unfinished  # the kills landed mid-burst

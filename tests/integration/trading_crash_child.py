@@ -1,7 +1,9 @@
 """A separate order-manager process that SIGKILLs itself at a named point of a submission
 (used by ``test_trading_venue_faults``). Argument: a JSON object with ``database_url``,
 ``var_dir``, ``organization_id``, ``vpp_id``, ``client_order_id``, ``delivery_start`` and
-``point``."""
+``point``. With ``burst`` (a count) instead of ``point`` it submits that many orders
+(``client_order_id`` a prefix, see :func:`burst_commands`) in group-committed batches of five,
+after printing ``ready``, for the parent to kill at a random moment."""
 
 from __future__ import annotations
 
@@ -35,6 +37,25 @@ def main() -> None:
         if at == a["point"]:
             os.kill(os.getpid(), signal.SIGKILL)
 
+    if "burst" in a:
+        cmds = burst_commands(
+            a["client_order_id"],
+            a["vpp_id"],
+            datetime.fromisoformat(a["delivery_start"]),
+            a["burst"],
+        )
+        principal = Principal(
+            kind="user",
+            id="trader",
+            organization_id=a["organization_id"],
+            roles=frozenset({Role.TRADER}),
+            user_id="trader",
+        )
+        print("ready", flush=True)
+        for i in range(0, len(cmds), 5):
+            rt.trading.submissions.submit_many(rt.uow(), principal, cmds[i : i + 5])
+        print("done", flush=True)
+        return
     rt.trading.orders.fault = die
     principal = Principal(
         kind="user",
@@ -55,6 +76,23 @@ def main() -> None:
     )
     rt.trading.orders.submit(rt.uow(), principal, cmd)
     print("not killed")
+
+
+def burst_commands(prefix: str, vpp_id: str, start: datetime, n: int) -> list[SubmitOrder]:
+    """``n`` orders ``{prefix}-{i}``: sells at 50 + i, buys at 10 (nothing crosses)."""
+    return [
+        SubmitOrder(
+            f"{prefix}-{i}",
+            vpp_id,
+            MARKET,
+            PRODUCT,
+            start,
+            "sell" if i % 2 == 0 else "buy",
+            Decimal(50 + i) if i % 2 == 0 else Decimal(10),
+            Decimal("0.5"),
+        )
+        for i in range(n)
+    ]
 
 
 if __name__ == "__main__":
