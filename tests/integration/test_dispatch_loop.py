@@ -347,12 +347,11 @@ def test_residual_without_an_intraday_connection_is_recorded_untraded(
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-def test_alert_after_consecutive_intervals(runtime: Runtime, clock: ShiftClock) -> None:
-    """With ``consecutive: 2`` a device ignoring its setpoints is alerted at the second
-    interval in a row, not the first: the streak spans stored records."""
-    rt = runtime
-    rt.dispatch.monitoring.thresholds = thresholds_from({"consecutive": 2})
-    site = make_site(rt, clock)
+def _two_ignored_intervals(
+    rt: Runtime, site: Site, clock: ShiftClock
+) -> tuple[dict[str, object], dict[str, object]]:
+    """Two awarded intervals in a row while battery Y ignores its setpoints: the dispatch
+    reports after each was monitored."""
     s = site.start
     award(rt, site, s, "1.5")
     award(rt, site, s + Q, "1.5")
@@ -360,9 +359,19 @@ def test_alert_after_consecutive_intervals(runtime: Runtime, clock: ShiftClock) 
     dispatch_tick(rt)
     move_to(clock, rt, s + Q + timedelta(seconds=61))
     first = dispatch_tick(rt)
-    assert [m["alerts"] for m in first["monitored"]] == [0]  # type: ignore[index]
     move_to(clock, rt, s + 2 * Q + timedelta(seconds=61))
-    second = dispatch_tick(rt)
+    return first, dispatch_tick(rt)
+
+
+def test_alert_after_consecutive_intervals(runtime: Runtime, clock: ShiftClock) -> None:
+    """With ``consecutive: 2`` a device ignoring its setpoints is alerted at the second
+    interval in a row, not the first: the streak spans stored records."""
+    rt = runtime
+    rt.dispatch.monitoring.thresholds = thresholds_from({"consecutive": 2})
+    site = make_site(rt, clock)
+    s = site.start
+    first, second = _two_ignored_intervals(rt, site, clock)
+    assert [m["alerts"] for m in first["monitored"]] == [0]  # type: ignore[index]
     assert [m["interval_start"] for m in second["monitored"]] == [(s + Q).isoformat()]  # type: ignore[index]
     with rt.uow(readonly=True) as uow:
         found = uow.alerts.unresolved_from(site.org, "dispatch.monitoring")
@@ -439,15 +448,8 @@ def test_a_vpps_own_thresholds_replace_the_servers(runtime: Runtime, clock: Shif
         own = rt.dispatch.monitoring.thresholds_of(uow, site.vpp, s)
     assert own.consecutive == 2
     assert own.warning == rt.dispatch.monitoring.thresholds.warning
-    award(rt, site, s, "1.5")
-    award(rt, site, s + Q, "1.5")
-    rt.dispatch.faults[site.org] = (ScheduledFault(site.y, "ignore", s - Q),)
-    dispatch_tick(rt)
-    move_to(clock, rt, s + Q + timedelta(seconds=61))
-    first = dispatch_tick(rt)
+    first, second = _two_ignored_intervals(rt, site, clock)
     assert [m["alerts"] for m in first["monitored"]] == [0]  # type: ignore[index]
-    move_to(clock, rt, s + 2 * Q + timedelta(seconds=61))
-    second = dispatch_tick(rt)
     assert [m["alerts"] for m in second["monitored"]] != [0]  # type: ignore[index]
 
 
