@@ -161,9 +161,9 @@ class SubmitBatcher:
                 batch, self._queue = self._queue, []
             self.batches += 1
             self.largest = max(self.largest, len(batch))
-            if self.on_batch is not None:
-                self.on_batch(len(batch))
             try:
+                if self.on_batch is not None:
+                    self.on_batch(len(batch))
                 self._run(batch)
                 for item in batch:
                     self._finish(item)
