@@ -17,13 +17,12 @@ from fastapi.testclient import TestClient
 from openvpp.audit.chain import AuditContext
 from openvpp.audit.service import verify_chain
 from openvpp.core.errors import Conflict, DomainError, NotFound
-from openvpp.identity.model import Principal, Role
 from openvpp.runtime import Runtime
 from openvpp.store import tables as t
 from openvpp.trading.orders import Order, State
 from openvpp.trading.records import SubmitOrder
 from openvpp.trading.service import Placement
-from tests.integration.trading_support import MARKET, PRODUCT, open_hour, setup_trading
+from tests.integration.trading_support import MARKET, PRODUCT, open_hour, setup_trading, trader
 from tests.support import ShiftClock, bearer, demo
 
 
@@ -32,13 +31,7 @@ def trading(client: TestClient, seeded: Runtime) -> dict[str, Any]:
     ctx = setup_trading(client)
     with seeded.uow(readonly=True) as uow:
         org = uow.market_connections.of_org(None)[0].organization_id
-    ctx["principal"] = Principal(
-        kind="user",
-        id="trader",
-        organization_id=org,
-        roles=frozenset({Role.TRADER}),
-        user_id="trader",
-    )
+    ctx["principal"] = trader(org)
     ctx["org"] = org
     return ctx
 

@@ -23,7 +23,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from openvpp.core.clock import SystemClock
-from openvpp.identity.model import Principal, Role
 from openvpp.markets.connectors.orders import ReconcilePolicy
 from openvpp.markets.exchange import SimulatedExchange
 from openvpp.markets.exchange.faults import FaultInjector, FaultSpec
@@ -37,7 +36,7 @@ from openvpp.trading.records import SubmitOrder
 from openvpp.trading.service import Placement
 from tests.integration.test_exchange_http import ThreadServer
 from tests.integration.trading_crash_child import burst_commands
-from tests.integration.trading_support import MARKET, PRODUCT, open_hour, setup_trading
+from tests.integration.trading_support import MARKET, PRODUCT, open_hour, setup_trading, trader
 from tests.support import ShiftClock
 
 ACCOUNT = "desk"
@@ -70,13 +69,7 @@ def trading(
     )
     with seeded.uow(readonly=True) as uow:
         org = uow.market_connections.of_org(None)[0].organization_id
-    ctx["principal"] = Principal(
-        kind="user",
-        id="trader",
-        organization_id=org,
-        roles=frozenset({Role.TRADER}),
-        user_id="trader",
-    )
+    ctx["principal"] = trader(org)
     # quick reconciliation in tests: a few lookups 10-40 ms apart
     seeded.trading.orders.policy = ReconcilePolicy(
         query_attempts=4, initial_s=0.01, max_s=0.04, not_found_confirmations=2, max_resends=1

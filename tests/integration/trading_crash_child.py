@@ -14,11 +14,10 @@ import sys
 from datetime import datetime
 from decimal import Decimal
 
-from openvpp.identity.model import Principal, Role
 from openvpp.runtime import build_runtime
 from openvpp.trading.orders import Order
 from openvpp.trading.records import SubmitOrder
-from tests.integration.trading_support import MARKET, PRODUCT
+from tests.integration.trading_support import MARKET, PRODUCT, trader
 from tests.support import make_settings
 
 
@@ -44,26 +43,14 @@ def main() -> None:
             datetime.fromisoformat(a["delivery_start"]),
             a["burst"],
         )
-        principal = Principal(
-            kind="user",
-            id="trader",
-            organization_id=a["organization_id"],
-            roles=frozenset({Role.TRADER}),
-            user_id="trader",
-        )
+        principal = trader(a["organization_id"])
         print("ready", flush=True)
         for i in range(0, len(cmds), 5):
             rt.trading.submissions.submit_many(rt.uow(), principal, cmds[i : i + 5])
         print("done", flush=True)
         return
     rt.trading.orders.fault = die
-    principal = Principal(
-        kind="user",
-        id="trader",
-        organization_id=a["organization_id"],
-        roles=frozenset({Role.TRADER}),
-        user_id="trader",
-    )
+    principal = trader(a["organization_id"])
     cmd = SubmitOrder(
         a["client_order_id"],
         a["vpp_id"],

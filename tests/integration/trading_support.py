@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from openvpp.identity.model import Principal, Role
 from openvpp.markets.exchange.model import NewOrder, TradeSide
 from openvpp.runtime import Runtime
 from tests.support import bearer, demo
@@ -47,6 +48,17 @@ def setup_trading(client: TestClient, *, kind: str = "simulated", **conn: Any) -
         "admin": admin,
         "trader": bearer(client, demo("trader")),
     }
+
+
+def trader(organization_id: str) -> Principal:
+    """The demo trader of ``organization_id``, for calling the order service directly."""
+    return Principal(
+        kind="user",
+        id="trader",
+        organization_id=organization_id,
+        roles=frozenset({Role.TRADER}),
+        user_id="trader",
+    )
 
 
 def order_body(ctx: dict[str, Any], start: datetime, cid: str, **overrides: Any) -> dict[str, Any]:

@@ -412,6 +412,10 @@ class AutobidService:
         stale_before = now - STALE_PENDING
         with uows_for(None) as uow:
             abandoned = uow.bid_decisions.fail_abandoned(stale_before, now, ABANDONED)
+            enabled = uow.auto_trading.enabled()
+            decided = uow.bid_decisions.decided_since(
+                (now - timedelta(days=2)).date(), stale_before=stale_before
+            )
             if abandoned:
                 uow.record(
                     AuditEvent(
@@ -423,11 +427,6 @@ class AutobidService:
                 )
                 uow.commit()
                 log.warning("automatic bidding: %d abandoned decisions failed", len(abandoned))
-        with uows_for(None) as uow:
-            enabled = uow.auto_trading.enabled()
-            decided = uow.bid_decisions.decided_since(
-                (now - timedelta(days=2)).date(), stale_before=stale_before
-            )
         out: list[dict[str, Any]] = []
         for s in enabled:
             try:
