@@ -169,7 +169,9 @@ def test_kill_switch_cancels_open_orders_and_refuses_new_ones(
     with seeded.engine.connect() as conn:
         changes = (
             conn.execute(
-                sa.select(t.audit_log.c.after).where(t.audit_log.c.action == "trading.state.change")
+                sa.select(t.audit_log.c.after)
+                .where(t.audit_log.c.action == "trading.state.change")
+                .order_by(t.audit_log.c.seq)  # without it PostgreSQL may return any order
             )
             .scalars()
             .all()
