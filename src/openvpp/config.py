@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     login_rate_per_minute: int = Field(default=30, ge=1)
 
     hmac_window_s: int = Field(default=30, ge=1, le=300)
+    principal_cache_s: float = Field(default=1.0, ge=0, le=60)
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_page_size: int = Field(default=500, ge=1)

@@ -7,7 +7,6 @@ and service code import only these protocols, never the store.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
 from datetime import date, datetime
 from decimal import Decimal
 from types import TracebackType
@@ -379,11 +378,26 @@ class TradingOrderRepository(Protocol):
         """Raises ``DuplicateOrder`` when the organization has the client order id."""
         ...
 
+    def insert_many(self, orders: Sequence[Order]) -> None:
+        """All in one statement; ``DuplicateOrder`` when any client order id is taken."""
+        ...
+
     def update(self, order: Order) -> None:
         """Write ``order`` whose ``version`` is one above the stored one (else an error)."""
         ...
 
+    def update_many(self, orders: Sequence[Order]) -> None:
+        """:meth:`update` of several orders in one statement."""
+        ...
+
     def get(self, organization_id: str, order_id: str, *, lock: bool = False) -> Order | None: ...
+    def get_many(self, order_ids: Collection[str], *, lock: bool = False) -> dict[str, Order]:
+        """The stored orders among ``order_ids`` by id (locked in id order with ``lock``)."""
+        ...
+
+    def taken_client_ids(
+        self, organization_id: str, client_order_ids: Collection[str]
+    ) -> set[str]: ...
     def vpp_exists(self, organization_id: str, vpp_id: str) -> bool: ...
     def by_client_id(self, organization_id: str, client_order_id: str) -> Order | None: ...
     def by_venue_id(self, connection_id: str, venue_order_id: str) -> Order | None: ...
@@ -601,10 +615,6 @@ class UnitOfWork(Protocol):
         unit of work, of the same store) stands for: one transaction carrying several
         commands (a batch of order submissions) writes each command's row with its own actor
         and request."""
-        ...
-
-    def savepoint(self) -> AbstractContextManager[Any]:
-        """A nested transaction: leaving it by an exception undoes only what it wrote."""
         ...
 
     def commit(self) -> None: ...

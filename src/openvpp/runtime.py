@@ -157,6 +157,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
             lockout_s=settings.login_lockout_s,
             login_rate_per_minute=settings.login_rate_per_minute,
             hmac_window_s=settings.hmac_window_s,
+            principal_cache_s=settings.principal_cache_s,
         ),
     )
     audit_key = derive_key(master, "audit")

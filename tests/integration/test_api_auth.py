@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from openvpp.api.app import create_app
 from openvpp.identity.passwords import Passwords
 from openvpp.runtime import Runtime, build_runtime
+from openvpp.store import tables
 from tests.support import DEMO_PASSWORD, ShiftClock, bearer, demo, login, make_settings
 
 LOGIN = "/api/vpp/auth/login"
@@ -276,3 +278,40 @@ def test_concurrent_failures_are_all_counted(seeded: Runtime) -> None:
         user = uow.users.get_by_email(demo("viewer"))
     assert user is not None
     assert user.locked_until is not None
+
+
+def test_a_session_ended_elsewhere_is_refused_within_the_principal_cache_time(
+    client: TestClient, seeded: Runtime, clock: ShiftClock
+) -> None:
+    """Another process (a second API worker, the command line) ends a session by writing the
+    database: this process reads the session at most once per ``principal_cache_s`` (1 s)."""
+    tokens = login(client, demo("trader"))
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert client.get("/api/vpp/auth/me", headers=headers).status_code == 200
+    with seeded.engine.begin() as conn:
+        conn.execute(
+            sa.update(tables.auth_sessions).values(
+                revoked_at=clock.now(), revoked_reason="elsewhere"
+            )
+        )
+    assert client.get("/api/vpp/auth/me", headers=headers).status_code == 200  # cached
+    clock.advance(1.01)
+    assert client.get("/api/vpp/auth/me", headers=headers).status_code == 401
+
+
+def test_without_the_principal_cache_every_request_reads_the_session(
+    seeded: Runtime, clock: ShiftClock, tmp_path: object
+) -> None:
+    settings = make_settings(
+        seeded.settings.effective_database_url, str(tmp_path), principal_cache_s=0
+    )
+    rt = build_runtime(settings, clock=clock)
+    try:
+        with TestClient(create_app(runtime=rt, start_jobs=False)) as c:
+            headers = bearer(c, demo("trader"))
+            assert c.get("/api/vpp/auth/me", headers=headers).status_code == 200
+            with rt.engine.begin() as conn:
+                conn.execute(sa.update(tables.auth_sessions).values(revoked_at=clock.now()))
+            assert c.get("/api/vpp/auth/me", headers=headers).status_code == 401
+    finally:
+        rt.close()

@@ -19,9 +19,10 @@ from openvpp.audit.service import verify_chain
 from openvpp.core.errors import Conflict, DomainError, NotFound
 from openvpp.runtime import Runtime
 from openvpp.store import tables as t
+from openvpp.trading import batching
 from openvpp.trading.orders import Order, State
 from openvpp.trading.records import SubmitOrder
-from openvpp.trading.service import Placement
+from openvpp.trading.service import Placement, Recording
 from tests.integration.trading_support import MARKET, PRODUCT, open_hour, setup_trading, trader
 from tests.support import ShiftClock, bearer, demo
 
@@ -152,18 +153,48 @@ def test_a_failing_record_step_falls_back_to_one_by_one(
 ) -> None:
     ctx = trading
     service = seeded.trading.orders
-    real = service.record_in
+    real = service.record_many
+    failed = {"n": 0}
 
-    def failing(*args: Any, **kwargs: Any) -> Order:
-        if kwargs.get("audit_as") is not None:  # only the batch's recording
+    def failing(uow: Any, recordings: list[Recording], now: Any) -> list[Order]:
+        if any(r[4] is not None for r in recordings):  # only the batch's recording
+            failed["n"] += 1
             raise RuntimeError("injected")
-        return real(*args, **kwargs)
+        return real(uow, recordings, now)
 
-    monkeypatch.setattr(service, "record_in", failing)
+    monkeypatch.setattr(service, "record_many", failing)
     out = seeded.trading.submissions.submit_many(
         _uow(seeded, ctx, "req-r"), ctx["principal"], [_cmd(ctx, clock, f"r-{i}") for i in range(3)]
     )
+    assert failed["n"] == 1
     assert [o.order.state for o in out if isinstance(o, Placement)] == [State.ACKNOWLEDGED] * 3
+    assert _chain_ok(seeded)
+
+
+def test_a_client_order_id_taken_after_the_lookup_sends_the_batch_one_by_one(
+    seeded: Runtime,
+    trading: dict[str, Any],
+    clock: ShiftClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another process may store a client order id between the batch's lookup and its insert
+    (PostgreSQL, MariaDB): the unique constraint refuses the batch's insert, nothing of the
+    batch stays, and each submission gets its own outcome one by one."""
+    ctx = trading
+    submissions = seeded.trading.submissions
+    first = submissions.submit(
+        _uow(seeded, ctx, "req-0"), ctx["principal"], _cmd(ctx, clock, "t-0")
+    )
+    monkeypatch.setattr(batching, "_taken", lambda uow, batch: set())  # the lookup misses it
+    cmds = [_cmd(ctx, clock, "t-1"), _cmd(ctx, clock, "t-0"), _cmd(ctx, clock, "t-2")]
+    out = submissions.submit_many(_uow(seeded, ctx, "req-t"), ctx["principal"], cmds)
+    assert all(isinstance(o, Placement) for o in out)
+    assert [o.created for o in out if isinstance(o, Placement)] == [True, False, True]
+    replayed = out[1]
+    assert isinstance(replayed, Placement) and replayed.order.id == first.order.id
+    venue = sorted(o.client_order_id for o in seeded.exchange.orders() if o.account != "cp")
+    assert venue == ["t-0", "t-1", "t-2"]  # each once at the venue
+    assert len(_submit_audit(seeded)) == 3
     assert _chain_ok(seeded)
 
 

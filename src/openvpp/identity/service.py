@@ -42,6 +42,7 @@ from openvpp.ports import RateLimiter, ReplayGuard, UnitOfWork
 
 LOGIN_FAILED = "invalid email or password, or the account is temporarily locked"
 EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{1,60}$")
+_PRINCIPAL_CACHE_SIZE = 10_000  # tokens; emptied when full
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 
 
@@ -54,6 +55,7 @@ class IdentityPolicy:
     lockout_s: int = 900
     login_rate_per_minute: int = 30
     hmac_window_s: int = 30
+    principal_cache_s: float = 1.0
 
 
 def normalise_email(email: str) -> str:
@@ -82,6 +84,10 @@ class IdentityService:
         self._limiter = rate_limiter
         self._clock = clock
         self.policy = policy
+        # access token -> (valid until, principal): authenticate_bearer's session read, which
+        # every request makes, done once a second per token (see authenticate_bearer)
+        self._principals: dict[str, tuple[datetime, Principal]] = {}
+        self._generation = 0
 
     # -- organizations and users -------------------------------------------------------------
 
@@ -206,6 +212,7 @@ class IdentityService:
                 )
             )
             uow.commit()
+        self.forget_principals()
         return updated
 
     @staticmethod
@@ -237,6 +244,7 @@ class IdentityService:
             uow.sessions.revoke_for_user(user.id, now, "password changed")
             uow.record(AuditEvent("user.password_change", "user", user.id))
             uow.commit()
+        self.forget_principals()
 
     @staticmethod
     def _user_in_org(uow: UnitOfWork, principal: Principal, user_id: str) -> User:
@@ -362,6 +370,12 @@ class IdentityService:
 
     def refresh(self, uow: UnitOfWork, raw_token: str) -> TokenPair:
         """Rotate a refresh token. Presenting a used one revokes its whole family (session)."""
+        try:
+            return self._refresh(uow, raw_token)
+        finally:  # the session may have been revoked (reuse)
+            self.forget_principals()
+
+    def _refresh(self, uow: UnitOfWork, raw_token: str) -> TokenPair:
         now = self._clock.now()
         with uow:
             token = uow.refresh_tokens.get_by_hash(hash_refresh_token(raw_token))
@@ -409,11 +423,22 @@ class IdentityService:
             uow.sessions.revoke(principal.session_id, self._clock.now(), "logout")
             uow.record(AuditEvent("auth.logout", "session", principal.session_id))
             uow.commit()
+        self.forget_principals()
 
     # -- authentication of requests -----------------------------------------------------------
 
     def authenticate_bearer(self, uow: UnitOfWork, token: str) -> Principal:
+        """The principal of an access token: its signature and expiry checked every time, its
+        session and user read from the database at most once per ``principal_cache_s``
+        (default 1 s) per token. A session ended or a user changed through this process is
+        refused at once (the cache is emptied); through another process (a second API worker,
+        the command line), within ``principal_cache_s``. ``0`` reads every time."""
         claims = self.tokens.decode_access(token)
+        now = self._clock.now()
+        cached = self._principals.get(token)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        generation = self._generation
         with uow:
             row = uow.users.principal_row(claims.subject, claims.session_id)
         if row is None:
@@ -423,7 +448,7 @@ class IdentityService:
             raise AuthenticationFailed("session has been revoked")
         if not user.is_active or user.organization_id != claims.organization_id:
             raise AuthenticationFailed("user is inactive")
-        return Principal(
+        principal = Principal(
             kind="user",
             id=user.id,
             organization_id=user.organization_id,
@@ -431,6 +456,18 @@ class IdentityService:
             user_id=user.id,
             session_id=session.id,
         )
+        ttl = self.policy.principal_cache_s
+        # Not kept when a change was committed since the read began: it may predate it.
+        if ttl > 0 and generation == self._generation:
+            if len(self._principals) >= _PRINCIPAL_CACHE_SIZE:
+                self._principals.clear()
+            self._principals[token] = (now + timedelta(seconds=ttl), principal)
+        return principal
+
+    def forget_principals(self) -> None:
+        """Empty the principal cache (a session ended, a user changed)."""
+        self._generation += 1
+        self._principals.clear()
 
     def authenticate_signature(
         self,

@@ -15,7 +15,14 @@ from sqlalchemy.exc import IntegrityError
 from openvpp.store import tables as t
 from openvpp.store.types import UTCDateTime
 from openvpp.trading.orders import OPEN, Order, State
-from openvpp.trading.records import DuplicateOrder, FillRecord, OrderFilter, StateRecord, exact
+from openvpp.trading.records import (
+    DuplicateOrder,
+    EventRow,
+    FillRecord,
+    OrderFilter,
+    StateRecord,
+    exact,
+)
 from openvpp.trading.risk import Exposure, Limits, TradingMode
 
 _QUANTUM = Decimal("0.00000001")
@@ -48,8 +55,6 @@ _ORDER_COLUMNS = (
     "created_by",
 )
 _OPEN_STATES = sorted(s.value for s in OPEN)
-EventRow = tuple[str, datetime, str, State, dict[str, Any]]
-"""(order id, time, event name, state after, detail) of the order event log."""
 # Statements built once (their cache keys too): orders are the hot path.
 _o = t.trading_orders
 _INSERT_ORDER = _o.insert()
@@ -60,6 +65,15 @@ _GET_ORDER = sa.select(_o).where(
     _o.c.organization_id == sa.bindparam("b_org"), _o.c.id == sa.bindparam("b_id")
 )
 _GET_ORDER_LOCKED = _GET_ORDER.with_for_update()
+# Several orders by id, in id order (concurrent lockers take the row locks in one order).
+_GET_ORDERS = (
+    sa.select(_o).where(_o.c.id.in_(sa.bindparam("b_ids", expanding=True))).order_by(_o.c.id)
+)
+_GET_ORDERS_LOCKED = _GET_ORDERS.with_for_update()
+_TAKEN_CLIENT_IDS = sa.select(_o.c.client_order_id).where(
+    _o.c.organization_id == sa.bindparam("b_org"),
+    _o.c.client_order_id.in_(sa.bindparam("b_cids", expanding=True)),
+)
 _BY_CLIENT_ID = sa.select(_o).where(
     _o.c.organization_id == sa.bindparam("b_org"),
     _o.c.client_order_id == sa.bindparam("b_cid"),
@@ -126,24 +140,56 @@ class TradingOrderRepo:
     def insert(self, order: Order) -> None:
         """Insert; :class:`DuplicateOrder` when the client order id is taken (the unique
         constraint decides, also between concurrent inserts)."""
+        self.insert_many([order])
+
+    def insert_many(self, orders: Sequence[Order]) -> None:
+        """Insert ``orders`` in one statement; :class:`DuplicateOrder` (naming the first
+        order's client order id) when any client order id is taken, nothing inserted."""
+        if not orders:
+            return
+        rows = [_order_row(o) for o in orders]
         try:
-            self._c.execute(_INSERT_ORDER, _order_row(order))
+            self._c.execute(_INSERT_ORDER, rows if len(rows) > 1 else rows[0])
         except IntegrityError as exc:
-            raise DuplicateOrder(order.client_order_id) from exc
+            raise DuplicateOrder(orders[0].client_order_id) from exc
 
     def update(self, order: Order) -> None:
         """Write ``order`` (whose version is one above the stored one); a concurrent writer
         that got there first makes this a lost update, refused."""
-        params = {**_order_row(order), "b_id": order.id, "b_version": order.version - 1}
-        done = self._c.execute(_UPDATE_ORDER, params)
-        if done.rowcount != 1:
-            raise RuntimeError(f"order {order.id} changed concurrently (version {order.version})")
+        self.update_many([order])
+
+    def update_many(self, orders: Sequence[Order]) -> None:
+        """:meth:`update` of several orders in one statement; a lost update of any is
+        refused (the caller's transaction is to be rolled back)."""
+        if not orders:
+            return
+        params = [{**_order_row(o), "b_id": o.id, "b_version": o.version - 1} for o in orders]
+        done = self._c.execute(_UPDATE_ORDER, params if len(params) > 1 else params[0])
+        if done.rowcount != len(orders):
+            ids = ", ".join(o.id for o in orders)
+            raise RuntimeError(f"orders {ids} changed concurrently ({done.rowcount} written)")
 
     def get(self, organization_id: str, order_id: str, *, lock: bool = False) -> Order | None:
         query = _GET_ORDER_LOCKED if lock else _GET_ORDER
         row = self._c.execute(query, {"b_org": organization_id, "b_id": order_id})
         found = row.mappings().first()
         return None if found is None else _order(found)
+
+    def get_many(self, order_ids: Collection[str], *, lock: bool = False) -> dict[str, Order]:
+        """The stored orders among ``order_ids`` (any organization: the caller checks), by
+        id; ``lock``: row-locked in id order."""
+        if not order_ids:
+            return {}
+        query = _GET_ORDERS_LOCKED if lock else _GET_ORDERS
+        rows = self._c.execute(query, {"b_ids": sorted(set(order_ids))}).mappings()
+        return {r["id"]: _order(r) for r in rows}
+
+    def taken_client_ids(self, organization_id: str, client_order_ids: Collection[str]) -> set[str]:
+        """Which of ``client_order_ids`` the organization has used."""
+        if not client_order_ids:
+            return set()
+        params = {"b_org": organization_id, "b_cids": sorted(set(client_order_ids))}
+        return set(self._c.execute(_TAKEN_CLIENT_IDS, params).scalars())
 
     def vpp_exists(self, organization_id: str, vpp_id: str) -> bool:
         params = {"b_org": organization_id, "b_vpp": vpp_id}
@@ -243,9 +289,7 @@ class TradingOrderRepo:
     ) -> None:
         self.add_events([(order_id, at, event, state, detail)])
 
-    def add_events(
-        self, events: Sequence[tuple[str, datetime, str, State, dict[str, Any]]]
-    ) -> None:
+    def add_events(self, events: Sequence[EventRow]) -> None:
         """Append to the order event log (one statement for all)."""
         if events:
             self._c.execute(

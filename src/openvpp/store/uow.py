@@ -147,9 +147,6 @@ class SqlUnitOfWork:
             raise TypeError("record_for takes another SqlUnitOfWork")
         self._on_behalf.append((other.context, other._sink, event))
 
-    def savepoint(self) -> AbstractContextManager[Any]:
-        return self.connection.begin_nested()
-
     def commit(self) -> None:
         conn = self.connection
         entries = [(ctx, event) for ctx, _, event in self._on_behalf]

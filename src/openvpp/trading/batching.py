@@ -3,12 +3,15 @@
 Submissions join a queue that one writer thread per process drains. It takes every queued
 submission and, for all of them at once,
 
-1. in **one** writing unit of work, risk-checks and inserts each order in a savepoint of its
-   own (:meth:`OrderService.place`; a taken client order id or a refusal undoes only that
-   one), each audit row written with its own request's actor (``record_for``), and commits:
-   every order is stored before any is sent;
+1. in **one** writing unit of work, looks up which client order ids are taken (one query per
+   organization: those submissions are idempotent replays, as is a repeat within the batch),
+   risk-checks each order (:meth:`OrderService.place`; a refusal is stored, an invalid
+   submission is not), inserts all orders and their event logs with one statement each,
+   writes each audit row with its own request's actor (``record_for``), and commits: every
+   order is stored before any is sent;
 2. sends the accepted orders to their venues concurrently (on the writer's venue loop);
-3. records all the answers in **one** second unit of work;
+3. records all the answers in **one** second unit of work (one read of the orders' rows,
+   locked, one insert of their events, one update);
 4. finishes each submission (an idempotent replay, a cancellation requested meanwhile, fills
    reported with the answer) and hands it its result.
 
@@ -38,8 +41,15 @@ from openvpp.identity.model import Principal
 from openvpp.markets.connectors.protocol import NotSentError, VenueConnector
 from openvpp.ports import UnitOfWork
 from openvpp.trading.orders import Order, State
-from openvpp.trading.records import DuplicateOrder, SubmitOrder
-from openvpp.trading.service import OrderService, Placed, Placement, VenueAnswer, not_sent
+from openvpp.trading.records import SubmitOrder
+from openvpp.trading.service import (
+    OrderService,
+    Placed,
+    Placement,
+    Recording,
+    VenueAnswer,
+    not_sent,
+)
 from openvpp.trading.submit_view import SubmitView
 
 __all__ = ["SubmitBatcher"]
@@ -196,21 +206,30 @@ class SubmitBatcher:
         self, uow: UnitOfWork, batch: list[_Item], now: datetime
     ) -> list[tuple[_Item, Placed]]:
         """Step 1: every order stored (or refused) in one transaction; those to send."""
+        service = self._service
         try:
             with uow:
                 view = SubmitView(uow)
                 view.lock((i.principal.organization_id, i.cmd.vpp_id) for i in batch)
+                taken = _taken(uow, batch)
                 for item in batch:
-                    try:
-                        with uow.savepoint():
-                            placed = self._service.place(uow, item.principal, item.cmd, now, view)
-                    except DuplicateOrder:
+                    key = (item.principal.organization_id, item.cmd.client_order_id)
+                    if key in taken:  # stored before, or earlier in this batch
                         item.duplicate = True
-                    except DomainError as exc:
+                        continue
+                    try:
+                        placed = service.place(
+                            uow, item.principal, item.cmd, now, view, store=False
+                        )
+                    except DomainError as exc:  # invalid: nothing written
                         item.error = exc
-                    else:
-                        uow.record_for(item.uow, placed.audit)
-                        item.placed = placed
+                        continue
+                    taken.add(key)
+                    uow.record_for(item.uow, placed.audit)
+                    item.placed = placed
+                # a client order id taken meanwhile by another process: DuplicateOrder, and
+                # the batch goes one by one
+                service.store(uow, [i.placed for i in batch if i.placed is not None])
                 uow.commit()
         except Exception:
             log.exception("a batch of %d submissions failed; submitting one by one", len(batch))
@@ -242,15 +261,17 @@ class SubmitBatcher:
         """Step 3: every answer recorded in one transaction (one by one if that fails)."""
         service = self._service
         now = service.clock.now()
+        recordings: list[Recording] = []
+        for item, placed in answered:
+            a = item.answer
+            assert a is not None
+            recordings.append((placed.order, a.events, a.action, a.detail, item.uow))
         try:
             with uow:
-                for item, placed in answered:
-                    a = item.answer
-                    assert a is not None
-                    item.order = service.record_in(
-                        uow, placed.order, a.events, a.action, a.detail, now, audit_as=item.uow
-                    )
+                recorded = service.record_many(uow, recordings, now)
                 uow.commit()
+            for (item, _), order in zip(answered, recorded, strict=True):
+                item.order = order
         except Exception:
             log.exception("recording %d venue answers at once failed; one by one", len(answered))
             for item, placed in answered:
@@ -287,6 +308,18 @@ class SubmitBatcher:
             return Placement(placed.order, True)
         done = service.after_answer(item.uow, item.order, placed.connection, item.answer)
         return Placement(done, True)
+
+
+def _taken(uow: UnitOfWork, batch: list[_Item]) -> set[tuple[str, str]]:
+    """The (organization, client order id) pairs of ``batch`` already stored."""
+    by_org: dict[str, set[str]] = {}
+    for item in batch:
+        by_org.setdefault(item.principal.organization_id, set()).add(item.cmd.client_order_id)
+    return {
+        (org, cid)
+        for org, cids in by_org.items()
+        for cid in uow.trading_orders.taken_client_ids(org, cids)
+    }
 
 
 class _Waiter:

@@ -7,11 +7,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from openvpp.trading.orders import State
 from openvpp.trading.risk import TradingMode
 
 __all__ = [
     "GLOBAL",
     "DuplicateOrder",
+    "EventRow",
     "FillRecord",
     "OrderFilter",
     "StateRecord",
@@ -21,6 +23,9 @@ __all__ = [
 
 GLOBAL = "*"
 """The scope of the organization-wide trading state (the global kill switch)."""
+
+EventRow = tuple[str, datetime, str, State, dict[str, Any]]
+"""(order id, time, event name, state after, detail): a row of an order's event log."""
 
 
 class DuplicateOrder(Exception):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -51,7 +51,14 @@ from openvpp.markets.records import MarketConnection
 from openvpp.ports import UnitOfWork
 from openvpp.trading import orders as om
 from openvpp.trading.orders import Order, State
-from openvpp.trading.records import GLOBAL, DuplicateOrder, StateRecord, SubmitOrder, exact
+from openvpp.trading.records import (
+    GLOBAL,
+    DuplicateOrder,
+    EventRow,
+    StateRecord,
+    SubmitOrder,
+    exact,
+)
 from openvpp.trading.risk import (
     DEFAULT_LIMITS,
     RiskDecision,
@@ -68,6 +75,7 @@ __all__ = [
     "OrderService",
     "Placed",
     "Placement",
+    "Recording",
     "VenueAnswer",
     "execute_batch",
     "market_product",
@@ -108,13 +116,21 @@ class Placement:
     created: bool
 
 
+Recording = tuple[Order, list[om.Event], str | None, dict[str, Any] | None, UnitOfWork | None]
+"""What :meth:`OrderService.record_many` records for one order: the order as last read, the
+events to apply, the audit action, its detail, and whose actor the audit row carries (``None``:
+the recording unit of work's)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Placed:
-    """An order inserted by :meth:`OrderService.place`, its connection and its audit event."""
+    """An order placed by :meth:`OrderService.place`, its connection, its audit event and the
+    rows of its event log (stored with it)."""
 
     order: Order
     connection: MarketConnection
     audit: AuditEvent
+    log: tuple[EventRow, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,11 +332,15 @@ class OrderService:
         cmd: SubmitOrder,
         now: datetime,
         view: SubmitView | None = None,
+        *,
+        store: bool = True,
     ) -> Placed:
         """Within an open unit of work: resolve, risk-check and insert ``cmd`` with its event
         log; the audit event is the caller's to record. :class:`DuplicateOrder` when its
         client order id is taken (nothing written). ``view``: the transaction's reads, shared
-        by the submissions of a batch (a fresh one by default)."""
+        by the submissions of a batch (a fresh one by default). ``store=False``: nothing is
+        written; the caller stores the order in this transaction (:meth:`store`, several at
+        once) and has made sure that its client order id is free."""
         org = principal.organization_id
         view = view or SubmitView(uow)
         r = self._resolve(view, org, cmd, now)
@@ -355,14 +375,10 @@ class OrderService:
             else om.RiskFailed(decision.rule or "risk", decision.reason)
         )
         order = om.apply(order, event)
-        uow.trading_orders.insert(order)
-        uow.trading_orders.add_events(
-            [
-                (order.id, now, "created", State.CREATED, {}),
-                (order.id, now, type(event).__name__, order.state, {"reason": decision.reason}),
-            ]
+        log_rows: tuple[EventRow, ...] = (
+            (order.id, now, "created", State.CREATED, {}),
+            (order.id, now, type(event).__name__, order.state, {"reason": decision.reason}),
         )
-        view.placed(order)
         audit = AuditEvent(
             action="trading.order.submit",
             object_type="trading_order",
@@ -375,7 +391,17 @@ class OrderService:
             },
             outcome="success" if decision.accepted else "rejected",
         )
-        return Placed(order, r.connection, audit)
+        placed = Placed(order, r.connection, audit, log_rows)
+        if store:
+            self.store(uow, [placed])
+        view.placed(order)
+        return placed
+
+    def store(self, uow: UnitOfWork, placed: Sequence[Placed]) -> None:
+        """Insert placed orders and their event logs (two statements for all);
+        :class:`DuplicateOrder` when a client order id is taken."""
+        uow.trading_orders.insert_many([p.order for p in placed])
+        uow.trading_orders.add_events([row for p in placed for row in p.log])
 
     def replay(self, uow: UnitOfWork, org: str, cmd: SubmitOrder) -> Order:
         """The stored order of a repeated ``cmd`` (409 when its body differs)."""
@@ -492,38 +518,41 @@ class OrderService:
     ) -> Order:
         """:meth:`record` within an open unit of work; the audit row carries ``audit_as``'s
         actor when given (a batch of several requests' submissions)."""
-        current = uow.trading_orders.get(order.organization_id, order.id, lock=True)
-        if current is None:
-            raise NotFound(f"no order {order.id!r}", field="order_id")
-        new = current
-        log_rows: list[tuple[str, datetime, str, State, dict[str, Any]]] = []
-        for event in events:
-            try:
-                new = om.apply(new, event)
-            except om.InvalidTransition as exc:
-                log.warning("order %s: %s", current.id, exc.message)
-                log_rows.append((current.id, now, "refused:" + type(event).__name__, new.state, {}))
-                continue
-            log_rows.append(
-                (current.id, now, type(event).__name__, new.state, _event_detail(event))
-            )
+        return self.record_many(uow, [(order, events, action, detail, audit_as)], now)[0]
+
+    def record_many(
+        self, uow: UnitOfWork, recordings: Sequence[Recording], now: datetime
+    ) -> list[Order]:
+        """:meth:`record_in` for several orders (distinct), with one read of their rows
+        (locked), one insert of their event logs and one update."""
+        stored = uow.trading_orders.get_many([r[0].id for r in recordings], lock=True)
+        out: list[Order] = []
+        changed: list[Order] = []
+        log_rows: list[EventRow] = []
+        for order, events, action, detail, audit_as in recordings:
+            current = stored.get(order.id)
+            if current is None or current.organization_id != order.organization_id:
+                raise NotFound(f"no order {order.id!r}", field="order_id")
+            new = _applied(current, events, now, log_rows)
+            if new != current:
+                new = replace(new, version=current.version + 1, updated_at=now)
+                changed.append(new)
+            if action is not None and (new.state != current.state or detail is not None):
+                audit = AuditEvent(
+                    action=action,
+                    object_type="trading_order",
+                    object_id=current.id,
+                    before={"state": current.state.value},
+                    after={**order_view(new), **(detail or {})},
+                )
+                if audit_as is None:
+                    uow.record(audit)
+                else:
+                    uow.record_for(audit_as, audit)
+            out.append(new)
         uow.trading_orders.add_events(log_rows)
-        if new != current:
-            new = replace(new, version=current.version + 1, updated_at=now)
-            uow.trading_orders.update(new)
-        if action is not None and (new.state != current.state or detail is not None):
-            audit = AuditEvent(
-                action=action,
-                object_type="trading_order",
-                object_id=current.id,
-                before={"state": current.state.value},
-                after={**order_view(new), **(detail or {})},
-            )
-            if audit_as is None:
-                uow.record(audit)
-            else:
-                uow.record_for(audit_as, audit)
-        return new
+        uow.trading_orders.update_many(changed)
+        return out
 
     # --- cancel and modify ----------------------------------------------------------------------
     def get(self, uow: UnitOfWork, principal: Principal, order_id: str) -> Order:
@@ -650,6 +679,23 @@ def reconciled_event(s: OrderSnapshot) -> om.Reconciled:
         quantity=s.quantity_mw,
         filled=s.filled_mw,
     )
+
+
+def _applied(
+    current: Order, events: list[om.Event], now: datetime, log_rows: list[EventRow]
+) -> Order:
+    """``current`` after ``events``, their event-log rows appended to ``log_rows``; events the
+    machine refuses are logged (and kept in the event log as refused) and skipped."""
+    new = current
+    for event in events:
+        try:
+            new = om.apply(new, event)
+        except om.InvalidTransition as exc:
+            log.warning("order %s: %s", current.id, exc.message)
+            log_rows.append((current.id, now, "refused:" + type(event).__name__, new.state, {}))
+            continue
+        log_rows.append((current.id, now, type(event).__name__, new.state, _event_detail(event)))
+    return new
 
 
 def _event_detail(event: om.Event) -> dict[str, Any]:

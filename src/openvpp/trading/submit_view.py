@@ -41,8 +41,7 @@ class SubmitView:
     def lock(self, pairs: Iterable[tuple[str, str]]) -> None:
         """Lock the state rows of the (organization, VPP) ``pairs`` in one global order (by
         organization; its ``GLOBAL`` row first, then its VPPs by id), so that batches never
-        deadlock. A batch locks before its first savepoint: a savepoint rolled back would
-        release the locks taken inside it."""
+        deadlock. A batch locks them all before it places its first order."""
         by_org: dict[str, set[str]] = {}
         for org, vpp in pairs:
             by_org.setdefault(org, set()).add(vpp)
