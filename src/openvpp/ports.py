@@ -416,6 +416,12 @@ class TradingOrderRepository(Protocol):
     def exposure(
         self, organization_id: str, vpp_id: str, market: str, product: str, start: datetime
     ) -> Exposure: ...
+    def exposures(
+        self, organization_id: str, intervals: Collection[tuple[str, str, str, datetime]]
+    ) -> dict[tuple[str, str, str, datetime], Exposure]:
+        """:meth:`exposure` of (VPP, market, product, delivery start) intervals, one query."""
+        ...
+
     def accepted_since(
         self, organization_id: str, vpp_id: str, market: str, since: datetime
     ) -> int: ...

@@ -340,3 +340,29 @@ def test_batched_risk_decisions_equal_one_by_one(
     assert decided == [(p.order.state, p.order.risk_rule) for p in alone]
     rules = {rule for _, rule in decided}
     assert {None, "max_order_mw", "max_position_mw", "max_orders_per_minute"} <= rules, rules
+
+
+def test_the_exposure_of_several_intervals_in_one_query_equals_each_alone(
+    seeded: Runtime, trading: dict[str, Any], clock: ShiftClock
+) -> None:
+    ctx = trading
+    hours = [open_hour(clock.now(), h) for h in (3, 4, 5)]
+    cmds = [
+        _cmd(ctx, clock, f"x-{i}", side=side, delivery_start=hours[i % 2], price=Decimal(p))
+        for i, (side, p) in enumerate([("sell", 900), ("buy", 10), ("sell", 900), ("buy", 10)])
+    ]
+    seeded.trading.submissions.submit_many(_uow(seeded, ctx, "req-x"), ctx["principal"], cmds)
+    o = t.trading_orders
+    with seeded.engine.begin() as conn:  # part-filled and filled orders count as position
+        conn.execute(sa.update(o).where(o.c.client_order_id == "x-0").values(filled=Decimal("0.4")))
+        conn.execute(
+            sa.update(o).where(o.c.client_order_id == "x-1").values(filled=1, state="filled")
+        )
+    keys = [(ctx["vpp_id"], MARKET, PRODUCT, h) for h in hours]
+    keys.append((ctx["vpp_id"], MARKET, "no-such-product", hours[0]))
+    with seeded.uow(readonly=True) as uow:
+        together = uow.trading_orders.exposures(ctx["org"], keys)
+        alone = {k: uow.trading_orders.exposure(ctx["org"], *k) for k in keys}
+    assert together == alone
+    assert together[keys[0]].open_sell > 0 and together[keys[1]].net_filled != 0
+    assert together[keys[2]] == together[keys[3]] == alone[keys[3]]  # no orders: zeros

@@ -93,6 +93,22 @@ _EXPOSURE = sa.select(
     _o.c.delivery_start == sa.bindparam("b_start", type_=UTCDateTime()),
     _o.c.product == sa.bindparam("b_product"),
 )
+_EXPOSURES = (
+    sa.select(
+        _o.c.vpp_id,
+        _o.c.market,
+        _o.c.product,
+        _o.c.delivery_start,
+        *_EXPOSURE.selected_columns,
+    )
+    .where(
+        _o.c.organization_id == sa.bindparam("b_org"),
+        _o.c.vpp_id.in_(sa.bindparam("b_vpps", expanding=True)),
+        _o.c.market.in_(sa.bindparam("b_markets", expanding=True)),
+        _o.c.delivery_start.in_(sa.bindparam("b_starts", expanding=True, type_=UTCDateTime())),
+    )
+    .group_by(_o.c.vpp_id, _o.c.market, _o.c.product, _o.c.delivery_start)
+)
 _ACCEPTED_SINCE = sa.select(sa.func.count()).where(
     _o.c.organization_id == sa.bindparam("b_org"),
     _o.c.vpp_id == sa.bindparam("b_vpp"),
@@ -276,6 +292,28 @@ class TradingOrderRepo:
         row = self._c.execute(_EXPOSURE, params).one()
         net, buy, sell = (Decimal(0) if v is None else Decimal(v) for v in row)
         return Exposure(net, buy, sell)
+
+    def exposures(
+        self, organization_id: str, intervals: Collection[tuple[str, str, str, datetime]]
+    ) -> dict[tuple[str, str, str, datetime], Exposure]:
+        """:meth:`exposure` of several (VPP, market, product, delivery start) ``intervals`` of
+        the organization, in one query; every interval asked for is in the answer."""
+        if not intervals:
+            return {}
+        params = {
+            "b_org": organization_id,
+            "b_vpps": sorted({i[0] for i in intervals}),
+            "b_markets": sorted({i[1] for i in intervals}),
+            "b_starts": sorted({i[3] for i in intervals}),
+        }
+        zero = Exposure(Decimal(0), Decimal(0), Decimal(0))
+        out = dict.fromkeys(intervals, zero)
+        for vpp, market, product, start, *sums in self._c.execute(_EXPOSURES, params):
+            key = (vpp, market, product, start)
+            if key in out:
+                net, buy, sell = (Decimal(0) if v is None else Decimal(v) for v in sums)
+                out[key] = Exposure(net, buy, sell)
+        return out
 
     def accepted_since(
         self, organization_id: str, vpp_id: str, market: str, since: datetime

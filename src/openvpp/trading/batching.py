@@ -64,7 +64,8 @@ class _Item:
     uow: UnitOfWork
     principal: Principal
     cmd: SubmitOrder
-    notify: Callable[[_Item], object]
+    notify: Callable[[_Item], object] | None = None  # wakes a waiting thread
+    future: asyncio.Future[_Item] | None = None  # or an awaiting request (an event loop)
     done: bool = False
     error: BaseException | None = None
     duplicate: bool = False
@@ -95,24 +96,14 @@ class SubmitBatcher:
     # --- submitting ---------------------------------------------------------------------------
     def submit(self, uow: UnitOfWork, principal: Principal, cmd: SubmitOrder) -> Placement:
         """Submit and wait (a thread)."""
-        return _outcome(self._wait([_Item(uow, principal, cmd, _Waiter())])[0])
+        return _outcome(self._wait([_Item(uow, principal, cmd, notify=_Waiter())])[0])
 
     async def submit_async(
         self, uow: UnitOfWork, principal: Principal, cmd: SubmitOrder
     ) -> Placement:
         """Submit and wait without holding a thread (an event loop)."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[_Item] = loop.create_future()
-
-        def settle(item: _Item) -> None:
-            def set_result() -> None:
-                if not future.done():  # the request may have gone meanwhile
-                    future.set_result(item)
-
-            with contextlib.suppress(RuntimeError):  # the loop closed (shutdown)
-                loop.call_soon_threadsafe(set_result)
-
-        self._enqueue([_Item(uow, principal, cmd, settle)])
+        future: asyncio.Future[_Item] = asyncio.get_running_loop().create_future()
+        self._enqueue([_Item(uow, principal, cmd, future=future)])
         return _outcome(await future)
 
     def submit_many(
@@ -120,7 +111,7 @@ class SubmitBatcher:
     ) -> list[Placement | DomainError]:
         """Submit ``cmds`` in one batch (they queue together): a placement or the error that
         refused it, in the order given, as :func:`openvpp.trading.service.execute_batch`."""
-        items = self._wait([_Item(uow, principal, cmd, _Waiter()) for cmd in cmds])
+        items = self._wait([_Item(uow, principal, cmd, notify=_Waiter()) for cmd in cmds])
         out: list[Placement | DomainError] = []
         for item in items:
             try:
@@ -183,9 +174,7 @@ class SubmitBatcher:
                     if item.result is None:
                         item.error = exc
             finally:
-                for item in batch:
-                    item.done = True
-                    item.notify(item)
+                _wake(batch)
 
     def _run(self, batch: list[_Item]) -> None:
         service = self._service
@@ -212,6 +201,16 @@ class SubmitBatcher:
                 view = SubmitView(uow)
                 view.lock((i.principal.organization_id, i.cmd.vpp_id) for i in batch)
                 taken = _taken(uow, batch)
+                view.prefetch_exposure(
+                    (
+                        i.principal.organization_id,
+                        i.cmd.vpp_id,
+                        i.cmd.market,
+                        i.cmd.product,
+                        i.cmd.delivery_start,
+                    )
+                    for i in batch
+                )
                 for item in batch:
                     key = (item.principal.organization_id, item.cmd.client_order_id)
                     if key in taken:  # stored before, or earlier in this batch
@@ -320,6 +319,28 @@ def _taken(uow: UnitOfWork, batch: list[_Item]) -> set[tuple[str, str]]:
         for org, cids in by_org.items()
         for cid in uow.trading_orders.taken_client_ids(org, cids)
     }
+
+
+def _wake(batch: list[_Item]) -> None:
+    """Hand each submission its result: threads are woken, and the awaiting requests of each
+    event loop resolved by one call on that loop (a wake-up of the loop each costs)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Item]] = {}
+    for item in batch:
+        item.done = True
+        if item.future is not None:
+            by_loop.setdefault(item.future.get_loop(), []).append(item)
+        elif item.notify is not None:
+            item.notify(item)
+    for loop, items in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop closed (shutdown)
+            loop.call_soon_threadsafe(_resolve, items)
+
+
+def _resolve(items: list[_Item]) -> None:
+    for item in items:
+        future = item.future
+        if future is not None and not future.done():  # the request may have gone meanwhile
+            future.set_result(item)
 
 
 class _Waiter:
