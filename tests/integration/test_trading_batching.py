@@ -363,6 +363,7 @@ def test_the_exposure_of_several_intervals_in_one_query_equals_each_alone(
     with seeded.uow(readonly=True) as uow:
         together = uow.trading_orders.exposures(ctx["org"], keys)
         alone = {k: uow.trading_orders.exposure(ctx["org"], *k) for k in keys}
-    assert together == alone
+        one = uow.trading_orders.exposures(ctx["org"], [keys[0]])
+    assert together == alone and one == {keys[0]: alone[keys[0]]}
     assert together[keys[0]].open_sell > 0 and together[keys[1]].net_filled != 0
     assert together[keys[2]] == together[keys[3]] == alone[keys[3]]  # no orders: zeros

@@ -162,6 +162,12 @@ class MarketImportRepo:
         return [MarketDataImport(**row) for row in rows]
 
 
+_mc = t.market_connections
+# Built once: every batch of order submissions reads its organization's connections.
+_CONNECTIONS = sa.select(_mc).order_by(_mc.c.organization_id, _mc.c.name)
+_CONNECTIONS_OF_ORG = _CONNECTIONS.where(_mc.c.organization_id == sa.bindparam("b_org"))
+
+
 class MarketConnectionRepo:
     def __init__(self, conn: Connection) -> None:
         self._c = conn
@@ -194,11 +200,11 @@ class MarketConnectionRepo:
 
     def of_org(self, organization_id: str | None) -> list[MarketConnection]:
         """The organization's connections (all organizations' when ``None``), by name."""
-        mc = t.market_connections
-        query = sa.select(mc).order_by(mc.c.organization_id, mc.c.name)
-        if organization_id is not None:
-            query = query.where(mc.c.organization_id == organization_id)
-        return [MarketConnection(**row) for row in self._c.execute(query).mappings()]
+        if organization_id is None:
+            rows = self._c.execute(_CONNECTIONS).mappings()
+        else:
+            rows = self._c.execute(_CONNECTIONS_OF_ORG, {"b_org": organization_id}).mappings()
+        return [MarketConnection(**row) for row in rows]
 
     def all_credentials(self) -> list[tuple[str, str]]:
         """(id, encrypted credentials) of every connection, for key rotation."""

@@ -250,6 +250,18 @@ class ApiKeyRepo(_Repo):
 
 _AUDIT_COLUMNS = tuple(f.name for f in fields(AuditRecord))
 """A record's columns (a shallow row: ``asdict`` would deep-copy every field for nothing)."""
+# Built once: every writing transaction with an audit row runs them.
+_AUDIT_HEAD = (
+    sa.select(t.audit_head.c.last_seq, t.audit_head.c.last_hash)
+    .where(t.audit_head.c.id == 1)
+    .with_for_update()
+)
+_AUDIT_INSERT = t.audit_log.insert()
+_AUDIT_HEAD_UPDATE = (
+    t.audit_head.update()
+    .where(t.audit_head.c.id == 1)
+    .values(last_seq=sa.bindparam("b_seq"), last_hash=sa.bindparam("b_hash"))
+)
 
 
 class AuditRepo(_Repo):
@@ -268,11 +280,7 @@ class AuditRepo(_Repo):
         """Chain ``entries`` in order: one read of the locked head, one insert, one update."""
         if not entries:
             return []
-        head = self._c.execute(
-            sa.select(t.audit_head.c.last_seq, t.audit_head.c.last_hash)
-            .where(t.audit_head.c.id == 1)
-            .with_for_update()
-        ).first()
+        head = self._c.execute(_AUDIT_HEAD).first()
         if head is None:
             raise RuntimeError("audit chain head is missing; the audit trail was tampered with")
         seq, prev = head[0], head[1]
@@ -282,10 +290,8 @@ class AuditRepo(_Repo):
             records.append(record)
             seq, prev = record.seq, record.hash
         rows = [{name: getattr(r, name) for name in _AUDIT_COLUMNS} for r in records]
-        self._c.execute(t.audit_log.insert(), rows)
-        self._c.execute(
-            t.audit_head.update().where(t.audit_head.c.id == 1).values(last_seq=seq, last_hash=prev)
-        )
+        self._c.execute(_AUDIT_INSERT, rows if len(rows) > 1 else rows[0])
+        self._c.execute(_AUDIT_HEAD_UPDATE, {"b_seq": seq, "b_hash": prev})
         return records
 
     def head(self) -> tuple[int, str] | None:

@@ -70,6 +70,10 @@ _GET_ORDERS = (
     sa.select(_o).where(_o.c.id.in_(sa.bindparam("b_ids", expanding=True))).order_by(_o.c.id)
 )
 _GET_ORDERS_LOCKED = _GET_ORDERS.with_for_update()
+_CLIENT_ID_TAKEN = sa.select(_o.c.id).where(
+    _o.c.organization_id == sa.bindparam("b_org"),
+    _o.c.client_order_id == sa.bindparam("b_cid"),
+)
 _TAKEN_CLIENT_IDS = sa.select(_o.c.client_order_id).where(
     _o.c.organization_id == sa.bindparam("b_org"),
     _o.c.client_order_id.in_(sa.bindparam("b_cids", expanding=True)),
@@ -204,6 +208,10 @@ class TradingOrderRepo:
         """Which of ``client_order_ids`` the organization has used."""
         if not client_order_ids:
             return set()
+        if len(client_order_ids) == 1:  # no IN list to expand (a batch of one)
+            (cid,) = client_order_ids
+            found = self._c.execute(_CLIENT_ID_TAKEN, {"b_org": organization_id, "b_cid": cid})
+            return {cid} if found.first() is not None else set()
         params = {"b_org": organization_id, "b_cids": sorted(set(client_order_ids))}
         return set(self._c.execute(_TAKEN_CLIENT_IDS, params).scalars())
 
@@ -300,6 +308,9 @@ class TradingOrderRepo:
         the organization, in one query; every interval asked for is in the answer."""
         if not intervals:
             return {}
+        if len(intervals) == 1:  # the plain sum: no IN lists to expand (a batch of one)
+            (key,) = intervals
+            return {key: self.exposure(organization_id, *key)}
         params = {
             "b_org": organization_id,
             "b_vpps": sorted({i[0] for i in intervals}),
