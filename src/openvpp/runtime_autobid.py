@@ -22,7 +22,9 @@ JOB_PARAMS = ("vpp_id", "market", "product", "day")
 
 
 def build_autobid(rt: Runtime) -> AutobidService:
-    return AutobidService(rt.clock, rt.trading.orders, rt.predictions, rt.market_data)
+    return AutobidService(
+        rt.clock, rt.trading.submissions.submit_many, rt.predictions, rt.market_data
+    )
 
 
 def autobid_tick(rt: Runtime) -> list[dict[str, Any]]:

@@ -35,7 +35,6 @@ from openvpp.identity.model import Principal, Role
 from openvpp.jobs.registry import JobContext, JobRegistry
 from openvpp.ports import UnitOfWork
 from openvpp.resources.telemetry import TelemetryPoint
-from openvpp.trading.service import execute_batch
 
 if TYPE_CHECKING:
     from openvpp.runtime import Runtime
@@ -353,7 +352,8 @@ def trade_residual(
     rt: Runtime, organization_id: str, vpp_id: str, monitored: datetime, deviation_mw: float
 ) -> dict[str, object] | None:
     """Trade the expected residual of the VPP's later awarded intervals intraday through the
-    order service (``execute_batch``: risk checks, idempotent by client order id)."""
+    order service's group commit (``submit_many``: risk checks, idempotent by client order
+    id)."""
     plan = rt.dispatch.intraday.plan(
         system_uow(rt, organization_id), organization_id, vpp_id, monitored, deviation_mw
     )
@@ -364,8 +364,8 @@ def trade_residual(
         principal = Principal(
             "api_key", "dispatch", organization_id, frozenset({Role.TRADER}), "dispatch"
         )
-        results = execute_batch(
-            rt.trading.orders, system_uow(rt, organization_id), principal, list(plan.orders)
+        results = rt.trading.submissions.submit_many(
+            system_uow(rt, organization_id), principal, list(plan.orders)
         )
         out["results"] = [
             {"error": str(r)}

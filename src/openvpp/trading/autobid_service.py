@@ -16,8 +16,9 @@ submitted through the order manager and recorded with everything that explains i
 3. The VPP's flexibility on the day's intervals, the price forecast (the configured registry
    price model's prediction issued now; else seasonal naive from stored prices,
    :mod:`openvpp.trading.autobid_forecast`; neither: ``failed``), the optimal schedule and its
-   orders (:func:`openvpp.trading.autobid.decide`), submitted one by one through
-   :func:`openvpp.trading.service.execute_batch` (pre-trade risk and the kill switch apply).
+   orders (:func:`openvpp.trading.autobid.decide`), submitted together through the group
+   commit of order submissions (:meth:`openvpp.trading.batching.SubmitBatcher.submit_many`:
+   each order idempotent by its client order id, pre-trade risk and the kill switch apply).
 4. Inputs, result, each order's outcome and the status (``submitted``: every order accepted;
    ``partial``; ``rejected``: none; ``failed``: no decision could be made, ``error`` says why)
    are written in a last unit of work (one audit row). An error in step 3 is recorded on the
@@ -56,7 +57,8 @@ from openvpp.trading.autobid_records import (
     DuplicateDecision,
 )
 from openvpp.trading.autobid_sources import PriceSources
-from openvpp.trading.service import OrderService, Placement, execute_batch, market_product
+from openvpp.trading.records import SubmitOrder
+from openvpp.trading.service import Placement, market_product
 from openvpp.vpp.model import Vpp
 from openvpp.vpp.service import aggregate
 
@@ -69,6 +71,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+SubmitMany = Callable[[UnitOfWork, Principal, list[SubmitOrder]], list[Placement | DomainError]]
+"""Submits orders together, each with its placement or the error that refused it, in order
+(the composition root passes :meth:`openvpp.trading.batching.SubmitBatcher.submit_many`)."""
 UowFactory = Callable[[], UnitOfWork]
 AUTOBID_ACTOR = "autobid"
 STRATEGIES = ("schedule", "curve")
@@ -142,12 +147,12 @@ class AutobidService:
     def __init__(
         self,
         clock: Clock,
-        orders: OrderService,
+        submit: SubmitMany,
         predictions: PredictionService,
         market_data: MarketDataService,
     ) -> None:
         self._clock = clock
-        self._orders = orders
+        self._submit = submit
         self._sources = PriceSources(predictions, market_data)
 
     # --- settings ---------------------------------------------------------------------------
@@ -371,7 +376,7 @@ class AutobidService:
                 connection_id=setting.connection_id if setting else None,
             )
         )
-        placed = execute_batch(self._orders, uows(), principal, decision.orders)
+        placed = self._submit(uows(), principal, decision.orders)
         orders, accepted = _outcomes(decision, placed)
         if not decision.orders or accepted == len(decision.orders):
             status = "submitted"

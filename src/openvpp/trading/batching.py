@@ -110,7 +110,7 @@ class SubmitBatcher:
         self, uow: UnitOfWork, principal: Principal, cmds: Sequence[SubmitOrder]
     ) -> list[Placement | DomainError]:
         """Submit ``cmds`` in one batch (they queue together): a placement or the error that
-        refused it, in the order given, as :func:`openvpp.trading.service.execute_batch`."""
+        refused it, in the order given (each as :meth:`OrderService.submit` gives it)."""
         items = self._wait([_Item(uow, principal, cmd, notify=_Waiter()) for cmd in cmds])
         out: list[Placement | DomainError] = []
         for item in items:

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from openvpp.audit.chain import AuditEvent
 from openvpp.core.canonical import canonical_json
 from openvpp.core.clock import Clock
-from openvpp.core.errors import Conflict, DomainError, NotFound, ValidationFailed
+from openvpp.core.errors import Conflict, NotFound, ValidationFailed
 from openvpp.core.ids import new_id
 from openvpp.identity.model import Principal
 from openvpp.markets.calendar import gate_closure, is_open
@@ -77,7 +77,6 @@ __all__ = [
     "Placement",
     "Recording",
     "VenueAnswer",
-    "execute_batch",
     "market_product",
     "order_view",
     "reconciled_event",
@@ -703,18 +702,4 @@ def _event_detail(event: om.Event) -> dict[str, Any]:
     for name in getattr(event, "__slots__", ()):
         value = getattr(event, name)
         out[name] = str(value) if isinstance(value, Decimal) else value
-    return out
-
-
-def execute_batch(
-    service: OrderService, uow: UnitOfWork, principal: Principal, cmds: list[SubmitOrder]
-) -> list[Placement | DomainError]:
-    """Submit each order on its own (idempotent by its client order id): a placement or the
-    error that refused it, in the order given."""
-    out: list[Placement | DomainError] = []
-    for cmd in cmds:
-        try:
-            out.append(service.submit(uow, principal, cmd))
-        except DomainError as exc:
-            out.append(exc)
     return out
