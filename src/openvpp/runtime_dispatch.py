@@ -24,7 +24,8 @@ from openvpp.core.errors import Conflict
 from openvpp.dispatch.correction_service import CorrectionService
 from openvpp.dispatch.gateway_service import sim_fleet, telemetry_points
 from openvpp.dispatch.intraday_service import IntradayService
-from openvpp.dispatch.monitoring_service import MonitoringService, thresholds_from
+from openvpp.dispatch.monitoring import thresholds_from
+from openvpp.dispatch.monitoring_service import MonitoringService
 from openvpp.dispatch.mqtt import MqttGateway, MqttOptions
 from openvpp.dispatch.protocol import Ack, AckStatus, DeviceGateway, DeviceMode, GatewayEvents
 from openvpp.dispatch.service import DispatchBatch, DispatchPolicy, DispatchService

@@ -17,7 +17,7 @@ from openvpp.core.errors import ValidationFailed
 from openvpp.core.ids import new_id
 from openvpp.demo.park import LATITUDE, LONGITUDE, NODE, seed_park
 from openvpp.dispatch.instructions_service import InstructionFilter, InstructionRecord
-from openvpp.dispatch.monitoring_service import thresholds_from
+from openvpp.dispatch.monitoring import thresholds_from
 from openvpp.dispatch.protocol import Setpoint
 from openvpp.dispatch.service import cut_grace, interval_start
 from openvpp.dispatch.sim_fleet import ScheduledFault

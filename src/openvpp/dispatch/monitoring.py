@@ -16,7 +16,7 @@ average over that time. See ``docs/monitoring.md`` for the formulas.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -26,6 +26,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from openvpp.core.clock import ensure_utc
+from openvpp.core.errors import ValidationFailed
 from openvpp.dispatch.protocol import TelemetrySample
 from openvpp.ops.model import Severity
 from openvpp.resources.telemetry import TelemetryPoint
@@ -43,6 +44,7 @@ __all__ = [
     "compare",
     "live_estimate",
     "metered_energy",
+    "thresholds_from",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -409,6 +411,49 @@ class DeviationThresholds:
         w, c = self.warning, self.critical
         if c.abs_mw < w.abs_mw or c.rel_pct < w.rel_pct:
             raise ValueError("critical thresholds must not be below the warning thresholds")
+
+
+_KEYS = frozenset(
+    {
+        "warning_mw",
+        "warning_pct",
+        "critical_mw",
+        "critical_pct",
+        "tolerance_mw",
+        "tolerance_pct",
+        "min_coverage",
+        "consecutive",
+    }
+)
+
+
+def thresholds_from(
+    values: Mapping[str, float], base: DeviationThresholds | None = None
+) -> DeviationThresholds:
+    """Thresholds from a settings mapping (keys as in :data:`_KEYS`; missing keys keep
+    ``base``'s values, by default :class:`DeviationThresholds`' defaults). Raises
+    ValidationFailed naming a bad key."""
+    unknown = sorted(set(values) - _KEYS)
+    if unknown:
+        raise ValidationFailed(f"unknown threshold {unknown[0]!r}", field="monitoring_thresholds")
+    d = base or DeviationThresholds()
+    try:
+        return DeviationThresholds(
+            warning=SeverityLevel(
+                float(values.get("warning_mw", d.warning.abs_mw)),
+                float(values.get("warning_pct", d.warning.rel_pct)),
+            ),
+            critical=SeverityLevel(
+                float(values.get("critical_mw", d.critical.abs_mw)),
+                float(values.get("critical_pct", d.critical.rel_pct)),
+            ),
+            tolerance_mw=float(values.get("tolerance_mw", d.tolerance_mw)),
+            tolerance_pct=float(values.get("tolerance_pct", d.tolerance_pct)),
+            min_coverage=float(values.get("min_coverage", d.min_coverage)),
+            consecutive=int(values.get("consecutive", d.consecutive)),
+        )
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), field="monitoring_thresholds") from exc
 
 
 @dataclass(frozen=True, slots=True)

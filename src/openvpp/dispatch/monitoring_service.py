@@ -14,7 +14,6 @@ monitored. Power [MW] injection positive; instants UTC.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -32,11 +31,11 @@ from openvpp.dispatch.monitoring import (
     DeviationThresholds,
     LiveEstimate,
     MonitoringFrame,
-    SeverityLevel,
     alerts,
     compare,
     live_estimate,
     metered_energy,
+    thresholds_from,
 )
 from openvpp.dispatch.service import INTERVAL, MAX_GAP, interval_start
 from openvpp.ops.model import Alert, AlertStatus, Severity
@@ -44,53 +43,12 @@ from openvpp.ports import UnitOfWork
 from openvpp.resources.telemetry import TelemetryPoint
 from openvpp.vpp.model import settings_at
 
-__all__ = ["MonitoringResult", "MonitoringService", "thresholds_from"]
+__all__ = ["MonitoringResult", "MonitoringService"]
 
 log = logging.getLogger(__name__)
 
 LOOKBACK = timedelta(hours=6)  # how far back unmonitored intervals are picked up
 _RANK = {None: 0, Severity.INFO: 1, Severity.WARNING: 2, Severity.CRITICAL: 3}
-_KEYS = frozenset(
-    {
-        "warning_mw",
-        "warning_pct",
-        "critical_mw",
-        "critical_pct",
-        "tolerance_mw",
-        "tolerance_pct",
-        "min_coverage",
-        "consecutive",
-    }
-)
-
-
-def thresholds_from(
-    values: Mapping[str, float], base: DeviationThresholds | None = None
-) -> DeviationThresholds:
-    """Thresholds from a settings mapping (keys as in :data:`_KEYS`; missing keys keep
-    ``base``'s values, by default :class:`DeviationThresholds`' defaults). Raises
-    ValidationFailed naming a bad key."""
-    unknown = sorted(set(values) - _KEYS)
-    if unknown:
-        raise ValidationFailed(f"unknown threshold {unknown[0]!r}", field="monitoring_thresholds")
-    d = base or DeviationThresholds()
-    try:
-        return DeviationThresholds(
-            warning=SeverityLevel(
-                float(values.get("warning_mw", d.warning.abs_mw)),
-                float(values.get("warning_pct", d.warning.rel_pct)),
-            ),
-            critical=SeverityLevel(
-                float(values.get("critical_mw", d.critical.abs_mw)),
-                float(values.get("critical_pct", d.critical.rel_pct)),
-            ),
-            tolerance_mw=float(values.get("tolerance_mw", d.tolerance_mw)),
-            tolerance_pct=float(values.get("tolerance_pct", d.tolerance_pct)),
-            min_coverage=float(values.get("min_coverage", d.min_coverage)),
-            consecutive=int(values.get("consecutive", d.consecutive)),
-        )
-    except ValueError as exc:
-        raise ValidationFailed(str(exc), field="monitoring_thresholds") from exc
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,8 @@ from openvpp.ports import RateLimiter, ReplayGuard, UnitOfWork
 
 LOGIN_FAILED = "invalid email or password, or the account is temporarily locked"
 EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{1,60}$")
-_PRINCIPAL_CACHE_SIZE = 10_000  # tokens; emptied when full
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+_PRINCIPAL_CACHE_SIZE = 10_000  # tokens; emptied when full
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from openvpp.core.errors import ValidationFailed
+from openvpp.dispatch.monitoring import thresholds_from
 from openvpp.vpp.qualification import LEGACY_CODES, market_codes
 
 
@@ -94,14 +96,11 @@ class VppSettings(BaseModel):
     @field_validator("monitoring_thresholds")
     @classmethod
     def _valid_thresholds(cls, value: dict[str, float], info: ValidationInfo) -> dict[str, float]:
-        from openvpp.core.errors import DomainError
-        from openvpp.dispatch.monitoring_service import thresholds_from
-
         if isinstance(info.context, dict) and info.context.get("stored", False):
             return value  # read as stored; monitoring falls back to the server's if unusable
         try:
             thresholds_from(value)
-        except DomainError as exc:
+        except ValidationFailed as exc:
             raise ValueError(exc.message) from None
         return value
 
