@@ -338,7 +338,9 @@ def _wake(batch: list[_Item]) -> None:
 
 def _resolve(items: list[_Item]) -> None:
     for item in items:
-        future = item.future
+        # The item lets go of its future first: future and item referring to each other would
+        # be a cycle, which only the collector's passes free (refcounting frees the pair now).
+        future, item.future = item.future, None
         if future is not None and not future.done():  # the request may have gone meanwhile
             future.set_result(item)
 

@@ -5,6 +5,7 @@ fills de-duplication and parallel venue calls."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
@@ -186,6 +187,33 @@ def test_retry_only_not_sent() -> None:
     with pytest.raises(NotSentError):
         run(retry_not_sent(fn, RetryPolicy(attempts=3), sleep=no_sleep))
     assert calls[0] == 3
+
+
+def test_retry_leaves_no_reference_cycle_when_the_first_attempt_succeeds() -> None:
+    """tenacity's per-call state is a reference cycle: made for every order sent, it kept the
+    collector's full passes busy under load. A first attempt that succeeds must not make it."""
+
+    async def ok() -> str:
+        return "ok"
+
+    async def main() -> int:
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(20):
+                assert await retry_not_sent(ok) == "ok"
+            return gc.collect()
+        finally:
+            gc.enable()
+
+    assert asyncio.run(main()) == 0
+    fn, calls = _script(NotSentError("down"), "ok")  # a retry still goes through the policy
+    assert run(retry_not_sent(fn, RetryPolicy(attempts=2), sleep=no_sleep)) == "ok"
+    assert calls[0] == 2
+    fn, calls = _script(NotSentError("down"), "ok")
+    with pytest.raises(NotSentError):
+        run(retry_not_sent(fn, RetryPolicy(attempts=1), sleep=no_sleep))
+    assert calls[0] == 1
 
 
 def test_timeout_is_ambiguous() -> None:

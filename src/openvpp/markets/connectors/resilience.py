@@ -155,8 +155,34 @@ async def retry_not_sent(
     *,
     sleep: Callable[[float], Awaitable[None]] | None = None,
 ) -> T:
-    """Call ``fn``, retrying only ``NotSentError`` (not from an open breaker)."""
-    p = policy or RetryPolicy()
+    """Call ``fn``, retrying only ``NotSentError`` (not from an open breaker).
+
+    The first attempt runs directly: tenacity's per-call state is a reference cycle, which
+    only the collector's passes free, and almost every call succeeds at once. A retryable
+    failure then enters the policy as its first attempt (``fn`` is not called again for it),
+    so attempts and waits are those of the policy."""
+    try:
+        return await fn()
+    except NotSentError as exc:
+        if not _retryable(exc):
+            raise
+        first: NotSentError | None = exc
+
+    async def attempt_fn() -> T:
+        nonlocal first
+        if first is not None:
+            failed, first = first, None
+            raise failed
+        return await fn()
+
+    return await _retry(attempt_fn, policy or RetryPolicy(), sleep)
+
+
+async def _retry(
+    fn: Callable[[], Awaitable[T]],
+    p: RetryPolicy,
+    sleep: Callable[[float], Awaitable[None]] | None,
+) -> T:
     backoff = wait_exponential(multiplier=p.initial_s, max=p.max_s) + wait_random(0, p.jitter_s)
 
     def wait(state: RetryCallState) -> float:
