@@ -18,7 +18,8 @@ For each local delivery day D of the test period:
    digital twin (battery physics, tracking noise, faults) on the market's settlement grid.
 5. **Correct.** Within each delivery interval, after each settlement step, the remaining
    flexibility is re-dispatched to cancel the deviation so far
-   (:func:`~openvpp.dispatch.correction.within_interval`); before each interval the rest of the
+   (:func:`~openvpp.dispatch.correction.within_interval`) when that needs at least the live
+   dispatch's deadband (``correction_deadband_mw``); before each interval the rest of the
    day's award is checked against the energy the batteries really hold, and what they can no
    longer deliver is traded on the intraday market (a price-taking intraday venue at the
    day-ahead price plus or minus a spread).
@@ -94,6 +95,11 @@ class SimulationConfig:
     intraday_spread : the intraday venue buys at the day-ahead price plus this and sells at
         it minus this [currency/MWh].
     correction : re-dispatch within intervals and trade the residual intraday.
+    correction_deadband_mw : a within-interval correction needing a power change below this
+        [MW] is left alone, as by the live dispatch (``DispatchPolicy.deadband_mw``, setting
+        ``dispatch_deadband_mw``). Chasing the twin's zero-mean tracking and measurement noise
+        cycles energy through the battery's losses: a battery held at 0 MW that is re-dispatched
+        by a few hundredths of a MW each step charges and discharges in turn, at 95 % each way.
     """
 
     market: str = "EU-SDAC"
@@ -107,6 +113,7 @@ class SimulationConfig:
     fault_rate: float = 0.02
     intraday_spread: float = 5.0
     correction: bool = True
+    correction_deadband_mw: float = 0.05
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -114,7 +121,13 @@ class SimulationConfig:
             raise ValueError("batteries must name at least one battery")
         if not 0.0 <= self.end_soc <= 1.0:
             raise ValueError(f"end_soc must lie in [0, 1], got {self.end_soc}")
-        for name in ("degradation_cost", "tracking_noise", "fault_rate", "intraday_spread"):
+        for name in (
+            "degradation_cost",
+            "tracking_noise",
+            "fault_rate",
+            "intraday_spread",
+            "correction_deadband_mw",
+        ):
             value = float(getattr(self, name))
             if not math.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value}")
@@ -568,6 +581,8 @@ def _deliver(
                         hi,
                         energy_up_mwh=np.clip(energy - e_lo, 0, None) * eta_d,
                         energy_down_mwh=np.clip(e_hi - energy, 0, None) / eta_c,
+                        # the first step dispatches the position itself, whatever its size
+                        deadband_mw=config.correction_deadband_mw if j else 0.0,
                     )
                     if j > 0:
                         corrected += float(np.abs(c.delta_mw).sum() * step_h * (k - j))
