@@ -209,7 +209,9 @@ async def with_timeout(awaitable: Awaitable[T], timeout_s: float, *, venue: str 
     """``awaitable`` within ``timeout_s`` [s]; on expiry ``AmbiguousError`` (it may have been
     sent and processed)."""
     try:
-        return await asyncio.wait_for(awaitable, timeout_s)
+        # a deadline on the running task: no second task per call, as ``wait_for`` makes
+        async with asyncio.timeout(timeout_s):
+            return await awaitable
     except TimeoutError:
         raise AmbiguousError(f"no answer within {timeout_s} s", venue=venue) from None
 
