@@ -396,18 +396,24 @@ class PriceDays:
             )
 
 
-def build_exchange(
-    config: SimulationConfig, prices: PriceDays
-) -> tuple[SimulatedExchange, ManualClock]:
-    """The simulated exchange clearing ``config``'s product against the real prices."""
+def _preset(config: SimulationConfig) -> tuple[dict[str, Market], Market, Product]:
+    """The market presets, ``config``'s market and its product."""
     from openvpp.markets.presets import load_presets
-    from openvpp.simulation.history import to_series
 
     markets = load_presets()
     if config.market not in markets:
         raise ValueError(f"unknown market {config.market!r}; known: {sorted(markets)}")
     market = markets[config.market]
-    product = market.product(config.product)
+    return markets, market, market.product(config.product)
+
+
+def build_exchange(
+    config: SimulationConfig, prices: PriceDays
+) -> tuple[SimulatedExchange, ManualClock]:
+    """The simulated exchange clearing ``config``'s product against the real prices."""
+    from openvpp.simulation.history import to_series
+
+    markets, market, product = _preset(config)
     first = pd.Timestamp(prices.dates[0]).date()
     clock = ManualClock(
         datetime.combine(first - timedelta(days=2), datetime.min.time(), tzinfo=UTC)
@@ -415,6 +421,28 @@ def build_exchange(
     exchange = SimulatedExchange(markets, clock, api_keys={"simulation": ACCOUNT})
     exchange.set_replay(market.code, product.code, to_series(product, prices.dates, prices.actual))
     return exchange, clock
+
+
+def whole_period_optimum(prices: PriceDays, config: SimulationConfig) -> float:
+    """The perfect-foresight revenue of ``config``'s batteries over the whole period as one
+    schedule [currency]: they start and end the period at ``end_soc`` and are free in between,
+    whereas the day-by-day optimum the capture ratio is measured against returns to ``end_soc``
+    every midnight, as the loop's plans do. The difference is what that daily target costs."""
+    from openvpp.simulation.history import day_values
+
+    _, _, product = _preset(config)
+    real = np.concatenate(
+        [
+            day_values(product, pd.Timestamp(d).date(), row).to_numpy()
+            for d, row in zip(prices.dates, prices.actual, strict=True)
+        ]
+    )
+    specs = config.batteries
+    start = np.array([config.end_soc * s.energy_mwh for s in specs])
+    units = _units(specs, start, config.end_soc, config.degradation_cost)
+    dt_h = product.period_min / 60
+    best = optimize_schedule(units, PriceMarket(real, dt_h))
+    return float(best.total_mw @ real * dt_h) - best.degradation_cost
 
 
 def run_days(

@@ -14,7 +14,13 @@ import pytest
 
 from openvpp.dispatch.service import DispatchPolicy
 from openvpp.forecasting.price.data import load_day_matrix
-from openvpp.simulation.loop import DEMO_BATTERY, PriceDays, SimulationConfig, simulate
+from openvpp.simulation.loop import (
+    DEMO_BATTERY,
+    PriceDays,
+    SimulationConfig,
+    simulate,
+    whole_period_optimum,
+)
 from openvpp.simulation.plant import BatteryPlant
 
 SAMPLE = package_files.files("openvpp.demo").joinpath("epftoolbox_PJM_2018-12-11_24.csv")
@@ -129,6 +135,23 @@ def test_noise_below_the_live_deadband_is_not_chased() -> None:
     # a lasting deviation (a device off by 0.2 MW) still is corrected
     bias = simulate(days, config, _DitheringPlant(-0.2, dither=False)).summary()
     assert bias["corrected_mwh"] > 0.1 * 48, bias
+
+
+def test_the_whole_period_optimum_bounds_the_day_by_day_one() -> None:
+    """Day by day the batteries return to the end-of-day target every midnight: one
+    feasible schedule of the whole-period problem, which can only do better; over one day the
+    two are the same problem."""
+    config = _config(tracking_noise=0.0, fault_rate=0.0)
+    for n in (1, 3):
+        days = _days(n, perfect=True)
+        daily = simulate(days, config, _plant(days, config, tracking_noise=0.0))
+        whole = whole_period_optimum(days, config)
+        if n == 1:
+            assert whole == pytest.approx(daily.perfect_revenue, rel=1e-6)
+        else:
+            assert whole >= daily.perfect_revenue - 1e-6
+    with pytest.raises(ValueError, match="unknown market"):
+        whole_period_optimum(days, SimulationConfig(market="NOPE"))
 
 
 def test_config_is_checked() -> None:
