@@ -31,6 +31,7 @@ from openvpp.markets.model import Market, Product
 from openvpp.optimization.ladders import round_to_lots
 
 __all__ = [
+    "CORRECTION_DEADBAND_MW",
     "IntradayPlan",
     "IntradayPolicy",
     "OrderIntent",
@@ -44,6 +45,10 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 INTRADAY_MARKET = "EU-SIDC"
+CORRECTION_DEADBAND_MW = 0.05
+"""A within-interval deviation needing a smaller power change [MW] is left alone: chasing
+zero-mean tracking and measurement noise only cycles energy through the devices' losses
+(the live dispatch's and the simulation's default)."""
 
 
 # --------------------------------------------------------------------------- within interval

@@ -31,6 +31,7 @@ from openvpp.aggregation.engine import OUT_OF_SERVICE, Allocation, Unit
 from openvpp.audit.chain import AuditEvent
 from openvpp.core.clock import Clock, ensure_utc
 from openvpp.core.errors import NotFound
+from openvpp.dispatch.correction import CORRECTION_DEADBAND_MW
 from openvpp.dispatch.disaggregate import Fleet, disaggregate
 from openvpp.dispatch.fleet import fleet_from_units
 from openvpp.dispatch.instructions_service import instruction_of
@@ -89,7 +90,7 @@ class DispatchPolicy:
 
     interval: timedelta = INTERVAL
     grace: timedelta = timedelta(seconds=60)
-    deadband_mw: float = 0.05
+    deadband_mw: float = CORRECTION_DEADBAND_MW
     correction_every: timedelta = timedelta(seconds=60)
     min_elapsed: float = 0.1
     max_elapsed: float = 0.9

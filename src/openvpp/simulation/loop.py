@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from openvpp.dispatch.correction import within_interval
+from openvpp.dispatch.correction import CORRECTION_DEADBAND_MW, within_interval
 from openvpp.forecasting.price.data import DayMatrix
 from openvpp.forecasting.price.lear import LearConfig
 from openvpp.forecasting.price.runner import run_benchmark
@@ -113,7 +113,7 @@ class SimulationConfig:
     fault_rate: float = 0.02
     intraday_spread: float = 5.0
     correction: bool = True
-    correction_deadband_mw: float = 0.05
+    correction_deadband_mw: float = CORRECTION_DEADBAND_MW
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -221,6 +221,11 @@ def config_zone(config: SimulationConfig) -> str:
 
 
 # ------------------------------------------------------------------------- optimisation
+
+
+def _target_energy(config: SimulationConfig) -> FloatArray:
+    """Each battery's energy at the end-of-day target [MWh]."""
+    return np.array([config.end_soc * s.energy_mwh for s in config.batteries])
 
 
 def _units(
@@ -437,9 +442,9 @@ def whole_period_optimum(prices: PriceDays, config: SimulationConfig) -> float:
             for d, row in zip(prices.dates, prices.actual, strict=True)
         ]
     )
-    specs = config.batteries
-    start = np.array([config.end_soc * s.energy_mwh for s in specs])
-    units = _units(specs, start, config.end_soc, config.degradation_cost)
+    units = _units(
+        config.batteries, _target_energy(config), config.end_soc, config.degradation_cost
+    )
     dt_h = product.period_min / 60
     best = optimize_schedule(units, PriceMarket(real, dt_h))
     return float(best.total_mw @ real * dt_h) - best.degradation_cost
@@ -461,7 +466,7 @@ def run_days(
     product = market.product(config.product)
     specs = config.batteries
     dt_h = product.period_min / 60
-    pf_energy = np.array([config.end_soc * s.energy_mwh for s in specs])
+    pf_energy = _target_energy(config)
     records: list[DayRecord] = []
     for i, d64 in enumerate(prices.dates):
         day = pd.Timestamp(d64).date()

@@ -151,7 +151,7 @@ def test_the_whole_period_optimum_bounds_the_day_by_day_one() -> None:
         else:
             assert whole >= daily.perfect_revenue - 1e-6
     with pytest.raises(ValueError, match="unknown market"):
-        whole_period_optimum(days, SimulationConfig(market="NOPE"))
+        whole_period_optimum(_days(1, perfect=True), SimulationConfig(market="NOPE"))
 
 
 def test_config_is_checked() -> None:
