@@ -27,6 +27,7 @@ Usage::
 
     .venv/bin/python bench/bench_orders.py [--backend sqlite|postgresql] [--workers 1]
         [--connections 16] [--rate 500] [--duration 10] [--warmup 2] [--phases closed,paced]
+        [--timeline FILE.csv]
 
 Everything listens on and connects to 127.0.0.1 only.
 """
@@ -136,11 +137,13 @@ class Spec:
     duration_s: float
     rate: float | None
     prefix: str
+    timeline: str | None = None
 
 
 @dataclass
 class Stats:
     latencies: list[float] = field(default_factory=list)
+    finished: list[float] = field(default_factory=list)
     statuses: Counter[str] = field(default_factory=Counter)
     states: Counter[str] = field(default_factory=Counter)
     transport_errors: int = 0
@@ -219,6 +222,7 @@ async def connection_loop(spec: Spec, index: int, stats: Stats) -> None:
         finished = clock()
         if stats.window_start <= finished <= stats.window_end:
             stats.latencies.append(finished - started)
+            stats.finished.append(finished - stats.window_start)
             stats.statuses[str(status)] += 1
             stats.states[str(body.get("state", "error"))] += 1
             if status >= 300 and len(stats.error_samples) < 3:
@@ -238,6 +242,8 @@ async def run(spec: Spec) -> dict[str, Any]:
         stats.cpu = cpu_shares(start, cpu_snapshot(spec.server_pid))
 
     await asyncio.gather(cpu(), *(connection_loop(spec, i, stats) for i in range(spec.connections)))
+    if spec.timeline:
+        write_timeline(Path(spec.timeline), stats)
     lat = sorted(stats.latencies)
     ms = 1000.0
     bad = sum(n for code, n in stats.statuses.items() if code != "201")
@@ -256,6 +262,19 @@ async def run(spec: Spec) -> dict[str, Any]:
         "states": dict(sorted(stats.states.items())),
         **stats.cpu,
     }
+
+
+def write_timeline(path: Path, stats: Stats) -> None:
+    """One CSV line per measured request, in the order they finished: seconds since the
+    measured window opened, latency [ms], and the finish time on the monotonic clock
+    (``time.perf_counter``, shared by the processes of this machine) to line the requests up
+    with events logged in the server -- to see whether the slow requests come in bursts."""
+    rows = sorted(zip(stats.finished, stats.latencies, strict=True))
+    lines = [
+        "finished_s,latency_ms,finished_monotonic",
+        *(f"{f:.4f},{lat * 1000:.2f},{f + stats.window_start:.4f}" for f, lat in rows),
+    ]
+    path.write_text("\n".join(lines) + "\n")
 
 
 def client_main(spec: Spec, conn: Connection) -> None:
@@ -362,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--phases", default="closed,paced")
+    parser.add_argument(
+        "--timeline", help="write each request's finish time and latency to this CSV (paced)"
+    )
     args = parser.parse_args(argv)
     if args.backend == "postgresql":
         reason = recreate_pg_database()
@@ -404,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
                     duration_s=args.duration,
                     rate=args.rate if phase == "paced" else None,
                     prefix=f"{phase}-{secrets.token_hex(4)}",
+                    timeline=args.timeline if phase == "paced" else None,
                 )
                 log(f"{phase}: {args.connections} connections for {args.duration:.0f} s")
                 before = batch_sizes(port)

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     hmac_window_s: int = Field(default=30, ge=1, le=300)
     principal_cache_s: float = Field(default=1.0, ge=0, le=60)
 
+    gc_sweep_s: float = Field(default=900.0, ge=10)
+    """The server freezes what survives each of the collector's full passes (api/heap.py);
+    every this many seconds it unfreezes the heap so that one full pass frees everything."""
+
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_page_size: int = Field(default=500, ge=1)
 

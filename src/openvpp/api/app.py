@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +15,7 @@ from starlette.routing import Route
 from openvpp import __version__
 from openvpp.api.deps import authorize
 from openvpp.api.errors import install_error_handlers
+from openvpp.api.heap import HeapPolicy
 from openvpp.api.logs import configure_logging
 from openvpp.api.metrics import ORDER_BATCH_SIZE
 from openvpp.api.middleware import RequestMiddleware
@@ -125,18 +125,17 @@ def create_app(
             dispatcher = asyncio.create_task(dispatch_loop(rt, settings.dispatch_interval_s))
             # every due automatic bidding decision: forecast, optimize, submit, record
             bidder = asyncio.create_task(autobid_loop(rt, settings.autobid_interval_s))
-        if runtime is None:
-            # A server (tests inject their runtime and build many apps in one process): the
-            # start-up heap (the libraries, the presets: about 300,000 objects) never becomes
-            # garbage. Frozen, it is left out of the collector's full passes, which otherwise
-            # scan it every few seconds under load: 160-190 ms pauses of every request.
-            gc.collect()
-            gc.freeze()
+        # A server (tests inject their runtime and build many apps in one process): the
+        # start-up heap and what survives each full pass are frozen, so that the collector's
+        # full passes scan only what is new (api/heap.py).
+        heap = HeapPolicy(settings.gc_sweep_s) if runtime is None else None
+        if heap is not None:
+            heap.install()
         try:
             yield
         finally:
-            if runtime is None:
-                gc.unfreeze()
+            if heap is not None:
+                heap.uninstall()
             for task in (ticker, trader, bidder, dispatcher):
                 if task is not None:
                     task.cancel()

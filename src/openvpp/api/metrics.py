@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+import gc
+
+from prometheus_client import Counter, Gauge, Histogram
 
 REQUESTS = Counter(
     "openvpp_http_requests_total",
@@ -23,3 +25,8 @@ ORDER_BATCH_SIZE = Histogram(
     "Order submissions per group-committed batch (trading/batching.py)",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128),
 )
+GC_FROZEN = Gauge(
+    "openvpp_gc_frozen_objects",
+    "Objects left out of the garbage collector's passes (api/heap.py): grows between sweeps",
+)
+GC_FROZEN.set_function(gc.get_freeze_count)

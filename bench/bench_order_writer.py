@@ -1,0 +1,166 @@
+"""The order writer alone: CPU per order of the group commit, without HTTP.
+
+What it measures
+----------------
+``POST /api/vpp/trading/orders`` spends most of its CPU in the one writer thread that places,
+sends and records the orders of each batch (``trading/batching.py``); the HTTP layer runs
+beside it on the same interpreter. This script times that writer on its own, in one process,
+so that a change to it can be compared in one run with far less noise than the HTTP
+benchmark (``bench_orders.py``) has:
+
+* a fresh SQLite database (file, WAL, as deployed) migrated and seeded with the demo park;
+  generous risk limits for the VPP "Park Energy" on EU-SIDC;
+* ``--batches`` batches of ``--batch`` new orders each (unique client order ids, buys at 10 and
+  sells at 900 EUR/MWh over twelve open delivery hours, so nothing matches) go through
+  ``SubmitBatcher.submit_many`` -- risk check, insert with audit rows, the in-process exchange,
+  recording of the acknowledgements -- as the API's requests do;
+* it reports the process CPU time and the wall time per order, the statements per batch
+  (counted by a ``before_cursor_execute`` listener) and the order states, as one JSON line;
+  ``--repeat`` runs that many rounds on the same database (the tables grow as they would).
+
+Usage::
+
+    .venv/bin/python bench/bench_order_writer.py [--batch 5] [--batches 400] [--repeat 3]
+        [--warmup 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import sqlalchemy as sa
+
+MARKET, PRODUCT = "EU-SIDC", "H"
+HOURS = 12
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batch", type=int, default=5, help="orders per batch")
+    parser.add_argument("--batches", type=int, default=400, help="batches per round")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds")
+    parser.add_argument("--warmup", type=int, default=50, help="batches before the first round")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="openvpp-bench-writer-") as tmp:
+        os.environ.update(
+            {
+                "OPENVPP_VAR_DIR": str(Path(tmp) / "var"),
+                "OPENVPP_DATABASE_URL": "",
+                "OPENVPP_SECRET_KEY": "bench-order-writer-" + "x" * 40,
+                "OPENVPP_LOG_LEVEL": "WARNING",
+                "OPENVPP_JOBS_INPROCESS": "false",
+            }
+        )
+        from openvpp.audit.chain import AuditContext
+        from openvpp.config import load_settings
+        from openvpp.identity.model import Principal, Role
+        from openvpp.markets.calendar import is_open
+        from openvpp.markets.presets import load_presets
+        from openvpp.runtime import build_runtime
+        from openvpp.seed import seed_demo
+        from openvpp.store.migrate import upgrade
+        from openvpp.trading.records import SubmitOrder
+        from openvpp.trading.risk import Limits
+
+        rt = build_runtime(load_settings())
+        upgrade(rt.engine)
+        seed_demo(rt, park=True)
+        with rt.uow(readonly=True) as uow:
+            org = uow.market_connections.of_org(None)[0].organization_id
+            vpp_id = next(v.id for v in uow.vpps.list_all(org) if v.name == "Park Energy")
+        principal = Principal(
+            kind="user",
+            id="trader",
+            organization_id=org,
+            roles=frozenset({Role.TRADER, Role.OPERATOR}),
+            user_id="trader",
+        )
+        context = AuditContext(actor_type="user", actor_id="trader", organization_id=org)
+        limits = Limits(
+            max_position_mw=Decimal(100000),
+            max_order_mw=Decimal(10),
+            max_notional=Decimal(100000),
+            max_orders_per_second=100000,
+        )
+        rt.trading.control.put_limits(rt.uow(context), principal, vpp_id, MARKET, limits)
+
+        product = load_presets()[MARKET].product(PRODUCT)
+        now = datetime.now(UTC)
+        first = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
+        starts = [
+            s for s in (first + timedelta(hours=h) for h in range(48)) if is_open(product, s, now)
+        ]
+        starts = starts[:HOURS]
+        if not starts:
+            print(json.dumps({"bench": "order_writer", "skipped": "no EU-SIDC hour is open"}))
+            return 0
+
+        statements = Counter[str]()
+
+        @sa.event.listens_for(rt.engine, "before_cursor_execute")
+        def _count(*_args: object) -> None:
+            statements["n"] += 1
+
+        counter = iter(range(10**9))
+
+        def one_batch() -> list[str]:
+            cmds = []
+            for _ in range(args.batch):
+                n = next(counter)
+                sell = n % 2 == 0
+                cmds.append(
+                    SubmitOrder(
+                        client_order_id=f"w-{n}",
+                        vpp_id=vpp_id,
+                        market=MARKET,
+                        product=PRODUCT,
+                        delivery_start=starts[n % len(starts)],
+                        side="sell" if sell else "buy",
+                        price=Decimal(900 if sell else 10),
+                        quantity=Decimal("0.1"),
+                    )
+                )
+            out = rt.trading.submissions.submit_many(rt.uow(context), principal, cmds)
+            return [p.order.state.value if hasattr(p, "order") else type(p).__name__ for p in out]
+
+        for _ in range(args.warmup):
+            one_batch()
+        for round_ in range(args.repeat):
+            states = Counter[str]()
+            statements.clear()
+            cpu, wall = time.process_time(), time.perf_counter()
+            for _ in range(args.batches):
+                states.update(one_batch())
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            orders = args.batch * args.batches
+            print(
+                json.dumps(
+                    {
+                        "bench": "order_writer",
+                        "round": round_ + 1,
+                        "batch": args.batch,
+                        "orders": orders,
+                        "cpu_us_per_order": round(cpu / orders * 1e6, 1),
+                        "wall_us_per_order": round(wall / orders * 1e6, 1),
+                        "statements_per_batch": round(statements["n"] / args.batches, 2),
+                        "states": dict(states),
+                    }
+                ),
+                flush=True,
+            )
+        rt.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
