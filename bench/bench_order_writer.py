@@ -36,11 +36,34 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
 MARKET, PRODUCT = "EU-SIDC", "H"
 HOURS = 12
+
+
+def profile_writer(path: str) -> None:
+    """Profile every batch the writer thread runs from now on; the stats are written to
+    ``path`` at exit (the profiler sees only the thread that enables it)."""
+    import atexit
+    import cProfile
+
+    from openvpp.trading.batching import SubmitBatcher
+
+    profiler = cProfile.Profile()
+    run = SubmitBatcher._run
+
+    def profiled(self: SubmitBatcher, batch: list[Any]) -> None:
+        profiler.enable()
+        try:
+            run(self, batch)
+        finally:
+            profiler.disable()
+
+    SubmitBatcher._run = profiled  # type: ignore[method-assign]
+    atexit.register(profiler.dump_stats, path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=400, help="batches per round")
     parser.add_argument("--repeat", type=int, default=3, help="rounds")
     parser.add_argument("--warmup", type=int, default=50, help="batches before the first round")
+    parser.add_argument(
+        "--profile", help="write a cProfile of the writer thread's batches (measured rounds) here"
+    )
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="openvpp-bench-writer-") as tmp:
@@ -135,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
 
         for _ in range(args.warmup):
             one_batch()
+        if args.profile:
+            profile_writer(args.profile)
         for round_ in range(args.repeat):
             states = Counter[str]()
             statements.clear()

@@ -21,6 +21,7 @@ from openvpp.core.errors import Conflict, DomainError, NotFound
 from openvpp.runtime import Runtime
 from openvpp.store import tables as t
 from openvpp.trading import batching
+from openvpp.trading import orders as om
 from openvpp.trading.orders import Order, State
 from openvpp.trading.records import SubmitOrder
 from openvpp.trading.service import Placement, Recording
@@ -157,11 +158,11 @@ def test_a_failing_record_step_falls_back_to_one_by_one(
     real = service.record_many
     failed = {"n": 0}
 
-    def failing(uow: Any, recordings: list[Recording], now: Any) -> list[Order]:
+    def failing(uow: Any, recordings: list[Recording], now: Any, **kw: Any) -> list[Order]:
         if any(r[4] is not None for r in recordings):  # only the batch's recording
             failed["n"] += 1
             raise RuntimeError("injected")
-        return real(uow, recordings, now)
+        return real(uow, recordings, now, **kw)
 
     monkeypatch.setattr(service, "record_many", failing)
     out = seeded.trading.submissions.submit_many(
@@ -169,6 +170,43 @@ def test_a_failing_record_step_falls_back_to_one_by_one(
     )
     assert failed["n"] == 1
     assert [o.order.state for o in out if isinstance(o, Placement)] == [State.ACKNOWLEDGED] * 3
+    assert _chain_ok(seeded)
+
+
+def test_an_order_changed_between_sending_and_recording_is_recorded_on_the_stored_row(
+    seeded: Runtime, trading: dict[str, Any], clock: ShiftClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The batch records the answers on the orders as it placed them, without reading them
+    again; a cancellation requested meanwhile (another request) makes the versioned update
+    refuse, and the answers are recorded one by one on the stored rows: nothing is lost."""
+    ctx = trading
+    service = seeded.trading.orders
+
+    def cancel_meanwhile(point: str, order: Order) -> None:
+        if point == "after_send_before_ack" and order.client_order_id == "m-1":
+            with seeded.uow() as uow:
+                stored = uow.trading_orders.get(order.organization_id, order.id)
+            assert stored is not None
+            service.record(
+                seeded.uow(), stored, [om.CancelRequested()], "trading.order.cancel_request", {}
+            )
+
+    service.fault = cancel_meanwhile
+    try:
+        out = seeded.trading.submissions.submit_many(
+            _uow(seeded, ctx, "req-m"),
+            ctx["principal"],
+            [_cmd(ctx, clock, f"m-{i}") for i in range(3)],
+        )
+    finally:
+        service.fault = None
+    placed = [o for o in out if isinstance(o, Placement)]
+    states = {p.order.client_order_id: p.order.state for p in placed}
+    assert states == {"m-0": State.ACKNOWLEDGED, "m-1": State.CANCELLED, "m-2": State.ACKNOWLEDGED}
+    assert "recording 3 venue answers at once failed; one by one" in caplog.text
+    with seeded.uow(readonly=True) as uow:
+        stored = uow.trading_orders.get(ctx["org"], placed[1].order.id)
+    assert stored is not None and stored.state is State.CANCELLED and stored.cancel_requested
     assert _chain_ok(seeded)
 
 

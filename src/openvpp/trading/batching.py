@@ -267,7 +267,9 @@ class SubmitBatcher:
             recordings.append((placed.order, a.events, a.action, a.detail, item.uow))
         try:
             with uow:
-                recorded = service.record_many(uow, recordings, now)
+                # the orders as this batch placed them: no second read (a change meanwhile
+                # fails the versioned update, and the answers are recorded one by one)
+                recorded = service.record_many(uow, recordings, now, as_stored=True)
                 uow.commit()
             for (item, _), order in zip(answered, recorded, strict=True):
                 item.order = order

@@ -520,11 +520,25 @@ class OrderService:
         return self.record_many(uow, [(order, events, action, detail, audit_as)], now)[0]
 
     def record_many(
-        self, uow: UnitOfWork, recordings: Sequence[Recording], now: datetime
+        self,
+        uow: UnitOfWork,
+        recordings: Sequence[Recording],
+        now: datetime,
+        *,
+        as_stored: bool = False,
     ) -> list[Order]:
         """:meth:`record_in` for several orders (distinct), with one read of their rows
-        (locked), one insert of their event logs and one update."""
-        stored = uow.trading_orders.get_many([r[0].id for r in recordings], lock=True)
+        (locked), one insert of their event logs and one update.
+
+        ``as_stored``: the recordings' orders are as this process last wrote them (a batch's
+        orders, just placed), so they are not read again; the update, which writes each row
+        only where its version is still the one given, refuses the whole recording (a
+        ``RuntimeError``; the caller rolls back and records one by one) if any of them was
+        changed meanwhile (e.g. a cancellation requested through another request)."""
+        if as_stored:
+            stored = {r[0].id: r[0] for r in recordings}
+        else:
+            stored = uow.trading_orders.get_many([r[0].id for r in recordings], lock=True)
         out: list[Order] = []
         changed: list[Order] = []
         log_rows: list[EventRow] = []
@@ -550,7 +564,8 @@ class OrderService:
                     uow.record_for(audit_as, audit)
             out.append(new)
         uow.trading_orders.add_events(log_rows)
-        uow.trading_orders.update_many(changed)
+        # in id order, as the read locks them: concurrent writers take row locks in one order
+        uow.trading_orders.update_many(sorted(changed, key=lambda o: o.id))
         return out
 
     # --- cancel and modify ----------------------------------------------------------------------
