@@ -35,6 +35,7 @@ from openvpp.resources.model import Resource, ResourceStatus
 from openvpp.resources.templates import ResourceType
 from openvpp.store import tables as t
 from openvpp.store.batching import in_chunks
+from openvpp.store.driver_sql import DriverStatement
 from openvpp.store.telemetry_repo import TelemetryRepo as TelemetryRepo
 from openvpp.store.telemetry_repo import status_as_of
 
@@ -256,7 +257,8 @@ _AUDIT_HEAD = (
     .where(t.audit_head.c.id == 1)
     .with_for_update()
 )
-_AUDIT_INSERT = t.audit_log.insert()
+# driver SQL (store/driver_sql.py): written with every change, several times per order batch
+_AUDIT_INSERT = DriverStatement(t.audit_log.insert(), _AUDIT_COLUMNS)
 _AUDIT_HEAD_UPDATE = (
     t.audit_head.update()
     .where(t.audit_head.c.id == 1)
@@ -290,7 +292,7 @@ class AuditRepo(_Repo):
             records.append(record)
             seq, prev = record.seq, record.hash
         rows = [{name: getattr(r, name) for name in _AUDIT_COLUMNS} for r in records]
-        self._c.execute(_AUDIT_INSERT, rows if len(rows) > 1 else rows[0])
+        _AUDIT_INSERT.execute(self._c, rows)
         self._c.execute(_AUDIT_HEAD_UPDATE, {"b_seq": seq, "b_hash": prev})
         return records
 

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from openvpp.store import tables as t
+from openvpp.store.driver_sql import DriverStatement
 from openvpp.store.types import UTCDateTime
 from openvpp.trading.orders import OPEN, Order, State
 from openvpp.trading.records import (
@@ -57,9 +58,12 @@ _ORDER_COLUMNS = (
 _OPEN_STATES = sorted(s.value for s in OPEN)
 # Statements built once (their cache keys too): orders are the hot path.
 _o = t.trading_orders
-_INSERT_ORDER = _o.insert()
-_UPDATE_ORDER = _o.update().where(
-    _o.c.id == sa.bindparam("b_id"), _o.c.version == sa.bindparam("b_version")
+_ROW_KEYS = (*_ORDER_COLUMNS, "avg_price")
+# The order path's writes run as driver SQL (store/driver_sql.py): several per batch of orders.
+_INSERT_ORDER = DriverStatement(_o.insert(), _ROW_KEYS)
+_UPDATE_ORDER = DriverStatement(
+    _o.update().where(_o.c.id == sa.bindparam("b_id"), _o.c.version == sa.bindparam("b_version")),
+    (*_ROW_KEYS, "b_id", "b_version"),
 )
 _GET_ORDER = sa.select(_o).where(
     _o.c.organization_id == sa.bindparam("b_org"), _o.c.id == sa.bindparam("b_id")
@@ -82,7 +86,9 @@ _BY_CLIENT_ID = sa.select(_o).where(
     _o.c.organization_id == sa.bindparam("b_org"),
     _o.c.client_order_id == sa.bindparam("b_cid"),
 )
-_INSERT_EVENT = t.trading_order_events.insert()
+_INSERT_EVENT = DriverStatement(
+    t.trading_order_events.insert(), ("order_id", "at", "event", "state", "detail")
+)
 _OPEN = _o.c.state.in_(_OPEN_STATES)
 _REST = _o.c.quantity - _o.c.filled
 _ZERO = sa.literal(0, t.MONEY)
@@ -169,7 +175,7 @@ class TradingOrderRepo:
             return
         rows = [_order_row(o) for o in orders]
         try:
-            self._c.execute(_INSERT_ORDER, rows if len(rows) > 1 else rows[0])
+            _INSERT_ORDER.execute(self._c, rows)
         except IntegrityError as exc:
             raise DuplicateOrder(orders[0].client_order_id) from exc
 
@@ -184,7 +190,7 @@ class TradingOrderRepo:
         if not orders:
             return
         params = [{**_order_row(o), "b_id": o.id, "b_version": o.version - 1} for o in orders]
-        done = self._c.execute(_UPDATE_ORDER, params if len(params) > 1 else params[0])
+        done = _UPDATE_ORDER.execute(self._c, params)
         if done.rowcount != len(orders):
             ids = ", ".join(o.id for o in orders)
             raise RuntimeError(f"orders {ids} changed concurrently ({done.rowcount} written)")
@@ -341,13 +347,11 @@ class TradingOrderRepo:
     def add_events(self, events: Sequence[EventRow]) -> None:
         """Append to the order event log (one statement for all)."""
         if events:
-            self._c.execute(
-                _INSERT_EVENT,
-                [
-                    {"order_id": o, "at": at, "event": e, "state": st.value, "detail": d}
-                    for o, at, e, st, d in events
-                ],
-            )
+            rows = [
+                {"order_id": o, "at": at, "event": e, "state": st.value, "detail": d}
+                for o, at, e, st, d in events
+            ]
+            _INSERT_EVENT.execute(self._c, rows)
 
     def events(self, order_id: str) -> list[dict[str, Any]]:
         e = t.trading_order_events
