@@ -531,9 +531,10 @@ class OrderService:
         (locked), one insert of their event logs and one update.
 
         ``as_stored``: the recordings' orders are as this process last wrote them (a batch's
-        orders, just placed), so they are not read again; the update, which writes each row
-        only where its version is still the one given, refuses the whole recording (a
-        ``RuntimeError``; the caller rolls back and records one by one) if any of them was
+        orders, just placed), so they are not read again; every one of them is written (an
+        answer that changes nothing still moves its version), and the update, which writes
+        each row only where its version is still the one given, refuses the whole recording
+        (a ``RuntimeError``; the caller rolls back and records one by one) if any of them was
         changed meanwhile (e.g. a cancellation requested through another request)."""
         if as_stored:
             stored = {r[0].id: r[0] for r in recordings}
@@ -547,7 +548,7 @@ class OrderService:
             if current is None or current.organization_id != order.organization_id:
                 raise NotFound(f"no order {order.id!r}", field="order_id")
             new = _applied(current, events, now, log_rows)
-            if new != current:
+            if new != current or as_stored:
                 new = replace(new, version=current.version + 1, updated_at=now)
                 changed.append(new)
             if action is not None and (new.state != current.state or detail is not None):

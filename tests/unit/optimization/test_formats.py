@@ -480,7 +480,31 @@ def test_ladders_respect_the_market_and_stay_monotone(
         tick = float(g.tick)
         a = round(c.anchor_price[k] / tick)
         on_tick = abs(c.anchor_price[k] / tick - a) < 1e-6
-        if n_max >= 2 and on_tick and g.lo_ticks <= a <= g.hi_ticks:
-            # one segment cannot break at the anchor; a volume under the minimum is not offered
+        if n_max >= 2 and on_tick and g.lo_ticks < a < g.hi_ticks:
+            # one segment cannot break at the anchor; a volume under the minimum is not offered;
+            # at a bid limit the steps beyond it are offered too (clipped: the next test)
             err = abs(ladder.net_lots_at(a) - ladder.expected_lots)
             assert err == 0 or err < g.min_lots
+
+
+def test_steps_beyond_a_bid_limit_are_offered_at_the_limit() -> None:
+    """Found by the property above: a curve anchored at US-ISO-DA's offer cap (2,000) that goes
+    on selling above it. Prices are clipped to the bid limits, so the step beyond the cap is
+    offered at the cap with the anchor's volume: the whole curve (8 lots) is on offer there,
+    and nothing is offered below it."""
+    m = MARKETS["US-ISO-DA"]
+    g = MarketGrid.of(m)
+    c = BidCurveSet(
+        np.array([[2000.0, 4096.0]]),
+        np.array([[0.195, 0.794]]),
+        np.array([2000.0]),
+        np.array([0.195]),
+        np.zeros(1),
+    )
+    (ladder,) = ladders(c, m, max_segments=2)
+    assert g.hi_ticks == 200_000
+    assert ladder.sell == ((200_000, 8),)
+    assert ladder.buy == ()
+    assert ladder.expected_lots == 2
+    assert ladder.net_lots_at(199_999) == 0
+    assert ladder.net_lots_at(200_000) == 8
