@@ -3,7 +3,7 @@
 CPython's collector scans the whole oldest generation in each of its full passes. A server's
 heap is mostly long-lived: the libraries and presets at start-up (about 300,000 objects), then
 what accumulates under load and stays alive (the in-process exchange's resting orders, the
-statement caches). Under 500 orders/s such a pass ran every 2 s and took 20-150 ms, during
+statement caches). Under 500 orders/s such a pass ran every 2 s and took 20-40 ms, during
 which no request progressed: most of the p99 latency (docs/benchmarks.md).
 
 Objects frozen with :func:`gc.freeze` are left out of every pass; they are still freed by

@@ -50,6 +50,7 @@ __all__ = [
     "MqttOptions",
     "RecentKeys",
     "SeqWindow",
+    "cancel_all",
     "controller_client_id",
     "device_client_id",
     "discard_session",
@@ -130,6 +131,24 @@ async def discard_session(options: MqttOptions, client_id: str) -> None:
     queued messages), e.g. when a device is decommissioned."""
     async with options.client(client_id, clean=True):
         pass
+
+
+async def cancel_all(tasks: Sequence[asyncio.Task[Any]], *, recancel_s: float = 0.5) -> None:
+    """Cancel ``tasks`` and wait until every one has ended; a task's own failure (other than
+    its cancellation) is raised. A task still running ``recancel_s`` after its cancellation is
+    cancelled again: on Python 3.11 ``asyncio.wait_for``, with which aiomqtt awaits a publish
+    confirmation, loses a cancellation that arrives as the awaited future completes
+    (bpo-42130), and the publishing loop would then run on and never end."""
+    for task in tasks:
+        task.cancel()
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        _, pending = await asyncio.wait(pending, timeout=recancel_s)
+        for task in pending:
+            task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 class BrokerLink:
@@ -384,11 +403,7 @@ class MqttGateway:
 
     async def aclose(self) -> None:
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(tasks)
 
     # -- internals ----------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ import aiomqtt
 
 from openvpp.core.clock import Clock, SystemClock
 from openvpp.dispatch.device import DeviceController
-from openvpp.dispatch.mqtt import BrokerLink, MqttOptions, device_client_id
+from openvpp.dispatch.mqtt import BrokerLink, MqttOptions, cancel_all, device_client_id
 from openvpp.dispatch.mqtt_codec import (
     CONTROLLER,
     PayloadError,
@@ -150,11 +150,7 @@ class MqttDeviceAgent:
     async def aclose(self) -> None:
         """Stop; the broker keeps the session (setpoints sent meanwhile wait there)."""
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(tasks)
 
     def step(self) -> Applied:
         """One control cycle now: step the controller, apply, queue telemetry."""
