@@ -33,15 +33,13 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-
-MARKET, PRODUCT = "EU-SIDC", "H"
-HOURS = 12
+from bench_orders import MARKET, PRODUCT, delivery_starts
 
 
 def profile_writer(path: str) -> None:
@@ -90,8 +88,6 @@ def main(argv: list[str] | None = None) -> int:
         from openvpp.audit.chain import AuditContext
         from openvpp.config import load_settings
         from openvpp.identity.model import Principal, Role
-        from openvpp.markets.calendar import is_open
-        from openvpp.markets.presets import load_presets
         from openvpp.runtime import build_runtime
         from openvpp.seed import seed_demo
         from openvpp.store.migrate import upgrade
@@ -120,16 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         rt.trading.control.put_limits(rt.uow(context), principal, vpp_id, MARKET, limits)
 
-        product = load_presets()[MARKET].product(PRODUCT)
-        now = datetime.now(UTC)
-        first = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
-        starts = [
-            s for s in (first + timedelta(hours=h) for h in range(48)) if is_open(product, s, now)
-        ]
-        starts = starts[:HOURS]
-        if not starts:
-            print(json.dumps({"bench": "order_writer", "skipped": "no EU-SIDC hour is open"}))
-            return 0
+        # the HTTP benchmark's delivery hours: open now, for the whole run
+        starts = [datetime.fromisoformat(s) for s in delivery_starts()]
 
         statements = Counter[str]()
 
