@@ -27,7 +27,7 @@ Usage::
 
     .venv/bin/python bench/bench_orders.py [--backend sqlite|postgresql] [--workers 1]
         [--connections 16] [--rate 500] [--duration 10] [--warmup 2] [--phases closed,paced]
-        [--timeline FILE.csv]
+        [--order-store process|inline] [--timeline FILE.csv]
 
 Everything listens on and connects to 127.0.0.1 only.
 """
@@ -382,6 +382,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--phases", default="closed,paced")
     parser.add_argument(
+        "--order-store",
+        choices=("process", "inline"),
+        default="process",
+        help="where the orders' database work runs (OPENVPP_ORDER_STORE; default as deployed)",
+    )
+    parser.add_argument(
         "--timeline", help="write each request's finish time and latency to this CSV (paced)"
     )
     args = parser.parse_args(argv)
@@ -399,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         env = server_env(backend, workdir / "var", secrets.token_urlsafe(48))
         env["OPENVPP_JOBS_INPROCESS"] = "true"  # the trading loop runs, as in production
+        env["OPENVPP_ORDER_STORE"] = args.order_store
         log(f"migrate and seed in {workdir}")
         migrate_and_seed(env, workdir)
         with uvicorn_server(env, workdir, args.workers) as (port, pid):
@@ -440,6 +447,7 @@ def main(argv: list[str] | None = None) -> int:
                     "backend": backend.name,
                     "phase": phase,
                     "workers": args.workers,
+                    "order_store": args.order_store,
                     "connections": args.connections,
                     "target_rps": spec.rate,
                     **result,

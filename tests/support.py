@@ -43,6 +43,8 @@ def make_settings(database_url: str, var_dir: str, **overrides: Any) -> Settings
         "login_rate_per_minute": 1000,
         "log_level": "WARNING",
         "demo_password": DEMO_PASSWORD,
+        # the order store's own process is tested where a test asks for it (an override)
+        "order_store": "inline",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     """The server freezes what survives each of the collector's full passes (api/heap.py);
     every this many seconds it unfreezes the heap so that one full pass frees everything."""
 
+    order_store: Literal["process", "inline"] = "process"
+    """Where the API's order submissions are stored and recorded: ``process``, a child process
+    of the server (the orders' database work on a core of its own; ``runtime_order_store``),
+    or ``inline``, the server's own writer thread. An in-memory SQLite database is always
+    ``inline``."""
+
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_page_size: int = Field(default=500, ge=1)
 

@@ -623,6 +623,16 @@ class UnitOfWork(Protocol):
         and request."""
         ...
 
+    @property
+    def audit_context(self) -> AuditContext:
+        """Whose actions this unit of work audits (actor, organization, request)."""
+        ...
+
+    def audited(self) -> None:
+        """Note that this unit of work's command was audited by another transaction (of
+        another process: a batch's order store), as ``commit`` notes its own."""
+        ...
+
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
 

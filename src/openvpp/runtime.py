@@ -35,6 +35,7 @@ from openvpp.runtime_ai import register_ai_jobs
 from openvpp.runtime_autobid import build_autobid, register_autobid_jobs
 from openvpp.runtime_dispatch import DispatchRuntime, build_dispatch, register_dispatch_jobs
 from openvpp.runtime_markets import build_connections, build_exchange, register_market_jobs
+from openvpp.runtime_order_store import ProcessStore, runs_in_process
 from openvpp.runtime_trading import TradingRuntime, build_trading, register_trading_jobs
 from openvpp.store.ai_repositories import FileArtifactStore
 from openvpp.store.db import SqliteWriteLock, create_engine, sqlite_write_lock
@@ -200,8 +201,12 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         redis=client,
         write_lock=write_lock,
     )
+    in_process = runs_in_process(settings, settings.effective_database_url)
     runtime.trading = build_trading(
-        clock, runtime.connections, venue_timeout_s=settings.connector_timeout_s
+        clock,
+        runtime.connections,
+        venue_timeout_s=settings.connector_timeout_s,
+        store=ProcessStore(settings) if in_process else None,
     )
     runtime.autobid = build_autobid(runtime)
     _register_platform_jobs(registry, runtime)

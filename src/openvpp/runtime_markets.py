@@ -73,8 +73,10 @@ def credential_box(settings: Settings) -> CredentialBox:
 
 
 def build_connections(
-    settings: Settings, clock: Clock, exchange: SimulatedExchange
+    settings: Settings, clock: Clock, exchange: SimulatedExchange | None
 ) -> ConnectionService:
+    """The market connections; ``exchange`` backs those of kind ``simulated`` (``None``: a
+    process that only reads connections, the order store's)."""
     registry = ConnectorRegistry(exchange=exchange, open_accounts=True)
 
     def kinds() -> dict[str, KindInfo]:

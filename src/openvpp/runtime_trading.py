@@ -15,6 +15,7 @@ from openvpp.jobs.registry import JobContext, JobRegistry
 from openvpp.markets.connections import ConnectionService
 from openvpp.markets.connectors.orders import ReconcilePolicy
 from openvpp.ports import UnitOfWork
+from openvpp.trading.batch_store import BatchStore
 from openvpp.trading.batching import SubmitBatcher
 from openvpp.trading.control import TradingControlService
 from openvpp.trading.orders import State
@@ -38,14 +39,21 @@ class TradingRuntime:
 
 
 def build_trading(
-    clock: Clock, connections: ConnectionService, *, venue_timeout_s: float = 10.0
+    clock: Clock,
+    connections: ConnectionService,
+    *,
+    venue_timeout_s: float = 10.0,
+    store: BatchStore | None = None,
 ) -> TradingRuntime:
+    """``store``: where the submissions' batches are written (default: the writer thread)."""
     orders = OrderService(
         clock, connections, policy=ReconcilePolicy(), venue_timeout_s=venue_timeout_s
     )
     sync = VenueSync(clock, orders)
     orders.on_fills = sync.poll_fills
-    return TradingRuntime(orders, sync, TradingControlService(clock, orders), SubmitBatcher(orders))
+    return TradingRuntime(
+        orders, sync, TradingControlService(clock, orders), SubmitBatcher(orders, store)
+    )
 
 
 def system_uow(rt: Runtime, organization_id: str | None) -> UnitOfWork:

@@ -20,7 +20,7 @@ from openvpp.audit.service import verify_chain
 from openvpp.core.errors import Conflict, DomainError, NotFound
 from openvpp.runtime import Runtime
 from openvpp.store import tables as t
-from openvpp.trading import batching
+from openvpp.trading import batch_store, batching
 from openvpp.trading import orders as om
 from openvpp.trading.orders import Order, State
 from openvpp.trading.records import SubmitOrder
@@ -224,7 +224,7 @@ def test_a_client_order_id_taken_after_the_lookup_sends_the_batch_one_by_one(
     first = submissions.submit(
         _uow(seeded, ctx, "req-0"), ctx["principal"], _cmd(ctx, clock, "t-0")
     )
-    monkeypatch.setattr(batching, "_taken", lambda uow, batch: set())  # the lookup misses it
+    monkeypatch.setattr(batch_store, "_taken", lambda uow, entries: set())  # the lookup misses it
     cmds = [_cmd(ctx, clock, "t-1"), _cmd(ctx, clock, "t-0"), _cmd(ctx, clock, "t-2")]
     out = submissions.submit_many(_uow(seeded, ctx, "req-t"), ctx["principal"], cmds)
     assert all(isinstance(o, Placement) for o in out)

@@ -287,16 +287,20 @@ def test_sigkill_of_the_order_manager_at_a_named_point_then_restart(
     assert sorted(o.client_order_id for o in exchange.orders(ACCOUNT)) == ["clean", "killed"]
 
 
+@pytest.mark.parametrize("order_store", ["inline", "process"])
 def test_sigkill_at_random_moments_of_a_burst_then_restart_and_retry(
     seeded: Runtime,
     clock: ShiftClock,
     venue: tuple[SimulatedExchange, FaultInjector, ThreadServer],
     trading: dict[str, Any],
+    order_store: str,
 ) -> None:
     """RELIABILITY item 3 at random points: a second process submits 20 orders in
     group-committed batches and is SIGKILLed after a random delay; this process restarts
     (reconciles) and the client retries every order (idempotent by client order id). Then no
-    venue order is doubled or orphaned, and the orders end as a clean run's do."""
+    venue order is doubled or orphaned, and the orders end as a clean run's do. With
+    ``order_store=process`` the killed server's batches are written by its order store
+    process, which dies with it."""
     exchange, _, _ = venue
     n = 20
     start = open_hour(clock.now())
@@ -319,6 +323,7 @@ def test_sigkill_at_random_moments_of_a_burst_then_restart_and_retry(
             "client_order_id": prefix,
             "delivery_start": start.isoformat(),
             "burst": n,
+            "order_store": order_store,
         }
         child = subprocess.Popen(
             [sys.executable, "-m", "tests.integration.trading_crash_child", json.dumps(args)],
@@ -330,7 +335,7 @@ def test_sigkill_at_random_moments_of_a_burst_then_restart_and_retry(
         assert child.stdout.readline().strip() == "ready", (
             child.stderr.read() if child.stderr else ""
         )
-        time.sleep(rng.uniform(0.0, 0.4))
+        time.sleep(rng.uniform(0.0, 0.15))
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
         with seeded.uow(readonly=True) as uow:

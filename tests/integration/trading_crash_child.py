@@ -3,7 +3,8 @@
 ``var_dir``, ``organization_id``, ``vpp_id``, ``client_order_id``, ``delivery_start`` and
 ``point``. With ``burst`` (a count) instead of ``point`` it submits that many orders
 (``client_order_id`` a prefix, see :func:`burst_commands`) in group-committed batches of five,
-after printing ``ready``, for the parent to kill at a random moment."""
+after printing ``ready``, for the parent to kill at a random moment. ``order_store``:
+``inline`` (default) or ``process``."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ def main() -> None:
             a["var_dir"],
             connector_allowed_hosts=["127.0.0.1"],
             connector_allow_local=True,
+            order_store=a.get("order_store", "inline"),
         )
     )
 
@@ -44,6 +46,7 @@ def main() -> None:
             a["burst"],
         )
         principal = trader(a["organization_id"])
+        rt.trading.submissions.start()  # a store process ready before the first batch
         print("ready", flush=True)
         for i in range(0, len(cmds), 5):
             rt.trading.submissions.submit_many(rt.uow(), principal, cmds[i : i + 5])

@@ -115,6 +115,9 @@ def create_app(
         # and no connection is opened and closed per request.
         to_thread.current_default_thread_limiter().total_tokens = settings.db_pool_size
         ticker = trader = bidder = dispatcher = None
+        # the order store's process (if so configured) starts with the server, not at the
+        # first order
+        rt.trading.submissions.start()
         if run_jobs:
             rt.runner.start()
             # the in-process simulated exchange clears its auctions at gate closure

@@ -23,6 +23,18 @@ class DomainError(Exception):
         self.field = field
         self.details = details  # machine-readable specifics, e.g. the conflicts found
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled with every attribute (the order store process sends errors back), whatever
+        # arguments a subclass's constructor requires
+        return (_restore, (type(self), self.args, self.__dict__))
+
+
+def _restore(cls: type[DomainError], args: tuple[Any, ...], state: dict[str, Any]) -> DomainError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class ValidationFailed(DomainError):
     """Input is well-formed but violates a rule (range, state, reference)."""

@@ -3,21 +3,25 @@
 Submissions join a queue that one writer thread per process drains. It takes every queued
 submission and, for all of them at once,
 
-1. in **one** writing unit of work, looks up which client order ids are taken (one query per
-   organization: those submissions are idempotent replays, as is a repeat within the batch),
+1. in **one** writing unit of work (``batch_store.place_batch``), looks up which client order
+   ids are taken (one query per organization: those submissions are idempotent replays, as is
+   a repeat within the batch),
    risk-checks each order (:meth:`OrderService.place`; a refusal is stored, an invalid
    submission is not), inserts all orders and their event logs with one statement each,
    writes each audit row with its own request's actor (``record_for``), and commits: every
    order is stored before any is sent;
 2. sends the accepted orders to their venues concurrently (on the writer's venue loop);
-3. records all the answers in **one** second unit of work (one read of the orders' rows,
-   locked, one insert of their events, one update);
+3. records all the answers in **one** second unit of work (``batch_store.record_batch``: one
+   insert of their events, one versioned update);
 4. finishes each submission (an idempotent replay, a cancellation requested meanwhile, fills
    reported with the answer) and hands it its result.
 
 Under load a batch forms while the previous one is written, so the cost of a transaction (the
 lock, ``BEGIN``, ``COMMIT``, the audit head) is paid once per batch instead of twice per order;
-alone, a submission is a batch of one. A request waits on its result without holding a thread
+alone, a submission is a batch of one. Steps 1 and 3 run where the batcher's
+:class:`~openvpp.trading.batch_store.BatchStore` runs them: in the writer thread, or in a
+process of its own (``runtime_order_store``), which takes the orders' database work off the
+interpreter that serves the requests. A request waits on its result without holding a thread
 (:meth:`SubmitBatcher.submit_async`), and one thread writes instead of one per request, so the
 requests do not contend for the database lock and the interpreter. Anything unexpected in a
 step (a database error, a lost update) undoes that step's transaction and falls back to the
@@ -34,12 +38,12 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from openvpp.core.errors import DomainError, ValidationFailed
 from openvpp.identity.model import Principal
 from openvpp.markets.connectors.protocol import NotSentError, VenueConnector
 from openvpp.ports import UnitOfWork
+from openvpp.trading.batch_store import BatchStore, InlineStore
 from openvpp.trading.orders import Order, State
 from openvpp.trading.records import SubmitOrder
 from openvpp.trading.service import (
@@ -50,7 +54,6 @@ from openvpp.trading.service import (
     VenueAnswer,
     not_sent,
 )
-from openvpp.trading.submit_view import SubmitView
 
 __all__ = ["SubmitBatcher"]
 
@@ -80,8 +83,10 @@ class SubmitBatcher:
     """Submissions are grouped (module doc); each gets the result :meth:`OrderService.submit`
     would give it."""
 
-    def __init__(self, service: OrderService) -> None:
+    def __init__(self, service: OrderService, store: BatchStore | None = None) -> None:
         self._service = service
+        self._store: BatchStore = store or InlineStore(service)
+        """Runs each batch's database steps (``trading/batch_store.py``)."""
         self._cv = threading.Condition()
         self._queue: list[_Item] = []
         self._writer: threading.Thread | None = None
@@ -120,14 +125,19 @@ class SubmitBatcher:
                 out.append(exc)
         return out
 
+    def start(self) -> None:
+        """Get the store ready (a process store starts its process) before the first batch."""
+        self._store.start()
+
     def close(self) -> None:
-        """Stop the writer once the queue is empty (at shutdown)."""
+        """Stop the writer once the queue is empty, then its store (at shutdown)."""
         with self._cv:
             self._closed = True
             self._cv.notify_all()
             writer = self._writer
         if writer is not None and writer is not threading.current_thread():
             writer.join(timeout=30)
+        self._store.close()
 
     def _wait(self, items: list[_Item]) -> list[_Item]:
         if items:
@@ -178,10 +188,21 @@ class SubmitBatcher:
 
     def _run(self, batch: list[_Item]) -> None:
         service = self._service
-        for item in batch:
-            service.ensure_state_rows(item.uow, item.principal.organization_id, item.cmd.vpp_id)
         uow = batch[0].uow  # any of the batch's units of work: not in use meanwhile
-        sendable = self._place_all(uow, batch, service.clock.now())
+        outcomes = self._store.place(
+            uow, [(i.principal, i.cmd, i.uow) for i in batch], service.clock.now()
+        )
+        if outcomes is None:  # the batch failed: each submission goes one by one
+            for item in batch:
+                item.alone = True
+        else:
+            for item, out in zip(batch, outcomes, strict=True):
+                item.placed, item.duplicate, item.error = out.placed, out.duplicate, out.error
+        sendable = [
+            (i, i.placed)
+            for i in batch
+            if i.placed is not None and i.placed.order.state is State.RISK_CHECKED
+        ]
         for _, placed in sendable:
             service.hook("after_commit_before_send", placed.order)
         self._ask_all(sendable)
@@ -190,56 +211,6 @@ class SubmitBatcher:
             service.hook("after_send_before_ack", placed.order)
         if answered:
             self._record_all(uow, answered)
-
-    def _place_all(
-        self, uow: UnitOfWork, batch: list[_Item], now: datetime
-    ) -> list[tuple[_Item, Placed]]:
-        """Step 1: every order stored (or refused) in one transaction; those to send."""
-        service = self._service
-        try:
-            with uow:
-                view = SubmitView(uow)
-                view.lock((i.principal.organization_id, i.cmd.vpp_id) for i in batch)
-                taken = _taken(uow, batch)
-                view.prefetch_exposure(
-                    (
-                        i.principal.organization_id,
-                        i.cmd.vpp_id,
-                        i.cmd.market,
-                        i.cmd.product,
-                        i.cmd.delivery_start,
-                    )
-                    for i in batch
-                )
-                for item in batch:
-                    key = (item.principal.organization_id, item.cmd.client_order_id)
-                    if key in taken:  # stored before, or earlier in this batch
-                        item.duplicate = True
-                        continue
-                    try:
-                        placed = service.place(
-                            uow, item.principal, item.cmd, now, view, store=False
-                        )
-                    except DomainError as exc:  # invalid: nothing written
-                        item.error = exc
-                        continue
-                    taken.add(key)
-                    uow.record_for(item.uow, placed.audit)
-                    item.placed = placed
-                # a client order id taken meanwhile by another process: DuplicateOrder, and
-                # the batch goes one by one
-                service.store(uow, [i.placed for i in batch if i.placed is not None])
-                uow.commit()
-        except Exception:
-            log.exception("a batch of %d submissions failed; submitting one by one", len(batch))
-            for item in batch:
-                item.placed, item.duplicate, item.error, item.alone = None, False, None, True
-            return []
-        return [
-            (i, i.placed)
-            for i in batch
-            if i.placed is not None and i.placed.order.state is State.RISK_CHECKED
-        ]
 
     def _ask_all(self, sendable: list[tuple[_Item, Placed]]) -> None:
         """Step 2: the venues' answers, asked all at once."""
@@ -259,31 +230,23 @@ class SubmitBatcher:
     def _record_all(self, uow: UnitOfWork, answered: list[tuple[_Item, Placed]]) -> None:
         """Step 3: every answer recorded in one transaction (one by one if that fails)."""
         service = self._service
-        now = service.clock.now()
         recordings: list[Recording] = []
         for item, placed in answered:
             a = item.answer
             assert a is not None
             recordings.append((placed.order, a.events, a.action, a.detail, item.uow))
-        try:
-            with uow:
-                # the orders as this batch placed them: no second read (a change meanwhile
-                # fails the versioned update, and the answers are recorded one by one)
-                recorded = service.record_many(uow, recordings, now, as_stored=True)
-                uow.commit()
+        recorded = self._store.record(uow, recordings, service.clock.now())
+        if recorded is not None:
             for (item, _), order in zip(answered, recorded, strict=True):
                 item.order = order
-        except Exception:
-            log.exception("recording %d venue answers at once failed; one by one", len(answered))
-            for item, placed in answered:
-                a = item.answer
-                assert a is not None
-                try:
-                    item.order = service.record(
-                        item.uow, placed.order, a.events, a.action, a.detail
-                    )
-                except Exception as exc:
-                    item.error = exc
+            return
+        for item, placed in answered:
+            a = item.answer
+            assert a is not None
+            try:
+                item.order = service.record(item.uow, placed.order, a.events, a.action, a.detail)
+            except Exception as exc:
+                item.error = exc
 
     # --- each submission, in its own thread -------------------------------------------------------
     def _finish(self, item: _Item) -> None:
@@ -309,18 +272,6 @@ class SubmitBatcher:
             return Placement(placed.order, True)
         done = service.after_answer(item.uow, item.order, placed.connection, item.answer)
         return Placement(done, True)
-
-
-def _taken(uow: UnitOfWork, batch: list[_Item]) -> set[tuple[str, str]]:
-    """The (organization, client order id) pairs of ``batch`` already stored."""
-    by_org: dict[str, set[str]] = {}
-    for item in batch:
-        by_org.setdefault(item.principal.organization_id, set()).add(item.cmd.client_order_id)
-    return {
-        (org, cid)
-        for org, cids in by_org.items()
-        for cid in uow.trading_orders.taken_client_ids(org, cids)
-    }
 
 
 def _wake(batch: list[_Item]) -> None:

@@ -1,0 +1,285 @@
+"""The order store process: the group commit's database steps (``trading/batch_store.py``) in
+a child process of the API server.
+
+Why: an order submitted through the API costs about 2 ms of interpreter time, two thirds of it
+in the writer's database work (the risk check's reads, the inserts, the audit chain, the
+recording) and the rest in HTTP. In one process both share one interpreter, so 500 orders/s
+keep one core fully busy while the second idles. With the database steps here, the requests
+and the venue calls run in the server and the orders' database work runs in this process, on
+the other core; the two talk over a pipe, one round trip per step of a batch.
+
+What crosses the pipe: the batch's submissions (principal, command, and the audit context of
+each request) with the server's time for the step, and back the outcomes
+(:class:`~openvpp.trading.batch_store.PlaceOutcome`, the recorded orders), all pickled. The
+steps run the same functions as the inline store, on a clock that reads the server's time of
+the step, so what is stored does not depend on where it ran.
+
+Failure: if the process dies or does not answer within :data:`REPLY_TIMEOUT_S`, the step
+counts as failed (the batch's submissions go one by one in the server, as after any failed
+step) and a new process is started for the next batch. A process killed after its commit and
+before its reply leaves those orders ``risk_checked`` until the next reconciliation (the
+one-by-one path finds them stored and replays them). The process ends when the server closes
+the pipe, or dies with it (it reads the end of the pipe).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from openvpp.audit.chain import AuditContext
+from openvpp.config import Settings
+from openvpp.core.keys import derive_key
+from openvpp.ports import UnitOfWork
+from openvpp.trading.batch_store import Entry, PlaceOutcome, place_batch, record_batch
+from openvpp.trading.orders import Order
+from openvpp.trading.service import Recording
+
+__all__ = ["REPLY_TIMEOUT_S", "ProcessStore", "runs_in_process"]
+
+log = logging.getLogger(__name__)
+
+REPLY_TIMEOUT_S = 120.0
+"""How long a step may take before the process is taken for hung [s] (a step waits for the
+database's write lock, at most its busy timeout, and then writes one batch)."""
+STOP_TIMEOUT_S = 10.0
+"""How long the process may take to end once told to [s]."""
+_CONTEXT = multiprocessing.get_context("spawn")  # no fork of a threaded server
+
+
+def runs_in_process(settings: Settings, database_url: str) -> bool:
+    """Whether the settings put the order store in its own process: ``order_store =
+    process`` and a database another process can open (not an in-memory SQLite one)."""
+    if settings.order_store != "process":
+        return False
+    url = make_url(database_url)
+    return url.get_backend_name() != "sqlite" or url.database not in (None, "", ":memory:")
+
+
+class ProcessStore:
+    """A :class:`~openvpp.trading.batch_store.BatchStore` whose steps run in a child process
+    (module doc). Used by the batcher's writer thread; thread-safe."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._process: BaseProcess | None = None
+        self._conn: Connection | None = None
+        self._lifeline: Connection | None = None
+        self._ready = False
+        self.starts = 0
+        """Processes started so far (a restart after a failure counts)."""
+
+    @property
+    def pid(self) -> int | None:
+        """The running process's id, if any."""
+        process = self._process
+        return None if process is None else process.pid
+
+    def start(self) -> None:
+        """Start the process now and wait until it is ready (it has imported the code and
+        opened the database), instead of at the first batch."""
+        with self._lock:
+            try:
+                self._ensure()
+            except (EOFError, OSError) as exc:
+                self._failed("start", exc)
+
+    def place(
+        self, uow: UnitOfWork, entries: Sequence[Entry], now: datetime
+    ) -> list[PlaceOutcome] | None:
+        reply = self._call("place", now, [(p, cmd, _context(u)) for p, cmd, u in entries])
+        if reply is None:
+            return None
+        outcomes: list[PlaceOutcome] = reply
+        for (_, _, u), outcome in zip(entries, outcomes, strict=True):
+            if outcome.placed is not None:  # its request was audited (with its own actor)
+                u.audited()
+        return outcomes
+
+    def record(
+        self, uow: UnitOfWork, recordings: Sequence[Recording], now: datetime
+    ) -> list[Order] | None:
+        payload = [
+            (order, events, action, detail, None if u is None else _context(u))
+            for order, events, action, detail, u in recordings
+        ]
+        reply: list[Order] | None = self._call("record", now, payload)
+        return reply
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop()
+
+    # --- the pipe -------------------------------------------------------------------------------
+    def _call(self, kind: str, now: datetime, payload: list[Any]) -> Any:
+        """Send one step and wait for its reply; ``None`` if the process failed it."""
+        with self._lock:
+            try:
+                conn = self._ensure()
+                conn.send((kind, now, payload))
+                return _reply(conn)
+            except (EOFError, OSError) as exc:  # died, or hung (TimeoutError is an OSError)
+                self._failed(kind, exc)
+                return None
+
+    def _failed(self, step: str, exc: BaseException) -> None:
+        log.error(
+            "order store process %s failed at %s (%s); the batch goes one by one and a new "
+            "process starts for the next",
+            self.pid,
+            step,
+            exc or type(exc).__name__,
+        )
+        self._stop(kill=True)
+
+    def _ensure(self) -> Connection:
+        """The pipe to a ready process, started (and awaited) if there is none. Between steps
+        nothing is due on the pipe: anything to read there is its end (the process died;
+        ``is_alive`` cannot tell once another waiter has reaped it)."""
+        conn = self._conn
+        if conn is not None and self._ready and not conn.poll(0) and self._is_alive():
+            return conn
+        self._stop(kill=True)
+        ours, theirs = _CONTEXT.Pipe(duplex=True)
+        lifeline, held = _CONTEXT.Pipe(duplex=False)
+        process = _CONTEXT.Process(
+            target=serve, args=(self._settings, theirs, lifeline), name="openvpp-order-store"
+        )
+        process.daemon = True  # ended by multiprocessing at a normal exit of the server
+        process.start()
+        theirs.close()  # the process alone holds its ends: it reads EOF when we go
+        lifeline.close()
+        self._process, self._conn, self._lifeline = process, ours, held
+        self.starts += 1
+        if _reply(ours) != "ready":
+            raise EOFError("the order store process did not start")
+        self._ready = True
+        log.info("order store process %s ready", process.pid)
+        return ours
+
+    def _is_alive(self) -> bool:
+        return self._process is not None and self._process.is_alive()
+
+    def _stop(self, *, kill: bool = False) -> None:
+        conn, lifeline, process = self._conn, self._lifeline, self._process
+        self._conn = self._lifeline = self._process = None
+        self._ready = False
+        for end in (conn, lifeline):
+            if end is not None:
+                end.close()  # the process reads EOF and ends
+        if process is not None:
+            if kill:
+                process.kill()
+            process.join(STOP_TIMEOUT_S)
+            if process.is_alive():
+                process.kill()
+                process.join(STOP_TIMEOUT_S)
+
+
+def _reply(conn: Connection) -> Any:
+    if not conn.poll(REPLY_TIMEOUT_S):
+        raise TimeoutError(f"no reply within {REPLY_TIMEOUT_S:.0f} s")
+    return conn.recv()
+
+
+def _context(uow: UnitOfWork) -> AuditContext:
+    context: AuditContext = uow.audit_context
+    return context
+
+
+# --- the process --------------------------------------------------------------------------------
+class StepClock:
+    """The process's clock: the server's time of the step being run (each step carries it),
+    so timestamps written here equal those the server would have written."""
+
+    def __init__(self) -> None:
+        self._now: datetime | None = None
+
+    def set(self, now: datetime) -> None:
+        self._now = now
+
+    def now(self) -> datetime:
+        if self._now is None:
+            raise RuntimeError("no step is being run")
+        return self._now
+
+
+def serve(settings: Settings, conn: Connection, lifeline: Connection) -> None:
+    """The process's main: run each step the server sends until it closes the pipe. The
+    process ends at once when the server dies, mid-step included (``lifeline``): what the
+    server's death interrupts must not go on without it (a commit after the server's end
+    would race its restart's reconciliation)."""
+    # imported here: the server does not need them for the pipe's end it holds
+    from openvpp.api.logs import configure_logging
+    from openvpp.markets.presets import add_markets, load_market_file
+    from openvpp.runtime_markets import build_connections
+    from openvpp.store.db import create_engine, sqlite_write_lock
+    from openvpp.store.uow import SqlUnitOfWork
+    from openvpp.trading.service import OrderService
+
+    threading.Thread(target=_end_with_server, args=(lifeline,), daemon=True).start()
+    configure_logging(settings.log_level, json=settings.log_json)
+    for path in settings.market_files:
+        add_markets(load_market_file(path), str(path))
+    engine = create_engine(settings.effective_database_url, pool_size=1)
+    write_lock = sqlite_write_lock(engine)
+    clock = StepClock()
+    audit_key = derive_key(settings.master_key, "audit")
+    # no venue is called here: the connections are only read from the database
+    service = OrderService(clock, build_connections(settings, clock, None))
+
+    def uow(context: AuditContext | None) -> UnitOfWork:
+        return SqlUnitOfWork(
+            engine, clock=clock, audit_key=audit_key, context=context, write_lock=write_lock
+        )
+
+    batch_uow = uow(AuditContext(actor_type="system", actor_id="order-store"))
+    conn.send("ready")
+    try:
+        while True:
+            try:
+                kind, now, payload = conn.recv()
+            except EOFError:  # the server closed the pipe or died
+                return
+            clock.set(now)
+            reply: Any
+            if kind == "place":
+                entries = [(p, cmd, uow(ctx)) for p, cmd, ctx in payload]
+                reply = place_batch(service, batch_uow, entries, now)
+            elif kind == "record":
+                recordings = [
+                    (order, events, action, detail, None if ctx is None else uow(ctx))
+                    for order, events, action, detail, ctx in payload
+                ]
+                reply = record_batch(service, batch_uow, recordings, now)
+            else:
+                log.error("order store: unknown step %r", kind)
+                reply = None
+            try:
+                conn.send(reply)
+            except OSError:  # the server went while the step ran
+                return
+    finally:
+        engine.dispose()
+        if write_lock is not None:
+            write_lock.close()
+
+
+def _end_with_server(lifeline: Connection) -> None:
+    """Wait on the server's end of ``lifeline`` (it never writes); the read ends when the
+    server's process does, however it died; then end this process without cleaning up (an
+    open transaction is rolled back by the database)."""
+    with contextlib.suppress(EOFError, OSError):
+        lifeline.recv_bytes()
+    os._exit(1)

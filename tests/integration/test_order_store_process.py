@@ -1,0 +1,303 @@
+"""The order store's own process (``runtime_order_store.py``) against the real databases: a
+batch written there gives each submission the outcome, audit row and timestamps it gets from
+the inline store; a dead store process costs one step (its submissions go one by one) and a
+new one takes the next batch; the API audits each order once; the process dies with its
+server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from openvpp import runtime_order_store
+from openvpp.core.errors import Conflict, NotFound
+from openvpp.runtime import Runtime
+from openvpp.runtime_order_store import ProcessStore, runs_in_process
+from openvpp.store import tables as t
+from openvpp.trading.orders import State
+from openvpp.trading.service import Placement
+from tests.integration.test_trading_batching import _chain_ok, _cmd, _submit_audit, _uow
+from tests.integration.trading_support import open_hour, order_body, setup_trading, trader
+from tests.support import ShiftClock, make_settings
+
+SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+"""For what does not depend on the database (the process's life, the request's audit flag)."""
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, object]:
+    return {"order_store": "process"}
+
+
+@pytest.fixture
+def trading(client: TestClient, seeded: Runtime) -> dict[str, Any]:
+    ctx = setup_trading(client)
+    with seeded.uow(readonly=True) as uow:
+        org = uow.market_connections.of_org(None)[0].organization_id
+    ctx["principal"] = trader(org)
+    ctx["org"] = org
+    return ctx
+
+
+def _store(rt: Runtime) -> ProcessStore:
+    store = rt.trading.submissions._store
+    assert isinstance(store, ProcessStore)
+    return store
+
+
+def test_only_a_database_another_process_can_open_gets_a_store_process() -> None:
+    process = make_settings("sqlite:///x.db", "var", order_store="process")
+    inline = make_settings("sqlite:///x.db", "var", order_store="inline")
+    assert runs_in_process(process, "sqlite:////tmp/x.db")
+    assert runs_in_process(process, "postgresql+psycopg://u@h/db")
+    assert not runs_in_process(process, "sqlite://")
+    assert not runs_in_process(process, "sqlite:///:memory:")
+    assert not runs_in_process(inline, "sqlite:////tmp/x.db")
+
+
+def test_a_batch_in_the_store_process_gives_each_submission_its_own_outcome(
+    seeded: Runtime, trading: dict[str, Any], clock: ShiftClock
+) -> None:
+    ctx = trading
+    clock.advance(600)  # a time the store process can only know from the step
+    cmds = [
+        _cmd(ctx, clock, "p-1"),
+        _cmd(ctx, clock, "p-2", side="buy", price=Decimal(10)),
+        _cmd(ctx, clock, "p-1"),  # the same again: the stored order
+        _cmd(ctx, clock, "p-1", quantity=Decimal(2)),  # the same id, another body: 409
+        _cmd(ctx, clock, "p-3", vpp_id="no-such-vpp"),  # 404
+        _cmd(ctx, clock, "p-4", price=Decimal(1_000_000)),  # outside the collar: rejected
+    ]
+    before = clock.now()
+    out = seeded.trading.submissions.submit_many(_uow(seeded, ctx, "req-p"), ctx["principal"], cmds)
+    after = clock.now()
+    store = _store(seeded)
+    assert store.pid is not None and store.pid != os.getpid()
+    first, second, again, conflict, missing, collared = out
+    assert isinstance(first, Placement) and first.created
+    assert first.order.state is State.ACKNOWLEDGED
+    assert isinstance(second, Placement) and second.order.state is State.ACKNOWLEDGED
+    assert isinstance(again, Placement) and not again.created
+    assert again.order.id == first.order.id
+    assert isinstance(conflict, Conflict) and conflict.field == "client_order_id"
+    assert isinstance(missing, NotFound) and missing.field == "vpp_id"
+    assert isinstance(collared, Placement) and collared.order.state is State.REJECTED
+    assert collared.order.risk_rule == "price_collar"
+    venue = sorted(o.client_order_id for o in seeded.exchange.orders() if o.account != "cp")
+    assert venue == ["p-1", "p-2"]
+    audited = _submit_audit(seeded)
+    assert set(audited) == {first.order.id, second.order.id, collared.order.id}
+    assert set(audited.values()) == {"req-p"}
+    # written there on the server's (shifted) clock: the order and its audit rows
+    with seeded.uow(readonly=True) as uow:
+        stored = uow.trading_orders.get(ctx["org"], first.order.id)
+    assert stored is not None and stored.state is State.ACKNOWLEDGED
+    assert before <= stored.created_at <= stored.updated_at <= after
+    assert stored.created_at > datetime.now(UTC) + timedelta(minutes=9)
+    a = t.audit_log
+    with seeded.engine.connect() as conn:
+        times = conn.execute(sa.select(a.c.occurred_at).where(a.c.object_id == first.order.id))
+        assert all(before <= at <= after for at in times.scalars())
+    assert _chain_ok(seeded)
+
+
+def test_concurrent_submissions_through_the_store_process_keep_their_own_actor(
+    seeded: Runtime, trading: dict[str, Any], clock: ShiftClock
+) -> None:
+    ctx = trading
+    n = 30
+    results: dict[int, Placement | BaseException] = {}
+    start = threading.Barrier(n)
+
+    def one(i: int) -> None:
+        start.wait()
+        try:
+            results[i] = seeded.trading.submissions.submit(
+                _uow(seeded, ctx, f"req-{i}"), ctx["principal"], _cmd(ctx, clock, f"q-{i}")
+            )
+        except BaseException as exc:  # reported below
+            results[i] = exc
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    placed = {i: r for i, r in results.items() if isinstance(r, Placement)}
+    assert len(placed) == n, {i: r for i, r in results.items() if not isinstance(r, Placement)}
+    assert {p.order.state for p in placed.values()} == {State.ACKNOWLEDGED}
+    audited = _submit_audit(seeded)
+    for i, p in placed.items():
+        assert audited[p.order.id] == f"req-{i}"
+    assert _chain_ok(seeded)
+    assert _store(seeded).starts == 1
+
+
+@SQLITE_ONLY
+def test_a_dead_store_process_costs_at_most_one_step(
+    seeded: Runtime, trading: dict[str, Any], clock: ShiftClock
+) -> None:
+    ctx = trading
+    submissions = seeded.trading.submissions
+    submissions.submit(_uow(seeded, ctx, "req-d0"), ctx["principal"], _cmd(ctx, clock, "d-0"))
+    store = _store(seeded)
+    pid = store.pid
+    assert pid is not None and store.starts == 1
+    os.kill(pid, signal.SIGKILL)
+    _wait_gone(pid)
+    out = submissions.submit_many(
+        _uow(seeded, ctx, "req-d1"), ctx["principal"], [_cmd(ctx, clock, f"d-{i}") for i in (1, 2)]
+    )
+    assert [o.order.state for o in out if isinstance(o, Placement)] == [State.ACKNOWLEDGED] * 2
+    # that batch found the process dead before its first step or at it (then it went one by
+    # one here); either way the batch after it has a new process
+    after = submissions.submit(
+        _uow(seeded, ctx, "req-d3"), ctx["principal"], _cmd(ctx, clock, "d-3")
+    )
+    assert after.order.state is State.ACKNOWLEDGED
+    assert store.starts == 2 and store.pid not in (None, pid)
+    assert len(_submit_audit(seeded)) == 4
+    assert _chain_ok(seeded)
+
+
+@SQLITE_ONLY
+def test_a_hung_store_process_costs_one_step_and_a_new_one_takes_the_next_batch(
+    seeded: Runtime,
+    trading: dict[str, Any],
+    clock: ShiftClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A process that stops answering (here: stopped by ``SIGSTOP``) is killed after the reply
+    timeout; that step's submissions go one by one in the server, and the next batch starts a
+    new process."""
+    ctx = trading
+    submissions = seeded.trading.submissions
+    submissions.submit(_uow(seeded, ctx, "req-h0"), ctx["principal"], _cmd(ctx, clock, "h-0"))
+    store = _store(seeded)
+    pid = store.pid
+    assert pid is not None
+    monkeypatch.setattr(runtime_order_store, "REPLY_TIMEOUT_S", 1.0)
+    os.kill(pid, signal.SIGSTOP)
+    out = submissions.submit_many(
+        _uow(seeded, ctx, "req-h1"), ctx["principal"], [_cmd(ctx, clock, f"h-{i}") for i in (1, 2)]
+    )
+    assert [o.order.state for o in out if isinstance(o, Placement)] == [State.ACKNOWLEDGED] * 2
+    assert store.pid is None and store.starts == 1  # killed; the batch went one by one here
+    _wait_gone(pid)
+    monkeypatch.undo()  # a new process's first step includes its start-up
+    after = submissions.submit(
+        _uow(seeded, ctx, "req-h3"), ctx["principal"], _cmd(ctx, clock, "h-3")
+    )
+    assert after.order.state is State.ACKNOWLEDGED
+    assert store.starts == 2 and store.pid not in (None, pid)
+    assert len(_submit_audit(seeded)) == 4
+    assert _chain_ok(seeded)
+
+
+@SQLITE_ONLY
+def test_the_api_audits_each_order_once(
+    client: TestClient, seeded: Runtime, trading: dict[str, Any], clock: ShiftClock
+) -> None:
+    """The submission's audit row is written in the store process; the request's middleware
+    must not add a second one."""
+    ctx = trading
+    start = open_hour(clock.now())
+    for i in range(3):
+        r = client.post(
+            "/api/vpp/trading/orders",
+            headers=ctx["trader"],
+            json=order_body(ctx, start, f"api-{i}"),
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["state"] == "acknowledged"
+    a = t.audit_log
+    with seeded.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(a.c.request_id, a.c.action).where(a.c.request_id.is_not(None))
+        ).all()
+    per_request: dict[str, list[str]] = {}
+    for request_id, action in rows:
+        per_request.setdefault(request_id, []).append(action)
+    submits = [actions for actions in per_request.values() if "trading.order.submit" in actions]
+    assert len(submits) == 3
+    assert all(actions == ["trading.order.submit"] for actions in submits), submits
+
+
+@SQLITE_ONLY
+def test_the_store_process_dies_with_its_server(
+    seeded: Runtime, trading: dict[str, Any], clock: ShiftClock
+) -> None:
+    args = {
+        "database_url": seeded.settings.effective_database_url,
+        "var_dir": str(seeded.settings.var_dir),
+        "organization_id": trading["org"],
+        "vpp_id": trading["vpp_id"],
+        "client_order_id": "orphan",
+        "delivery_start": open_hour(clock.now()).isoformat(),
+        "burst": 200,
+        "order_store": "process",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.trading_crash_child", json.dumps(args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        assert server.stdout.readline().strip() == "ready"
+        children = _wait_children(server.pid)
+        server.send_signal(signal.SIGKILL)
+        server.wait(timeout=30)
+        for pid in children:
+            _wait_gone(pid)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+def _wait_children(pid: int, timeout_s: float = 60.0) -> list[int]:
+    """The ``multiprocessing`` processes that ``pid`` started, once there is one."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                cmdline = (stat.parent / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and b"spawn_main" in cmdline:
+                found.append(int(stat.parent.name))
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} started no child within {timeout_s} s")
+
+
+def _wait_gone(pid: int, timeout_s: float = 10.0) -> None:
+    """Wait until ``pid`` has ended (reaped, or a zombie)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return
+        if state in ("Z", "X"):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"process {pid} still runs after {timeout_s} s")
