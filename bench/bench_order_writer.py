@@ -4,9 +4,10 @@ What it measures
 ----------------
 ``POST /api/vpp/trading/orders`` spends most of its CPU in the one writer thread that places,
 sends and records the orders of each batch (``trading/batching.py``); the HTTP layer runs
-beside it on the same interpreter. This script times that writer on its own, in one process,
-so that a change to it can be compared in one run with far less noise than the HTTP
-benchmark (``bench_orders.py``) has:
+beside it on the same interpreter (``OPENVPP_ORDER_STORE=inline``; by default the writer's two
+transactions run in the order store process). This script times that writer on its own, in
+one process with the store inline, so that a change to it can be compared in one run with far
+less noise than the HTTP benchmark (``bench_orders.py``) has:
 
 * a fresh SQLite database (file, WAL, as deployed) migrated and seeded with the demo park;
   generous risk limits for the VPP "Park Energy" on EU-SIDC;
@@ -83,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
                 "OPENVPP_SECRET_KEY": "bench-order-writer-" + "x" * 40,
                 "OPENVPP_LOG_LEVEL": "WARNING",
                 "OPENVPP_JOBS_INPROCESS": "false",
+                # the whole writer in this process and thread: measured, counted and profiled
+                "OPENVPP_ORDER_STORE": "inline",
             }
         )
         from openvpp.audit.chain import AuditContext

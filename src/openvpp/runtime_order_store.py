@@ -19,7 +19,7 @@ counts as failed (the batch's submissions go one by one in the server, as after 
 step) and a new process is started for the next batch. A process killed after its commit and
 before its reply leaves those orders ``risk_checked`` until the next reconciliation (the
 one-by-one path finds them stored and replays them). The process ends when the server closes
-the pipe, or dies with it (it reads the end of the pipe).
+the pipe, and at once when the server dies, however it dies (:func:`serve`'s lifeline).
 """
 
 from __future__ import annotations
