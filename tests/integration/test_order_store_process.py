@@ -11,10 +11,8 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +21,19 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from openvpp import runtime_order_store
-from openvpp.core.errors import Conflict, NotFound
 from openvpp.runtime import Runtime
 from openvpp.runtime_order_store import ProcessStore, runs_in_process
 from openvpp.store import tables as t
 from openvpp.trading.orders import State
 from openvpp.trading.service import Placement
-from tests.integration.test_trading_batching import _chain_ok, _cmd, _submit_audit, _uow
+from tests.integration.test_trading_batching import (
+    _chain_ok,
+    _cmd,
+    _submit_audit,
+    _uow,
+    check_mixed_batch,
+    submit_concurrently,
+)
 from tests.integration.trading_support import open_hour, order_body, setup_trading, trader
 from tests.support import ShiftClock, make_settings
 
@@ -71,39 +75,15 @@ def test_only_a_database_another_process_can_open_gets_a_store_process() -> None
 def test_a_batch_in_the_store_process_gives_each_submission_its_own_outcome(
     seeded: Runtime, trading: dict[str, Any], clock: ShiftClock
 ) -> None:
-    ctx = trading
     clock.advance(600)  # a time the store process can only know from the step
-    cmds = [
-        _cmd(ctx, clock, "p-1"),
-        _cmd(ctx, clock, "p-2", side="buy", price=Decimal(10)),
-        _cmd(ctx, clock, "p-1"),  # the same again: the stored order
-        _cmd(ctx, clock, "p-1", quantity=Decimal(2)),  # the same id, another body: 409
-        _cmd(ctx, clock, "p-3", vpp_id="no-such-vpp"),  # 404
-        _cmd(ctx, clock, "p-4", price=Decimal(1_000_000)),  # outside the collar: rejected
-    ]
     before = clock.now()
-    out = seeded.trading.submissions.submit_many(_uow(seeded, ctx, "req-p"), ctx["principal"], cmds)
+    first = check_mixed_batch(seeded, trading, clock, "p", "req-p")
     after = clock.now()
     store = _store(seeded)
     assert store.pid is not None and store.pid != os.getpid()
-    first, second, again, conflict, missing, collared = out
-    assert isinstance(first, Placement) and first.created
-    assert first.order.state is State.ACKNOWLEDGED
-    assert isinstance(second, Placement) and second.order.state is State.ACKNOWLEDGED
-    assert isinstance(again, Placement) and not again.created
-    assert again.order.id == first.order.id
-    assert isinstance(conflict, Conflict) and conflict.field == "client_order_id"
-    assert isinstance(missing, NotFound) and missing.field == "vpp_id"
-    assert isinstance(collared, Placement) and collared.order.state is State.REJECTED
-    assert collared.order.risk_rule == "price_collar"
-    venue = sorted(o.client_order_id for o in seeded.exchange.orders() if o.account != "cp")
-    assert venue == ["p-1", "p-2"]
-    audited = _submit_audit(seeded)
-    assert set(audited) == {first.order.id, second.order.id, collared.order.id}
-    assert set(audited.values()) == {"req-p"}
     # written there on the server's (shifted) clock: the order and its audit rows
     with seeded.uow(readonly=True) as uow:
-        stored = uow.trading_orders.get(ctx["org"], first.order.id)
+        stored = uow.trading_orders.get(trading["org"], first.order.id)
     assert stored is not None and stored.state is State.ACKNOWLEDGED
     assert before <= stored.created_at <= stored.updated_at <= after
     assert stored.created_at > datetime.now(UTC) + timedelta(minutes=9)
@@ -111,38 +91,12 @@ def test_a_batch_in_the_store_process_gives_each_submission_its_own_outcome(
     with seeded.engine.connect() as conn:
         times = conn.execute(sa.select(a.c.occurred_at).where(a.c.object_id == first.order.id))
         assert all(before <= at <= after for at in times.scalars())
-    assert _chain_ok(seeded)
 
 
 def test_concurrent_submissions_through_the_store_process_keep_their_own_actor(
     seeded: Runtime, trading: dict[str, Any], clock: ShiftClock
 ) -> None:
-    ctx = trading
-    n = 30
-    results: dict[int, Placement | BaseException] = {}
-    start = threading.Barrier(n)
-
-    def one(i: int) -> None:
-        start.wait()
-        try:
-            results[i] = seeded.trading.submissions.submit(
-                _uow(seeded, ctx, f"req-{i}"), ctx["principal"], _cmd(ctx, clock, f"q-{i}")
-            )
-        except BaseException as exc:  # reported below
-            results[i] = exc
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(60)
-    placed = {i: r for i, r in results.items() if isinstance(r, Placement)}
-    assert len(placed) == n, {i: r for i, r in results.items() if not isinstance(r, Placement)}
-    assert {p.order.state for p in placed.values()} == {State.ACKNOWLEDGED}
-    audited = _submit_audit(seeded)
-    for i, p in placed.items():
-        assert audited[p.order.id] == f"req-{i}"
-    assert _chain_ok(seeded)
+    submit_concurrently(seeded, trading, clock, 30)
     assert _store(seeded).starts == 1
 
 
@@ -164,13 +118,7 @@ def test_a_dead_store_process_costs_at_most_one_step(
     assert [o.order.state for o in out if isinstance(o, Placement)] == [State.ACKNOWLEDGED] * 2
     # that batch found the process dead before its first step or at it (then it went one by
     # one here); either way the batch after it has a new process
-    after = submissions.submit(
-        _uow(seeded, ctx, "req-d3"), ctx["principal"], _cmd(ctx, clock, "d-3")
-    )
-    assert after.order.state is State.ACKNOWLEDGED
-    assert store.starts == 2 and store.pid not in (None, pid)
-    assert len(_submit_audit(seeded)) == 4
-    assert _chain_ok(seeded)
+    _next_batch_has_a_new_process(seeded, ctx, clock, "d-3", pid)
 
 
 @SQLITE_ONLY
@@ -198,13 +146,7 @@ def test_a_hung_store_process_costs_one_step_and_a_new_one_takes_the_next_batch(
     assert store.pid is None and store.starts == 1  # killed; the batch went one by one here
     _wait_gone(pid)
     monkeypatch.undo()  # a new process's first step includes its start-up
-    after = submissions.submit(
-        _uow(seeded, ctx, "req-h3"), ctx["principal"], _cmd(ctx, clock, "h-3")
-    )
-    assert after.order.state is State.ACKNOWLEDGED
-    assert store.starts == 2 and store.pid not in (None, pid)
-    assert len(_submit_audit(seeded)) == 4
-    assert _chain_ok(seeded)
+    _next_batch_has_a_new_process(seeded, ctx, clock, "h-3", pid)
 
 
 @SQLITE_ONLY
@@ -268,6 +210,20 @@ def test_the_store_process_dies_with_its_server(
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def _next_batch_has_a_new_process(
+    rt: Runtime, ctx: dict[str, Any], clock: ShiftClock, cid: str, old_pid: int
+) -> None:
+    """The fourth order (``cid``) goes through a second process, and each is audited once."""
+    after = rt.trading.submissions.submit(
+        _uow(rt, ctx, f"req-{cid}"), ctx["principal"], _cmd(ctx, clock, cid)
+    )
+    assert after.order.state is State.ACKNOWLEDGED
+    store = _store(rt)
+    assert store.starts == 2 and store.pid not in (None, old_pid)
+    assert len(_submit_audit(rt)) == 4
+    assert _chain_ok(rt)
 
 
 def _wait_children(pid: int, timeout_s: float = 60.0) -> list[int]:

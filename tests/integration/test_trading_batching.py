@@ -79,19 +79,21 @@ def _chain_ok(rt: Runtime) -> bool:
     return verify_chain(rt.uow(readonly=True, snapshot=True), rt.audit_key).ok
 
 
-def test_a_batch_gives_each_submission_its_own_outcome(
-    seeded: Runtime, trading: dict[str, Any], clock: ShiftClock
-) -> None:
-    ctx = trading
+def check_mixed_batch(
+    rt: Runtime, ctx: dict[str, Any], clock: ShiftClock, prefix: str, request_id: str
+) -> Placement:
+    """Submit one batch of new, repeated, conflicting, invalid and risk-refused orders (client
+    order ids ``{prefix}-1`` …) and check each outcome, the venue's orders and the audit rows;
+    the first order's placement."""
     cmds = [
-        _cmd(ctx, clock, "b-1"),
-        _cmd(ctx, clock, "b-2", side="buy", price=Decimal(10)),
-        _cmd(ctx, clock, "b-1"),  # the same again: the stored order
-        _cmd(ctx, clock, "b-1", quantity=Decimal(2)),  # the same id, another body: 409
-        _cmd(ctx, clock, "b-3", vpp_id="no-such-vpp"),  # 404
-        _cmd(ctx, clock, "b-4", price=Decimal(1_000_000)),  # outside the collar: rejected
+        _cmd(ctx, clock, f"{prefix}-1"),
+        _cmd(ctx, clock, f"{prefix}-2", side="buy", price=Decimal(10)),
+        _cmd(ctx, clock, f"{prefix}-1"),  # the same again: the stored order
+        _cmd(ctx, clock, f"{prefix}-1", quantity=Decimal(2)),  # the same id, another body: 409
+        _cmd(ctx, clock, f"{prefix}-3", vpp_id="no-such-vpp"),  # 404
+        _cmd(ctx, clock, f"{prefix}-4", price=Decimal(1_000_000)),  # outside the collar
     ]
-    out = seeded.trading.submissions.submit_many(_uow(seeded, ctx, "req-1"), ctx["principal"], cmds)
+    out = rt.trading.submissions.submit_many(_uow(rt, ctx, request_id), ctx["principal"], cmds)
     first, second, again, conflict, missing, collared = out
     assert isinstance(first, Placement) and first.created
     assert first.order.state is State.ACKNOWLEDGED
@@ -103,29 +105,28 @@ def test_a_batch_gives_each_submission_its_own_outcome(
     assert isinstance(collared, Placement) and collared.order.state is State.REJECTED
     assert collared.order.risk_rule == "price_collar"
     # one venue order per accepted order, one submit audit row per stored order
-    assert sorted(o.client_order_id for o in seeded.exchange.orders() if o.account != "cp") == [
-        "b-1",
-        "b-2",
+    assert sorted(o.client_order_id for o in rt.exchange.orders() if o.account != "cp") == [
+        f"{prefix}-1",
+        f"{prefix}-2",
     ]
-    audited = _submit_audit(seeded)
+    audited = _submit_audit(rt)
     assert set(audited) == {first.order.id, second.order.id, collared.order.id}
-    assert set(audited.values()) == {"req-1"}
-    assert _chain_ok(seeded)
+    assert set(audited.values()) == {request_id}
+    assert _chain_ok(rt)
+    return first
 
 
-def test_concurrent_submissions_share_batches_and_keep_their_own_actor(
-    seeded: Runtime, trading: dict[str, Any], clock: ShiftClock
-) -> None:
-    ctx = trading
-    n = 40
+def submit_concurrently(rt: Runtime, ctx: dict[str, Any], clock: ShiftClock, n: int) -> None:
+    """``n`` threads submit one order each at once (request ``req-{i}``): each is acknowledged
+    and audited with its own request id."""
     results: dict[int, Placement | BaseException] = {}
     start = threading.Barrier(n)
 
     def one(i: int) -> None:
         start.wait()
         try:
-            results[i] = seeded.trading.submissions.submit(
-                _uow(seeded, ctx, f"req-{i}"), ctx["principal"], _cmd(ctx, clock, f"c-{i}")
+            results[i] = rt.trading.submissions.submit(
+                _uow(rt, ctx, f"req-{i}"), ctx["principal"], _cmd(ctx, clock, f"c-{i}")
             )
         except BaseException as exc:  # reported below
             results[i] = exc
@@ -138,11 +139,24 @@ def test_concurrent_submissions_share_batches_and_keep_their_own_actor(
     placed = {i: r for i, r in results.items() if isinstance(r, Placement)}
     assert len(placed) == n, {i: r for i, r in results.items() if not isinstance(r, Placement)}
     assert {p.order.state for p in placed.values()} == {State.ACKNOWLEDGED}
-    audited = _submit_audit(seeded)
+    audited = _submit_audit(rt)
     for i, p in placed.items():
         assert p.order.client_order_id == f"c-{i}"
         assert audited[p.order.id] == f"req-{i}"
-    assert _chain_ok(seeded)
+    assert _chain_ok(rt)
+
+
+def test_a_batch_gives_each_submission_its_own_outcome(
+    seeded: Runtime, trading: dict[str, Any], clock: ShiftClock
+) -> None:
+    check_mixed_batch(seeded, trading, clock, "b", "req-1")
+
+
+def test_concurrent_submissions_share_batches_and_keep_their_own_actor(
+    seeded: Runtime, trading: dict[str, Any], clock: ShiftClock
+) -> None:
+    n = 40
+    submit_concurrently(seeded, trading, clock, n)
     batcher = seeded.trading.submissions
     assert batcher.batches < n and batcher.largest > 1  # they shared batches
 
