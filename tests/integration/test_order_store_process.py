@@ -34,7 +34,11 @@ from tests.integration.test_trading_batching import (
     check_mixed_batch,
     submit_concurrently,
 )
-from tests.integration.trading_support import open_hour, order_body, setup_trading, trader
+from tests.integration.trading_support import (
+    open_hour,
+    order_body,
+    trading_context,
+)
 from tests.support import ShiftClock, make_settings
 
 SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
@@ -48,12 +52,7 @@ def settings_overrides() -> dict[str, object]:
 
 @pytest.fixture
 def trading(client: TestClient, seeded: Runtime) -> dict[str, Any]:
-    ctx = setup_trading(client)
-    with seeded.uow(readonly=True) as uow:
-        org = uow.market_connections.of_org(None)[0].organization_id
-    ctx["principal"] = trader(org)
-    ctx["org"] = org
-    return ctx
+    return trading_context(client, seeded)
 
 
 def _store(rt: Runtime) -> ProcessStore:

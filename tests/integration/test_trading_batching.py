@@ -25,18 +25,18 @@ from openvpp.trading import orders as om
 from openvpp.trading.orders import Order, State
 from openvpp.trading.records import SubmitOrder
 from openvpp.trading.service import Placement, Recording
-from tests.integration.trading_support import MARKET, PRODUCT, open_hour, setup_trading, trader
+from tests.integration.trading_support import (
+    MARKET,
+    PRODUCT,
+    open_hour,
+    trading_context,
+)
 from tests.support import ShiftClock, bearer, demo
 
 
 @pytest.fixture
 def trading(client: TestClient, seeded: Runtime) -> dict[str, Any]:
-    ctx = setup_trading(client)
-    with seeded.uow(readonly=True) as uow:
-        org = uow.market_connections.of_org(None)[0].organization_id
-    ctx["principal"] = trader(org)
-    ctx["org"] = org
-    return ctx
+    return trading_context(client, seeded)
 
 
 def _cmd(ctx: dict[str, Any], clock: ShiftClock, cid: str, **over: Any) -> SubmitOrder:

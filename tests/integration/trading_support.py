@@ -92,3 +92,14 @@ def our_venue_orders(rt: Runtime, client_order_id: str) -> list[Any]:
         for o in rt.exchange.orders()
         if o.client_order_id == client_order_id and o.account != COUNTER
     ]
+
+
+def trading_context(client: TestClient, rt: Runtime) -> dict[str, Any]:
+    """:func:`setup_trading` on the simulated exchange, with the demo trader's principal
+    (``principal``) and organization (``org``) for calling the services directly."""
+    ctx = setup_trading(client)
+    with rt.uow(readonly=True) as uow:
+        org = uow.market_connections.of_org(None)[0].organization_id
+    ctx["principal"] = trader(org)
+    ctx["org"] = org
+    return ctx
