@@ -47,6 +47,7 @@ from openvpp.store.limits import (
 )
 from openvpp.store.uow import AuditSink, SqlUnitOfWork
 from openvpp.trading.autobid_service import AutobidService
+from openvpp.trading.batch_store import InlineStore
 from openvpp.vpp.service import VppService
 
 
@@ -206,7 +207,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         clock,
         runtime.connections,
         venue_timeout_s=settings.connector_timeout_s,
-        store=ProcessStore(settings) if in_process else None,
+        store=(lambda orders: ProcessStore(settings, InlineStore(orders))) if in_process else None,
     )
     runtime.autobid = build_autobid(runtime)
     _register_platform_jobs(registry, runtime)

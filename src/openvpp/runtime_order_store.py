@@ -16,7 +16,9 @@ the step, so what is stored does not depend on where it ran.
 
 Failure: if the process dies or does not answer within :data:`REPLY_TIMEOUT_S`, the step
 counts as failed (the batch's submissions go one by one in the server, as after any failed
-step) and a new process is started for the next batch. A process killed after its commit and
+step), the process is killed, and the server's writer thread runs the steps itself (the
+inline store) for :data:`RESTART_PAUSE_S` before a new process is tried; a process found dead
+between steps is replaced at once. A process killed after its commit and
 before its reply leaves those orders ``risk_checked`` until the next reconciliation (the
 one-by-one path finds them stored and replays them). The process ends when the server closes
 the pipe, and at once when the server dies, however it dies (:func:`serve`'s lifeline).
@@ -29,6 +31,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from multiprocessing.connection import Connection
@@ -41,7 +44,13 @@ from openvpp.audit.chain import AuditContext
 from openvpp.config import Settings
 from openvpp.core.keys import derive_key
 from openvpp.ports import UnitOfWork
-from openvpp.trading.batch_store import Entry, PlaceOutcome, place_batch, record_batch
+from openvpp.trading.batch_store import (
+    BatchStore,
+    Entry,
+    PlaceOutcome,
+    place_batch,
+    record_batch,
+)
 from openvpp.trading.orders import Order
 from openvpp.trading.service import Recording
 
@@ -52,6 +61,9 @@ log = logging.getLogger(__name__)
 REPLY_TIMEOUT_S = 120.0
 """How long a step may take before the process is taken for hung [s] (a step waits for the
 database's write lock, at most its busy timeout, and then writes one batch)."""
+RESTART_PAUSE_S = (1.0, 60.0)
+"""After a failure the server writes the orders itself for this long before it tries a new
+process [s]: the first pause, and the longest while new processes keep failing (doubling)."""
 STOP_TIMEOUT_S = 10.0
 """How long the process may take to end once told to [s]."""
 _CONTEXT = multiprocessing.get_context("spawn")  # no fork of a threaded server
@@ -70,8 +82,13 @@ class ProcessStore:
     """A :class:`~openvpp.trading.batch_store.BatchStore` whose steps run in a child process
     (module doc). Used by the batcher's writer thread; thread-safe."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, fallback: BatchStore) -> None:
+        """``fallback``: runs the steps while the process is down (the server's writer
+        thread: an :class:`~openvpp.trading.batch_store.InlineStore`)."""
         self._settings = settings
+        self._fallback = fallback
+        self._down_until = 0.0  # time.monotonic() until which the fallback runs the steps
+        self._pause = RESTART_PAUSE_S[0]
         self._lock = threading.Lock()
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
@@ -98,6 +115,8 @@ class ProcessStore:
     def place(
         self, uow: UnitOfWork, entries: Sequence[Entry], now: datetime
     ) -> list[PlaceOutcome] | None:
+        if self._down():
+            return self._fallback.place(uow, entries, now)
         reply = self._call("place", now, [(p, cmd, _context(u)) for p, cmd, u in entries])
         if reply is None:
             return None
@@ -110,6 +129,8 @@ class ProcessStore:
     def record(
         self, uow: UnitOfWork, recordings: Sequence[Recording], now: datetime
     ) -> list[Order] | None:
+        if self._down():
+            return self._fallback.record(uow, recordings, now)
         payload = [
             (order, events, action, detail, None if u is None else _context(u))
             for order, events, action, detail, u in recordings
@@ -133,15 +154,23 @@ class ProcessStore:
                 self._failed(kind, exc)
                 return None
 
+    def _down(self) -> bool:
+        return time.monotonic() < self._down_until
+
     def _failed(self, step: str, exc: BaseException) -> None:
+        """The process failed ``step``: it is killed, and the writer thread runs the steps
+        until a new one is tried, :data:`RESTART_PAUSE_S` later (doubling while it fails)."""
         log.error(
-            "order store process %s failed at %s (%s); the batch goes one by one and a new "
-            "process starts for the next",
+            "order store process %s failed at %s (%s); the server writes the orders itself "
+            "and tries a new process in %.0f s",
             self.pid,
             step,
             exc or type(exc).__name__,
+            self._pause,
         )
         self._stop(kill=True)
+        self._down_until = time.monotonic() + self._pause
+        self._pause = min(2 * self._pause, RESTART_PAUSE_S[1])
 
     def _ensure(self) -> Connection:
         """The pipe to a ready process, started (and awaited) if there is none. Between steps
@@ -165,6 +194,7 @@ class ProcessStore:
         if _reply(ours) != "ready":
             raise EOFError("the order store process did not start")
         self._ready = True
+        self._pause = RESTART_PAUSE_S[0]
         log.info("order store process %s ready", process.pid)
         return ours
 

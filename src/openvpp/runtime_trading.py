@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -43,16 +44,20 @@ def build_trading(
     connections: ConnectionService,
     *,
     venue_timeout_s: float = 10.0,
-    store: BatchStore | None = None,
+    store: Callable[[OrderService], BatchStore] | None = None,
 ) -> TradingRuntime:
-    """``store``: where the submissions' batches are written (default: the writer thread)."""
+    """``store``: builds where the submissions' batches are written (default: the writer
+    thread)."""
     orders = OrderService(
         clock, connections, policy=ReconcilePolicy(), venue_timeout_s=venue_timeout_s
     )
     sync = VenueSync(clock, orders)
     orders.on_fills = sync.poll_fills
     return TradingRuntime(
-        orders, sync, TradingControlService(clock, orders), SubmitBatcher(orders, store)
+        orders,
+        sync,
+        TradingControlService(clock, orders),
+        SubmitBatcher(orders, None if store is None else store(orders)),
     )
 
 

@@ -115,21 +115,23 @@ def test_a_dead_store_process_costs_at_most_one_step(
         _uow(seeded, ctx, "req-d1"), ctx["principal"], [_cmd(ctx, clock, f"d-{i}") for i in (1, 2)]
     )
     assert [o.order.state for o in out if isinstance(o, Placement)] == [State.ACKNOWLEDGED] * 2
-    # that batch found the process dead before its first step or at it (then it went one by
-    # one here); either way the batch after it has a new process
+    # that batch found the process dead before its first step (and started a new one) or at
+    # it (it went one by one here, and the server writes for a pause): either way, once the
+    # pause is over, the next batch has a new process
+    time.sleep(runtime_order_store.RESTART_PAUSE_S[0])
     _next_batch_has_a_new_process(seeded, ctx, clock, "d-3", pid)
 
 
 @SQLITE_ONLY
-def test_a_hung_store_process_costs_one_step_and_a_new_one_takes_the_next_batch(
+def test_a_hung_store_process_is_killed_and_replaced_after_a_pause(
     seeded: Runtime,
     trading: dict[str, Any],
     clock: ShiftClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A process that stops answering (here: stopped by ``SIGSTOP``) is killed after the reply
-    timeout; that step's submissions go one by one in the server, and the next batch starts a
-    new process."""
+    timeout; that step's submissions go one by one in the server, the batches of the next
+    second are written by the server itself, and then a new process takes over."""
     ctx = trading
     submissions = seeded.trading.submissions
     submissions.submit(_uow(seeded, ctx, "req-h0"), ctx["principal"], _cmd(ctx, clock, "h-0"))
@@ -143,9 +145,16 @@ def test_a_hung_store_process_costs_one_step_and_a_new_one_takes_the_next_batch(
     )
     assert [o.order.state for o in out if isinstance(o, Placement)] == [State.ACKNOWLEDGED] * 2
     assert store.pid is None and store.starts == 1  # killed; the batch went one by one here
+    failed_at = time.monotonic()
     _wait_gone(pid)
     monkeypatch.undo()  # a new process's first step includes its start-up
-    _next_batch_has_a_new_process(seeded, ctx, clock, "h-3", pid)
+    inline = submissions.submit_many(
+        _uow(seeded, ctx, "req-h2"), ctx["principal"], [_cmd(ctx, clock, "h-inline")]
+    )
+    assert [o.order.state for o in inline if isinstance(o, Placement)] == [State.ACKNOWLEDGED]
+    assert store.pid is None and store.starts == 1  # written by the server itself
+    time.sleep(max(0.0, failed_at + runtime_order_store.RESTART_PAUSE_S[0] - time.monotonic()))
+    _next_batch_has_a_new_process(seeded, ctx, clock, "h-3", pid, orders=5)
 
 
 @SQLITE_ONLY
@@ -212,16 +221,17 @@ def test_the_store_process_dies_with_its_server(
 
 
 def _next_batch_has_a_new_process(
-    rt: Runtime, ctx: dict[str, Any], clock: ShiftClock, cid: str, old_pid: int
+    rt: Runtime, ctx: dict[str, Any], clock: ShiftClock, cid: str, old_pid: int, orders: int = 4
 ) -> None:
-    """The fourth order (``cid``) goes through a second process, and each is audited once."""
+    """The next order (``cid``) goes through a second process; each of the ``orders`` submitted
+    is audited once."""
     after = rt.trading.submissions.submit(
         _uow(rt, ctx, f"req-{cid}"), ctx["principal"], _cmd(ctx, clock, cid)
     )
     assert after.order.state is State.ACKNOWLEDGED
     store = _store(rt)
     assert store.starts == 2 and store.pid not in (None, old_pid)
-    assert len(_submit_audit(rt)) == 4
+    assert len(_submit_audit(rt)) == orders
     assert _chain_ok(rt)
 
 
