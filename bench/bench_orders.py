@@ -18,6 +18,10 @@ operator, and then, as the demo trader, places orders:
   from each request's scheduled send time (no coordinated omission) -- the "sustained N
   orders/s with p99 < 50 ms" figure.
 
+``--order-store`` picks where the orders' database work runs (``OPENVPP_ORDER_STORE``):
+``process`` (the default, as deployed: the server's order store process, whose CPU counts in
+the server's share) or ``inline`` (the server's writer thread).
+
 A response counts as an error when it is not 201 or the order is not ``acknowledged``. One JSON
 line per phase goes to stdout (rps, p50/p90/p99/max [ms], errors, statuses, order states, CPU
 shares as in ``bench_api_throughput.py``, the mean size of the group-commit batches from the
