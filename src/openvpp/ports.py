@@ -411,6 +411,7 @@ class TradingOrderRepository(Protocol):
         *,
         states: Collection[State] | None = None,
         closing_by: datetime | None = None,
+        updated_before: datetime | None = None,
     ) -> list[Order]: ...
     def open_connections(self) -> list[tuple[str, str]]: ...
     def exposure(

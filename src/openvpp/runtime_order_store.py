@@ -19,8 +19,9 @@ counts as failed (the batch's submissions go one by one in the server, as after 
 step), the process is killed, and the server's writer thread runs the steps itself (the
 inline store) for :data:`RESTART_PAUSE_S` before a new process is tried; a process found dead
 between steps is replaced at once. A process killed after its commit and
-before its reply leaves those orders ``risk_checked`` until the next reconciliation (the
-one-by-one path finds them stored and replays them). The process ends when the server closes
+before its reply leaves those orders ``risk_checked`` (the one-by-one path finds them stored
+and replays them) until the trading loop sends them a minute later
+(``runtime_trading.UNSENT_AFTER``). The process ends when the server closes
 the pipe, and at once when the server dies, however it dies (:func:`serve`'s lifeline).
 """
 

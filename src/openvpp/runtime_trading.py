@@ -8,6 +8,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from openvpp.audit.chain import AuditContext
@@ -69,24 +70,40 @@ def system_uow(rt: Runtime, organization_id: str | None) -> UnitOfWork:
     return rt.uow(context)
 
 
+UNSENT_AFTER = timedelta(seconds=60)
+"""An order still ``risk_checked`` or ``sent`` (stored, its answer not recorded) this long after
+its last change is reconciled by the trading loop: its sender stopped between the steps (a
+failed order store process, a bug), and a sender that still runs has long given up (a venue
+call times out after ``OPENVPP_CONNECTOR_TIMEOUT_S``, 10 s)."""
+UNANSWERED = frozenset({State.RISK_CHECKED, State.SENT})
+
+
 def reconcile(
     rt: Runtime,
     organization_id: str | None = None,
     *,
     only: frozenset[State] | None = None,
     due_only: bool = False,
+    unchanged_for: timedelta | None = None,
 ) -> ReconcileReport:
     """Reconcile the open orders (all organizations' when ``organization_id`` is None)."""
     return rt.trading.sync.reconcile(
-        lambda org: system_uow(rt, org), organization_id, only=only, due_only=due_only
+        lambda org: system_uow(rt, org),
+        organization_id,
+        only=only,
+        due_only=due_only,
+        unchanged_for=unchanged_for,
     )
 
 
 def trading_tick(rt: Runtime) -> dict[str, Any]:
-    """One round of the server's trading loop: orders past their gate closure and UNKNOWN
-    orders are reconciled, and the fills of every connection with open orders are polled."""
+    """One round of the server's trading loop: orders past their gate closure, UNKNOWN orders
+    and orders left unanswered for :data:`UNSENT_AFTER` are reconciled (found at the venue, or
+    sent again with the same client order id), and the fills of every connection with open
+    orders are polled."""
     due = reconcile(rt, due_only=True)
     unknown = reconcile(rt, only=frozenset({State.UNKNOWN}))
+    unsent = reconcile(rt, only=UNANSWERED, unchanged_for=UNSENT_AFTER)
     with system_uow(rt, None) as uow:
         pairs = uow.trading_orders.open_connections()
     polled = 0
@@ -99,7 +116,12 @@ def trading_tick(rt: Runtime) -> dict[str, Any]:
                 polled += rt.trading.sync.poll_fills(uow, connection).new
             except Exception:  # one venue's failure must not stop the loop
                 log.exception("polling fills of connection %s", connection_id)
-    return {"due": due.as_dict(), "unknown": unknown.as_dict(), "fills": polled}
+    return {
+        "due": due.as_dict(),
+        "unknown": unknown.as_dict(),
+        "unsent": unsent.as_dict(),
+        "fills": polled,
+    }
 
 
 async def trading_loop(rt: Runtime, interval_s: float) -> None:

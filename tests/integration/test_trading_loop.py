@@ -1,6 +1,6 @@
 """The server's trading loop: orders past their gate closure are expired on venue evidence,
 an order never sent whose gate closed is expired once the venue confirms it does not know it,
-and the job kinds are registered."""
+an order left unsent is sent once it is stale, and the job kinds are registered."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from openvpp.identity.model import Principal, Role
 from openvpp.runtime import Runtime
-from openvpp.runtime_trading import trading_tick
+from openvpp.runtime_trading import UNSENT_AFTER, trading_tick
 from openvpp.trading.orders import Order, State
 from openvpp.trading.records import SubmitOrder
 from tests.integration.trading_support import (
@@ -79,3 +79,43 @@ def test_trading_job_kinds_are_registered(client: TestClient, seeded: Runtime) -
         "/api/vpp/jobs", headers=ctx["trader"], json={"kind": "trading.reconcile", "params": {}}
     )
     assert job.status_code == 202, job.text
+
+
+def test_an_order_left_unsent_is_sent_by_the_loop_once_it_is_stale(
+    client: TestClient, seeded: Runtime, clock: ShiftClock
+) -> None:
+    """A sender that stopped between storing an order and sending it (a failed order store
+    step, a crash of the writer) leaves it ``risk_checked``; the trading loop sends it (the
+    same client order id) once it has been unchanged for ``UNSENT_AFTER``, not before."""
+    ctx = setup_trading(client)
+    start = open_hour(clock.now())
+    with seeded.uow(readonly=True) as uow:
+        org = uow.market_connections.of_org(None)[0].organization_id
+    principal = Principal(
+        kind="user", id="t", organization_id=org, roles=frozenset({Role.TRADER}), user_id="t"
+    )
+
+    class Crash(BaseException):
+        pass
+
+    def crash(at: str, order: Order) -> None:
+        raise Crash(at)
+
+    seeded.trading.orders.fault = crash
+    cmd = SubmitOrder("u-1", ctx["vpp_id"], MARKET, PRODUCT, start, "sell", Decimal(50), Decimal(1))
+    with pytest.raises(Crash):
+        seeded.trading.orders.submit(seeded.uow(), principal, cmd)
+    seeded.trading.orders.fault = None
+    assert _stored(seeded, org, "u-1").state is State.RISK_CHECKED
+
+    report = trading_tick(seeded)  # fresh: its sender may still be at it
+    assert report["unsent"]["checked"] == 0
+    assert _stored(seeded, org, "u-1").state is State.RISK_CHECKED
+    clock.advance(UNSENT_AFTER.total_seconds() + 1)
+    report = trading_tick(seeded)
+    assert report["unsent"]["checked"] == 1 and report["unsent"]["resent"] == 1
+    assert _stored(seeded, org, "u-1").state is State.ACKNOWLEDGED
+    assert [o.client_order_id for o in seeded.exchange.orders() if o.client_order_id == "u-1"] == [
+        "u-1"
+    ]
+    assert trading_tick(seeded)["unsent"]["checked"] == 0  # nothing left unanswered

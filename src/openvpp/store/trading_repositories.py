@@ -266,14 +266,18 @@ class TradingOrderRepo:
         *,
         states: Collection[State] | None = None,
         closing_by: datetime | None = None,
+        updated_before: datetime | None = None,
     ) -> list[Order]:
         """Orders not final (of an organization and VPP, in ``states``, with the gate closed
-        by ``closing_by`` when given), oldest first."""
+        by ``closing_by`` and last changed before ``updated_before`` when given), oldest
+        first."""
         o = t.trading_orders
         wanted = _OPEN_STATES if states is None else sorted(s.value for s in states)
         query = sa.select(o).where(o.c.state.in_(wanted))
         if closing_by is not None:
             query = query.where(o.c.gate_closure <= closing_by)
+        if updated_before is not None:
+            query = query.where(o.c.updated_at < updated_before)
         if organization_id is not None:
             query = query.where(o.c.organization_id == organization_id)
         if vpp_id is not None:

@@ -19,7 +19,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -192,15 +192,20 @@ class VenueSync:
         *,
         only: frozenset[State] | None = None,
         due_only: bool = False,
+        unchanged_for: timedelta | None = None,
     ) -> ReconcileReport:
-        """Reconcile the open orders (of one organization, of the given states, or only those
-        past their gate closure), then poll the fills of every connection involved.
-        ``uow_for(organization_id)`` gives a unit of work audited for that organization."""
+        """Reconcile the open orders (of one organization, of the given states, only those
+        past their gate closure, or only those unchanged for ``unchanged_for``), then poll the
+        fills of every connection involved. ``uow_for(organization_id)`` gives a unit of work
+        audited for that organization."""
         report = ReconcileReport()
         now = self._clock.now()
         with uow_for(organization_id or "") as uow:
             pending = uow.trading_orders.open_orders(
-                organization_id, states=only, closing_by=now if due_only else None
+                organization_id,
+                states=only,
+                closing_by=now if due_only else None,
+                updated_before=None if unchanged_for is None else now - unchanged_for,
             )
         by_connection: dict[str, list[Order]] = defaultdict(list)
         for order in pending:
