@@ -61,10 +61,11 @@ log = logging.getLogger(__name__)
 
 REPLY_TIMEOUT_S = 120.0
 """How long a step may take before the process is taken for hung [s] (a step waits for the
-database's write lock, at most its busy timeout, and then writes one batch)."""
+database's write lock and writes one batch: milliseconds, seconds under contention)."""
 RESTART_PAUSE_S = (1.0, 60.0)
 """After a failure the server writes the orders itself for this long before it tries a new
-process [s]: the first pause, and the longest while new processes keep failing (doubling)."""
+process [s]: the first pause, and the longest while failures go on (doubling until a step
+goes through again)."""
 STOP_TIMEOUT_S = 10.0
 """How long the process may take to end once told to [s]."""
 _CONTEXT = multiprocessing.get_context("spawn")  # no fork of a threaded server
@@ -150,10 +151,12 @@ class ProcessStore:
             try:
                 conn = self._ensure()
                 conn.send((kind, now, payload))
-                return _reply(conn)
+                reply = _reply(conn)
             except (EOFError, OSError) as exc:  # died, or hung (TimeoutError is an OSError)
                 self._failed(kind, exc)
                 return None
+            self._pause = RESTART_PAUSE_S[0]  # a step went through: failures start over
+            return reply
 
     def _down(self) -> bool:
         return time.monotonic() < self._down_until
@@ -195,7 +198,6 @@ class ProcessStore:
         if _reply(ours) != "ready":
             raise EOFError("the order store process did not start")
         self._ready = True
-        self._pause = RESTART_PAUSE_S[0]
         log.info("order store process %s ready", process.pid)
         return ours
 

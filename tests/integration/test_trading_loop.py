@@ -4,7 +4,9 @@ an order left unsent is sent once it is stale, and the job kinds are registered.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -32,14 +34,10 @@ def _stored(rt: Runtime, organization_id: str, client_order_id: str) -> Order:
     return found
 
 
-def test_orders_past_their_gate_are_expired_with_venue_evidence(
-    client: TestClient, seeded: Runtime, clock: ShiftClock
-) -> None:
-    ctx = setup_trading(client)
-    start = open_hour(clock.now())
-    placed = client.post(f"{T}/orders", headers=ctx["trader"], json=order_body(ctx, start, "e-1"))
-    assert placed.json()["state"] == "acknowledged"
-    with seeded.uow(readonly=True) as uow:
+def _left_unsent(rt: Runtime, ctx: dict[str, Any], client_order_id: str, start: datetime) -> str:
+    """Store an order whose sender then crashes (after the commit, before the send): it stays
+    ``risk_checked``. The organization's id."""
+    with rt.uow(readonly=True) as uow:
         org = uow.market_connections.of_org(None)[0].organization_id
     principal = Principal(
         kind="user", id="t", organization_id=org, roles=frozenset({Role.TRADER}), user_id="t"
@@ -51,12 +49,25 @@ def test_orders_past_their_gate_are_expired_with_venue_evidence(
     def crash(at: str, order: Order) -> None:
         raise Crash(at)
 
-    seeded.trading.orders.fault = crash
-    cmd = SubmitOrder("e-2", ctx["vpp_id"], MARKET, PRODUCT, start, "sell", Decimal(50), Decimal(1))
+    rt.trading.orders.fault = crash
+    cmd = SubmitOrder(
+        client_order_id, ctx["vpp_id"], MARKET, PRODUCT, start, "sell", Decimal(50), Decimal(1)
+    )
     with pytest.raises(Crash):
-        seeded.trading.orders.submit(seeded.uow(), principal, cmd)
-    seeded.trading.orders.fault = None
-    assert _stored(seeded, org, "e-2").state is State.RISK_CHECKED
+        rt.trading.orders.submit(rt.uow(), principal, cmd)
+    rt.trading.orders.fault = None
+    assert _stored(rt, org, client_order_id).state is State.RISK_CHECKED
+    return org
+
+
+def test_orders_past_their_gate_are_expired_with_venue_evidence(
+    client: TestClient, seeded: Runtime, clock: ShiftClock
+) -> None:
+    ctx = setup_trading(client)
+    start = open_hour(clock.now())
+    placed = client.post(f"{T}/orders", headers=ctx["trader"], json=order_body(ctx, start, "e-1"))
+    assert placed.json()["state"] == "acknowledged"
+    org = _left_unsent(seeded, ctx, "e-2", start)
 
     trading_tick(seeded)  # nothing is due yet
     assert _stored(seeded, org, "e-1").state is State.ACKNOWLEDGED
@@ -89,24 +100,7 @@ def test_an_order_left_unsent_is_sent_by_the_loop_once_it_is_stale(
     same client order id) once it has been unchanged for ``UNSENT_AFTER``, not before."""
     ctx = setup_trading(client)
     start = open_hour(clock.now())
-    with seeded.uow(readonly=True) as uow:
-        org = uow.market_connections.of_org(None)[0].organization_id
-    principal = Principal(
-        kind="user", id="t", organization_id=org, roles=frozenset({Role.TRADER}), user_id="t"
-    )
-
-    class Crash(BaseException):
-        pass
-
-    def crash(at: str, order: Order) -> None:
-        raise Crash(at)
-
-    seeded.trading.orders.fault = crash
-    cmd = SubmitOrder("u-1", ctx["vpp_id"], MARKET, PRODUCT, start, "sell", Decimal(50), Decimal(1))
-    with pytest.raises(Crash):
-        seeded.trading.orders.submit(seeded.uow(), principal, cmd)
-    seeded.trading.orders.fault = None
-    assert _stored(seeded, org, "u-1").state is State.RISK_CHECKED
+    org = _left_unsent(seeded, ctx, "u-1", start)
 
     report = trading_tick(seeded)  # fresh: its sender may still be at it
     assert report["unsent"]["checked"] == 0
