@@ -624,10 +624,8 @@ class UnitOfWork(Protocol):
         and request."""
         ...
 
-    @property
-    def audit_context(self) -> AuditContext:
-        """Whose actions this unit of work audits (actor, organization, request)."""
-        ...
+    context: AuditContext
+    """Whose actions this unit of work audits (actor, organization, request)."""
 
     def audited(self) -> None:
         """Note that this unit of work's command was audited by another transaction (of

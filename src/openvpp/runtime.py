@@ -27,7 +27,7 @@ from openvpp.jobs.service import JobService
 from openvpp.markets.connections import ConnectionService
 from openvpp.markets.data_service import MarketDataService
 from openvpp.markets.exchange import SimulatedExchange
-from openvpp.markets.presets import add_markets, load_market_file
+from openvpp.markets.presets import add_market_files
 from openvpp.ops.service import OpsService
 from openvpp.resources.service import DeviceTemplateService, ResourceService
 from openvpp.resources.telemetry_service import TelemetryService
@@ -122,8 +122,7 @@ class Runtime:
 
 def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     clock = clock or SystemClock()
-    for path in settings.market_files:
-        add_markets(load_market_file(path), str(path))
+    add_market_files(settings.market_files)
     engine = create_engine(settings.effective_database_url, pool_size=settings.db_pool_size)
     write_lock = sqlite_write_lock(engine)
     master = settings.master_key
@@ -202,7 +201,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         redis=client,
         write_lock=write_lock,
     )
-    in_process = runs_in_process(settings, settings.effective_database_url)
+    in_process = runs_in_process(settings, engine)
     runtime.trading = build_trading(
         clock,
         runtime.connections,

@@ -39,12 +39,17 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine
 
+from openvpp.api.logs import configure_logging
 from openvpp.audit.chain import AuditContext
 from openvpp.config import Settings
 from openvpp.core.keys import derive_key
+from openvpp.markets.presets import add_market_files
 from openvpp.ports import UnitOfWork
+from openvpp.runtime_markets import build_connections
+from openvpp.store.db import create_engine, in_memory, sqlite_write_lock
+from openvpp.store.uow import SqlUnitOfWork
 from openvpp.trading.batch_store import (
     BatchStore,
     Entry,
@@ -53,7 +58,7 @@ from openvpp.trading.batch_store import (
     record_batch,
 )
 from openvpp.trading.orders import Order
-from openvpp.trading.service import Recording
+from openvpp.trading.service import OrderService, Recording
 
 __all__ = ["REPLY_TIMEOUT_S", "ProcessStore", "runs_in_process"]
 
@@ -71,13 +76,10 @@ STOP_TIMEOUT_S = 10.0
 _CONTEXT = multiprocessing.get_context("spawn")  # no fork of a threaded server
 
 
-def runs_in_process(settings: Settings, database_url: str) -> bool:
+def runs_in_process(settings: Settings, engine: Engine) -> bool:
     """Whether the settings put the order store in its own process: ``order_store =
     process`` and a database another process can open (not an in-memory SQLite one)."""
-    if settings.order_store != "process":
-        return False
-    url = make_url(database_url)
-    return url.get_backend_name() != "sqlite" or url.database not in (None, "", ":memory:")
+    return settings.order_store == "process" and not in_memory(engine)
 
 
 class ProcessStore:
@@ -119,7 +121,7 @@ class ProcessStore:
     ) -> list[PlaceOutcome] | None:
         if self._down():
             return self._fallback.place(uow, entries, now)
-        reply = self._call("place", now, [(p, cmd, _context(u)) for p, cmd, u in entries])
+        reply = self._call("place", now, [(p, cmd, u.context) for p, cmd, u in entries])
         if reply is None:
             return None
         outcomes: list[PlaceOutcome] = reply
@@ -134,7 +136,7 @@ class ProcessStore:
         if self._down():
             return self._fallback.record(uow, recordings, now)
         payload = [
-            (order, events, action, detail, None if u is None else _context(u))
+            (order, events, action, detail, None if u is None else u.context)
             for order, events, action, detail, u in recordings
         ]
         reply: list[Order] | None = self._call("record", now, payload)
@@ -226,11 +228,6 @@ def _reply(conn: Connection) -> Any:
     return conn.recv()
 
 
-def _context(uow: UnitOfWork) -> AuditContext:
-    context: AuditContext = uow.audit_context
-    return context
-
-
 # --- the process --------------------------------------------------------------------------------
 class StepClock:
     """The process's clock: the server's time of the step being run (each step carries it),
@@ -253,18 +250,9 @@ def serve(settings: Settings, conn: Connection, lifeline: Connection) -> None:
     process ends at once when the server dies, mid-step included (``lifeline``): what the
     server's death interrupts must not go on without it (a commit after the server's end
     would race its restart's reconciliation)."""
-    # imported here: the server does not need them for the pipe's end it holds
-    from openvpp.api.logs import configure_logging
-    from openvpp.markets.presets import add_markets, load_market_file
-    from openvpp.runtime_markets import build_connections
-    from openvpp.store.db import create_engine, sqlite_write_lock
-    from openvpp.store.uow import SqlUnitOfWork
-    from openvpp.trading.service import OrderService
-
     threading.Thread(target=_end_with_server, args=(lifeline,), daemon=True).start()
     configure_logging(settings.log_level, json=settings.log_json)
-    for path in settings.market_files:
-        add_markets(load_market_file(path), str(path))
+    add_market_files(settings.market_files)
     engine = create_engine(settings.effective_database_url, pool_size=1)
     write_lock = sqlite_write_lock(engine)
     clock = StepClock()

@@ -64,11 +64,11 @@ def _store(rt: Runtime) -> ProcessStore:
 def test_only_a_database_another_process_can_open_gets_a_store_process() -> None:
     process = make_settings("sqlite:///x.db", "var", order_store="process")
     inline = make_settings("sqlite:///x.db", "var", order_store="inline")
-    assert runs_in_process(process, "sqlite:////tmp/x.db")
-    assert runs_in_process(process, "postgresql+psycopg://u@h/db")
-    assert not runs_in_process(process, "sqlite://")
-    assert not runs_in_process(process, "sqlite:///:memory:")
-    assert not runs_in_process(inline, "sqlite:////tmp/x.db")
+    assert runs_in_process(process, sa.create_engine("sqlite:////tmp/x.db"))
+    assert runs_in_process(process, sa.create_engine("postgresql+psycopg://u@h/db"))
+    assert not runs_in_process(process, sa.create_engine("sqlite://"))
+    assert not runs_in_process(process, sa.create_engine("sqlite:///:memory:"))
+    assert not runs_in_process(inline, sa.create_engine("sqlite:////tmp/x.db"))
 
 
 def test_a_batch_in_the_store_process_gives_each_submission_its_own_outcome(

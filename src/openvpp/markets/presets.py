@@ -8,7 +8,7 @@ is the dotted path of the first offending field (e.g. ``markets.0.price_limits``
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -91,6 +91,12 @@ def _presets() -> tuple[tuple[str, Market], ...]:
 
 _USER_MARKETS: dict[str, Market] = {}
 _USER_LOCK = threading.Lock()
+
+
+def add_market_files(paths: Iterable[Path]) -> None:
+    """:func:`add_markets` of each market file (``OPENVPP_MARKET_FILES``)."""
+    for path in paths:
+        add_markets(load_market_file(path), str(path))
 
 
 def add_markets(markets: Mapping[str, Market], source: str = "<markets>") -> None:

@@ -119,9 +119,16 @@ class SqliteWriteLock:
                 self._fd = None
 
 
+def in_memory(engine: Engine) -> bool:
+    """Whether ``engine`` is an in-memory SQLite database (no other process can open it)."""
+    database = engine.url.database
+    return engine.dialect.name == "sqlite" and (not database or database == ":memory:")
+
+
 def sqlite_write_lock(engine: Engine) -> SqliteWriteLock | None:
     """The write lock for a file-backed SQLite engine, else ``None``."""
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+    if engine.dialect.name != "sqlite" or in_memory(engine):
         return None
+    database = engine.url.database
+    assert database is not None
     return SqliteWriteLock(database)

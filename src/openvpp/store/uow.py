@@ -147,10 +147,6 @@ class SqlUnitOfWork:
             raise TypeError("record_for takes another SqlUnitOfWork")
         self._on_behalf.append((other.context, other._sink, event))
 
-    @property
-    def audit_context(self) -> AuditContext:
-        return self.context
-
     def audited(self) -> None:
         if self._sink is not None:
             self._sink.written = True
