@@ -31,12 +31,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from fractions import Fraction
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from openvpp.core.money import Units, amounts
 from openvpp.markets.calendar import DeliveryInterval
 
 __all__ = [
@@ -54,7 +54,6 @@ IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 
 _BLOCK = 128  # AR(1) filter block length (matrix size per block)
-_MAX_FINE = 2**62
 
 
 class PriceScheme(StrEnum):
@@ -292,13 +291,6 @@ def align_to_grid(
 # -------------------------------------------------------------------------------- settlement
 
 
-def _round_half_even(num: IntArray, den: int) -> IntArray:
-    q, r = np.divmod(num, np.int64(den))  # floor division: 0 <= r < den
-    up = (2 * r > den) | ((2 * r == den) & (q % 2 == 1))
-    out: IntArray = (q + up).astype(np.int64)
-    return out
-
-
 def settle_deviations(
     deviation_mwh: ArrayLike,
     prices: ImbalancePrices,
@@ -321,22 +313,11 @@ def settle_deviations(
     dev = np.asarray(deviation_mwh, dtype=np.float64)
     if dev.shape != prices.short.shape:
         raise ValueError(f"deviation_mwh has shape {dev.shape}, prices {prices.short.shape}")
-    if not np.all(np.isfinite(dev)):
-        raise ValueError("deviation_mwh must be finite")
-    for name, value in (("price_tick", price_tick), ("minor_unit", minor_unit)):
-        if not Decimal(value) > 0:
-            raise ValueError(f"{name} must be positive, got {value!r}")
-    if not Decimal(energy_step_mwh) > 0:
-        raise ValueError(f"energy_step_mwh must be positive, got {energy_step_mwh!r}")
-    steps = np.rint(dev / float(energy_step_mwh))
-    if steps.size and float(np.abs(steps).max()) > 2.0**52:
-        raise ValueError("deviation_mwh too large for exact integer settlement")
-    steps_i = steps.astype(np.int64)
-    price = np.where(steps_i > 0, prices.long, prices.short)
-    scale = Fraction(Decimal(energy_step_mwh)) * Fraction(Decimal(price_tick))
-    scale /= Fraction(Decimal(minor_unit))
-    bound = float(np.abs(steps_i).max(initial=0)) * float(np.abs(price).max(initial=0))
-    if bound * scale.numerator >= _MAX_FINE:
-        raise ValueError("deviation x price too large for exact integer settlement")
-    fine = steps_i * price * np.int64(scale.numerator)
-    return _round_half_even(np.asarray(fine, dtype=np.int64), scale.denominator)
+    units = Units(
+        energy_step_mwh=Decimal(energy_step_mwh),
+        price_tick=Decimal(price_tick),
+        minor_unit=Decimal(minor_unit),
+    )
+    steps = units.energy(dev, name="deviation_mwh")
+    price = np.where(steps > 0, prices.long, prices.short)
+    return amounts(steps, price, units, name="deviation_mwh x price")

@@ -156,11 +156,72 @@ class PriceLimits(_Frozen):
         return self
 
 
+class Fee(_Frozen):
+    """A fee on an absolute energy per settlement period: ``-|energy| x rate``."""
+
+    code: str = Field(..., pattern=CODE, description="fee code, unique in its market")
+    basis: Literal["traded", "metered", "deviation"] = Field(
+        ...,
+        description="energy it applies to: the traded position, the metered energy or "
+        "the deviation between them",
+    )
+    rate: Decimal = _f(..., "currency/MWh", "fee per MWh", ge=0)
+
+
+class DeviationAssessment(_Frozen):
+    """Deviation assessment with a tolerance band (偏差考核): the part of ``|actual -
+    scheduled|`` beyond ``tolerance x |scheduled|`` pays ``excess x price x factor``."""
+
+    tolerance: Decimal = _f(..., "fraction", "free band as a share of the schedule", ge=0, le=1)
+    factor: Decimal = _f(Decimal(1), "1", "multiplier on the price", ge=0, le=100)
+    price: Literal["day_ahead", "real_time"] = Field(
+        "day_ahead", description="price the excess is charged at"
+    )
+
+
+class BaselineMethod(StrEnum):
+    CAISO_10_IN_10 = "caiso_10_in_10"  # 10 of the last 10 working days (4 of 4 otherwise)
+    HIGH_4_OF_5 = "high_4_of_5"  # PJM: the 4 highest of the last 5 working days
+    LAST_5_WORKING_DAYS = "last_5_working_days"  # Jiangsu
+    TOP_5_OF_10 = "top_5_of_10"  # Beijing: the 5 highest of the 10 days D-12 .. D-2
+    PRE_EVENT = "pre_event"  # Jiangsu real-time DR: the load just before control
+
+
+class Baseline(_Frozen):
+    """How a demand-response baseline is computed (:mod:`openvpp.settlement.baselines`)."""
+
+    method: BaselineMethod
+    lookback_days: int = _f(45, "d", "oldest candidate day, in days before the event", ge=2)
+    adjustment_cap: Decimal | None = _f(
+        None, "fraction", "largest same-day adjustment of a multiplicative method", ge=0, le=1
+    )
+
+
 class Settlement(_Frozen):
+    """How the market settles: period, real-time pricing, deviation rules, fees, baseline."""
+
     period_min: Literal[5, 15, 30, 60, 240] = _f(15, "min", "settlement period")
     imbalance_price_reference: str | None = Field(
         None, description="price deviations are settled at, e.g. 'reBAP', 'real-time LMP'"
     )
+    imbalance_pricing: Literal["single", "dual"] = Field(
+        "single", description="one real-time price for both sides, or a long and a short price"
+    )
+    deviation: DeviationAssessment | None = None
+    fees: tuple[Fee, ...] = ()
+    baseline: Baseline | None = None
+    response_cap: Decimal | None = _f(
+        None, "fraction", "share of a demand-response award paid at most, e.g. 1.2", gt=0, le=10
+    )
+    energy_step_mwh: Decimal = _f(Decimal("0.001"), "MWh", "energy settled in steps of", gt=0)
+    minor_unit: Decimal = _f(Decimal("0.01"), "currency", "amounts rounded to", gt=0)
+
+    @model_validator(mode="after")
+    def _unique_fees(self) -> Settlement:
+        codes = [f.code for f in self.fees]
+        if len(set(codes)) != len(codes):
+            raise ValueError(f"fees: duplicate fee codes in {codes}")
+        return self
 
 
 class Penalty(_Frozen):

@@ -1,0 +1,1 @@
+"""Settlement: market rules (pure, exact money), baselines, ledger, contribution, analysis."""
