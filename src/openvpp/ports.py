@@ -38,6 +38,9 @@ from openvpp.resources.device_templates import DeviceTemplate
 from openvpp.resources.model import Resource, ResourceStatus
 from openvpp.resources.telemetry import LatestReading, TelemetryPoint
 from openvpp.resources.templates import ResourceType
+from openvpp.settlement.ledger import JournalEntry
+from openvpp.settlement.positions import MeterRow
+from openvpp.settlement.records import IntervalDetails, RunFilter, SettlementRun
 from openvpp.trading.autobid_records import AutoTradingSetting, DecisionFilter, DecisionRecord
 from openvpp.trading.orders import Order, State
 from openvpp.trading.records import FillRecord, OrderFilter, StateRecord
@@ -532,6 +535,9 @@ class DispatchRepository(Protocol):
 
 class MonitoringRepository(Protocol):
     def upsert(self, records: Sequence[MonitoringRecord]) -> list[bool]: ...
+    def meter_rows(
+        self, organization_id: str, vpp_id: str, start: datetime, end: datetime
+    ) -> list[MeterRow]: ...
     def monitored(
         self, organization_id: str, vpp_id: str, starts: Sequence[datetime]
     ) -> set[datetime]: ...
@@ -546,6 +552,44 @@ class MonitoringRepository(Protocol):
         limit: int,
         offset: int,
     ) -> list[MonitoringRecord]: ...
+
+
+class SettlementRepository(Protocol):
+    def add(self, run: SettlementRun, details: IntervalDetails) -> None: ...
+    def latest(
+        self, organization_id: str, vpp_id: str, market: str, day: date
+    ) -> SettlementRun | None:
+        """The newest version of the day's run (superseded or not)."""
+        ...
+
+    def supersede(self, run_id: str, by: str) -> None: ...
+    def get(self, organization_id: str, run_id: str) -> SettlementRun | None: ...
+    def page(
+        self, organization_id: str, f: RunFilter, limit: int, offset: int
+    ) -> list[SettlementRun]: ...
+    def details(
+        self, run_id: str, resource_id: str | None, limit: int, offset: int
+    ) -> list[dict[str, Any]]: ...
+
+
+class LedgerRepository(Protocol):
+    def post(
+        self,
+        organization_id: str,
+        run_id: str | None,
+        entries: Sequence[JournalEntry],
+        at: datetime,
+    ) -> None: ...
+    def entries_of_run(self, run_id: str) -> list[JournalEntry]: ...
+    def balances(
+        self,
+        organization_id: str,
+        *,
+        first: date | None,
+        last: date | None,
+        by_period: bool,
+        vpp_id: str | None = None,
+    ) -> list[tuple[str, date | None, str, int]]: ...
 
 
 class UnitOfWork(Protocol):
@@ -605,6 +649,10 @@ class UnitOfWork(Protocol):
     def auto_trading(self) -> AutoTradingRepository: ...
     @property
     def bid_decisions(self) -> BidDecisionRepository: ...
+    @property
+    def settlement(self) -> SettlementRepository: ...
+    @property
+    def ledger(self) -> LedgerRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

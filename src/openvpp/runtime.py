@@ -37,6 +37,7 @@ from openvpp.runtime_dispatch import DispatchRuntime, build_dispatch, register_d
 from openvpp.runtime_markets import build_connections, build_exchange, register_market_jobs
 from openvpp.runtime_order_store import ProcessStore, runs_in_process
 from openvpp.runtime_trading import TradingRuntime, build_trading, register_trading_jobs
+from openvpp.settlement.service import SettlementService
 from openvpp.store.ai_repositories import FileArtifactStore
 from openvpp.store.db import SqliteWriteLock, create_engine, sqlite_write_lock
 from openvpp.store.limits import (
@@ -72,6 +73,7 @@ class Runtime:
     predictions: PredictionService
     risk: RiskService
     conditions: MarketConditionsService
+    settlement: SettlementService
     runner: JobRunner
     replay_guard: SqlReplayGuard | RedisReplayGuard
     rate_limiter: SqlRateLimiter | RedisRateLimiter
@@ -195,6 +197,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         predictions=predictions,
         risk=RiskService(clock, models, predictions),
         conditions=MarketConditionsService(clock),
+        settlement=SettlementService(clock),
         runner=runner,
         replay_guard=replay,
         rate_limiter=limiter,

@@ -32,6 +32,7 @@ __all__ = [
     "DAY_AHEAD",
     "DEVIATION",
     "IMBALANCE",
+    "INTRADAY",
     "LINES",
     "PRICE_TICK",
     "RESPONSE",
@@ -46,14 +47,16 @@ __all__ = [
 ]
 
 DAY_AHEAD = "day_ahead"
+INTRADAY = "intraday"
 IMBALANCE = "imbalance"
 CFD = "contract_for_difference"
 DEVIATION = "deviation_penalty"
 RESPONSE = "response_payment"
 UNDER_DELIVERY = "under_delivery_penalty"
 FEE_PREFIX = "fee:"
-LINES = (DAY_AHEAD, IMBALANCE, CFD, DEVIATION, RESPONSE, UNDER_DELIVERY)
-"""Settlement lines in report order; fees follow as ``fee:<code>``."""
+LINES = (DAY_AHEAD, INTRADAY, IMBALANCE, CFD, DEVIATION, RESPONSE, UNDER_DELIVERY)
+"""Settlement lines in report order; fees follow as ``fee:<code>``. ``intraday`` is the exact
+value of trades on other markets for the same delivery (a settlement run adds it)."""
 
 PRICE_TICK = Decimal("0.0001")
 """Price grid of settlement [currency/MWh]: every market tick and fee rate is a multiple."""

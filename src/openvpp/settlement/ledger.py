@@ -57,6 +57,7 @@ CHART: dict[str, Account] = {
     for a in (
         Account(RECEIVABLE, AccountKind.ASSET, "Due from (to) the market operator"),
         Account("revenue:day_ahead", AccountKind.REVENUE, "Day-ahead energy"),
+        Account("revenue:intraday", AccountKind.REVENUE, "Intraday energy"),
         Account("revenue:imbalance", AccountKind.REVENUE, "Real-time imbalance settlement"),
         Account("revenue:contract_for_difference", AccountKind.REVENUE, "Contracts for difference"),
         Account("revenue:response_payment", AccountKind.REVENUE, "Demand-response payments"),
@@ -66,7 +67,13 @@ CHART: dict[str, Account] = {
     )
 }
 
-_REVENUE_LINES = (engine.DAY_AHEAD, engine.IMBALANCE, engine.CFD, engine.RESPONSE)
+_REVENUE_LINES = (
+    engine.DAY_AHEAD,
+    engine.INTRADAY,
+    engine.IMBALANCE,
+    engine.CFD,
+    engine.RESPONSE,
+)
 _EXPENSE_LINES = (engine.DEVIATION, engine.UNDER_DELIVERY)
 
 

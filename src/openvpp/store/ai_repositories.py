@@ -204,9 +204,7 @@ class PredictionRepo:
         )
         if issued_by is not None:
             query = query.where(pr.c.issued_at <= issued_by)
-        rows = self._c.execute(
-            query.order_by(pr.c.issued_at, pr.c.created_at, pr.c.id)
-        ).mappings()
+        rows = self._c.execute(query.order_by(pr.c.issued_at, pr.c.created_at, pr.c.id)).mappings()
         return [PredictionRun(**r) for r in rows]
 
     def points(self, run_ids: Sequence[str]) -> pd.DataFrame:

@@ -20,6 +20,7 @@ from openvpp.dispatch.instructions_service import (
     MonitoringRecord,
 )
 from openvpp.dispatch.protocol import Ack
+from openvpp.settlement.positions import MeterRow
 from openvpp.store import loop_tables as lt
 from openvpp.store import tables as t
 
@@ -245,4 +246,29 @@ class MonitoringRepo:
         query = query.order_by(m.c.interval_start.desc(), m.c.vpp_id, m.c.resource_id)
         return [
             _monitoring(r) for r in self._c.execute(query.limit(limit).offset(offset)).mappings()
+        ]
+
+    def meter_rows(
+        self, organization_id: str, vpp_id: str, start: datetime, end: datetime
+    ) -> list[MeterRow]:
+        """The VPP's monitoring rows starting in ``[start, end)``: resource id (``""`` for the
+        VPP), interval start, length [min], scheduled and metered power [MW]."""
+        m = lt.monitoring_records
+        rows = self._c.execute(
+            sa.select(
+                m.c.resource_id,
+                m.c.interval_start,
+                m.c.interval_min,
+                m.c.scheduled_mw,
+                m.c.metered_mw,
+            ).where(
+                m.c.organization_id == organization_id,
+                m.c.vpp_id == vpp_id,
+                m.c.interval_start >= start,
+                m.c.interval_start < end,
+            )
+        )
+        return [
+            (r, s, int(mi), float(sc), None if me is None else float(me))
+            for r, s, mi, sc, me in rows
         ]

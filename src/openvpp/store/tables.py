@@ -579,3 +579,4 @@ trading_states = sa.Table(
 )
 
 from openvpp.store import loop_tables as loop_tables  # noqa: E402  (registers the loop tables on metadata)
+from openvpp.store import settlement_tables as settlement_tables  # noqa: E402  (registers the settlement tables on metadata)

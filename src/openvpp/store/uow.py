@@ -16,6 +16,7 @@ from openvpp.store import autobid_repositories as abr
 from openvpp.store import dispatch_repositories as dr
 from openvpp.store import market_repositories as mr
 from openvpp.store import repositories as r
+from openvpp.store import settlement_repositories as sr
 from openvpp.store import trading_repositories as tr
 from openvpp.store import vpp_repositories as vr
 from openvpp.store.db import IMMEDIATE
@@ -107,6 +108,8 @@ class SqlUnitOfWork:
         self.monitoring = dr.MonitoringRepo(conn)
         self.auto_trading = abr.AutoTradingRepo(conn)
         self.bid_decisions = abr.BidDecisionRepo(conn)
+        self.settlement = sr.SettlementRepo(conn)
+        self.ledger = sr.LedgerRepo(conn)
         self._pending = None
         self._on_behalf = []
         return self

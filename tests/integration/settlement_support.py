@@ -1,0 +1,153 @@
+"""A VPP with fills, meters and prices on a day, for the settlement tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import pandas as pd
+
+from openvpp.core.ids import new_id
+from openvpp.dispatch.instructions_service import MonitoringRecord
+from openvpp.identity.model import Principal, Role
+from openvpp.markets.calendar import delivery_intervals
+from openvpp.markets.presets import load_presets
+from openvpp.runtime import Runtime
+from openvpp.seed import seed_demo
+from openvpp.trading.records import FillRecord
+from openvpp.vpp.model import VppSettings
+
+SDAC = load_presets()["EU-SDAC"]
+AREA = "DE-LU"
+DAY = date(2026, 10, 25)  # 25 hours in Brussels: 100 quarter-hours
+
+
+@dataclass
+class Book:
+    org: str
+    admin: Principal
+    vpp: str
+    starts: list[datetime]  # the day's quarter-hours [UTC]
+
+
+def make_book(rt: Runtime, day: date = DAY) -> Book:
+    org = seed_demo(rt).organization_id
+    admin = Principal("user", "t", org, frozenset({Role.ADMIN}), "t")
+    vpp = rt.vpps.create(
+        rt.uow(),
+        admin,
+        name=f"Settled {new_id()[:8]}",
+        market_area=AREA,
+        description="",
+        settings=VppSettings(),
+        members=[],
+    ).id
+    starts = [iv.start_utc for iv in delivery_intervals(SDAC, day)]
+    return Book(org, admin, vpp, starts)
+
+
+def fill(
+    rt: Runtime,
+    book: Book,
+    start: datetime,
+    mw: str,
+    price: str,
+    *,
+    side: str = "sell",
+    market: str = "EU-SDAC",
+) -> None:
+    now = rt.clock.now()
+    with rt.uow() as uow:
+        uow.trading_fills.add(
+            FillRecord(
+                id=new_id(),
+                organization_id=book.org,
+                connection_id="c-settle",
+                trade_id=new_id(),
+                order_id=None,
+                vpp_id=book.vpp,
+                venue_order_id="v",
+                client_order_id="c",
+                market=market,
+                product="QH",
+                delivery_start=start,
+                side=side,
+                price=Decimal(price),
+                quantity=Decimal(mw),
+                seq=1,
+                executed_at=now,
+                received_at=now,
+            )
+        )
+        uow.commit()
+
+
+def meter(
+    rt: Runtime,
+    book: Book,
+    start: datetime,
+    metered_mw: float | None,
+    *,
+    scheduled_mw: float = 0.0,
+    resource: str = "",
+) -> None:
+    with rt.uow() as uow:
+        uow.monitoring.upsert(
+            [
+                MonitoringRecord(
+                    id=new_id(),
+                    organization_id=book.org,
+                    vpp_id=book.vpp,
+                    resource_id=resource,
+                    interval_start=start,
+                    interval_min=15,
+                    scheduled_mw=scheduled_mw,
+                    metered_mw=metered_mw,
+                    deviation_mw=None,
+                    deviation_mwh=None,
+                    coverage=1.0,
+                    severity=None,
+                    created_at=rt.clock.now(),
+                )
+            ]
+        )
+        uow.commit()
+
+
+def prices(
+    rt: Runtime,
+    book: Book,
+    *,
+    day_ahead: float,
+    imbalance: float,
+    known_at: datetime | None = None,
+    product: str = "QH",
+) -> None:
+    """Flat prices over the day: the day-ahead ``price`` of ``product`` and the imbalance
+    prices (long = short: single pricing)."""
+    known = known_at or rt.clock.now() - timedelta(days=1)
+    rows = []
+    for s in book.starts:
+        base = {"market": "EU-SDAC", "area": AREA, "start": s, "period_min": 15, "known_at": known}
+        rows.append(
+            {**base, "product": product, "series": "price", "value": day_ahead, "unit": "EUR/MWh"}
+        )
+        for series in ("imbalance_long", "imbalance_short"):
+            rows.append(
+                {**base, "product": "IMB", "series": series, "value": imbalance, "unit": "EUR/MWh"}
+            )
+    frame = pd.DataFrame(rows)
+    for c in ("start", "known_at"):
+        frame[c] = pd.to_datetime(frame[c], utc=True)
+    rt.market_data.store(
+        rt.uow(),
+        book.org,
+        frame,
+        fmt="test",
+        source="test",
+        data=b"x",
+        rows_read=len(rows),
+        report={},
+        actor=None,
+    )

@@ -1,0 +1,142 @@
+"""Settlement runs against the real databases: hand-computed amounts on a 25-hour day,
+idempotent reruns, revisions with reversals, and refusals that name the field."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from openvpp.core.errors import NotFound, ValidationFailed
+from openvpp.runtime import Runtime
+from openvpp.settlement.records import RunFilter
+from openvpp.settlement.service import CalculateRequest
+from tests.integration.settlement_support import DAY, Book, fill, make_book, meter, prices
+
+RECEIVABLE = "asset:market_receivable"
+
+
+def request(book: Book, **kw: object) -> CalculateRequest:
+    return replace(
+        CalculateRequest(vpp_id=book.vpp, market="EU-SDAC", first_day=DAY, last_day=DAY), **kw
+    )
+
+
+def balances(rt: Runtime, org: str) -> dict[str, int]:
+    with rt.uow(readonly=True) as uow:
+        return {
+            a: v for a, _, _, v in uow.ledger.balances(org, first=None, last=None, by_period=False)
+        }
+
+
+def test_a_day_settles_by_hand_and_reruns_idempotently(runtime: Runtime) -> None:
+    rt = runtime
+    book = make_book(rt)
+    s = book.starts
+    assert len(s) == 100
+    for k in range(4):  # 2 MW sold day-ahead at 50 in four quarter-hours: 4 x 25.00
+        fill(rt, book, s[k], "2", "50")
+    fill(rt, book, s[3], "1", "60", side="buy", market="EU-SIDC")  # -15.00 intraday
+    # metered [MW]: exact, 0.2 short, 0.08 long, exact (position 1 MW in the fourth)
+    for k, mw in enumerate((2.0, 1.8, 2.08, 1.0)):
+        meter(rt, book, s[k], mw)
+        meter(rt, book, s[k], mw / 2, scheduled_mw=1.0, resource="r-1")
+        meter(rt, book, s[k], mw / 2, scheduled_mw=1.0, resource="r-2")
+    prices(rt, book, day_ahead=40.0, imbalance=70.0)
+
+    [outcome] = rt.settlement.calculate(rt.uow(), book.org, request(book))
+    run = outcome.run
+    assert outcome.status == "created" and run.version == 1
+    # imbalance: -0.05 MWh x 70 = -3.50; +0.02 MWh x 70 = +1.40
+    # exchange fee 0.04/MWh on the position: 0.5 MWh -> 0.02 (x3), 0.25 MWh -> 0.01
+    assert run.totals == {
+        "day_ahead": 10_000,
+        "intraday": -1_500,
+        "imbalance": -210,
+        "fee:EXCHANGE": -7,
+    }
+    assert run.total == 8_283
+    assert (run.intervals, run.resources, run.estimated_intervals) == (100, 2, 96)
+    assert run.currency == "EUR"
+
+    with rt.uow(readonly=True) as uow:
+        vpp_rows = uow.settlement.details(run.id, "", 1000, 0)
+        r1 = uow.settlement.details(run.id, "r-1", 1000, 0)
+    assert len(vpp_rows) == 100 and len(r1) == 100
+    assert [r["total"] for r in vpp_rows[:4]] == [2_498, 2_148, 2_638, 999]
+    assert [r["scheduled"] for r in vpp_rows[:4]] == [500, 500, 500, 250]
+    assert [r["metered"] for r in vpp_rows[:4]] == [500, 450, 520, 250]
+    assert sum(r["total"] for r in vpp_rows) == run.total
+    # resource r-1: 1 MW scheduled at the day-ahead price 40 -> 10.00 per quarter-hour
+    assert [r["day_ahead"] for r in r1[:4]] == [1_000] * 4
+    assert [r["metered"] for r in r1[:4]] == [250, 225, 260, 125]
+
+    ledger = balances(rt, book.org)
+    assert ledger[RECEIVABLE] == 8_283 and sum(ledger.values()) == 0
+
+    [again] = rt.settlement.calculate(rt.uow(), book.org, request(book))
+    assert again.status == "unchanged" and again.run.id == run.id
+    assert balances(rt, book.org) == ledger
+
+
+def test_changed_inputs_revise_the_run_and_reverse_its_entries(runtime: Runtime) -> None:
+    rt = runtime
+    book = make_book(rt)
+    s = book.starts
+    fill(rt, book, s[10], "4", "45")  # 1 MWh sold at 45.00
+    prices(rt, book, day_ahead=45.0, imbalance=100.0)
+    [first] = rt.settlement.calculate(rt.uow(), book.org, request(book))
+    # no meter reading: settled at the schedule
+    assert first.run.totals["imbalance"] == 0 and first.run.estimated_intervals == 100
+
+    meter(rt, book, s[10], 3.6)  # a late reading: 0.1 MWh short at 100.00
+    [second] = rt.settlement.calculate(rt.uow(), book.org, request(book))
+    assert second.status == "revised" and second.run.version == 2
+    assert second.run.totals["imbalance"] == -1_000
+    assert second.run.estimated_intervals == 99
+    ledger = balances(rt, book.org)
+    assert ledger[RECEIVABLE] == second.run.total and sum(ledger.values()) == 0
+    with rt.uow(readonly=True) as uow:
+        latest = uow.settlement.page(book.org, RunFilter(vpp_id=book.vpp), 10, 0)
+        every = uow.settlement.page(
+            book.org, RunFilter(vpp_id=book.vpp, include_superseded=True), 10, 0
+        )
+        old = uow.settlement.get(book.org, first.run.id)
+    assert [r.id for r in latest] == [second.run.id]
+    assert [r.version for r in every] == [2, 1]
+    assert old is not None and old.superseded_by == second.run.id
+
+
+def test_days_are_resumed_and_bad_requests_name_their_field(runtime: Runtime) -> None:
+    rt = runtime
+    book = make_book(rt)
+    prices(rt, book, day_ahead=30.0, imbalance=30.0)
+    with pytest.raises(
+        ValidationFailed,
+        match="price of EU-SDAC DE-LU QH: no price for all of the settlement interval "
+        "starting 2026-10-25T23:00",
+    ) as e:
+        rt.settlement.calculate(rt.uow(), book.org, request(book, last_day=DAY + timedelta(days=1)))
+    assert e.value.field == "market"
+    # the first day was settled before the second failed, and is not settled twice
+    with rt.uow(readonly=True) as uow:
+        assert len(uow.settlement.page(book.org, RunFilter(vpp_id=book.vpp), 10, 0)) == 1
+    [again] = rt.settlement.calculate(rt.uow(), book.org, request(book))
+    assert again.status == "unchanged"
+
+    too_far = DAY + timedelta(days=92)
+    cases = [
+        (request(book, market="NOPE"), "market"),
+        (request(book, product="XX"), "product"),
+        (request(book, real_time_market="NOPE"), "real_time_market"),
+        (request(book, last_day=DAY - timedelta(days=1)), "last_day"),
+        (request(book, last_day=too_far), "last_day"),
+    ]
+    for req, field in cases:
+        with pytest.raises(ValidationFailed) as err:
+            rt.settlement.calculate(rt.uow(), book.org, req)
+        assert err.value.field == field
+    with pytest.raises(NotFound) as missing:
+        rt.settlement.calculate(rt.uow(), book.org, request(book, vpp_id="nope"))
+    assert missing.value.field == "vpp_id"
