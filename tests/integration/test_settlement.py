@@ -3,6 +3,8 @@ idempotent reruns, revisions with reversals, and refusals that name the field.""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
 
@@ -140,3 +142,28 @@ def test_days_are_resumed_and_bad_requests_name_their_field(runtime: Runtime) ->
     with pytest.raises(NotFound) as missing:
         rt.settlement.calculate(rt.uow(), book.org, request(book, vpp_id="nope"))
     assert missing.value.field == "vpp_id"
+
+
+def test_concurrent_calculations_store_one_run(runtime: Runtime) -> None:
+    rt = runtime
+    book = make_book(rt)
+    fill(rt, book, book.starts[20], "1", "42")
+    meter(rt, book, book.starts[20], 0.9)
+    prices(rt, book, day_ahead=40.0, imbalance=60.0)
+    barrier = threading.Barrier(6)
+
+    def calculate() -> str:
+        barrier.wait()
+        [outcome] = rt.settlement.calculate(rt.uow(), book.org, request(book))
+        return outcome.status
+
+    with ThreadPoolExecutor(6) as pool:
+        statuses = sorted(pool.map(lambda _: calculate(), range(6)))
+    assert statuses == ["created"] + ["unchanged"] * 5
+    with rt.uow(readonly=True) as uow:
+        runs = uow.settlement.page(
+            book.org, RunFilter(vpp_id=book.vpp, include_superseded=True), 10, 0
+        )
+    assert len(runs) == 1
+    ledger = balances(rt, book.org)
+    assert ledger[RECEIVABLE] == runs[0].total and sum(ledger.values()) == 0

@@ -34,6 +34,7 @@ from openvpp.api.routes import (
     markets,
     ops,
     resources,
+    settlement,
     telemetry,
     templates,
     trading,
@@ -83,6 +84,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     ai.router,
     dispatch.router,
     autobid.router,
+    settlement.router,
 )
 
 

@@ -31,6 +31,7 @@ CONNECTIONS_READ = frozenset({Role.ADMIN, Role.OPERATOR, Role.TRADER})
 AI_WRITE = frozenset({Role.ADMIN, Role.OPERATOR, Role.TRADER, Role.ANALYST})
 TRADING_WRITE = frozenset({Role.ADMIN, Role.OPERATOR, Role.TRADER})
 RISK_WRITE = frozenset({Role.ADMIN, Role.OPERATOR})
+SETTLEMENT_WRITE = frozenset({Role.ADMIN, Role.OPERATOR, Role.TRADER})
 
 API_PREFIX = "/api/vpp"
 P = API_PREFIX
@@ -174,6 +175,11 @@ POLICY: Final[dict[tuple[str, str], Access]] = {
     ("GET", f"{P}/trading/decisions"): ANY_ROLE,
     ("GET", f"{P}/trading/decisions/{{decision_id}}"): ANY_ROLE,
     ("POST", f"{P}/trading/decisions"): TRADING_WRITE,
+    # settlement: runs, interval rows, ledger
+    ("POST", f"{P}/settlement/calculate"): SETTLEMENT_WRITE,
+    ("GET", f"{P}/settlement/records"): ANY_ROLE,
+    ("GET", f"{P}/settlement/records/{{run_id}}"): ANY_ROLE,
+    ("GET", f"{P}/settlement/ledger/balances"): ANY_ROLE,
 }
 
 

@@ -10,7 +10,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["AMOUNT_COLUMNS", "VPP_ROW", "IntervalDetails", "RunFilter", "SettlementRun"]
+__all__ = [
+    "AMOUNT_COLUMNS",
+    "VPP_ROW",
+    "DuplicateRun",
+    "IntervalDetails",
+    "RunFilter",
+    "SettlementRun",
+]
 
 VPP_ROW = ""
 """``resource_id`` of the VPP's own interval rows."""
@@ -27,6 +34,10 @@ AMOUNT_COLUMNS = (
     "total",
 )
 """Amount columns of an interval row [minor units]; ``fees`` sums the ``fee:<code>`` lines."""
+
+
+class DuplicateRun(Exception):
+    """A concurrent calculation stored the same version of the day's run first."""
 
 
 @dataclass(frozen=True, slots=True)

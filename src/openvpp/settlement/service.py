@@ -35,7 +35,14 @@ from openvpp.settlement import engine
 from openvpp.settlement.engine import EnergyIntervals
 from openvpp.settlement.ledger import JournalEntry, Posting, entries_for_lines
 from openvpp.settlement.positions import metered_by_interval, traded_by_interval
-from openvpp.settlement.records import AMOUNT_COLUMNS, VPP_ROW, IntervalDetails, SettlementRun
+from openvpp.settlement.records import (
+    AMOUNT_COLUMNS,
+    VPP_ROW,
+    DuplicateRun,
+    IntervalDetails,
+    RunFilter,
+    SettlementRun,
+)
 
 __all__ = ["MAX_DAYS", "CalculateRequest", "RunOutcome", "SettlementService"]
 
@@ -124,6 +131,50 @@ class SettlementService:
             for d in range(days)
         ]
 
+    # ------------------------------------------------------------------ queries
+
+    def runs(
+        self, uow: UnitOfWork, organization_id: str, f: RunFilter, limit: int, offset: int
+    ) -> list[SettlementRun]:
+        """The organization's runs, newest day first (latest versions unless asked)."""
+        with uow:
+            return uow.settlement.page(organization_id, f, limit, offset)
+
+    def run(
+        self,
+        uow: UnitOfWork,
+        organization_id: str,
+        run_id: str,
+        *,
+        resource_id: str = VPP_ROW,
+        limit: int,
+        offset: int,
+    ) -> tuple[SettlementRun, list[dict[str, Any]]]:
+        """A run and its interval rows of ``resource_id`` (``""``: the VPP's)."""
+        with uow:
+            run = uow.settlement.get(organization_id, run_id)
+            if run is None:
+                raise NotFound(f"settlement run {run_id} not found", field="run_id")
+            return run, uow.settlement.details(run_id, resource_id, limit, offset)
+
+    def balances(
+        self,
+        uow: UnitOfWork,
+        organization_id: str,
+        *,
+        first: date | None,
+        last: date | None,
+        by_period: bool,
+        vpp_id: str | None,
+    ) -> list[tuple[str, date | None, str, int]]:
+        """Ledger balances per account (and period) and currency [minor units, debit +]."""
+        if first is not None and last is not None and last < first:
+            raise ValidationFailed("last_day must not be before first_day", field="last_day")
+        with uow:
+            return uow.ledger.balances(
+                organization_id, first=first, last=last, by_period=by_period, vpp_id=vpp_id
+            )
+
     def _market(self, code: str, *, field: str = "market") -> Market:
         market = self._markets().get(code)
         if market is None:
@@ -143,6 +194,23 @@ class SettlementService:
         return market.products[0].code
 
     def _settle_day(
+        self,
+        uow: UnitOfWork,
+        organization_id: str,
+        req: CalculateRequest,
+        market: Market,
+        area: str,
+        product: str,
+        day: date,
+    ) -> RunOutcome:
+        try:
+            return self._settle_day_once(uow, organization_id, req, market, area, product, day)
+        except DuplicateRun:
+            # a concurrent calculation stored this version first (its transaction rolled ours
+            # back whole): once more, which finds it unchanged or revises it
+            return self._settle_day_once(uow, organization_id, req, market, area, product, day)
+
+    def _settle_day_once(
         self,
         uow: UnitOfWork,
         organization_id: str,
@@ -263,11 +331,8 @@ class SettlementService:
             ),
             rules,
         )
-        lines = {
-            engine.DAY_AHEAD: lines.pop(engine.DAY_AHEAD),
-            engine.INTRADAY: other.value,
-            **lines,
-        }
+        intraday = {engine.INTRADAY: other.value} if other.fills else {}
+        lines = {engine.DAY_AHEAD: lines.pop(engine.DAY_AHEAD), **intraday, **lines}
 
         res_lines: dict[str, IntArray] = {}
         if resources:

@@ -10,9 +10,16 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.exc import IntegrityError
 
 from openvpp.settlement.ledger import JournalEntry, Posting
-from openvpp.settlement.records import AMOUNT_COLUMNS, IntervalDetails, RunFilter, SettlementRun
+from openvpp.settlement.records import (
+    AMOUNT_COLUMNS,
+    DuplicateRun,
+    IntervalDetails,
+    RunFilter,
+    SettlementRun,
+)
 from openvpp.store import settlement_tables as st
 
 __all__ = ["LedgerRepo", "SettlementRepo"]
@@ -39,7 +46,10 @@ class SettlementRepo:
             "minor_unit": str(run.minor_unit),
             "energy_step_mwh": str(run.energy_step_mwh),
         }
-        self._c.execute(st.settlement_runs.insert(), [values])
+        try:
+            self._c.execute(st.settlement_runs.insert(), [values])
+        except IntegrityError:
+            raise DuplicateRun(f"{run.vpp_id} {run.market} {run.day} v{run.version}") from None
         columns = {name: details.amounts[name].tolist() for name in AMOUNT_COLUMNS}
         scheduled, metered = details.scheduled.tolist(), details.metered.tolist()
         estimated, minutes = details.estimated.tolist(), details.minutes.tolist()

@@ -1,0 +1,151 @@
+"""Schemas of settlement: calculation requests, runs, interval rows and ledger balances.
+
+Amounts are exact decimal strings in the run's currency; ``*_minor`` fields give the same
+as integers of the minor unit (cents, fen)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import Field
+
+from openvpp.api.schemas.common import In, IsoDay, Out
+from openvpp.api.schemas.trading import CODE, ID
+from openvpp.settlement.records import AMOUNT_COLUMNS, SettlementRun
+from openvpp.settlement.service import MAX_DAYS, CalculateRequest
+
+
+class CalculateIn(In):
+    vpp_id: ID
+    market: str = Field(
+        pattern=CODE, description="the market whose rules and day-ahead prices apply, e.g. EU-SDAC"
+    )
+    first_day: IsoDay = Field(description="first local delivery day")
+    last_day: IsoDay = Field(description=f"last local delivery day, at most {MAX_DAYS} days on")
+    area: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=40,
+        description="price area; default: the VPP's market area",
+    )
+    product: str | None = Field(
+        default=None,
+        pattern=CODE,
+        description="product of the day-ahead price; default: the one with the settlement period",
+    )
+    real_time_market: str | None = Field(
+        default=None,
+        pattern=CODE,
+        description="market of the real-time price; default: the same market",
+    )
+    real_time_product: str = Field(
+        default="IMB",
+        pattern=CODE,
+        description="IMB: the stored imbalance prices (long and short); another product: its price",
+    )
+
+    def request(self) -> CalculateRequest:
+        return CalculateRequest(
+            vpp_id=self.vpp_id,
+            market=self.market,
+            first_day=self.first_day,
+            last_day=self.last_day,
+            area=self.area,
+            product=self.product,
+            real_time_market=self.real_time_market,
+            real_time_product=self.real_time_product,
+        )
+
+
+class RunOut(Out):
+    id: str
+    vpp_id: str
+    market: str
+    area: str
+    day: date
+    version: int
+    superseded_by: str | None
+    currency: str
+    minor_unit: Decimal
+    totals: dict[str, Decimal]
+    total: Decimal
+    totals_minor: dict[str, int]
+    total_minor: int
+    intervals: int
+    resources: int
+    estimated_intervals: int = Field(
+        description="intervals settled at their schedule for want of a meter reading"
+    )
+    input_hash: str
+    inputs: dict[str, Any]
+    created_at: datetime
+    created_by: str | None
+
+    @classmethod
+    def of(cls, run: SettlementRun) -> RunOut:
+        unit = run.minor_unit
+        return cls(
+            id=run.id,
+            vpp_id=run.vpp_id,
+            market=run.market,
+            area=run.area,
+            day=run.day,
+            version=run.version,
+            superseded_by=run.superseded_by,
+            currency=run.currency,
+            minor_unit=unit,
+            totals={k: v * unit for k, v in run.totals.items()},
+            total=run.total * unit,
+            totals_minor=run.totals,
+            total_minor=run.total,
+            intervals=run.intervals,
+            resources=run.resources,
+            estimated_intervals=run.estimated_intervals,
+            input_hash=run.input_hash,
+            inputs=run.inputs,
+            created_at=run.created_at,
+            created_by=run.created_by,
+        )
+
+
+class CalculatedOut(Out):
+    status: Literal["created", "unchanged", "revised"]
+    run: RunOut
+
+
+class IntervalOut(Out):
+    interval_start: datetime
+    interval_min: int
+    scheduled_mwh: Decimal = Field(
+        description="position (VPP) or dispatched schedule (resource), injection positive"
+    )
+    metered_mwh: Decimal
+    estimated: bool
+    amounts: dict[str, Decimal]
+
+    @classmethod
+    def of(cls, row: dict[str, Any], run: SettlementRun) -> IntervalOut:
+        step, unit = run.energy_step_mwh, run.minor_unit
+        return cls(
+            interval_start=row["interval_start"],
+            interval_min=row["interval_min"],
+            scheduled_mwh=int(row["scheduled"]) * step,
+            metered_mwh=int(row["metered"]) * step,
+            estimated=bool(row["estimated"]),
+            amounts={k: int(row[k]) * unit for k in AMOUNT_COLUMNS},
+        )
+
+
+class RunDetailOut(Out):
+    run: RunOut
+    resource_id: str = Field(description='"" for the VPP\'s own intervals')
+    intervals: list[IntervalOut]
+
+
+class BalanceOut(Out):
+    account: str
+    period: date | None
+    currency: str
+    balance_minor: int = Field(description="debit positive, credit negative")

@@ -1,0 +1,88 @@
+"""Settlement through the API on every backend: calculate (roles, idempotent reruns), the
+runs and their interval rows, ledger balances, input checks naming the field, and isolation
+between organizations."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from openvpp.runtime import Runtime
+from openvpp.settlement.records import RunFilter
+from tests.integration.settlement_support import DAY, fill, make_book, meter, prices
+from tests.support import bearer, demo, other_org_operator
+
+S = "/api/vpp/settlement"
+
+
+def test_calculate_read_and_balance(client: TestClient, seeded: Runtime) -> None:
+    book = make_book(seeded)
+    fill(seeded, book, book.starts[40], "2", "55.5")  # 0.5 MWh sold: 27.75
+    meter(seeded, book, book.starts[40], 1.6)  # 0.1 MWh short at 80: -8.00
+    meter(seeded, book, book.starts[40], 1.6, scheduled_mw=2.0, resource="r-a")
+    prices(seeded, book, day_ahead=50.0, imbalance=80.0)
+    trader, viewer = bearer(client, demo("trader")), bearer(client, demo("viewer"))
+    body = {"vpp_id": book.vpp, "market": "EU-SDAC", "first_day": str(DAY), "last_day": str(DAY)}
+
+    assert client.post(f"{S}/calculate", headers=viewer, json=body).status_code == 403
+    done = client.post(f"{S}/calculate", headers=trader, json=body)
+    assert done.status_code == 200, done.text
+    [out] = done.json()
+    run = out["run"]
+    assert out["status"] == "created" and run["version"] == 1 and run["intervals"] == 100
+    # fee 0.5 MWh x 0.04 = 0.02
+    assert run["totals_minor"] == {"day_ahead": 2_775, "imbalance": -800, "fee:EXCHANGE": -2}
+    assert run["total"] == "19.73" and run["currency"] == "EUR"
+    again = client.post(f"{S}/calculate", headers=trader, json=body).json()
+    assert again[0]["status"] == "unchanged" and again[0]["run"]["id"] == run["id"]
+
+    listed = client.get(f"{S}/records", headers=viewer, params={"vpp_id": book.vpp})
+    assert listed.status_code == 200 and [r["id"] for r in listed.json()] == [run["id"]]
+    detail = client.get(f"{S}/records/{run['id']}", headers=viewer, params={"limit": 100})
+    assert detail.status_code == 200
+    rows = detail.json()["intervals"]
+    assert len(rows) == 100
+    row = rows[40]
+    assert row["scheduled_mwh"] == "0.500" and row["metered_mwh"] == "0.400"
+    assert row["amounts"]["total"] == "19.73" and row["estimated"] is False
+    resource = client.get(
+        f"{S}/records/{run['id']}", headers=viewer, params={"resource_id": "r-a", "limit": 100}
+    ).json()
+    assert resource["resource_id"] == "r-a" and len(resource["intervals"]) == 100
+
+    by_account = client.get(f"{S}/ledger/balances", headers=viewer).json()
+    balances = {b["account"]: b["balance_minor"] for b in by_account}
+    assert balances["asset:market_receivable"] == 1_973 and sum(balances.values()) == 0
+    by_period = client.get(
+        f"{S}/ledger/balances", headers=viewer, params={"by": "period", "vpp_id": book.vpp}
+    ).json()
+    assert {b["period"] for b in by_period} == {str(DAY)}
+
+    # another organization sees nothing of it
+    other = other_org_operator(client, seeded)
+    assert client.get(f"{S}/records/{run['id']}", headers=other).status_code == 404
+    assert client.get(f"{S}/records", headers=other).json() == []
+
+
+def test_bad_requests_name_the_field(client: TestClient, seeded: Runtime) -> None:
+    book = make_book(seeded)
+    trader = bearer(client, demo("trader"))
+    base = {"vpp_id": book.vpp, "market": "EU-SDAC", "first_day": str(DAY), "last_day": str(DAY)}
+    cases = [
+        ({**base, "market": "NOPE"}, "market"),
+        ({**base, "last_day": "2026-10-24"}, "last_day"),
+        ({**base, "first_day": 20261025}, "first_day"),
+        ({**base, "surprise": 1}, "surprise"),
+        ({**base, "product": "XX"}, "product"),
+    ]
+    for body, field in cases:
+        r = client.post(f"{S}/calculate", headers=trader, json=body)
+        assert r.status_code == 422, (body, r.text)
+        assert field in r.text
+    missing = client.post(f"{S}/calculate", headers=trader, json={**base, "vpp_id": "nope"})
+    assert missing.status_code == 404 and "vpp_id" in missing.text
+    no_prices = client.post(f"{S}/calculate", headers=trader, json=base)
+    assert no_prices.status_code == 422 and "price of EU-SDAC" in no_prices.text
+    bad = client.get(f"{S}/ledger/balances", headers=trader, params={"by": "day"})
+    assert bad.status_code == 422
+    with seeded.uow(readonly=True) as uow:
+        assert uow.settlement.page(book.org, RunFilter(), 10, 0) == []  # nothing half-written
