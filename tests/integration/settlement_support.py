@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+import numpy as np
 import pandas as pd
 
 from openvpp.core.ids import new_id
@@ -15,6 +16,7 @@ from openvpp.markets.calendar import delivery_intervals
 from openvpp.markets.presets import load_presets
 from openvpp.runtime import Runtime
 from openvpp.seed import seed_demo
+from openvpp.store import loop_tables, tables
 from openvpp.trading.records import FillRecord
 from openvpp.vpp.model import VppSettings
 
@@ -151,3 +153,61 @@ def prices(
         report={},
         actor=None,
     )
+
+
+def bulk_day(rt: Runtime, book: Book, starts: list[datetime], resources: int, seed: int) -> None:
+    """Fills in every interval, and meter rows of the VPP and ``resources`` resources, written
+    with one statement each (the services' one-by-one paths are too slow for volume)."""
+    rng = np.random.default_rng(seed)
+    now = rt.clock.now()
+    position = rng.uniform(-2, 2, len(starts)).round(1)
+    fills, meters = [], []
+    for k, s in enumerate(starts):
+        if position[k] == 0:
+            continue
+        fills.append(
+            {
+                "id": new_id(),
+                "organization_id": book.org,
+                "connection_id": "c-bulk",
+                "trade_id": new_id(),
+                "order_id": None,
+                "vpp_id": book.vpp,
+                "venue_order_id": "v",
+                "client_order_id": "c",
+                "market": "EU-SDAC",
+                "product": "QH",
+                "delivery_start": s,
+                "side": "sell" if position[k] > 0 else "buy",
+                "price": Decimal(str(round(float(rng.uniform(20, 90)), 2))),
+                "quantity": Decimal(str(abs(position[k]))),
+                "seq": k,
+                "executed_at": now,
+                "received_at": now,
+            }
+        )
+    share = position / resources
+    for r in range(resources + 1):
+        for k, s in enumerate(starts):
+            sched = position[k] if r == 0 else share[k]
+            meters.append(
+                {
+                    "id": new_id(),
+                    "organization_id": book.org,
+                    "vpp_id": book.vpp,
+                    "resource_id": "" if r == 0 else f"r-{r:04d}",
+                    "interval_start": s,
+                    "interval_min": 15,
+                    "scheduled_mw": float(sched),
+                    "metered_mw": float(sched + rng.normal(0, 0.05)),
+                    "deviation_mw": None,
+                    "deviation_mwh": None,
+                    "coverage": 1.0,
+                    "severity": None,
+                    "created_at": now,
+                }
+            )
+    with rt.engine.begin() as conn:
+        if fills:
+            conn.execute(tables.trading_fills.insert(), fills)
+        conn.execute(loop_tables.monitoring_records.insert(), meters)
