@@ -83,6 +83,14 @@ class Settings(BaseSettings):
     connector_timeout_s: float = Field(default=10.0, gt=0, le=300)
     autobid_interval_s: float = Field(default=30.0, gt=0, le=3600)
     """Period of the API server's automatic bidding loop (docs/autobidding.md)."""
+    settlement_interval_s: float = Field(default=300.0, gt=0, le=86400)
+    """Period of the API server's settlement loop: every market day of a VPP with fills is
+    settled once it has ended (docs/settlement.md)."""
+    settlement_delay_min: int = Field(default=60, ge=0, le=7 * 1440)
+    """How long after the end of a local delivery day its automatic settlement waits for the
+    last meter readings and real-time prices."""
+    settlement_lookback_days: int = Field(default=3, ge=1, le=92)
+    """How many past days the settlement loop looks at for days not settled yet."""
     previous_secret_keys: list[SecretStr] = Field(default_factory=list)
     """Former master secrets: credentials encrypted with them still decrypt until
     ``openvpp market rotate-credentials`` re-encrypts them with the current key."""

@@ -36,6 +36,7 @@ from openvpp.runtime_autobid import build_autobid, register_autobid_jobs
 from openvpp.runtime_dispatch import DispatchRuntime, build_dispatch, register_dispatch_jobs
 from openvpp.runtime_markets import build_connections, build_exchange, register_market_jobs
 from openvpp.runtime_order_store import ProcessStore, runs_in_process
+from openvpp.runtime_settlement import register_settlement_jobs
 from openvpp.runtime_trading import TradingRuntime, build_trading, register_trading_jobs
 from openvpp.settlement.service import SettlementService
 from openvpp.store.ai_repositories import FileArtifactStore
@@ -216,6 +217,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     _register_telemetry_jobs(registry, runtime)
     register_market_jobs(registry, runtime)
     register_ai_jobs(registry, runtime)
+    register_settlement_jobs(registry, runtime)
     register_trading_jobs(registry, runtime)
     runtime.dispatch = build_dispatch(settings, clock)
     register_dispatch_jobs(registry, runtime)

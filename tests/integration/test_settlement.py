@@ -7,14 +7,24 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from openvpp.core.errors import NotFound, ValidationFailed
 from openvpp.runtime import Runtime
+from openvpp.runtime_settlement import SettlementScheduler
 from openvpp.settlement.records import RunFilter
 from openvpp.settlement.service import CalculateRequest
-from tests.integration.settlement_support import DAY, Book, fill, make_book, meter, prices
+from tests.integration.settlement_support import (
+    DAY,
+    SDAC,
+    Book,
+    fill,
+    make_book,
+    meter,
+    prices,
+)
 
 RECEIVABLE = "asset:market_receivable"
 
@@ -167,3 +177,56 @@ def test_concurrent_calculations_store_one_run(runtime: Runtime) -> None:
     assert len(runs) == 1
     ledger = balances(rt, book.org)
     assert ledger[RECEIVABLE] == runs[0].total and sum(ledger.values()) == 0
+
+
+def test_the_scheduler_settles_each_ended_day_once(runtime: Runtime) -> None:
+    rt = runtime
+    zone = ZoneInfo(SDAC.time_zone)
+    today = rt.clock.now().astimezone(zone).date()
+    ended, unpriced = today - timedelta(days=1), today - timedelta(days=2)
+    book = make_book(rt, ended)
+    fill(rt, book, book.starts[30], "1", "50")
+    fill(rt, book, book.starts[31], "1", "55", market="EU-SIDC")  # intraday: settled in SDAC
+    prices(rt, book, day_ahead=40.0, imbalance=60.0)
+    old = make_book(rt, unpriced)
+    old.vpp = book.vpp
+    fill(rt, old, old.starts[30], "1", "50")  # no prices stored for that day
+    running = make_book(rt, today)
+    running.vpp = book.vpp
+    fill(rt, running, running.starts[-1], "1", "50")  # today has not ended
+
+    scheduler = SettlementScheduler(rt)
+    done = scheduler.tick()
+    assert [(d["market"], d["day"], d["status"]) for d in done] == [
+        ("EU-SDAC", ended.isoformat(), "created")
+    ]
+    with rt.uow(readonly=True) as uow:
+        run = uow.settlement.get(book.org, done[0]["run_id"])
+    assert run is not None and run.totals["intraday"] == 1_375  # 0.25 MWh x 55
+    assert scheduler.tick() == []  # settled once; the unpriced day waits an hour
+    rt.clock.advance(3601)  # type: ignore[attr-defined]
+    prices(rt, old, day_ahead=40.0, imbalance=60.0)
+    again = scheduler.tick()
+    assert [(d["day"], d["status"]) for d in again] == [(unpriced.isoformat(), "created")]
+
+
+def test_the_job_kind_settles_days(runtime: Runtime) -> None:
+    rt = runtime
+    book = make_book(rt)
+    fill(rt, book, book.starts[5], "2", "30")
+    prices(rt, book, day_ahead=30.0, imbalance=30.0)
+    params = {
+        "vpp_id": book.vpp,
+        "market": "EU-SDAC",
+        "first_day": DAY.isoformat(),
+        "last_day": DAY.isoformat(),
+    }
+    job = rt.jobs.submit(rt.uow(), book.admin, "settlement.calculate", params)
+    ran = rt.runner.run_once()
+    assert ran is not None and ran.id == job.id and ran.status.value == "succeeded", ran
+    [result] = ran.result["runs"]
+    # 0.5 MWh x 30.00 = 15.00, less the exchange fee 0.5 MWh x 0.04 = 0.02
+    assert result["status"] == "created" and result["total"] == 1_498
+    with pytest.raises(ValidationFailed) as bad:
+        rt.jobs.submit(rt.uow(), book.admin, "settlement.calculate", {**params, "first_day": "x"})
+    assert bad.value.field == "params.first_day"

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -130,6 +131,49 @@ class SettlementService:
             )
             for d in range(days)
         ]
+
+    def due(
+        self,
+        uow: UnitOfWork,
+        organization_id: str,
+        *,
+        delay: timedelta,
+        lookback_days: int,
+    ) -> list[CalculateRequest]:
+        """The market days to settle automatically: each local day of a VPP with fills that
+        ended at least ``delay`` ago, within ``lookback_days``, without a run yet. A day is
+        settled in the day-ahead market of its fills (a market whose products close the day
+        before); the fills of other markets count as intraday there."""
+        now = self._clock.now()
+        markets = self._markets()
+        with uow:
+            rows = uow.settlement.fill_days(
+                organization_id, now - timedelta(days=lookback_days + 1), now
+            )
+            if not rows:
+                return []
+            by_day: dict[tuple[str, date], set[str]] = {}
+            for vpp_id, code, start in rows:
+                market = markets.get(code)
+                if market is None:
+                    continue
+                day = start.astimezone(ZoneInfo(market.time_zone)).date()
+                if day_bounds(day, market.time_zone)[1] + delay <= now:
+                    by_day.setdefault((vpp_id, day), set()).add(code)
+            if not by_day:
+                return []
+            first = min(d for _, d in by_day)
+            settled = uow.settlement.settled(organization_id, first, now.date())
+        due = []
+        for (vpp_id, day), codes in sorted(by_day.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+            code = _settling_market(codes, markets)
+            if (vpp_id, code, day) not in settled and now.date() - day <= timedelta(
+                days=lookback_days
+            ):
+                due.append(
+                    CalculateRequest(vpp_id=vpp_id, market=code, first_day=day, last_day=day)
+                )
+        return due
 
     # ------------------------------------------------------------------ queries
 
@@ -444,6 +488,14 @@ class SettlementService:
             uow, organization_id, SeriesKey(code, area, req.real_time_product, "price"), intervals
         )
         return price, None
+
+
+def _settling_market(codes: set[str], markets: Mapping[str, Market]) -> str:
+    """The day-ahead market among ``codes`` (products gated the day before), else the first."""
+    day_ahead = sorted(
+        c for c in codes if any(p.gate_closure.kind == "day_before" for p in markets[c].products)
+    )
+    return day_ahead[0] if day_ahead else sorted(codes)[0]
 
 
 def _rt_source(req: CalculateRequest, market: Market) -> dict[str, str]:

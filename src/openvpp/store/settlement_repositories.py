@@ -21,6 +21,7 @@ from openvpp.settlement.records import (
     SettlementRun,
 )
 from openvpp.store import settlement_tables as st
+from openvpp.store import tables
 
 __all__ = ["LedgerRepo", "SettlementRepo"]
 
@@ -93,6 +94,34 @@ class SettlementRepo:
             .first()
         )
         return None if row is None else _run(row)
+
+    def fill_days(
+        self, organization_id: str, start: datetime, end: datetime
+    ) -> list[tuple[str, str, datetime]]:
+        """Distinct (VPP, market, delivery start) of the organization's fills delivering in
+        ``[start, end)``."""
+        f = tables.trading_fills
+        rows = self._c.execute(
+            sa.select(f.c.vpp_id, f.c.market, f.c.delivery_start)
+            .where(
+                f.c.organization_id == organization_id,
+                f.c.vpp_id.is_not(None),
+                f.c.delivery_start >= start,
+                f.c.delivery_start < end,
+            )
+            .distinct()
+        )
+        return [(str(v), str(m), d) for v, m, d in rows]
+
+    def settled(self, organization_id: str, first: date, last: date) -> set[tuple[str, str, date]]:
+        """(VPP, market, day) of every run on the days ``first`` … ``last``."""
+        r = st.settlement_runs
+        rows = self._c.execute(
+            sa.select(r.c.vpp_id, r.c.market, r.c.day)
+            .where(r.c.organization_id == organization_id, r.c.day >= first, r.c.day <= last)
+            .distinct()
+        )
+        return {(str(v), str(m), d) for v, m, d in rows}
 
     def supersede(self, run_id: str, by: str) -> None:
         r = st.settlement_runs

@@ -182,9 +182,7 @@ def load_vintages(
         column: _stored(uow, organization_id, ref, start, end, as_of)
         for column, ref in source.exogenous.items()
     }
-    return Vintages(
-        source, kind, start, end, as_of, stored_unit or "unknown", target, exogenous
-    )
+    return Vintages(source, kind, start, end, as_of, stored_unit or "unknown", target, exogenous)
 
 
 def load_history(
