@@ -11,6 +11,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 
 from openvpp.core.errors import ValidationFailed
@@ -99,32 +100,36 @@ def metered_by_interval(
     m, n = len(subjects), len(intervals)
     scheduled = np.zeros((m, n))
     metered = np.zeros((m, n))
-    covered = np.zeros((m, n))
-    missing = np.zeros((m, n), dtype=bool)
     if not rows or n == 0:
         return scheduled, metered, np.ones((m, n), dtype=bool)
     row_of = {s: i for i, s in enumerate(subjects)}
-    starts = [iv.start_utc for iv in intervals]
-    length = [iv.minutes for iv in intervals]
-    for resource, start, minutes, sched_mw, met_mw in rows:
-        i = row_of.get(resource)
-        if i is None:
-            continue
-        j = bisect_right(starts, start) - 1
-        if j < 0 or start + timedelta(minutes=minutes) > intervals[j].end_utc:
-            if j < 0 or start >= intervals[j].end_utc:
-                continue  # outside the day
-            raise ValidationFailed(
-                f"monitoring interval of {minutes} min at {start.isoformat()} does not nest "
-                f"in the {length[j]}-min settlement interval",
-                field="interval_min",
-            )
-        hours = minutes / 60
-        scheduled[i, j] += sched_mw * hours
-        covered[i, j] += minutes
-        if met_mw is None or not np.isfinite(met_mw):
-            missing[i, j] = True
-        else:
-            metered[i, j] += met_mw * hours
-    incomplete = missing | (covered < np.asarray(length)[None, :])
-    return scheduled, metered, incomplete
+    resource, start, minutes, sched_mw, met_mw = zip(*rows, strict=True)
+    i = np.array([row_of.get(r, -1) for r in resource], dtype=np.int64)
+    at = pd.DatetimeIndex(start).tz_convert("UTC").as_unit("us").asi8
+    edges = pd.DatetimeIndex([iv.start_utc for iv in intervals] + [intervals[-1].end_utc])
+    bounds = edges.tz_convert("UTC").as_unit("us").asi8
+    length = np.asarray(minutes, dtype=np.int64)
+    j = np.searchsorted(bounds, at, side="right") - 1
+    inside = (i >= 0) & (j >= 0) & (j < n)
+    ends = at + length * 60_000_000
+    spill = inside & (ends > bounds[np.minimum(j + 1, n)])
+    if spill.any():
+        k = int(np.flatnonzero(spill)[0])
+        raise ValidationFailed(
+            f"monitoring interval of {int(length[k])} min at {start[k].isoformat()} does not "
+            f"nest in the {intervals[int(j[k])].minutes}-min settlement interval",
+            field="interval_min",
+        )
+    i, j, length = i[inside], j[inside], length[inside]
+    hours = length / 60
+    sched = np.asarray(sched_mw, dtype=np.float64)[inside]
+    met = np.array([np.nan if v is None else v for v in met_mw], dtype=np.float64)[inside]
+    np.add.at(scheduled, (i, j), sched * hours)
+    readable = np.isfinite(met)
+    np.add.at(metered, (i[readable], j[readable]), met[readable] * hours[readable])
+    covered = np.zeros((m, n), dtype=np.int64)
+    np.add.at(covered, (i, j), length)
+    missing = np.zeros((m, n), dtype=bool)
+    missing[i[~readable], j[~readable]] = True
+    full = np.array([iv.minutes for iv in intervals], dtype=np.int64)
+    return scheduled, metered, missing | (covered < full[None, :])

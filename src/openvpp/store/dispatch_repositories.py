@@ -268,7 +268,5 @@ class MonitoringRepo:
                 m.c.interval_start < end,
             )
         )
-        return [
-            (r, s, int(mi), float(sc), None if me is None else float(me))
-            for r, s, mi, sc, me in rows
-        ]
+        # the column types deliver str, datetime, int and float already
+        return [tuple(row) for row in rows.all()]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
@@ -25,7 +26,51 @@ from openvpp.store import tables
 
 __all__ = ["LedgerRepo", "SettlementRepo"]
 
-_CHUNK = 5_000  # rows per INSERT statement (executemany)
+_CHUNK = 20_000  # rows per executemany
+_INTERVAL_COLUMNS = (
+    "run_id",
+    "resource_id",
+    "interval_start",
+    "interval_min",
+    "scheduled",
+    "metered",
+    "estimated",
+    *AMOUNT_COLUMNS,
+)
+_INTERVAL_PG_TYPES = (
+    "varchar",
+    "varchar",
+    "timestamptz",
+    "int4",
+    "int8",
+    "int8",
+    "bool",
+    *("int8" for _ in AMOUNT_COLUMNS),
+)
+
+# driver SQL from the constant column names above (no input reaches the text)
+_INSERT_INTERVALS = {
+    mark: f"INSERT INTO settlement_intervals ({', '.join(_INTERVAL_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join(mark for _ in _INTERVAL_COLUMNS)})"
+    for mark in ("?", "%s")
+}
+
+
+def _copy(
+    conn: Connection, columns: Sequence[str], types: Sequence[str], rows: Iterable[tuple[Any, ...]]
+) -> None:
+    """Binary COPY of ``rows`` into ``settlement_intervals``; driver errors become
+    SQLAlchemy's, like those of any statement."""
+    raw: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
+    statement = f"COPY settlement_intervals ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+    try:
+        with raw.cursor() as cur, cur.copy(statement) as copy:
+            copy.set_types(list(types))
+            write = copy.write_row
+            for row in rows:
+                write(row)
+    except psycopg.Error as exc:
+        raise sa.exc.DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
 
 
 def _run(row: RowMapping) -> SettlementRun:
@@ -51,28 +96,37 @@ class SettlementRepo:
             self._c.execute(st.settlement_runs.insert(), [values])
         except IntegrityError:
             raise DuplicateRun(f"{run.vpp_id} {run.market} {run.day} v{run.version}") from None
-        columns = {name: details.amounts[name].tolist() for name in AMOUNT_COLUMNS}
-        scheduled, metered = details.scheduled.tolist(), details.metered.tolist()
-        estimated, minutes = details.estimated.tolist(), details.minutes.tolist()
-        rows: list[dict[str, Any]] = []
-        for i in range(len(details)):
-            row = {
-                "run_id": run.id,
-                "resource_id": details.resource_ids[i],
-                "interval_start": details.starts[i],
-                "interval_min": minutes[i],
-                "scheduled": scheduled[i],
-                "metered": metered[i],
-                "estimated": estimated[i],
-            }
-            for name in AMOUNT_COLUMNS:
-                row[name] = columns[name][i]
-            rows.append(row)
-            if len(rows) == _CHUNK:
-                self._c.execute(st.settlement_intervals.insert(), rows)
-                rows = []
-        if rows:
-            self._c.execute(st.settlement_intervals.insert(), rows)
+        self._add_details(run.id, details)
+
+    def _add_details(self, run_id: str, details: IntervalDetails) -> None:
+        """The interval rows: binary COPY on PostgreSQL, a driver-level executemany elsewhere
+        (SQLAlchemy's per-row parameter handling would cost more than the inserts)."""
+        columns = [
+            details.minutes.tolist(),
+            details.scheduled.tolist(),
+            details.metered.tolist(),
+            details.estimated.tolist(),
+            *(details.amounts[name].tolist() for name in AMOUNT_COLUMNS),
+        ]
+        dialect = self._c.dialect
+        if dialect.name == "postgresql":
+            rows = zip(
+                [run_id] * len(details), details.resource_ids, details.starts, *columns,
+                strict=True,
+            )  # fmt: skip
+            _copy(self._c, _INTERVAL_COLUMNS, _INTERVAL_PG_TYPES, rows)
+            return
+        process = st.settlement_intervals.c.interval_start.type.dialect_impl(
+            dialect
+        ).bind_processor(dialect)
+        assert process is not None  # UTCDateTime always converts
+        starts = [process(s) for s in details.starts]
+        sql = _INSERT_INTERVALS["?" if dialect.name == "sqlite" else "%s"]
+        rows_list = list(
+            zip([run_id] * len(details), details.resource_ids, starts, *columns, strict=True)
+        )
+        for i in range(0, len(rows_list), _CHUNK):
+            self._c.exec_driver_sql(sql, rows_list[i : i + _CHUNK])
 
     def latest(
         self, organization_id: str, vpp_id: str, market: str, day: date
