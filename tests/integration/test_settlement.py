@@ -10,7 +10,9 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from typer.testing import CliRunner
 
+from openvpp.cli.main import app
 from openvpp.core.errors import NotFound, ValidationFailed
 from openvpp.runtime import Runtime
 from openvpp.runtime_settlement import SettlementScheduler
@@ -230,3 +232,20 @@ def test_the_job_kind_settles_days(runtime: Runtime) -> None:
     with pytest.raises(ValidationFailed) as bad:
         rt.jobs.submit(rt.uow(), book.admin, "settlement.calculate", {**params, "first_day": "x"})
     assert bad.value.field == "params.first_day"
+
+
+def test_the_cli_settles_days_with_a_progress_bar(cli_env: Runtime, seeded: Runtime) -> None:
+    rt = seeded
+    book = make_book(rt)
+    fill(rt, book, book.starts[8], "4", "25")  # 1 MWh x 25.00, fee 0.04
+    prices(rt, book, day_ahead=25.0, imbalance=25.0)
+    argv = ["settlement", "calculate", "--vpp", book.vpp, "--market", "EU-SDAC"]
+    done = CliRunner().invoke(app, [*argv, "--from", DAY.isoformat()])
+    assert done.exit_code == 0, done.output
+    assert "created" in done.output and "24.96 EUR" in done.output
+    again = CliRunner().invoke(app, [*argv, "--from", DAY.isoformat(), "--to", DAY.isoformat()])
+    assert again.exit_code == 0 and "unchanged" in again.output
+    wrong = CliRunner().invoke(app, [*argv, "--from", "2026-10-26"])
+    assert wrong.exit_code == 1 and "price of EU-SDAC" in wrong.output
+    backwards = CliRunner().invoke(app, [*argv, "--from", "2026-10-26", "--to", "2026-10-25"])
+    assert backwards.exit_code == 2

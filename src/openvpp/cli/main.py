@@ -21,6 +21,7 @@ from openvpp.cli.common import runtime as _runtime
 from openvpp.cli.exchange import exchange_app
 from openvpp.cli.forecast import forecast_app
 from openvpp.cli.market import market_app
+from openvpp.cli.settlement import app as settlement_app
 from openvpp.cli.simulate import simulate_command
 from openvpp.cli.telemetry_import import ingest_stream
 from openvpp.config import load_settings
@@ -55,6 +56,7 @@ app.add_typer(market_app, name="market")
 app.add_typer(exchange_app, name="exchange")
 app.add_typer(forecast_app, name="forecast")
 app.add_typer(ai_app, name="ai")
+app.add_typer(settlement_app, name="settlement")
 app.command("simulate")(simulate_command)
 
 

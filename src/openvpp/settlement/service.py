@@ -342,8 +342,9 @@ class SettlementService:
         fills = uow.dispatch.fills(organization_id, req.vpp_id, start, end)
         in_market = [f for f in fills if f[0] == market.code]
         elsewhere = [f for f in fills if f[0] != market.code]
-        traded = traded_by_interval(in_market, intervals, _period_of(self._markets()), units)
-        other = traded_by_interval(elsewhere, intervals, _period_of(self._markets()), units)
+        period_of = _period_of(self._markets())
+        traded = traded_by_interval(in_market, intervals, period_of, units)
+        other = traded_by_interval(elsewhere, intervals, period_of, units)
         position = traded.energy + other.energy
 
         rows = uow.monitoring.meter_rows(organization_id, req.vpp_id, start, end)
@@ -378,12 +379,14 @@ class SettlementService:
         intraday = {engine.INTRADAY: other.value} if other.fills else {}
         lines = {engine.DAY_AHEAD: lines.pop(engine.DAY_AHEAD), **intraday, **lines}
 
+        # a resource's interval without a complete reading: settled at its schedule too
+        res_metered = np.where(incomplete[1:], sched_mwh[1:], met_mwh[1:])
         res_lines: dict[str, IntArray] = {}
         if resources:
             res_lines = engine.settle_energy(
                 EnergyIntervals(
                     scheduled_mwh=sched_mwh[1:],
-                    metered_mwh=np.where(incomplete[1:], sched_mwh[1:], met_mwh[1:]),
+                    metered_mwh=res_metered,
                     day_ahead_price=da,
                     real_time_price=rt_long,
                     real_time_short_price=rt_short,
@@ -396,7 +399,7 @@ class SettlementService:
             vpp=(position, vpp_metered, estimated, lines),
             resource=(
                 units.energy(sched_mwh[1:], name="scheduled"),
-                units.energy(np.where(incomplete[1:], sched_mwh[1:], met_mwh[1:]), name="metered"),
+                units.energy(res_metered, name="metered"),
                 incomplete[1:],
                 res_lines,
             ),
