@@ -49,6 +49,16 @@ def test_calculate_read_and_balance(client: TestClient, seeded: Runtime) -> None
     ).json()
     assert resource["resource_id"] == "r-a" and len(resource["intervals"]) == 100
 
+    shares = client.get(f"{S}/records/{run['id']}/contribution", headers=viewer)
+    assert shares.status_code == 200, shares.text
+    c = shares.json()
+    assert c["method"] == "shapley" and [r["resource_id"] for r in c["resources"]] == ["r-a"]
+    assert sum(r["total_minor"] for r in c["resources"]) == run["total_minor"]
+    bad_method = client.get(
+        f"{S}/records/{run['id']}/contribution", headers=viewer, params={"method": "magic"}
+    )
+    assert bad_method.status_code == 422 and "method" in bad_method.text
+
     by_account = client.get(f"{S}/ledger/balances", headers=viewer).json()
     balances = {b["account"]: b["balance_minor"] for b in by_account}
     assert balances["asset:market_receivable"] == 1_973 and sum(balances.values()) == 0

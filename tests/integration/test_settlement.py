@@ -249,3 +249,34 @@ def test_the_cli_settles_days_with_a_progress_bar(cli_env: Runtime, seeded: Runt
     assert wrong.exit_code == 1 and "price of EU-SDAC" in wrong.output
     backwards = CliRunner().invoke(app, [*argv, "--from", "2026-10-26", "--to", "2026-10-25"])
     assert backwards.exit_code == 2
+
+
+def test_contribution_adds_up_to_the_run(runtime: Runtime) -> None:
+    rt = runtime
+    book = make_book(rt)
+    s = book.starts
+    # 3 MW sold at 60 in two quarter-hours; three resources share it, two deviate oppositely
+    for k in (50, 51):
+        fill(rt, book, s[k], "3", "60")
+        meter(rt, book, s[k], 3.0)  # the VPP's meter: on schedule (the deviations net out)
+        meter(rt, book, s[k], 1.4, scheduled_mw=1.0, resource="r-1")  # +0.1 MWh
+        meter(rt, book, s[k], 0.6, scheduled_mw=1.0, resource="r-2")  # -0.1 MWh
+        meter(rt, book, s[k], 1.0, scheduled_mw=1.0, resource="r-3")
+    prices(rt, book, day_ahead=60.0, imbalance=80.0)
+    [outcome] = rt.settlement.calculate(rt.uow(), book.org, request(book))
+    run = outcome.run
+    # 2 x 0.75 MWh x 60 = 90.00; fees 2 x 0.75 x 0.04 = 0.06 (0.03 each)
+    assert run.totals == {"day_ahead": 9_000, "imbalance": 0, "fee:EXCHANGE": -6}
+
+    _, shap = rt.settlement.contribution(rt.uow(readonly=True), book.org, run.id)
+    assert shap.method == "shapley" and shap.resource_ids == ["r-1", "r-2", "r-3"]
+    assert shap.market_revenue.tolist() == [3_000, 3_000, 3_000]
+    # r-1 is long 0.1 MWh x 2 at 80 (+16.00 alone), r-2 short as much (-16.00); the fee is
+    # shared by the coalitions' schedules: 2 cents each
+    assert shap.costs.tolist() == [1_598, -1_602, -2]
+    assert int(shap.total.sum()) == run.total
+    _, flat = rt.settlement.contribution(rt.uow(readonly=True), book.org, run.id, "pro_rata")
+    assert flat.method == "pro_rata" and flat.costs.tolist() == [-3, -3, 0]
+    assert int(flat.total.sum()) == run.total
+    with pytest.raises(NotFound):
+        rt.settlement.contribution(rt.uow(readonly=True), book.org, "nope")

@@ -179,6 +179,7 @@ POLICY: Final[dict[tuple[str, str], Access]] = {
     ("POST", f"{P}/settlement/calculate"): SETTLEMENT_WRITE,
     ("GET", f"{P}/settlement/records"): ANY_ROLE,
     ("GET", f"{P}/settlement/records/{{run_id}}"): ANY_ROLE,
+    ("GET", f"{P}/settlement/records/{{run_id}}/contribution"): ANY_ROLE,
     ("GET", f"{P}/settlement/ledger/balances"): ANY_ROLE,
 }
 

@@ -47,7 +47,9 @@ class SettlementRun:
     totals : line -> amount [minor units]; total : their sum; intervals : settlement intervals
     of the day (92, 96 or 100 quarter-hours); resources : resources with details;
     estimated_intervals : VPP intervals without a meter reading, settled at their schedule;
-    inputs : the sources and parameters the run read; superseded_by : the version that
+    inputs : the sources and parameters the run read; prices : the prices it applied per
+    interval [ticks of ``engine.PRICE_TICK``] (``day_ahead``, ``real_time``, and
+    ``real_time_short`` under dual pricing); superseded_by : the version that
     replaced it (a rerun on changed inputs).
     """
 
@@ -68,6 +70,7 @@ class SettlementRun:
     totals: dict[str, int]
     total: int
     inputs: dict[str, Any]
+    prices: dict[str, list[int]]
     superseded_by: str | None
     created_at: datetime
     created_by: str | None

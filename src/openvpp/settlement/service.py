@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from openvpp.audit.chain import AuditEvent
 from openvpp.core.clock import Clock
@@ -28,11 +29,17 @@ from openvpp.core.ids import new_id
 from openvpp.core.money import IntArray
 from openvpp.markets.calendar import DeliveryInterval, day_bounds, delivery_intervals
 from openvpp.markets.imbalance import align_to_grid
-from openvpp.markets.model import Market
+from openvpp.markets.model import Market, Settlement
 from openvpp.markets.presets import load_presets
 from openvpp.markets.records import SeriesKey
 from openvpp.ports import UnitOfWork
 from openvpp.settlement import engine
+from openvpp.settlement.contribution import (
+    MAX_SHAPLEY,
+    Contribution,
+    cost_shares,
+    market_revenue,
+)
 from openvpp.settlement.engine import EnergyIntervals
 from openvpp.settlement.ledger import JournalEntry, Posting, entries_for_lines
 from openvpp.settlement.positions import metered_by_interval, traded_by_interval
@@ -92,6 +99,7 @@ class _Day:
     resources: int
     input_hash: str
     inputs: dict[str, Any]
+    prices: dict[str, list[int]]
 
 
 class SettlementService:
@@ -201,6 +209,42 @@ class SettlementService:
                 raise NotFound(f"settlement run {run_id} not found", field="run_id")
             return run, uow.settlement.details(run_id, resource_id, limit, offset)
 
+    def contribution(
+        self,
+        uow: UnitOfWork,
+        organization_id: str,
+        run_id: str,
+        method: Literal["auto", "shapley", "pro_rata"] = "auto",
+    ) -> tuple[SettlementRun, Contribution]:
+        """Each resource's share of a run's result (:mod:`openvpp.settlement.contribution`):
+        market revenue at the VPP's realised prices, costs by exact Shapley values (``auto``:
+        up to :data:`MAX_SHAPLEY` resources) or in proportion to the deviations."""
+        with uow:
+            run = uow.settlement.get(organization_id, run_id)
+            if run is None:
+                raise NotFound(f"settlement run {run_id} not found", field="run_id")
+            rows = uow.settlement.details(run_id, None, (run.resources + 1) * run.intervals, 0)
+        if method == "shapley" and run.resources > MAX_SHAPLEY:
+            raise ValidationFailed(
+                f"exact Shapley values are offered up to {MAX_SHAPLEY} resources; this run has "
+                f"{run.resources}: use pro_rata",
+                field="method",
+            )
+        n, t = run.resources, run.intervals
+        frame = pd.DataFrame(rows)
+        vpp = frame[frame["resource_id"] == VPP_ROW]
+        res = frame[frame["resource_id"] != VPP_ROW]
+        ids = list(dict.fromkeys(res["resource_id"]))
+        sched = res["scheduled"].to_numpy(dtype=np.int64).reshape(n, t)
+        meter = res["metered"].to_numpy(dtype=np.int64).reshape(n, t)
+        value = vpp[list(_REVENUE_COLUMNS)].to_numpy(dtype=np.int64).sum(axis=1)
+        cost_total = int(vpp[list(_COST_COLUMNS)].to_numpy(dtype=np.int64).sum())
+        revenue = market_revenue(value, vpp["scheduled"].to_numpy(dtype=np.int64), sched)
+        use_shapley = method == "shapley" or (method == "auto" and n <= MAX_SHAPLEY)
+        game = _coalition_costs(run, sched, meter) if use_shapley and n else None
+        costs = cost_shares(cost_total, meter - sched, game)
+        return run, Contribution(ids, revenue, costs, "shapley" if game else "pro_rata")
+
     def balances(
         self,
         uow: UnitOfWork,
@@ -288,6 +332,7 @@ class SettlementService:
                 totals=totals,
                 total=sum(totals.values()),
                 inputs=data.inputs,
+                prices=data.prices,
                 superseded_by=None,
                 created_at=self._clock.now(),
                 created_by=uow.context.actor_id,
@@ -412,6 +457,12 @@ class SettlementService:
             "meter_rows": len(rows),
             "settlement": rules.model_dump(mode="json"),
         }
+        prices = {
+            "day_ahead": units.price(da).tolist(),
+            "real_time": units.price(rt_long).tolist(),
+        }
+        if rt_short is not None and rules.imbalance_pricing == "dual":
+            prices["real_time_short"] = units.price(rt_short).tolist()
         digest = hashlib.sha256()
         for array in (
             position,
@@ -435,6 +486,7 @@ class SettlementService:
             resources=len(resources),
             input_hash=digest.hexdigest(),
             inputs=inputs,
+            prices=prices,
         )
 
     def _prices(
@@ -491,6 +543,40 @@ class SettlementService:
             uow, organization_id, SeriesKey(code, area, req.real_time_product, "price"), intervals
         )
         return price, None
+
+
+_REVENUE_COLUMNS = (engine.DAY_AHEAD, engine.INTRADAY, engine.CFD)
+_COST_COLUMNS = (engine.IMBALANCE, engine.DEVIATION, "fees")
+
+
+def _coalition_costs(
+    run: SettlementRun, sched: IntArray, meter: IntArray
+) -> Callable[[NDArray[np.int64]], IntArray]:
+    """The costs (imbalance, deviation penalty, fees) of each coalition of a membership matrix,
+    settled alone under the run's own rules and prices."""
+    rules = Settlement.model_validate(run.inputs["settlement"])
+    tick, step = float(engine.PRICE_TICK), float(rules.energy_step_mwh)
+    da = np.asarray(run.prices["day_ahead"], dtype=np.float64) * tick
+    rt = np.asarray(run.prices["real_time"], dtype=np.float64) * tick
+    short = run.prices.get("real_time_short")
+    rt_short = None if short is None else np.asarray(short, dtype=np.float64) * tick
+
+    def costs(members: NDArray[np.int64]) -> IntArray:
+        lines = engine.settle_energy(
+            EnergyIntervals(
+                scheduled_mwh=(members @ sched) * step,
+                metered_mwh=(members @ meter) * step,
+                day_ahead_price=da,
+                real_time_price=rt,
+                real_time_short_price=rt_short,
+            ),
+            rules,
+        )
+        lines.pop(engine.DAY_AHEAD)
+        out: IntArray = engine.total(lines).sum(axis=1)
+        return out
+
+    return costs
 
 
 def _settling_market(codes: set[str], markets: Mapping[str, Market]) -> str:

@@ -79,6 +79,7 @@ def _run(row: RowMapping) -> SettlementRun:
     data["energy_step_mwh"] = Decimal(data["energy_step_mwh"])
     data["totals"] = {k: int(v) for k, v in data["totals"].items()}
     data["total"] = int(data["total"])
+    data["prices"] = {k: [int(x) for x in v] for k, v in data["prices"].items()}
     return SettlementRun(**data)
 
 

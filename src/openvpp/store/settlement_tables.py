@@ -34,6 +34,7 @@ settlement_runs = sa.Table(
     sa.Column("totals", JSONText(), nullable=False),  # line -> minor units
     sa.Column("total", BIG, nullable=False),
     sa.Column("inputs", JSONText(), nullable=False),  # sources and parameters of the run
+    sa.Column("prices", JSONText(), nullable=False),  # the prices applied, in ticks
     sa.Column("superseded_by", ID, nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("created_by", sa.String(64), nullable=True),

@@ -14,7 +14,9 @@ from openvpp.api.schemas.settlement import (
     BalanceOut,
     CalculatedOut,
     CalculateIn,
+    ContributionOut,
     IntervalOut,
+    ResourceContributionOut,
     RunDetailOut,
     RunOut,
 )
@@ -83,6 +85,41 @@ async def record(
         run=RunOut.of(run),
         resource_id=resource_id,
         intervals=[IntervalOut.of(r, run) for r in rows],
+    )
+
+
+@router.get(
+    "/records/{run_id}/contribution",
+    summary="Each resource's share of a run's result",
+    description="Market revenue at the VPP's realised price of each interval; costs (imbalance, "
+    "deviation penalty, fees) by exact Shapley values of the coalitions' costs (`auto`: up to "
+    "16 resources) or in proportion to the deviations (`pro_rata`). Adds up to the run's "
+    "total exactly.",
+)
+async def contribution(
+    run_id: str,
+    rt: RuntimeDep,
+    uow: ReadUow,
+    principal: PrincipalDep,
+    method: Literal["auto", "shapley", "pro_rata"] = "auto",
+) -> ContributionOut:
+    run, c = await blocking(
+        rt.settlement.contribution, uow, principal.organization_id, run_id, method
+    )
+    unit = run.minor_unit
+    return ContributionOut(
+        run=RunOut.of(run),
+        method="shapley" if c.method == "shapley" else "pro_rata",
+        resources=[
+            ResourceContributionOut(
+                resource_id=rid,
+                market_revenue=int(c.market_revenue[i]) * unit,
+                costs=int(c.costs[i]) * unit,
+                total=int(c.total[i]) * unit,
+                total_minor=int(c.total[i]),
+            )
+            for i, rid in enumerate(c.resource_ids)
+        ],
     )
 
 

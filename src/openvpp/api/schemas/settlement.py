@@ -149,3 +149,17 @@ class BalanceOut(Out):
     period: date | None
     currency: str
     balance_minor: int = Field(description="debit positive, credit negative")
+
+
+class ResourceContributionOut(Out):
+    resource_id: str
+    market_revenue: Decimal
+    costs: Decimal
+    total: Decimal
+    total_minor: int
+
+
+class ContributionOut(Out):
+    run: RunOut
+    method: Literal["shapley", "pro_rata"]
+    resources: list[ResourceContributionOut]

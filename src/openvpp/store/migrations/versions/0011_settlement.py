@@ -57,6 +57,7 @@ def upgrade() -> None:
         sa.Column("totals", JSONText(), nullable=False),
         sa.Column("total", BIG, nullable=False),
         sa.Column("inputs", JSONText(), nullable=False),
+        sa.Column("prices", JSONText(), nullable=False),
         sa.Column("superseded_by", ID, nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("created_by", sa.String(length=64), nullable=True),
