@@ -536,7 +536,13 @@ class DispatchRepository(Protocol):
 class MonitoringRepository(Protocol):
     def upsert(self, records: Sequence[MonitoringRecord]) -> list[bool]: ...
     def meter_rows(
-        self, organization_id: str, vpp_id: str, start: datetime, end: datetime
+        self,
+        organization_id: str,
+        vpp_id: str,
+        start: datetime,
+        end: datetime,
+        *,
+        vpp_only: bool = False,
     ) -> list[MeterRow]: ...
     def monitored(
         self, organization_id: str, vpp_id: str, starts: Sequence[datetime]

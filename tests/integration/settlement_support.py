@@ -58,6 +58,7 @@ def fill(
     *,
     side: str = "sell",
     market: str = "EU-SDAC",
+    product: str = "QH",
 ) -> None:
     now = rt.clock.now()
     with rt.uow() as uow:
@@ -72,7 +73,7 @@ def fill(
                 venue_order_id="v",
                 client_order_id="c",
                 market=market,
-                product="QH",
+                product=product,
                 delivery_start=start,
                 side=side,
                 price=Decimal(price),
@@ -211,3 +212,24 @@ def bulk_day(rt: Runtime, book: Book, starts: list[datetime], resources: int, se
         if fills:
             conn.execute(tables.trading_fills.insert(), fills)
         conn.execute(loop_tables.monitoring_records.insert(), meters)
+
+
+def vpp_load_history(
+    rt: Runtime, book: Book, market_zone: str, first: date, last: date, load_mw: float
+) -> None:
+    """The VPP's own meter rows, a flat consumption of ``load_mw`` every quarter-hour of the
+    local days ``first`` … ``last``."""
+    now = rt.clock.now()
+    start = pd.Timestamp(first).tz_localize(market_zone).tz_convert("UTC")
+    end = pd.Timestamp(last + timedelta(days=1)).tz_localize(market_zone).tz_convert("UTC")
+    rows = [
+        {
+            "id": new_id(), "organization_id": book.org, "vpp_id": book.vpp, "resource_id": "",
+            "interval_start": t.to_pydatetime(), "interval_min": 15, "scheduled_mw": 0.0,
+            "metered_mw": -load_mw, "deviation_mw": None, "deviation_mwh": None,
+            "coverage": 1.0, "severity": None, "created_at": now,
+        }
+        for t in pd.date_range(start, end, freq="15min", inclusive="left")
+    ]  # fmt: skip
+    with rt.engine.begin() as conn:
+        conn.execute(loop_tables.monitoring_records.insert(), rows)

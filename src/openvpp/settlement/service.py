@@ -40,6 +40,7 @@ from openvpp.settlement.contribution import (
     cost_shares,
     market_revenue,
 )
+from openvpp.settlement.demand_response import settle_response_day
 from openvpp.settlement.engine import EnergyIntervals
 from openvpp.settlement.ledger import JournalEntry, Posting, entries_for_lines
 from openvpp.settlement.positions import metered_by_interval, traded_by_interval
@@ -380,6 +381,8 @@ class SettlementService:
         day: date,
     ) -> _Day:
         rules = market.settlement
+        if rules.baseline is not None:
+            return self._compute_response(uow, organization_id, req, market, area, day)
         units = engine.units_for(rules)
         intervals = delivery_intervals(market, day)
         start, end = day_bounds(day, market.time_zone)
@@ -487,6 +490,79 @@ class SettlementService:
             input_hash=digest.hexdigest(),
             inputs=inputs,
             prices=prices,
+        )
+
+    def _compute_response(
+        self,
+        uow: UnitOfWork,
+        organization_id: str,
+        req: CalculateRequest,
+        market: Market,
+        area: str,
+        day: date,
+    ) -> _Day:
+        """A demand-response market's day (:mod:`openvpp.settlement.demand_response`)."""
+        rules = market.settlement
+        assert rules.baseline is not None
+        intervals = delivery_intervals(market, day)
+        start, end = day_bounds(day, market.time_zone)
+        history_start = start - timedelta(days=rules.baseline.lookback_days + 1)
+        fills = [
+            f
+            for f in uow.dispatch.fills(organization_id, req.vpp_id, start, end)
+            if f[0] == market.code
+        ]
+        history = uow.monitoring.meter_rows(
+            organization_id, req.vpp_id, history_start, end, vpp_only=True
+        )
+        zone = ZoneInfo(market.time_zone)
+        excluded = frozenset(
+            d.astimezone(zone).date()
+            for vpp_id, code, d in uow.settlement.fill_days(organization_id, history_start, start)
+            if vpp_id == req.vpp_id and code == market.code
+        )
+        result = settle_response_day(
+            fills,
+            history,
+            intervals,
+            market,
+            excluded_days=excluded,
+            period_of=_period_of(self._markets()),
+        )
+        n = len(intervals)
+        empty = np.zeros((0, n), dtype=np.int64)
+        details = _details(
+            intervals,
+            [],
+            vpp=(result.award, result.response, result.estimated, result.lines),
+            resource=(empty, empty, np.zeros((0, n), dtype=bool), {}),
+        )
+        inputs = {
+            "area": area,
+            "awards": {"market": market.code, "fills": len(fills)},
+            "baseline": {
+                "method": rules.baseline.method.value,
+                "days": [d.isoformat() for d in result.baseline_days],
+                "adjustment": result.adjustment,
+                "excluded_event_days": sorted(d.isoformat() for d in excluded),
+            },
+            "meter_rows": len(history),
+            "settlement": rules.model_dump(mode="json"),
+            "penalty": None if market.penalty is None else market.penalty.model_dump(mode="json"),
+        }
+        digest = hashlib.sha256()
+        for array in (result.award, result.response, result.price, result.estimated):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(repr(sorted(inputs.items())).encode())
+        return _Day(
+            intervals=intervals,
+            lines=result.lines,
+            details=details,
+            estimated=int(result.estimated.sum()),
+            resources=0,
+            input_hash=digest.hexdigest(),
+            inputs=inputs,
+            prices={"response": result.price.tolist()},
         )
 
     def _prices(

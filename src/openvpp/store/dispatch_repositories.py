@@ -249,10 +249,17 @@ class MonitoringRepo:
         ]
 
     def meter_rows(
-        self, organization_id: str, vpp_id: str, start: datetime, end: datetime
+        self,
+        organization_id: str,
+        vpp_id: str,
+        start: datetime,
+        end: datetime,
+        *,
+        vpp_only: bool = False,
     ) -> list[MeterRow]:
         """The VPP's monitoring rows starting in ``[start, end)``: resource id (``""`` for the
-        VPP), interval start, length [min], scheduled and metered power [MW]."""
+        VPP), interval start, length [min], scheduled and metered power [MW]; ``vpp_only``:
+        the VPP's own rows only."""
         m = lt.monitoring_records
         rows = self._c.execute(
             sa.select(
@@ -266,6 +273,7 @@ class MonitoringRepo:
                 m.c.vpp_id == vpp_id,
                 m.c.interval_start >= start,
                 m.c.interval_start < end,
+                *((m.c.resource_id == "",) if vpp_only else ()),
             )
         )
         # the column types deliver str, datetime, int and float already
