@@ -27,7 +27,7 @@ index), so the contributions add up to the run's total exactly.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from math import factorial
@@ -36,10 +36,16 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from openvpp.core.money import IntArray
+from openvpp.markets.model import Settlement
+from openvpp.settlement import engine
+from openvpp.settlement.engine import EnergyIntervals
 
 __all__ = [
+    "COST_COLUMNS",
     "MAX_SHAPLEY",
+    "REVENUE_COLUMNS",
     "Contribution",
+    "coalition_costs",
     "coalition_matrix",
     "cost_shares",
     "largest_remainder",
@@ -184,3 +190,36 @@ def cost_shares(
         for i, p in enumerate(phi)
     ]
     return largest_remainder(actual_total, shares)
+
+
+REVENUE_COLUMNS = (engine.DAY_AHEAD, engine.INTRADAY, engine.CFD)
+COST_COLUMNS = (engine.IMBALANCE, engine.DEVIATION, "fees")
+
+
+def coalition_costs(
+    rules: Settlement, prices: Mapping[str, list[int]], sched: IntArray, meter: IntArray
+) -> Callable[[NDArray[np.int64]], IntArray]:
+    """The costs (imbalance, deviation penalty, fees) of each coalition of a membership matrix,
+    settled alone under ``rules`` and a run's ``prices`` [ticks of ``engine.PRICE_TICK``]."""
+    tick, step = float(engine.PRICE_TICK), float(rules.energy_step_mwh)
+    da = np.asarray(prices["day_ahead"], dtype=np.float64) * tick
+    rt = np.asarray(prices["real_time"], dtype=np.float64) * tick
+    short = prices.get("real_time_short")
+    rt_short = None if short is None else np.asarray(short, dtype=np.float64) * tick
+
+    def costs(members: NDArray[np.int64]) -> IntArray:
+        lines = engine.settle_energy(
+            EnergyIntervals(
+                scheduled_mwh=(members @ sched) * step,
+                metered_mwh=(members @ meter) * step,
+                day_ahead_price=da,
+                real_time_price=rt,
+                real_time_short_price=rt_short,
+            ),
+            rules,
+        )
+        lines.pop(engine.DAY_AHEAD)
+        out: IntArray = engine.total(lines).sum(axis=1)
+        return out
+
+    return costs
