@@ -582,6 +582,7 @@ class SettlementRepository(Protocol):
     def details(
         self, run_id: str, resource_id: str | None, limit: int, offset: int
     ) -> list[dict[str, Any]]: ...
+    def delivery(self, run_ids: Sequence[str]) -> dict[str, tuple[int, int, int, int]]: ...
 
 
 class LedgerRepository(Protocol):

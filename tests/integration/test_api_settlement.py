@@ -6,12 +6,16 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from openvpp.demo.park import seed_park
 from openvpp.runtime import Runtime
 from openvpp.settlement.records import RunFilter
+from openvpp.settlement.service import CalculateRequest
 from tests.integration.settlement_support import DAY, fill, make_book, meter, prices
+from tests.integration.test_dispatch_loop import battery
 from tests.support import bearer, demo, other_org_operator
 
 S = "/api/vpp/settlement"
+A = "/api/vpp/analysis"
 
 
 def test_calculate_read_and_balance(client: TestClient, seeded: Runtime) -> None:
@@ -96,3 +100,50 @@ def test_bad_requests_name_the_field(client: TestClient, seeded: Runtime) -> Non
     assert bad.status_code == 422
     with seeded.uow(readonly=True) as uow:
         assert uow.settlement.page(book.org, RunFilter(), 10, 0) == []  # nothing half-written
+
+
+def test_revenue_and_performance_analysis(client: TestClient, seeded: Runtime) -> None:
+    rt = seeded
+    book = make_book(rt)
+    org = book.org
+    admin = book.admin
+    seed_park(rt, admin, rt.clock.now())
+    bat = battery(rt, admin, "Analysis battery")
+    s = book.starts
+    fill(rt, book, s[40], "2", "50")  # 0.5 MWh sold: 25.00
+    meter(rt, book, s[40], 1.8)  # 0.05 MWh short at 80: -4.00
+    meter(rt, book, s[40], 1.8, scheduled_mw=2.0, resource=bat)
+    prices(rt, book, day_ahead=50.0, imbalance=80.0)
+    [out] = rt.settlement.calculate(rt.uow(), org, CalculateRequest(book.vpp, "EU-SDAC", DAY, DAY))
+    assert out.run.total == 2_500 - 400 - 2
+    viewer = bearer(client, demo("viewer"))
+    days = {"first_day": str(DAY), "last_day": str(DAY)}
+
+    by_day = client.get(f"{A}/revenue", headers=viewer, params=days)
+    assert by_day.status_code == 200, by_day.text
+    assert by_day.json() == [
+        {
+            "group": {"day": str(DAY), "currency": "EUR"},
+            "currency": "EUR",
+            "revenue_minor": 2_500,
+            "costs_minor": -402,
+            "pnl_minor": 2_098,
+        }
+    ]
+    typed = client.get(
+        f"{A}/revenue", headers=viewer, params={**days, "by": "resource_type,vpp"}
+    ).json()
+    assert [(r["group"]["resource_type"], r["pnl_minor"]) for r in typed] == [("battery", 2_098)]
+    unknown = client.get(f"{A}/revenue", headers=viewer, params={**days, "by": "day,hour"})
+    assert unknown.status_code == 422 and "hour" in unknown.text
+    backwards = client.get(
+        f"{A}/revenue", headers=viewer, params={"first_day": str(DAY), "last_day": "2026-10-01"}
+    )
+    assert backwards.status_code == 422 and "last_day" in backwards.text
+
+    perf = client.get(f"{A}/performance", headers=viewer, params={**days, "vpp_id": book.vpp})
+    assert perf.status_code == 200
+    [p] = perf.json()
+    assert p["scheduled_mwh"] == "0.500" and p["metered_mwh"] == "0.450"
+    assert p["deviation_share"] == 0.1 and p["estimated_intervals"] == 99
+    assert p["pnl"] == "20.98" and p["pnl_per_mwh"] == "41.9600"

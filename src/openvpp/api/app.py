@@ -22,6 +22,7 @@ from openvpp.api.middleware import RequestMiddleware
 from openvpp.api.policy import API_PREFIX
 from openvpp.api.routes import (
     ai,
+    analysis,
     audit,
     auth,
     autobid,
@@ -86,6 +87,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     dispatch.router,
     autobid.router,
     settlement.router,
+    analysis.router,
 )
 
 

@@ -181,6 +181,9 @@ POLICY: Final[dict[tuple[str, str], Access]] = {
     ("GET", f"{P}/settlement/records/{{run_id}}"): ANY_ROLE,
     ("GET", f"{P}/settlement/records/{{run_id}}/contribution"): ANY_ROLE,
     ("GET", f"{P}/settlement/ledger/balances"): ANY_ROLE,
+    # analysis of settled runs
+    ("GET", f"{P}/analysis/revenue"): ANY_ROLE,
+    ("GET", f"{P}/analysis/performance"): ANY_ROLE,
 }
 
 

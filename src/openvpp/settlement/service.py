@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -28,6 +29,7 @@ from openvpp.markets.calendar import day_bounds
 from openvpp.markets.model import Market, Settlement
 from openvpp.markets.presets import load_presets
 from openvpp.ports import UnitOfWork
+from openvpp.settlement.analysis import classify, pnl_table, run_lines
 from openvpp.settlement.contribution import (
     COST_COLUMNS,
     MAX_SHAPLEY,
@@ -206,6 +208,114 @@ class SettlementService:
         )
         costs = cost_shares(cost_total, meter - sched, game)
         return run, Contribution(ids, revenue, costs, "shapley" if game else "pro_rata")
+
+    def revenue(
+        self,
+        uow: UnitOfWork,
+        organization_id: str,
+        *,
+        first: date,
+        last: date,
+        by: Sequence[str],
+        vpp_id: str | None = None,
+    ) -> pd.DataFrame:
+        """Revenue, costs and P&L of the latest runs of ``first`` … ``last`` [minor units]
+        grouped ``by`` (:data:`openvpp.settlement.analysis.GROUPS`); by ``resource`` or
+        ``resource_type`` through each run's contribution (``auto``)."""
+        runs = self._runs_between(uow, organization_id, first, last, vpp_id)
+        if not {"resource", "resource_type"} & set(by):
+            return pnl_table(run_lines(runs), by)
+        rows: list[tuple[Any, ...]] = []
+        for run in runs:
+            base = (run.id, run.vpp_id, run.market, run.currency, run.day)
+            if run.resources == 0:
+                for line, amount in run.totals.items():
+                    rows.append((*base, VPP_ROW, classify(line), amount))
+                continue
+            _, c = self.contribution(uow, organization_id, run.id)
+            for i, rid in enumerate(c.resource_ids):
+                rows.append((*base, rid, "revenue", int(c.market_revenue[i])))
+                rows.append((*base, rid, "costs", int(c.costs[i])))
+        columns = ["run_id", "vpp", "market", "currency", "day", "resource", "kind", "amount"]
+        frame = pd.DataFrame(rows, columns=columns)
+        ids = sorted({r for r in frame["resource"] if r})
+        with uow:
+            types = {
+                rid: r.resource_type.value
+                for rid in ids
+                if (r := uow.resources.get(organization_id, rid)) is not None
+            }
+        frame["resource_type"] = [
+            "vpp" if not r else types.get(r, "unknown") for r in frame["resource"]
+        ]
+        frame["amount"] = frame["amount"].astype("int64")
+        return pnl_table(frame, by)
+
+    def performance(
+        self,
+        uow: UnitOfWork,
+        organization_id: str,
+        *,
+        first: date,
+        last: date,
+        vpp_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Per latest run: energy scheduled and metered, absolute deviation and its share of
+        the schedule, estimated intervals, P&L and P&L per MWh scheduled."""
+        runs = self._runs_between(uow, organization_id, first, last, vpp_id)
+        with uow:
+            delivery = uow.settlement.delivery([r.id for r in runs])
+        out = []
+        for run in runs:
+            sched_abs, dev_abs, sched, met = delivery.get(run.id, (0, 0, 0, 0))
+            step = run.energy_step_mwh
+            out.append(
+                {
+                    "run_id": run.id,
+                    "vpp_id": run.vpp_id,
+                    "market": run.market,
+                    "day": run.day,
+                    "currency": run.currency,
+                    "scheduled_mwh": sched * step,
+                    "metered_mwh": met * step,
+                    "scheduled_abs_mwh": sched_abs * step,
+                    "deviation_abs_mwh": dev_abs * step,
+                    "deviation_share": (None if not sched_abs else round(dev_abs / sched_abs, 6)),
+                    "estimated_intervals": run.estimated_intervals,
+                    "intervals": run.intervals,
+                    "pnl": run.total * run.minor_unit,
+                    "pnl_per_mwh": (
+                        None
+                        if not sched_abs
+                        else (run.total * run.minor_unit / (sched_abs * step)).quantize(
+                            Decimal("0.0001")
+                        )
+                    ),
+                }
+            )
+        return out
+
+    MAX_ANALYSED_RUNS = 5_000
+
+    def _runs_between(
+        self,
+        uow: UnitOfWork,
+        organization_id: str,
+        first: date,
+        last: date,
+        vpp_id: str | None,
+    ) -> list[SettlementRun]:
+        if last < first:
+            raise ValidationFailed("last_day must not be before first_day", field="last_day")
+        f = RunFilter(vpp_id=vpp_id, first_day=first, last_day=last)
+        with uow:
+            runs = uow.settlement.page(organization_id, f, self.MAX_ANALYSED_RUNS + 1, 0)
+        if len(runs) > self.MAX_ANALYSED_RUNS:
+            raise ValidationFailed(
+                f"more than {self.MAX_ANALYSED_RUNS} runs in the range; narrow it",
+                field="first_day",
+            )
+        return sorted(runs, key=lambda r: (r.day, r.vpp_id, r.market))
 
     def balances(
         self,

@@ -212,6 +212,27 @@ class SettlementRepo:
         rows = self._c.execute(query.limit(limit).offset(offset)).mappings()
         return [_run(row) for row in rows]
 
+    def delivery(self, run_ids: Sequence[str]) -> dict[str, tuple[int, int, int, int]]:
+        """Per run, from the VPP's interval rows [energy steps]: the sum of absolute schedules,
+        of absolute deviations (metered - scheduled), the scheduled and the metered sums."""
+        d = st.settlement_intervals
+        out: dict[str, tuple[int, int, int, int]] = {}
+        for i in range(0, len(run_ids), 500):
+            rows = self._c.execute(
+                sa.select(
+                    d.c.run_id,
+                    sa.func.sum(sa.func.abs(d.c.scheduled)),
+                    sa.func.sum(sa.func.abs(d.c.metered - d.c.scheduled)),
+                    sa.func.sum(d.c.scheduled),
+                    sa.func.sum(d.c.metered),
+                )
+                .where(d.c.run_id.in_(run_ids[i : i + 500]), d.c.resource_id == "")
+                .group_by(d.c.run_id)
+            )
+            for run_id, a, b, c, e in rows:
+                out[str(run_id)] = (int(a or 0), int(b or 0), int(c or 0), int(e or 0))
+        return out
+
     def details(
         self, run_id: str, resource_id: str | None, limit: int, offset: int
     ) -> list[dict[str, Any]]:

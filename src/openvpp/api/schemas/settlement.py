@@ -163,3 +163,40 @@ class ContributionOut(Out):
     run: RunOut
     method: Literal["shapley", "pro_rata"]
     resources: list[ResourceContributionOut]
+
+
+class RevenueRowOut(Out):
+    group: dict[str, str] = Field(
+        description="the group's keys, e.g. {'day': ..., 'currency': ...}"
+    )
+    currency: str
+    revenue_minor: int
+    costs_minor: int
+    pnl_minor: int
+
+    @classmethod
+    def of(cls, row: dict[str, Any], keys: list[str]) -> RevenueRowOut:
+        return cls(
+            group={k: str(row[k]) for k in dict.fromkeys([*keys, "currency"])},
+            currency=str(row["currency"]),
+            revenue_minor=int(row["revenue"]),
+            costs_minor=int(row["costs"]),
+            pnl_minor=int(row["pnl"]),
+        )
+
+
+class PerformanceOut(Out):
+    run_id: str
+    vpp_id: str
+    market: str
+    day: date
+    currency: str
+    scheduled_mwh: Decimal
+    metered_mwh: Decimal
+    scheduled_abs_mwh: Decimal
+    deviation_abs_mwh: Decimal
+    deviation_share: float | None = Field(description="absolute deviation / absolute schedule")
+    estimated_intervals: int
+    intervals: int
+    pnl: Decimal
+    pnl_per_mwh: Decimal | None
