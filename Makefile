@@ -4,9 +4,19 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench clean system-libs
 
-$(STAMP): pyproject.toml constraints.txt
+# WeasyPrint (PDF reports) needs Pango and HarfBuzz's subsetter from the system: installed
+# with apt when missing (as root, else through sudo).
+SYSTEM_LIBS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
+system-libs:
+	@$(PYTHON) -c "import ctypes.util as u, sys; sys.exit(0 if all(u.find_library(n) for n in ('pango-1.0', 'pangoft2-1.0', 'harfbuzz-subset')) else 1)" \
+	|| { echo "installing $(SYSTEM_LIBS) (WeasyPrint)"; \
+	     SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	     $$SUDO apt-get install -y --no-install-recommends $(SYSTEM_LIBS) >/dev/null 2>&1 \
+	     || { $$SUDO apt-get update >/dev/null 2>&1 && $$SUDO apt-get install -y --no-install-recommends $(SYSTEM_LIBS) >/dev/null; }; }
+
+$(STAMP): pyproject.toml constraints.txt | system-libs
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip==25.3"
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'

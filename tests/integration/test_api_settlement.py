@@ -4,6 +4,11 @@ between organizations."""
 
 from __future__ import annotations
 
+import csv
+import io
+
+import openpyxl
+import pypdf
 from fastapi.testclient import TestClient
 
 from openvpp.demo.park import seed_park
@@ -147,3 +152,35 @@ def test_revenue_and_performance_analysis(client: TestClient, seeded: Runtime) -
     assert p["scheduled_mwh"] == "0.500" and p["metered_mwh"] == "0.450"
     assert p["deviation_share"] == 0.1 and p["estimated_intervals"] == 99
     assert p["pnl"] == "20.98" and p["pnl_per_mwh"] == "41.9600"
+
+
+def test_reports_in_every_format(client: TestClient, seeded: Runtime) -> None:
+    rt = seeded
+    book = make_book(rt)
+    fill(rt, book, book.starts[40], "2", "50")  # 25.00
+    meter(rt, book, book.starts[40], 1.8)  # -4.00
+    prices(rt, book, day_ahead=50.0, imbalance=80.0)
+    rt.settlement.calculate(rt.uow(), book.org, CalculateRequest(book.vpp, "EU-SDAC", DAY, DAY))
+    viewer = bearer(client, demo("viewer"))
+    days = {"first_day": str(DAY), "last_day": str(DAY)}
+
+    def get(fmt: str) -> bytes:
+        r = client.get("/api/vpp/reports/generate", headers=viewer, params={**days, "format": fmt})
+        assert r.status_code == 200, r.text
+        assert f"settlement_{DAY}_{DAY}.{fmt}" in r.headers["content-disposition"]
+        return r.content
+
+    rows = list(csv.DictReader(io.StringIO(get("csv").decode())))
+    assert [(r["day"], r["market"], r["pnl"]) for r in rows] == [(str(DAY), "EU-SDAC", "20.98")]
+    book_ = openpyxl.load_workbook(io.BytesIO(get("xlsx")))
+    assert book_.sheetnames == ["Summary", "Daily", "Markets", "Resource types", "Performance"]
+    summary = list(book_["Summary"].iter_rows(values_only=True))
+    assert summary[0] == ("currency", "revenue", "costs", "pnl")
+    assert summary[1][0] == "EUR" and float(summary[1][3]) == 20.98
+    assert book_["Daily"]._charts  # the P&L chart
+    page = get("html").decode()
+    assert "data:image/png;base64," in page and "20.98" in page
+    text = "".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(get("pdf"))).pages)
+    assert "Settlement report" in text and "20.98" in text
+    bad = client.get("/api/vpp/reports/generate", headers=viewer, params={**days, "format": "doc"})
+    assert bad.status_code == 422 and "format" in bad.text

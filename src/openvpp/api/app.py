@@ -88,6 +88,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     autobid.router,
     settlement.router,
     analysis.router,
+    analysis.reports,
 )
 
 

@@ -184,6 +184,7 @@ POLICY: Final[dict[tuple[str, str], Access]] = {
     # analysis of settled runs
     ("GET", f"{P}/analysis/revenue"): ANY_ROLE,
     ("GET", f"{P}/analysis/performance"): ANY_ROLE,
+    ("GET", f"{P}/reports/generate"): ANY_ROLE,
 }
 
 

@@ -47,6 +47,7 @@ from openvpp.settlement.records import (
     RunFilter,
     SettlementRun,
 )
+from openvpp.settlement.reports import Format, ReportData, render
 
 __all__ = ["MAX_DAYS", "CalculateRequest", "RunOutcome", "SettlementService"]
 
@@ -294,6 +295,46 @@ class SettlementService:
                 }
             )
         return out
+
+    def report(
+        self,
+        uow: UnitOfWork,
+        organization_id: str,
+        *,
+        first: date,
+        last: date,
+        fmt: Format,
+        vpp_id: str | None = None,
+    ) -> tuple[bytes, str, str]:
+        """The period's settlement report (:mod:`openvpp.settlement.reports`): bytes, media
+        type, file name."""
+        runs = self._runs_between(uow, organization_id, first, last, vpp_id)
+        units = {r.currency: r.minor_unit for r in runs}
+        lines = run_lines(runs)
+        data = ReportData(
+            title="Settlement report" + (f" of VPP {vpp_id}" if vpp_id else ""),
+            first_day=first,
+            last_day=last,
+            daily=pnl_table(lines, ["day", "vpp", "market"]),
+            markets=pnl_table(lines, ["market"]),
+            resource_types=self.revenue(
+                uow, organization_id, first=first, last=last, by=["resource_type"], vpp_id=vpp_id
+            ),
+            performance=[
+                {k: v for k, v in p.items() if k != "run_id"}
+                for p in self.performance(
+                    uow, organization_id, first=first, last=last, vpp_id=vpp_id
+                )
+            ],
+            minor_units=units,
+            notes=[
+                f"{len(runs)} settlement runs (latest versions); amounts in each run's currency.",
+                "Revenue: day-ahead, intraday, contracts for difference, demand response. "
+                "Costs: imbalance, penalties, fees. Per resource type through each run's "
+                "contribution.",
+            ],
+        )
+        return render(data, fmt)
 
     MAX_ANALYSED_RUNS = 5_000
 

@@ -3,9 +3,9 @@ market, resource or resource type, and delivery performance (docs/settlement.md)
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from openvpp.api.deps import PrincipalDep, ReadUow, RuntimeDep, blocking
 from openvpp.api.policy import API_PREFIX
@@ -13,8 +13,10 @@ from openvpp.api.schemas.common import IsoDay
 from openvpp.api.schemas.settlement import PerformanceOut, RevenueRowOut
 from openvpp.core.errors import ValidationFailed
 from openvpp.settlement.analysis import GROUPS
+from openvpp.settlement.reports import FORMATS
 
 router = APIRouter(prefix=f"{API_PREFIX}/analysis", tags=["analysis"])
+reports = APIRouter(prefix=f"{API_PREFIX}/reports", tags=["analysis"])
 
 By = Annotated[
     str,
@@ -78,3 +80,34 @@ async def performance(
         vpp_id=vpp_id,
     )
     return [PerformanceOut(**r) for r in rows]
+
+
+@reports.get(
+    "/generate",
+    summary="The settlement report of a period as CSV, XLSX, HTML or PDF",
+    description="Totals, P&L per day (chart), per day, VPP and market, per market, per "
+    "resource type and delivery performance. CSV: the per-day table.",
+    response_class=Response,
+    responses={200: {"content": {m: {} for m, _ in FORMATS.values()}}},
+)
+async def generate(
+    rt: RuntimeDep,
+    uow: ReadUow,
+    principal: PrincipalDep,
+    first_day: IsoDay,
+    last_day: IsoDay,
+    format: Literal["csv", "xlsx", "html", "pdf"] = "pdf",
+    vpp_id: str | None = None,
+) -> Response:
+    body, media, name = await blocking(
+        rt.settlement.report,
+        uow,
+        principal.organization_id,
+        first=first_day,
+        last=last_day,
+        fmt=format,
+        vpp_id=vpp_id,
+    )
+    return Response(
+        body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
