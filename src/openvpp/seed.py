@@ -9,9 +9,17 @@ from datetime import timedelta
 from importlib.resources import files
 from zoneinfo import ZoneInfo
 
+import pandas as pd
+
 from openvpp.audit.chain import AuditContext
 from openvpp.core.errors import NotFound
-from openvpp.demo.live_market import LIVE_MARKET, LIVE_PRODUCT, LIVE_SOURCE, price_frame
+from openvpp.demo.live_market import (
+    LIVE_MARKET,
+    LIVE_PRODUCT,
+    LIVE_SOURCE,
+    imbalance_frame,
+    price_frame,
+)
 from openvpp.demo.park import AREA, seed_park
 from openvpp.forecasting.protocol import ModelKind
 from openvpp.identity.model import Organization, Principal, Role
@@ -102,8 +110,19 @@ def seed_live_trading(rt: Runtime, actor: Principal, system: AuditContext, vpp_i
     product = load_presets()[LIVE_MARKET].product(LIVE_PRODUCT)
     now = rt.clock.now()
     today = now.astimezone(ZoneInfo(product.time_zone)).date()
-    frame = price_frame(product, today - timedelta(days=21), today + timedelta(days=1), AREA)
-    frame = frame[frame["known_at"] <= now].reset_index(drop=True)
+    first, last = today - timedelta(days=21), today + timedelta(days=1)
+    market = load_presets()[LIVE_MARKET]
+    frame = price_frame(product, first, last, AREA)
+    frame = pd.concat(
+        [
+            frame[frame["known_at"] <= now],
+            # the real-time leg of the days' settlement: synthetic imbalance prices, each
+            # known at the end of its interval, through tomorrow (a settlement run reads only
+            # what is known at its time)
+            imbalance_frame(market, product, first, last, AREA),
+        ],
+        ignore_index=True,
+    )
     rt.market_data.store(
         rt.uow(context),
         actor.organization_id,

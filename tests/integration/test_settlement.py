@@ -14,8 +14,10 @@ from typer.testing import CliRunner
 
 from openvpp.cli.main import app
 from openvpp.core.errors import NotFound, ValidationFailed
+from openvpp.demo.park import AREA
 from openvpp.runtime import Runtime
 from openvpp.runtime_settlement import SettlementScheduler
+from openvpp.seed import seed_demo
 from openvpp.settlement.records import RunFilter
 from openvpp.settlement.service import CalculateRequest
 from tests.integration.settlement_support import (
@@ -280,3 +282,31 @@ def test_contribution_adds_up_to_the_run(runtime: Runtime) -> None:
     assert int(flat.total.sum()) == run.total
     with pytest.raises(NotFound):
         rt.settlement.contribution(rt.uow(readonly=True), book.org, "nope")
+
+
+def test_prices_not_known_yet_are_not_used(runtime: Runtime) -> None:
+    rt = runtime
+    book = make_book(rt)
+    fill(rt, book, book.starts[3], "1", "40")
+    prices(rt, book, day_ahead=40.0, imbalance=50.0, known_at=rt.clock.now() + timedelta(hours=1))
+    with pytest.raises(ValidationFailed, match="no price of EU-SDAC DE-LU QH stored") as e:
+        rt.settlement.calculate(rt.uow(), book.org, request(book))
+    assert e.value.field == "market"
+    rt.clock.advance(3601)  # type: ignore[attr-defined]
+    [outcome] = rt.settlement.calculate(rt.uow(), book.org, request(book))
+    assert outcome.status == "created"
+
+
+def test_the_demo_has_what_its_settlement_needs(runtime: Runtime) -> None:
+    rt = runtime
+    org_id = seed_demo(rt, park=True).organization_id
+    with rt.uow(readonly=True) as uow:
+        park = next(v for v in uow.vpps.list_all(org_id) if v.name == "Park Energy")
+    zone = ZoneInfo("America/New_York")
+    yesterday = rt.clock.now().astimezone(zone).date() - timedelta(days=1)
+    req = CalculateRequest(park.id, "US-ISO-DA", yesterday, yesterday)
+    [outcome] = rt.settlement.calculate(rt.uow(), org_id, req)
+    run = outcome.run
+    assert outcome.status == "created" and run.area == AREA and run.intervals in (23, 24, 25)
+    # the demo's synthetic imbalance prices differ from the day-ahead prices
+    assert run.prices["real_time"] != run.prices["day_ahead"]

@@ -22,10 +22,22 @@ from numpy.typing import NDArray
 
 from openvpp.forecasting.price.data import load_day_matrix
 from openvpp.markets.calendar import day_bounds
-from openvpp.markets.model import Product
+from openvpp.markets.exchange.imbalance_mode import (
+    ImbalanceConfig,
+    settlement_ticks,
+    synthetic_day,
+)
+from openvpp.markets.model import Market, Product
 from openvpp.simulation.history import to_series
 
-__all__ = ["LIVE_MARKET", "LIVE_PRODUCT", "LIVE_SOURCE", "cycled_prices", "price_frame"]
+__all__ = [
+    "LIVE_MARKET",
+    "LIVE_PRODUCT",
+    "LIVE_SOURCE",
+    "cycled_prices",
+    "imbalance_frame",
+    "price_frame",
+]
 
 SAMPLE = "epftoolbox_PJM_2018-12-11_24.csv"
 LIVE_MARKET, LIVE_PRODUCT = "US-ISO-DA", "H"
@@ -114,3 +126,39 @@ def price_frame(product: Product, first: date, last: date, area: str) -> pd.Data
             "known_at": pd.DatetimeIndex(known),
         }
     )
+
+
+def imbalance_frame(
+    market: Market, product: Product, first: date, last: date, area: str
+) -> pd.DataFrame:
+    """Synthetic imbalance prices of the demo's days ``first`` … ``last`` (the exchange's
+    imbalance model over the cycled day-ahead prices, seed 0) as market data rows of product
+    ``IMB`` (``imbalance_long`` / ``imbalance_short``), each known at the end of its
+    interval, as a system operator publishes them: what the demo's settlement runs price
+    deviations at."""
+    prices = cycled_prices(product, first, last)
+    zone = ZoneInfo(product.time_zone)
+    local_day = pd.DatetimeIndex(prices.index).tz_convert(zone).date
+    config = ImbalanceConfig()
+    tick = float(market.price_tick)
+    rows = []
+    for day in sorted(set(local_day)):
+        values = prices.to_numpy()[local_day == day]
+        ticks = np.rint(values / tick).astype(np.int64)
+        settle, da = settlement_ticks(market, product, day, ticks)
+        for p in synthetic_day(market, day, settle, da, config, LIVE_SOURCE).periods:
+            base = {
+                "market": market.code,
+                "area": area,
+                "product": "IMB",
+                "start": p.delivery_start,
+                "period_min": int((p.delivery_end - p.delivery_start) / timedelta(minutes=1)),
+                "unit": f"{market.currency}/MWh",
+                "known_at": p.delivery_end,
+            }
+            rows.append({**base, "series": "imbalance_short", "value": float(p.short_price)})
+            rows.append({**base, "series": "imbalance_long", "value": float(p.long_price)})
+    frame = pd.DataFrame(rows)
+    for column in ("start", "known_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -77,7 +77,10 @@ def compute_day(
     area: str,
     product: str,
     day: date,
+    known_by: datetime,
 ) -> Day:
+    """The day's settlement computed from the store: prices as known by ``known_by`` (the
+    time of the run)."""
     rules = market.settlement
     if rules.baseline is not None:
         return _response_day(markets, uow, organization_id, req, market, area, day)
@@ -106,8 +109,9 @@ def compute_day(
     # an interval without a complete reading is settled at its schedule (no deviation)
     vpp_metered = np.where(estimated, position, vpp_metered)
 
-    da = _prices(uow, organization_id, SeriesKey(market.code, area, product, "price"), intervals)
-    rt_long, rt_short = _real_time(uow, organization_id, req, market, area, intervals)
+    key = SeriesKey(market.code, area, product, "price")
+    da = _prices(uow, organization_id, key, intervals, known_by)
+    rt_long, rt_short = _real_time(uow, organization_id, req, market, area, intervals, known_by)
     step = float(units.energy_step_mwh)
     lines = engine.settle_energy(
         EnergyIntervals(
@@ -268,10 +272,13 @@ def _prices(
     organization_id: str,
     key: SeriesKey,
     intervals: Sequence[DeliveryInterval],
+    known_by: datetime,
 ) -> np.ndarray:
-    """The latest known value of ``key`` averaged over each settlement interval."""
+    """The latest value of ``key`` known by ``known_by``, averaged over each settlement
+    interval."""
     first, last = intervals[0].start_utc, intervals[-1].end_utc
     stored = uow.market_data.stored(organization_id, key, first - timedelta(hours=4), last)
+    stored = stored[stored["known_at"] <= pd.Timestamp(known_by)]
     if stored.empty:
         raise ValidationFailed(
             f"no {key.series} of {key.market} {key.area} {key.product} stored for "
@@ -296,6 +303,7 @@ def _real_time(
     market: Market,
     area: str,
     intervals: Sequence[DeliveryInterval],
+    known_by: datetime,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     code = req.real_time_market or market.code
     if req.real_time_product == IMBALANCE_PRODUCT:
@@ -304,16 +312,22 @@ def _real_time(
             organization_id,
             SeriesKey(code, area, IMBALANCE_PRODUCT, "imbalance_long"),
             intervals,
+            known_by,
         )
         short = _prices(
             uow,
             organization_id,
             SeriesKey(code, area, IMBALANCE_PRODUCT, "imbalance_short"),
             intervals,
+            known_by,
         )
         return long_, short
     price = _prices(
-        uow, organization_id, SeriesKey(code, area, req.real_time_product, "price"), intervals
+        uow,
+        organization_id,
+        SeriesKey(code, area, req.real_time_product, "price"),
+        intervals,
+        known_by,
     )
     return price, None
 

@@ -423,7 +423,15 @@ class SettlementService:
     ) -> RunOutcome:
         with uow:
             data = compute_day(
-                self._markets(), uow, organization_id, req, market, area, product, day
+                self._markets(),
+                uow,
+                organization_id,
+                req,
+                market,
+                area,
+                product,
+                day,
+                self._clock.now(),
             )
             latest = uow.settlement.latest(organization_id, req.vpp_id, market.code, day)
             if latest is not None and latest.input_hash == data.input_hash:
