@@ -112,6 +112,8 @@ def check_settlement_params(params: dict[str, Any]) -> dict[str, Any]:
                 f"{name} must be an ISO date (YYYY-MM-DD), got {params[name]!r}",
                 field=f"params.{name}",
             ) from None
+    if params["last_day"] < params["first_day"]:
+        raise ValidationFailed("last_day must not be before first_day", field="params.last_day")
     return dict(params)
 
 

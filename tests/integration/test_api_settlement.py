@@ -178,6 +178,9 @@ def test_reports_in_every_format(client: TestClient, seeded: Runtime) -> None:
     assert summary[0] == ("currency", "revenue", "costs", "pnl")
     assert summary[1][0] == "EUR" and float(summary[1][3]) == 20.98
     assert book_["Daily"]._charts  # the P&L chart
+    performance = list(book_["Performance"].iter_rows(values_only=True))
+    pnl = performance[0].index("pnl")
+    assert float(performance[1][pnl]) == 20.98  # in currency units, not minor units
     page = get("html").decode()
     assert "data:image/png;base64," in page and "20.98" in page
     text = "".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(get("pdf"))).pages)

@@ -65,14 +65,15 @@ def test_a_day_settles_by_hand_and_reruns_idempotently(runtime: Runtime) -> None
     run = outcome.run
     assert outcome.status == "created" and run.version == 1
     # imbalance: -0.05 MWh x 70 = -3.50; +0.02 MWh x 70 = +1.40
-    # exchange fee 0.04/MWh on the position: 0.5 MWh -> 0.02 (x3), 0.25 MWh -> 0.01
+    # EU-SDAC's fee 0.04/MWh on the energy traded there: 0.5 MWh -> 0.02 (x4); the intraday
+    # trade is another venue's
     assert run.totals == {
         "day_ahead": 10_000,
         "intraday": -1_500,
         "imbalance": -210,
-        "fee:EXCHANGE": -7,
+        "fee:EXCHANGE": -8,
     }
-    assert run.total == 8_283
+    assert run.total == 8_282
     assert (run.intervals, run.resources, run.estimated_intervals) == (100, 2, 96)
     assert run.currency == "EUR"
 
@@ -80,7 +81,7 @@ def test_a_day_settles_by_hand_and_reruns_idempotently(runtime: Runtime) -> None
         vpp_rows = uow.settlement.details(run.id, "", 1000, 0)
         r1 = uow.settlement.details(run.id, "r-1", 1000, 0)
     assert len(vpp_rows) == 100 and len(r1) == 100
-    assert [r["total"] for r in vpp_rows[:4]] == [2_498, 2_148, 2_638, 999]
+    assert [r["total"] for r in vpp_rows[:4]] == [2_498, 2_148, 2_638, 998]
     assert [r["scheduled"] for r in vpp_rows[:4]] == [500, 500, 500, 250]
     assert [r["metered"] for r in vpp_rows[:4]] == [500, 450, 520, 250]
     assert sum(r["total"] for r in vpp_rows) == run.total
@@ -89,7 +90,7 @@ def test_a_day_settles_by_hand_and_reruns_idempotently(runtime: Runtime) -> None
     assert [r["metered"] for r in r1[:4]] == [250, 225, 260, 125]
 
     ledger = balances(rt, book.org)
-    assert ledger[RECEIVABLE] == 8_283 and sum(ledger.values()) == 0
+    assert ledger[RECEIVABLE] == 8_282 and sum(ledger.values()) == 0
 
     [again] = rt.settlement.calculate(rt.uow(), book.org, request(book))
     assert again.status == "unchanged" and again.run.id == run.id
@@ -122,6 +123,19 @@ def test_changed_inputs_revise_the_run_and_reverse_its_entries(runtime: Runtime)
     assert [r.id for r in latest] == [second.run.id]
     assert [r.version for r in every] == [2, 1]
     assert old is not None and old.superseded_by == second.run.id
+
+    # a reading equal to the schedule changes no amount, only what was estimated
+    meter(rt, book, s[11], 0.0)
+    [third] = rt.settlement.calculate(rt.uow(), book.org, request(book))
+    assert third.status == "revised" and third.run.estimated_intervals == 98
+    assert third.run.total == second.run.total
+    meter(rt, book, s[10], 3.8)  # corrected again: 0.05 MWh short
+    [fourth] = rt.settlement.calculate(rt.uow(), book.org, request(book))
+    assert fourth.run.version == 4 and fourth.run.totals["imbalance"] == -500
+    ledger = balances(rt, book.org)
+    # each revision reversed its predecessor's own entries only: the ledger holds version 4
+    assert ledger[RECEIVABLE] == fourth.run.total and sum(ledger.values()) == 0
+    assert ledger["revenue:imbalance"] == 500
 
 
 def test_days_are_resumed_and_bad_requests_name_their_field(runtime: Runtime) -> None:
@@ -234,6 +248,10 @@ def test_the_job_kind_settles_days(runtime: Runtime) -> None:
     with pytest.raises(ValidationFailed) as bad:
         rt.jobs.submit(rt.uow(), book.admin, "settlement.calculate", {**params, "first_day": "x"})
     assert bad.value.field == "params.first_day"
+    backwards = {**params, "last_day": (DAY - timedelta(days=1)).isoformat()}
+    with pytest.raises(ValidationFailed) as bad:
+        rt.jobs.submit(rt.uow(), book.admin, "settlement.calculate", backwards)
+    assert bad.value.field == "params.last_day"
 
 
 def test_the_cli_settles_days_with_a_progress_bar(cli_env: Runtime, seeded: Runtime) -> None:
@@ -282,6 +300,20 @@ def test_contribution_adds_up_to_the_run(runtime: Runtime) -> None:
     assert int(flat.total.sum()) == run.total
     with pytest.raises(NotFound):
         rt.settlement.contribution(rt.uow(readonly=True), book.org, "nope")
+
+
+def test_fees_on_traded_volume_and_runs_without_resources(runtime: Runtime) -> None:
+    rt = runtime
+    book = make_book(rt)
+    fill(rt, book, book.starts[7], "2", "50")  # sold 0.5 MWh at 50
+    fill(rt, book, book.starts[7], "2", "48", side="buy")  # bought it back at 48
+    prices(rt, book, day_ahead=50.0, imbalance=50.0)
+    [outcome] = rt.settlement.calculate(rt.uow(), book.org, request(book))
+    # no position, 1 MWh traded: the exchange fee 0.04; the trading margin 0.5 x 2 = 1.00
+    assert outcome.run.totals == {"day_ahead": 100, "imbalance": 0, "fee:EXCHANGE": -4}
+    with pytest.raises(ValidationFailed) as e:
+        rt.settlement.contribution(rt.uow(readonly=True), book.org, outcome.run.id)
+    assert e.value.field == "run_id"
 
 
 def test_prices_not_known_yet_are_not_used(runtime: Runtime) -> None:

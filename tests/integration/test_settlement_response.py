@@ -93,3 +93,21 @@ def test_a_missing_history_is_named(runtime: Runtime) -> None:
             rt.uow(), book.org, CalculateRequest(book.vpp, "CN-SD-DR", EVENT_DAY, EVENT_DAY)
         )
     assert e.value.field == "market"
+
+
+def test_demand_response_and_energy_of_one_day_settle_apart(runtime: Runtime) -> None:
+    rt = runtime
+    book = make_book(rt, EVENT_DAY)
+    vpp_load_history(rt, book, ZONE, EVENT_DAY - timedelta(days=14), EVENT_DAY, 10.0)
+    fill(rt, book, at(14), "2", "2000", market="CN-SD-DR", product="SHAVE")
+    fill(rt, book, at(9), "1", "300", market="CN-SD-DA", product="P96")
+    rt.clock.advance(  # type: ignore[attr-defined]
+        (at(0, day=EVENT_DAY + timedelta(days=2)) - rt.clock.now()).total_seconds()
+    )
+    due = rt.settlement.due(
+        rt.uow(readonly=True), book.org, delay=timedelta(hours=1), lookback_days=3
+    )
+    assert sorted((r.market, r.first_day) for r in due if r.vpp_id == book.vpp) == [
+        ("CN-SD-DA", EVENT_DAY),
+        ("CN-SD-DR", EVENT_DAY),
+    ]

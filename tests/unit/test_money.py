@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from openvpp.core.money import Units, amounts, decimal_steps, from_minor, round_half_even, scaled
+from openvpp.core.money import Units, amounts, decimal_steps, round_half_even
 
 U = Units()  # 1 kWh, 0.01 currency/MWh, cents
 
@@ -19,10 +19,10 @@ def test_amounts_round_half_to_even_once_per_element():
     assert amounts([12_000], [35_000], U).tolist() == [420_000]
 
 
-def test_factor_and_scaling_are_exact():
-    # 0.003 MWh x 100.00 x 1/3 = 0.10
+def test_a_factor_is_exact():
+    # 0.003 MWh x 100.00 x 1/3 = 0.10; 0.001 MWh x 15.00 x -1/2 = -0.0075 -> -0.01 (half even)
     assert amounts([3], [10_000], U, factor=Fraction(1, 3)).tolist() == [10]
-    assert scaled(np.array([5, 15, -5]), Fraction(1, 2)).tolist() == [2, 8, -2]
+    assert amounts([1, 1], [1_500, 500], U, factor=Fraction(-1, 2)).tolist() == [-1, 0]
 
 
 def test_overflow_is_refused_not_wrapped():
@@ -40,11 +40,6 @@ def test_decimal_steps_refuse_values_off_the_grid():
         decimal_steps(Decimal("12.345"), Decimal("0.01"), name="p")
     with pytest.raises(ValueError, match="minor_unit"):
         Units(minor_unit=Decimal(0))
-
-
-def test_from_minor():
-    assert from_minor(12345, Decimal("0.01")) == Decimal("123.45")
-    assert from_minor(0, Decimal("0.01")) == Decimal("0.00")
 
 
 @given(st.lists(st.integers(-(10**12), 10**12), min_size=1, max_size=50), st.integers(1, 10**6))

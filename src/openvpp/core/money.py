@@ -24,9 +24,7 @@ __all__ = [
     "Units",
     "amounts",
     "decimal_steps",
-    "from_minor",
     "round_half_even",
-    "scaled",
     "to_steps",
 ]
 
@@ -68,10 +66,6 @@ class Units:
         """An exact price [currency/MWh] in ticks; ``ValueError`` if it is off the tick grid."""
         return decimal_steps(value, self.price_tick, name=name)
 
-    def to_currency(self, minor: int) -> Decimal:
-        """``minor`` units as a currency amount, e.g. 12345 -> Decimal('123.45')."""
-        return from_minor(minor, self.minor_unit)
-
 
 def to_steps(values: ArrayLike, step: Decimal, *, name: str) -> IntArray:
     """``values`` as whole multiples of ``step``, rounded half to even.
@@ -95,11 +89,6 @@ def decimal_steps(value: Decimal, step: Decimal, *, name: str) -> int:
     return int(quotient)
 
 
-def from_minor(minor: int, minor_unit: Decimal) -> Decimal:
-    """Minor units as an exact currency amount."""
-    return (Decimal(int(minor)) * minor_unit).normalize() if minor else Decimal(0) * minor_unit
-
-
 def round_half_even(numerator: IntArray, denominator: int) -> IntArray:
     """``numerator / denominator`` rounded to integers, half to even (``denominator > 0``)."""
     if denominator <= 0:
@@ -115,13 +104,6 @@ def round_half_even(numerator: IntArray, denominator: int) -> IntArray:
 def _check_bound(largest: float, multiplier: int, name: str) -> None:
     if largest * abs(multiplier) >= MAX_FINE:
         raise ValueError(f"{name} too large for exact integer settlement")
-
-
-def scaled(values: IntArray, factor: Fraction, *, name: str = "amount") -> IntArray:
-    """``values x factor`` rounded half to even (e.g. a penalty factor M on amounts)."""
-    values = np.asarray(values, dtype=np.int64)
-    _check_bound(float(np.abs(values).max(initial=0)), factor.numerator, name)
-    return round_half_even(values * np.int64(factor.numerator), factor.denominator)
 
 
 def amounts(

@@ -90,7 +90,14 @@ def compute_day(
 
     fills = uow.dispatch.fills(organization_id, req.vpp_id, start, end)
     in_market = [f for f in fills if f[0] == market.code]
-    elsewhere = [f for f in fills if f[0] != market.code]
+    # other energy markets' fills are intraday trades of the same delivery; demand-response
+    # awards are settled in their own market, against a baseline
+    elsewhere = [
+        f
+        for f in fills
+        if f[0] != market.code
+        and (f[0] not in markets or markets[f[0]].settlement.baseline is None)
+    ]
     periods = period_of(markets)
     traded = traded_by_interval(in_market, intervals, periods, units)
     other = traded_by_interval(elsewhere, intervals, periods, units)
@@ -121,6 +128,7 @@ def compute_day(
             real_time_price=rt_long,
             real_time_short_price=rt_short,
             traded_value=traded.value,
+            traded_volume_mwh=traded.volume * step,
         ),
         rules,
     )
@@ -166,28 +174,13 @@ def compute_day(
     }
     if rt_short is not None and rules.imbalance_pricing == "dual":
         prices["real_time_short"] = units.price(rt_short).tolist()
-    digest = hashlib.sha256()
-    for array in (
-        position,
-        traded.value,
-        other.value,
-        vpp_metered,
-        units.price(da),
-        units.price(rt_long),
-    ):
-        digest.update(np.ascontiguousarray(array).tobytes())
-    if rt_short is not None:
-        digest.update(units.price(rt_short).tobytes())
-    for name in sorted(res_lines):
-        digest.update(name.encode() + res_lines[name].tobytes())
-    digest.update(repr(sorted(inputs.items())).encode())
     return Day(
         intervals=intervals,
         lines=lines,
         details=details,
         estimated=int(estimated.sum()),
         resources=len(resources),
-        input_hash=digest.hexdigest(),
+        input_hash=_digest(details, lines, prices, inputs),
         inputs=inputs,
         prices=prices,
     )
@@ -251,20 +244,39 @@ def _response_day(
         "settlement": rules.model_dump(mode="json"),
         "penalty": None if market.penalty is None else market.penalty.model_dump(mode="json"),
     }
-    digest = hashlib.sha256()
-    for array in (result.award, result.response, result.price, result.estimated):
-        digest.update(np.ascontiguousarray(array).tobytes())
-    digest.update(repr(sorted(inputs.items())).encode())
     return Day(
         intervals=intervals,
         lines=result.lines,
         details=details,
         estimated=int(result.estimated.sum()),
         resources=0,
-        input_hash=digest.hexdigest(),
+        input_hash=_digest(details, result.lines, {"response": result.price.tolist()}, inputs),
         inputs=inputs,
         prices={"response": result.price.tolist()},
     )
+
+
+def _digest(
+    details: IntervalDetails,
+    lines: Mapping[str, IntArray],
+    prices: Mapping[str, list[int]],
+    inputs: Mapping[str, Any],
+) -> str:
+    """A hash of everything a run stores: its interval rows (ids, times, energies, estimated
+    flags, amounts), its lines, the prices it applied and its inputs. A rerun whose result
+    would be stored differently is never ``unchanged``."""
+    digest = hashlib.sha256()
+    digest.update("\x1f".join(details.resource_ids).encode())
+    digest.update("\x1f".join(t.isoformat() for t in details.starts).encode())
+    for array in (details.minutes, details.scheduled, details.metered, details.estimated):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    for name in AMOUNT_COLUMNS:
+        digest.update(np.ascontiguousarray(details.amounts[name]).tobytes())
+    for name in sorted(lines):
+        digest.update(name.encode() + np.ascontiguousarray(lines[name]).tobytes())
+    digest.update(repr(sorted(prices.items())).encode())
+    digest.update(repr(sorted(inputs.items())).encode())
+    return digest.hexdigest()
 
 
 def _prices(
@@ -314,6 +326,8 @@ def _real_time(
             intervals,
             known_by,
         )
+        if market.settlement.imbalance_pricing == "single":
+            return long_, None
         short = _prices(
             uow,
             organization_id,
@@ -340,14 +354,13 @@ def _rt_source(req: CalculateRequest, market: Market) -> dict[str, str]:
 
 
 def period_of(markets: Mapping[str, Market]) -> Callable[[str, str], timedelta | None]:
+    """A product's delivery period by market and product code (``None`` if unknown)."""
+
     def period(market: str, product: str) -> timedelta | None:
         m = markets.get(market)
-        if m is None:
+        if m is None or product not in {p.code for p in m.products}:
             return None
-        for p in m.products:
-            if p.code == product:
-                return timedelta(minutes=p.period_min)
-        return None
+        return timedelta(minutes=m.product(product).period_min)
 
     return period
 

@@ -109,6 +109,8 @@ class EnergyIntervals:
         trading); ``None`` values the schedule at ``day_ahead_price``.
     contract_mwh, contract_price : contracts for difference settled against the day-ahead
         price, ``contract_mwh`` shaped as the energies, ``contract_price`` [currency/MWh] too.
+    traded_volume_mwh : the gross energy traded (bought plus sold), the basis of ``traded``
+        fees; ``None``: the absolute position.
     """
 
     scheduled_mwh: ArrayLike
@@ -119,6 +121,7 @@ class EnergyIntervals:
     traded_value: ArrayLike | None = None
     contract_mwh: ArrayLike | None = None
     contract_price: ArrayLike | None = None
+    traded_volume_mwh: ArrayLike | None = None
 
 
 def settle_energy(inputs: EnergyIntervals, settlement: Settlement) -> dict[str, IntArray]:
@@ -170,7 +173,12 @@ def settle_energy(inputs: EnergyIntervals, settlement: Settlement) -> dict[str, 
             tolerance=_fraction(rule.tolerance),
             factor=_fraction(rule.factor),
         )
-    bases = {"traded": scheduled, "metered": metered, "deviation": metered - scheduled}
+    traded = (
+        scheduled
+        if inputs.traded_volume_mwh is None
+        else _energy(inputs.traded_volume_mwh, shape, units, "traded_volume_mwh")
+    )
+    bases = {"traded": traded, "metered": metered, "deviation": metered - scheduled}
     for fee in settlement.fees:
         rate = units.price_of(fee.rate, name=f"fee {fee.code} rate")
         lines[fee_line(fee.code)] = rules.volume_fee(bases[fee.basis], np.int64(rate), units)

@@ -23,7 +23,8 @@ __all__ = ["Fill", "MeterRow", "Traded", "metered_by_interval", "traded_by_inter
 Fill = tuple[str, str, datetime, str, Decimal, Decimal]
 """market, product, delivery start [UTC], side ('buy'/'sell'), quantity [MW], price."""
 
-_HOUR = timedelta(hours=1)
+_MICROSECOND = timedelta(microseconds=1)
+_US_PER_HOUR = 3_600_000_000
 
 
 def _round_half_even(value: Fraction) -> int:
@@ -32,10 +33,12 @@ def _round_half_even(value: Fraction) -> int:
 
 @dataclass(frozen=True)
 class Traded:
-    """Per settlement interval: net energy sold [energy steps, sale positive] and the exact
-    value of the trades [minor units, sale positive], one rounding per interval."""
+    """Per settlement interval: net energy sold [energy steps, sale positive], the gross
+    energy traded (bought plus sold) [energy steps] and the exact value of the trades [minor
+    units, sale positive], one rounding per interval."""
 
     energy: IntArray
+    volume: IntArray
     value: IntArray
     fills: int
 
@@ -55,6 +58,7 @@ def traded_by_interval(
     starts = [iv.start_utc for iv in intervals]
     ends = [iv.end_utc for iv in intervals]
     energy = [Fraction(0)] * n
+    volume = [Fraction(0)] * n
     value = [Fraction(0)] * n
     used = 0
     for market, product, delivery, side, qty, price in fills:
@@ -72,12 +76,14 @@ def traded_by_interval(
         mw = Fraction(qty) * sign
         for j in range(lo, hi):
             overlap = min(end, ends[j]) - max(delivery, starts[j])
-            e = mw * Fraction(overlap / _HOUR)  # [MWh]
+            e = mw * Fraction(overlap // _MICROSECOND, _US_PER_HOUR)  # [MWh], exact
             energy[j] += e
+            volume[j] += abs(e)
             value[j] += e * Fraction(price)
     step, minor = Fraction(units.energy_step_mwh), Fraction(units.minor_unit)
     return Traded(
         energy=np.array([_round_half_even(e / step) for e in energy], dtype=np.int64),
+        volume=np.array([_round_half_even(v / step) for v in volume], dtype=np.int64),
         value=np.array([_round_half_even(v / minor) for v in value], dtype=np.int64),
         fills=used,
     )

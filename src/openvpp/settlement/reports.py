@@ -44,7 +44,7 @@ class ReportData:
     daily: pd.DataFrame  # day, vpp, market, currency, revenue, costs, pnl
     markets: pd.DataFrame  # market, currency, ...
     resource_types: pd.DataFrame  # resource_type, currency, ...
-    performance: list[dict[str, Any]]
+    performance: list[dict[str, Any]]  # amounts in currency units already
     minor_units: Mapping[str, Decimal]
     notes: list[str] = field(default_factory=list)
 
@@ -119,7 +119,7 @@ def _xlsx(data: ReportData) -> bytes:
     for title, table in sheets:
         sheet = book.create_sheet(title)
         made[title] = sheet
-        shown = _money(table, data.minor_units) if "currency" in table.columns else table
+        shown = table if title == "Performance" else _money(table, data.minor_units)
         sheet.append([str(c) for c in shown.columns])
         for row in shown.itertuples(index=False):
             sheet.append([_cell(v) for v in row])
@@ -182,10 +182,11 @@ def _image(png_base64: str) -> str:
     return f'<img alt="P&amp;L per day" src="data:image/png;base64,{png_base64}">'
 
 
-def _table(table: pd.DataFrame, units: Mapping[str, Decimal]) -> str:
+def _table(table: pd.DataFrame, units: Mapping[str, Decimal] | None) -> str:
+    """An HTML table; amounts converted from minor units when ``units`` is given."""
     if table.empty:
         return "<p>None.</p>"
-    shown = _money(table, units) if "currency" in table.columns else table
+    shown = table if units is None else _money(table, units)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
@@ -201,7 +202,7 @@ def _html(data: ReportData) -> str:
         ("Per day, VPP and market", _table(data.daily, data.minor_units)),
         ("Per market", _table(data.markets, data.minor_units)),
         ("Per resource type", _table(data.resource_types, data.minor_units)),
-        ("Delivery performance", _table(pd.DataFrame(data.performance), data.minor_units)),
+        ("Delivery performance", _table(pd.DataFrame(data.performance), None)),
     ]
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in data.notes)
     body = "".join(f"<h2>{html.escape(t)}</h2>{content}" for t, content in sections)

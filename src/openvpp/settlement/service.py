@@ -53,6 +53,11 @@ __all__ = ["MAX_DAYS", "CalculateRequest", "RunOutcome", "SettlementService"]
 
 MAX_DAYS = 92
 """Most local days one calculation settles."""
+MAX_ALLOCATED_RUNS = 400
+"""Most runs an analysis by resource allocates (one contribution each)."""
+ANALYSIS_SHAPLEY = 10
+"""Analyses use exact Shapley values up to this many resources (1,024 coalitions a run), pro
+rata above: a contribution request alone goes up to :data:`MAX_SHAPLEY`."""
 
 
 @dataclass(frozen=True)
@@ -133,13 +138,18 @@ class SettlementService:
             settled = uow.settlement.settled(organization_id, first, now.date())
         due = []
         for (vpp_id, day), codes in sorted(by_day.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-            code = _settling_market(codes, markets)
-            if (vpp_id, code, day) not in settled and now.date() - day <= timedelta(
-                days=lookback_days
-            ):
-                due.append(
-                    CalculateRequest(vpp_id=vpp_id, market=code, first_day=day, last_day=day)
-                )
+            if now.date() - day > timedelta(days=lookback_days):
+                continue
+            energy = {c for c in codes if markets[c].settlement.baseline is None}
+            # each demand-response market settles on its own; the energy markets together
+            targets = sorted(codes - energy) + (
+                [_settling_market(energy, markets)] if energy else []
+            )
+            for code in targets:
+                if (vpp_id, code, day) not in settled:
+                    due.append(
+                        CalculateRequest(vpp_id=vpp_id, market=code, first_day=day, last_day=day)
+                    )
         return due
 
     # ------------------------------------------------------------------ queries
@@ -183,6 +193,10 @@ class SettlementService:
             if run is None:
                 raise NotFound(f"settlement run {run_id} not found", field="run_id")
             rows = uow.settlement.details(run_id, None, (run.resources + 1) * run.intervals, 0)
+        if run.resources == 0:
+            raise ValidationFailed(
+                f"settlement run {run_id} has no resource rows to allocate to", field="run_id"
+            )
         if method == "shapley" and run.resources > MAX_SHAPLEY:
             raise ValidationFailed(
                 f"exact Shapley values are offered up to {MAX_SHAPLEY} resources; this run has "
@@ -226,6 +240,13 @@ class SettlementService:
         runs = self._runs_between(uow, organization_id, first, last, vpp_id)
         if not {"resource", "resource_type"} & set(by):
             return pnl_table(run_lines(runs), by)
+        with_resources = sum(1 for r in runs if r.resources)
+        if with_resources > MAX_ALLOCATED_RUNS:
+            raise ValidationFailed(
+                f"{with_resources} runs with resources in the range, more than "
+                f"{MAX_ALLOCATED_RUNS} to allocate per resource; narrow it",
+                field="first_day",
+            )
         rows: list[tuple[Any, ...]] = []
         for run in runs:
             base = (run.id, run.vpp_id, run.market, run.currency, run.day)
@@ -233,7 +254,10 @@ class SettlementService:
                 for line, amount in run.totals.items():
                     rows.append((*base, VPP_ROW, classify(line), amount))
                 continue
-            _, c = self.contribution(uow, organization_id, run.id)
+            method: Literal["auto", "pro_rata"] = (
+                "auto" if run.resources <= ANALYSIS_SHAPLEY else "pro_rata"
+            )
+            _, c = self.contribution(uow, organization_id, run.id, method)
             for i, rid in enumerate(c.resource_ids):
                 rows.append((*base, rid, "revenue", int(c.market_revenue[i])))
                 rows.append((*base, rid, "costs", int(c.costs[i])))
@@ -469,7 +493,16 @@ class SettlementService:
                 dimensions={"vpp": req.vpp_id, "market": market.code},
             )
             if latest is not None:
-                entries = [*_reversals(uow.ledger.entries_of_run(latest.id)), *entries]
+                # the reversal of the superseded version's own entries (not of the reversals
+                # it posted itself: those already cancelled the version before it)
+                previous = entries_for_lines(
+                    latest.id,
+                    latest.day,
+                    latest.totals,
+                    currency=latest.currency,
+                    dimensions={"vpp": latest.vpp_id, "market": latest.market},
+                )
+                entries = [*_reversals(previous), *entries]
                 uow.settlement.supersede(latest.id, run.id)
             uow.ledger.post(organization_id, run.id, entries, run.created_at)
             uow.record(
