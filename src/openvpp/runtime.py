@@ -39,6 +39,7 @@ from openvpp.runtime_order_store import ProcessStore, runs_in_process
 from openvpp.runtime_settlement import register_settlement_jobs
 from openvpp.runtime_trading import TradingRuntime, build_trading, register_trading_jobs
 from openvpp.settlement.service import SettlementService
+from openvpp.settlement.strategy_service import StrategyService
 from openvpp.store.ai_repositories import FileArtifactStore
 from openvpp.store.db import SqliteWriteLock, create_engine, sqlite_write_lock
 from openvpp.store.limits import (
@@ -75,6 +76,7 @@ class Runtime:
     risk: RiskService
     conditions: MarketConditionsService
     settlement: SettlementService
+    strategies: StrategyService
     runner: JobRunner
     replay_guard: SqlReplayGuard | RedisReplayGuard
     rate_limiter: SqlRateLimiter | RedisRateLimiter
@@ -199,6 +201,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         risk=RiskService(clock, models, predictions),
         conditions=MarketConditionsService(clock),
         settlement=SettlementService(clock),
+        strategies=StrategyService(clock),
         runner=runner,
         replay_guard=replay,
         rate_limiter=limiter,

@@ -122,19 +122,20 @@ def prices(
     rt: Runtime,
     book: Book,
     *,
-    day_ahead: float,
+    day_ahead: float | list[float],
     imbalance: float,
     known_at: datetime | None = None,
     product: str = "QH",
 ) -> None:
-    """Flat prices over the day: the day-ahead ``price`` of ``product`` and the imbalance
-    prices (long = short: single pricing)."""
+    """Prices over the day: the day-ahead ``price`` of ``product`` (flat, or one per
+    quarter-hour) and flat imbalance prices (long = short: single pricing)."""
     known = known_at or rt.clock.now() - timedelta(days=1)
     rows = []
-    for s in book.starts:
+    for k, s in enumerate(book.starts):
         base = {"market": "EU-SDAC", "area": AREA, "start": s, "period_min": 15, "known_at": known}
+        value = day_ahead[k] if isinstance(day_ahead, list) else day_ahead
         rows.append(
-            {**base, "product": product, "series": "price", "value": day_ahead, "unit": "EUR/MWh"}
+            {**base, "product": product, "series": "price", "value": value, "unit": "EUR/MWh"}
         )
         for series in ("imbalance_long", "imbalance_short"):
             rows.append(

@@ -9,12 +9,15 @@ import io
 
 import openpyxl
 import pypdf
+import pytest
 from fastapi.testclient import TestClient
 
+from openvpp.core.ids import new_id
 from openvpp.demo.park import seed_park
 from openvpp.runtime import Runtime
 from openvpp.settlement.records import RunFilter
 from openvpp.settlement.service import CalculateRequest
+from openvpp.trading.autobid_records import AutoTradingSetting, DecisionRecord
 from tests.integration.settlement_support import DAY, fill, make_book, meter, prices
 from tests.integration.test_dispatch_loop import battery
 from tests.support import bearer, demo, other_org_operator
@@ -187,3 +190,74 @@ def test_reports_in_every_format(client: TestClient, seeded: Runtime) -> None:
     assert "Settlement report" in text and "20.98" in text
     bad = client.get("/api/vpp/reports/generate", headers=viewer, params={**days, "format": "doc"})
     assert bad.status_code == 422 and "format" in bad.text
+
+
+def test_strategy_performance_against_perfect_foresight(
+    client: TestClient, seeded: Runtime
+) -> None:
+    rt = seeded
+    book = make_book(rt)
+    now = rt.clock.now()
+    n = len(book.starts)  # 100 quarter-hours
+    # prices: 10 in the first 8 quarter-hours, 90 in the next 8, 50 otherwise
+    day_ahead = [10.0] * 8 + [90.0] * 8 + [50.0] * (n - 16)
+    prices(rt, book, day_ahead=day_ahead, imbalance=50.0)
+    # an empty 1 MW / 2 MWh store that must end empty: injected energy in [-2, 0], 0 at the end
+    flex = {
+        "baseline_mw": [0.0] * n,
+        "p_min_mw": [-1.0] * n,
+        "p_max_mw": [1.0] * n,
+        "e_min_mwh": [-2.0] * (n - 1) + [0.0],
+        "e_max_mwh": [0.0] * n,
+        "ramp_up_mw": [None] * n,
+        "ramp_down_mw": [None] * n,
+    }
+    with rt.uow() as uow:
+        uow.auto_trading.upsert(
+            AutoTradingSetting(
+                book.org, book.vpp, "EU-SDAC", "QH", True, "schedule", None, None, 360, 15,
+                now, None,
+            )
+        )  # fmt: skip
+        uow.bid_decisions.insert(
+            DecisionRecord(
+                new_id(), book.org, book.vpp, "EU-SDAC", "QH", DAY, now, "submitted",
+                "schedule", {"flexibility": flex}, {"expected_revenue": 150.0}, {}, None,
+                now, now,
+            )
+        )  # fmt: skip
+        uow.commit()
+    # half the optimal cycle traded: 1 MWh bought at 10, sold at 90 -> 80.00
+    for k in range(4):
+        fill(rt, book, book.starts[k], "1", "10", side="buy")
+        fill(rt, book, book.starts[8 + k], "1", "90")
+    rt.settlement.calculate(rt.uow(), book.org, CalculateRequest(book.vpp, "EU-SDAC", DAY, DAY))
+    viewer = bearer(client, demo("viewer"))
+    listed = client.get("/api/vpp/strategies", headers=viewer).json()
+    sid = f"{book.vpp}:EU-SDAC:QH"
+    assert sid in [s["id"] for s in listed]
+    r = client.get(
+        f"/api/vpp/strategies/{sid}/performance",
+        headers=viewer,
+        params={"first_day": str(DAY), "last_day": str(DAY)},
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    [d] = body["days"]
+    # the whole cycle with perfect foresight: 2 MWh x (90 - 10) = 160.00
+    assert d["perfect_foresight_revenue"] == pytest.approx(160.0, abs=0.01)
+    assert d["settled_revenue"] == "80.00" and d["capture_ratio"] == 0.5
+    assert d["expected_revenue"] == 150.0
+    assert body["capture_ratio"] == 0.5 and body["compared_days"] == 1
+    bad = client.get(
+        "/api/vpp/strategies/nonsense/performance",
+        headers=viewer,
+        params={"first_day": str(DAY), "last_day": str(DAY)},
+    )
+    assert bad.status_code == 422 and "strategy_id" in bad.text
+    missing = client.get(
+        f"/api/vpp/strategies/{book.vpp}:EU-SDAC:H/performance",
+        headers=viewer,
+        params={"first_day": str(DAY), "last_day": str(DAY)},
+    )
+    assert missing.status_code == 404

@@ -36,6 +36,7 @@ from openvpp.api.routes import (
     ops,
     resources,
     settlement,
+    strategies,
     telemetry,
     templates,
     trading,
@@ -89,6 +90,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     settlement.router,
     analysis.router,
     analysis.reports,
+    strategies.router,
 )
 
 

@@ -185,6 +185,8 @@ POLICY: Final[dict[tuple[str, str], Access]] = {
     ("GET", f"{P}/analysis/revenue"): ANY_ROLE,
     ("GET", f"{P}/analysis/performance"): ANY_ROLE,
     ("GET", f"{P}/reports/generate"): ANY_ROLE,
+    ("GET", f"{P}/strategies"): ANY_ROLE,
+    ("GET", f"{P}/strategies/{{strategy_id}}/performance"): ANY_ROLE,
 }
 
 

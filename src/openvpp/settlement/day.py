@@ -27,7 +27,14 @@ from openvpp.settlement.engine import EnergyIntervals
 from openvpp.settlement.positions import metered_by_interval, traded_by_interval
 from openvpp.settlement.records import AMOUNT_COLUMNS, VPP_ROW, IntervalDetails
 
-__all__ = ["IMBALANCE_PRODUCT", "CalculateRequest", "Day", "compute_day", "period_of"]
+__all__ = [
+    "IMBALANCE_PRODUCT",
+    "CalculateRequest",
+    "Day",
+    "compute_day",
+    "period_of",
+    "stored_prices",
+]
 
 IMBALANCE_PRODUCT = "IMB"
 
@@ -117,7 +124,7 @@ def compute_day(
     vpp_metered = np.where(estimated, position, vpp_metered)
 
     key = SeriesKey(market.code, area, product, "price")
-    da = _prices(uow, organization_id, key, intervals, known_by)
+    da = stored_prices(uow, organization_id, key, intervals, known_by)
     rt_long, rt_short = _real_time(uow, organization_id, req, market, area, intervals, known_by)
     step = float(units.energy_step_mwh)
     lines = engine.settle_energy(
@@ -279,7 +286,7 @@ def _digest(
     return digest.hexdigest()
 
 
-def _prices(
+def stored_prices(
     uow: UnitOfWork,
     organization_id: str,
     key: SeriesKey,
@@ -319,7 +326,7 @@ def _real_time(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     code = req.real_time_market or market.code
     if req.real_time_product == IMBALANCE_PRODUCT:
-        long_ = _prices(
+        long_ = stored_prices(
             uow,
             organization_id,
             SeriesKey(code, area, IMBALANCE_PRODUCT, "imbalance_long"),
@@ -328,7 +335,7 @@ def _real_time(
         )
         if market.settlement.imbalance_pricing == "single":
             return long_, None
-        short = _prices(
+        short = stored_prices(
             uow,
             organization_id,
             SeriesKey(code, area, IMBALANCE_PRODUCT, "imbalance_short"),
@@ -336,7 +343,7 @@ def _real_time(
             known_by,
         )
         return long_, short
-    price = _prices(
+    price = stored_prices(
         uow,
         organization_id,
         SeriesKey(code, area, req.real_time_product, "price"),

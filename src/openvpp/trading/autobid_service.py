@@ -350,6 +350,11 @@ class AutobidService:
             "p_max_mw": _rounded(flex.p_max_mw),
             "e_min_mwh_end": _rounded(flex.e_min_mwh[-1])[0],
             "e_max_mwh_end": _rounded(flex.e_max_mwh[-1])[0],
+            # the whole envelope: what the perfect-foresight comparison re-optimises
+            "e_min_mwh": _rounded(flex.e_min_mwh),
+            "e_max_mwh": _rounded(flex.e_max_mwh),
+            "ramp_up_mw": _rounded(flex.ramp_up_mw),
+            "ramp_down_mw": _rounded(flex.ramp_down_mw),
             "resources": agg.resources,
             "notes": agg.notes,
         }

@@ -200,3 +200,40 @@ class PerformanceOut(Out):
     intervals: int
     pnl: Decimal
     pnl_per_mwh: Decimal | None
+
+
+class StrategyOut(Out):
+    id: str = Field(description="'<vpp_id>:<market>:<product>'")
+    vpp_id: str
+    market: str
+    product: str
+    strategy: str
+    enabled: bool
+
+
+class StrategyDayOut(Out):
+    day: date
+    decision_id: str
+    status: str
+    strategy: str
+    expected_revenue: float | None = Field(description="the decision's expected revenue")
+    settled_revenue: Decimal | None = Field(description="the settled day-ahead line")
+    pnl: Decimal | None = Field(description="the settled run's total")
+    perfect_foresight_revenue: float | None = Field(
+        description="the decision's flexibility optimised at the realised prices"
+    )
+    capture_ratio: float | None
+
+
+class StrategyPerformanceOut(Out):
+    strategy_id: str
+    vpp_id: str
+    market: str
+    product: str
+    strategy: str
+    currency: str
+    days: list[StrategyDayOut]
+    compared_days: int
+    settled_revenue: Decimal
+    perfect_foresight_revenue: float
+    capture_ratio: float | None
