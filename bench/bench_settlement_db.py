@@ -75,10 +75,12 @@ def load_day(rt: Runtime, org: str, vpp: str, day: date, resources: int, seed: i
     with rt.engine.begin() as conn:
         if fills:
             conn.execute(tables.trading_fills.insert(), fills)
+        # interval by interval, as monitoring writes them (the VPP and every resource of an
+        # interval together): the heap follows the (organization, VPP, start) index
         rows = (
             (new_id(), org, vpp, rid, s, 15, float(sched[i, k]), float(metered[i, k]), 1.0, now)
-            for i, rid in enumerate(ids)
             for k, s in enumerate(starts)
+            for i, rid in enumerate(ids)
         )
         if conn.dialect.name == "postgresql":
             raw = conn.connection.driver_connection
