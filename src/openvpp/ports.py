@@ -12,6 +12,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+import numpy as np
 import pandas as pd
 
 from openvpp.aggregation.engine import Allocation
@@ -583,6 +584,7 @@ class SettlementRepository(Protocol):
         self, run_id: str, resource_id: str | None, limit: int, offset: int
     ) -> list[dict[str, Any]]: ...
     def delivery(self, run_ids: Sequence[str]) -> dict[str, tuple[int, int, int, int]]: ...
+    def columns(self, run_id: str, names: Sequence[str]) -> dict[str, np.ndarray]: ...
 
 
 class LedgerRepository(Protocol):

@@ -94,25 +94,38 @@ def market_revenue(value: ArrayLike, position: ArrayLike, scheduled: ArrayLike) 
 
     value : the VPP's market revenue per interval ``(T,)`` [minor units]; position : its net
     position ``(T,)`` [energy steps]; scheduled : the resources' schedules ``(n, T)`` [steps].
+
+    In each interval with a position, resource ``i`` is credited ``s_i x value / position``
+    exactly, floored; where the schedules add up to the position, the interval's leftover
+    units go to the largest remainders (ties: lower index), so the interval's value is shared
+    whole. What remains of the total is shared by absolute schedule (:func:`pro_rata`).
+    Vectorized integer arithmetic.
     """
     v = np.asarray(value, dtype=np.int64)
     q = np.asarray(position, dtype=np.int64)
     s = np.asarray(scheduled, dtype=np.int64)
     n = s.shape[0]
-    shares = [Fraction(0)] * n
-    for t in np.flatnonzero(q).tolist():
-        price = Fraction(int(v[t]), int(q[t]))
-        for i in np.flatnonzero(s[:, t]).tolist():
-            shares[i] += price * int(s[i, t])
-    total = int(v.sum())
-    credited = sum(shares)
-    rest = Fraction(total) - credited
-    weights = np.abs(s).sum(axis=1)
-    if rest:
-        whole = int(weights.sum())
-        for j in range(n):
-            shares[j] += rest * (Fraction(int(weights[j]), whole) if whole else Fraction(1, n))
-    return largest_remainder(total, shares)
+    credited = np.zeros_like(s)
+    cols = np.flatnonzero(q)
+    if n and cols.size:
+        largest = float(np.abs(s).max(initial=0)) * float(np.abs(v).max(initial=0))
+        if largest >= 2.0**62:
+            raise ValueError("schedule x value too large for exact allocation")
+        sign = np.sign(q[cols])
+        num = s[:, cols] * (v[cols] * sign)[None, :]
+        den = np.abs(q[cols])[None, :]
+        floor = num // den
+        remainder = num - floor * den
+        whole = s[:, cols].sum(axis=0) == q[cols]  # the schedules share the whole value
+        leftover = np.where(whole, v[cols] - floor.sum(axis=0), 0)
+        order = np.argsort(-remainder, axis=0, kind="stable")
+        rank = np.empty_like(order)
+        np.put_along_axis(rank, order, np.arange(n)[:, None].repeat(cols.size, axis=1), axis=0)
+        credited[:, cols] = floor + (rank < leftover[None, :])
+    shares: IntArray = credited.sum(axis=1).astype(np.int64)
+    rest = int(v.sum()) - int(shares.sum())
+    out: IntArray = shares + pro_rata(rest, np.abs(s).sum(axis=1))
+    return out
 
 
 def coalition_matrix(n: int) -> NDArray[np.int64]:

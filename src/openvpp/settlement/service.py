@@ -18,7 +18,6 @@ from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-import numpy as np
 import pandas as pd
 
 from openvpp.audit.chain import AuditEvent
@@ -192,7 +191,9 @@ class SettlementService:
             run = uow.settlement.get(organization_id, run_id)
             if run is None:
                 raise NotFound(f"settlement run {run_id} not found", field="run_id")
-            rows = uow.settlement.details(run_id, None, (run.resources + 1) * run.intervals, 0)
+            columns = uow.settlement.columns(
+                run_id, ("scheduled", "metered", *REVENUE_COLUMNS, *COST_COLUMNS)
+            )
         if run.resources == 0:
             raise ValidationFailed(
                 f"settlement run {run_id} has no resource rows to allocate to", field="run_id"
@@ -204,15 +205,13 @@ class SettlementService:
                 field="method",
             )
         n, t = run.resources, run.intervals
-        frame = pd.DataFrame(rows)
-        vpp = frame[frame["resource_id"] == VPP_ROW]
-        res = frame[frame["resource_id"] != VPP_ROW]
-        ids = list(dict.fromkeys(res["resource_id"]))
-        sched = res["scheduled"].to_numpy(dtype=np.int64).reshape(n, t)
-        meter = res["metered"].to_numpy(dtype=np.int64).reshape(n, t)
-        value = vpp[list(REVENUE_COLUMNS)].to_numpy(dtype=np.int64).sum(axis=1)
-        cost_total = int(vpp[list(COST_COLUMNS)].to_numpy(dtype=np.int64).sum())
-        revenue = market_revenue(value, vpp["scheduled"].to_numpy(dtype=np.int64), sched)
+        # rows by resource id then start: the VPP's ("") first, then each resource's
+        ids = [str(r) for r in columns["resource_id"][t::t]]
+        sched = columns["scheduled"][t:].reshape(n, t)
+        meter = columns["metered"][t:].reshape(n, t)
+        value = sum(columns[c][:t] for c in REVENUE_COLUMNS)
+        cost_total = int(sum(int(columns[c][:t].sum()) for c in COST_COLUMNS))
+        revenue = market_revenue(value, columns["scheduled"][:t], sched)
         use_shapley = method == "shapley" or (method == "auto" and n <= MAX_SHAPLEY)
         game = (
             coalition_costs(

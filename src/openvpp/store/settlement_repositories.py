@@ -8,6 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
@@ -231,6 +232,21 @@ class SettlementRepo:
             )
             for run_id, a, b, c, e in rows:
                 out[str(run_id)] = (int(a or 0), int(b or 0), int(c or 0), int(e or 0))
+        return out
+
+    def columns(self, run_id: str, names: Sequence[str]) -> dict[str, np.ndarray]:
+        """Columns of a run's interval rows in (resource id, start) order: ``resource_id``
+        (object) and each of ``names`` (``int64``)."""
+        d = st.settlement_intervals
+        rows = self._c.execute(
+            sa.select(d.c.resource_id, *(d.c[n] for n in names))
+            .where(d.c.run_id == run_id)
+            .order_by(d.c.resource_id, d.c.interval_start)
+        ).all()
+        values = list(zip(*rows, strict=True)) if rows else [()] * (len(names) + 1)
+        out = {"resource_id": np.array(values[0], dtype=object)}
+        for name, column in zip(names, values[1:], strict=True):
+            out[name] = np.array(column, dtype=np.int64)
         return out
 
     def details(

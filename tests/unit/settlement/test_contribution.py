@@ -91,3 +91,32 @@ def test_netting_deviations_show_who_helped():
     assert cost_shares(0, dev, None).tolist() == [0, 0]
     # an unexplained rest (the VPP's meter is not the sum) is shared by |deviation|
     assert cost_shares(-100, dev, costs).tolist() == [650, -750]
+
+
+@given(
+    st.integers(1, 6).flatmap(
+        lambda n: st.tuples(
+            st.lists(st.integers(-(10**6), 10**6), min_size=4, max_size=4),
+            st.lists(
+                st.lists(st.integers(-3000, 3000), min_size=4, max_size=4), min_size=n, max_size=n
+            ),
+            st.booleans(),
+        )
+    )
+)
+def test_market_revenue_always_adds_up(case):
+    value, scheduled, whole = case
+    s = np.array(scheduled, dtype=np.int64)
+    position = s.sum(axis=0) if whole else s.sum(axis=0) + 7
+    got = market_revenue(value, position, s)
+    assert int(got.sum()) == sum(value)
+    if whole:
+        # each interval shared whole at its price: within one unit per interval of exact
+        exact = [
+            sum(
+                Fraction(int(s[i, t]) * value[t], int(position[t])) for t in range(4) if position[t]
+            )
+            for i in range(s.shape[0])
+        ]
+        for g, e in zip(got.tolist(), exact, strict=True):
+            assert abs(g - e) <= 4 + abs(sum(value[t] for t in range(4) if not position[t]))
