@@ -12,7 +12,7 @@ import pytest
 from openvpp.core.errors import ValidationFailed
 from openvpp.markets.presets import load_presets
 from openvpp.runtime import Runtime
-from openvpp.settlement.service import CalculateRequest
+from openvpp.settlement.service import CalculateRequest, SettlementService
 from tests.integration.settlement_support import fill, make_book, meter, vpp_load_history
 
 DR = load_presets()["CN-SD-DR"]
@@ -110,4 +110,31 @@ def test_demand_response_and_energy_of_one_day_settle_apart(runtime: Runtime) ->
     assert sorted((r.market, r.first_day) for r in due if r.vpp_id == book.vpp) == [
         ("CN-SD-DA", EVENT_DAY),
         ("CN-SD-DR", EVENT_DAY),
+    ]
+
+
+def test_the_preset_calendar_moves_the_baseline_days(runtime: Runtime) -> None:
+    rt = runtime
+    book = make_book(rt, EVENT_DAY)
+    vpp_load_history(rt, book, ZONE, EVENT_DAY - timedelta(days=14), EVENT_DAY, 10.0)
+    fill(rt, book, at(14), "2", "2000", market="CN-SD-DR", product="SHAVE")
+    rule = DR.settlement.baseline
+    assert rule is not None
+    calendar = rule.model_copy(
+        update={"holidays": (date(2026, 7, 14),), "working_weekend_days": (date(2026, 7, 12),)}
+    )
+    market = DR.model_copy(
+        update={"settlement": DR.settlement.model_copy(update={"baseline": calendar})}
+    )
+    service = SettlementService(rt.clock, lambda: {**load_presets(), "CN-SD-DR": market})
+    [outcome] = service.calculate(
+        rt.uow(), book.org, CalculateRequest(book.vpp, "CN-SD-DR", EVENT_DAY, EVENT_DAY)
+    )
+    # the 14th is a holiday, Sunday the 12th a working day
+    assert outcome.run.inputs["baseline"]["days"] == [
+        "2026-07-13",
+        "2026-07-12",
+        "2026-07-10",
+        "2026-07-09",
+        "2026-07-08",
     ]

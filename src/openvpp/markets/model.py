@@ -10,6 +10,7 @@ Prices are exact (``Decimal``) in the market's currency: ``[currency/MWh]`` for 
 from __future__ import annotations
 
 import re
+from datetime import date
 from datetime import time as wall_time
 from decimal import Decimal
 from enum import StrEnum
@@ -194,6 +195,12 @@ class Baseline(_Frozen):
     lookback_days: int = _f(45, "d", "oldest candidate day, in days before the event", ge=2)
     adjustment_cap: Decimal | None = _f(
         None, "fraction", "largest same-day adjustment of a multiplicative method", ge=0, le=1
+    )
+    holidays: tuple[date, ...] = Field(
+        (), description="public holidays of the market's region: not working days"
+    )
+    working_weekend_days: tuple[date, ...] = Field(
+        (), description="weekend days that are working days (e.g. China's adjusted days)"
     )
 
 

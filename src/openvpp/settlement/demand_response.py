@@ -121,7 +121,11 @@ def settle_response_day(
             event,
             rule,
             zone=market.time_zone,
-            calendar=DayCalendar(excluded=excluded_days),
+            calendar=DayCalendar(
+                holidays=frozenset(rule.holidays),
+                working_weekend_days=frozenset(rule.working_weekend_days),
+                excluded=excluded_days,
+            ),
         )
     except ValueError as e:
         raise ValidationFailed(f"baseline: {e}", field="market") from None
