@@ -14,20 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from datetime import timedelta
 
-from _support import database
-from bench_settlement_db import FIRST, load_day
+from bench_settlement_db import FIRST, bench_vpp, load_day
 
-from openvpp.config import Settings
-from openvpp.core.ids import new_id
-from openvpp.runtime import build_runtime
-from openvpp.seed import seed_demo
 from openvpp.settlement.service import CalculateRequest
-from openvpp.store.migrate import upgrade
-from openvpp.vpp.model import Vpp
 
 
 def main() -> None:
@@ -36,55 +28,40 @@ def main() -> None:
     parser.add_argument("--resources", type=int, default=100)
     parser.add_argument("--days", type=int, default=30)
     args = parser.parse_args()
-    with database(args.backend, "openvpp_bench_reports") as url:
-        if url is None:
+    with bench_vpp(args.backend, "openvpp_bench_reports") as opened:
+        if opened is None:
             return
-        with tempfile.TemporaryDirectory() as var:
-            settings = Settings(  # type: ignore[call-arg]
-                _env_file=None, database_url=url, var_dir=var, log_level="WARNING",
-                order_store="inline",
-            )  # fmt: skip
-            rt = build_runtime(settings)
-            try:
-                upgrade(rt.engine)
-                org = seed_demo(rt).organization_id
-                now = rt.clock.now()
-                vpp = Vpp(new_id(), org, "Bench VPP", "DE-LU", "", now, now)
-                with rt.uow() as uow:
-                    uow.vpps.add(vpp)
-                    uow.commit()
-                days = [FIRST + timedelta(days=k) for k in range(args.days)]
-                for k, day in enumerate(days):
-                    load_day(rt, org, vpp.id, day, args.resources, seed=k)
-                rt.settlement.calculate(
-                    rt.uow(), org, CalculateRequest(vpp.id, "EU-SDAC", days[0], days[-1])
+        rt, org, vpp_id = opened
+        days = [FIRST + timedelta(days=k) for k in range(args.days)]
+        for k, day in enumerate(days):
+            load_day(rt, org, vpp_id, day, args.resources, seed=k)
+        rt.settlement.calculate(
+            rt.uow(), org, CalculateRequest(vpp_id, "EU-SDAC", days[0], days[-1])
+        )
+        for fmt in ("csv", "xlsx", "html", "pdf"):
+            times, size = [], 0
+            for _ in range(3):
+                start = time.perf_counter()
+                body, _, _ = rt.settlement.report(
+                    rt.uow(readonly=True), org, first=days[0], last=days[-1], fmt=fmt
                 )
-                for fmt in ("csv", "xlsx", "html", "pdf"):
-                    times, size = [], 0
-                    for _ in range(3):
-                        start = time.perf_counter()
-                        body, _, _ = rt.settlement.report(
-                            rt.uow(readonly=True), org, first=days[0], last=days[-1], fmt=fmt
-                        )
-                        times.append(time.perf_counter() - start)
-                        size = len(body)
-                    print(
-                        json.dumps(
-                            {
-                                "bench": "settlement_report",
-                                "backend": args.backend,
-                                "format": fmt,
-                                "resources": args.resources,
-                                "days": args.days,
-                                "first_s": round(times[0], 2),
-                                "best_s": round(min(times), 2),
-                                "bytes": size,
-                                "target_s": 5,
-                            }
-                        )
-                    )
-            finally:
-                rt.engine.dispose()
+                times.append(time.perf_counter() - start)
+                size = len(body)
+            print(
+                json.dumps(
+                    {
+                        "bench": "settlement_report",
+                        "backend": args.backend,
+                        "format": fmt,
+                        "resources": args.resources,
+                        "days": args.days,
+                        "first_s": round(times[0], 2),
+                        "best_s": round(min(times), 2),
+                        "bytes": size,
+                        "target_s": 5,
+                    }
+                )
+            )
 
 
 if __name__ == "__main__":

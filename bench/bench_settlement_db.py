@@ -20,6 +20,8 @@ import argparse
 import json
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -114,23 +116,20 @@ def load_day(rt: Runtime, org: str, vpp: str, day: date, resources: int, seed: i
     )  # fmt: skip
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", default="postgresql", choices=["sqlite", "postgresql"])
-    parser.add_argument("--resources", type=int, default=10_000)
-    parser.add_argument("--days", type=int, default=30)
-    args = parser.parse_args()
-    with database(args.backend, "openvpp_bench_settle") as url:
+@contextmanager
+def bench_vpp(backend: str, name: str) -> Iterator[tuple[Runtime, str, str] | None]:
+    """A runtime on a fresh migrated database ``name`` of ``backend`` with the demo
+    organization and an empty VPP: ``(runtime, organization id, VPP id)``, or ``None`` when
+    the server is down."""
+    with database(backend, name) as url:
         if url is None:
+            yield None
             return
         with tempfile.TemporaryDirectory() as var:
             settings = Settings(  # type: ignore[call-arg]
-                _env_file=None,
-                database_url=url,
-                var_dir=var,
-                log_level="WARNING",
+                _env_file=None, database_url=url, var_dir=var, log_level="WARNING",
                 order_store="inline",
-            )
+            )  # fmt: skip
             rt = build_runtime(settings)
             try:
                 upgrade(rt.engine)
@@ -140,40 +139,53 @@ def main() -> None:
                 with rt.uow() as uow:
                     uow.vpps.add(vpp)
                     uow.commit()
-                days = [FIRST + timedelta(days=k) for k in range(args.days)]
-                t0 = time.perf_counter()
-                for k, day in enumerate(days):
-                    load_day(rt, org, vpp.id, day, args.resources, seed=k)
-                load_s = time.perf_counter() - t0
-                per_day = []
-                total = 0
-                for day in days:
-                    t1 = time.perf_counter()
-                    [outcome] = rt.settlement.calculate(
-                        rt.uow(), org, CalculateRequest(vpp.id, "EU-SDAC", day, day)
-                    )
-                    per_day.append(time.perf_counter() - t1)
-                    total += outcome.run.total
-                settle_s = sum(per_day)
-                records = (args.resources + 1) * 96 * args.days
-                print(
-                    json.dumps(
-                        {
-                            "bench": "settlement_through_database",
-                            "backend": args.backend,
-                            "resources": args.resources,
-                            "days": args.days,
-                            "records": records,
-                            "settle_s": round(settle_s, 2),
-                            "per_day_s": round(float(np.median(per_day)), 2),
-                            "records_per_s": round(records / settle_s),
-                            "load_s": round(load_s, 1),
-                            "vpp_total_eur": str(Decimal(total) / 100),
-                        }
-                    )
-                )
+                yield rt, org, vpp.id
             finally:
                 rt.engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", default="postgresql", choices=["sqlite", "postgresql"])
+    parser.add_argument("--resources", type=int, default=10_000)
+    parser.add_argument("--days", type=int, default=30)
+    args = parser.parse_args()
+    with bench_vpp(args.backend, "openvpp_bench_settle") as opened:
+        if opened is None:
+            return
+        rt, org, vpp_id = opened
+        days = [FIRST + timedelta(days=k) for k in range(args.days)]
+        t0 = time.perf_counter()
+        for k, day in enumerate(days):
+            load_day(rt, org, vpp_id, day, args.resources, seed=k)
+        load_s = time.perf_counter() - t0
+        per_day = []
+        total = 0
+        for day in days:
+            t1 = time.perf_counter()
+            [outcome] = rt.settlement.calculate(
+                rt.uow(), org, CalculateRequest(vpp_id, "EU-SDAC", day, day)
+            )
+            per_day.append(time.perf_counter() - t1)
+            total += outcome.run.total
+        settle_s = sum(per_day)
+        records = (args.resources + 1) * 96 * args.days
+        print(
+            json.dumps(
+                {
+                    "bench": "settlement_through_database",
+                    "backend": args.backend,
+                    "resources": args.resources,
+                    "days": args.days,
+                    "records": records,
+                    "settle_s": round(settle_s, 2),
+                    "per_day_s": round(float(np.median(per_day)), 2),
+                    "records_per_s": round(records / settle_s),
+                    "load_s": round(load_s, 1),
+                    "vpp_total_eur": str(Decimal(total) / 100),
+                }
+            )
+        )
 
 
 if __name__ == "__main__":
