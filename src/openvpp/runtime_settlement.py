@@ -9,10 +9,10 @@ from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from openvpp.audit.chain import AuditContext
 from openvpp.core.errors import DomainError, ValidationFailed
 from openvpp.jobs.registry import JobContext, JobRegistry
 from openvpp.ports import UnitOfWork
+from openvpp.runtime_trading import system_uow
 from openvpp.settlement.service import CalculateRequest
 
 if TYPE_CHECKING:
@@ -29,9 +29,7 @@ this long."""
 
 def settlement_uow(rt: Runtime, organization_id: str) -> UnitOfWork:
     """A unit of work whose audit rows name the settlement system as actor."""
-    return rt.uow(
-        AuditContext(actor_type="system", actor_id="settlement", organization_id=organization_id)
-    )
+    return system_uow(rt, organization_id, "settlement")
 
 
 class SettlementScheduler:

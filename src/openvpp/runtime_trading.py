@@ -62,10 +62,11 @@ def build_trading(
     )
 
 
-def system_uow(rt: Runtime, organization_id: str | None) -> UnitOfWork:
-    """A unit of work whose audit rows name the trading system as actor."""
+def system_uow(rt: Runtime, organization_id: str | None, actor: str = "trading") -> UnitOfWork:
+    """A unit of work whose audit rows name a system (``actor``: trading, settlement) as
+    actor."""
     context = AuditContext(
-        actor_type="system", actor_id="trading", organization_id=organization_id or None
+        actor_type="system", actor_id=actor, organization_id=organization_id or None
     )
     return rt.uow(context)
 

@@ -102,4 +102,3 @@ def test_sigkill_during_a_settlement_run(seeded: Runtime, tmp_path: Path) -> Non
     assert {o.status for o in again} == {"unchanged"}
     assert [o.run.id for o in again] == [o.run.id for o in outcomes]
     assert min(settled) < DAYS, f"every kill came after the last day: {settled}"
-    print("days settled at each kill:", settled)

@@ -123,12 +123,7 @@ class DispatchBatch:
 
 def _period(market: str, product: str) -> timedelta | None:
     m = load_presets().get(market)
-    if m is None:
-        return None
-    for p in m.products:
-        if p.code == product:
-            return timedelta(minutes=p.period_min)
-    return None
+    return None if m is None else m.period(product)
 
 
 def position_mw(

@@ -10,7 +10,7 @@ Prices are exact (``Decimal``) in the market's currency: ``[currency/MWh]`` for 
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from datetime import time as wall_time
 from decimal import Decimal
 from enum import StrEnum
@@ -315,6 +315,14 @@ class Market(_Frozen):
                 return p
         known = [p.code for p in self.products]
         raise KeyError(f"{self.code} has no product {code!r}; known: {known}")
+
+    def period(self, product: str) -> timedelta | None:
+        """The delivery period of product ``product``; ``None`` if the market has no such
+        product."""
+        for p in self.products:
+            if p.code == product:
+                return timedelta(minutes=p.period_min)
+        return None
 
     @property
     def clearing_limits(self) -> PriceLimits:

@@ -365,9 +365,7 @@ def period_of(markets: Mapping[str, Market]) -> Callable[[str, str], timedelta |
 
     def period(market: str, product: str) -> timedelta | None:
         m = markets.get(market)
-        if m is None or product not in {p.code for p in m.products}:
-            return None
-        return timedelta(minutes=m.product(product).period_min)
+        return None if m is None else m.period(product)
 
     return period
 

@@ -237,6 +237,11 @@ class SettlementService:
         grouped ``by`` (:data:`openvpp.settlement.analysis.GROUPS`); by ``resource`` or
         ``resource_type`` through each run's contribution (``auto``)."""
         runs = self._runs_between(uow, organization_id, first, last, vpp_id)
+        return self._revenue_of(uow, organization_id, runs, by)
+
+    def _revenue_of(
+        self, uow: UnitOfWork, organization_id: str, runs: list[SettlementRun], by: Sequence[str]
+    ) -> pd.DataFrame:
         if not {"resource", "resource_type"} & set(by):
             return pnl_table(run_lines(runs), by)
         with_resources = sum(1 for r in runs if r.resources)
@@ -287,6 +292,10 @@ class SettlementService:
         """Per latest run: energy scheduled and metered, absolute deviation and its share of
         the schedule, estimated intervals, P&L and P&L per MWh scheduled."""
         runs = self._runs_between(uow, organization_id, first, last, vpp_id)
+        return self._performance_of(uow, runs)
+
+    @staticmethod
+    def _performance_of(uow: UnitOfWork, runs: list[SettlementRun]) -> list[dict[str, Any]]:
         with uow:
             delivery = uow.settlement.delivery([r.id for r in runs])
         out = []
@@ -340,14 +349,10 @@ class SettlementService:
             last_day=last,
             daily=pnl_table(lines, ["day", "vpp", "market"]),
             markets=pnl_table(lines, ["market"]),
-            resource_types=self.revenue(
-                uow, organization_id, first=first, last=last, by=["resource_type"], vpp_id=vpp_id
-            ),
+            resource_types=self._revenue_of(uow, organization_id, runs, ["resource_type"]),
             performance=[
                 {k: v for k, v in p.items() if k != "run_id"}
-                for p in self.performance(
-                    uow, organization_id, first=first, last=last, vpp_id=vpp_id
-                )
+                for p in self._performance_of(uow, runs)
             ],
             minor_units=units,
             notes=[
