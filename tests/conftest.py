@@ -54,6 +54,31 @@ def require_service(name: str) -> str:
     return url
 
 
+def worker_database(url: str) -> str:
+    """``url`` itself in a single process; under pytest-xdist, a database of the worker's own
+    (``test_gw0``, ``test_gw1``, ...) on the same server, created when missing, so that workers
+    never share tables."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker:
+        return url
+    base = sa.make_url(url)
+    name = f"{base.database}_{worker}"
+    engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            if base.get_backend_name() == "postgresql":
+                exists = conn.scalar(
+                    sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+                )
+                if not exists:
+                    conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+            else:
+                conn.execute(sa.text(f"CREATE DATABASE IF NOT EXISTS `{name}`"))
+    finally:
+        engine.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 def reset_database(engine: sa.Engine) -> None:
     """Drop every table (ours and Alembic's) so migrations start from nothing."""
     reflected = sa.MetaData()
@@ -81,7 +106,7 @@ def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     if backend == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'openvpp.db'}"
     else:
-        url = require_service(backend)
+        url = worker_database(require_service(backend))
     engine = create_engine(url)
     reset_database(engine)
     upgrade(engine)
@@ -138,3 +163,12 @@ def cli_env(runtime: Runtime, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     monkeypatch.setenv("OPENVPP_ARGON2_MEMORY_KIB", "8192")
     monkeypatch.setenv("COLUMNS", "250")
     return runtime
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse pytest-xdist's scope-based distributions: schemathesis gives all its generated
+    tests (``test_api_fuzz``) one node id, and those modes queue tests by node id, so they would
+    run one of them and report it as all."""
+    dist = getattr(config.option, "dist", "no")
+    if dist in {"loadscope", "loadfile", "loadgroup"}:
+        raise pytest.UsageError(f"--dist {dist} would run one schemathesis test; use load")
