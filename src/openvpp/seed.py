@@ -9,16 +9,13 @@ from datetime import timedelta
 from importlib.resources import files
 from zoneinfo import ZoneInfo
 
-import pandas as pd
-
 from openvpp.audit.chain import AuditContext
 from openvpp.core.errors import NotFound
 from openvpp.demo.live_market import (
     LIVE_MARKET,
     LIVE_PRODUCT,
-    LIVE_SOURCE,
-    imbalance_frame,
-    price_frame,
+    SEEDED_DAYS,
+    published_frame,
 )
 from openvpp.demo.park import AREA, seed_park
 from openvpp.forecasting.protocol import ModelKind
@@ -27,6 +24,7 @@ from openvpp.markets.connections import ConnectionSpec
 from openvpp.markets.presets import load_presets
 from openvpp.ops.model import LogLevel, Severity
 from openvpp.runtime import Runtime
+from openvpp.runtime_demo import store_demo_prices
 from openvpp.trading.autobid_service import MAX_LEAD_MIN, SettingSpec
 
 DEMO_SLUG = "demo"
@@ -110,30 +108,14 @@ def seed_live_trading(rt: Runtime, actor: Principal, system: AuditContext, vpp_i
     product = load_presets()[LIVE_MARKET].product(LIVE_PRODUCT)
     now = rt.clock.now()
     today = now.astimezone(ZoneInfo(product.time_zone)).date()
-    first, last = today - timedelta(days=21), today + timedelta(days=1)
-    market = load_presets()[LIVE_MARKET]
-    frame = price_frame(product, first, last, AREA)
-    frame = pd.concat(
-        [
-            frame[frame["known_at"] <= now],
-            # the real-time leg of the days' settlement: synthetic imbalance prices, each
-            # known at the end of its interval, through tomorrow (a settlement run reads only
-            # what is known at its time)
-            imbalance_frame(market, product, first, last, AREA),
-        ],
-        ignore_index=True,
+    first = today - timedelta(days=SEEDED_DAYS)
+    # the day-ahead prices published by now, and the real-time leg of the days' settlement:
+    # synthetic imbalance prices through tomorrow; the server's demo feed goes on from there
+    frame = published_frame(
+        load_presets()[LIVE_MARKET], product, AREA, now, prices_from=first, imbalance_from=first
     )
-    rt.market_data.store(
-        rt.uow(context),
-        actor.organization_id,
-        frame,
-        fmt="demo",
-        source=LIVE_SOURCE,
-        data=frame.to_csv(index=False).encode(),
-        rows_read=len(frame),
-        report={},
-        actor=None,
-    )
+    assert frame is not None  # three weeks of past days are always due
+    store_demo_prices(rt, rt.uow(context), actor.organization_id, frame)
     connection = next(
         c
         for c in rt.connections.all(rt.uow(context, readonly=True), actor)

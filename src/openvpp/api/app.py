@@ -48,6 +48,7 @@ from openvpp.config import Settings, load_settings
 from openvpp.markets.exchange.http_app import tick_forever
 from openvpp.runtime import Runtime, build_runtime
 from openvpp.runtime_autobid import autobid_loop
+from openvpp.runtime_demo import demo_feed_loop
 from openvpp.runtime_dispatch import dispatch_loop
 from openvpp.runtime_settlement import settlement_loop
 from openvpp.runtime_trading import trading_loop
@@ -122,7 +123,7 @@ def create_app(
         # As many request threads as pooled connections: no thread waits for a connection,
         # and no connection is opened and closed per request.
         to_thread.current_default_thread_limiter().total_tokens = settings.db_pool_size
-        ticker = trader = bidder = dispatcher = settler = None
+        ticker = trader = bidder = dispatcher = settler = feed = None
         # the order store's process (if so configured) starts with the server, not at the
         # first order
         rt.trading.submissions.start()
@@ -138,6 +139,9 @@ def create_app(
             bidder = asyncio.create_task(autobid_loop(rt, settings.autobid_interval_s))
             # every ended market day of a VPP with fills: settled and posted to the ledger
             settler = asyncio.create_task(settlement_loop(rt, settings.settlement_interval_s))
+            if settings.demo_live_market:
+                # the demo market's prices published as time goes on (openvpp.runtime_demo)
+                feed = asyncio.create_task(demo_feed_loop(rt))
         # A server (tests inject their runtime and build many apps in one process): the
         # start-up heap and what survives each full pass are frozen, so that the collector's
         # full passes scan only what is new (api/heap.py).
@@ -149,7 +153,7 @@ def create_app(
         finally:
             if heap is not None:
                 heap.uninstall()
-            for task in (ticker, trader, bidder, dispatcher, settler):
+            for task in (ticker, trader, bidder, dispatcher, settler, feed):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

@@ -34,14 +34,17 @@ __all__ = [
     "LIVE_MARKET",
     "LIVE_PRODUCT",
     "LIVE_SOURCE",
+    "SEEDED_DAYS",
     "cycled_prices",
     "imbalance_frame",
     "price_frame",
+    "published_frame",
 ]
 
 SAMPLE = "epftoolbox_PJM_2018-12-11_24.csv"
 LIVE_MARKET, LIVE_PRODUCT = "US-ISO-DA", "H"
 LIVE_SOURCE = f"demo: real PJM prices of {SAMPLE} cycled onto the current dates"
+SEEDED_DAYS = 21  # the seed stores the prices of this many past days
 PUBLISHED = time(13, 30)  # the day-ahead prices of D are known on D-1 at 13:30 New York time
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -162,3 +165,28 @@ def imbalance_frame(
     for column in ("start", "known_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
     return frame
+
+
+def published_frame(
+    market: Market,
+    product: Product,
+    area: str,
+    now: datetime,
+    *,
+    prices_from: date,
+    imbalance_from: date,
+) -> pd.DataFrame | None:
+    """The demo market's rows public at ``now``, from the given local days on: the day-ahead
+    prices of every day published by then (a day's on its eve at 13:30 New York time), and the
+    synthetic imbalance prices through tomorrow, each known at its interval's end (stored
+    ahead: a settlement run reads only what is known at its time). None when nothing is due.
+    """
+    tomorrow = now.astimezone(ZoneInfo(product.time_zone)).date() + timedelta(days=1)
+    parts = []
+    if prices_from <= tomorrow:
+        prices = price_frame(product, prices_from, tomorrow, area)
+        parts.append(prices[prices["known_at"] <= now])
+    if imbalance_from <= tomorrow:
+        parts.append(imbalance_frame(market, product, imbalance_from, tomorrow, area))
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else None
