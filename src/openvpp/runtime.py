@@ -200,7 +200,10 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         predictions=predictions,
         risk=RiskService(clock, models, predictions),
         conditions=MarketConditionsService(clock),
-        settlement=SettlementService(clock),
+        # a day is computed in one read snapshot, outside its write transaction
+        settlement=SettlementService(
+            clock, reader=lambda: runtime.uow(readonly=True, snapshot=True)
+        ),
         strategies=StrategyService(clock),
         runner=runner,
         replay_guard=replay,

@@ -18,6 +18,7 @@ from openvpp.demo.park import AREA
 from openvpp.runtime import Runtime
 from openvpp.runtime_settlement import SettlementScheduler
 from openvpp.seed import seed_demo
+from openvpp.settlement import service as settlement_service
 from openvpp.settlement.records import RunFilter
 from openvpp.settlement.service import CalculateRequest
 from tests.integration.settlement_support import (
@@ -195,6 +196,37 @@ def test_concurrent_calculations_store_one_run(runtime: Runtime) -> None:
     assert len(runs) == 1
     ledger = balances(rt, book.org)
     assert ledger[RECEIVABLE] == runs[0].total and sum(ledger.values()) == 0
+
+
+def test_a_day_is_computed_outside_its_write_transaction(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading a day's meters and computing it takes seconds for a large VPP: meanwhile other
+    writers (orders, telemetry) must not wait, which on SQLite they would behind the writer
+    lock of the run's transaction."""
+    rt = runtime
+    book = make_book(rt)
+    fill(rt, book, book.starts[20], "1", "42")
+    meter(rt, book, book.starts[20], 0.9)
+    prices(rt, book, day_ahead=40.0, imbalance=60.0)
+    compute_day = settlement_service.compute_day
+    writers: list[bool] = []
+
+    def computing(*args: object) -> object:
+        def write() -> None:
+            with rt.uow() as uow:
+                uow.commit()
+
+        other = threading.Thread(target=write)
+        other.start()
+        other.join(timeout=5)
+        writers.append(not other.is_alive())
+        return compute_day(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(settlement_service, "compute_day", computing)
+    [outcome] = rt.settlement.calculate(rt.uow(), book.org, request(book))
+    assert outcome.status == "created"
+    assert writers == [True], "another writer committed while the day was computed"
 
 
 def test_the_scheduler_settles_each_ended_day_once(runtime: Runtime) -> None:

@@ -38,7 +38,7 @@ from openvpp.settlement.contribution import (
     cost_shares,
     market_revenue,
 )
-from openvpp.settlement.day import CalculateRequest, compute_day
+from openvpp.settlement.day import CalculateRequest, Day, compute_day
 from openvpp.settlement.ledger import JournalEntry, Posting, entries_for_lines
 from openvpp.settlement.records import (
     VPP_ROW,
@@ -70,9 +70,14 @@ class SettlementService:
         self,
         clock: Clock,
         markets: Callable[[], Mapping[str, Market]] = load_presets,
+        reader: Callable[[], UnitOfWork] | None = None,
     ) -> None:
+        """``reader`` makes the read-only unit of work (one snapshot) in which a day is
+        computed before its write transaction; without it the day is computed inside the write
+        transaction, which on SQLite holds the writer lock (orders, telemetry) meanwhile."""
         self._clock = clock
         self._markets = markets
+        self._reader = reader
 
     # ------------------------------------------------------------------ commands
 
@@ -449,10 +454,10 @@ class SettlementService:
         product: str,
         day: date,
     ) -> RunOutcome:
-        with uow:
-            data = compute_day(
+        def compute(source: UnitOfWork) -> Day:
+            return compute_day(
                 self._markets(),
-                uow,
+                source,
                 organization_id,
                 req,
                 market,
@@ -461,6 +466,15 @@ class SettlementService:
                 day,
                 self._clock.now(),
             )
+
+        data: Day | None = None
+        if self._reader is not None:
+            # read and compute without the writer lock; the write below checks the version
+            with self._reader() as reader:
+                data = compute(reader)
+        with uow:
+            if data is None:
+                data = compute(uow)
             latest = uow.settlement.latest(organization_id, req.vpp_id, market.code, day)
             if latest is not None and latest.input_hash == data.input_hash:
                 return RunOutcome(latest, "unchanged")
