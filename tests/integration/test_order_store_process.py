@@ -187,9 +187,13 @@ def test_the_api_audits_each_order_once(
 
 
 @SQLITE_ONLY
-def test_the_store_process_dies_with_its_server(
+def test_the_store_process_dies_with_its_server_even_mid_step(
     seeded: Runtime, trading: dict[str, Any], clock: ShiftClock
 ) -> None:
+    """SIGKILL of the server while its store process is in the middle of a step, waiting for
+    the SQLite writer lock that this test holds: the process ends at once (its lifeline), not
+    when the step could go on. The pipe's end alone would leave it waiting for the lock, then
+    commit a batch its dead server never learns of."""
     args = {
         "database_url": seeded.settings.effective_database_url,
         "var_dir": str(seeded.settings.var_dir),
@@ -200,24 +204,44 @@ def test_the_store_process_dies_with_its_server(
         "burst": 200,
         "order_store": "process",
     }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.trading_crash_child", json.dumps(args)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        assert server.stdout.readline().strip() == "ready"
-        children = _wait_children(server.pid)
-        server.send_signal(signal.SIGKILL)
-        server.wait(timeout=30)
-        for pid in children:
-            _wait_gone(pid)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
+    lock = seeded.write_lock
+    assert lock is not None
+    with lock:  # every write of the server and its store process waits
+        server = subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.trading_crash_child", json.dumps(args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert server.stdout is not None
+            assert server.stdout.readline().strip() == "ready", server.communicate()[1]
+            kind, pid = server.stdout.readline().split()
+            store = int(pid)
+            assert kind == "store" and store in _wait_children(server.pid)
+            _wait_blocked_on_flock(store)  # the first batch's step waits for the lock
+            server.send_signal(signal.SIGKILL)
+            server.wait(timeout=30)
+            _wait_gone(store)  # the lock still held: ended by its lifeline
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.wait()
+    with seeded.uow(readonly=True) as uow:
+        assert uow.trading_orders.by_client_id(trading["org"], "orphan-0") is None
+
+
+def _wait_blocked_on_flock(pid: int, timeout_s: float = 30.0) -> None:
+    """Wait until ``pid`` waits for a ``flock`` (``/proc/locks`` lists its waiters with
+    ``->``)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for line in Path("/proc/locks").read_text().splitlines():
+            fields = line.split()
+            if fields[1:3] == ["->", "FLOCK"] and int(fields[5]) == pid:
+                return
+        time.sleep(0.02)
+    raise AssertionError(f"process {pid} did not wait for a lock within {timeout_s} s")
 
 
 def _next_batch_has_a_new_process(

@@ -3,8 +3,8 @@
 ``var_dir``, ``organization_id``, ``vpp_id``, ``client_order_id``, ``delivery_start`` and
 ``point``. With ``burst`` (a count) instead of ``point`` it submits that many orders
 (``client_order_id`` a prefix, see :func:`burst_commands`) in group-committed batches of five,
-after printing ``ready``, for the parent to kill at a random moment. ``order_store``:
-``inline`` (default) or ``process``."""
+after printing ``ready`` (and ``store <pid>`` with a store process), for the parent to kill
+at a random moment. ``order_store``: ``inline`` (default) or ``process``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from openvpp.runtime import build_runtime
+from openvpp.runtime_order_store import ProcessStore
 from openvpp.trading.orders import Order
 from openvpp.trading.records import SubmitOrder
 from tests.integration.trading_support import MARKET, PRODUCT, trader
@@ -48,6 +49,9 @@ def main() -> None:
         principal = trader(a["organization_id"])
         rt.trading.submissions.start()  # a store process ready before the first batch
         print("ready", flush=True)
+        store = getattr(rt.trading.submissions, "_store", None)
+        if isinstance(store, ProcessStore):
+            print(f"store {store.pid}", flush=True)
         for i in range(0, len(cmds), 5):
             rt.trading.submissions.submit_many(rt.uow(), principal, cmds[i : i + 5])
         print("done", flush=True)
