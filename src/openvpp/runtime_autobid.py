@@ -3,7 +3,6 @@ periodic loop of the API server that makes every due decision (docs/autobidding.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import date
 from functools import partial
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from openvpp.core.errors import ValidationFailed
 from openvpp.jobs.registry import JobContext, JobRegistry
+from openvpp.runtime_loops import every
 from openvpp.runtime_trading import TRADERS, system_uow
 from openvpp.trading.autobid_service import AutobidService, system_principal
 
@@ -34,14 +34,7 @@ def autobid_tick(rt: Runtime) -> list[dict[str, Any]]:
 
 async def autobid_loop(rt: Runtime, interval_s: float) -> None:
     """Make the due decisions every ``interval_s`` [s]."""
-    while True:
-        try:
-            made = await asyncio.to_thread(autobid_tick, rt)
-            if made:
-                log.info("automatic bidding: %s", made)
-        except Exception:  # the loop goes on; the next round retries
-            log.exception("automatic bidding round failed")
-        await asyncio.sleep(interval_s)
+    await every(interval_s, partial(autobid_tick, rt), "automatic bidding", log)
 
 
 def check_autobid_params(params: dict[str, Any]) -> dict[str, Any]:

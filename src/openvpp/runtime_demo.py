@@ -12,7 +12,6 @@ the seed's three weeks) when it starts again.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -32,6 +31,7 @@ from openvpp.markets.data_service import ImportOutcome
 from openvpp.markets.presets import load_presets
 from openvpp.markets.records import SeriesKey
 from openvpp.ports import UnitOfWork
+from openvpp.runtime_loops import every
 from openvpp.runtime_trading import system_uow
 
 if TYPE_CHECKING:
@@ -109,12 +109,4 @@ class DemoFeed:
 
 async def demo_feed_loop(rt: Runtime, interval_s: float = FEED_INTERVAL_S) -> None:
     """Run :meth:`DemoFeed.tick` every ``interval_s`` [s]."""
-    feed = DemoFeed(rt)
-    while True:
-        try:
-            done = await asyncio.to_thread(feed.tick)
-            if done:
-                log.info("demo feed: %s", done)
-        except Exception:  # the loop goes on; the next round retries
-            log.exception("demo feed round failed")
-        await asyncio.sleep(interval_s)
+    await every(interval_s, DemoFeed(rt).tick, "demo feed", log)

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
@@ -36,6 +37,7 @@ from openvpp.identity.model import Principal, Role
 from openvpp.jobs.registry import JobContext, JobRegistry
 from openvpp.ports import UnitOfWork
 from openvpp.resources.telemetry import TelemetryPoint
+from openvpp.runtime_loops import every
 
 if TYPE_CHECKING:
     from openvpp.runtime import Runtime
@@ -379,12 +381,9 @@ def trade_residual(
 
 async def dispatch_loop(rt: Runtime, interval_s: float) -> None:
     """Tick every ``interval_s`` [s] (the API server, next to the trading loop)."""
-    while True:
-        await asyncio.sleep(interval_s)
-        try:
-            await asyncio.to_thread(dispatch_tick, rt)
-        except Exception:  # the loop goes on; the next tick retries
-            log.exception("dispatch tick failed")
+    await every(
+        interval_s, partial(dispatch_tick, rt), "dispatch", log, wait_first=True, report=False
+    )
 
 
 def build_dispatch(settings: Settings, clock: Clock) -> DispatchRuntime:

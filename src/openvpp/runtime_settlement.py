@@ -3,7 +3,6 @@ the API server that settles every ended market day of a VPP with fills (docs/set
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from openvpp.core.errors import DomainError, ValidationFailed
 from openvpp.jobs.registry import JobContext, JobRegistry
 from openvpp.ports import UnitOfWork
+from openvpp.runtime_loops import every
 from openvpp.runtime_trading import system_uow
 from openvpp.settlement.service import CalculateRequest
 
@@ -81,15 +81,7 @@ class SettlementScheduler:
 
 async def settlement_loop(rt: Runtime, interval_s: float) -> None:
     """Settle the due days every ``interval_s`` [s]."""
-    scheduler = SettlementScheduler(rt)
-    while True:
-        try:
-            done = await asyncio.to_thread(scheduler.tick)
-            if done:
-                log.info("settlement: %s", done)
-        except Exception:  # the loop goes on; the next round retries
-            log.exception("settlement round failed")
-        await asyncio.sleep(interval_s)
+    await every(interval_s, SettlementScheduler(rt).tick, "settlement", log)
 
 
 def check_settlement_params(params: dict[str, Any]) -> dict[str, Any]:

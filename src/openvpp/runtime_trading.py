@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from openvpp.audit.chain import AuditContext
@@ -17,6 +18,7 @@ from openvpp.jobs.registry import JobContext, JobRegistry
 from openvpp.markets.connections import ConnectionService
 from openvpp.markets.connectors.orders import ReconcilePolicy
 from openvpp.ports import UnitOfWork
+from openvpp.runtime_loops import every
 from openvpp.trading.batch_store import BatchStore
 from openvpp.trading.batching import SubmitBatcher
 from openvpp.trading.control import TradingControlService
@@ -132,12 +134,9 @@ async def trading_loop(rt: Runtime, interval_s: float) -> None:
         log.info("start-up reconciliation: %s", report.as_dict())
     except Exception:
         log.exception("start-up reconciliation failed")
-    while True:
-        await asyncio.sleep(interval_s)
-        try:
-            await asyncio.to_thread(trading_tick, rt)
-        except Exception:  # the loop goes on; the next tick retries
-            log.exception("trading tick failed")
+    await every(
+        interval_s, partial(trading_tick, rt), "trading", log, wait_first=True, report=False
+    )
 
 
 def register_trading_jobs(registry: JobRegistry, rt: Runtime) -> None:
