@@ -198,6 +198,7 @@ def test_concurrent_calculations_store_one_run(runtime: Runtime) -> None:
     assert ledger[RECEIVABLE] == runs[0].total and sum(ledger.values()) == 0
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # the one writer lock
 def test_a_day_is_computed_outside_its_write_transaction(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -227,6 +228,48 @@ def test_a_day_is_computed_outside_its_write_transaction(
     [outcome] = rt.settlement.calculate(rt.uow(), book.org, request(book))
     assert outcome.status == "created"
     assert writers == [True], "another writer committed while the day was computed"
+
+
+def test_a_snapshot_older_than_the_latest_version_is_computed_again(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A calculation whose snapshot predates a version another calculation stored meanwhile
+    (from a late reading) must not store its older figures over it."""
+    rt = runtime
+    book = make_book(rt)
+    s = book.starts
+    fill(rt, book, s[10], "4", "45")
+    prices(rt, book, day_ahead=45.0, imbalance=100.0)
+    [first] = rt.settlement.calculate(rt.uow(), book.org, request(book))
+    compute_day = settlement_service.compute_day
+    others: list[str] = []
+
+    def computing(*args: object) -> object:
+        data = compute_day(*args)  # type: ignore[arg-type]
+        if not others:  # after our snapshot: a late reading, settled by another calculation
+            others.append("late")
+            meter(rt, book, s[10], 3.6)
+            worker = threading.Thread(
+                target=lambda: others.extend(
+                    o.status for o in rt.settlement.calculate(rt.uow(), book.org, request(book))
+                )
+            )
+            worker.start()
+            worker.join(timeout=60)
+        return data
+
+    monkeypatch.setattr(settlement_service, "compute_day", computing)
+    [ours] = rt.settlement.calculate(rt.uow(), book.org, request(book))
+    assert others == ["late", "revised"]
+    assert ours.status == "unchanged" and ours.run.version == 2
+    assert ours.run.totals["imbalance"] == -1_000  # the late reading's figures, kept
+    with rt.uow(readonly=True) as uow:
+        every = uow.settlement.page(
+            book.org, RunFilter(vpp_id=book.vpp, include_superseded=True), 10, 0
+        )
+    assert [r.version for r in every] == [2, 1] and first.run.version == 1
+    ledger = balances(rt, book.org)
+    assert ledger[RECEIVABLE] == ours.run.total and sum(ledger.values()) == 0
 
 
 def test_the_scheduler_settles_each_ended_day_once(runtime: Runtime) -> None:

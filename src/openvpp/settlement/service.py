@@ -468,14 +468,19 @@ class SettlementService:
             )
 
         data: Day | None = None
+        seen: str | None = None  # the latest version's id in the snapshot computed from
         if self._reader is not None:
             # read and compute without the writer lock; the write below checks the version
             with self._reader() as reader:
                 data = compute(reader)
+                base = reader.settlement.latest(organization_id, req.vpp_id, market.code, day)
+                seen = None if base is None else base.id
         with uow:
-            if data is None:
-                data = compute(uow)
             latest = uow.settlement.latest(organization_id, req.vpp_id, market.code, day)
+            if data is None or seen != (None if latest is None else latest.id):
+                # another calculation stored a version after our snapshot, perhaps from newer
+                # inputs: computed again here, so a run never replaces newer figures by older
+                data = compute(uow)
             if latest is not None and latest.input_hash == data.input_hash:
                 return RunOutcome(latest, "unchanged")
             totals = {name: int(a.sum()) for name, a in data.lines.items()}
