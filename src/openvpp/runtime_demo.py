@@ -5,9 +5,9 @@ bidding and settling for as long as it runs.
 The seed stores three weeks of the cycled PJM prices up to what is published at seeding and
 the synthetic imbalance prices through the next day (:mod:`openvpp.demo.live_market`). After
 that, :class:`DemoFeed` stores each day's day-ahead prices on its eve at 13:30 New York time
-and the imbalance prices of each new tomorrow, for every organization that holds the demo's
-prices, one import each time something is due. A server stopped for days catches up (at most
-the seed's three weeks) when it starts again.
+and the imbalance prices of each new tomorrow for the demo organization (once it holds the
+demo's prices: ``openvpp db seed`` with the park), one import each time something is due. A
+server stopped for days catches up (at most the seed's three weeks) when it starts again.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from openvpp.core.errors import NotFound
+from openvpp.demo import DEMO_SLUG
 from openvpp.demo.live_market import (
     LIVE_MARKET,
     LIVE_PRODUCT,
@@ -65,7 +67,7 @@ def store_demo_prices(
 
 
 class DemoFeed:
-    """Stores the demo market's prices that are due for every organization that has them."""
+    """Stores the demo market's prices that are due for the demo organization."""
 
     def __init__(self, rt: Runtime) -> None:
         self._rt = rt
@@ -74,7 +76,7 @@ class DemoFeed:
         self._zone = ZoneInfo(self._product.time_zone)
 
     def tick(self) -> list[dict[str, Any]]:
-        """Store what is due; one entry (organization, values stored) per import made."""
+        """Store what is due; the import made (organization, values stored), if any."""
         rt = self._rt
         now = rt.clock.now()
         earliest = now.astimezone(self._zone).date() - timedelta(days=SEEDED_DAYS)
@@ -84,27 +86,27 @@ class DemoFeed:
                 return earliest
             return max(earliest, last.astimezone(self._zone).date() + timedelta(days=1))
 
-        with rt.uow(readonly=True) as uow:
-            orgs = [o.id for o in uow.organizations.list()]
-        done: list[dict[str, Any]] = []
-        for org in orgs:
-            catalog = rt.market_data.catalog(rt.uow(readonly=True), org, LIVE_MARKET)
-            last = {i.key: i.last_start for i in catalog}
-            if PRICES not in last:  # no demo prices: not a demo organization
-                continue
-            frame = published_frame(
-                self._market,
-                self._product,
-                AREA,
-                now,
-                prices_from=after(last[PRICES]),
-                imbalance_from=after(last.get(IMBALANCE)),
-            )
-            if frame is None:
-                continue
-            outcome = store_demo_prices(rt, system_uow(rt, org, "demo-feed"), org, frame)
-            done.append({"organization_id": org, "values_stored": outcome.record.values_stored})
-        return done
+        try:
+            org = rt.identity.organization_by_slug(rt.uow(readonly=True), DEMO_SLUG).id
+        except NotFound:
+            return []
+        last: dict[SeriesKey, datetime] = {}
+        for info in rt.market_data.catalog(rt.uow(readonly=True), org, LIVE_MARKET):
+            last[info.key] = max(info.last_start, last.get(info.key, info.last_start))
+        if PRICES not in last:  # seeded without the park: no live market
+            return []
+        frame = published_frame(
+            self._market,
+            self._product,
+            AREA,
+            now,
+            prices_from=after(last[PRICES]),
+            imbalance_from=after(last.get(IMBALANCE)),
+        )
+        if frame is None:
+            return []
+        outcome = store_demo_prices(rt, system_uow(rt, org, "demo-feed"), org, frame)
+        return [{"organization_id": org, "values_stored": outcome.record.values_stored}]
 
 
 async def demo_feed_loop(rt: Runtime, interval_s: float = FEED_INTERVAL_S) -> None:

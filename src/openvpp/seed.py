@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from openvpp.audit.chain import AuditContext
 from openvpp.core.errors import NotFound
+from openvpp.demo import DEMO_SLUG
 from openvpp.demo.live_market import (
     LIVE_MARKET,
     LIVE_PRODUCT,
@@ -27,7 +28,6 @@ from openvpp.runtime import Runtime
 from openvpp.runtime_demo import store_demo_prices
 from openvpp.trading.autobid_service import MAX_LEAD_MIN, SettingSpec
 
-DEMO_SLUG = "demo"
 DEMO_DOMAIN = "demo.openvpp.org"
 DEMO_PRICES = "epftoolbox_PJM_2018-12-11_24.csv"
 

@@ -39,14 +39,26 @@ def _last_days(rt: Runtime, org: str) -> dict[str, date]:
     return {"prices": last[PRICES], "imbalance": last[IMBALANCE]}
 
 
+def _next_clock_change(after: date) -> date:
+    """The first New York day after ``after`` with 23 or 25 hours (within a year)."""
+    day = after + timedelta(days=1)
+    while len(cycled_prices(PRODUCT, day, day)) == 24:
+        day += timedelta(days=1)
+    return day
+
+
+@pytest.mark.parametrize("when", ["today", "around the next clock change"])
 def test_the_feed_publishes_each_day_on_its_eve_and_the_imbalance_prices_ahead(
-    runtime: Runtime, clock: ShiftClock
+    runtime: Runtime, clock: ShiftClock, when: str
 ) -> None:
     rt = runtime
+    start = rt.clock.now().astimezone(NY).date()
+    if when != "today":  # the 23- or 25-hour day is the one published at the second step
+        start = _next_clock_change(start) - timedelta(days=5)
+    _move_to(clock, rt, start, time(9))  # seeded in the morning: nothing more due until 13:30
     org = seed_demo(rt, park=True).organization_id
     feed = DemoFeed(rt)
     assert feed.tick() == [], "the seed stored everything due"
-    start = rt.clock.now().astimezone(NY).date()
     # four days later, in the morning: the day's prices came out yesterday, tomorrow's not yet
     _move_to(clock, rt, start + timedelta(days=4), time(10))
     [made] = feed.tick()
@@ -60,7 +72,8 @@ def test_the_feed_publishes_each_day_on_its_eve_and_the_imbalance_prices_ahead(
     _move_to(clock, rt, start + timedelta(days=4), time(13, 31))
     tomorrow = start + timedelta(days=5)
     [made] = feed.tick()
-    assert made["values_stored"] == len(cycled_prices(PRODUCT, tomorrow, tomorrow))
+    hours = len(cycled_prices(PRODUCT, tomorrow, tomorrow))
+    assert made["values_stored"] == hours and (when == "today" or hours != 24)
     assert _last_days(rt, org)["prices"] == tomorrow
     assert feed.tick() == []
     # the stored prices are the exchange's: the cycled real prices, known on their eve
@@ -87,6 +100,6 @@ def test_a_demo_left_running_for_weeks_still_bids(runtime: Runtime, clock: Shift
     assert all(d.status == "submitted" for d in upcoming), [d.error for d in upcoming]
 
 
-def test_organizations_without_the_demo_prices_are_left_alone(runtime: Runtime) -> None:
+def test_a_demo_seeded_without_the_park_has_no_feed(runtime: Runtime) -> None:
     seed_demo(runtime, park=False)
     assert DemoFeed(runtime).tick() == []

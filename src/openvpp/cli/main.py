@@ -25,12 +25,13 @@ from openvpp.cli.settlement import app as settlement_app
 from openvpp.cli.simulate import simulate_command
 from openvpp.cli.telemetry_import import ingest_stream
 from openvpp.config import load_settings
+from openvpp.demo import DEMO_SLUG
 from openvpp.health import check_health
 from openvpp.identity.model import Role
 from openvpp.jobs.model import JobStatus
 from openvpp.resources.device_templates import LibraryFormat
 from openvpp.resources.telemetry import CsvFormatError, TelemetryPoint, iter_csv
-from openvpp.seed import DEMO_SLUG, seed_demo
+from openvpp.seed import seed_demo
 from openvpp.store import migrate
 
 app = typer.Typer(
