@@ -4,6 +4,7 @@ into a failure instead of a skip (CI sets it)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from urllib.parse import urlparse
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from hypothesis import settings
 
 from openvpp.api.app import create_app
 from openvpp.audit.chain import GENESIS_HASH
@@ -33,6 +35,12 @@ SERVICE_URLS = {
     ),
     "redis": os.environ.get("OPENVPP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
 }
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ... under pytest-xdist
+
+# Hypothesis's per-example deadline is a timing assertion: on a shared 2-core machine running
+# the workers in parallel it fails on load, not on code. Tests that need one set their own.
+settings.register_profile("openvpp", deadline=None)
+settings.load_profile("openvpp")
 
 
 def reachable(url: str) -> bool:
@@ -46,6 +54,8 @@ def reachable(url: str) -> bool:
 
 def require_service(name: str) -> str:
     url = SERVICE_URLS[name]
+    if name == "redis" and WORKER:  # a Redis database of the worker's own: 15, 14, ...
+        url = urlparse(url)._replace(path=f"/{15 - int(WORKER.removeprefix('gw')) % 8}").geturl()
     if not reachable(url):
         message = f"{name} is not reachable at {url}"
         if REQUIRE_SERVICES:
@@ -58,11 +68,10 @@ def worker_database(url: str) -> str:
     """``url`` itself in a single process; under pytest-xdist, a database of the worker's own
     (``test_gw0``, ``test_gw1``, ...) on the same server, created when missing, so that workers
     never share tables."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    if not worker:
+    if not WORKER:
         return url
     base = sa.make_url(url)
-    name = f"{base.database}_{worker}"
+    name = f"{base.database}_{WORKER}"
     engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
@@ -71,9 +80,23 @@ def worker_database(url: str) -> str:
                     sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
                 )
                 if not exists:
-                    conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-            else:
-                conn.execute(sa.text(f"CREATE DATABASE IF NOT EXISTS `{name}`"))
+                    # another run's worker of the same name may create it first
+                    with contextlib.suppress(sa.exc.ProgrammingError):
+                        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+            else:  # with the character set and collation of the configured database
+                charset, collation = conn.execute(
+                    sa.text(
+                        "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME "
+                        "FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = :db"
+                    ),
+                    {"db": base.database},
+                ).one()
+                conn.execute(
+                    sa.text(
+                        f"CREATE DATABASE IF NOT EXISTS `{name}` "
+                        f"CHARACTER SET {charset} COLLATE {collation}"
+                    )
+                )
     finally:
         engine.dispose()
     return base.set(database=name).render_as_string(hide_password=False)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -206,17 +208,18 @@ def test_the_store_process_dies_with_its_server_even_mid_step(
     }
     lock = seeded.write_lock
     assert lock is not None
+    store = 0
     with lock:  # every write of the server and its store process waits
         server = subprocess.Popen(
             [sys.executable, "-m", "tests.integration.trading_crash_child", json.dumps(args)],
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
             text=True,
         )
         try:
-            assert server.stdout is not None
-            assert server.stdout.readline().strip() == "ready", server.communicate()[1]
-            kind, pid = server.stdout.readline().split()
+            lines = _lines(server)
+            assert lines.get(timeout=60).strip() == "ready"
+            kind, pid = lines.get(timeout=60).split()
             store = int(pid)
             assert kind == "store" and store in _wait_children(server.pid)
             _wait_blocked_on_flock(store)  # the first batch's step waits for the lock
@@ -227,8 +230,20 @@ def test_the_store_process_dies_with_its_server_even_mid_step(
             if server.poll() is None:
                 server.kill()
                 server.wait()
+            if store and Path(f"/proc/{store}").exists():
+                os.kill(store, signal.SIGKILL)  # never left to commit after the test
     with seeded.uow(readonly=True) as uow:
         assert uow.trading_orders.by_client_id(trading["org"], "orphan-0") is None
+
+
+def _lines(process: subprocess.Popen[str]) -> queue.Queue[str]:
+    """``process``'s output lines, read by a thread (``get`` takes a timeout; a read from the
+    pipe does not)."""
+    lines: queue.Queue[str] = queue.Queue()
+    out = process.stdout
+    assert out is not None
+    threading.Thread(target=lambda: [lines.put(line) for line in out], daemon=True).start()
+    return lines
 
 
 def _wait_blocked_on_flock(pid: int, timeout_s: float = 30.0) -> None:
