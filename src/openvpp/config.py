@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     last meter readings and real-time prices."""
     settlement_lookback_days: int = Field(default=3, ge=1, le=92)
     """How many past days the settlement loop looks at for days not settled yet."""
+    settlement_revision_h: int = Field(default=24, ge=0, le=92 * 24)
+    """How long after the end of a day the settlement loop calculates it once more, taking
+    in late meter readings, fills and prices (a revision; the same inputs leave the run
+    unchanged); 0: never. Days older than ``settlement_lookback_days`` are not looked at."""
     previous_secret_keys: list[SecretStr] = Field(default_factory=list)
     """Former master secrets: credentials encrypted with them still decrypt until
     ``openvpp market rotate-credentials`` re-encrypts them with the current key."""

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from openvpp.core.errors import DomainError, ValidationFailed
 from openvpp.jobs.registry import JobContext, JobRegistry
+from openvpp.markets.calendar import day_bounds
+from openvpp.markets.presets import load_presets
 from openvpp.ports import UnitOfWork
 from openvpp.runtime_loops import every
 from openvpp.runtime_trading import system_uow
@@ -33,27 +35,35 @@ def settlement_uow(rt: Runtime, organization_id: str) -> UnitOfWork:
 
 
 class SettlementScheduler:
-    """Settles the due days of every organization; remembers failures to retry them later."""
+    """Settles the due days of every organization; remembers failures to retry them later,
+    and the days whose final calculation (after ``settlement_revision_h``) is done."""
 
     def __init__(self, rt: Runtime) -> None:
         self._rt = rt
         self._failed: dict[tuple[str, str, str, date], datetime] = {}
+        self._final: set[tuple[str, str, str, date]] = set()
 
     def tick(self) -> list[dict[str, Any]]:
         rt, s = self._rt, self._rt.settings
         now = rt.clock.now()
+        revise = timedelta(hours=s.settlement_revision_h) if s.settlement_revision_h else None
         done: list[dict[str, Any]] = []
         with rt.uow(readonly=True) as uow:
             orgs = [o.id for o in uow.organizations.list()]
+        oldest = now.date() - timedelta(days=s.settlement_lookback_days + 2)
+        self._final = {k for k in self._final if k[3] >= oldest}
         for org in orgs:
             due = rt.settlement.due(
                 settlement_uow(rt, org),
                 org,
                 delay=timedelta(minutes=s.settlement_delay_min),
                 lookback_days=s.settlement_lookback_days,
+                revise_after=revise,
             )
             for req in due:
                 key = (org, req.vpp_id, req.market, req.first_day)
+                if key in self._final:  # calculated after its revision time: unchanged
+                    continue
                 failed_at = self._failed.get(key)
                 if failed_at is not None and now - failed_at < RETRY_AFTER:
                     continue
@@ -66,6 +76,8 @@ class SettlementScheduler:
                     )
                     continue
                 self._failed.pop(key, None)
+                if revise is None or now >= _day_end(rt, req) + revise:
+                    self._final.add(key)
                 done.append(
                     {
                         "vpp_id": req.vpp_id,
@@ -77,6 +89,11 @@ class SettlementScheduler:
                     }
                 )
         return done
+
+
+def _day_end(rt: Runtime, req: CalculateRequest) -> datetime:
+    """The end of the request's (first) local day in its market's zone [UTC]."""
+    return day_bounds(req.first_day, load_presets()[req.market].time_zone)[1]
 
 
 async def settlement_loop(rt: Runtime, interval_s: float) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -272,10 +272,16 @@ def test_a_snapshot_older_than_the_latest_version_is_computed_again(
     assert ledger[RECEIVABLE] == ours.run.total and sum(ledger.values()) == 0
 
 
+def _move_to(rt: Runtime, at: datetime) -> None:
+    rt.clock.advance((at - rt.clock.now()).total_seconds())  # type: ignore[attr-defined]
+
+
 def test_the_scheduler_settles_each_ended_day_once(runtime: Runtime) -> None:
     rt = runtime
     zone = ZoneInfo(SDAC.time_zone)
     today = rt.clock.now().astimezone(zone).date()
+    # 06:00: yesterday ended 6 h ago, long before its revision time (24 h after its end)
+    _move_to(rt, datetime.combine(today, time(6), zone))
     ended, unpriced = today - timedelta(days=1), today - timedelta(days=2)
     book = make_book(rt, ended)
     fill(rt, book, book.starts[30], "1", "50")
@@ -301,6 +307,40 @@ def test_the_scheduler_settles_each_ended_day_once(runtime: Runtime) -> None:
     prices(rt, old, day_ahead=40.0, imbalance=60.0)
     again = scheduler.tick()
     assert [(d["day"], d["status"]) for d in again] == [(unpriced.isoformat(), "created")]
+
+
+def test_the_scheduler_calculates_a_day_once_more_after_its_revision_time(
+    runtime: Runtime,
+) -> None:
+    rt = runtime
+    zone = ZoneInfo(SDAC.time_zone)
+    today = rt.clock.now().astimezone(zone).date()
+    _move_to(rt, datetime.combine(today, time(6), zone))
+    ended = today - timedelta(days=1)
+    late, quiet = make_book(rt, ended), make_book(rt, ended)
+    for book in (late, quiet):
+        fill(rt, book, book.starts[30], "4", "50")
+    prices(rt, late, day_ahead=40.0, imbalance=100.0)
+
+    def statuses(done: list[dict[str, object]]) -> dict[object, object]:
+        return {d["vpp_id"]: d["status"] for d in done}
+
+    scheduler = SettlementScheduler(rt)
+    assert statuses(scheduler.tick()) == {late.vpp: "created", quiet.vpp: "created"}
+    meter(rt, late, late.starts[30], 3.6)  # a late reading: 0.1 MWh short
+    assert scheduler.tick() == [], "before the revision time"
+    # 24 h after the day's end: its final calculation takes in the late reading
+    end = datetime.combine(today, time(0), zone).astimezone(UTC)  # real hours, not wall
+    _move_to(rt, end + timedelta(hours=24, minutes=1))
+    assert statuses(scheduler.tick()) == {late.vpp: "revised", quiet.vpp: "unchanged"}
+    assert scheduler.tick() == [], "once"
+    with rt.uow(readonly=True) as uow:
+        [run] = uow.settlement.page(late.org, RunFilter(vpp_id=late.vpp), 10, 0)
+    assert run.version == 2 and run.totals["imbalance"] == -1_000
+    # a restarted loop checks the day whose latest run predates that time once more
+    restarted = SettlementScheduler(rt)
+    assert statuses(restarted.tick()) == {quiet.vpp: "unchanged"}
+    assert restarted.tick() == []
 
 
 def test_the_job_kind_settles_days(runtime: Runtime) -> None:

@@ -115,9 +115,13 @@ class SettlementService:
         *,
         delay: timedelta,
         lookback_days: int,
+        revise_after: timedelta | None = None,
     ) -> list[CalculateRequest]:
         """The market days to settle automatically: each local day of a VPP with fills that
-        ended at least ``delay`` ago, within ``lookback_days``, without a run yet. A day is
+        ended at least ``delay`` ago, within ``lookback_days``, without a run yet; with
+        ``revise_after``, also each day whose latest run was stored before its end plus
+        ``revise_after`` once that time has passed (its final calculation: late meter
+        readings, fills and prices revise it, the same inputs leave it unchanged). A day is
         settled in the day-ahead market of its fills (a market whose products close the day
         before); the fills of other markets count as intraday there."""
         now = self._clock.now()
@@ -150,7 +154,11 @@ class SettlementService:
                 [_settling_market(energy, markets)] if energy else []
             )
             for code in targets:
-                if (vpp_id, code, day) not in settled:
+                stored = settled.get((vpp_id, code, day))
+                final = None
+                if revise_after is not None:
+                    final = day_bounds(day, markets[code].time_zone)[1] + revise_after
+                if stored is None or (final is not None and stored < final <= now):
                     due.append(
                         CalculateRequest(vpp_id=vpp_id, market=code, first_day=day, last_day=day)
                     )

@@ -169,15 +169,18 @@ class SettlementRepo:
         )
         return [(str(v), str(m), d) for v, m, d in rows]
 
-    def settled(self, organization_id: str, first: date, last: date) -> set[tuple[str, str, date]]:
-        """(VPP, market, day) of every run on the days ``first`` … ``last``."""
+    def settled(
+        self, organization_id: str, first: date, last: date
+    ) -> dict[tuple[str, str, date], datetime]:
+        """(VPP, market, day) of every run on the days ``first`` … ``last``, with the time its
+        latest version was stored [UTC]."""
         r = st.settlement_runs
         rows = self._c.execute(
-            sa.select(r.c.vpp_id, r.c.market, r.c.day)
+            sa.select(r.c.vpp_id, r.c.market, r.c.day, sa.func.max(r.c.created_at))
             .where(r.c.organization_id == organization_id, r.c.day >= first, r.c.day <= last)
-            .distinct()
+            .group_by(r.c.vpp_id, r.c.market, r.c.day)
         )
-        return {(str(v), str(m), d) for v, m, d in rows}
+        return {(str(v), str(m), d): t for v, m, d, t in rows}
 
     def supersede(self, run_id: str, by: str) -> None:
         r = st.settlement_runs
