@@ -8,7 +8,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -91,10 +91,11 @@ class Settings(BaseSettings):
     last meter readings and real-time prices."""
     settlement_lookback_days: int = Field(default=3, ge=1, le=92)
     """How many past days the settlement loop looks at for days not settled yet."""
-    settlement_revision_h: int = Field(default=24, ge=0, le=92 * 24)
+    settlement_revision_h: int = Field(default=24, ge=0, le=91 * 24)
     """How long after the end of a day the settlement loop calculates it once more, taking
     in late meter readings, fills and prices (a revision; the same inputs leave the run
-    unchanged); 0: never. Days older than ``settlement_lookback_days`` are not looked at."""
+    unchanged); 0: never. At most ``24 * (settlement_lookback_days - 1)``, so that the day is
+    still looked at then in every time zone."""
     previous_secret_keys: list[SecretStr] = Field(default_factory=list)
     """Former master secrets: credentials encrypted with them still decrypt until
     ``openvpp market rotate-credentials`` re-encrypts them with the current key."""
@@ -130,6 +131,17 @@ class Settings(BaseSettings):
     critical_pct, tolerance_mw, tolerance_pct, min_coverage, consecutive."""
 
     demo_password: SecretStr = SecretStr("openvpp-demo")
+
+    @field_validator("settlement_revision_h")
+    @classmethod
+    def _revision_within_lookback(cls, value: int, info: ValidationInfo) -> int:
+        lookback = info.data.get("settlement_lookback_days")
+        if value and lookback is not None and value > 24 * (lookback - 1):
+            raise ValueError(
+                f"must be 0 or at most 24 * (settlement_lookback_days - 1) = "
+                f"{24 * (lookback - 1)} hours, or the loop no longer looks at the day then"
+            )
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -10,8 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from openvpp.core.errors import DomainError, ValidationFailed
 from openvpp.jobs.registry import JobContext, JobRegistry
-from openvpp.markets.calendar import day_bounds
-from openvpp.markets.presets import load_presets
 from openvpp.ports import UnitOfWork
 from openvpp.runtime_loops import every
 from openvpp.runtime_trading import system_uow
@@ -52,6 +50,7 @@ class SettlementScheduler:
             orgs = [o.id for o in uow.organizations.list()]
         oldest = now.date() - timedelta(days=s.settlement_lookback_days + 2)
         self._final = {k for k in self._final if k[3] >= oldest}
+        self._failed = {k: t for k, t in self._failed.items() if k[3] >= oldest}
         for org in orgs:
             due = rt.settlement.due(
                 settlement_uow(rt, org),
@@ -67,6 +66,7 @@ class SettlementScheduler:
                 failed_at = self._failed.get(key)
                 if failed_at is not None and now - failed_at < RETRY_AFTER:
                     continue
+                started = rt.clock.now()
                 try:
                     [outcome] = rt.settlement.calculate(settlement_uow(rt, org), org, req)
                 except DomainError as e:
@@ -76,7 +76,8 @@ class SettlementScheduler:
                     )
                     continue
                 self._failed.pop(key, None)
-                if revise is None or now >= _day_end(rt, req) + revise:
+                end = rt.settlement.day_end(req.market, req.first_day)
+                if revise is None or started >= end + revise:
                     self._final.add(key)
                 done.append(
                     {
@@ -89,11 +90,6 @@ class SettlementScheduler:
                     }
                 )
         return done
-
-
-def _day_end(rt: Runtime, req: CalculateRequest) -> datetime:
-    """The end of the request's (first) local day in its market's zone [UTC]."""
-    return day_bounds(req.first_day, load_presets()[req.market].time_zone)[1]
 
 
 async def settlement_loop(rt: Runtime, interval_s: float) -> None:

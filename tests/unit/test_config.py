@@ -52,3 +52,12 @@ def test_short_configured_secret_is_refused() -> None:
 def test_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENVPP_MAX_PAGE_SIZE", "77")
     assert settings().max_page_size == 77
+
+
+def test_the_final_settlement_lies_within_the_lookback() -> None:
+    assert settings().settlement_revision_h == 24  # within the default 3 days
+    assert settings(settlement_lookback_days=1, settlement_revision_h=0).settlement_revision_h == 0
+    with pytest.raises(ValidationError, match="settlement_revision_h"):
+        settings(settlement_lookback_days=1)  # 24 h after a day's end it is not looked at
+    with pytest.raises(ValidationError, match="settlement_revision_h"):
+        settings(settlement_lookback_days=3, settlement_revision_h=49)

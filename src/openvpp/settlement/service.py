@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -163,6 +163,10 @@ class SettlementService:
                         CalculateRequest(vpp_id=vpp_id, market=code, first_day=day, last_day=day)
                     )
         return due
+
+    def day_end(self, market: str, day: date) -> datetime:
+        """The end of the local ``day`` in ``market``'s zone [UTC]."""
+        return day_bounds(day, self._market(market).time_zone)[1]
 
     # ------------------------------------------------------------------ queries
 
