@@ -12,29 +12,20 @@ Prints one JSON line per format.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
-from datetime import timedelta
 
-from bench_settlement_db import FIRST, bench_vpp, load_day
+from bench_settlement_db import loaded_vpp, parse_args
 
 from openvpp.settlement.service import CalculateRequest
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgresql"])
-    parser.add_argument("--resources", type=int, default=100)
-    parser.add_argument("--days", type=int, default=30)
-    args = parser.parse_args()
-    with bench_vpp(args.backend, "openvpp_bench_reports") as opened:
-        if opened is None:
+    args = parse_args(__doc__, backend="sqlite", resources=100)
+    with loaded_vpp(args, "openvpp_bench_reports") as loaded:
+        if loaded is None:
             return
-        rt, org, vpp_id = opened
-        days = [FIRST + timedelta(days=k) for k in range(args.days)]
-        for k, day in enumerate(days):
-            load_day(rt, org, vpp_id, day, args.resources, seed=k)
+        rt, org, vpp_id, days, _ = loaded
         rt.settlement.calculate(
             rt.uow(), org, CalculateRequest(vpp_id, "EU-SDAC", days[0], days[-1])
         )

@@ -144,21 +144,40 @@ def bench_vpp(backend: str, name: str) -> Iterator[tuple[Runtime, str, str] | No
                 rt.engine.dispose()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", default="postgresql", choices=["sqlite", "postgresql"])
-    parser.add_argument("--resources", type=int, default=10_000)
+def parse_args(doc: str, *, backend: str, resources: int) -> argparse.Namespace:
+    """``--backend``, ``--resources`` and ``--days`` (30) with the given defaults."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--backend", default=backend, choices=["sqlite", "postgresql"])
+    parser.add_argument("--resources", type=int, default=resources)
     parser.add_argument("--days", type=int, default=30)
-    args = parser.parse_args()
-    with bench_vpp(args.backend, "openvpp_bench_settle") as opened:
+    return parser.parse_args()
+
+
+@contextmanager
+def loaded_vpp(
+    args: argparse.Namespace, name: str
+) -> Iterator[tuple[Runtime, str, str, list[date], float] | None]:
+    """:func:`bench_vpp` with ``args.days`` days from :data:`FIRST` loaded
+    (:func:`load_day`): ``(runtime, organization id, VPP id, days, load time [s])``, or
+    ``None`` when the server is down."""
+    with bench_vpp(args.backend, name) as opened:
         if opened is None:
+            yield None
             return
         rt, org, vpp_id = opened
         days = [FIRST + timedelta(days=k) for k in range(args.days)]
         t0 = time.perf_counter()
         for k, day in enumerate(days):
             load_day(rt, org, vpp_id, day, args.resources, seed=k)
-        load_s = time.perf_counter() - t0
+        yield rt, org, vpp_id, days, time.perf_counter() - t0
+
+
+def main() -> None:
+    args = parse_args(__doc__, backend="postgresql", resources=10_000)
+    with loaded_vpp(args, "openvpp_bench_settle") as loaded:
+        if loaded is None:
+            return
+        rt, org, vpp_id, days, load_s = loaded
         per_day = []
         total = 0
         for day in days:

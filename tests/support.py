@@ -30,6 +30,10 @@ class ShiftClock:
     def advance(self, seconds: float) -> None:
         self.offset += timedelta(seconds=seconds)
 
+    def move_to(self, at: datetime) -> None:
+        """Make ``now()`` read ``at`` (forwards or backwards)."""
+        self.offset += at - self.now()
+
 
 def make_settings(database_url: str, var_dir: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {

@@ -76,8 +76,11 @@ class SettlementScheduler:
                     )
                     continue
                 self._failed.pop(key, None)
-                end = rt.settlement.day_end(req.market, req.first_day)
-                if revise is None or started >= end + revise:
+                # without a final calculation no settled day is due again: nothing to remember
+                if (
+                    revise is not None
+                    and started >= rt.settlement.day_end(req.market, req.first_day) + revise
+                ):
                     self._final.add(key)
                 done.append(
                     {

@@ -20,7 +20,6 @@ from tests.integration.test_dispatch_loop import (
     award,
     instructions,
     make_site,
-    move_to,
 )
 from tests.support import ShiftClock, bearer, demo, other_org_operator
 
@@ -75,7 +74,7 @@ def test_dispatch_run_instructions_live_and_monitoring(
 
     live = client.get(f"{M}/live", headers=viewer, params={"vpp_id": site.vpp})
     assert live.status_code == 200 and live.json()["dispatched"] is False  # not started yet
-    move_to(clock, seeded, s + timedelta(minutes=5))
+    clock.move_to(s + timedelta(minutes=5))
     operator, viewer = bearer(client, demo("operator")), bearer(client, demo("viewer"))
     # the job kind a worker runs; here run once in-process
     job = client.post("/api/vpp/jobs", headers=operator, json={"kind": "dispatch.tick"})
@@ -90,7 +89,7 @@ def test_dispatch_run_instructions_live_and_monitoring(
     x = next(r for r in live["resources"] if r["resource_id"] == site.x)
     assert 0.7 < x["current_mw"] < 0.8  # the battery follows its 0.75 MW
 
-    move_to(clock, seeded, s + Q + timedelta(minutes=2))
+    clock.move_to(s + Q + timedelta(minutes=2))
     operator, viewer = bearer(client, demo("operator")), bearer(client, demo("viewer"))
     assert client.post("/api/vpp/jobs", headers=operator, json={"kind": "dispatch.tick"})
     assert seeded.runner.run_once() is not None

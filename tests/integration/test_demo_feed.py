@@ -29,10 +29,6 @@ def settings_overrides() -> dict[str, object]:
     return {"demo_live_market": True}
 
 
-def _move_to(clock: ShiftClock, rt: Runtime, day: date, at: time) -> None:
-    clock.advance((datetime.combine(day, at, NY) - rt.clock.now()).total_seconds())
-
-
 def _last_days(rt: Runtime, org: str) -> dict[str, date]:
     catalog = rt.market_data.catalog(rt.uow(readonly=True), org, LIVE_MARKET)
     last = {i.key: i.last_start.astimezone(NY).date() for i in catalog}
@@ -55,12 +51,13 @@ def test_the_feed_publishes_each_day_on_its_eve_and_the_imbalance_prices_ahead(
     start = rt.clock.now().astimezone(NY).date()
     if when != "today":  # the 23- or 25-hour day is the one published at the second step
         start = _next_clock_change(start) - timedelta(days=5)
-    _move_to(clock, rt, start, time(9))  # seeded in the morning: nothing more due until 13:30
+    # seeded in the morning: nothing more is due until 13:30
+    clock.move_to(datetime.combine(start, time(9), NY))
     org = seed_demo(rt, park=True).organization_id
     feed = DemoFeed(rt)
     assert feed.tick() == [], "the seed stored everything due"
     # four days later, in the morning: the day's prices came out yesterday, tomorrow's not yet
-    _move_to(clock, rt, start + timedelta(days=4), time(10))
+    clock.move_to(datetime.combine(start + timedelta(days=4), time(10), NY))
     [made] = feed.tick()
     assert made["organization_id"] == org and made["values_stored"] > 0
     assert _last_days(rt, org) == {
@@ -69,7 +66,7 @@ def test_the_feed_publishes_each_day_on_its_eve_and_the_imbalance_prices_ahead(
     }
     assert feed.tick() == [], "nothing new until 13:30"
     # 13:31: tomorrow's prices, one import of exactly its hours
-    _move_to(clock, rt, start + timedelta(days=4), time(13, 31))
+    clock.move_to(datetime.combine(start + timedelta(days=4), time(13, 31), NY))
     tomorrow = start + timedelta(days=5)
     [made] = feed.tick()
     hours = len(cycled_prices(PRODUCT, tomorrow, tomorrow))
@@ -90,7 +87,7 @@ def test_a_demo_left_running_for_weeks_still_bids(runtime: Runtime, clock: Shift
     rt = runtime
     org = seed_demo(rt, park=True).organization_id
     later = rt.clock.now().astimezone(NY).date() + timedelta(days=30)
-    _move_to(clock, rt, later, time(14))
+    clock.move_to(datetime.combine(later, time(14), NY))
     assert DemoFeed(rt).tick(), "a month of prices was due"
     autobid_tick(rt)
     with rt.uow(readonly=True) as uow:

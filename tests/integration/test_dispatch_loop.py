@@ -134,10 +134,6 @@ def instructions(rt: Runtime, site: Site, **kw: object) -> list[InstructionRecor
         return uow.dispatch.page(site.org, InstructionFilter(site.vpp, **kw), 500, 0)  # type: ignore[arg-type]
 
 
-def move_to(clock: ShiftClock, rt: Runtime, at: datetime) -> None:
-    clock.advance((at - rt.clock.now()).total_seconds())
-
-
 def hold_and_sample(points: list[TelemetryPoint], start: datetime, end: datetime) -> float:
     """Sample-and-hold average power over [start, end) (each reading holds until the next,
     at most 5 min): the metering rule, computed independently."""
@@ -189,7 +185,7 @@ def test_award_dispatched_corrected_monitored_and_traded(
     assert dispatch_tick(rt)["dispatched"] == []  # dispatched once
 
     # 6 min in: battery Y faulted at the start; its telemetry says so, X is re-dispatched up
-    move_to(clock, rt, s + timedelta(minutes=6))
+    clock.move_to(s + timedelta(minutes=6))
     report = dispatch_tick(rt)
     assert report["telemetry"] > 0
     with rt.uow(readonly=True) as uow:
@@ -207,7 +203,7 @@ def test_award_dispatched_corrected_monitored_and_traded(
     assert x2.status.value == "accepted"
 
     # after the interval (and the settling minute): records, an alert for Y, once
-    move_to(clock, rt, s + Q + timedelta(seconds=61))
+    clock.move_to(s + Q + timedelta(seconds=61))
     report = dispatch_tick(rt)
     assert [m["interval_start"] for m in report["monitored"]] == [s.isoformat()]  # type: ignore[index]
     with rt.uow(readonly=True) as uow:
@@ -242,7 +238,7 @@ def test_award_dispatched_corrected_monitored_and_traded(
     assert "error" not in traded["results"][0]  # type: ignore[index]
 
     # monitored once: a later tick raises nothing again
-    move_to(clock, rt, s + Q + timedelta(minutes=3))
+    clock.move_to(s + Q + timedelta(minutes=3))
     assert dispatch_tick(rt)["monitored"] == []
     with rt.uow(readonly=True) as uow:
         assert len(uow.alerts.unresolved_from(site.org, "dispatch.monitoring")) == len(alerts)
@@ -267,11 +263,11 @@ def test_unawarded_intervals_get_nothing_and_lost_setpoints_expire(
     bats = [r for r in sent if r.resource_id in (site.x, site.y)]
     assert [round(r.p_mw, 6) for r in bats] == [0.5, 0.5]
     row = list(sim.fleet.resource_ids).index(site.x)
-    move_to(clock, rt, s + timedelta(minutes=7))
+    clock.move_to(s + timedelta(minutes=7))
     dispatch_tick(rt)
     # mid-interval: the device is at its fallback (idle), not at the lost 0.5 MW
     assert abs(float(sim.applied_mw[row])) < 0.05
-    move_to(clock, rt, s + Q + GRACE + timedelta(seconds=1))
+    clock.move_to(s + Q + GRACE + timedelta(seconds=1))
     dispatch_tick(rt)
     after = instructions(rt, site)
     assert {r.status.value for r in after} == {"expired"}
@@ -323,7 +319,7 @@ def test_lost_acks_are_settled_by_heartbeats(runtime: Runtime, clock: ShiftClock
     d.send(gw, batch)
     assert d.drain(gw).acks  # the acks are lost on their way
     assert {r.status.value for r in instructions(rt, site)} == {"sent"}
-    move_to(clock, rt, site.start + timedelta(minutes=6))  # a heartbeat every 5 min
+    clock.move_to(site.start + timedelta(minutes=6))  # a heartbeat every 5 min
     dispatch_tick(rt)
     after = instructions(rt, site)
     assert {(r.status.value, r.reason) for r in after} == {("accepted", "following (heartbeat)")}
@@ -337,7 +333,7 @@ def test_residual_without_an_intraday_connection_is_recorded_untraded(
     site = make_site(rt, clock)
     s = site.start
     award(rt, site, s + Q, "1.0")  # the next awarded quarter-hour after s
-    move_to(clock, rt, s + timedelta(minutes=1))
+    clock.move_to(s + timedelta(minutes=1))
     out = trade_residual(rt, site.org, site.vpp, s - Q, -0.5)
     assert out is not None and out["orders"] == [] and "results" not in out
     assert out["reason"] == "no enabled connection serves EU-SIDC"
@@ -360,9 +356,9 @@ def _two_ignored_intervals(
     award(rt, site, s + Q, "1.5")
     rt.dispatch.faults[site.org] = (ScheduledFault(site.y, "ignore", s - Q),)
     dispatch_tick(rt)
-    move_to(clock, rt, s + Q + timedelta(seconds=61))
+    clock.move_to(s + Q + timedelta(seconds=61))
     first = dispatch_tick(rt)
-    move_to(clock, rt, s + 2 * Q + timedelta(seconds=61))
+    clock.move_to(s + 2 * Q + timedelta(seconds=61))
     return first, dispatch_tick(rt)
 
 
@@ -399,7 +395,7 @@ def test_a_correction_ends_where_the_next_interval_is_dispatched(
     award(rt, site, s + Q, "0.3")
     rt.dispatch.faults[site.org] = (ScheduledFault(site.y, "fault", s),)
     dispatch_tick(rt)
-    move_to(clock, rt, s + timedelta(minutes=6))
+    clock.move_to(s + timedelta(minutes=6))
     report = dispatch_tick(rt)
     assert report["dispatched"] and report["corrected"]  # the next interval, then the fix
     xs = {r.seq: r for r in instructions(rt, site, resource_id=site.x)}
@@ -407,7 +403,7 @@ def test_a_correction_ends_where_the_next_interval_is_dispatched(
     assert (xs[2].valid_from, xs[2].p_mw) == (s + Q, pytest.approx(0.3, abs=1e-6))
     assert xs[3].valid_until == s + Q and xs[3].p_mw > 0.75  # the correction, no grace
     assert site.y not in {r.resource_id for r in instructions(rt, site) if r.valid_from == s + Q}
-    move_to(clock, rt, s + Q + timedelta(seconds=30))
+    clock.move_to(s + Q + timedelta(seconds=30))
     dispatch_tick(rt)
     sim = rt.dispatch.simulator(site.org)
     assert sim is not None

@@ -8,7 +8,7 @@ The loops of the API server are called one round at a time; the test's ShiftCloc
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -33,10 +33,6 @@ def settings_overrides() -> dict[str, object]:
     return {"demo_live_market": True}
 
 
-def _move_to(clock: ShiftClock, rt: Runtime, at: datetime) -> None:
-    clock.advance((at - rt.clock.now()).total_seconds())
-
-
 def test_the_demo_bids_clears_dispatches_and_monitors_live(
     runtime: Runtime, clock: ShiftClock
 ) -> None:
@@ -51,7 +47,7 @@ def test_the_demo_bids_clears_dispatches_and_monitors_live(
     assert tomorrow.status == "submitted", tomorrow.error
     assert tomorrow.orders, "the decision placed orders"
     # 2. the exchange clears the day at its gate closure; the fills are polled
-    _move_to(clock, rt, tomorrow.gate_closure + timedelta(minutes=1))
+    clock.move_to(tomorrow.gate_closure + timedelta(minutes=1))
     cleared = rt.exchange.tick()
     assert any(r.day == tomorrow.delivery_day for r in cleared)
     trading_tick(rt)
@@ -61,16 +57,16 @@ def test_the_demo_bids_clears_dispatches_and_monitors_live(
     assert mine and all(o.state is State.FILLED for o in mine), {o.state for o in mine}
     first = min(o.delivery_start for o in mine)
     # 3. delivery: the awarded hour is dispatched to the simulator, telemetry comes back
-    _move_to(clock, rt, first + timedelta(seconds=30))
+    clock.move_to(first + timedelta(seconds=30))
     dispatch_tick(rt)
-    _move_to(clock, rt, first + timedelta(minutes=20))
+    clock.move_to(first + timedelta(minutes=20))
     dispatch_tick(rt)
     with rt.uow(readonly=True) as uow:
         sent = uow.dispatch.page(org, InstructionFilter(start=first), 500, 0)
     assert sent, "setpoints for the awarded interval"
     assert {i.status for i in sent} <= {"sent", "accepted"}
     # 4. after the hour (and the settling time) it is monitored
-    _move_to(clock, rt, first + timedelta(hours=1, minutes=5))
+    clock.move_to(first + timedelta(hours=1, minutes=5))
     dispatch_tick(rt)
     with rt.uow(readonly=True) as uow:
         records = uow.monitoring.page(

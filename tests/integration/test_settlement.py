@@ -30,6 +30,7 @@ from tests.integration.settlement_support import (
     meter,
     prices,
 )
+from tests.support import ShiftClock
 
 RECEIVABLE = "asset:market_receivable"
 
@@ -272,16 +273,12 @@ def test_a_snapshot_older_than_the_latest_version_is_computed_again(
     assert ledger[RECEIVABLE] == ours.run.total and sum(ledger.values()) == 0
 
 
-def _move_to(rt: Runtime, at: datetime) -> None:
-    rt.clock.advance((at - rt.clock.now()).total_seconds())  # type: ignore[attr-defined]
-
-
-def test_the_scheduler_settles_each_ended_day_once(runtime: Runtime) -> None:
+def test_the_scheduler_settles_each_ended_day_once(runtime: Runtime, clock: ShiftClock) -> None:
     rt = runtime
     zone = ZoneInfo(SDAC.time_zone)
     today = rt.clock.now().astimezone(zone).date()
     # 06:00: yesterday ended 6 h ago, long before its revision time (24 h after its end)
-    _move_to(rt, datetime.combine(today, time(6), zone))
+    clock.move_to(datetime.combine(today, time(6), zone))
     ended, unpriced = today - timedelta(days=1), today - timedelta(days=2)
     book = make_book(rt, ended)
     fill(rt, book, book.starts[30], "1", "50")
@@ -303,19 +300,19 @@ def test_the_scheduler_settles_each_ended_day_once(runtime: Runtime) -> None:
         run = uow.settlement.get(book.org, done[0]["run_id"])
     assert run is not None and run.totals["intraday"] == 1_375  # 0.25 MWh x 55
     assert scheduler.tick() == []  # settled once; the unpriced day waits an hour
-    rt.clock.advance(3601)  # type: ignore[attr-defined]
+    clock.advance(3601)
     prices(rt, old, day_ahead=40.0, imbalance=60.0)
     again = scheduler.tick()
     assert [(d["day"], d["status"]) for d in again] == [(unpriced.isoformat(), "created")]
 
 
 def test_the_scheduler_calculates_a_day_once_more_after_its_revision_time(
-    runtime: Runtime,
+    runtime: Runtime, clock: ShiftClock
 ) -> None:
     rt = runtime
     zone = ZoneInfo(SDAC.time_zone)
     today = rt.clock.now().astimezone(zone).date()
-    _move_to(rt, datetime.combine(today, time(6), zone))
+    clock.move_to(datetime.combine(today, time(6), zone))
     ended = today - timedelta(days=1)
     late, quiet = make_book(rt, ended), make_book(rt, ended)
     for book in (late, quiet):
@@ -331,7 +328,7 @@ def test_the_scheduler_calculates_a_day_once_more_after_its_revision_time(
     assert scheduler.tick() == [], "before the revision time"
     # 24 h after the day's end: its final calculation takes in the late reading
     end = datetime.combine(today, time(0), zone).astimezone(UTC)  # real hours, not wall
-    _move_to(rt, end + timedelta(hours=24, minutes=1))
+    clock.move_to(end + timedelta(hours=24, minutes=1))
     assert statuses(scheduler.tick()) == {late.vpp: "revised", quiet.vpp: "unchanged"}
     assert scheduler.tick() == [], "once"
     with rt.uow(readonly=True) as uow:
