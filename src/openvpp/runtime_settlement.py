@@ -33,13 +33,13 @@ def settlement_uow(rt: Runtime, organization_id: str) -> UnitOfWork:
 
 
 class SettlementScheduler:
-    """Settles the due days of every organization; remembers failures to retry them later,
-    and the days whose final calculation (after ``settlement_revision_h``) is done."""
+    """Settles the due days of every organization; remembers failures to retry them later.
+    Which days had their final calculation (after ``settlement_revision_h``) the runs store
+    (``checked_at``), so a restart does not calculate them again."""
 
     def __init__(self, rt: Runtime) -> None:
         self._rt = rt
         self._failed: dict[tuple[str, str, str, date], datetime] = {}
-        self._final: set[tuple[str, str, str, date]] = set()
 
     def tick(self) -> list[dict[str, Any]]:
         rt, s = self._rt, self._rt.settings
@@ -49,7 +49,6 @@ class SettlementScheduler:
         with rt.uow(readonly=True) as uow:
             orgs = [o.id for o in uow.organizations.list()]
         oldest = now.date() - timedelta(days=s.settlement_lookback_days + 2)
-        self._final = {k for k in self._final if k[3] >= oldest}
         self._failed = {k: t for k, t in self._failed.items() if k[3] >= oldest}
         for org in orgs:
             due = rt.settlement.due(
@@ -61,12 +60,9 @@ class SettlementScheduler:
             )
             for req in due:
                 key = (org, req.vpp_id, req.market, req.first_day)
-                if key in self._final:  # calculated after its revision time: unchanged
-                    continue
                 failed_at = self._failed.get(key)
                 if failed_at is not None and now - failed_at < RETRY_AFTER:
                     continue
-                started = rt.clock.now()
                 try:
                     [outcome] = rt.settlement.calculate(settlement_uow(rt, org), org, req)
                 except DomainError as e:
@@ -76,12 +72,6 @@ class SettlementScheduler:
                     )
                     continue
                 self._failed.pop(key, None)
-                # without a final calculation no settled day is due again: nothing to remember
-                if (
-                    revise is not None
-                    and started >= rt.settlement.day_end(req.market, req.first_day) + revise
-                ):
-                    self._final.add(key)
                 done.append(
                     {
                         "vpp_id": req.vpp_id,

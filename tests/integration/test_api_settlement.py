@@ -46,9 +46,11 @@ def test_calculate_read_and_balance(client: TestClient, seeded: Runtime) -> None
     assert run["total"] == "19.73" and run["currency"] == "EUR"
     again = client.post(f"{S}/calculate", headers=trader, json=body).json()
     assert again[0]["status"] == "unchanged" and again[0]["run"]["id"] == run["id"]
+    assert run["checked_at"] is None and again[0]["run"]["checked_at"] is not None
 
     listed = client.get(f"{S}/records", headers=viewer, params={"vpp_id": book.vpp})
     assert listed.status_code == 200 and [r["id"] for r in listed.json()] == [run["id"]]
+    assert listed.json()[0]["checked_at"] == again[0]["run"]["checked_at"]
     detail = client.get(f"{S}/records/{run['id']}", headers=viewer, params={"limit": 100})
     assert detail.status_code == 200
     rows = detail.json()["intervals"]

@@ -50,7 +50,8 @@ class SettlementRun:
     inputs : the sources and parameters the run read; prices : the prices it applied per
     interval [ticks of ``engine.PRICE_TICK``] (``day_ahead``, ``real_time``, and
     ``real_time_short`` under dual pricing); superseded_by : the version that
-    replaced it (a rerun on changed inputs).
+    replaced it (a rerun on changed inputs); checked_at : the latest calculation that found
+    the same inputs and so left this version in place (None: none since it was stored).
     """
 
     id: str
@@ -74,6 +75,7 @@ class SettlementRun:
     superseded_by: str | None
     created_at: datetime
     created_by: str | None
+    checked_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ ledger always holds the latest figures and the history of how they came about.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -163,10 +163,6 @@ class SettlementService:
                         CalculateRequest(vpp_id=vpp_id, market=code, first_day=day, last_day=day)
                     )
         return due
-
-    def day_end(self, market: str, day: date) -> datetime:
-        """The end of the local ``day`` in ``market``'s zone [UTC]."""
-        return day_bounds(day, self._market(market).time_zone)[1]
 
     # ------------------------------------------------------------------ queries
 
@@ -494,7 +490,11 @@ class SettlementService:
                 # inputs: computed again here, so a run never replaces newer figures by older
                 data = compute(uow)
             if latest is not None and latest.input_hash == data.input_hash:
-                return RunOutcome(latest, "unchanged")
+                # stored, so that the loop's final calculation is not due again (restarts too)
+                checked = self._clock.now()
+                uow.settlement.checked(latest.id, checked)
+                uow.commit()
+                return RunOutcome(replace(latest, checked_at=checked), "unchanged")
             totals = {name: int(a.sum()) for name, a in data.lines.items()}
             run = SettlementRun(
                 id=new_id(),

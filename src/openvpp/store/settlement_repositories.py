@@ -172,15 +172,21 @@ class SettlementRepo:
     def settled(
         self, organization_id: str, first: date, last: date
     ) -> dict[tuple[str, str, date], datetime]:
-        """(VPP, market, day) of every run on the days ``first`` … ``last``, with the time its
-        latest version was stored [UTC]."""
+        """(VPP, market, day) of every run on the days ``first`` … ``last``, with the time of
+        its latest calculation [UTC]: its latest version stored, or found unchanged since."""
         r = st.settlement_runs
+        latest = sa.func.max(sa.func.coalesce(r.c.checked_at, r.c.created_at))
         rows = self._c.execute(
-            sa.select(r.c.vpp_id, r.c.market, r.c.day, sa.func.max(r.c.created_at))
+            sa.select(r.c.vpp_id, r.c.market, r.c.day, latest)
             .where(r.c.organization_id == organization_id, r.c.day >= first, r.c.day <= last)
             .group_by(r.c.vpp_id, r.c.market, r.c.day)
         )
         return {(str(v), str(m), d): t for v, m, d, t in rows}
+
+    def checked(self, run_id: str, at: datetime) -> None:
+        """A calculation at ``at`` found the run's inputs unchanged."""
+        r = st.settlement_runs
+        self._c.execute(r.update().where(r.c.id == run_id).values(checked_at=at))
 
     def supersede(self, run_id: str, by: str) -> None:
         r = st.settlement_runs

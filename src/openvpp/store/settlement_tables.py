@@ -1,5 +1,5 @@
-"""Tables of settlement (migration 0011): settlement runs, their interval details per VPP and
-resource, and the double-entry ledger. Registered on the same ``metadata`` as
+"""Tables of settlement (migrations 0011 and 0012): settlement runs, their interval details
+per VPP and resource, and the double-entry ledger. Registered on the same ``metadata`` as
 :mod:`openvpp.store.tables`. Amounts are integer minor currency units, energies integer energy
 steps (``BigInteger``), so sums in SQL are exact on every backend."""
 
@@ -38,6 +38,8 @@ settlement_runs = sa.Table(
     sa.Column("superseded_by", ID, nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("created_by", sa.String(64), nullable=True),
+    # the latest calculation that found the same inputs (migration 0012)
+    sa.Column("checked_at", UTCDateTime(), nullable=True),
     sa.UniqueConstraint(
         "organization_id", "vpp_id", "market", "day", "version", name="uq_settlement_runs_version"
     ),

@@ -82,6 +82,10 @@ class RunOut(Out):
     inputs: dict[str, Any]
     created_at: datetime
     created_by: str | None
+    checked_at: datetime | None = Field(
+        description="the latest calculation that found the same inputs and left this version "
+        "in place (null: none since it was stored)"
+    )
 
     @classmethod
     def of(cls, run: SettlementRun) -> RunOut:
@@ -107,6 +111,7 @@ class RunOut(Out):
             inputs=run.inputs,
             created_at=run.created_at,
             created_by=run.created_by,
+            checked_at=run.checked_at,
         )
 
 
