@@ -87,6 +87,7 @@ class ThreadServer:
     """uvicorn serving an app in a background thread."""
 
     def __init__(self, app: ExchangeASGI) -> None:
+        self.app = app
         self.port = free_port()
         config = uvicorn.Config(
             app,

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from openvpp.core.clock import SystemClock
@@ -31,9 +32,11 @@ from openvpp.markets.exchange.model import NewOrder, TradeSide
 from openvpp.markets.presets import load_presets
 from openvpp.runtime import Runtime
 from openvpp.runtime_trading import reconcile
+from openvpp.store import tables as t
 from openvpp.trading.orders import Order, State
 from openvpp.trading.records import SubmitOrder
-from openvpp.trading.service import Placement
+from openvpp.trading.risk import TradingMode
+from openvpp.trading.service import CANCEL_CONCURRENCY, Placement
 from tests.integration.test_exchange_http import ThreadServer
 from tests.integration.trading_crash_child import burst_commands
 from tests.integration.trading_support import MARKET, PRODUCT, open_hour, setup_trading, trader
@@ -202,6 +205,64 @@ def test_duplicate_and_reordered_fills_are_applied_once(
             order.organization_id, order_id=order.id, vpp_id=None, limit=50, offset=0
         )
     assert sorted(f.quantity for f in fills) == [Decimal("0.5"), Decimal("0.7"), Decimal(1)]
+
+
+class InFlight:
+    """ASGI layer counting the cancellations (``DELETE``) the venue is answering at once."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.now = self.most = 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "DELETE":
+            await self.app(scope, receive, send)
+            return
+        self.now += 1  # one event loop: no lock needed
+        self.most = max(self.most, self.now)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.now -= 1
+
+
+def test_the_kill_switch_cancels_at_the_venue_concurrently(
+    seeded: Runtime,
+    clock: ShiftClock,
+    venue: tuple[SimulatedExchange, FaultInjector, ThreadServer],
+    trading: dict[str, Any],
+) -> None:
+    """RELIABILITY 7: a halt must cancel a large book within seconds, also over a slow link;
+    one cancellation after the other took 13 s for 500 orders 20 ms away
+    (bench/bench_kill_switch.py)."""
+    exchange, faults, server = venue
+    n = CANCEL_CONCURRENCY + 8  # two groups
+    cmds = [_cmd(trading, clock, f"k-{i}", qty="0.5") for i in range(n)]
+    placed = seeded.trading.submissions.submit_many(seeded.uow(), trading["principal"], cmds)
+    assert all(isinstance(p, Placement) and p.order.state is State.ACKNOWLEDGED for p in placed)
+    flight = InFlight(server.app.fastapi)
+    server.app.fastapi = flight
+    faults.set([FaultSpec(mode="delay_after_accept", endpoints=("cancel",), delay_s=0.2)])
+
+    change = seeded.trading.control.set_mode(
+        seeded.uow(), trading["principal"], trading["vpp_id"], TradingMode.HALTED, "test"
+    )
+    assert (change.cancelled, change.cancel_pending) == (n, 0)
+    assert not [o for o in exchange.orders(ACCOUNT) if o.active]
+    # sent together (one after the other: 1), at most CANCEL_CONCURRENCY at a time
+    assert 1 < flight.most <= CANCEL_CONCURRENCY, flight.most
+    with seeded.uow(readonly=True) as uow:
+        org = trading["principal"].organization_id
+        stored = [uow.trading_orders.by_client_id(org, c.client_order_id) for c in cmds]
+    assert all(o is not None and o.state is State.CANCELLED for o in stored)
+    a = t.audit_log
+    with seeded.engine.connect() as conn:
+        actions = Counter(
+            conn.execute(
+                sa.select(a.c.action).where(a.c.action.like("trading.order.cancel%"))
+            ).scalars()
+        )
+    assert actions == {"trading.order.cancel_request": n, "trading.order.cancel": n}
 
 
 @pytest.mark.parametrize("point", ["after_commit_before_send", "after_send_before_ack"])

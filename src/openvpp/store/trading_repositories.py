@@ -21,6 +21,7 @@ from openvpp.trading.records import (
     EventRow,
     FillRecord,
     OrderFilter,
+    StaleOrder,
     StateRecord,
     exact,
 )
@@ -193,7 +194,7 @@ class TradingOrderRepo:
         done = _UPDATE_ORDER.execute(self._c, params)
         if done.rowcount != len(orders):
             ids = ", ".join(o.id for o in orders)
-            raise RuntimeError(f"orders {ids} changed concurrently ({done.rowcount} written)")
+            raise StaleOrder(f"orders {ids} changed concurrently ({done.rowcount} written)")
 
     def get(self, organization_id: str, order_id: str, *, lock: bool = False) -> Order | None:
         query = _GET_ORDER_LOCKED if lock else _GET_ORDER

@@ -21,7 +21,7 @@ from openvpp.core.errors import DomainError
 from openvpp.identity.model import Principal
 from openvpp.ports import UnitOfWork
 from openvpp.trading.orders import Order
-from openvpp.trading.records import SubmitOrder
+from openvpp.trading.records import StaleOrder, SubmitOrder
 from openvpp.trading.service import OrderService, Placed, Recording
 from openvpp.trading.submit_view import SubmitView
 
@@ -124,6 +124,9 @@ def record_batch(
         with uow:
             recorded = service.record_many(uow, recordings, now, as_stored=True)
             uow.commit()
+    except StaleOrder as exc:  # e.g. a kill switch flagged an order meanwhile: expected
+        log.info("recording %d venue answers at once: %s; one by one", len(recordings), exc)
+        return None
     except Exception:
         log.exception("recording %d venue answers at once failed; one by one", len(recordings))
         return None

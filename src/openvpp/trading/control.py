@@ -10,7 +10,6 @@ reconciler.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ from openvpp.core.clock import Clock
 from openvpp.core.errors import NotFound, PermissionDenied, ValidationFailed
 from openvpp.identity.model import Principal, Role
 from openvpp.markets.presets import load_presets
+from openvpp.markets.records import MarketConnection
 from openvpp.ports import UnitOfWork
 from openvpp.trading import orders as om
 from openvpp.trading.records import GLOBAL, StateRecord
@@ -27,7 +27,6 @@ from openvpp.trading.service import OrderService
 
 __all__ = ["ModeChange", "TradingControlService"]
 
-log = logging.getLogger(__name__)
 LIFTERS = frozenset({Role.ADMIN, Role.OPERATOR})
 """Roles that may relax a trading mode (others may only tighten it)."""
 
@@ -154,28 +153,31 @@ class TradingControlService:
     def cancel_open(
         self, uow: UnitOfWork, organization_id: str, vpp_id: str | None
     ) -> tuple[int, int]:
-        """Cancel every open order of the organization (or VPP): (cancelled, still pending)."""
+        """Cancel every open order of the organization (or VPP): (cancelled, still pending).
+        All are flagged ``cancel_requested`` in one unit of work (an order placed meanwhile
+        is cancelled by its sender once it sees the flag), then cancelled at their venues
+        concurrently (``OrderService.cancel_many_at_venue``)."""
         with uow:
             open_orders = uow.trading_orders.open_orders(organization_id, vpp_id)
-        cancelled = pending = 0
-        connections: dict[str, Any] = {}
-        for order in open_orders:
-            flagged = self._orders.record(
+        if not open_orders:
+            return 0, 0
+        detail = {"kill_switch": True}
+        with uow:
+            flagged = self._orders.record_many(
                 uow,
-                order,
-                [om.CancelRequested()],
-                "trading.order.cancel_request",
-                {"kill_switch": True},
+                [
+                    (o, [om.CancelRequested()], "trading.order.cancel_request", detail, uow)
+                    for o in open_orders
+                ],
+                self._clock.now(),
             )
+            uow.commit()
+        connections: dict[str, MarketConnection] = {}
+        for order in flagged:
             if order.connection_id not in connections:
                 connections[order.connection_id] = self._orders.connection_of(uow, order)
-            try:
-                done = self._orders.cancel_at_venue(uow, flagged, connections[order.connection_id])
-            except Exception:  # one venue's failure must not stop the others
-                log.exception("cancelling order %s", order.id)
-                done = flagged
-            if done.final:
-                cancelled += 1
-            else:
-                pending += 1
-        return cancelled, pending
+        done = self._orders.cancel_many_at_venue(
+            uow, [(o, connections[o.connection_id]) for o in flagged if not o.final]
+        )
+        cancelled = sum(1 for o in flagged if o.final) + sum(1 for o in done if o.final)
+        return cancelled, len(flagged) - cancelled

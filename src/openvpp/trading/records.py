@@ -32,6 +32,11 @@ class DuplicateOrder(Exception):
     """Raised by the store when the organization already has the client order id."""
 
 
+class StaleOrder(RuntimeError):
+    """Raised by the store when an order written by version was changed meanwhile (a lost
+    update, refused: the caller's transaction is to be rolled back)."""
+
+
 def exact(value: Any) -> Decimal:
     """``value`` as a Decimal without trailing zeros and without an exponent (``100``, not
     ``1E+2``)."""

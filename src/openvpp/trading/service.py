@@ -84,6 +84,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+CANCEL_CONCURRENCY = 32
+"""Cancellations in flight to the venues at once (a kill switch's open orders): a book of
+hundreds cancelled within seconds over a slow link, without flooding the venue."""
 FaultHook = Callable[[str, Order], None]
 """Called at the named points ``after_commit_before_send`` and ``after_send_before_ack``
 (crash tests raise there)."""
@@ -534,7 +537,7 @@ class OrderService:
         orders, just placed), so they are not read again; every one of them is written (an
         answer that changes nothing still moves its version), and the update, which writes
         each row only where its version is still the one given, refuses the whole recording
-        (a ``RuntimeError``; the caller rolls back and records one by one) if any of them was
+        (:class:`StaleOrder`; the caller rolls back and records one by one) if any of them was
         changed meanwhile (e.g. a cancellation requested through another request)."""
         if as_stored:
             stored = {r[0].id: r[0] for r in recordings}
@@ -585,33 +588,41 @@ class OrderService:
         return self.cancel_at_venue(uow, order, self.connection_of(uow, order))
 
     def cancel_at_venue(self, uow: UnitOfWork, order: Order, connection: MarketConnection) -> Order:
-        """Cancel at the venue and record its answer. Without a venue id the order is looked up
+        """Cancel at the venue and record its answer (:meth:`cancel_many_at_venue`)."""
+        return self.cancel_many_at_venue(uow, [(order, connection)])[0]
+
+    def cancel_many_at_venue(
+        self, uow: UnitOfWork, orders: Sequence[tuple[Order, MarketConnection]]
+    ) -> list[Order]:
+        """Cancel the orders (distinct) at their venues and record the answers, in the order
+        given: :data:`CANCEL_CONCURRENCY` calls at a time, each group's answers recorded in
+        one unit of work (an audit row per order). Without a venue id an order is looked up
         by client order id first; one the venue does not have stays flagged
-        ``cancel_requested`` (its sender or the reconciler cancels it once it is known)."""
-
-        async def call(c: VenueConnector) -> OrderSnapshot | None:
-            venue_id = order.venue_order_id
-            if venue_id is None:
-                found = await c.get_order(client_order_id=order.client_order_id)
-                if found is None:
-                    return None
-                if not found.active:
-                    return found
-                venue_id = found.venue_order_id
-            try:
-                return await c.cancel_order(venue_id)
-            except VenueRejectedError:  # e.g. filled or expired meanwhile: what is it now?
-                return await c.get_order(venue_order_id=venue_id)
-
-        try:
-            snapshot = self.venue(connection, call)
-        except VENUE_ERRORS as exc:
-            return self.record(
-                uow, order, [], "trading.order.cancel", {"venue": f"no answer: {exc}"[:300]}
-            )
-        if snapshot is None:
-            return order
-        return self.record(uow, order, [reconciled_event(snapshot)], "trading.order.cancel", {})
+        ``cancel_requested`` (its sender or the reconciler cancels it once it is known); a
+        venue without an answer is recorded on the order, which stays flagged too; an
+        unexpected error is logged and leaves the order flagged."""
+        out: list[Order] = []
+        for k in range(0, len(orders), CANCEL_CONCURRENCY):
+            group = orders[k : k + CANCEL_CONCURRENCY]
+            answers = self.venues.run_many([(c, _cancel_call(o)) for o, c in group])
+            recordings: list[Recording] = []
+            for (order, _), answer in zip(group, answers, strict=True):
+                if isinstance(answer, VENUE_ERRORS):
+                    detail = {"venue": f"no answer: {answer}"[:300]}
+                    recordings.append((order, [], "trading.order.cancel", detail, uow))
+                elif isinstance(answer, Exception):
+                    log.error("cancelling order %s", order.id, exc_info=answer)
+                elif answer is not None:
+                    events: list[om.Event] = [reconciled_event(answer)]
+                    recordings.append((order, events, "trading.order.cancel", {}, uow))
+            recorded: dict[str, Order] = {}
+            if recordings:
+                with uow:
+                    done = self.record_many(uow, recordings, self._clock.now())
+                    uow.commit()
+                recorded = {o.id: o for o in done}
+            out += [recorded.get(order.id, order) for order, _ in group]
+        return out
 
     def modify(
         self,
@@ -678,6 +689,26 @@ class OrderService:
             "trading.order.modify",
             {},
         )
+
+
+def _cancel_call(order: Order) -> Callable[[VenueConnector], Awaitable[OrderSnapshot | None]]:
+    """The venue calls that cancel ``order``: its snapshot afterwards, None if unknown there."""
+
+    async def call(c: VenueConnector) -> OrderSnapshot | None:
+        venue_id = order.venue_order_id
+        if venue_id is None:
+            found = await c.get_order(client_order_id=order.client_order_id)
+            if found is None:
+                return None
+            if not found.active:
+                return found
+            venue_id = found.venue_order_id
+        try:
+            return await c.cancel_order(venue_id)
+        except VenueRejectedError:  # e.g. filled or expired meanwhile: what is it now?
+            return await c.get_order(venue_order_id=venue_id)
+
+    return call
 
 
 def _risk_field(rule: str | None) -> str:
