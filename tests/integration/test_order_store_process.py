@@ -36,6 +36,7 @@ from tests.integration.test_trading_batching import (
     check_mixed_batch,
     submit_concurrently,
 )
+from tests.integration.test_trading_concurrency import check_one_order_per_client_order_id
 from tests.integration.trading_support import (
     open_hour,
     order_body,
@@ -157,6 +158,14 @@ def test_a_hung_store_process_is_killed_and_replaced_after_a_pause(
     assert store.pid is None and store.starts == 1  # written by the server itself
     time.sleep(max(0.0, failed_at + runtime_order_store.RESTART_PAUSE_S[0] - time.monotonic()))
     _next_batch_has_a_new_process(seeded, ctx, clock, "h-3", pid, orders=5)
+
+
+def test_200_concurrent_posts_of_one_client_order_id_through_the_store_process(
+    client: TestClient, seeded: Runtime, trading: dict[str, Any], clock: ShiftClock
+) -> None:
+    """RELIABILITY item 1 on the deployed path (the server's default store)."""
+    check_one_order_per_client_order_id(client, seeded, clock, trading)
+    assert _store(seeded).starts == 1
 
 
 @SQLITE_ONLY

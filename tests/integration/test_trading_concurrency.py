@@ -41,7 +41,14 @@ async def _post_all(
 def test_200_concurrent_posts_of_one_client_order_id_make_one_order(
     client: TestClient, seeded: Runtime, clock: ShiftClock
 ) -> None:
-    ctx = setup_trading(client)
+    check_one_order_per_client_order_id(client, seeded, clock, setup_trading(client))
+
+
+def check_one_order_per_client_order_id(
+    client: TestClient, seeded: Runtime, clock: ShiftClock, ctx: dict[str, Any]
+) -> None:
+    """RELIABILITY item 1: 200 concurrent POSTs of one client order id make one order and one
+    venue order, every response names it; the id with another body is a 409."""
     body = order_body(ctx, open_hour(clock.now()), "same-id")
     responses = asyncio.run(_post_all(client, ctx["trader"], [body] * 200))
     statuses = sorted(r.status_code for r in responses)
