@@ -13,6 +13,8 @@ from typing import Any
 
 import structlog
 from fastapi import HTTPException
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -217,6 +219,11 @@ class RequestMiddleware:
         try:
             await run_in_threadpool(self.write_audit, info.audit_context(), event)
             info.sink.written = True
+        except (OperationalError, PoolTimeout) as exc:
+            # the database is unavailable (the request got its 503): one line per request, not
+            # a traceback each while it is down
+            AUDIT_FAILURES.inc()
+            log.error("audit.write_failed", status=status, error=type(exc).__name__)
         except Exception:
             AUDIT_FAILURES.inc()
             log.exception("audit.write_failed", status=status)
