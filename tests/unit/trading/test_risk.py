@@ -3,6 +3,7 @@ position beyond its limit; each rule refuses exactly what it should; the kill sw
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 from hypothesis import given, settings
@@ -58,6 +59,79 @@ def test_generated_streams_never_breach_the_position_limit(
         open_buy, open_sell, net = open_buy - bought, open_sell - sold, net + bought - sold
         assert abs(net + open_buy) <= LIMITS.max_position_mw  # type: ignore[operator]
         assert abs(net - open_sell) <= LIMITS.max_position_mw  # type: ignore[operator]
+
+
+ALL_LIMITS = Limits(
+    max_position_mw=Decimal(5),
+    max_order_mw=Decimal(3),
+    max_notional=Decimal(250),
+    reference_price=Decimal(60),
+    price_band=Decimal(40),
+    max_orders_per_second=3,
+    max_orders_per_minute=8,
+)
+arrivals = st.lists(
+    st.tuples(
+        # ms since the previous order: mostly bursts, now and then a long pause
+        st.integers(0, 400) | st.integers(0, 400) | st.integers(0, 400) | st.integers(0, 90_000),
+        st.sampled_from(["buy", "sell"]),
+        # price [EUR/MWh]: about the collar, or anywhere (beyond the market's limits too)
+        st.integers(15, 105) | st.integers(15, 105) | st.integers(-600, 4_100),
+        st.integers(1, 20) | st.integers(1, 40),  # lots
+        st.sampled_from([15, 60]),  # period of the product [min]
+        st.integers(0, 100) | st.just(0),  # share of the open volume that fills then [%]
+    ),
+    min_size=10,
+    max_size=80,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(stream=arrivals)
+def test_generated_streams_never_breach_any_limit(
+    stream: list[tuple[int, str, int, int, int, int]],
+) -> None:
+    """Every limit at once, orders arriving at generated times: no accepted order breaks the
+    collar, the volume, the notional or the position, no second or minute holds more accepted
+    orders than its limit, and every refusal names a limit the order would break."""
+    lim = ALL_LIMITS
+    low, high = Decimal(20), Decimal(100)  # the collar, inside the market's -500 ... 4,000
+    net = open_buy = open_sell = Decimal(0)
+    now = 0
+    accepted_at: list[int] = []  # ms
+    for gap, side, price, lots, period, fill_pct in stream:
+        now += gap
+        qty, px = lots * LOT, Decimal(price)
+        last_second = sum(1 for t in accepted_at if now - t < 1_000)
+        last_minute = sum(1 for t in accepted_at if now - t < 60_000)
+        r = RiskRequest(side, px, qty, period, Decimal(-500), Decimal(4000))
+        r = replace(r, orders_last_second=last_second, orders_last_minute=last_minute)
+        decision = check_order(r, lim, Exposure(net, open_buy, open_sell), TradingMode.ACTIVE)
+        notional = abs(px) * qty * period / 60
+        worst = net + open_buy + qty if side == "buy" else net - open_sell - qty
+        breaks = {
+            "price_collar": not low <= px <= high,
+            "max_order_mw": qty > lim.max_order_mw,  # type: ignore[operator]
+            "max_notional": notional > lim.max_notional,  # type: ignore[operator]
+            "max_position_mw": abs(worst) > lim.max_position_mw,  # type: ignore[operator]
+            "max_orders_per_second": last_second >= lim.max_orders_per_second,  # type: ignore[operator]
+            "max_orders_per_minute": last_minute >= lim.max_orders_per_minute,  # type: ignore[operator]
+        }
+        if decision.accepted:
+            assert not any(breaks.values()), breaks
+            accepted_at.append(now)
+            if side == "buy":
+                open_buy += qty
+            else:
+                open_sell += qty
+        else:
+            assert breaks.get(str(decision.rule)), (decision, breaks)
+        bought = (open_buy * fill_pct / 100).quantize(LOT)
+        sold = (open_sell * fill_pct / 100).quantize(LOT)
+        open_buy, open_sell, net = open_buy - bought, open_sell - sold, net + bought - sold
+    for i, t in enumerate(accepted_at):  # over every window, not only at each arrival
+        assert sum(1 for u in accepted_at[i:] if u - t < 1_000) <= 3
+        assert sum(1 for u in accepted_at[i:] if u - t < 60_000) <= 8
 
 
 def test_each_rule_refuses_what_it_should() -> None:
