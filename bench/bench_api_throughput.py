@@ -254,33 +254,54 @@ class CpuSnapshot:
     client: float
 
 
-def _process_ticks(root: int) -> tuple[int, int]:
-    """CPU ticks of ``root`` with all its descendants (uvicorn workers), and of every
-    ``postgres`` process (the database server's share of the work)."""
-    parent_of: dict[int, int] = {}
-    ticks_of: dict[int, int] = {}
-    database = 0
+def _processes() -> dict[int, tuple[str, list[str]]]:
+    """Every process's name and ``/proc/PID/stat`` fields from the third (state) on."""
+    found: dict[int, tuple[str, list[str]]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         with contextlib.suppress(OSError, ValueError, IndexError):
             raw = (entry / "stat").read_text()
             comm = raw[raw.index("(") + 1 : raw.rindex(")")]
-            fields = raw[raw.rindex(")") + 2 :].split()  # fields from 3 (state) on
-            # utime + stime, plus cutime + cstime: the CPU of reaped children, such as
-            # PostgreSQL backends of pool connections that were closed during the window.
-            ticks = sum(int(v) for v in fields[11:15])
-            parent_of[int(entry.name)] = int(fields[1])
-            ticks_of[int(entry.name)] = ticks
-            if comm.startswith("postgres"):
-                database += ticks
+            found[int(entry.name)] = (comm, raw[raw.rindex(")") + 2 :].split())
+    return found
+
+
+def _tree(root: int, processes: dict[int, tuple[str, list[str]]]) -> set[int]:
+    """``root`` and all its descendants (uvicorn workers, the order store process)."""
+    parent_of = {pid: int(fields[1]) for pid, (_, fields) in processes.items()}
     tree, frontier = {root}, [root]
     for _ in range(16):  # process-tree depth bound
         frontier = [pid for pid, ppid in parent_of.items() if ppid in frontier]
         if not frontier:
             break
         tree.update(frontier)
-    return sum(ticks_of.get(pid, 0) for pid in tree), database
+    return tree
+
+
+def _process_ticks(root: int) -> tuple[int, int]:
+    """CPU ticks of ``root`` with all its descendants, and of every ``postgres`` process
+    (the database server's share of the work)."""
+    processes = _processes()
+    # utime + stime, plus cutime + cstime: the CPU of reaped children, such as PostgreSQL
+    # backends of pool connections that were closed during the window.
+    ticks_of = {pid: sum(int(v) for v in fields[11:15]) for pid, (_, fields) in processes.items()}
+    database = sum(
+        ticks_of[pid] for pid, (comm, _) in processes.items() if comm.startswith("postgres")
+    )
+    return sum(ticks_of.get(pid, 0) for pid in _tree(root, processes)), database
+
+
+def tree_rss_mb(root: int) -> float | None:
+    """Resident memory of ``root`` with all its descendants [MB] (None off Linux)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        processes = _processes()
+        page = os.sysconf("SC_PAGE_SIZE")
+        pages = sum(
+            int(processes[pid][1][21]) for pid in _tree(root, processes) if pid in processes
+        )
+        return round(pages * page / 1e6, 1)
+    return None
 
 
 def cpu_snapshot(server_pid: int) -> CpuSnapshot:

@@ -265,6 +265,44 @@ def test_the_kill_switch_cancels_at_the_venue_concurrently(
     assert actions == {"trading.order.cancel_request": n, "trading.order.cancel": n}
 
 
+def test_a_halt_goes_on_when_a_group_of_answers_cannot_be_recorded(
+    seeded: Runtime,
+    clock: ShiftClock,
+    venue: tuple[SimulatedExchange, FaultInjector, ThreadServer],
+    trading: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first group's answers fail to be stored: the second group is still cancelled, the
+    first counts as pending, and start-up reconciliation records what the venue did."""
+    exchange, _, _ = venue
+    n = CANCEL_CONCURRENCY + 8
+    cmds = [_cmd(trading, clock, f"g-{i}", qty="0.5") for i in range(n)]
+    seeded.trading.submissions.submit_many(seeded.uow(), trading["principal"], cmds)
+    orders = seeded.trading.orders
+    record_many = orders.record_many
+    failed: list[int] = []
+
+    def flaky(uow: Any, recordings: Any, now: Any, **kw: Any) -> Any:
+        if not failed and recordings[0][2] == "trading.order.cancel":
+            failed.append(len(recordings))
+            raise RuntimeError("storage failed")
+        return record_many(uow, recordings, now, **kw)
+
+    monkeypatch.setattr(orders, "record_many", flaky)
+    change = seeded.trading.control.set_mode(
+        seeded.uow(), trading["principal"], trading["vpp_id"], TradingMode.HALTED, "test"
+    )
+    assert failed == [CANCEL_CONCURRENCY]
+    assert (change.cancelled, change.cancel_pending) == (n - CANCEL_CONCURRENCY, CANCEL_CONCURRENCY)
+    assert not [o for o in exchange.orders(ACCOUNT) if o.active]  # all sent anyway
+    monkeypatch.setattr(orders, "record_many", record_many)
+    reconcile(seeded)
+    with seeded.uow(readonly=True) as uow:
+        org = trading["principal"].organization_id
+        stored = [uow.trading_orders.by_client_id(org, c.client_order_id) for c in cmds]
+    assert all(o is not None and o.state is State.CANCELLED for o in stored)
+
+
 @pytest.mark.parametrize("point", ["after_commit_before_send", "after_send_before_ack"])
 def test_a_crash_at_a_named_point_recovers_to_the_clean_state(
     seeded: Runtime,

@@ -177,7 +177,9 @@ class TradingControlService:
             if order.connection_id not in connections:
                 connections[order.connection_id] = self._orders.connection_of(uow, order)
         done = self._orders.cancel_many_at_venue(
-            uow, [(o, connections[o.connection_id]) for o in flagged if not o.final]
+            uow,
+            [(o, connections[o.connection_id]) for o in flagged if not o.final],
+            keep_going=True,  # a group that fails must not stop the others
         )
         cancelled = sum(1 for o in flagged if o.final) + sum(1 for o in done if o.final)
         return cancelled, len(flagged) - cancelled

@@ -592,7 +592,11 @@ class OrderService:
         return self.cancel_many_at_venue(uow, [(order, connection)])[0]
 
     def cancel_many_at_venue(
-        self, uow: UnitOfWork, orders: Sequence[tuple[Order, MarketConnection]]
+        self,
+        uow: UnitOfWork,
+        orders: Sequence[tuple[Order, MarketConnection]],
+        *,
+        keep_going: bool = False,
     ) -> list[Order]:
         """Cancel the orders (distinct) at their venues and record the answers, in the order
         given: :data:`CANCEL_CONCURRENCY` calls at a time, each group's answers recorded in
@@ -600,7 +604,8 @@ class OrderService:
         by client order id first; one the venue does not have stays flagged
         ``cancel_requested`` (its sender or the reconciler cancels it once it is known); a
         venue without an answer is recorded on the order, which stays flagged too; an
-        unexpected error is logged and leaves the order flagged."""
+        unexpected error is logged and leaves the order flagged. ``keep_going`` (the kill
+        switch): a group whose answers cannot be recorded is logged and the next one sent."""
         out: list[Order] = []
         for k in range(0, len(orders), CANCEL_CONCURRENCY):
             group = orders[k : k + CANCEL_CONCURRENCY]
@@ -616,11 +621,16 @@ class OrderService:
                     events: list[om.Event] = [reconciled_event(answer)]
                     recordings.append((order, events, "trading.order.cancel", {}, uow))
             recorded: dict[str, Order] = {}
-            if recordings:
-                with uow:
-                    done = self.record_many(uow, recordings, self._clock.now())
-                    uow.commit()
-                recorded = {o.id: o for o in done}
+            try:
+                if recordings:
+                    with uow:
+                        done = self.record_many(uow, recordings, self._clock.now())
+                        uow.commit()
+                    recorded = {o.id: o for o in done}
+            except Exception:
+                if not keep_going:
+                    raise
+                log.exception("recording %d cancellations", len(recordings))
             out += [recorded.get(order.id, order) for order, _ in group]
         return out
 
