@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from openvpp.resources.model import Resource, ResourceStatus
 from openvpp.resources.telemetry import (
@@ -191,3 +193,36 @@ def test_points_from_the_future_are_rejected_and_do_not_move_the_latest_reading(
     keep, result = screen(points, {"r1": resource()}, not_after=T0 + timedelta(minutes=5))
     assert [p.ts for p in keep] == [T0, T0 + timedelta(minutes=5)]
     assert dict(result.rejected) == {"in_future": 1}
+
+
+HEADER = "resource_id,ts,power_mw,soc,fault"
+cells = st.text(alphabet=st.characters(codec="utf-8"), max_size=30) | st.sampled_from(
+    ["r1", "2026-10-25T00:00Z", "2026-10-25T02:30:00+02:00", "9999-12-31T23:59:59-23:59",
+     "0001-01-01T00:00:00+14:00", "1.5", "nan", "-inf", "1e309", "", "yes", "maybe", '"', "\r"]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    header=st.sampled_from([HEADER, "ts,power_mw,resource_id", "\ufeffresource_id,ts,power_mw"])
+    | st.text(max_size=60),
+    rows=st.lists(st.lists(cells, max_size=6), max_size=8),
+    tail=st.text(max_size=40),
+)
+def test_csv_fuzz_only_clean_validation_errors(
+    header: str, rows: list[list[str]], tail: str
+) -> None:
+    """RELIABILITY item 21: any text, and rows of plausible and hostile cells under a real
+    header, parse or fail with a CsvFormatError naming a line within the text; nothing else
+    escapes (no ValueError, OverflowError, csv.Error, IndexError)."""
+    text = "\n".join([header, *(",".join(r) for r in rows)]) + tail
+    failed: CsvFormatError | None = None
+    try:
+        points = parse_csv(text)
+    except CsvFormatError as exc:
+        failed, points = exc, []
+    if failed is not None:
+        lines = text.count("\n") + text.count("\r") + 1
+        assert 1 <= failed.line <= lines, (failed.line, text)
+        assert failed.field is not None and failed.field.startswith("body.line_")
+    assert all(p.ts.tzinfo is not None for p in points)
