@@ -6,12 +6,14 @@ import re
 import uuid
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from openvpp.api.app import create_app, route_table
 from openvpp.api.policy import POLICY, PUBLIC
 from openvpp.identity.model import Role
 from openvpp.runtime import Runtime
+from openvpp.store import tables as t
 from tests.support import DEMO_PASSWORD, bearer, demo
 
 
@@ -55,16 +57,33 @@ def test_anonymous_callers_reach_only_public_routes(client: TestClient) -> None:
             assert status == 401, (method, path, status)
 
 
+def _audit_rows(rt: Runtime) -> int:
+    with rt.engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(t.audit_log)).scalar_one())
+
+
 @pytest.mark.parametrize("role", list(Role))
-def test_each_role_reaches_exactly_its_routes(client: TestClient, role: Role) -> None:
+def test_each_role_reaches_exactly_its_routes(
+    client: TestClient, seeded: Runtime, role: Role
+) -> None:
+    """Every route x the role: allowed or 403 as declared; and (RELIABILITY item 20) every
+    denied request writes exactly one audit row, every other request that may change state
+    (POST, PUT, PATCH, DELETE, whatever its answer) at least one, a read none."""
     headers = bearer(client, demo(role.value))
     for method, path in _ordered_routes():
         access = POLICY[(method, path)]
+        before = _audit_rows(seeded)
         status = _call(client, method, path, headers)
+        written = _audit_rows(seeded) - before
         if access is PUBLIC or role in access:  # type: ignore[operator]
             assert status not in (401, 403), (role, method, path, status)
+            if method == "GET":
+                assert written == 0, (role, method, path, status, written)
+            else:
+                assert written >= 1, (role, method, path, status, written)
         else:
             assert status == 403, (role, method, path, status)
+            assert written == 1, (role, method, path, written)
 
 
 @pytest.fixture
