@@ -4,12 +4,15 @@ health checks with history and alerts, and the market data sync job."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import pytest
 import sqlalchemy as sa
+import structlog
 from fastapi.testclient import TestClient
 
 from openvpp.api.app import create_app
@@ -39,9 +42,25 @@ def create(client: TestClient, h: dict[str, str], **kw: object) -> dict[str, obj
     return out
 
 
-def test_credentials_are_encrypted_and_never_returned(client: TestClient, seeded: Runtime) -> None:
+def test_credentials_are_encrypted_and_never_returned(
+    client: TestClient, seeded: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
     admin = bearer(client, demo("admin"))
-    made = create(client, admin)
+    caplog.set_level(logging.DEBUG)
+    with structlog.testing.capture_logs() as events:
+        made = create(client, admin)
+        # refused input is not echoed either: the answer and the logs name the field only
+        bad = {"name": "Bad", "kind": "simulated", "markets": ["EU-SDAC"]}
+        for value in (CANARY + " ", CANARY + "\u00e9"):
+            refused = client.post(
+                f"{V}/market/connections",
+                headers=admin,
+                json={**bad, "credentials": {"api_key": value}},
+            )
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["error"]["field"] == "credentials.api_key"
+            assert CANARY not in refused.text
+    assert CANARY not in str(events) and CANARY not in caplog.text  # item 19
     assert made["credential_keys"] == ["api_key"]
     assert CANARY not in json.dumps(made)
     listing = client.get(f"{V}/market/connections", headers=bearer(client, demo("trader")))
@@ -270,7 +289,9 @@ def test_patch_refuses_nulls(client: TestClient) -> None:
     assert client.get(f"{V}/market/connections/{cid}", headers=admin).json()["enabled"] is True
 
 
-def test_errors_never_carry_credentials_and_alerts_do_not_pile_up(seeded: Runtime) -> None:
+def test_errors_never_carry_credentials_and_alerts_do_not_pile_up(
+    seeded: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
     from openvpp.markets.connections import ConnectionService, ConnectionSpec
     from openvpp.runtime_markets import KINDS, credential_box
 
@@ -293,11 +314,18 @@ def test_errors_never_carry_credentials_and_alerts_do_not_pile_up(seeded: Runtim
         admin,
         ConnectionSpec("Leaky", "simulated", ["EU-SDAC"], credentials={"api_key": CANARY}),
     )
-    first = service.check(seeded.uow(), org.id, made.id)
-    assert first.status == "down" and first.error is not None
-    assert CANARY not in first.error and "***" in first.error
-    service.update(seeded.uow(), admin, made.id, {"enabled": True})
-    service.check(seeded.uow(), org.id, made.id)  # still down: no second alert
+    caplog.set_level(logging.DEBUG)
+    with structlog.testing.capture_logs() as events:
+        first = service.check(seeded.uow(), org.id, made.id)
+        assert first.status == "down" and first.error is not None
+        assert CANARY not in first.error and "***" in first.error
+        service.update(seeded.uow(), admin, made.id, {"enabled": True})
+        service.check(seeded.uow(), org.id, made.id)  # still down: no second alert
+    # RELIABILITY item 19: never in the logs either (stdlib and structlog, with tracebacks)
+    assert all(
+        CANARY not in r.getMessage() and CANARY not in (r.exc_text or "") for r in caplog.records
+    )
+    assert CANARY not in caplog.text and CANARY not in str(events)
     with seeded.uow(readonly=True) as uow:
         alerts = uow.alerts.unresolved_from(org.id, f"market_connection:{made.id}")
         rows = uow.audit.list(org.id, action=None, after_seq=None, limit=500)
