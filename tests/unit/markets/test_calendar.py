@@ -203,3 +203,45 @@ def test_next_gate_closure_is_the_earliest_future_one(
     ]
     future = [c for c in candidates if c[0] > now]
     assert min(future) == (found, interval.start_utc)
+
+
+@pytest.mark.parametrize("tz", ZONES)
+def test_every_day_2020_2040_has_its_grid_and_settles_its_real_length(tz: str) -> None:
+    """RELIABILITY item 10, every day rather than a sample: each local day of 2020-2040 has
+    ``day_minutes / 15`` quarter-hours from local midnight to local midnight, contiguous in
+    UTC; every start survives the round trip local -> UTC -> local; and 1 MW sold all day at
+    40.00 settles to exactly 40.00 per real hour of the day (92, 96 or 100 quarter-hours)."""
+    import numpy as np
+
+    from openvpp.settlement import engine
+    from openvpp.settlement.engine import EnergyIntervals
+
+    zone = ZoneInfo(tz)
+    product = _product(tz, 15, {"kind": "before_delivery", "minutes": 5})
+    settlement = load_presets()["EU-SDAC"].settlement
+    lengths: set[int] = set()
+    day = FIRST
+    while day <= LAST:
+        ivs = delivery_intervals(product, day)
+        minutes = _day_minutes(day, zone)
+        assert len(ivs) * 15 == minutes, day
+        assert ivs[0].start_utc == datetime.combine(day, time(0), zone).astimezone(UTC), day
+        end = datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
+        assert ivs[-1].end_utc == end, day
+        for a, b in pairwise(ivs):
+            assert a.end_utc == b.start_utc and b.start_utc - a.start_utc == QUARTER, (day, a)
+        for iv in ivs:
+            assert iv.start_utc.astimezone(zone) == iv.start_local, (day, iv)
+            assert iv.start_local.astimezone(UTC) == iv.start_utc, (day, iv)
+        n = len(ivs)
+        lines = engine.settle_energy(
+            EnergyIntervals(np.full(n, 0.25), np.full(n, 0.25), np.full(n, 40.0), np.full(n, 60.0)),
+            settlement,
+        )
+        assert int(lines["day_ahead"].sum()) == minutes * 4000 // 60, day  # cents
+        lengths.add(n)
+        day += timedelta(days=1)
+    assert lengths == ({96} if tz == "Asia/Shanghai" else {92, 96, 100})
+
+
+QUARTER = timedelta(minutes=15)
