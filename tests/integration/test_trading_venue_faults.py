@@ -404,6 +404,11 @@ def test_sigkill_at_random_moments_of_a_burst_then_restart_and_retry(
     n = 20
     start = open_hour(clock.now())
     principal = trading["principal"]
+    # a counterparty buying: every sell of every run trades in full on arrival (the buys
+    # rest), so the crashes also land between a trade and its recording
+    exchange.submit(
+        "cp", NewOrder("cp-buy", MARKET, PRODUCT, start, TradeSide.BUY, Decimal(100), Decimal(500))
+    )
     clean = seeded.trading.submissions.submit_many(
         seeded.uow(), principal, burst_commands("clean", trading["vpp_id"], start, n)
     )
@@ -454,4 +459,37 @@ def test_sigkill_at_random_moments_of_a_burst_then_restart_and_retry(
         )
         assert sorted(at_venue) == sorted(f"{prefix}-{i}" for i in range(n))  # none orphaned
         assert set(at_venue.values()) == {1}  # none doubled
+        _check_fills(seeded, exchange, org, prefix, n)
     assert any(k > 0 for k in unfinished), unfinished  # the kills landed mid-burst
+    _check_fills(seeded, exchange, org, "clean", n)
+
+
+def _check_fills(rt: Runtime, exchange: SimulatedExchange, org: str, prefix: str, n: int) -> None:
+    """Each sell of the run filled in full, each buy resting: an order's filled volume is the
+    sum of its stored fills, each of the venue's trades is stored exactly once, and the run's
+    position is the sum of its fills - the same as a clean run's."""
+    ours = {f"{prefix}-{i}" for i in range(n)}
+    venue_trades = Counter(
+        (f.trade_id, f.quantity_mw)
+        for f in exchange.fills_since(ACCOUNT, 0, 100_000).fills
+        if f.client_order_id in ours
+    )
+    f = t.trading_fills
+    with rt.engine.connect() as conn:
+        stored = conn.execute(
+            sa.select(f.c.trade_id, f.c.quantity, f.c.client_order_id, f.c.order_id).where(
+                f.c.organization_id == org, f.c.client_order_id.in_(ours)
+            )
+        ).all()
+    assert Counter((r.trade_id, Decimal(r.quantity)) for r in stored) == venue_trades, prefix
+    with rt.uow(readonly=True) as uow:
+        orders = {c: uow.trading_orders.by_client_id(org, c) for c in ours}
+    position = Decimal(0)
+    for cid, order in orders.items():
+        assert order is not None, cid
+        sell = order.side == "sell"
+        assert order.state is (State.FILLED if sell else State.ACKNOWLEDGED), (cid, order)
+        mine = sum((Decimal(r.quantity) for r in stored if r.order_id == order.id), Decimal(0))
+        assert mine == order.filled == (order.quantity if sell else 0), cid
+        position += mine if sell else -mine
+    assert position == Decimal("0.5") * ((n + 1) // 2), prefix  # the sells: even i
