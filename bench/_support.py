@@ -1,11 +1,18 @@
-"""What the database benchmarks share: a fresh, empty database per backend."""
+"""What the benchmarks share: a fresh, empty database per backend; a seeded runtime for the
+trading benches."""
 
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -42,3 +49,81 @@ def database(backend: str, name: str) -> Iterator[str | None]:
         with suppress(sa.exc.OperationalError), admin.connect() as c:
             c.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
         admin.dispose()
+
+
+@dataclass
+class ParkTrading:
+    """A runtime on a fresh SQLite database with the demo park, and what a trading bench needs:
+    the demo organization, the VPP "Park Energy", a trader-operator principal, its audit
+    context, generous limits on ``market`` (see :func:`park_trading`)."""
+
+    rt: Any
+    org: str
+    vpp_id: str
+    principal: Any
+    context: Any
+    market: str
+
+    def resting_order(self, product: str, starts: list[datetime], n: int, prefix: str) -> Any:
+        """Order ``n`` of a stream that never matches (sells at 900, buys at 10, 0.1 MW), its
+        delivery hour taken in turn from ``starts``."""
+        from openvpp.trading.records import SubmitOrder
+
+        sell = n % 2 == 0
+        return SubmitOrder(
+            client_order_id=f"{prefix}-{n}",
+            vpp_id=self.vpp_id,
+            market=self.market,
+            product=product,
+            delivery_start=starts[n % len(starts)],
+            side="sell" if sell else "buy",
+            price=Decimal(900 if sell else 10),
+            quantity=Decimal("0.1"),
+        )
+
+
+def park_trading(tmp: str, name: str, market: str, **env: str) -> ParkTrading:
+    """Settings from the environment (a SQLite file under ``tmp``, jobs off, the order store
+    inline, plus ``env``), migrated and seeded with the demo park; limits that no bench order
+    reaches on ``market``."""
+    os.environ.update(
+        {
+            "OPENVPP_VAR_DIR": str(Path(tmp) / "var"),
+            "OPENVPP_DATABASE_URL": "",
+            "OPENVPP_SECRET_KEY": f"bench-{name}-" + "x" * 40,
+            "OPENVPP_LOG_LEVEL": "WARNING",
+            "OPENVPP_JOBS_INPROCESS": "false",
+            "OPENVPP_ORDER_STORE": "inline",
+            **env,
+        }
+    )
+    from openvpp.audit.chain import AuditContext
+    from openvpp.config import load_settings
+    from openvpp.identity.model import Principal, Role
+    from openvpp.runtime import build_runtime
+    from openvpp.seed import seed_demo
+    from openvpp.store.migrate import upgrade
+    from openvpp.trading.risk import Limits
+
+    rt = build_runtime(load_settings())
+    upgrade(rt.engine)
+    seed_demo(rt, park=True)
+    with rt.uow(readonly=True) as uow:
+        org = uow.market_connections.of_org(None)[0].organization_id
+        vpp_id = next(v.id for v in uow.vpps.list_all(org) if v.name == "Park Energy")
+    principal = Principal(
+        kind="user",
+        id="trader",
+        organization_id=org,
+        roles=frozenset({Role.TRADER, Role.OPERATOR}),
+        user_id="trader",
+    )
+    context = AuditContext(actor_type="user", actor_id="trader", organization_id=org)
+    limits = Limits(
+        max_position_mw=Decimal(10**6),
+        max_order_mw=Decimal(10),
+        max_notional=Decimal(10**7),
+        max_orders_per_second=10**6,
+    )
+    rt.trading.control.put_limits(rt.uow(context), principal, vpp_id, market, limits)
+    return ParkTrading(rt, org, vpp_id, principal, context, market)

@@ -292,15 +292,16 @@ def _process_ticks(root: int) -> tuple[int, int]:
     return sum(ticks_of.get(pid, 0) for pid in _tree(root, processes)), database
 
 
-def tree_rss_mb(root: int) -> float | None:
-    """Resident memory of ``root`` with all its descendants [MB] (None off Linux)."""
+def tree_pss_mb(root: int) -> float | None:
+    """Proportional memory of ``root`` with all its descendants [MB]: each page shared between
+    them (the forked order store process shares its parent's) counted once (None off Linux)."""
     with contextlib.suppress(OSError, ValueError, IndexError):
-        processes = _processes()
-        page = os.sysconf("SC_PAGE_SIZE")
-        pages = sum(
-            int(processes[pid][1][21]) for pid in _tree(root, processes) if pid in processes
-        )
-        return round(pages * page / 1e6, 1)
+        total_kb = 0
+        for pid in _tree(root, _processes()):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total_kb += int(line.split()[1])
+        return round(total_kb / 1e3, 1)
     return None
 
 

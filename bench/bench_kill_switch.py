@@ -13,7 +13,8 @@ through
 * ``cancelled_s``: the halt's whole duration (it returns once every open order is cancelled
   or left pending at the venue);
 * ``cancelled`` / ``pending`` as the halt reported them, and ``venue_active`` -- the orders
-  still active at the exchange afterwards, asked there one by one (must be 0).
+  (the bench's and the probes') still active at the exchange afterwards, asked there one by
+  one (must be 0).
 
 A fresh SQLite database (file, WAL), the order store inline. One JSON line per round.
 
@@ -27,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,11 +36,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
+from _support import park_trading
+from bench_api_throughput import free_port
 from bench_orders import MARKET, PRODUCT, delivery_starts
 
 API_KEY, ACCOUNT = "bench-key-0123456789", "desk"
@@ -50,9 +50,7 @@ API_KEY, ACCOUNT = "bench-key-0123456789", "desk"
 @contextmanager
 def exchange_process(delay_ms: float) -> Iterator[str]:
     """``openvpp exchange serve`` in a subprocess, up and answering; yields its URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     cli = str(Path(sys.executable).with_name("openvpp"))
     delay = f"delay_after_accept,endpoints=cancel,delay_s={delay_ms / 1e3}"
     args = ["--port", str(port), "--api-key", f"{API_KEY}={ACCOUNT}", "--fault", delay]
@@ -72,7 +70,11 @@ def exchange_process(delay_ms: float) -> Iterator[str]:
         yield url
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def venue_active(url: str, venue_ids: list[str]) -> int:
@@ -81,11 +83,19 @@ def venue_active(url: str, venue_ids: list[str]) -> int:
         return sum(bool(c.get(f"/v1/orders/{v}").json()["active"]) for v in venue_ids)
 
 
-def probe(submit: Callable[[], list[Any]], stop: threading.Event, out: list[float]) -> None:
-    """Submit one order every 5 ms until one is refused as ``halted`` (its time in ``out``)."""
+def ids(placed: list[Any]) -> list[str]:
+    """The venue ids of the placements that reached the venue."""
+    return [v for p in placed if (v := getattr(getattr(p, "order", None), "venue_order_id", None))]
+
+
+def probe(
+    submit: Callable[[], list[Any]], stop: threading.Event, out: list[float], placed: list[Any]
+) -> None:
+    """Submit one order every 5 ms until one is refused as ``halted`` (its time in ``out``);
+    the placements in ``placed``."""
     while not stop.is_set():
-        [placed] = submit()
-        order = getattr(placed, "order", None)
+        placed += submit()
+        order = getattr(placed[-1], "order", None)
         if order is not None and order.risk_rule == "halted":
             out.append(time.perf_counter())
             return
@@ -100,65 +110,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="openvpp-bench-halt-") as tmp:
-        os.environ.update(
-            {
-                "OPENVPP_VAR_DIR": str(Path(tmp) / "var"),
-                "OPENVPP_DATABASE_URL": "",
-                "OPENVPP_SECRET_KEY": "bench-kill-switch-" + "x" * 40,
-                "OPENVPP_LOG_LEVEL": "WARNING",
-                "OPENVPP_JOBS_INPROCESS": "false",
-                "OPENVPP_ORDER_STORE": "inline",
-                "OPENVPP_CONNECTOR_ALLOWED_HOSTS": '["127.0.0.1"]',
-                "OPENVPP_CONNECTOR_ALLOW_LOCAL": "true",
-            }
+        park = park_trading(
+            tmp,
+            "kill-switch",
+            MARKET,
+            OPENVPP_CONNECTOR_ALLOWED_HOSTS='["127.0.0.1"]',
+            OPENVPP_CONNECTOR_ALLOW_LOCAL="true",
         )
-        from openvpp.audit.chain import AuditContext
-        from openvpp.config import load_settings
-        from openvpp.identity.model import Principal, Role
         from openvpp.markets.connections import ConnectionSpec
-        from openvpp.runtime import build_runtime
-        from openvpp.seed import seed_demo
-        from openvpp.store.migrate import upgrade
         from openvpp.trading.records import SubmitOrder
-        from openvpp.trading.risk import Limits, TradingMode
+        from openvpp.trading.risk import TradingMode
 
-        rt = build_runtime(load_settings())
-        upgrade(rt.engine)
-        seed_demo(rt, park=True)
-        with rt.uow(readonly=True) as uow:
-            org = uow.market_connections.of_org(None)[0].organization_id
-            vpp_id = next(v.id for v in uow.vpps.list_all(org) if v.name == "Park Energy")
-        operator = Principal(
-            kind="user",
-            id="operator",
-            organization_id=org,
-            roles=frozenset({Role.TRADER, Role.OPERATOR}),
-            user_id="operator",
-        )
-        context = AuditContext(actor_type="user", actor_id="operator", organization_id=org)
-        limits = Limits(
-            max_position_mw=Decimal(10**6),
-            max_order_mw=Decimal(10),
-            max_notional=Decimal(10**7),
-            max_orders_per_second=10**6,
-        )
-        rt.trading.control.put_limits(rt.uow(context), operator, vpp_id, MARKET, limits)
+        rt, org, vpp_id = park.rt, park.org, park.vpp_id
+        operator, context = park.principal, park.context
         starts = [datetime.fromisoformat(s) for s in delivery_starts()]
         counter = iter(range(10**9))
 
         def order(prefix: str) -> SubmitOrder:
-            n = next(counter)
-            sell = n % 2 == 0
-            return SubmitOrder(
-                client_order_id=f"{prefix}-{n}",
-                vpp_id=vpp_id,
-                market=MARKET,
-                product=PRODUCT,
-                delivery_start=starts[n % len(starts)],
-                side="sell" if sell else "buy",
-                price=Decimal(900 if sell else 10),  # nothing matches: the orders rest
-                quantity=Decimal("0.1"),
-            )
+            return park.resting_order(PRODUCT, starts, next(counter), prefix)  # type: ignore[no-any-return]
 
         def submit(orders: list[SubmitOrder]) -> list[Any]:
             return rt.trading.submissions.submit_many(rt.uow(context), operator, orders)
@@ -188,14 +157,13 @@ def main(argv: list[str] | None = None) -> int:
                     placed += submit(
                         [order("o") for _ in range(min(50, args.orders - len(placed)))]
                     )
-                venue_ids = [p.order.venue_order_id for p in placed if p.order.venue_order_id]
-                resting = venue_active(url, venue_ids)
+                resting = venue_active(url, ids(placed))
 
                 refused_at: list[float] = []
                 stop = threading.Event()
                 prober = threading.Thread(
                     target=probe,
-                    args=(lambda: submit([order("probe")]), stop, refused_at),
+                    args=(lambda: submit([order("probe")]), stop, refused_at, placed),
                 )
                 prober.start()
                 time.sleep(0.05)
@@ -217,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
                             "cancelled_s": round(t1 - t0, 3),
                             "cancelled": change.cancelled,
                             "pending": change.cancel_pending,
-                            "venue_active": venue_active(url, venue_ids),
+                            # the bench's orders and the probes accepted before the halt
+                            "venue_active": venue_active(url, ids(placed)),
                         }
                     ),
                     flush=True,

@@ -29,17 +29,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
 from collections import Counter
 from datetime import datetime
-from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from _support import park_trading
 from bench_orders import MARKET, PRODUCT, delivery_starts
 
 
@@ -77,47 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="openvpp-bench-writer-") as tmp:
-        os.environ.update(
-            {
-                "OPENVPP_VAR_DIR": str(Path(tmp) / "var"),
-                "OPENVPP_DATABASE_URL": "",
-                "OPENVPP_SECRET_KEY": "bench-order-writer-" + "x" * 40,
-                "OPENVPP_LOG_LEVEL": "WARNING",
-                "OPENVPP_JOBS_INPROCESS": "false",
-                # the whole writer in this process and thread: measured, counted and profiled
-                "OPENVPP_ORDER_STORE": "inline",
-            }
-        )
-        from openvpp.audit.chain import AuditContext
-        from openvpp.config import load_settings
-        from openvpp.identity.model import Principal, Role
-        from openvpp.runtime import build_runtime
-        from openvpp.seed import seed_demo
-        from openvpp.store.migrate import upgrade
-        from openvpp.trading.records import SubmitOrder
-        from openvpp.trading.risk import Limits
+        # the whole writer in this process and thread (the order store inline): measured,
+        # counted and profiled
+        park = park_trading(tmp, "order-writer", MARKET)
 
-        rt = build_runtime(load_settings())
-        upgrade(rt.engine)
-        seed_demo(rt, park=True)
-        with rt.uow(readonly=True) as uow:
-            org = uow.market_connections.of_org(None)[0].organization_id
-            vpp_id = next(v.id for v in uow.vpps.list_all(org) if v.name == "Park Energy")
-        principal = Principal(
-            kind="user",
-            id="trader",
-            organization_id=org,
-            roles=frozenset({Role.TRADER, Role.OPERATOR}),
-            user_id="trader",
-        )
-        context = AuditContext(actor_type="user", actor_id="trader", organization_id=org)
-        limits = Limits(
-            max_position_mw=Decimal(100000),
-            max_order_mw=Decimal(10),
-            max_notional=Decimal(100000),
-            max_orders_per_second=100000,
-        )
-        rt.trading.control.put_limits(rt.uow(context), principal, vpp_id, MARKET, limits)
+        rt, principal, context = park.rt, park.principal, park.context
 
         # the HTTP benchmark's delivery hours: open now, for the whole run
         starts = [datetime.fromisoformat(s) for s in delivery_starts()]
@@ -131,22 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         counter = iter(range(10**9))
 
         def one_batch() -> list[str]:
-            cmds = []
-            for _ in range(args.batch):
-                n = next(counter)
-                sell = n % 2 == 0
-                cmds.append(
-                    SubmitOrder(
-                        client_order_id=f"w-{n}",
-                        vpp_id=vpp_id,
-                        market=MARKET,
-                        product=PRODUCT,
-                        delivery_start=starts[n % len(starts)],
-                        side="sell" if sell else "buy",
-                        price=Decimal(900 if sell else 10),
-                        quantity=Decimal("0.1"),
-                    )
-                )
+            cmds = [
+                park.resting_order(PRODUCT, starts, next(counter), "w") for _ in range(args.batch)
+            ]
             out = rt.trading.submissions.submit_many(rt.uow(context), principal, cmds)
             return [p.order.state.value if hasattr(p, "order") else type(p).__name__ for p in out]
 

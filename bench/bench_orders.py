@@ -76,7 +76,7 @@ from bench_api_throughput import (
     recreate_pg_database,
     report_server_log,
     server_env,
-    tree_rss_mb,
+    tree_pss_mb,
     wait_healthy,
 )
 
@@ -242,12 +242,12 @@ async def run(spec: Spec) -> dict[str, Any]:
 
     async def cpu() -> None:
         await asyncio.sleep(max(0.0, stats.window_start - time.perf_counter()))
-        start, rss_start = cpu_snapshot(spec.server_pid), tree_rss_mb(spec.server_pid)
+        start, pss_start = cpu_snapshot(spec.server_pid), tree_pss_mb(spec.server_pid)
         await asyncio.sleep(max(0.0, stats.window_end - time.perf_counter()))
         stats.cpu = cpu_shares(start, cpu_snapshot(spec.server_pid))
         # the server with its order store process (RELIABILITY item 22: memory growth)
-        rss_end = tree_rss_mb(spec.server_pid)
-        stats.cpu["server_rss_mb_start"], stats.cpu["server_rss_mb_end"] = rss_start, rss_end
+        pss_end = tree_pss_mb(spec.server_pid)
+        stats.cpu["server_pss_mb_start"], stats.cpu["server_pss_mb_end"] = pss_start, pss_end
 
     await asyncio.gather(cpu(), *(connection_loop(spec, i, stats) for i in range(spec.connections)))
     if spec.timeline:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import threading
 import time
 from collections import Counter
@@ -39,30 +40,32 @@ RECOVERY_S = 5.0
 
 class FaultProxy:
     """A TCP proxy on loopback to ``target``: :meth:`cut` kills every open connection (both
-    ends see it closed), :meth:`down` also refuses new ones until :meth:`up`."""
+    ends see it closed), :meth:`down` also resets every new one until :meth:`up`. The port
+    stays bound all along, so that nothing else can take it during an outage."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.05)
+        self.port = self._listener.getsockname()[1]
         self._pairs: set[tuple[socket.socket, socket.socket]] = set()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._accepting: threading.Thread | None = None
-        self.up()
-
-    def up(self) -> None:
-        listener = socket.create_server(("127.0.0.1", self.port))  # SO_REUSEADDR
-        listener.settimeout(0.05)
-        self._stop.clear()
-        self._accepting = threading.Thread(target=self._accept, args=(listener,), daemon=True)
+        self._refusing = threading.Event()
+        self._closed = threading.Event()
+        self._accepting = threading.Thread(target=self._accept, daemon=True)
         self._accepting.start()
 
+    def up(self) -> None:
+        self._refusing.clear()
+
     def down(self) -> None:
-        self._stop.set()
-        if self._accepting is not None:
-            self._accepting.join(5)
+        self._refusing.set()
+        self.cut()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._accepting.join(5)
+        self._listener.close()
         self.cut()
 
     def cut(self) -> None:
@@ -74,24 +77,27 @@ class FaultProxy:
                     s.shutdown(socket.SHUT_RDWR)
                 s.close()
 
-    def _accept(self, listener: socket.socket) -> None:
-        with listener:
-            while not self._stop.is_set():
-                try:
-                    client, _ = listener.accept()
-                except TimeoutError:
-                    continue
-                client.settimeout(None)
-                try:
-                    upstream = socket.create_connection(self.target, timeout=5)
-                except OSError:
-                    client.close()
-                    continue
-                upstream.settimeout(None)
-                with self._lock:
-                    self._pairs.add((client, upstream))
-                for a, b in ((client, upstream), (upstream, client)):
-                    threading.Thread(target=_pump, args=(a, b), daemon=True).start()
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            if self._refusing.is_set():  # the database is down: reset at once
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                client.close()
+                continue
+            client.settimeout(None)
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._pairs.add((client, upstream))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pump, args=(a, b), daemon=True).start()
 
 
 def _pump(source: socket.socket, sink: socket.socket) -> None:
@@ -113,7 +119,7 @@ def proxy(database_url: str) -> Iterator[FaultProxy]:
     try:
         yield p
     finally:
-        p.down()
+        p.close()
 
 
 @pytest.fixture
@@ -211,7 +217,7 @@ def test_a_connection_killed_mid_transaction_leaves_no_partial_order(
 
 
 def test_the_database_down_for_10_s_gives_503_then_recovers_within_5_s(
-    api: TestClient, proxy: FaultProxy
+    api: TestClient, proxy: FaultProxy, caplog: pytest.LogCaptureFixture
 ) -> None:
     admin = bearer(api, demo("admin"))
 
@@ -233,6 +239,8 @@ def test_the_database_down_for_10_s_gives_503_then_recovers_within_5_s(
     events = Counter(e["event"] for e in logged)
     assert events["database.unavailable"] == len(answers) // 2, events
     assert not [e for e in logged if "exc_info" in e or "exception" in e], logged
+    ours = [r for r in caplog.records if r.name.startswith("openvpp") and r.exc_info]
+    assert not ours, [r.getMessage() for r in ours]
 
     proxy.up()
     back = time.monotonic()

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from openvpp.cli.main import app
@@ -21,6 +22,8 @@ from openvpp.seed import seed_demo
 from openvpp.settlement import service as settlement_service
 from openvpp.settlement.records import RunFilter
 from openvpp.settlement.service import CalculateRequest
+from openvpp.store import settlement_tables as st
+from openvpp.store.migrate import downgrade, upgrade
 from tests.integration.settlement_support import (
     DAY,
     SDAC,
@@ -105,6 +108,34 @@ def test_a_day_settles_by_hand_and_reruns_idempotently(runtime: Runtime) -> None
     assert balances(rt, book.org) == ledger
 
 
+def test_migration_0012_goes_down_and_up_with_the_runs_kept(runtime: Runtime) -> None:
+    """Dropping ``checked_at`` keeps every run and interval row (a batch rebuild of the table
+    on SQLite would delete the intervals through their ON DELETE CASCADE)."""
+    rt = runtime
+    book = make_book(rt)
+    fill(rt, book, book.starts[0], "2", "50")
+    prices(rt, book, day_ahead=40.0, imbalance=70.0)
+    rt.settlement.calculate(rt.uow(), book.org, request(book))
+
+    def counts() -> tuple[int, int]:
+        with rt.engine.connect() as conn:
+            return tuple(  # type: ignore[return-value]
+                int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+                for table in (st.settlement_runs, st.settlement_intervals)
+            )
+
+    before = counts()
+    assert before[0] == 1 and before[1] > 0
+    try:
+        downgrade(rt.engine, "0011")
+        columns = {c["name"] for c in sa.inspect(rt.engine).get_columns("settlement_runs")}
+        assert "checked_at" not in columns
+        assert counts() == before
+    finally:
+        upgrade(rt.engine)
+    assert counts() == before
+
+
 def test_changed_inputs_revise_the_run_and_reverse_its_entries(runtime: Runtime) -> None:
     rt = runtime
     book = make_book(rt)
@@ -131,6 +162,20 @@ def test_changed_inputs_revise_the_run_and_reverse_its_entries(runtime: Runtime)
     assert [r.id for r in latest] == [second.run.id]
     assert [r.version for r in every] == [2, 1]
     assert old is not None and old.superseded_by == second.run.id
+    # a check that lost the race with this revision marks nothing (nor moves a check back)
+    late = second.run.created_at + timedelta(minutes=5)
+    with rt.uow() as uow:
+        uow.settlement.checked(old.id, late)
+        uow.settlement.checked(second.run.id, late)
+        uow.settlement.checked(second.run.id, late - timedelta(minutes=1))
+        uow.commit()
+    with rt.uow(readonly=True) as uow:
+        checked = {
+            r.id: r.checked_at
+            for r in (uow.settlement.get(book.org, i) for i in (old.id, second.run.id))
+            if r
+        }
+    assert checked == {old.id: None, second.run.id: late}
 
     # a reading equal to the schedule changes no amount, only what was estimated
     meter(rt, book, s[11], 0.0)

@@ -44,6 +44,9 @@ HTTP_CODES = {
     415: "unsupported_media_type",
 }
 
+DATABASE_UNAVAILABLE = (OperationalError, PoolTimeout)
+"""What a database that is down or out of connections raises: answered 503 with Retry-After."""
+
 
 def request_id_of(request: Request) -> str | None:
     info = getattr(request.state, "openvpp", None)
@@ -150,7 +153,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    for exc_type in (OperationalError, PoolTimeout):
+    for exc_type in DATABASE_UNAVAILABLE:
         app.add_exception_handler(exc_type, _database_error)
     app.add_exception_handler(DBAPIError, _dbapi_error)
 

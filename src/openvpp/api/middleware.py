@@ -13,11 +13,10 @@ from typing import Any
 
 import structlog
 from fastapi import HTTPException
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from openvpp.api.errors import DATABASE_UNAVAILABLE
 from openvpp.api.logs import REQUEST_ID
 from openvpp.api.metrics import AUDIT_FAILURES, LATENCY, REQUESTS
 from openvpp.audit.chain import AuditContext, AuditEvent, Outcome
@@ -219,7 +218,7 @@ class RequestMiddleware:
         try:
             await run_in_threadpool(self.write_audit, info.audit_context(), event)
             info.sink.written = True
-        except (OperationalError, PoolTimeout) as exc:
+        except DATABASE_UNAVAILABLE as exc:
             # the database is unavailable (the request got its 503): one line per request, not
             # a traceback each while it is down
             AUDIT_FAILURES.inc()

@@ -475,6 +475,7 @@ class SettlementService:
                 self._clock.now(),
             )
 
+        started = self._clock.now()  # inputs read from here on: the time a check stands for
         data: Day | None = None
         seen: str | None = None  # the latest version's id in the snapshot computed from
         if self._reader is not None:
@@ -490,11 +491,11 @@ class SettlementService:
                 # inputs: computed again here, so a run never replaces newer figures by older
                 data = compute(uow)
             if latest is not None and latest.input_hash == data.input_hash:
-                # stored, so that the loop's final calculation is not due again (restarts too)
-                checked = self._clock.now()
-                uow.settlement.checked(latest.id, checked)
+                # stored, so that the loop's final calculation is not due again (restarts too);
+                # the time the inputs were read from, not the end of the computation
+                uow.settlement.checked(latest.id, started)
                 uow.commit()
-                return RunOutcome(replace(latest, checked_at=checked), "unchanged")
+                return RunOutcome(replace(latest, checked_at=started), "unchanged")
             totals = {name: int(a.sum()) for name, a in data.lines.items()}
             run = SettlementRun(
                 id=new_id(),

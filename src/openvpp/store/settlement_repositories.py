@@ -184,9 +184,18 @@ class SettlementRepo:
         return {(str(v), str(m), d): t for v, m, d, t in rows}
 
     def checked(self, run_id: str, at: datetime) -> None:
-        """A calculation at ``at`` found the run's inputs unchanged."""
+        """A calculation that read its inputs from ``at`` on found the run's inputs unchanged
+        (a version superseded meanwhile, or checked later already, is left alone)."""
         r = st.settlement_runs
-        self._c.execute(r.update().where(r.c.id == run_id).values(checked_at=at))
+        self._c.execute(
+            r.update()
+            .where(
+                r.c.id == run_id,
+                r.c.superseded_by.is_(None),
+                sa.or_(r.c.checked_at.is_(None), r.c.checked_at < at),
+            )
+            .values(checked_at=at)
+        )
 
     def supersede(self, run_id: str, by: str) -> None:
         r = st.settlement_runs

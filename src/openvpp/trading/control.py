@@ -10,6 +10,7 @@ reconciler.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,12 +22,16 @@ from openvpp.markets.presets import load_presets
 from openvpp.markets.records import MarketConnection
 from openvpp.ports import UnitOfWork
 from openvpp.trading import orders as om
+from openvpp.trading.orders import Order
 from openvpp.trading.records import GLOBAL, StateRecord
 from openvpp.trading.risk import DEFAULT_LIMITS, Limits, TradingMode, effective_mode
 from openvpp.trading.service import OrderService
 
 __all__ = ["ModeChange", "TradingControlService"]
 
+log = logging.getLogger(__name__)
+FLAG_CHUNK = 1000
+"""Open orders flagged per transaction by a halt (one locked read of that many rows)."""
 LIFTERS = frozenset({Role.ADMIN, Role.OPERATOR})
 """Roles that may relax a trading mode (others may only tighten it)."""
 
@@ -159,26 +164,31 @@ class TradingControlService:
         concurrently (``OrderService.cancel_many_at_venue``)."""
         with uow:
             open_orders = uow.trading_orders.open_orders(organization_id, vpp_id)
-        if not open_orders:
-            return 0, 0
         detail = {"kill_switch": True}
-        with uow:
-            flagged = self._orders.record_many(
-                uow,
-                [
-                    (o, [om.CancelRequested()], "trading.order.cancel_request", detail, uow)
-                    for o in open_orders
-                ],
-                self._clock.now(),
-            )
-            uow.commit()
-        connections: dict[str, MarketConnection] = {}
+        flagged: list[Order] = []
+        for k in range(0, len(open_orders), FLAG_CHUNK):  # IN lists stay short
+            with uow:
+                flagged += self._orders.record_many(
+                    uow,
+                    [
+                        (o, [om.CancelRequested()], "trading.order.cancel_request", detail, uow)
+                        for o in open_orders[k : k + FLAG_CHUNK]
+                    ],
+                    self._clock.now(),
+                )
+                uow.commit()
+        connections: dict[str, MarketConnection | None] = {}
         for order in flagged:
             if order.connection_id not in connections:
-                connections[order.connection_id] = self._orders.connection_of(uow, order)
+                try:
+                    connections[order.connection_id] = self._orders.connection_of(uow, order)
+                except NotFound:  # deleted meanwhile: its orders stay flagged, pending
+                    log.error("kill switch: no connection %s", order.connection_id)
+                    connections[order.connection_id] = None
+        sendable = [(o, c) for o in flagged if not o.final and (c := connections[o.connection_id])]
         done = self._orders.cancel_many_at_venue(
             uow,
-            [(o, connections[o.connection_id]) for o in flagged if not o.final],
+            sendable,
             keep_going=True,  # a group that fails must not stop the others
         )
         cancelled = sum(1 for o in flagged if o.final) + sum(1 for o in done if o.final)

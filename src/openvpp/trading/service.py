@@ -603,10 +603,12 @@ class OrderService:
         one unit of work (an audit row per order). Without a venue id an order is looked up
         by client order id first; one the venue does not have stays flagged
         ``cancel_requested`` (its sender or the reconciler cancels it once it is known); a
-        venue without an answer is recorded on the order, which stays flagged too; an
-        unexpected error is logged and leaves the order flagged. ``keep_going`` (the kill
-        switch): a group whose answers cannot be recorded is logged and the next one sent."""
+        venue without an answer is recorded on the order, which stays flagged too. An
+        unexpected error (of a call or of recording a group's answers) is raised once the
+        group's other answers are recorded; with ``keep_going`` (the kill switch) it is logged,
+        its orders stay flagged, and the next group is sent."""
         out: list[Order] = []
+        unexpected: Exception | None = None
         for k in range(0, len(orders), CANCEL_CONCURRENCY):
             group = orders[k : k + CANCEL_CONCURRENCY]
             answers = self.venues.run_many([(c, _cancel_call(o)) for o, c in group])
@@ -617,6 +619,7 @@ class OrderService:
                     recordings.append((order, [], "trading.order.cancel", detail, uow))
                 elif isinstance(answer, Exception):
                     log.error("cancelling order %s", order.id, exc_info=answer)
+                    unexpected = unexpected or answer
                 elif answer is not None:
                     events: list[om.Event] = [reconciled_event(answer)]
                     recordings.append((order, events, "trading.order.cancel", {}, uow))
@@ -627,10 +630,11 @@ class OrderService:
                         done = self.record_many(uow, recordings, self._clock.now())
                         uow.commit()
                     recorded = {o.id: o for o in done}
-            except Exception:
-                if not keep_going:
-                    raise
+            except Exception as exc:
                 log.exception("recording %d cancellations", len(recordings))
+                unexpected = unexpected or exc
+            if unexpected is not None and not keep_going:
+                raise unexpected
             out += [recorded.get(order.id, order) for order, _ in group]
         return out
 

@@ -22,5 +22,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("settlement_runs") as batch:
-        batch.drop_column("checked_at")
+    # a plain DROP COLUMN (SQLite 3.35+): a batch rebuild of the table would drop it, and the
+    # foreign key's ON DELETE CASCADE would take every settlement interval row with it
+    op.drop_column("settlement_runs", "checked_at")
