@@ -159,9 +159,10 @@ class TradingControlService:
         self, uow: UnitOfWork, organization_id: str, vpp_id: str | None
     ) -> tuple[int, int]:
         """Cancel every open order of the organization (or VPP): (cancelled, still pending).
-        All are flagged ``cancel_requested`` in one unit of work (an order placed meanwhile
-        is cancelled by its sender once it sees the flag), then cancelled at their venues
-        concurrently (``OrderService.cancel_many_at_venue``)."""
+        All are flagged ``cancel_requested``, :data:`FLAG_CHUNK` per unit of work (an order
+        placed meanwhile is cancelled by its sender once it sees the flag), then cancelled at
+        their venues concurrently (``OrderService.cancel_many_at_venue``); the orders of a
+        connection deleted meanwhile stay flagged and count as pending."""
         with uow:
             open_orders = uow.trading_orders.open_orders(organization_id, vpp_id)
         detail = {"kill_switch": True}
