@@ -73,8 +73,7 @@ class FaultProxy:
             pairs, self._pairs = self._pairs, set()
         for pair in pairs:
             for s in pair:
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
+                _shut(s)
                 s.close()
 
     def _accept(self) -> None:
@@ -107,9 +106,14 @@ def _pump(source: socket.socket, sink: socket.socket) -> None:
     except OSError:
         pass
     finally:
-        for s in (source, sink):
-            with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
+        _shut(source)
+        _shut(sink)
+
+
+def _shut(s: socket.socket) -> None:
+    """Both directions closed (the peer sees the end); already closed: nothing to do."""
+    with contextlib.suppress(OSError):
+        s.shutdown(socket.SHUT_RDWR)
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ from openvpp.markets.presets import load_presets
 from openvpp.runtime import Runtime
 from openvpp.runtime_trading import reconcile
 from openvpp.store import tables as t
+from openvpp.trading.control import ModeChange
 from openvpp.trading.orders import Order, State
 from openvpp.trading.records import SubmitOrder
 from openvpp.trading.risk import TradingMode
@@ -228,6 +229,33 @@ class InFlight:
             self.now -= 1
 
 
+TWO_GROUPS = CANCEL_CONCURRENCY + 8
+"""Open orders a kill-switch test halts: two groups of cancellations."""
+
+
+def _resting_book(
+    rt: Runtime, clock: ShiftClock, trading: dict[str, Any], prefix: str
+) -> list[SubmitOrder]:
+    """Two cancellation groups' worth of orders, acknowledged and resting at the venue."""
+    cmds = [_cmd(trading, clock, f"{prefix}-{i}", qty="0.5") for i in range(TWO_GROUPS)]
+    placed = rt.trading.submissions.submit_many(rt.uow(), trading["principal"], cmds)
+    assert all(isinstance(p, Placement) and p.order.state is State.ACKNOWLEDGED for p in placed)
+    return cmds
+
+
+def _halt(rt: Runtime, trading: dict[str, Any]) -> ModeChange:
+    return rt.trading.control.set_mode(
+        rt.uow(), trading["principal"], trading["vpp_id"], TradingMode.HALTED, "test"
+    )
+
+
+def _all_cancelled(rt: Runtime, trading: dict[str, Any], cmds: list[SubmitOrder]) -> bool:
+    with rt.uow(readonly=True) as uow:
+        org = trading["principal"].organization_id
+        stored = [uow.trading_orders.by_client_id(org, c.client_order_id) for c in cmds]
+    return all(o is not None and o.state is State.CANCELLED for o in stored)
+
+
 def test_the_kill_switch_cancels_at_the_venue_concurrently(
     seeded: Runtime,
     clock: ShiftClock,
@@ -238,10 +266,8 @@ def test_the_kill_switch_cancels_at_the_venue_concurrently(
     one cancellation after the other took 13 s for 500 orders 20 ms away
     (bench/bench_kill_switch.py)."""
     exchange, faults, server = venue
-    n = CANCEL_CONCURRENCY + 8  # two groups
-    cmds = [_cmd(trading, clock, f"k-{i}", qty="0.5") for i in range(n)]
-    placed = seeded.trading.submissions.submit_many(seeded.uow(), trading["principal"], cmds)
-    assert all(isinstance(p, Placement) and p.order.state is State.ACKNOWLEDGED for p in placed)
+    n = TWO_GROUPS
+    cmds = _resting_book(seeded, clock, trading, "k")
     # each cancellation answered 1 s late, well within the connection's timeout: all of a
     # group are in flight together even on a loaded machine
     admin = Principal("user", "a", trading["org"], frozenset({Role.ADMIN}), "a")
@@ -252,17 +278,12 @@ def test_the_kill_switch_cancels_at_the_venue_concurrently(
     server.app.fastapi = flight
     faults.set([FaultSpec(mode="delay_after_accept", endpoints=("cancel",), delay_s=1.0)])
 
-    change = seeded.trading.control.set_mode(
-        seeded.uow(), trading["principal"], trading["vpp_id"], TradingMode.HALTED, "test"
-    )
+    change = _halt(seeded, trading)
     assert (change.cancelled, change.cancel_pending) == (n, 0)
     assert not [o for o in exchange.orders(ACCOUNT) if o.active]
     # sent together (one after the other: 1), at most CANCEL_CONCURRENCY at a time
     assert CANCEL_CONCURRENCY // 2 <= flight.most <= CANCEL_CONCURRENCY, flight.most
-    with seeded.uow(readonly=True) as uow:
-        org = trading["principal"].organization_id
-        stored = [uow.trading_orders.by_client_id(org, c.client_order_id) for c in cmds]
-    assert all(o is not None and o.state is State.CANCELLED for o in stored)
+    assert _all_cancelled(seeded, trading, cmds)
     a = t.audit_log
     with seeded.engine.connect() as conn:
         actions = Counter(
@@ -283,9 +304,8 @@ def test_a_halt_goes_on_when_a_group_of_answers_cannot_be_recorded(
     """The first group's answers fail to be stored: the second group is still cancelled, the
     first counts as pending, and start-up reconciliation records what the venue did."""
     exchange, _, _ = venue
-    n = CANCEL_CONCURRENCY + 8
-    cmds = [_cmd(trading, clock, f"g-{i}", qty="0.5") for i in range(n)]
-    seeded.trading.submissions.submit_many(seeded.uow(), trading["principal"], cmds)
+    n = TWO_GROUPS
+    cmds = _resting_book(seeded, clock, trading, "g")
     orders = seeded.trading.orders
     record_many = orders.record_many
     failed: list[int] = []
@@ -297,18 +317,13 @@ def test_a_halt_goes_on_when_a_group_of_answers_cannot_be_recorded(
         return record_many(uow, recordings, now, **kw)
 
     monkeypatch.setattr(orders, "record_many", flaky)
-    change = seeded.trading.control.set_mode(
-        seeded.uow(), trading["principal"], trading["vpp_id"], TradingMode.HALTED, "test"
-    )
+    change = _halt(seeded, trading)
     assert failed == [CANCEL_CONCURRENCY]
     assert (change.cancelled, change.cancel_pending) == (n - CANCEL_CONCURRENCY, CANCEL_CONCURRENCY)
     assert not [o for o in exchange.orders(ACCOUNT) if o.active]  # all sent anyway
     monkeypatch.setattr(orders, "record_many", record_many)
     reconcile(seeded)
-    with seeded.uow(readonly=True) as uow:
-        org = trading["principal"].organization_id
-        stored = [uow.trading_orders.by_client_id(org, c.client_order_id) for c in cmds]
-    assert all(o is not None and o.state is State.CANCELLED for o in stored)
+    assert _all_cancelled(seeded, trading, cmds)
 
 
 def test_an_unexpected_error_of_a_single_cancellation_is_raised(
