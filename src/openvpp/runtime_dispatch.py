@@ -27,7 +27,7 @@ from openvpp.dispatch.gateway_service import sim_fleet, telemetry_points
 from openvpp.dispatch.intraday_service import IntradayService
 from openvpp.dispatch.monitoring import thresholds_from
 from openvpp.dispatch.monitoring_service import MonitoringService
-from openvpp.dispatch.mqtt import MqttGateway, MqttOptions
+from openvpp.dispatch.mqtt import GatewayStats, MqttGateway, MqttOptions
 from openvpp.dispatch.protocol import Ack, AckStatus, DeviceGateway, DeviceMode, GatewayEvents
 from openvpp.dispatch.service import DispatchBatch, DispatchPolicy, DispatchService
 from openvpp.dispatch.sim_data import Profiles
@@ -179,6 +179,19 @@ class DispatchRuntime:
             gw = OrgGateway(organization_id, sim, simulated, sim, start + PROFILE_SPAN)
             self._gateways[organization_id] = gw
             return gw
+
+    def mqtt_links(self) -> tuple[GatewayStats, int, int]:
+        """The MQTT gateways' counters summed, how many gateways there are and how many of
+        them are connected to the broker now (the ``/metrics`` figures)."""
+        total = GatewayStats()
+        with self._lock:
+            gateways = [
+                g.gateway for g in self._gateways.values() if isinstance(g.gateway, MqttGateway)
+            ]
+        for gateway in gateways:
+            total.add(gateway.stats)
+        connected = sum(g.link.connected.is_set() for g in gateways)
+        return total, len(gateways), connected
 
     def _mqtt(self, organization_id: str) -> MqttGateway:
         options = MqttOptions.from_url(

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from openvpp.runtime import Runtime
 from tests.support import ShiftClock, bearer, demo, other_org_operator
@@ -58,6 +59,18 @@ def series(client: TestClient, headers: dict[str, str], rid: str, **params: Any)
     return response.json()
 
 
+def points_counted(client: TestClient, outcome: str, reason: str) -> float:
+    """``openvpp_telemetry_points_total`` of one outcome and reason, scraped from /metrics."""
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == "openvpp_telemetry_points_total" and sample.labels == {
+                "outcome": outcome,
+                "reason": reason,
+            }:
+                return sample.value
+    return 0.0
+
+
 def test_json_ingest_dedupes_rejects_and_updates_status(
     client: TestClient, clock: ShiftClock
 ) -> None:
@@ -73,6 +86,9 @@ def test_json_ingest_dedupes_rejects_and_updates_status(
         {"resource_id": rid, "ts": at[3], "power_mw": 0.1, "soc": 1.5},
         {"resource_id": "no-such-resource", "ts": at[3], "power_mw": 0.1},
     ]
+    outcomes = [("accepted", ""), ("duplicate", "")]
+    outcomes += [("rejected", r) for r in ("out_of_range", "unknown_resource", "out_of_order")]
+    before = {k: points_counted(client, *k) for k in outcomes}
     first = client.post("/api/vpp/telemetry", headers=operator, json={"points": points})
     assert first.status_code == 200, first.text
     body = first.json()
@@ -99,6 +115,14 @@ def test_json_ingest_dedupes_rejects_and_updates_status(
     # The +01:00 reading is at[0] in UTC: older than the newest, but stored, so a duplicate.
     assert again["duplicates"] == 2
     assert again["rejected"] == {"out_of_order": 1}
+    counted = {k: points_counted(client, *k) - v for k, v in before.items()}
+    assert counted == {
+        ("accepted", ""): 2,
+        ("duplicate", ""): 3,
+        ("rejected", "out_of_range"): 2,
+        ("rejected", "unknown_resource"): 1,
+        ("rejected", "out_of_order"): 1,
+    }
     status = status_of(client, operator, rid)
     assert status["status"] == "online"
     assert status["last_seen_at"] == at[1]

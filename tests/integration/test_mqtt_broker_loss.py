@@ -12,17 +12,28 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
+from openvpp.api.metrics import runtime_registry
+from openvpp.dispatch.device import DeviceController
 from openvpp.dispatch.mqtt import MqttGateway, MqttOptions
+from openvpp.dispatch.mqtt_codec import Topics, encode_telemetry
 from openvpp.dispatch.mqtt_device import MqttDeviceAgent
-from openvpp.dispatch.protocol import DeviceMode
+from openvpp.dispatch.protocol import DeviceMode, TelemetrySample
+from openvpp.runtime import Runtime
+from openvpp.runtime_dispatch import OrgGateway, TickReport, pump
+from tests.integration.test_dispatch_loop import make_site
 from tests.integration.test_mqtt_gateway import (
     CYCLE_S,
+    HEARTBEAT_S,
     Collector,
     assert_fail_safe,
     controller,
@@ -33,6 +44,7 @@ from tests.integration.test_mqtt_gateway import (
     setpoint,
     until,
 )
+from tests.support import ShiftClock
 
 pytestmark = pytest.mark.services
 
@@ -206,3 +218,161 @@ def test_broker_restart_under_load_loses_and_duplicates_no_telemetry(
         assert received == len(events.events.telemetry) + gateway.stats.duplicate_telemetry
 
     run(body, timeout=60)
+
+
+@pytest.fixture
+def settings_overrides(own_broker: Broker) -> dict[str, object]:
+    """The runtime's dispatch loop talks MQTT to this module's own broker."""
+    return {
+        "dispatch_gateway": "mqtt",
+        "mqtt_url": f"mqtt://127.0.0.1:{own_broker.port}",
+        "mqtt_heartbeat_s": HEARTBEAT_S,
+    }
+
+
+def pump_until(rt: Runtime, gw: OrgGateway, check: Callable[[], bool], what: str) -> None:
+    """Run the dispatch loop's telemetry pump (drain the gateway, store what it got) until
+    ``check`` holds; a liveness bound, not a performance figure."""
+    deadline = time.monotonic() + 15
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting until {what}: {gw.gateway}")
+        pump(rt, gw, TickReport())
+        time.sleep(0.02)
+
+
+def stored(rt: Runtime, resource_id: str, after: datetime) -> list[datetime]:
+    with rt.uow(readonly=True) as uow:
+        return [p.ts for p in uow.telemetry.query(resource_id, after, None, 100_000)]
+
+
+def scraped(rt: Runtime) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The runtime's own ``/metrics`` figures by (sample name, labels)."""
+    text = generate_latest(runtime_registry(rt)).decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql", "mariadb"], indirect=True)
+def test_broker_restart_under_load_stores_every_reading_once(
+    runtime: Runtime, clock: ShiftClock, own_broker: Broker
+) -> None:
+    """RELIABILITY item 9 end to end: devices publish telemetry at QoS 1 at ~250 readings/s
+    each while the broker restarts; the dispatch loop's pump stores what its gateway receives.
+    Afterwards each device's readings are stored exactly once (none lost, none twice), and a
+    NaN and an implausible reading are refused and counted on /metrics."""
+    rt = runtime
+    site = make_site(rt, clock)
+    since = rt.clock.now()
+    base = rt.telemetry.totals()
+    d = rt.dispatch
+    gw = d.gateway(rt.uow(), site.org)
+    assert gw is not None and isinstance(gw.gateway, MqttGateway)
+    gateway = gw.gateway
+    options = fast(MqttOptions(port=own_broker.port))
+    agents = [
+        MqttDeviceAgent(
+            options,
+            site.org,
+            DeviceController(r, p_min_mw=-1.0, p_max_mw=1.0, link_timeout_s=5.0),
+            clock=rt.clock,
+            cycle_s=None,
+        )
+        for r in (site.x, site.y, site.pv)
+    ]
+    stop = threading.Event()
+
+    async def produce() -> None:
+        while not stop.is_set():
+            for agent in agents:
+                agent.step()
+            await asyncio.sleep(0.004)
+
+    async def start_producing() -> asyncio.Task[None]:
+        for agent in agents:
+            await agent.start()
+        return asyncio.create_task(produce())
+
+    async def close(producer: asyncio.Task[None]) -> None:
+        await producer
+        for agent in agents:
+            await agent.aclose()
+
+    producer = d.run(start_producing())
+    try:
+        assert d.run(gateway.wait_connected(5))
+        pump_until(rt, gw, lambda: all(a.link.connected.is_set() for a in agents), "connected")
+        pump_until(rt, gw, lambda: len(stored(rt, site.x, since)) >= 200, "readings stored")
+
+        own_broker.stop(signal.SIGTERM)
+        pump_until(rt, gw, lambda: all(a.pending > 20 for a in agents), "readings pile up")
+        own_broker.start()
+        pump_until(rt, gw, lambda: gateway.link.connections == 2, "the gateway reconnected")
+        pump_until(rt, gw, lambda: all(a.link.connections == 2 for a in agents), "reconnected")
+        time.sleep(0.3)
+    finally:
+        stop.set()
+    made = {a.resource_id: {x.at for x in a.applied} for a in agents}
+    assert all(len(ts) == a.next_seq for a, ts in zip(agents, made.values(), strict=True))
+
+    def all_stored() -> bool:
+        return all(len(stored(rt, r, since)) >= len(ts) for r, ts in made.items())
+
+    try:
+        pump_until(rt, gw, all_stored, "every reading is stored")
+        for _ in range(10):  # late copies, if any, would be stored now
+            pump(rt, gw, TickReport())
+            time.sleep(0.02)
+        for resource_id, sent in made.items():
+            rows = stored(rt, resource_id, since)
+            assert len(rows) == len(set(rows)) == len(sent), resource_id  # none lost, none twice
+            assert set(rows) == sent, resource_id
+        assert gateway.stats.malformed == gateway.stats.telemetry_missing == 0
+        before = scraped(rt)
+
+        # A NaN the codec refuses, and a well-formed reading 20 times the battery's power.
+        last = agents[0]
+        implausible = TelemetrySample(
+            site.x, rt.clock.now(), 30.0, last.next_seq, 0.5, DeviceMode.FOLLOWING
+        )
+        payload = encode_telemetry(implausible)
+        nan = payload.replace(b'"p_mw":30.0', b'"p_mw":NaN')
+        assert nan != payload
+
+        async def publish() -> None:
+            async with options.client(f"test-{new_org()}", clean=True) as client:
+                topic = Topics(options.topic_prefix, site.org).telemetry(site.x)
+                await client.publish(topic, nan, qos=1)
+                await client.publish(topic, payload, qos=1)
+
+        d.run(publish())
+        after = {}
+
+        def counted() -> bool:
+            after.update(scraped(rt))
+            reason = (
+                "openvpp_telemetry_points_total",
+                (("outcome", "rejected"), ("reason", "out_of_range")),
+            )
+            return after.get(reason, 0) > before.get(reason, 0)
+
+        pump_until(rt, gw, counted, "the implausible reading is counted")
+    finally:
+        d.run(close(producer))
+    delta = {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+    assert delta == {
+        (
+            "openvpp_telemetry_points_total",
+            (("outcome", "rejected"), ("reason", "out_of_range")),
+        ): 1,
+        ("openvpp_mqtt_received_total", (("kind", "telemetry"),)): 1,
+        ("openvpp_mqtt_dropped_total", (("reason", "malformed"),)): 1,
+    }
+    assert len(stored(rt, site.x, since)) == len(made[site.x])
+    totals = rt.telemetry.totals()
+    assert totals.accepted - base.accepted == sum(map(len, made.values()))
+    assert totals.duplicates == base.duplicates
+    assert totals.rejected - base.rejected == {"out_of_range": 1}

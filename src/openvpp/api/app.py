@@ -17,7 +17,7 @@ from openvpp.api.deps import authorize
 from openvpp.api.errors import install_error_handlers
 from openvpp.api.heap import HeapPolicy
 from openvpp.api.logs import configure_logging
-from openvpp.api.metrics import ORDER_BATCH_SIZE
+from openvpp.api.metrics import ORDER_BATCH_SIZE, runtime_registry
 from openvpp.api.middleware import RequestMiddleware
 from openvpp.api.policy import API_PREFIX
 from openvpp.api.routes import (
@@ -176,6 +176,7 @@ def create_app(
     )
     app.state.runtime = rt
     rt.trading.submissions.on_batch = ORDER_BATCH_SIZE.observe
+    app.state.metrics = runtime_registry(rt)
     _document_page_cap(app, settings.max_page_size)
     install_error_handlers(app)
     for router in ROUTERS:

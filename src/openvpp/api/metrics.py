@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from openvpp.runtime import Runtime
 
 REQUESTS = Counter(
     "openvpp_http_requests_total",
@@ -30,3 +37,72 @@ GC_FROZEN = Gauge(
     "Objects left out of the garbage collector's passes (api/heap.py): grows between sweeps",
 )
 GC_FROZEN.set_function(gc.get_freeze_count)
+
+
+class RuntimeCollector(Collector):
+    """Figures the runtime keeps itself, read at each scrape: telemetry points by outcome
+    (stored, duplicate, rejected by reason) and the MQTT device links' counters."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+
+    def collect(self) -> Iterator[Metric]:
+        totals = self._rt.telemetry.totals()
+        points = CounterMetricFamily(
+            "openvpp_telemetry_points",
+            "Telemetry points ingested (API, CSV, device gateways) by outcome and reason",
+            labels=["outcome", "reason"],
+        )
+        points.add_metric(["accepted", ""], totals.accepted)
+        points.add_metric(["duplicate", ""], totals.duplicates)
+        for reason, n in sorted(totals.rejected.items()):
+            points.add_metric(["rejected", reason], n)
+        yield points
+
+        stats, gateways, connected = self._rt.dispatch.mqtt_links()
+        received = CounterMetricFamily(
+            "openvpp_mqtt_received",
+            "Well-formed device messages the MQTT gateways received, by kind (copies included)",
+            labels=["kind"],
+        )
+        for kind, n in sorted(stats.received.items()):
+            received.add_metric([kind], n)
+        yield received
+        dropped = CounterMetricFamily(
+            "openvpp_mqtt_dropped",
+            "Device messages and setpoints the MQTT gateways dropped, by reason",
+            labels=["reason"],
+        )
+        for reason, n in (
+            ("malformed", stats.malformed),
+            ("duplicate_telemetry", stats.duplicate_telemetry),
+            ("duplicate_ack", stats.duplicate_acks),
+            ("setpoint_expired_unsent", stats.expired_unsent),
+            ("setpoint_outbox_full", stats.dropped_unsent),
+        ):
+            dropped.add_metric([reason], n)
+        yield dropped
+        yield CounterMetricFamily(
+            "openvpp_mqtt_setpoints_published",
+            "Setpoints the broker acknowledged",
+            value=stats.published,
+        )
+        yield GaugeMetricFamily(
+            "openvpp_mqtt_telemetry_missing",
+            "Telemetry sequence numbers skipped over and not received (yet): lost or late",
+            value=stats.telemetry_missing,
+        )
+        links = GaugeMetricFamily(
+            "openvpp_mqtt_gateways", "MQTT gateways by broker connection state", labels=["state"]
+        )
+        links.add_metric(["connected"], connected)
+        links.add_metric(["disconnected"], gateways - connected)
+        yield links
+
+
+def runtime_registry(rt: Runtime) -> CollectorRegistry:
+    """A registry of ``rt``'s own figures (one per application; the module's metrics above
+    live in the process-wide registry)."""
+    registry = CollectorRegistry()
+    registry.register(RuntimeCollector(rt))
+    return registry

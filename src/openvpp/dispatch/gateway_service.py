@@ -100,7 +100,8 @@ def sim_fleet(units: Sequence[Unit], readings: dict[str, TelemetryPoint]) -> Sim
 
 
 def telemetry_points(events: GatewayEvents) -> list[TelemetryPoint]:
-    """The gateway's samples as stored readings (fault flag from the device's mode)."""
+    """The gateway's samples as stored readings (fault flag from the device's mode); a
+    reading that is not finite is left to the telemetry screen, which counts it."""
     return [
         TelemetryPoint(
             s.resource_id,
@@ -110,5 +111,4 @@ def telemetry_points(events: GatewayEvents) -> list[TelemetryPoint]:
             s.mode is DeviceMode.FAULT,
         )
         for s in events.telemetry
-        if np.isfinite(s.p_mw)
     ]

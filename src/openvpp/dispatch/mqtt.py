@@ -308,6 +308,16 @@ class GatewayStats:
     duplicate_acks: int = 0
     received: dict[str, int] = field(default_factory=lambda: {"ack": 0, "telemetry": 0})
 
+    def add(self, other: GatewayStats) -> None:
+        """Add ``other``'s counters to these (several organizations' gateways together)."""
+        for name in self.__slots__:
+            mine = getattr(self, name)
+            if isinstance(mine, dict):
+                for kind, n in getattr(other, name).items():
+                    mine[kind] = mine.get(kind, 0) + n
+            else:
+                setattr(self, name, mine + getattr(other, name))
+
 
 class MqttGateway:
     """:class:`~openvpp.dispatch.protocol.DeviceGateway` over MQTT for one organization.

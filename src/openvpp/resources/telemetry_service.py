@@ -3,6 +3,7 @@ refresh of statuses of resources that went silent."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
@@ -37,6 +38,16 @@ class TelemetryService:
     def __init__(self, clock: Clock, stale_after: timedelta = DEFAULT_STALE_AFTER) -> None:
         self._clock = clock
         self.stale_after = stale_after
+        self._totals = IngestResult()
+        self._totals_lock = threading.Lock()
+
+    def totals(self) -> IngestResult:
+        """What this service stored, found duplicate and rejected (by reason) since it started:
+        committed batches only (the ``/metrics`` counters)."""
+        with self._totals_lock:
+            copy = IngestResult()
+            copy.merge(self._totals)
+            return copy
 
     def ingest(
         self, uow: UnitOfWork, principal: Principal, points: Sequence[TelemetryPoint]
@@ -93,6 +104,8 @@ class TelemetryService:
                 )
             )
             uow.commit()
+        with self._totals_lock:
+            self._totals.merge(result)
         return result
 
     def query(

@@ -11,6 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from openvpp.dispatch.gateway_service import telemetry_points
+from openvpp.dispatch.protocol import DeviceMode, GatewayEvents, TelemetrySample
 from openvpp.resources.model import Resource, ResourceStatus
 from openvpp.resources.telemetry import (
     CsvFormatError,
@@ -226,3 +228,16 @@ def test_csv_fuzz_only_clean_validation_errors(
         assert 1 <= failed.line <= lines, (failed.line, text)
         assert failed.field is not None and failed.field.startswith("body.line_")
     assert all(p.ts.tzinfo is not None for p in points)
+
+
+def test_a_gateway_reading_that_is_not_finite_is_counted_not_skipped() -> None:
+    """The dispatch loop's gateway samples go to the screen as they are: a NaN or infinite
+    reading is counted as ``not_finite``, not dropped before anyone sees it."""
+    samples = [
+        TelemetrySample("r1", T0 + timedelta(seconds=i), p, i, 0.5, DeviceMode.FOLLOWING)
+        for i, p in enumerate([0.5, math.nan, math.inf, -0.25])
+    ]
+    events = GatewayEvents(telemetry=samples)
+    keep, result = screen(telemetry_points(events), {"r1": resource()})
+    assert [p.power_mw for p in keep] == [0.5, -0.25]
+    assert result.rejected == {"not_finite": 2}
