@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_s: int = Field(default=900, ge=1)
     login_rate_per_minute: int = Field(default=30, ge=1)
+    api_rate_per_s: float = Field(default=1000.0, ge=0)
+    """Requests per second each authenticated caller (user or API key) may send to one server
+    process after its burst; 0 turns the limit off (api/ratelimit.py)."""
+    api_burst: int = Field(default=1000, ge=1)
+    """Requests a caller may send at once before ``api_rate_per_s`` applies."""
 
     hmac_window_s: int = Field(default=30, ge=1, le=300)
     principal_cache_s: float = Field(default=1.0, ge=0, le=60)

@@ -7,10 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from openvpp.api.app import create_app
 from openvpp.runtime import Runtime, build_runtime
+from openvpp.store import tables
 from openvpp.store.db import create_engine
 from openvpp.store.migrate import downgrade, upgrade
 from tests.support import bearer, demo, make_settings
@@ -193,3 +195,34 @@ def test_nul_characters_never_cause_a_500(client: TestClient) -> None:
     assert response.status_code in (401, 422)
     headers = bearer(client, demo("admin"))
     assert client.get("/api/vpp/users/a%00b", headers=headers).status_code in (404, 422)
+
+
+@pytest.mark.parametrize("settings_overrides", [{"api_rate_per_s": 0.01, "api_burst": 3}])
+def test_a_caller_over_its_request_rate_gets_429_with_retry_after_audited_once(
+    client: TestClient, seeded: Runtime
+) -> None:
+    viewer, operator = bearer(client, demo("viewer")), bearer(client, demo("operator"))
+    assert [client.get("/api/vpp/alerts", headers=viewer).status_code for _ in range(3)] == [
+        200
+    ] * 3
+    audit_rows = audit_count(seeded)
+    refused = [
+        client.get("/api/vpp/alerts", headers=viewer),
+        client.post("/api/vpp/operation-logs", headers=viewer, json={"details": "x"}),
+        client.get("/api/vpp/auth/me", headers=viewer),
+    ]
+    assert [r.status_code for r in refused] == [429] * 3  # before the role check: not 403
+    for response in refused:
+        assert 90 <= int(response.headers["Retry-After"]) <= 100  # one request per 100 s
+        assert response.json()["error"]["code"] == "rate_limited"
+    assert audit_count(seeded) == audit_rows + 1  # the episode, not each refusal
+    # Another caller has its own budget; logging in is not counted against the limited one.
+    assert client.get("/api/vpp/alerts", headers=operator).status_code == 200
+    assert bearer(client, demo("viewer"))
+
+
+def audit_count(rt: Runtime) -> int:
+    with rt.engine.connect() as conn:
+        return int(
+            conn.execute(sa.select(sa.func.count()).select_from(tables.audit_log)).scalar_one()
+        )

@@ -20,6 +20,7 @@ from openvpp.api.logs import configure_logging
 from openvpp.api.metrics import ORDER_BATCH_SIZE, runtime_registry
 from openvpp.api.middleware import RequestMiddleware
 from openvpp.api.policy import API_PREFIX
+from openvpp.api.ratelimit import RequestRateLimiter
 from openvpp.api.routes import (
     ai,
     analysis,
@@ -177,6 +178,7 @@ def create_app(
     app.state.runtime = rt
     rt.trading.submissions.on_batch = ORDER_BATCH_SIZE.observe
     app.state.metrics = runtime_registry(rt)
+    app.state.rate_limiter = RequestRateLimiter(settings.api_rate_per_s, settings.api_burst)
     _document_page_cap(app, settings.max_page_size)
     install_error_handlers(app)
     for router in ROUTERS:

@@ -16,7 +16,12 @@ from starlette.concurrency import run_in_threadpool
 
 from openvpp.api.middleware import RequestInfo
 from openvpp.api.policy import PUBLIC, access_for
-from openvpp.core.errors import AuthenticationFailed, PermissionDenied, ValidationFailed
+from openvpp.core.errors import (
+    AuthenticationFailed,
+    PermissionDenied,
+    RateLimited,
+    ValidationFailed,
+)
 from openvpp.identity import signatures
 from openvpp.identity.model import Principal
 from openvpp.runtime import Runtime
@@ -69,6 +74,14 @@ async def authorize(request: Request) -> Principal | None:
     info: RequestInfo = request.state.openvpp
     principal = await _authenticate(request, request.app.state.runtime, info)
     info.principal = principal
+    refusal = request.app.state.rate_limiter.check(f"{principal.kind}:{principal.id}")
+    if refusal is not None:
+        info.sink.written = not refusal.first  # one audit row per episode, not per request
+        raise RateLimited(
+            f"more than {request.app.state.rate_limiter.rate_per_s:g} requests per second; "
+            "retry later",
+            retry_after=refusal.retry_after_s,
+        )
     assert isinstance(access, frozenset)
     if not principal.roles & access:
         raise PermissionDenied(

@@ -204,8 +204,9 @@ class RequestMiddleware:
         await send({"type": "http.response.body", "body": payload})
 
     async def _audit(self, scope: Scope, info: RequestInfo, method: str, status: int) -> None:
-        """One row for a state-changing or denied request the services did not audit."""
-        if info.sink.written or (method not in MUTATING and status not in (401, 403)):
+        """One row for a state-changing, denied or rate-limited request the services did not
+        audit (``authorize`` marks a rate-limited caller's further refusals as audited)."""
+        if info.sink.written or (method not in MUTATING and status not in (401, 403, 429)):
             return
         event = AuditEvent(
             action=f"http.{method} {_route_template(scope)}",
