@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     mqtt_keepalive_s: int = Field(default=15, ge=2, le=3600)
     mqtt_heartbeat_s: float = Field(default=1.0, gt=0, le=60)
     """Interval of the controller heartbeat the devices watch for their fail-safe."""
+    mqtt_resend_after_s: float = Field(default=2.0, gt=0, le=300)
+    """How long a gap in a device's telemetry seqs may stay open before the controller asks the
+    device to send those readings again (each further request waits twice as long)."""
 
     demo_live_market: bool = False
     """The in-process exchange clears the demo's live day-ahead market (``US-ISO-DA``/``H``)

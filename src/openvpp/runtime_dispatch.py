@@ -199,6 +199,7 @@ class DispatchRuntime:
             topic_prefix=self.settings.mqtt_topic_prefix,
             keepalive_s=self.settings.mqtt_keepalive_s,
             heartbeat_s=self.settings.mqtt_heartbeat_s,
+            resend_after_s=self.settings.mqtt_resend_after_s,
         )
 
         async def start() -> MqttGateway:

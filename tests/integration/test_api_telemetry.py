@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from openvpp.resources.telemetry import LATE_TOLERANCE
 from openvpp.runtime import Runtime
 from tests.support import ShiftClock, bearer, demo, other_org_operator
 
@@ -95,8 +96,10 @@ def test_json_ingest_dedupes_rejects_and_updates_status(
     assert body["accepted"] == 2
     assert body["duplicates"] == 1
     assert body["rejected"] == {"out_of_range": 2, "unknown_resource": 1}
-    # Re-sent points are duplicates; a new point older than the newest is out of order.
-    older = (t0 - timedelta(minutes=2)).astimezone(UTC)
+    # Re-sent points are duplicates; a new point older than the newest by more than a day is
+    # out of order; a late one within the day is stored, the newest reading stays the newest.
+    older = (t0 - LATE_TOLERANCE - timedelta(minutes=2)).astimezone(UTC)
+    late = iso(t0 - timedelta(minutes=2))
     again = client.post(
         "/api/vpp/telemetry",
         headers=operator,
@@ -104,6 +107,7 @@ def test_json_ingest_dedupes_rejects_and_updates_status(
             "points": [
                 points[1],
                 {"resource_id": rid, "ts": iso(older), "power_mw": 0.0},
+                {"resource_id": rid, "ts": late, "power_mw": 0.25},
                 {
                     "resource_id": rid,
                     "ts": (t0 + timedelta(hours=1)).astimezone(UTC).isoformat()[:19] + "+01:00",
@@ -114,10 +118,11 @@ def test_json_ingest_dedupes_rejects_and_updates_status(
     ).json()
     # The +01:00 reading is at[0] in UTC: older than the newest, but stored, so a duplicate.
     assert again["duplicates"] == 2
+    assert again["accepted"] == 1
     assert again["rejected"] == {"out_of_order": 1}
     counted = {k: points_counted(client, *k) - v for k, v in before.items()}
     assert counted == {
-        ("accepted", ""): 2,
+        ("accepted", ""): 3,
         ("duplicate", ""): 3,
         ("rejected", "out_of_range"): 2,
         ("rejected", "unknown_resource"): 1,
@@ -127,10 +132,11 @@ def test_json_ingest_dedupes_rejects_and_updates_status(
     assert status["status"] == "online"
     assert status["last_seen_at"] == at[1]
     assert [(p["ts"], p["power_mw"], p["fault"]) for p in series(client, operator, rid)] == [
+        (late, 0.25, False),
         (at[0], 1.0, False),
         (at[1], -1.5, False),
     ]
-    paged = series(client, operator, rid, limit=1, offset=1)
+    paged = series(client, operator, rid, limit=1, offset=2)
     assert [p["ts"] for p in paged] == [at[1]]
     malformed = client.post(
         "/api/vpp/telemetry",

@@ -25,7 +25,7 @@ from openvpp.dispatch.mqtt import (
     device_client_id,
     discard_session,
 )
-from openvpp.dispatch.mqtt_codec import Topics, encode_ack, encode_telemetry
+from openvpp.dispatch.mqtt_codec import Topics, decode_telemetry, encode_ack, encode_telemetry
 from openvpp.dispatch.mqtt_device import MqttDeviceAgent
 from openvpp.dispatch.protocol import (
     Ack,
@@ -59,6 +59,8 @@ def fast(options: MqttOptions) -> MqttOptions:
         timeout_s=3.0,
         backoff_min_s=0.02,
         backoff_max_s=0.3,
+        resend_after_s=0.2,
+        resend_attempts=2,
     )
 
 
@@ -477,5 +479,75 @@ def test_a_failing_meter_does_not_stop_the_fail_safe(broker: tuple[MqttOptions, 
             await until(lambda: device.applied[-1].mode is DeviceMode.FALLBACK, "fallback")
             assert_fail_safe(device)
             assert device.stats.errors >= 2
+
+    run(body)
+
+
+def lose(device: MqttDeviceAgent, seqs: set[int]) -> None:
+    """Take the telemetry of ``seqs`` out of the device's outbox before it is published: what
+    a broker that acknowledged and then crashed would have lost."""
+    kept = [
+        (topic, payload)
+        for topic, payload in device._outbox
+        if not (topic.endswith("/telemetry") and decode_telemetry(payload).seq in seqs)
+    ]
+    device._outbox.clear()
+    device._outbox.extend(kept)
+
+
+def test_readings_lost_at_the_broker_are_asked_for_again_and_arrive_once(
+    broker: tuple[MqttOptions, str],
+) -> None:
+    options, org = fast(broker[0]), broker[1]
+
+    async def body() -> None:
+        device = MqttDeviceAgent(options, org, controller(), cycle_s=None)
+        gateway = MqttGateway(options, org)
+        events = Collector(gateway)
+        async with gateway, device:
+            assert await gateway.wait_connected(5)
+            assert await device.wait_connected(5)
+            for _ in range(6):  # queued in one go: nothing is published in between
+                device.step()
+            lose(device, {2, 3})
+            await events.until(lambda e: len(e.telemetry) >= 4, "the rest arrived")
+            assert gateway.open_gaps == 1
+            assert gateway.stats.telemetry_missing == 2
+            await events.until(lambda e: len(e.telemetry) >= 6, "the lost ones, sent again")
+            device.step()
+            await events.until(lambda e: len(e.telemetry) >= 7, "the next reading")
+        assert sorted(t.seq for t in events.events.telemetry) == list(range(7))
+        assert [t.seq for t in events.events.telemetry][4:6] == [2, 3]  # late, not copies
+        assert gateway.stats.resend_requests == 1
+        assert device.stats.resent == 2
+        assert gateway.stats.telemetry_missing == 0
+        assert gateway.stats.telemetry_unrecovered == 0
+        assert gateway.open_gaps == 0
+
+    run(body)
+
+
+def test_readings_the_device_no_longer_keeps_are_counted_unrecovered(
+    broker: tuple[MqttOptions, str],
+) -> None:
+    options, org = fast(broker[0]), broker[1]
+
+    async def body() -> None:
+        device = MqttDeviceAgent(options, org, controller(), cycle_s=None, resend_buffer=2)
+        gateway = MqttGateway(options, org)
+        events = Collector(gateway)
+        async with gateway, device:
+            assert await gateway.wait_connected(5)
+            assert await device.wait_connected(5)
+            for _ in range(6):
+                device.step()
+            lose(device, {1, 2})  # the device keeps only 4 and 5
+            await events.until(lambda e: len(e.telemetry) >= 4, "the rest arrived")
+            await until(lambda: gateway.open_gaps == 0, "the gap given up", timeout=10)
+        assert sorted(t.seq for t in events.events.telemetry) == [0, 3, 4, 5]
+        assert gateway.stats.resend_requests == options.resend_attempts
+        assert gateway.stats.telemetry_unrecovered == 2
+        assert gateway.stats.telemetry_missing == 2
+        assert device.stats.resent == 0
 
     run(body)

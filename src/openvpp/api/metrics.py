@@ -87,6 +87,16 @@ class RuntimeCollector(Collector):
             "Setpoints the broker acknowledged",
             value=stats.published,
         )
+        yield CounterMetricFamily(
+            "openvpp_mqtt_resend_requests",
+            "Requests to devices to send telemetry again that the gateways never received",
+            value=stats.resend_requests,
+        )
+        yield CounterMetricFamily(
+            "openvpp_mqtt_telemetry_unrecovered",
+            "Missing telemetry readings given up after the last resend request",
+            value=stats.telemetry_unrecovered,
+        )
         yield GaugeMetricFamily(
             "openvpp_mqtt_telemetry_missing",
             "Telemetry sequence numbers skipped over and not received (yet): lost or late",

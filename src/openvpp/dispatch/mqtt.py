@@ -33,12 +33,14 @@ from openvpp.dispatch.mqtt_codec import (
     CONTROLLER,
     ControllerHeartbeat,
     PayloadError,
+    ResendRequest,
     Topics,
     check_id,
     decode_ack,
     decode_heartbeat,
     decode_telemetry,
     encode_controller_heartbeat,
+    encode_resend,
     encode_setpoint,
 )
 from openvpp.dispatch.protocol import GatewayEvents, Setpoint
@@ -76,6 +78,11 @@ class MqttOptions:
     """Longest wait for one broker operation (connect, subscribe, PUBACK)."""
     backoff_min_s: float = 0.05
     backoff_max_s: float = 5.0
+    resend_after_s: float = 2.0
+    """How long a gap in a device's telemetry seqs may stay open before the controller asks
+    the device to send it again; each further request waits twice as long."""
+    resend_attempts: int = 5
+    """Requests per gap before its missing readings count as unrecovered."""
 
     @classmethod
     def from_url(cls, url: str, **overrides: Any) -> MqttOptions:
@@ -294,6 +301,33 @@ class SeqWindow:
             self.missing -= 1  # a late one filled its gap
         return False
 
+    def top(self, resource_id: str) -> int | None:
+        """The highest seq seen of the resource (None before its first)."""
+        w = self._windows.get(resource_id)
+        return None if w is None else w.top
+
+    def missing_in(self, resource_id: str, first: int, last: int) -> list[tuple[int, int]]:
+        """The runs ``(first, last)`` of seqs in [first, last] skipped over and not received,
+        ascending; only seqs still inside the window can be told (older ones are lost)."""
+        w = self._windows.get(resource_id)
+        if w is None:
+            return []
+        lo = max(first, w.floor + 1, w.top - self.size + 1)
+        hi = min(last, w.top - 1)
+        if lo > hi:
+            return []
+        n = hi - lo + 1
+        # bit j of ``absent``: seq hi - j was not received
+        absent = ~(w.bits >> (w.top - hi)) & ((1 << n) - 1)
+        runs: list[tuple[int, int]] = []
+        while absent:
+            j = (absent & -absent).bit_length() - 1
+            shifted = absent >> j
+            length = (~shifted & (shifted + 1)).bit_length() - 1  # trailing ones
+            runs.append((hi - j - length + 1, hi - j))
+            absent &= ~(((1 << length) - 1) << j)
+        return runs[::-1]
+
 
 @dataclass(slots=True)
 class GatewayStats:
@@ -306,6 +340,8 @@ class GatewayStats:
     duplicate_telemetry: int = 0
     telemetry_missing: int = 0  # seqs skipped over and not received (yet): lost or late
     duplicate_acks: int = 0
+    resend_requests: int = 0  # resend requests published (one per missing run)
+    telemetry_unrecovered: int = 0  # missing seqs given up after the last resend request
     received: dict[str, int] = field(default_factory=lambda: {"ack": 0, "telemetry": 0})
 
     def add(self, other: GatewayStats) -> None:
@@ -319,13 +355,31 @@ class GatewayStats:
                 setattr(self, name, mine + getattr(other, name))
 
 
+@dataclass(slots=True)
+class _Gap:
+    """Telemetry seqs ``first`` … ``last`` of one device skipped over: asked for again at
+    ``due`` [loop time] unless they arrive first."""
+
+    first: int
+    last: int
+    due: float
+    attempts: int = 0
+
+
+MAX_GAPS = 32
+"""Open gaps kept per device; a further one is merged into the last (the runs inside a gap
+are looked up again before each request, so a merged gap asks only for what is missing)."""
+
+
 class MqttGateway:
     """:class:`~openvpp.dispatch.protocol.DeviceGateway` over MQTT for one organization.
 
     ``send`` hands setpoints to the broker (waiting for its PUBACK) when connected and keeps
     the rest in an outbox that is flushed after every reconnect; a setpoint whose window has
-    ended by then is dropped unsent (``stats.expired_unsent``). Use ``async with`` or
-    :meth:`start` / :meth:`aclose`.
+    ended by then is dropped unsent (``stats.expired_unsent``). A gap in a device's telemetry
+    seqs still open ``resend_after_s`` later (readings a broker crash lost) is asked for again
+    on the device's ``resend`` topic, with doubling waits, up to ``resend_attempts`` times.
+    Use ``async with`` or :meth:`start` / :meth:`aclose`.
     """
 
     def __init__(
@@ -355,6 +409,7 @@ class MqttGateway:
         self._arrived = asyncio.Event()
         self._telemetry_seen = SeqWindow(dedup_window)
         self._ack_keys = RecentKeys(256)
+        self._gaps: dict[str, list[_Gap]] = {}
         self._flush_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -372,6 +427,7 @@ class MqttGateway:
                 asyncio.create_task(self.link.run()),
                 asyncio.create_task(self._heartbeats()),
                 asyncio.create_task(self._flusher()),
+                asyncio.create_task(self._repairer()),
             ]
 
     async def wait_connected(self, timeout: float) -> bool:
@@ -458,6 +514,68 @@ class MqttGateway:
                 await self.link.publish(topic, payload, 0)
             await asyncio.sleep(self.options.heartbeat_s)
 
+    @property
+    def open_gaps(self) -> int:
+        """Telemetry gaps still missing readings, not given up yet."""
+        seen = self._telemetry_seen
+        return sum(
+            bool(seen.missing_in(rid, g.first, g.last))
+            for rid, gaps in self._gaps.items()
+            for g in gaps
+        )
+
+    async def _repairer(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.options.resend_after_s / 4)
+            if self._gaps and self.link.connected.is_set():
+                await self.repair(loop.time())
+
+    async def repair(self, now: float) -> None:
+        """Ask the devices for the missing runs of every gap that is due; drop the gaps that
+        were filled, slid out of the window, or had their last request."""
+        for resource_id, gaps in list(self._gaps.items()):
+            kept: list[_Gap] = []
+            for gap in gaps:
+                runs = self._telemetry_seen.missing_in(resource_id, gap.first, gap.last)
+                if not runs:
+                    continue  # filled (or out of the window: counted in telemetry_missing)
+                if gap.due > now:
+                    kept.append(gap)
+                    continue
+                if gap.attempts >= self.options.resend_attempts:
+                    self.stats.telemetry_unrecovered += sum(b - a + 1 for a, b in runs)
+                    log.warning(
+                        "mqtt: %s telemetry seqs %d-%d not recovered after %d requests",
+                        resource_id,
+                        gap.first,
+                        gap.last,
+                        gap.attempts,
+                    )
+                    continue
+                topic = self.topics.resend(resource_id)
+                for first, last in runs:
+                    request = ResendRequest(first, last, self.clock.now())
+                    if not await self.link.publish(topic, encode_resend(request), 1):
+                        break  # the link is down: the gap stays due
+                    self.stats.resend_requests += 1
+                else:
+                    gap.attempts += 1
+                    gap.due = now + self.options.resend_after_s * 2**gap.attempts
+                kept.append(gap)
+            if kept:
+                self._gaps[resource_id] = kept
+            else:
+                self._gaps.pop(resource_id, None)
+
+    def _gap(self, resource_id: str, first: int, last: int) -> None:
+        due = asyncio.get_running_loop().time() + self.options.resend_after_s
+        gaps = self._gaps.setdefault(resource_id, [])
+        if len(gaps) >= MAX_GAPS:
+            gaps[-1].last = last
+        else:
+            gaps.append(_Gap(first, last, due))
+
     def _on_message(self, message: aiomqtt.Message) -> None:
         try:
             resource_id, kind = self.topics.parse(message.topic.value)
@@ -472,11 +590,14 @@ class MqttGateway:
         if kind == "telemetry":
             sample = decode_telemetry(payload, resource_id=resource_id)
             self.stats.received["telemetry"] += 1
+            top = self._telemetry_seen.top(resource_id)
             copy = self._telemetry_seen.seen(resource_id, sample.seq, sample.at)
             self.stats.telemetry_missing = self._telemetry_seen.missing
             if copy:
                 self.stats.duplicate_telemetry += 1
                 return
+            if top is not None and sample.seq > top + 1:
+                self._gap(resource_id, top + 1, sample.seq - 1)
             self._events.telemetry.append(sample)
         elif kind == "ack":
             ack = decode_ack(payload, resource_id=resource_id)

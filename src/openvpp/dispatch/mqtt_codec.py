@@ -31,16 +31,19 @@ __all__ = [
     "MAX_POWER_MW",
     "ControllerHeartbeat",
     "PayloadError",
+    "ResendRequest",
     "Topics",
     "check_id",
     "decode_ack",
     "decode_controller_heartbeat",
     "decode_heartbeat",
+    "decode_resend",
     "decode_setpoint",
     "decode_telemetry",
     "encode_ack",
     "encode_controller_heartbeat",
     "encode_heartbeat",
+    "encode_resend",
     "encode_setpoint",
     "encode_telemetry",
 ]
@@ -50,6 +53,8 @@ MAX_PAYLOAD_BYTES = 4096
 MAX_POWER_MW = 100_000.0
 """Largest |power| a payload may carry [MW]; beyond it the value is a unit or encoding error."""
 MAX_SEQ = 2**63 - 1
+MAX_RESEND = 16_384
+"""Most telemetry seqs one resend request may name (the gateway's de-duplication window)."""
 CONTROLLER = "controller"
 """The topic level of the controller heartbeat; no resource may use it as its id."""
 
@@ -102,6 +107,10 @@ class Topics:
     def heartbeat(self, resource_id: str) -> str:
         return f"{self.root}/{check_id(resource_id, 'resource_id')}/heartbeat"
 
+    def resend(self, resource_id: str) -> str:
+        """Where the controller asks a device to send telemetry again (a gap it never got)."""
+        return f"{self.root}/{check_id(resource_id, 'resource_id')}/resend"
+
     @property
     def controller_heartbeat(self) -> str:
         return f"{self.root}/{CONTROLLER}/heartbeat"
@@ -127,6 +136,17 @@ class ControllerHeartbeat:
 
     at: datetime
     seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResendRequest:
+    """The controller asks a device for its telemetry ``first_seq`` … ``last_seq`` again
+    (inclusive): readings the gateway's sequence check found missing, e.g. lost in a broker
+    crash. The device sends those it still keeps, unchanged."""
+
+    first_seq: int
+    last_seq: int
+    at: datetime
 
 
 # -- encoding -------------------------------------------------------------------------------
@@ -196,6 +216,12 @@ def encode_heartbeat(hb: Heartbeat) -> bytes:
 
 def encode_controller_heartbeat(hb: ControllerHeartbeat) -> bytes:
     return _dump({"at": _time(hb.at), "seq": hb.seq})
+
+
+def encode_resend(request: ResendRequest) -> bytes:
+    return _dump(
+        {"first_seq": request.first_seq, "last_seq": request.last_seq, "at": _time(request.at)}
+    )
 
 
 # -- decoding -------------------------------------------------------------------------------
@@ -294,6 +320,7 @@ _ACK = frozenset({"instruction_id", "resource_id", "status", "at", "reason"})
 _TELEMETRY = frozenset({"resource_id", "at", "p_mw", "seq", "soc", "mode"})
 _HEARTBEAT = frozenset({"resource_id", "at", "mode", "instruction_id"})
 _CONTROLLER_HEARTBEAT = frozenset({"at", "seq"})
+_RESEND = frozenset({"first_seq", "last_seq", "at"})
 
 
 def decode_setpoint(
@@ -369,3 +396,11 @@ def decode_heartbeat(
 def decode_controller_heartbeat(payload: bytes | bytearray | str) -> ControllerHeartbeat:
     obj = _load(payload, _CONTROLLER_HEARTBEAT)
     return ControllerHeartbeat(at=_instant(obj, "at"), seq=_seq(obj))
+
+
+def decode_resend(payload: bytes | bytearray | str) -> ResendRequest:
+    obj = _load(payload, _RESEND)
+    first, last = _seq(obj, "first_seq"), _seq(obj, "last_seq")
+    if not first <= last < first + MAX_RESEND:
+        raise PayloadError("last_seq", f"must be in [first_seq, first_seq + {MAX_RESEND})")
+    return ResendRequest(first, last, _instant(obj, "at"))

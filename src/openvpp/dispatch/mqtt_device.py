@@ -8,7 +8,9 @@ a repeated delivery of the same instruction gets the first acknowledgement again
 works offline: without a controller heartbeat for ``link_timeout_s`` the device is at its
 fallback within one more cycle — applies the power, and queues a telemetry sample (QoS 1,
 ``seq`` increasing) and a heartbeat (QoS 0). Acknowledgements and telemetry wait in an outbox
-while the broker is away and go out in order after the reconnect.
+while the broker is away and go out in order after the reconnect. The last ``resend_buffer``
+samples are kept, and sent again, unchanged, when the controller asks for them on the
+device's ``resend`` topic (readings the broker acknowledged and then lost in a crash).
 """
 
 from __future__ import annotations
@@ -33,9 +35,11 @@ from openvpp.dispatch.mqtt import BrokerLink, MqttOptions, cancel_all, device_cl
 from openvpp.dispatch.mqtt_codec import (
     CONTROLLER,
     PayloadError,
+    ResendRequest,
     Topics,
     check_id,
     decode_controller_heartbeat,
+    decode_resend,
     decode_setpoint,
     encode_ack,
     encode_heartbeat,
@@ -68,6 +72,7 @@ class AgentStats:
     repeats: int = 0  # repeated deliveries of an instruction already judged
     malformed: int = 0  # payloads or topics that failed validation, dropped
     dropped: int = 0  # outbox overflow (oldest telemetry first)
+    resent: int = 0  # telemetry samples sent again on the controller's request
     published: int = 0  # acks and telemetry the broker acknowledged
     errors: int = 0  # control cycles whose meter or apply callback raised (logged)
 
@@ -92,6 +97,7 @@ class MqttDeviceAgent:
         first_seq: int = 0,
         max_pending: int = 100_000,
         history: int = 10_000,
+        resend_buffer: int = 10_000,
     ) -> None:
         if cycle_s is not None and cycle_s <= 0:
             raise ValueError(f"cycle_s must be positive, got {cycle_s}")
@@ -112,12 +118,18 @@ class MqttDeviceAgent:
         self.link = BrokerLink(
             options,
             client_id or device_client_id(self.topics, self.resource_id),
-            [(self.topics.setpoint(self.resource_id), 1), (self.topics.controller_heartbeat, 0)],
+            [
+                (self.topics.setpoint(self.resource_id), 1),
+                (self.topics.resend(self.resource_id), 1),
+                (self.topics.controller_heartbeat, 0),
+            ],
             self._on_message,
             self._wake_flusher,
         )
         self._max_pending = max_pending
         self._outbox: deque[tuple[str, bytes]] = deque()
+        self._sent: deque[tuple[int, bytes]] = deque(maxlen=resend_buffer)
+        """The last samples by seq (consecutive), for the controller's resend requests."""
         self._acks: OrderedDict[str, Ack] = OrderedDict()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -163,7 +175,10 @@ class MqttDeviceAgent:
         measured, soc = (p_mw, None) if self.meter is None else self.meter(p_mw, mode)
         sample = TelemetrySample(self.resource_id, now, measured, self.next_seq, soc, mode)
         self.next_seq += 1
-        self._queue(self.topics.telemetry(self.resource_id), encode_telemetry(sample))
+        payload = encode_telemetry(sample)
+        if self._sent.maxlen:
+            self._sent.append((sample.seq, payload))
+        self._queue(self.topics.telemetry(self.resource_id), payload)
         return applied
 
     # -- internals ----------------------------------------------------------------------
@@ -226,11 +241,28 @@ class MqttDeviceAgent:
                 self.stats.controller_heartbeats += 1
             elif kind == "setpoint" and resource_id == self.resource_id:
                 self._on_setpoint(raw, now)
+            elif kind == "resend" and resource_id == self.resource_id:
+                self._resend(decode_resend(raw))
             else:
                 raise PayloadError("topic", f"{message.topic.value!r} is not for this device")
         except PayloadError as exc:
             self.stats.malformed += 1
             log.warning("mqtt device: dropped a malformed message on %s (%s)", message.topic, exc)
+
+    def _resend(self, request: ResendRequest) -> None:
+        """Queue the kept samples of the requested seqs again (those no longer kept, or not
+        taken yet, are skipped)."""
+        kept = list(self._sent)  # indexing the middle of a deque is linear
+        if not kept:
+            return
+        oldest, newest = kept[0][0], kept[-1][0]
+        first, last = max(request.first_seq, oldest), min(request.last_seq, newest)
+        topic = self.topics.telemetry(self.resource_id)
+        for seq in range(first, last + 1):
+            kept_seq, payload = kept[seq - oldest]
+            if kept_seq == seq:
+                self._queue(topic, payload)
+                self.stats.resent += 1
 
     def _on_setpoint(self, raw: bytes | bytearray | str, now: datetime) -> None:
         sp = decode_setpoint(

@@ -22,6 +22,9 @@ from openvpp.resources.models.wind import power_curve
 from openvpp.resources.templates import ResourceType
 
 FUTURE_TOLERANCE = timedelta(minutes=5)  # device clocks may run this far ahead
+LATE_TOLERANCE = timedelta(hours=24)
+"""A reading this much older than its resource's newest one is still stored (a late delivery,
+e.g. a device sending again what a broker crash lost); an older one is ``out_of_order``."""
 MAX_EXAMPLES = 20  # rejections explained per result
 PLAUSIBLE_FACTOR = 1.2  # |power| beyond this multiple of the capacity is a bad reading
 SOC_BAND_TOLERANCE = 0.01  # a battery soc this far outside [soc_min, soc_max] is a fault
@@ -106,12 +109,13 @@ def screen(
     """Split a batch into points to store (sorted by resource, then time) and counted
     rejections: unknown resource, not finite, out of range, in the future (after
     ``not_after``: a device clock running ahead would otherwise pin the resource online and
-    shut out its correct readings as out of order), out of order (older than what the resource
-    already reported), and duplicates of a stored or an earlier point.
+    shut out its correct readings), out of order (older than what the resource already
+    reported by more than ``LATE_TOLERANCE``), and duplicates of a stored or an earlier point.
 
-    A point older than the resource's newest reading is a duplicate when ``stored`` finds it
-    stored already (a re-sent batch, a re-run import), otherwise out of order. Points newer
-    than the newest reading cannot be stored yet, so only the late ones are looked up.
+    A point at or before the resource's newest reading is a duplicate when ``stored`` finds it
+    stored already (a re-sent batch, a re-run import); otherwise it is late: kept when within
+    ``LATE_TOLERANCE`` of the newest reading, else out of order. Points newer than the newest
+    reading cannot be stored yet, so only the late ones are looked up.
 
     One pass with the per-resource facts looked up once: this runs for every point ingested.
     """
@@ -159,11 +163,18 @@ def screen(
     if late:
         found = stored([p for _, p in late]) if stored is not None else set()
         for i, point in late:
-            if (point.resource_id, point.ts) in found:
+            key = (point.resource_id, point.ts)
+            last = facts[point.resource_id][1]
+            if key in found or key in seen:
                 result.duplicates += 1
+            elif last is not None and point.ts < last - LATE_TOLERANCE:
+                result.reject(
+                    "out_of_order",
+                    f"points[{i}]: more than {LATE_TOLERANCE} older than the latest reading {last}",
+                )
             else:
-                last = facts[point.resource_id][1]
-                result.reject("out_of_order", f"points[{i}]: older than the latest reading {last}")
+                seen.add(key)
+                keep.append(point)
     # Two stable sorts (time, then resource) order by (resource, time) several times faster
     # than one sort on a tuple key; the database inserts the rows in index order.
     keep.sort(key=_BY_TIME)

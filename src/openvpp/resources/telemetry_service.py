@@ -76,7 +76,9 @@ class TelemetryService:
                 result.accepted = inserted
             latest: dict[str, TelemetryPoint] = {}
             for p in keep:  # sorted by resource, then time: the last one wins
-                latest[p.resource_id] = p
+                seen_at = known[p.resource_id].last_seen_at
+                if seen_at is None or p.ts > seen_at:  # a late reading is not the newest
+                    latest[p.resource_id] = p
             readings = [
                 LatestReading(rid, p.ts, derive_status(known[rid], p, now, self.stale_after))
                 for rid, p in latest.items()

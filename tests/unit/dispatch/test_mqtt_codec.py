@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -13,18 +14,22 @@ from hypothesis import strategies as st
 from openvpp.dispatch.mqtt import MqttOptions, RecentKeys, SeqWindow
 from openvpp.dispatch.mqtt_codec import (
     MAX_PAYLOAD_BYTES,
+    MAX_RESEND,
     ControllerHeartbeat,
     PayloadError,
+    ResendRequest,
     Topics,
     check_id,
     decode_ack,
     decode_controller_heartbeat,
     decode_heartbeat,
+    decode_resend,
     decode_setpoint,
     decode_telemetry,
     encode_ack,
     encode_controller_heartbeat,
     encode_heartbeat,
+    encode_resend,
     encode_setpoint,
     encode_telemetry,
 )
@@ -300,3 +305,47 @@ def test_seq_window_agrees_with_a_set_within_its_window(seqs: list[int], size: i
         top = max(top, seq)
         # every seq from the first to the highest that was not taken is missing
         assert w.missing == len(set(range(seqs[0], top + 1)) - accepted)
+
+
+@given(
+    st.lists(st.integers(0, 300), min_size=1, max_size=400),
+    st.integers(1, 64),
+    st.integers(0, 320),
+    st.integers(0, 80),
+)
+def test_missing_runs_are_the_seqs_not_taken_within_the_window(
+    seqs: list[int], size: int, first: int, span: int
+) -> None:
+    """``missing_in`` lists, as ascending disjoint runs, exactly the seqs of [first, last]
+    after the first seq and below the highest, within the window, that were not taken."""
+    w = SeqWindow(size)
+    taken: set[int] = set()
+    for seq in seqs:
+        if not w.seen("r", seq, at(seq)):
+            taken.add(seq)
+    top, floor = max(seqs), seqs[0]
+    last = first + span
+    runs = w.missing_in("r", first, last)
+    listed = [s for a, b in runs for s in range(a, b + 1)]
+    assert listed == sorted(
+        s
+        for s in range(max(first, floor + 1, top - size + 1), min(last, top - 1) + 1)
+        if s not in taken
+    )
+    assert all(b + 1 < c for (_, b), (c, _) in itertools.pairwise(runs))  # disjoint
+    assert w.missing_in("other", first, last) == []
+    assert w.top("r") == top and w.top("other") is None
+
+
+def test_resend_requests_round_trip_and_bad_ranges_are_refused() -> None:
+    request = ResendRequest(10, 40, T0)
+    assert decode_resend(encode_resend(request)) == request
+    assert Topics("openvpp", "org").resend("bat-1") == "openvpp/org/bat-1/resend"
+    for first, last in ((5, 4), (0, MAX_RESEND)):
+        payload = json.dumps({"v": 1, "first_seq": first, "last_seq": last, "at": T0.isoformat()})
+        with pytest.raises(PayloadError) as caught:
+            decode_resend(payload)
+        assert caught.value.field == "last_seq"
+    with pytest.raises(PayloadError) as caught:
+        decode_resend(json.dumps({"v": 1, "first_seq": -1, "last_seq": 3, "at": T0.isoformat()}))
+    assert caught.value.field == "first_seq"

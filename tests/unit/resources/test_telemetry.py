@@ -15,6 +15,7 @@ from openvpp.dispatch.gateway_service import telemetry_points
 from openvpp.dispatch.protocol import DeviceMode, GatewayEvents, TelemetrySample
 from openvpp.resources.model import Resource, ResourceStatus
 from openvpp.resources.telemetry import (
+    LATE_TOLERANCE,
     CsvFormatError,
     TelemetryPoint,
     capacity_mw,
@@ -72,17 +73,25 @@ def test_screening_counts_each_reason() -> None:
     assert len(result.examples) == 5
 
 
-def test_points_older_than_the_latest_reading_are_out_of_order() -> None:
+def test_late_points_are_kept_within_the_tolerance_and_out_of_order_beyond() -> None:
     keep, result = screen(
         [
-            TelemetryPoint("r1", T0 - timedelta(minutes=15), 0.1),
+            TelemetryPoint("r1", T0 - LATE_TOLERANCE - timedelta(seconds=1), 0.1),
+            TelemetryPoint("r1", T0 - LATE_TOLERANCE, 0.2),
+            TelemetryPoint("r1", T0 - timedelta(minutes=15), 0.3),
+            TelemetryPoint("r1", T0 - timedelta(minutes=15), 0.3),  # twice in the batch
             TelemetryPoint("r1", T0, 0.1),
             TelemetryPoint("r1", T0 + timedelta(minutes=15), 0.1),
         ],
         {"r1": resource(last=T0)},
     )
-    assert [p.ts for p in keep] == [T0 + timedelta(minutes=15)]
-    assert result.duplicates == 1
+    assert [p.ts for p in keep] == [
+        T0 - LATE_TOLERANCE,
+        T0 - timedelta(minutes=15),
+        T0 + timedelta(minutes=15),
+    ]
+    assert result.accepted == 3
+    assert result.duplicates == 2
     assert dict(result.rejected) == {"out_of_order": 1}
 
 
@@ -104,9 +113,9 @@ def test_late_points_that_are_stored_already_are_duplicates() -> None:
         {"r1": resource(last=T0)},
         lambda late: {(p.resource_id, p.ts) for p in late if p.ts == stored_ts},
     )
-    assert keep == []
+    assert [p.ts for p in keep] == [T0 - timedelta(hours=1)]  # late, not stored: kept
     assert result.duplicates == 1
-    assert dict(result.rejected) == {"out_of_order": 1}
+    assert not result.rejected
 
 
 STALE = timedelta(seconds=900)
