@@ -7,12 +7,15 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from openvpp.config import Settings
 from openvpp.identity.model import Role
 from openvpp.identity.signatures import signed_headers
 from openvpp.runtime import Runtime
+from openvpp.store import tables
 
 SECRET = "test-master-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 DEMO_PASSWORD = "openvpp-demo"
@@ -106,3 +109,24 @@ def other_org_operator(client: TestClient, rt: Runtime) -> dict[str, str]:
         roles=frozenset({Role.OPERATOR}),
     )
     return bearer(client, "ops@other.io")
+
+
+def audit_rows(rt: Runtime) -> int:
+    """How many rows the audit trail holds."""
+    with rt.engine.connect() as conn:
+        return int(
+            conn.execute(sa.select(sa.func.count()).select_from(tables.audit_log)).scalar_one()
+        )
+
+
+MetricKey = tuple[str, tuple[tuple[str, str], ...]]
+"""A Prometheus sample's name and its labels, sorted."""
+
+
+def metric_samples(exposition: str) -> dict[MetricKey, float]:
+    """The samples of a Prometheus text exposition (``/metrics``) by name and labels."""
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(exposition)
+        for s in family.samples
+    }

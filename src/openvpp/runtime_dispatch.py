@@ -184,10 +184,10 @@ class DispatchRuntime:
         """The MQTT gateways' counters summed, how many gateways there are and how many of
         them are connected to the broker now (the ``/metrics`` figures)."""
         total = GatewayStats()
-        with self._lock:
-            gateways = [
-                g.gateway for g in self._gateways.values() if isinstance(g.gateway, MqttGateway)
-            ]
+        # Not under ``_lock``: it is held across gateway calls that may wait for the broker,
+        # and a scrape must not wait for them (copying the values is atomic under the GIL).
+        current = list(self._gateways.values())
+        gateways = [g.gateway for g in current if isinstance(g.gateway, MqttGateway)]
         for gateway in gateways:
             total.add(gateway.stats)
         connected = sum(g.link.connected.is_set() for g in gateways)

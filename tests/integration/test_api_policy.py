@@ -7,15 +7,13 @@ import re
 import uuid
 
 import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from openvpp.api.app import create_app, route_table
 from openvpp.api.policy import POLICY, PUBLIC
 from openvpp.identity.model import Role
 from openvpp.runtime import Runtime
-from openvpp.store import tables as t
-from tests.support import DEMO_PASSWORD, ShiftClock, bearer, demo, sign
+from tests.support import DEMO_PASSWORD, ShiftClock, audit_rows, bearer, demo, sign
 
 
 def test_every_route_is_in_the_policy_table() -> None:
@@ -58,11 +56,6 @@ def test_anonymous_callers_reach_only_public_routes(client: TestClient) -> None:
             assert status == 401, (method, path, status)
 
 
-def _audit_rows(rt: Runtime) -> int:
-    with rt.engine.connect() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(t.audit_log)).scalar_one())
-
-
 @pytest.mark.parametrize("role", list(Role))
 def test_each_role_reaches_exactly_its_routes(
     client: TestClient, seeded: Runtime, role: Role
@@ -73,9 +66,9 @@ def test_each_role_reaches_exactly_its_routes(
     headers = bearer(client, demo(role.value))
     for method, path in _ordered_routes():
         access = POLICY[(method, path)]
-        before = _audit_rows(seeded)
+        before = audit_rows(seeded)
         status = _call(client, method, path, headers)
-        written = _audit_rows(seeded) - before
+        written = audit_rows(seeded) - before
         if access is PUBLIC or role in access:  # type: ignore[operator]
             assert status not in (401, 403), (role, method, path, status)
             if method == "GET":
@@ -114,9 +107,9 @@ def test_an_api_key_of_each_role_reaches_exactly_its_routes(
     key = created.json()
     for method, path in _ordered_routes():
         access = POLICY[(method, path)]
-        before = _audit_rows(seeded)
+        before = audit_rows(seeded)
         status = _signed_call(client, method, path, key, clock)
-        written = _audit_rows(seeded) - before
+        written = audit_rows(seeded) - before
         if access is PUBLIC or role in access:  # type: ignore[operator]
             assert status not in (401, 403), (role, method, path, status)
             if method == "GET":

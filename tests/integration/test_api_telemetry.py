@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client.parser import text_string_to_metric_families
 
 from openvpp.resources.telemetry import LATE_TOLERANCE
 from openvpp.runtime import Runtime
-from tests.support import ShiftClock, bearer, demo, other_org_operator
+from tests.support import ShiftClock, bearer, demo, metric_samples, other_org_operator
 
 BATTERY = {
     "name": "Battery A",
@@ -62,14 +61,8 @@ def series(client: TestClient, headers: dict[str, str], rid: str, **params: Any)
 
 def points_counted(client: TestClient, outcome: str, reason: str) -> float:
     """``openvpp_telemetry_points_total`` of one outcome and reason, scraped from /metrics."""
-    for family in text_string_to_metric_families(client.get("/metrics").text):
-        for sample in family.samples:
-            if sample.name == "openvpp_telemetry_points_total" and sample.labels == {
-                "outcome": outcome,
-                "reason": reason,
-            }:
-                return sample.value
-    return 0.0
+    key = ("openvpp_telemetry_points_total", (("outcome", outcome), ("reason", reason)))
+    return metric_samples(client.get("/metrics").text).get(key, 0.0)
 
 
 def test_json_ingest_dedupes_rejects_and_updates_status(

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 
 from openvpp.api.metrics import runtime_registry
 from openvpp.dispatch.device import DeviceController
@@ -44,7 +43,7 @@ from tests.integration.test_mqtt_gateway import (
     setpoint,
     until,
 )
-from tests.support import ShiftClock
+from tests.support import MetricKey, ShiftClock, metric_samples
 
 pytestmark = pytest.mark.services
 
@@ -253,14 +252,9 @@ def stored(rt: Runtime, resource_id: str, after: datetime) -> list[datetime]:
         return [p.ts for p in uow.telemetry.query(resource_id, after, None, 100_000)]
 
 
-def scraped(rt: Runtime) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def scraped(rt: Runtime) -> dict[MetricKey, float]:
     """The runtime's own ``/metrics`` figures by (sample name, labels)."""
-    text = generate_latest(runtime_registry(rt)).decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
+    return metric_samples(generate_latest(runtime_registry(rt)).decode())
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql", "mariadb"], indirect=True)

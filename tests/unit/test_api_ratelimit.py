@@ -28,10 +28,23 @@ def test_burst_then_rate_with_retry_after_and_one_first_refusal_per_episode() ->
     assert limiter.check("a") == Refusal(1, False)
     assert limiter.check("b") is None  # another caller has its own bucket
     clock.t += 0.5
-    assert limiter.check("a") is None  # one more token
-    assert limiter.check("a") == Refusal(1, True)  # a new episode
-    clock.t += 10
+    assert limiter.check("a") is None  # one more token ...
+    assert limiter.check("a") == Refusal(1, False)  # ... but the bucket was not full again
+    clock.t += 10  # full again: the episode is over
     assert [limiter.check("a") for _ in range(4)] == [None, None, None, Refusal(1, True)]
+
+
+def test_a_runaway_caller_is_marked_once_a_minute_not_once_per_token() -> None:
+    """A caller far over its rate gets a token now and then; only the first refusal of each
+    minute is marked ``first`` (audited), not the first after every allowed request."""
+    clock = Clock()
+    limiter = RequestRateLimiter(10.0, 5, now=clock)
+    marked = 0
+    for _ in range(150 * 100):  # 150 s at 100 requests/s
+        refusal = limiter.check("a")
+        marked += refusal is not None and refusal.first
+        clock.t += 0.01
+    assert marked == 3  # at 0 s (after the burst), 60 s and 120 s
 
 
 def test_retry_after_counts_whole_seconds_of_a_slow_rate() -> None:
@@ -41,7 +54,7 @@ def test_retry_after_counts_whole_seconds_of_a_slow_rate() -> None:
     refusal = limiter.check("a")
     assert refusal is not None and refusal.retry_after_s == 100
     clock.t += 99.5
-    assert limiter.check("a") == Refusal(1, False)
+    assert limiter.check("a") == Refusal(1, True)  # another minute of the episode
     clock.t += 0.5
     assert limiter.check("a") is None
 

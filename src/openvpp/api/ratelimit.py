@@ -15,13 +15,17 @@ from dataclasses import dataclass
 
 __all__ = ["Refusal", "RequestRateLimiter"]
 
+AUDIT_EVERY_S = 60.0
+"""A refusal is marked ``first`` again this long after the last one so marked."""
+
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
     retry_after_s: int
     """Whole seconds until a request of this caller is allowed again (at least 1)."""
     first: bool
-    """The first refusal since the caller's last allowed request (audited once per episode)."""
+    """The first refusal of an episode, or the first of another minute of a long one (the
+    ones audited). An episode ends when the caller's bucket is full again."""
 
 
 class RequestRateLimiter:
@@ -45,7 +49,7 @@ class RequestRateLimiter:
         self._interval = 0.0 if rate_per_s == 0 else 1.0 / rate_per_s
         self._tolerance = burst * self._interval
         self._next: dict[str, float] = {}  # theoretical arrival time per caller
-        self._refused: set[str] = set()  # callers refused since their last allowed request
+        self._refused: dict[str, float] = {}  # callers in an episode: when ``first`` was last
         self._lock = threading.Lock()
 
     @property
@@ -57,16 +61,20 @@ class RequestRateLimiter:
             return None
         now = self._now()
         with self._lock:
-            due = max(self._next.get(key, now), now) + self._interval
+            theoretical = self._next.get(key, now)
+            due = max(theoretical, now) + self._interval
             excess = due - now - self._tolerance
             if excess > 1e-9:
-                first = key not in self._refused
-                self._refused.add(key)
+                marked = self._refused.get(key)
+                first = marked is None or now - marked >= AUDIT_EVERY_S
+                if first:
+                    self._refused[key] = now
                 return Refusal(max(1, math.ceil(excess)), first)
             if len(self._next) >= self._max_callers and key not in self._next:
                 self._forget_idle(now)
             self._next[key] = due
-            self._refused.discard(key)
+            if theoretical <= now:  # the bucket was full: any episode is over
+                self._refused.pop(key, None)
             return None
 
     def _forget_idle(self, now: float) -> None:
@@ -74,4 +82,4 @@ class RequestRateLimiter:
         idle = [k for k, t in self._next.items() if t <= now]
         for k in idle:
             del self._next[k]
-            self._refused.discard(k)
+            self._refused.pop(k, None)

@@ -99,6 +99,14 @@ def sim_fleet(units: Sequence[Unit], readings: dict[str, TelemetryPoint]) -> Sim
     )
 
 
+def _soc(soc: float | None) -> float | None:
+    """The simulator's state of charge rounded into [0, 1] (its float arithmetic can step a
+    hair outside); a value that is not finite is passed on for the screen to count."""
+    if soc is None or not np.isfinite(soc):
+        return soc
+    return round(min(max(float(soc), 0.0), 1.0), 6)
+
+
 def telemetry_points(events: GatewayEvents) -> list[TelemetryPoint]:
     """The gateway's samples as stored readings (fault flag from the device's mode); a
     reading that is not finite is left to the telemetry screen, which counts it."""
@@ -107,7 +115,7 @@ def telemetry_points(events: GatewayEvents) -> list[TelemetryPoint]:
             s.resource_id,
             s.at.astimezone(UTC),
             round(float(s.p_mw), 6),
-            None if s.soc is None else round(min(max(float(s.soc), 0.0), 1.0), 6),
+            _soc(s.soc),
             s.mode is DeviceMode.FAULT,
         )
         for s in events.telemetry

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 import socket
 import ssl
 from collections import deque
@@ -27,10 +28,12 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import aiomqtt
+from paho.mqtt.reasoncodes import ReasonCode
 
 from openvpp.core.clock import Clock, SystemClock
 from openvpp.dispatch.mqtt_codec import (
     CONTROLLER,
+    MAX_RESEND,
     ControllerHeartbeat,
     PayloadError,
     ResendRequest,
@@ -82,7 +85,8 @@ class MqttOptions:
     """How long a gap in a device's telemetry seqs may stay open before the controller asks
     the device to send it again; each further request waits twice as long."""
     resend_attempts: int = 5
-    """Requests per gap before its missing readings count as unrecovered."""
+    """Requests per gap; then the gateway stops asking (what is still missing counts as
+    unrecovered once it leaves the de-duplication window)."""
 
     @classmethod
     def from_url(cls, url: str, **overrides: Any) -> MqttOptions:
@@ -158,6 +162,11 @@ async def cancel_all(tasks: Sequence[asyncio.Task[Any]], *, recancel_s: float = 
             await task
 
 
+def _refused(code: int | ReasonCode) -> bool:
+    """A SUBACK return code of failure (0x80; MQTT 5 reason codes from 0x80 on)."""
+    return code.is_failure if isinstance(code, ReasonCode) else code >= 0x80
+
+
 class BrokerLink:
     """One broker connection kept up: connects with a persistent session, subscribes, hands
     every message to ``on_message``, and reconnects with exponential backoff (full jitter in
@@ -180,6 +189,7 @@ class BrokerLink:
         self.connections = 0
         self.failures = 0  # refused or lost connections
         self.errors = 0  # messages whose handler raised (a bug: logged with its traceback)
+        self.refused: list[str] = []  # subscriptions the broker refused (every time)
         self._client: aiomqtt.Client | None = None
 
     async def run(self) -> None:
@@ -192,7 +202,13 @@ class BrokerLink:
             try:
                 async with client:
                     for topic, qos in self.subscriptions:
-                        await client.subscribe(topic, qos=qos)
+                        granted = await client.subscribe(topic, qos=qos)
+                        if any(map(_refused, granted)):
+                            # e.g. an ACL that does not allow the topic: nothing will arrive
+                            self.refused.append(topic)
+                            log.warning(
+                                "mqtt %s: subscription to %s refused", self.client_id, topic
+                            )
                     self._client = client
                     self.connections += 1
                     connected_at = loop.time()
@@ -257,12 +273,16 @@ class RecentKeys:
         return False
 
 
+_ONES = re.compile("1+")
+
+
 @dataclass(slots=True)
 class _Window:
     top: int  # highest seq seen
     top_at: datetime  # the reading time of that seq
     bits: int  # bit k set: seq top - k seen
     floor: int  # first seq of the window: gaps are counted from there
+    missing: int = 0  # seqs in (floor, top] inside the window not received
 
 
 class SeqWindow:
@@ -271,8 +291,12 @@ class SeqWindow:
     so memory per resource is ``size`` bits. A copy repeats ``seq`` and ``at``; a device that
     restarted its counter sends a lower (or equal) ``seq`` with a newer ``at``, which starts a
     new window. A ``seq`` more than ``size`` below the highest is too old to tell and counts
-    as a copy. ``missing`` counts the seqs skipped over and not (yet) received, over all
-    resources: lost on the way (broker queue overflow or crash) or still coming."""
+    as a copy.
+
+    Over all resources, ``missing`` counts the seqs skipped over and not received yet that are
+    still inside their window (lost on the way, or still coming: a resend request can get
+    them); ``lost`` those that left the window, or whose counter restarted, without arriving:
+    gone for good."""
 
     def __init__(self, size: int = 16_384) -> None:
         if size < 1:
@@ -281,25 +305,38 @@ class SeqWindow:
         self._mask = (1 << size) - 1
         self._windows: dict[str, _Window] = {}
         self.missing = 0
+        self.lost = 0
 
     def seen(self, resource_id: str, seq: int, at: datetime) -> bool:
         w = self._windows.get(resource_id)
         if w is None or (seq <= w.top and at > w.top_at):  # first, or a restarted counter
+            if w is not None:  # its gaps can no longer be told from new readings
+                self.missing -= w.missing
+                self.lost += w.missing
             self._windows[resource_id] = _Window(seq, at, 1, seq)
             return False
         if seq > w.top:
             shift = seq - w.top
-            self.missing += shift - 1
             w.bits = ((w.bits << shift) | 1) & self._mask if shift < self.size else 1
             w.top, w.top_at = seq, max(at, w.top_at)
+            before, w.missing = w.missing, self._absent(w)
+            self.missing += w.missing - before
+            self.lost += before + shift - 1 - w.missing  # pushed out of the window unseen
             return False
         offset = w.top - seq
         if offset >= self.size or (w.bits >> offset) & 1:
             return True
         w.bits |= 1 << offset
         if seq > w.floor:
-            self.missing -= 1  # a late one filled its gap
+            w.missing -= 1  # a late one filled its gap
+            self.missing -= 1
         return False
+
+    def _absent(self, w: _Window) -> int:
+        """Seqs in (floor, top] inside the window that were not received."""
+        if w.top - w.floor >= self.size:
+            return self.size - w.bits.bit_count()
+        return w.top - w.floor - (w.bits & ((1 << (w.top - w.floor)) - 1)).bit_count()
 
     def top(self, resource_id: str) -> int | None:
         """The highest seq seen of the resource (None before its first)."""
@@ -317,16 +354,9 @@ class SeqWindow:
         if lo > hi:
             return []
         n = hi - lo + 1
-        # bit j of ``absent``: seq hi - j was not received
+        # bit j of ``absent``: seq hi - j was not received; in binary, character i is seq lo + i
         absent = ~(w.bits >> (w.top - hi)) & ((1 << n) - 1)
-        runs: list[tuple[int, int]] = []
-        while absent:
-            j = (absent & -absent).bit_length() - 1
-            shifted = absent >> j
-            length = (~shifted & (shifted + 1)).bit_length() - 1  # trailing ones
-            runs.append((hi - j - length + 1, hi - j))
-            absent &= ~(((1 << length) - 1) << j)
-        return runs[::-1]
+        return [(lo + m.start(), lo + m.end() - 1) for m in _ONES.finditer(f"{absent:0{n}b}")]
 
 
 @dataclass(slots=True)
@@ -341,7 +371,7 @@ class GatewayStats:
     telemetry_missing: int = 0  # seqs skipped over and not received (yet): lost or late
     duplicate_acks: int = 0
     resend_requests: int = 0  # resend requests published (one per missing run)
-    telemetry_unrecovered: int = 0  # missing seqs given up after the last resend request
+    telemetry_unrecovered: int = 0  # missing seqs that left the window unreceived: gone
     received: dict[str, int] = field(default_factory=lambda: {"ack": 0, "telemetry": 0})
 
     def add(self, other: GatewayStats) -> None:
@@ -369,6 +399,20 @@ class _Gap:
 MAX_GAPS = 32
 """Open gaps kept per device; a further one is merged into the last (the runs inside a gap
 are looked up again before each request, so a merged gap asks only for what is missing)."""
+MAX_RUNS = 16
+"""Missing runs of one gap asked for one by one; more are asked for as whole ranges (what
+arrives twice is dropped as a copy)."""
+MAX_REQUESTS_PER_PASS = 256
+"""Resend requests one repair pass publishes at most (the gateway's loop serves every
+organization's setpoints and heartbeats too)."""
+
+
+def _requests(runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The ranges to ask for: the runs themselves, or, when there are many (a device losing
+    every other reading), their whole span in pieces of at most ``MAX_RESEND`` seqs."""
+    if len(runs) > MAX_RUNS:
+        runs = [(runs[0][0], runs[-1][1])]
+    return [(x, min(x + MAX_RESEND - 1, b)) for a, b in runs for x in range(a, b + 1, MAX_RESEND)]
 
 
 class MqttGateway:
@@ -529,32 +573,33 @@ class MqttGateway:
         while True:
             await asyncio.sleep(self.options.resend_after_s / 4)
             if self._gaps and self.link.connected.is_set():
-                await self.repair(loop.time())
+                try:
+                    await self.repair(loop.time())
+                except Exception:  # a bug must not end the repairs for good
+                    log.exception("mqtt: telemetry gap repair failed")
 
     async def repair(self, now: float) -> None:
-        """Ask the devices for the missing runs of every gap that is due; drop the gaps that
-        were filled, slid out of the window, or had their last request."""
+        """Ask the devices for the missing runs of every gap that is due [loop time ``now``],
+        at most ``MAX_REQUESTS_PER_PASS`` requests per pass (the rest stay due); drop the gaps
+        that were filled, slid out of the window, or had their last request."""
+        budget = MAX_REQUESTS_PER_PASS
         for resource_id, gaps in list(self._gaps.items()):
             kept: list[_Gap] = []
             for gap in gaps:
-                runs = self._telemetry_seen.missing_in(resource_id, gap.first, gap.last)
-                if not runs:
-                    continue  # filled (or out of the window: counted in telemetry_missing)
-                if gap.due > now:
+                if gap.due > now or budget <= 0:
                     kept.append(gap)
                     continue
-                if gap.attempts >= self.options.resend_attempts:
-                    self.stats.telemetry_unrecovered += sum(b - a + 1 for a, b in runs)
-                    log.warning(
-                        "mqtt: %s telemetry seqs %d-%d not recovered after %d requests",
-                        resource_id,
-                        gap.first,
-                        gap.last,
-                        gap.attempts,
-                    )
+                runs = self._telemetry_seen.missing_in(resource_id, gap.first, gap.last)
+                if not runs or gap.attempts >= self.options.resend_attempts:
+                    continue  # filled, out of the window, or given up
+                requests = _requests(runs)
+                if len(requests) > budget:
+                    kept.append(gap)
+                    budget = 0
                     continue
+                budget -= len(requests)
                 topic = self.topics.resend(resource_id)
-                for first, last in runs:
+                for first, last in requests:
                     request = ResendRequest(first, last, self.clock.now())
                     if not await self.link.publish(topic, encode_resend(request), 1):
                         break  # the link is down: the gap stays due
@@ -571,8 +616,8 @@ class MqttGateway:
     def _gap(self, resource_id: str, first: int, last: int) -> None:
         due = asyncio.get_running_loop().time() + self.options.resend_after_s
         gaps = self._gaps.setdefault(resource_id, [])
-        if len(gaps) >= MAX_GAPS:
-            gaps[-1].last = last
+        if len(gaps) >= MAX_GAPS:  # widen the last one, asked for afresh
+            gaps[-1] = _Gap(gaps[-1].first, last, due)
         else:
             gaps.append(_Gap(first, last, due))
 
@@ -593,6 +638,7 @@ class MqttGateway:
             top = self._telemetry_seen.top(resource_id)
             copy = self._telemetry_seen.seen(resource_id, sample.seq, sample.at)
             self.stats.telemetry_missing = self._telemetry_seen.missing
+            self.stats.telemetry_unrecovered = self._telemetry_seen.lost
             if copy:
                 self.stats.duplicate_telemetry += 1
                 return

@@ -252,14 +252,15 @@ class MqttDeviceAgent:
     def _resend(self, request: ResendRequest) -> None:
         """Queue the kept samples of the requested seqs again (those no longer kept, or not
         taken yet, are skipped)."""
-        kept = list(self._sent)  # indexing the middle of a deque is linear
+        kept = self._sent
         if not kept:
             return
-        oldest, newest = kept[0][0], kept[-1][0]
-        first, last = max(request.first_seq, oldest), min(request.last_seq, newest)
+        oldest = kept[0][0]
+        first = max(request.first_seq, oldest)
+        last = min(request.last_seq, oldest + len(kept) - 1)
         topic = self.topics.telemetry(self.resource_id)
         for seq in range(first, last + 1):
-            kept_seq, payload = kept[seq - oldest]
+            kept_seq, payload = kept[seq - oldest]  # consecutive seqs: the position is known
             if kept_seq == seq:
                 self._queue(topic, payload)
                 self.stats.resent += 1

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from openvpp.dispatch.mqtt import MqttOptions, RecentKeys, SeqWindow
+from openvpp.dispatch.mqtt import MAX_RUNS, MqttOptions, RecentKeys, SeqWindow, _requests
 from openvpp.dispatch.mqtt_codec import (
     MAX_PAYLOAD_BYTES,
     MAX_RESEND,
@@ -289,8 +289,9 @@ def test_seq_window_starts_over_when_a_device_restarts_its_counter() -> None:
 @given(st.lists(st.integers(0, 300), max_size=400), st.integers(1, 64))
 def test_seq_window_agrees_with_a_set_within_its_window(seqs: list[int], size: int) -> None:
     """A device that never restarts: a sample is a copy exactly when its seq was seen before,
-    for every seq within ``size`` of the highest; older ones count as copies. ``missing`` is
-    the number of seqs from the first to the highest not taken."""
+    for every seq within ``size`` of the highest; older ones count as copies. Of the seqs from
+    the first to the highest not taken, ``missing`` counts those inside the window, ``lost``
+    those that left it."""
     w = SeqWindow(size)
     seen: set[int] = set()
     accepted: set[int] = set()
@@ -303,8 +304,10 @@ def test_seq_window_agrees_with_a_set_within_its_window(seqs: list[int], size: i
         if not copy:
             accepted.add(seq)
         top = max(top, seq)
-        # every seq from the first to the highest that was not taken is missing
-        assert w.missing == len(set(range(seqs[0], top + 1)) - accepted)
+        # every seq from the first to the highest that was not taken is missing or lost
+        absent = set(range(seqs[0], top + 1)) - accepted
+        assert w.missing == len({s for s in absent if s > top - size})
+        assert w.lost == len({s for s in absent if s <= top - size})
 
 
 @given(
@@ -349,3 +352,21 @@ def test_resend_requests_round_trip_and_bad_ranges_are_refused() -> None:
     with pytest.raises(PayloadError) as caught:
         decode_resend(json.dumps({"v": 1, "first_seq": -1, "last_seq": 3, "at": T0.isoformat()}))
     assert caught.value.field == "first_seq"
+
+
+def test_a_restarted_counter_turns_the_old_windows_gaps_into_lost() -> None:
+    w = SeqWindow(8)
+    for seq in (0, 1, 4):
+        assert not w.seen("a", seq, at(seq))
+    assert (w.missing, w.lost) == (2, 0)
+    assert not w.seen("a", 0, at(100))  # restarted
+    assert (w.missing, w.lost) == (0, 2)
+    assert w.missing_in("a", 0, 10) == []
+
+
+def test_resend_requests_name_the_runs_or_their_span_in_window_sized_pieces() -> None:
+    assert _requests([(3, 4), (9, 9)]) == [(3, 4), (9, 9)]
+    long_run = [(0, MAX_RESEND + 10)]
+    assert _requests(long_run) == [(0, MAX_RESEND - 1), (MAX_RESEND, MAX_RESEND + 10)]
+    every_other = [(s, s) for s in range(1, 2 * (MAX_RUNS + 1), 2)]  # more runs than asked singly
+    assert _requests(every_other) == [(1, 2 * MAX_RUNS + 1)]
