@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from openvpp.markets.exchange.model import TradeSide
 from openvpp.runtime import Runtime
 from openvpp.store import tables as t
+from openvpp.trading import orders as om
 from tests.integration.trading_support import (
     T,
     counter_order,
@@ -232,3 +236,49 @@ def test_halt_during_concurrent_orders_leaves_nothing_working(
     with seeded.uow(readonly=True) as uow:
         states = {o.state.value for o in uow.trading_orders.open_orders()}
     assert states == set()  # every order final: cancelled, or refused once halted
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "mariadb"], indirect=True)
+def test_recording_orders_while_a_halt_locks_them_does_not_deadlock(
+    client: TestClient, seeded: Runtime, clock: ShiftClock
+) -> None:
+    """A recording of venue answers (the order writer's ``as_stored`` path) takes its row
+    locks in id order before it writes the orders' event log: writing the log first took a
+    key lock on each order in the log's order, against a halt locking the same orders in id
+    order (a deadlock, answered 503, seen in the suite on PostgreSQL)."""
+    ctx = setup_trading(client)
+    start = open_hour(clock.now())
+    for cid in ("d-1", "d-2"):
+        body = order_body(ctx, start, cid, price="500")  # rests: nobody buys that dear
+        assert client.post(f"{T}/orders", headers=ctx["trader"], json=body).status_code == 201
+    with seeded.uow(readonly=True) as uow:
+        low, high = sorted(uow.trading_orders.open_orders(), key=lambda o: o.id)
+    service = seeded.trading.orders
+    failures: list[BaseException] = []
+
+    def record() -> None:  # the orders in the reverse of id order, as a batch may hold them
+        try:
+            with seeded.uow() as uow:
+                recordings = [(o, [om.CancelRequested()], None, None, None) for o in (high, low)]
+                service.record_many(uow, recordings, clock.now(), as_stored=True)
+                uow.commit()
+        except BaseException as exc:
+            failures.append(exc)
+
+    with seeded.uow() as halt:
+        halt.trading_orders.get_many([low.id], lock=True)
+        recorder = threading.Thread(target=record)
+        recorder.start()
+        time.sleep(0.5)  # the recorder waits for the low order
+        try:
+            halt.trading_orders.get_many([high.id], lock=True)
+        except BaseException as exc:
+            failures.append(exc)
+        halt.commit()
+    recorder.join(30)
+    assert not recorder.is_alive()
+    assert failures == []
+    with seeded.uow(readonly=True) as uow:
+        assert all(
+            o.cancel_requested for o in uow.trading_orders.get_many([low.id, high.id]).values()
+        )

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pickle
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
+from openvpp.api.errors import TRANSIENT_CONFLICTS, database_code
 from openvpp.core.errors import Conflict, DomainError, RateLimited
 
 
@@ -50,3 +52,23 @@ def test_every_domain_error_survives_pickling(cls: type[DomainError]) -> None:
     error.message, error.field, error.details = "message", "f", None
     back = _round_trip(error)
     assert type(back) is cls and back.__dict__ == error.__dict__ and back.args == ("message",)
+
+
+class _Driver(Exception):
+    def __init__(self, *args: object, sqlstate: str | None = None) -> None:
+        super().__init__(*args)
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("orig", "code"),
+    [
+        (_Driver("deadlock detected", sqlstate="40P01"), "40P01"),
+        (_Driver(1213, "Deadlock found when trying to get lock"), "1213"),
+        (_Driver("no code"), None),
+    ],
+)
+def test_the_database_code_behind_a_driver_error(orig: Exception, code: str | None) -> None:
+    exc = OperationalError("SELECT 1", {}, orig)
+    assert database_code(exc) == code
+    assert (code in TRANSIENT_CONFLICTS) is (code is not None)

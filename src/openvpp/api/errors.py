@@ -138,14 +138,37 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def database_code(exc: BaseException) -> str | None:
+    """The database's own error code behind a driver error, for the logs: PostgreSQL's
+    SQLSTATE (``40P01`` deadlock), MariaDB's error number (``1213``), SQLite's error name."""
+    orig = getattr(exc, "orig", None)
+    for attr in ("sqlstate", "sqlite_errorname"):
+        code = getattr(orig, attr, None)
+        if isinstance(code, str):
+            return code
+    args = getattr(orig, "args", ())
+    return str(args[0]) if args and isinstance(args[0], int) else None
+
+
+TRANSIENT_CONFLICTS = frozenset({"40P01", "40001", "1213", "1205"})
+"""Deadlock and serialization failure (PostgreSQL), deadlock and lock wait timeout (MariaDB):
+the transaction met a concurrent one and may simply be retried."""
+
+
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    log.error("database.unavailable", error=type(exc).__name__)
+    code = database_code(exc)
+    if code in TRANSIENT_CONFLICTS:
+        log.warning("database.conflict", error=type(exc).__name__, code=code)
+        message, retry = "the request met a concurrent one in the database; retry it", "1"
+    else:
+        log.error("database.unavailable", error=type(exc).__name__, code=code)
+        message, retry = "the database is unavailable; retry shortly", "5"
     return error_response(
         503,
         "service_unavailable",
-        "the database is unavailable; retry shortly",
+        message,
         request_id=request_id_of(request),
-        headers={"Retry-After": "5"},
+        headers={"Retry-After": retry},
     )
 
 

@@ -69,12 +69,14 @@ _UPDATE_ORDER = DriverStatement(
 _GET_ORDER = sa.select(_o).where(
     _o.c.organization_id == sa.bindparam("b_org"), _o.c.id == sa.bindparam("b_id")
 )
-_GET_ORDER_LOCKED = _GET_ORDER.with_for_update()
+# FOR NO KEY UPDATE on PostgreSQL: an order's id never changes, so inserting its events (a key
+# check) need not wait for the lock (FOR UPDATE elsewhere).
+_GET_ORDER_LOCKED = _GET_ORDER.with_for_update(key_share=True)
 # Several orders by id, in id order (concurrent lockers take the row locks in one order).
 _GET_ORDERS = (
     sa.select(_o).where(_o.c.id.in_(sa.bindparam("b_ids", expanding=True))).order_by(_o.c.id)
 )
-_GET_ORDERS_LOCKED = _GET_ORDERS.with_for_update()
+_GET_ORDERS_LOCKED = _GET_ORDERS.with_for_update(key_share=True)
 _CLIENT_ID_TAKEN = sa.select(_o.c.id).where(
     _o.c.organization_id == sa.bindparam("b_org"),
     _o.c.client_order_id == sa.bindparam("b_cid"),

@@ -567,9 +567,12 @@ class OrderService:
                 else:
                     uow.record_for(audit_as, audit)
             out.append(new)
-        uow.trading_orders.add_events(log_rows)
-        # in id order, as the read locks them: concurrent writers take row locks in one order
+        # In id order, as the read locks them: concurrent writers take row locks in one order.
+        # The rows first, then their event log: inserting an event checks its order's key (a
+        # shared lock on the order row), in the log's order, which a halt locking the same
+        # orders in id order would otherwise meet the other way round (a deadlock).
         uow.trading_orders.update_many(sorted(changed, key=lambda o: o.id))
+        uow.trading_orders.add_events(log_rows)
         return out
 
     # --- cancel and modify ----------------------------------------------------------------------

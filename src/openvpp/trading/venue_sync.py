@@ -108,6 +108,13 @@ class VenueSync:
         applied: dict[str, Order] = {}
         with uow:
             cursor = max(uow.trading_fills.cursor(connection.id, lock=True) or 0, page.next_after)
+            # Lock the page's orders up front, in id order, as every other writer of several
+            # orders does (a halt, a batch's answers): in fill order two of them could deadlock.
+            ours = (
+                uow.trading_orders.by_client_id(org, c)
+                for c in {f.client_order_id for f in page.fills}
+            )
+            uow.trading_orders.get_many([o.id for o in ours if o is not None], lock=True)
             for f in sorted(page.fills, key=lambda x: x.seq):
                 cursor = max(cursor, f.seq)
                 order = applied.get(f.client_order_id) or uow.trading_orders.by_client_id(
