@@ -189,7 +189,7 @@ class BrokerLink:
         self.connections = 0
         self.failures = 0  # refused or lost connections
         self.errors = 0  # messages whose handler raised (a bug: logged with its traceback)
-        self.refused: list[str] = []  # subscriptions the broker refused (every time)
+        self.refused: set[str] = set()  # subscriptions the broker refused
         self._client: aiomqtt.Client | None = None
 
     async def run(self) -> None:
@@ -205,7 +205,7 @@ class BrokerLink:
                         granted = await client.subscribe(topic, qos=qos)
                         if any(map(_refused, granted)):
                             # e.g. an ACL that does not allow the topic: nothing will arrive
-                            self.refused.append(topic)
+                            self.refused.add(topic)
                             log.warning(
                                 "mqtt %s: subscription to %s refused", self.client_id, topic
                             )
@@ -368,7 +368,7 @@ class GatewayStats:
     dropped_unsent: int = 0  # setpoints pushed out of a full outbox
     malformed: int = 0  # payloads or topics that failed validation, dropped
     duplicate_telemetry: int = 0
-    telemetry_missing: int = 0  # seqs skipped over and not received (yet): lost or late
+    telemetry_missing: int = 0  # seqs skipped over, not received yet, still in the window
     duplicate_acks: int = 0
     resend_requests: int = 0  # resend requests published (one per missing run)
     telemetry_unrecovered: int = 0  # missing seqs that left the window unreceived: gone

@@ -10,8 +10,17 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
 
-from openvpp.dispatch.mqtt import MAX_RUNS, MqttOptions, RecentKeys, SeqWindow, _requests
+from openvpp.dispatch.mqtt import (
+    MAX_RUNS,
+    MqttOptions,
+    RecentKeys,
+    SeqWindow,
+    _refused,
+    _requests,
+)
 from openvpp.dispatch.mqtt_codec import (
     MAX_PAYLOAD_BYTES,
     MAX_RESEND,
@@ -370,3 +379,9 @@ def test_resend_requests_name_the_runs_or_their_span_in_window_sized_pieces() ->
     assert _requests(long_run) == [(0, MAX_RESEND - 1), (MAX_RESEND, MAX_RESEND + 10)]
     every_other = [(s, s) for s in range(1, 2 * (MAX_RUNS + 1), 2)]  # more runs than asked singly
     assert _requests(every_other) == [(1, 2 * MAX_RUNS + 1)]
+
+
+def test_a_refused_subscription_is_told_from_a_granted_one() -> None:
+    assert [_refused(code) for code in (0, 1, 2, 0x80)] == [False, False, False, True]
+    assert _refused(ReasonCode(PacketTypes.SUBACK, "Not authorized"))
+    assert not _refused(ReasonCode(PacketTypes.SUBACK, "Granted QoS 1"))
