@@ -111,16 +111,24 @@ def other_org_operator(client: TestClient, rt: Runtime) -> dict[str, str]:
     return bearer(client, "ops@other.io")
 
 
+def row_count(rt: Runtime, table: sa.Table) -> int:
+    """How many rows ``table`` holds."""
+    with rt.engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
 def audit_rows(rt: Runtime) -> int:
     """How many rows the audit trail holds."""
-    with rt.engine.connect() as conn:
-        return int(
-            conn.execute(sa.select(sa.func.count()).select_from(tables.audit_log)).scalar_one()
-        )
+    return row_count(rt, tables.audit_log)
 
 
 MetricKey = tuple[str, tuple[tuple[str, str], ...]]
 """A Prometheus sample's name and its labels, sorted."""
+
+
+def telemetry_points_key(outcome: str, reason: str = "") -> MetricKey:
+    """The key of ``openvpp_telemetry_points_total`` for one outcome and reason."""
+    return ("openvpp_telemetry_points_total", (("outcome", outcome), ("reason", reason)))
 
 
 def metric_samples(exposition: str) -> dict[MetricKey, float]:

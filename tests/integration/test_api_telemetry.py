@@ -11,7 +11,14 @@ from fastapi.testclient import TestClient
 
 from openvpp.resources.telemetry import LATE_TOLERANCE
 from openvpp.runtime import Runtime
-from tests.support import ShiftClock, bearer, demo, metric_samples, other_org_operator
+from tests.support import (
+    ShiftClock,
+    bearer,
+    demo,
+    metric_samples,
+    other_org_operator,
+    telemetry_points_key,
+)
 
 BATTERY = {
     "name": "Battery A",
@@ -59,10 +66,12 @@ def series(client: TestClient, headers: dict[str, str], rid: str, **params: Any)
     return response.json()
 
 
-def points_counted(client: TestClient, outcome: str, reason: str) -> float:
-    """``openvpp_telemetry_points_total`` of one outcome and reason, scraped from /metrics."""
-    key = ("openvpp_telemetry_points_total", (("outcome", outcome), ("reason", reason)))
-    return metric_samples(client.get("/metrics").text).get(key, 0.0)
+def points_counted(
+    client: TestClient, outcomes: list[tuple[str, str]]
+) -> dict[tuple[str, str], float]:
+    """``openvpp_telemetry_points_total`` of each (outcome, reason), from one /metrics scrape."""
+    samples = metric_samples(client.get("/metrics").text)
+    return {k: samples.get(telemetry_points_key(*k), 0.0) for k in outcomes}
 
 
 def test_json_ingest_dedupes_rejects_and_updates_status(
@@ -82,7 +91,7 @@ def test_json_ingest_dedupes_rejects_and_updates_status(
     ]
     outcomes = [("accepted", ""), ("duplicate", "")]
     outcomes += [("rejected", r) for r in ("out_of_range", "unknown_resource", "out_of_order")]
-    before = {k: points_counted(client, *k) for k in outcomes}
+    before = points_counted(client, outcomes)
     first = client.post("/api/vpp/telemetry", headers=operator, json={"points": points})
     assert first.status_code == 200, first.text
     body = first.json()
@@ -113,7 +122,7 @@ def test_json_ingest_dedupes_rejects_and_updates_status(
     assert again["duplicates"] == 2
     assert again["accepted"] == 1
     assert again["rejected"] == {"out_of_order": 1}
-    counted = {k: points_counted(client, *k) - v for k, v in before.items()}
+    counted = {k: v - before[k] for k, v in points_counted(client, outcomes).items()}
     assert counted == {
         ("accepted", ""): 3,
         ("duplicate", ""): 3,

@@ -43,7 +43,7 @@ from tests.integration.test_mqtt_gateway import (
     setpoint,
     until,
 )
-from tests.support import MetricKey, ShiftClock, metric_samples
+from tests.support import MetricKey, ShiftClock, metric_samples, telemetry_points_key
 
 pytestmark = pytest.mark.services
 
@@ -252,6 +252,9 @@ def stored(rt: Runtime, resource_id: str, after: datetime) -> list[datetime]:
         return [p.ts for p in uow.telemetry.query(resource_id, after, None, 100_000)]
 
 
+OUT_OF_RANGE = telemetry_points_key("rejected", "out_of_range")
+
+
 def scraped(rt: Runtime) -> dict[MetricKey, float]:
     """The runtime's own ``/metrics`` figures by (sample name, labels)."""
     return metric_samples(generate_latest(runtime_registry(rt)).decode())
@@ -355,21 +358,14 @@ def test_broker_restart_under_load_stores_every_reading_once(
 
         def counted() -> bool:
             after.update(scraped(rt))
-            reason = (
-                "openvpp_telemetry_points_total",
-                (("outcome", "rejected"), ("reason", "out_of_range")),
-            )
-            return after.get(reason, 0) > before.get(reason, 0)
+            return after.get(OUT_OF_RANGE, 0) > before.get(OUT_OF_RANGE, 0)
 
         pump_until(rt, gw, counted, "the implausible reading is counted")
     finally:
         d.run(close(producer))
     delta = {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
     assert delta == {
-        (
-            "openvpp_telemetry_points_total",
-            (("outcome", "rejected"), ("reason", "out_of_range")),
-        ): 1,
+        OUT_OF_RANGE: 1,
         ("openvpp_mqtt_received_total", (("kind", "telemetry"),)): 1,
         ("openvpp_mqtt_dropped_total", (("reason", "malformed"),)): 1,
     }

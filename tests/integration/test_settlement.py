@@ -33,7 +33,7 @@ from tests.integration.settlement_support import (
     meter,
     prices,
 )
-from tests.support import ShiftClock
+from tests.support import ShiftClock, row_count
 
 RECEIVABLE = "asset:market_receivable"
 
@@ -118,11 +118,7 @@ def test_migration_0012_goes_down_and_up_with_the_runs_kept(runtime: Runtime) ->
     rt.settlement.calculate(rt.uow(), book.org, request(book))
 
     def counts() -> tuple[int, int]:
-        with rt.engine.connect() as conn:
-            return tuple(  # type: ignore[return-value]
-                int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
-                for table in (st.settlement_runs, st.settlement_intervals)
-            )
+        return row_count(rt, st.settlement_runs), row_count(rt, st.settlement_intervals)
 
     before = counts()
     assert before[0] == 1 and before[1] > 0

@@ -73,6 +73,7 @@ def test_idle_callers_are_forgotten_when_the_table_is_full() -> None:
     assert limiter.check("a") is None and limiter.check("b") is None
     clock.t += 5  # both buckets are full again
     assert limiter.check("c") is None
+    assert set(limiter._next) == {"c"}  # a and b were forgotten to make room
     assert limiter.check("a") is None
     assert limiter.check("c") == Refusal(1, True)  # c is still remembered
 

@@ -74,12 +74,12 @@ async def authorize(request: Request) -> Principal | None:
     info: RequestInfo = request.state.openvpp
     principal = await _authenticate(request, request.app.state.runtime, info)
     info.principal = principal
-    refusal = request.app.state.rate_limiter.check(f"{principal.kind}:{principal.id}")
+    limiter = request.app.state.rate_limiter
+    refusal = limiter.check(f"{principal.kind}:{principal.id}")
     if refusal is not None:
         info.sink.written = not refusal.first  # one audit row per episode, not per request
         raise RateLimited(
-            f"more than {request.app.state.rate_limiter.rate_per_s:g} requests per second; "
-            "retry later",
+            f"more than {limiter.rate_per_s:g} requests per second; retry later",
             retry_after=refusal.retry_after_s,
         )
     assert isinstance(access, frozenset)

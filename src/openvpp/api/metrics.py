@@ -94,12 +94,12 @@ class RuntimeCollector(Collector):
         )
         yield CounterMetricFamily(
             "openvpp_mqtt_telemetry_unrecovered",
-            "Missing telemetry readings given up after the last resend request",
+            "Telemetry readings that never arrived and can no longer be asked for",
             value=stats.telemetry_unrecovered,
         )
         yield GaugeMetricFamily(
             "openvpp_mqtt_telemetry_missing",
-            "Telemetry sequence numbers skipped over and not received (yet): lost or late",
+            "Telemetry sequence numbers skipped over, not received yet, still recoverable",
             value=stats.telemetry_missing,
         )
         links = GaugeMetricFamily(

@@ -108,18 +108,16 @@ class VenueSync:
         applied: dict[str, Order] = {}
         with uow:
             cursor = max(uow.trading_fills.cursor(connection.id, lock=True) or 0, page.next_after)
-            # Lock the page's orders up front, in id order, as every other writer of several
-            # orders does (a halt, a batch's answers): in fill order two of them could deadlock.
-            ours = (
-                uow.trading_orders.by_client_id(org, c)
-                for c in {f.client_order_id for f in page.fills}
-            )
-            uow.trading_orders.get_many([o.id for o in ours if o is not None], lock=True)
+            # Read and lock the page's orders once, up front, in id order, as every other
+            # writer of several orders does (a halt, a batch's answers): locked in fill order,
+            # two of them could deadlock. ``current`` then holds each as last written.
+            cids = {f.client_order_id for f in page.fills}
+            found = [o for o in (uow.trading_orders.by_client_id(org, c) for c in cids) if o]
+            locked = uow.trading_orders.get_many([o.id for o in found], lock=True)
+            current = {o.client_order_id: locked.get(o.id, o) for o in found}
             for f in sorted(page.fills, key=lambda x: x.seq):
                 cursor = max(cursor, f.seq)
-                order = applied.get(f.client_order_id) or uow.trading_orders.by_client_id(
-                    org, f.client_order_id
-                )
+                order = current.get(f.client_order_id)
                 if order is not None and order.connection_id != connection.id:
                     order = None
                 record = FillRecord(
@@ -148,7 +146,9 @@ class VenueSync:
                 if order is None:
                     report.unmatched += 1
                     continue
-                applied[f.client_order_id] = self._apply_fill(uow, order, record, now)
+                applied[f.client_order_id] = current[f.client_order_id] = self._apply_fill(
+                    uow, order, record, now
+                )
             uow.trading_fills.set_cursor(connection.id, cursor, now)
             if applied or report.unmatched:
                 uow.record(
@@ -170,20 +170,20 @@ class VenueSync:
         return cursor
 
     @staticmethod
-    def _apply_fill(uow: UnitOfWork, order: Order, fill: FillRecord, now: datetime) -> Order:
-        current = uow.trading_orders.get(order.organization_id, order.id, lock=True) or order
+    def _apply_fill(uow: UnitOfWork, current: Order, fill: FillRecord, now: datetime) -> Order:
+        """Apply ``fill`` to ``current`` (locked, as last written in this transaction)."""
         try:
             new = om.apply(current, om.FillApplied(fill.trade_id, fill.quantity, fill.price))
         except om.InvalidTransition as exc:  # stored and reported, not applied
-            log.error("fill %s of order %s not applied: %s", fill.trade_id, order.id, exc.message)
+            log.error("fill %s of order %s not applied: %s", fill.trade_id, current.id, exc.message)
             uow.trading_orders.add_event(
-                order.id, now, "refused:FillApplied", current.state, {"trade_id": fill.trade_id}
+                current.id, now, "refused:FillApplied", current.state, {"trade_id": fill.trade_id}
             )
             return current
         new = replace(new, version=current.version + 1, updated_at=now)
         uow.trading_orders.update(new)
         uow.trading_orders.add_event(
-            order.id,
+            current.id,
             now,
             "FillApplied",
             new.state,

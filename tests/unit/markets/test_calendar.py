@@ -25,6 +25,7 @@ from openvpp.markets.presets import load_presets
 
 ZONES = ("Europe/Berlin", "Europe/London", "America/New_York", "Australia/Sydney", "Asia/Shanghai")
 FIRST, LAST = date(2020, 1, 1), date(2040, 12, 31)
+QUARTER = timedelta(minutes=15)
 
 
 def _sdac(code: str = "QH") -> Product:
@@ -242,6 +243,3 @@ def test_every_day_2020_2040_has_its_grid_and_settles_its_real_length(tz: str) -
         lengths.add(n)
         day += timedelta(days=1)
     assert lengths == ({96} if tz == "Asia/Shanghai" else {92, 96, 100})
-
-
-QUARTER = timedelta(minutes=15)
