@@ -9,8 +9,9 @@ transactions run in the order store process). This script times that writer on i
 one process with the store inline, so that a change to it can be compared in one run with far
 less noise than the HTTP benchmark (``bench_orders.py``) has:
 
-* a fresh SQLite database (file, WAL, as deployed) migrated and seeded with the demo park;
-  generous risk limits for the VPP "Park Energy" on EU-SIDC;
+* a fresh database migrated and seeded with the demo park (SQLite: a file in WAL mode, as
+  deployed; ``--backend postgresql|mariadb``: ``openvpp_bench_writer`` on the local server,
+  dropped and created); generous risk limits for the VPP "Park Energy" on EU-SIDC;
 * ``--batches`` batches of ``--batch`` new orders each (unique client order ids, buys at 10 and
   sells at 900 EUR/MWh over twelve open delivery hours, so nothing matches) go through
   ``SubmitBatcher.submit_many`` -- risk check, insert with audit rows, the in-process exchange,
@@ -22,7 +23,7 @@ less noise than the HTTP benchmark (``bench_orders.py``) has:
 Usage::
 
     .venv/bin/python bench/bench_order_writer.py [--batch 5] [--batches 400] [--repeat 3]
-        [--warmup 50]
+        [--warmup 50] [--backend sqlite|postgresql|mariadb]
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from _support import park_trading
+from _support import database, park_trading
 from bench_orders import MARKET, PRODUCT, delivery_starts
 
 
@@ -69,15 +70,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=400, help="batches per round")
     parser.add_argument("--repeat", type=int, default=3, help="rounds")
     parser.add_argument("--warmup", type=int, default=50, help="batches before the first round")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "mariadb"), default="sqlite")
     parser.add_argument(
         "--profile", help="write a cProfile of the writer thread's batches (measured rounds) here"
     )
     args = parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory(prefix="openvpp-bench-writer-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="openvpp-bench-writer-") as tmp,
+        database(args.backend, "openvpp_bench_writer") as url,
+    ):
+        if url is None:
+            return 0  # the server is down: said so
         # the whole writer in this process and thread (the order store inline): measured,
         # counted and profiled
-        park = park_trading(tmp, "order-writer", MARKET)
+        server = {} if args.backend == "sqlite" else {"OPENVPP_DATABASE_URL": url}
+        park = park_trading(tmp, "order-writer", MARKET, **server)
 
         rt, principal, context = park.rt, park.principal, park.context
 
@@ -115,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                 json.dumps(
                     {
                         "bench": "order_writer",
+                        "backend": args.backend,
                         "round": round_ + 1,
                         "batch": args.batch,
                         "orders": orders,

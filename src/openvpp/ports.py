@@ -6,7 +6,7 @@ and service code import only these protocols, never the store.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from types import TracebackType
@@ -386,12 +386,13 @@ class TradingOrderRepository(Protocol):
         """All in one statement; ``DuplicateOrder`` when any client order id is taken."""
         ...
 
-    def update(self, order: Order) -> None:
-        """Write ``order`` whose ``version`` is one above the stored one (else an error)."""
+    def update(self, order: Order, was: Order) -> None:
+        """Write ``order`` over ``was``, the stored version: ``order.version`` is one above
+        it (else an error); the exposure of its interval changes by the difference."""
         ...
 
-    def update_many(self, orders: Sequence[Order]) -> None:
-        """:meth:`update` of several orders in one statement."""
+    def update_many(self, orders: Sequence[Order], was: Mapping[str, Order]) -> None:
+        """:meth:`update` of several orders in one statement (``was``: stored ones by id)."""
         ...
 
     def get(self, organization_id: str, order_id: str, *, lock: bool = False) -> Order | None: ...
@@ -425,6 +426,15 @@ class TradingOrderRepository(Protocol):
         self, organization_id: str, intervals: Collection[tuple[str, str, str, datetime]]
     ) -> dict[tuple[str, str, str, datetime], Exposure]:
         """:meth:`exposure` of (VPP, market, product, delivery start) intervals, one query."""
+        ...
+
+    def kept_exposures(
+        self, organization_id: str
+    ) -> dict[tuple[str, str, str, datetime], Exposure]: ...
+    def summed_exposures(
+        self, organization_id: str
+    ) -> dict[tuple[str, str, str, datetime], Exposure]:
+        """What :meth:`kept_exposures` must equal: the sums over every order."""
         ...
 
     def accepted_since(

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import random
 import threading
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, cast
 
@@ -25,6 +26,7 @@ from openvpp.trading import batch_store, batching
 from openvpp.trading import orders as om
 from openvpp.trading.orders import Order, State
 from openvpp.trading.records import SubmitOrder
+from openvpp.trading.risk import Exposure
 from openvpp.trading.service import Placement, Recording
 from tests.integration.trading_support import (
     MARKET,
@@ -410,12 +412,13 @@ def test_the_exposure_of_several_intervals_in_one_query_equals_each_alone(
         for i, (side, p) in enumerate([("sell", 900), ("buy", 10), ("sell", 900), ("buy", 10)])
     ]
     seeded.trading.submissions.submit_many(_uow(seeded, ctx, "req-x"), ctx["principal"], cmds)
-    o = t.trading_orders
-    with seeded.engine.begin() as conn:  # part-filled and filled orders count as position
-        conn.execute(sa.update(o).where(o.c.client_order_id == "x-0").values(filled=Decimal("0.4")))
-        conn.execute(
-            sa.update(o).where(o.c.client_order_id == "x-1").values(filled=1, state="filled")
-        )
+    with seeded.uow() as uow:  # part-filled and filled orders count as position
+        for cid, mw in (("x-0", "0.4"), ("x-1", "1")):
+            was = uow.trading_orders.by_client_id(ctx["org"], cid)
+            assert was is not None
+            new = om.apply(was, om.FillApplied(f"t-{cid}", Decimal(mw), Decimal(50)))
+            uow.trading_orders.update(replace(new, version=was.version + 1), was)
+        uow.commit()
     keys = [(ctx["vpp_id"], MARKET, PRODUCT, h) for h in hours]
     keys.append((ctx["vpp_id"], MARKET, "no-such-product", hours[0]))
     with seeded.uow(readonly=True) as uow:
@@ -425,6 +428,11 @@ def test_the_exposure_of_several_intervals_in_one_query_equals_each_alone(
     assert together == alone and one == {keys[0]: alone[keys[0]]}
     assert together[keys[0]].open_sell > 0 and together[keys[1]].net_filled != 0
     assert together[keys[2]] == together[keys[3]] == alone[keys[3]]  # no orders: zeros
+    assert together[keys[0]] == Exposure(Decimal("-0.4"), Decimal(0), Decimal("1.6"))
+    assert together[keys[1]] == Exposure(Decimal(1), Decimal(1), Decimal(0))
+    with seeded.uow(readonly=True) as uow:
+        kept = uow.trading_orders.kept_exposures(ctx["org"])
+        assert kept == uow.trading_orders.summed_exposures(ctx["org"]) and len(kept) == 2
 
 
 def test_a_resolved_submission_lets_go_of_its_future() -> None:

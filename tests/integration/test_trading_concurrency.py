@@ -22,6 +22,7 @@ from openvpp.store import tables as t
 from openvpp.trading import orders as om
 from tests.integration.trading_support import (
     T,
+    assert_exposures_kept,
     counter_order,
     open_hour,
     order_body,
@@ -100,6 +101,7 @@ def test_50_concurrent_orders_never_breach_the_position_or_rate_limit(
     rules = sorted(str(r.json()["risk_rule"]) for r in responses)
     # the 10 orders of the first round count within the minute too
     assert rules == ["max_orders_per_minute"] * 20
+    assert_exposures_kept(seeded)
 
 
 def test_limits_collar_notional_and_order_volume(
@@ -236,6 +238,7 @@ def test_halt_during_concurrent_orders_leaves_nothing_working(
     with seeded.uow(readonly=True) as uow:
         states = {o.state.value for o in uow.trading_orders.open_orders()}
     assert states == set()  # every order final: cancelled, or refused once halted
+    assert_exposures_kept(seeded)
 
 
 @pytest.mark.parametrize("backend", ["postgresql", "mariadb"], indirect=True)

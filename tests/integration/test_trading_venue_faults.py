@@ -41,7 +41,14 @@ from openvpp.trading.risk import TradingMode
 from openvpp.trading.service import CANCEL_CONCURRENCY, Placement
 from tests.integration.test_exchange_http import ThreadServer
 from tests.integration.trading_crash_child import burst_commands
-from tests.integration.trading_support import MARKET, PRODUCT, open_hour, setup_trading, trader
+from tests.integration.trading_support import (
+    MARKET,
+    PRODUCT,
+    assert_exposures_kept,
+    open_hour,
+    setup_trading,
+    trader,
+)
 from tests.support import ShiftClock
 
 ACCOUNT = "desk"
@@ -208,6 +215,7 @@ def test_duplicate_and_reordered_fills_are_applied_once(
             order.organization_id, order_id=order.id, vpp_id=None, limit=50, offset=0
         )
     assert sorted(f.quantity for f in fills) == [Decimal("0.5"), Decimal("0.7"), Decimal(1)]
+    assert_exposures_kept(seeded)
 
 
 class InFlight:
@@ -292,6 +300,7 @@ def test_the_kill_switch_cancels_at_the_venue_concurrently(
             ).scalars()
         )
     assert actions == {"trading.order.cancel_request": n, "trading.order.cancel": n}
+    assert_exposures_kept(seeded)
 
 
 def test_a_halt_goes_on_when_a_group_of_answers_cannot_be_recorded(
@@ -429,6 +438,7 @@ def test_sigkill_of_the_order_manager_at_a_named_point_then_restart(
     assert _essence(_stored(seeded, stored)) == _essence(_stored(seeded, clean))
     assert len(_venue_orders(exchange, "killed")) == 1
     assert sorted(o.client_order_id for o in exchange.orders(ACCOUNT)) == ["clean", "killed"]
+    assert_exposures_kept(seeded)
 
 
 @pytest.mark.parametrize("order_store", ["inline", "process"])
@@ -507,6 +517,7 @@ def test_sigkill_at_random_moments_of_a_burst_then_restart_and_retry(
         _check_fills(seeded, exchange, org, prefix, n)
     assert any(k > 0 for k in unfinished), unfinished  # the kills landed mid-burst
     _check_fills(seeded, exchange, org, "clean", n)
+    assert_exposures_kept(seeded)
 
 
 def _check_fills(rt: Runtime, exchange: SimulatedExchange, org: str, prefix: str, n: int) -> None:

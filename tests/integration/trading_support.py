@@ -103,3 +103,12 @@ def trading_context(client: TestClient, rt: Runtime) -> dict[str, Any]:
     ctx["principal"] = trader(org)
     ctx["org"] = org
     return ctx
+
+
+def assert_exposures_kept(rt: Runtime) -> None:
+    """Every organization's exposure rows are what its orders add up to (none missing, none
+    left over)."""
+    with rt.uow(readonly=True) as uow:
+        for org in uow.organizations.list():
+            kept = uow.trading_orders.kept_exposures(org.id)
+            assert kept == uow.trading_orders.summed_exposures(org.id), org.id

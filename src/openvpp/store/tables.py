@@ -494,16 +494,30 @@ trading_orders = sa.Table(
         "organization_id", "client_order_id", name="uq_trading_orders_org_client_order_id"
     ),
     sa.Index("ix_trading_orders_org_created", "organization_id", "created_at"),
-    # covering: the exposure sums of every submission read the index alone (migration 0010)
-    sa.Index(
-        "ix_trading_orders_exposure",
-        "organization_id",
-        "vpp_id",
-        "market",
-        "delivery_start",
-        *("product", "side", "state", "quantity", "filled"),
-    ),
+    # a VPP's orders of a delivery interval (the order list's filters, trading sessions); no
+    # longer covering since the exposure has its own rows (migration 0013)
+    sa.Index("ix_trading_orders_interval", "organization_id", "vpp_id", "market", "delivery_start"),
     sa.Index("ix_trading_orders_state", "state"),
+)
+
+EXPOSURE_SCALE = 10**8
+"""``trading_exposures`` stores volumes as integers of 1e-8 MW: exact sums on every database
+(SQLite keeps a NUMERIC as a float), the orders' own precision (``MONEY``)."""
+
+trading_exposures = sa.Table(
+    "trading_exposures",
+    metadata,
+    # One row per VPP, market, product and delivery start: what the orders of that interval add
+    # up to, kept current in the transaction that writes them (migration 0013), so that the
+    # risk check reads one row instead of summing every order of the interval.
+    sa.Column("organization_id", ID, sa.ForeignKey("organizations.id"), primary_key=True),
+    sa.Column("vpp_id", ID, primary_key=True),
+    sa.Column("market", sa.String(32), primary_key=True),
+    sa.Column("product", sa.String(32), primary_key=True),
+    sa.Column("delivery_start", UTCDateTime(), primary_key=True),
+    sa.Column("net_filled", sa.BigInteger(), nullable=False),  # bought minus sold
+    sa.Column("open_buy", sa.BigInteger(), nullable=False),  # rest of the open buy orders
+    sa.Column("open_sell", sa.BigInteger(), nullable=False),
 )
 
 trading_order_events = sa.Table(

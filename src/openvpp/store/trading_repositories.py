@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.engine import Connection, Dialect, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from openvpp.store import tables as t
@@ -95,33 +96,60 @@ _INSERT_EVENT = DriverStatement(
 _OPEN = _o.c.state.in_(_OPEN_STATES)
 _REST = _o.c.quantity - _o.c.filled
 _ZERO = sa.literal(0, t.MONEY)
-_EXPOSURE = sa.select(
+# The exposure as the orders add up to: to check the kept rows against (``recount_exposures``).
+_SUMMED_EXPOSURES = sa.select(
+    _o.c.vpp_id,
+    _o.c.market,
+    _o.c.product,
+    _o.c.delivery_start,
     sa.func.sum(sa.case((_o.c.side == "buy", _o.c.filled), else_=-_o.c.filled)),
     sa.func.sum(sa.case((sa.and_(_OPEN, _o.c.side == "buy"), _REST), else_=_ZERO)),
     sa.func.sum(sa.case((sa.and_(_OPEN, _o.c.side == "sell"), _REST), else_=_ZERO)),
-).where(
-    _o.c.organization_id == sa.bindparam("b_org"),
-    _o.c.vpp_id == sa.bindparam("b_vpp"),
-    _o.c.market == sa.bindparam("b_market"),
-    _o.c.delivery_start == sa.bindparam("b_start", type_=UTCDateTime()),
-    _o.c.product == sa.bindparam("b_product"),
+).group_by(_o.c.vpp_id, _o.c.market, _o.c.product, _o.c.delivery_start)
+_x = t.trading_exposures
+_X_KEY = ("organization_id", "vpp_id", "market", "product", "delivery_start")
+_X_SUMS = ("net_filled", "open_buy", "open_sell")
+_SCALE = Decimal(t.EXPOSURE_SCALE)
+_EXPOSURE = sa.select(_x.c.net_filled, _x.c.open_buy, _x.c.open_sell).where(
+    _x.c.organization_id == sa.bindparam("b_org"),
+    _x.c.vpp_id == sa.bindparam("b_vpp"),
+    _x.c.market == sa.bindparam("b_market"),
+    _x.c.product == sa.bindparam("b_product"),
+    _x.c.delivery_start == sa.bindparam("b_start", type_=UTCDateTime()),
 )
-_EXPOSURES = (
-    sa.select(
-        _o.c.vpp_id,
-        _o.c.market,
-        _o.c.product,
-        _o.c.delivery_start,
-        *_EXPOSURE.selected_columns,
-    )
-    .where(
-        _o.c.organization_id == sa.bindparam("b_org"),
-        _o.c.vpp_id.in_(sa.bindparam("b_vpps", expanding=True)),
-        _o.c.market.in_(sa.bindparam("b_markets", expanding=True)),
-        _o.c.delivery_start.in_(sa.bindparam("b_starts", expanding=True, type_=UTCDateTime())),
-    )
-    .group_by(_o.c.vpp_id, _o.c.market, _o.c.product, _o.c.delivery_start)
+_EXPOSURES = sa.select(*(_x.c[k] for k in _X_KEY[1:]), *(_x.c[k] for k in _X_SUMS)).where(
+    _x.c.organization_id == sa.bindparam("b_org"),
+    _x.c.vpp_id.in_(sa.bindparam("b_vpps", expanding=True)),
+    _x.c.market.in_(sa.bindparam("b_markets", expanding=True)),
+    _x.c.delivery_start.in_(sa.bindparam("b_starts", expanding=True, type_=UTCDateTime())),
 )
+_ExposureKey = tuple[str, str, str, str, datetime]  # organization, VPP, market, product, start
+
+
+def _add_to_exposures(dialect: Dialect) -> sa.Insert:
+    """Insert an interval's row, or add to the one there (an upsert in one statement; row
+    locks in the order of the rows given)."""
+    if dialect.name in ("mysql", "mariadb"):
+        ins = mysql.insert(_x)
+        return ins.on_duplicate_key_update({c: _x.c[c] + ins.inserted[c] for c in _X_SUMS})
+    pg = postgresql.insert(_x) if dialect.name == "postgresql" else sqlite.insert(_x)
+    return pg.on_conflict_do_update(
+        index_elements=[_x.c[k] for k in _X_KEY],
+        set_={c: _x.c[c] + pg.excluded[c] for c in _X_SUMS},
+    )
+
+
+_ADD_TO_EXPOSURES: dict[str, sa.Insert] = {}
+
+
+def _e8(value: Decimal) -> int:
+    return int((value * _SCALE).to_integral_value(ROUND_HALF_EVEN))
+
+
+def _exposure(net: int, buy: int, sell: int) -> Exposure:
+    return Exposure(*(exact(Decimal(v) / _SCALE) for v in (net, buy, sell)))
+
+
 _ACCEPTED_SINCE = sa.select(sa.func.count()).where(
     _o.c.organization_id == sa.bindparam("b_org"),
     _o.c.vpp_id == sa.bindparam("b_vpp"),
@@ -163,8 +191,55 @@ def _order(row: Mapping[str, Any] | RowMapping) -> Order:
 
 
 class TradingOrderRepo:
+    """Orders with their event logs, and the exposure rows their writes keep current.
+
+    Inserting or updating orders notes what each changes in the exposure of its interval
+    (:meth:`Exposure.of` the order as written, less that of the order as it was); the unit of
+    work writes those changes with :meth:`flush` just before it commits, one upsert for the
+    whole transaction in key order, so that concurrent transactions lock exposure rows in one
+    order, last, and never deadlock on them. Reads of the exposure in the transaction include
+    what it has not written yet."""
+
     def __init__(self, conn: Connection) -> None:
         self._c = conn
+        self._pending: dict[_ExposureKey, list[int]] = {}
+
+    def _count(self, order: Order, sign: int) -> None:
+        e = Exposure.of(order)
+        if not (e.net_filled or e.open_buy or e.open_sell):
+            return
+        key = (
+            order.organization_id,
+            order.vpp_id,
+            order.market,
+            order.product,
+            order.delivery_start,
+        )
+        acc = self._pending.setdefault(key, [0, 0, 0])
+        acc[0] += sign * _e8(e.net_filled)
+        acc[1] += sign * _e8(e.open_buy)
+        acc[2] += sign * _e8(e.open_sell)
+
+    def flush(self) -> None:
+        """Write the exposure changes of this transaction's order writes (the unit of work
+        calls this just before it commits)."""
+        pending, self._pending = self._pending, {}
+        rows = [
+            {**dict(zip(_X_KEY, key, strict=True)), **dict(zip(_X_SUMS, sums, strict=True))}
+            for key, sums in sorted(pending.items())
+            if any(sums)
+        ]
+        if not rows:
+            return
+        dialect = self._c.dialect
+        statement = _ADD_TO_EXPOSURES.get(dialect.name)
+        if statement is None:
+            statement = _ADD_TO_EXPOSURES[dialect.name] = _add_to_exposures(dialect)
+        self._c.execute(statement, rows)
+
+    def discard(self) -> None:
+        """Forget the exposure changes not written (the transaction was rolled back)."""
+        self._pending = {}
 
     def insert(self, order: Order) -> None:
         """Insert; :class:`DuplicateOrder` when the client order id is taken (the unique
@@ -181,22 +256,32 @@ class TradingOrderRepo:
             _INSERT_ORDER.execute(self._c, rows)
         except IntegrityError as exc:
             raise DuplicateOrder(orders[0].client_order_id) from exc
+        for o in orders:
+            self._count(o, 1)
 
-    def update(self, order: Order) -> None:
-        """Write ``order`` (whose version is one above the stored one); a concurrent writer
-        that got there first makes this a lost update, refused."""
-        self.update_many([order])
+    def update(self, order: Order, was: Order) -> None:
+        """Write ``order`` over ``was``, the stored version (``order``'s version is one
+        above it); a concurrent writer that got there first makes this a lost update,
+        refused."""
+        self.update_many([order], {was.id: was})
 
-    def update_many(self, orders: Sequence[Order]) -> None:
-        """:meth:`update` of several orders in one statement; a lost update of any is
-        refused (the caller's transaction is to be rolled back)."""
+    def update_many(self, orders: Sequence[Order], was: Mapping[str, Order]) -> None:
+        """:meth:`update` of several orders in one statement (``was``: the stored versions
+        by id); a lost update of any is refused (the caller's transaction is to be rolled
+        back)."""
         if not orders:
             return
+        before = [was[o.id] for o in orders]
+        if any(b.version != o.version - 1 for o, b in zip(orders, before, strict=True)):
+            raise ValueError("update_many: every order's version is one above the one it was")
         params = [{**_order_row(o), "b_id": o.id, "b_version": o.version - 1} for o in orders]
         done = _UPDATE_ORDER.execute(self._c, params)
         if done.rowcount != len(orders):
             ids = ", ".join(o.id for o in orders)
             raise StaleOrder(f"orders {ids} changed concurrently ({done.rowcount} written)")
+        for o, b in zip(orders, before, strict=True):
+            self._count(b, -1)
+            self._count(o, 1)
 
     def get(self, organization_id: str, order_id: str, *, lock: bool = False) -> Order | None:
         query = _GET_ORDER_LOCKED if lock else _GET_ORDER
@@ -302,7 +387,7 @@ class TradingOrderRepo:
     def exposure(
         self, organization_id: str, vpp_id: str, market: str, product: str, start: datetime
     ) -> Exposure:
-        """Sums in the database: filled net position and open volume per side [MW]."""
+        """The interval's filled net position and open volume per side [MW] (its row)."""
         params = {
             "b_org": organization_id,
             "b_vpp": vpp_id,
@@ -310,9 +395,9 @@ class TradingOrderRepo:
             "b_start": start,
             "b_product": product,
         }
-        row = self._c.execute(_EXPOSURE, params).one()
-        net, buy, sell = (Decimal(0) if v is None else Decimal(v) for v in row)
-        return Exposure(net, buy, sell)
+        row = self._c.execute(_EXPOSURE, params).first()
+        sums = [0, 0, 0] if row is None else [int(v) for v in row]
+        return self._with_pending((organization_id, vpp_id, market, product, start), sums)
 
     def exposures(
         self, organization_id: str, intervals: Collection[tuple[str, str, str, datetime]]
@@ -321,7 +406,7 @@ class TradingOrderRepo:
         the organization, in one query; every interval asked for is in the answer."""
         if not intervals:
             return {}
-        if len(intervals) == 1:  # the plain sum: no IN lists to expand (a batch of one)
+        if len(intervals) == 1:  # the plain read: no IN lists to expand (a batch of one)
             (key,) = intervals
             return {key: self.exposure(organization_id, *key)}
         params = {
@@ -330,13 +415,45 @@ class TradingOrderRepo:
             "b_markets": sorted({i[1] for i in intervals}),
             "b_starts": sorted({i[3] for i in intervals}),
         }
-        zero = Exposure(Decimal(0), Decimal(0), Decimal(0))
-        out = dict.fromkeys(intervals, zero)
-        for vpp, market, product, start, *sums in self._c.execute(_EXPOSURES, params):
-            key = (vpp, market, product, start)
-            if key in out:
-                net, buy, sell = (Decimal(0) if v is None else Decimal(v) for v in sums)
-                out[key] = Exposure(net, buy, sell)
+        found = {
+            (vpp, market, product, start): [int(v) for v in sums]
+            for vpp, market, product, start, *sums in self._c.execute(_EXPOSURES, params)
+        }
+        return {
+            key: self._with_pending((organization_id, *key), found.get(key, [0, 0, 0]))
+            for key in intervals
+        }
+
+    def _with_pending(self, key: _ExposureKey, sums: list[int]) -> Exposure:
+        pending = self._pending.get(key)
+        if pending is not None:
+            sums = [a + b for a, b in zip(sums, pending, strict=True)]
+        return _exposure(*sums)
+
+    def kept_exposures(
+        self, organization_id: str
+    ) -> dict[tuple[str, str, str, datetime], Exposure]:
+        """The organization's exposure rows, by (VPP, market, product, delivery start)."""
+        query = sa.select(*(_x.c[k] for k in _X_KEY[1:]), *(_x.c[k] for k in _X_SUMS)).where(
+            _x.c.organization_id == organization_id
+        )
+        return {
+            (vpp, market, product, start): _exposure(*(int(v) for v in sums))
+            for vpp, market, product, start, *sums in self._c.execute(query)
+            if any(sums)
+        }
+
+    def summed_exposures(
+        self, organization_id: str
+    ) -> dict[tuple[str, str, str, datetime], Exposure]:
+        """The organization's exposure as its orders add up to (every order read): what
+        :meth:`kept_exposures` must equal, intervals with nothing in them aside."""
+        query = _SUMMED_EXPOSURES.where(_o.c.organization_id == organization_id)
+        out = {}
+        for vpp, market, product, start, *sums in self._c.execute(query):
+            e8 = [_e8(Decimal(0) if v is None else Decimal(v)) for v in sums]
+            if any(e8):
+                out[(vpp, market, product, start)] = _exposure(*e8)
         return out
 
     def accepted_since(

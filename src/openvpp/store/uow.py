@@ -159,6 +159,7 @@ class SqlUnitOfWork:
         entries = [(ctx, event) for ctx, _, event in self._on_behalf]
         if self._pending is not None:
             entries.insert(0, (self.context, self._pending))
+        self.trading_orders.flush()  # the exposure rows its order writes changed
         if entries:
             self.audit.append_many(entries, self._clock.now())
         conn.commit()
@@ -173,5 +174,6 @@ class SqlUnitOfWork:
     def rollback(self) -> None:
         conn = self.connection
         conn.rollback()
+        self.trading_orders.discard()
         self._pending = None
         self._on_behalf = []

@@ -12,7 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from openvpp.trading.orders import Order
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -92,6 +95,22 @@ class Exposure:
     net_filled: Decimal = Decimal(0)
     open_buy: Decimal = Decimal(0)
     open_sell: Decimal = Decimal(0)
+
+    @classmethod
+    def of(cls, order: Order) -> Exposure:
+        """What ``order`` adds to the exposure of its interval: its fills signed by side and,
+        while it is open, the rest of it on its side."""
+        rest = order.remaining  # 0 once final
+        if order.side == "buy":
+            return cls(order.signed_filled, rest, Decimal(0))
+        return cls(order.signed_filled, Decimal(0), rest)
+
+    def __add__(self, other: Exposure) -> Exposure:
+        return Exposure(
+            self.net_filled + other.net_filled,
+            self.open_buy + other.open_buy,
+            self.open_sell + other.open_sell,
+        )
 
 
 @dataclass(frozen=True, slots=True)

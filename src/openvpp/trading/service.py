@@ -571,7 +571,7 @@ class OrderService:
         # The rows first, then their event log: inserting an event checks its order's key (a
         # shared lock on the order row), in the log's order, which a halt locking the same
         # orders in id order would otherwise meet the other way round (a deadlock).
-        uow.trading_orders.update_many(sorted(changed, key=lambda o: o.id))
+        uow.trading_orders.update_many(sorted(changed, key=lambda o: o.id), stored)
         uow.trading_orders.add_events(log_rows)
         return out
 

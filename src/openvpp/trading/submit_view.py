@@ -12,12 +12,11 @@ meanwhile). A single submission uses a fresh view: the same reads as before.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 from datetime import datetime
 
 from openvpp.markets.records import MarketConnection
 from openvpp.ports import UnitOfWork
-from openvpp.trading.orders import OPEN, Order
+from openvpp.trading.orders import Order
 from openvpp.trading.records import GLOBAL
 from openvpp.trading.risk import Exposure, Limits, TradingMode, effective_mode
 
@@ -132,11 +131,5 @@ class SubmitView:
             order.delivery_start,
         )
         found = self._exposure.get(interval)
-        if found is None or order.state not in OPEN:
-            return
-        rest = order.quantity - order.filled
-        self._exposure[interval] = replace(
-            found,
-            open_buy=found.open_buy + (rest if order.side == "buy" else 0),
-            open_sell=found.open_sell + (rest if order.side == "sell" else 0),
-        )
+        if found is not None:
+            self._exposure[interval] = found + Exposure.of(order)

@@ -181,7 +181,7 @@ class VenueSync:
             )
             return current
         new = replace(new, version=current.version + 1, updated_at=now)
-        uow.trading_orders.update(new)
+        uow.trading_orders.update(new, current)
         uow.trading_orders.add_event(
             current.id,
             now,
