@@ -38,7 +38,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from _support import database, park_trading
+from _support import analyze, database, park_trading
 from bench_orders import MARKET, PRODUCT, delivery_starts
 
 
@@ -71,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="rounds")
     parser.add_argument("--warmup", type=int, default=50, help="batches before the first round")
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "mariadb"), default="sqlite")
+    parser.add_argument(
+        "--no-analyze",
+        dest="analyze",
+        action="store_false",
+        help="skip the ANALYZE before each round (PostgreSQL and MariaDB)",
+    )
     parser.add_argument(
         "--profile", help="write a cProfile of the writer thread's batches (measured rounds) here"
     )
@@ -112,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile:
             profile_writer(args.profile)
         for round_ in range(args.repeat):
+            if args.analyze:  # as autovacuum would keep up with the growth (see analyze)
+                analyze(rt.engine)
             states = Counter[str]()
             statements.clear()
             cpu, wall = time.process_time(), time.perf_counter()

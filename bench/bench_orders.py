@@ -57,6 +57,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+from _support import analyze
 from bench_api_throughput import (
     HOST,
     PG_BENCH_DB,
@@ -294,13 +296,21 @@ def client_main(spec: Spec, conn: Connection) -> None:
         conn.close()
 
 
-def drive(spec: Spec) -> dict[str, Any]:
+def drive(spec: Spec, analyze_url: str | None = None) -> dict[str, Any]:
+    """Run the load process; with ``analyze_url``, gather the database's statistics late in
+    the warm-up (``_support.analyze``: what autovacuum does within a minute of a fresh
+    table's growth)."""
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=client_main, args=(spec, child), name="bench-orders-client")
     proc.start()
     child.close()
     try:
+        if analyze_url:
+            time.sleep(spec.warmup_s * 0.75)
+            engine = sa.create_engine(analyze_url)
+            analyze(engine)
+            engine.dispose()
         if not parent.poll(spec.warmup_s + spec.duration_s + REQUEST_TIMEOUT_S + 60):
             raise RuntimeError("the load process gave no result")
         message: dict[str, Any] = parent.recv()
@@ -396,6 +406,12 @@ def main(argv: list[str] | None = None) -> int:
         help="where the orders' database work runs (OPENVPP_ORDER_STORE; default as deployed)",
     )
     parser.add_argument(
+        "--no-analyze",
+        dest="analyze",
+        action="store_false",
+        help="skip the ANALYZE late in each warm-up (PostgreSQL)",
+    )
+    parser.add_argument(
         "--timeline", help="write each request's finish time and latency to this CSV (paced)"
     )
     args = parser.parse_args(argv)
@@ -427,6 +443,7 @@ def main(argv: list[str] | None = None) -> int:
                 "max_order_mw": "10",
                 "max_notional": "100000",
                 "max_orders_per_second": 100000,
+                "max_orders_per_minute": 10000000,
             }
             call(port, operator, "PUT", "/api/vpp/trading/limits", limits)
             for phase in args.phases.split(","):
@@ -445,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 log(f"{phase}: {args.connections} connections for {args.duration:.0f} s")
                 before = batch_sizes(port)
-                result = drive(spec)
+                result = drive(spec, backend.database_url if args.analyze else None)
                 after = batch_sizes(port)
                 batches = after[0] - before[0]
                 submitted = after[1] - before[1]

@@ -45,7 +45,7 @@ from openvpp.settlement.records import IntervalDetails, RunFilter, SettlementRun
 from openvpp.trading.autobid_records import AutoTradingSetting, DecisionFilter, DecisionRecord
 from openvpp.trading.orders import Order, State
 from openvpp.trading.records import FillRecord, OrderFilter, StateRecord
-from openvpp.trading.risk import Exposure, Limits
+from openvpp.trading.risk import Exposure, Limits, RecentOrders
 from openvpp.vpp.model import GridNode, Member, SettingsVersion, Vpp
 
 
@@ -437,9 +437,13 @@ class TradingOrderRepository(Protocol):
         """What :meth:`kept_exposures` must equal: the sums over every order."""
         ...
 
-    def accepted_since(
-        self, organization_id: str, vpp_id: str, market: str, since: datetime
-    ) -> int: ...
+    def recent_orders(
+        self, organization_id: str, vpp_id: str, market: str, now: datetime
+    ) -> RecentOrders:
+        """Orders of the VPP on the market that passed risk within the second and minute
+        before ``now`` (each window may begin up to one counting step early)."""
+        ...
+
     def add_event(
         self, order_id: str, at: datetime, event: str, state: State, detail: dict[str, Any]
     ) -> None: ...

@@ -520,6 +520,21 @@ trading_exposures = sa.Table(
     sa.Column("open_sell", sa.BigInteger(), nullable=False),
 )
 
+trading_order_counts = sa.Table(
+    "trading_order_counts",
+    metadata,
+    # The orders of a VPP on a market that passed risk, counted per time step (migration 0014):
+    # ``step_ms`` 10 for the per-second limit, 1,000 for the per-minute one; ``step`` is the
+    # creation time in those steps since the Unix epoch. Written in the transaction that
+    # inserts the orders; steps older than the windows are deleted as orders go on.
+    sa.Column("organization_id", ID, sa.ForeignKey("organizations.id"), primary_key=True),
+    sa.Column("vpp_id", ID, primary_key=True),
+    sa.Column("market", sa.String(32), primary_key=True),
+    sa.Column("step_ms", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("step", sa.BigInteger(), primary_key=True, autoincrement=False),
+    sa.Column("orders", sa.Integer(), nullable=False),
+)
+
 trading_order_events = sa.Table(
     "trading_order_events",
     metadata,

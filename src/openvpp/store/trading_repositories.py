@@ -3,8 +3,10 @@ every repository, these never commit."""
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -26,7 +28,7 @@ from openvpp.trading.records import (
     StateRecord,
     exact,
 )
-from openvpp.trading.risk import Exposure, Limits, TradingMode
+from openvpp.trading.risk import Exposure, Limits, RecentOrders, TradingMode
 
 _QUANTUM = Decimal("0.00000001")
 _ORDER_COLUMNS = (
@@ -126,20 +128,20 @@ _EXPOSURES = sa.select(*(_x.c[k] for k in _X_KEY[1:]), *(_x.c[k] for k in _X_SUM
 _ExposureKey = tuple[str, str, str, str, datetime]  # organization, VPP, market, product, start
 
 
-def _add_to_exposures(dialect: Dialect) -> sa.Insert:
-    """Insert an interval's row, or add to the one there (an upsert in one statement; row
-    locks in the order of the rows given)."""
+def _adding(table: sa.Table, sums: Sequence[str], dialect: Dialect) -> sa.Insert:
+    """Insert a row, or add its ``sums`` to the one with its primary key (an upsert in one
+    statement; row locks in the order of the rows given)."""
     if dialect.name in ("mysql", "mariadb"):
-        ins = mysql.insert(_x)
-        return ins.on_duplicate_key_update({c: _x.c[c] + ins.inserted[c] for c in _X_SUMS})
-    pg = postgresql.insert(_x) if dialect.name == "postgresql" else sqlite.insert(_x)
+        ins = mysql.insert(table)
+        return ins.on_duplicate_key_update({c: table.c[c] + ins.inserted[c] for c in sums})
+    pg = postgresql.insert(table) if dialect.name == "postgresql" else sqlite.insert(table)
     return pg.on_conflict_do_update(
-        index_elements=[_x.c[k] for k in _X_KEY],
-        set_={c: _x.c[c] + pg.excluded[c] for c in _X_SUMS},
+        index_elements=list(table.primary_key.columns),
+        set_={c: table.c[c] + pg.excluded[c] for c in sums},
     )
 
 
-_ADD_TO_EXPOSURES: dict[str, sa.Insert] = {}
+_ADDING: dict[tuple[str, str], sa.Insert] = {}  # (table, dialect): statement
 
 
 def _e8(value: Decimal) -> int:
@@ -150,13 +152,41 @@ def _exposure(net: int, buy: int, sell: int) -> Exposure:
     return Exposure(*(exact(Decimal(v) / _SCALE) for v in (net, buy, sell)))
 
 
-_ACCEPTED_SINCE = sa.select(sa.func.count()).where(
-    _o.c.organization_id == sa.bindparam("b_org"),
-    _o.c.vpp_id == sa.bindparam("b_vpp"),
-    _o.c.market == sa.bindparam("b_market"),
-    _o.c.created_at >= sa.bindparam("b_since", type_=UTCDateTime()),
-    _o.c.risk_rule.is_(None),
+_n = t.trading_order_counts
+_N_KEY = ("organization_id", "vpp_id", "market", "step_ms", "step")
+_SECOND_STEP_MS, _MINUTE_STEP_MS = 10, 1000  # the steps the two rate windows are counted in
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_RATE_WINDOW = (
+    _n.c.organization_id == sa.bindparam("b_org"),
+    _n.c.vpp_id == sa.bindparam("b_vpp"),
+    _n.c.market == sa.bindparam("b_market"),
 )
+# One range of the primary key per window (an OR of the two would make SQLite scan every step
+# of the VPP and market kept)
+_RECENT = sa.union_all(
+    *(
+        sa.select(sa.literal(step_ms), sa.func.sum(_n.c.orders)).where(
+            *_RATE_WINDOW, _n.c.step_ms == step_ms, _n.c.step >= sa.bindparam(since)
+        )
+        for step_ms, since in ((_SECOND_STEP_MS, "b_second"), (_MINUTE_STEP_MS, "b_minute"))
+    )
+)
+# Steps older than twice their window: counted no more.
+_PRUNE_COUNTS = _n.delete().where(
+    *_RATE_WINDOW,
+    sa.or_(
+        sa.and_(_n.c.step_ms == _SECOND_STEP_MS, _n.c.step < sa.bindparam("b_second")),
+        sa.and_(_n.c.step_ms == _MINUTE_STEP_MS, _n.c.step < sa.bindparam("b_minute")),
+    ),
+)
+_PRUNE_EVERY_S = 30.0
+_pruned: dict[tuple[str, str, str, str], float] = {}  # (database, org, VPP, market): monotonic
+
+
+def _step(at: datetime, step_ms: int) -> int:
+    return (at - _EPOCH) // timedelta(milliseconds=step_ms)
+
+
 _VPP_EXISTS = sa.select(t.vpps.c.id).where(
     t.vpps.c.organization_id == sa.bindparam("b_org"), t.vpps.c.id == sa.bindparam("b_vpp")
 )
@@ -203,6 +233,7 @@ class TradingOrderRepo:
     def __init__(self, conn: Connection) -> None:
         self._c = conn
         self._pending: dict[_ExposureKey, list[int]] = {}
+        self._counted = Counter[tuple[str, str, str, int, int]]()  # trading_order_counts keys
 
     def _count(self, order: Order, sign: int) -> None:
         e = Exposure.of(order)
@@ -221,25 +252,70 @@ class TradingOrderRepo:
         acc[2] += sign * _e8(e.open_sell)
 
     def flush(self) -> None:
-        """Write the exposure changes of this transaction's order writes (the unit of work
-        calls this just before it commits)."""
+        """Write the exposure changes and order counts of this transaction's order writes
+        (the unit of work calls this just before it commits)."""
         pending, self._pending = self._pending, {}
-        rows = [
-            {**dict(zip(_X_KEY, key, strict=True)), **dict(zip(_X_SUMS, sums, strict=True))}
-            for key, sums in sorted(pending.items())
-            if any(sums)
-        ]
+        counted, self._counted = self._counted, Counter()
+        self._add(
+            t.trading_exposures,
+            _X_SUMS,
+            [
+                {**dict(zip(_X_KEY, key, strict=True)), **dict(zip(_X_SUMS, sums, strict=True))}
+                for key, sums in sorted(pending.items())
+                if any(sums)
+            ],
+        )
+        if counted:
+            self._prune(counted)
+            self._add(
+                _n,
+                ("orders",),
+                [
+                    {**dict(zip(_N_KEY, k, strict=True)), "orders": counted[k]}
+                    for k in sorted(counted)
+                ],
+            )
+
+    def _add(self, table: sa.Table, sums: Sequence[str], rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
         dialect = self._c.dialect
-        statement = _ADD_TO_EXPOSURES.get(dialect.name)
+        statement = _ADDING.get((table.name, dialect.name))
         if statement is None:
-            statement = _ADD_TO_EXPOSURES[dialect.name] = _add_to_exposures(dialect)
+            statement = _ADDING[(table.name, dialect.name)] = _adding(table, sums, dialect)
         self._c.execute(statement, rows)
 
+    def _prune(self, counted: Counter[tuple[str, str, str, int, int]]) -> None:
+        """Delete the counted steps older than twice their window, for each VPP and market
+        counted, at most every ``_PRUNE_EVERY_S`` per process (before adding: the old rows
+        first, as every writer of them does)."""
+        newest: dict[tuple[str, str, str], dict[int, int]] = {}
+        for org, vpp, market, step_ms, step in counted:
+            steps = newest.setdefault((org, vpp, market), {})
+            steps[step_ms] = max(steps.get(step_ms, step), step)
+        database = str(self._c.engine.url)
+        clock = time.monotonic()
+        for (org, vpp, market), steps in sorted(newest.items()):
+            key = (database, org, vpp, market)
+            if clock - _pruned.get(key, -_PRUNE_EVERY_S) < _PRUNE_EVERY_S:
+                continue
+            _pruned[key] = clock
+            self._c.execute(
+                _PRUNE_COUNTS,
+                {
+                    "b_org": org,
+                    "b_vpp": vpp,
+                    "b_market": market,
+                    "b_second": steps[_SECOND_STEP_MS] - 2 * 1000 // _SECOND_STEP_MS,
+                    "b_minute": steps[_MINUTE_STEP_MS] - 2 * 60_000 // _MINUTE_STEP_MS,
+                },
+            )
+
     def discard(self) -> None:
-        """Forget the exposure changes not written (the transaction was rolled back)."""
+        """Forget the exposure changes and counts not written (the transaction was rolled
+        back)."""
         self._pending = {}
+        self._counted = Counter()
 
     def insert(self, order: Order) -> None:
         """Insert; :class:`DuplicateOrder` when the client order id is taken (the unique
@@ -258,6 +334,17 @@ class TradingOrderRepo:
             raise DuplicateOrder(orders[0].client_order_id) from exc
         for o in orders:
             self._count(o, 1)
+            if o.risk_rule is None:  # passed risk: counted by the order-rate limits
+                for step_ms in (_SECOND_STEP_MS, _MINUTE_STEP_MS):
+                    self._counted[
+                        (
+                            o.organization_id,
+                            o.vpp_id,
+                            o.market,
+                            step_ms,
+                            _step(o.created_at, step_ms),
+                        )
+                    ] += 1
 
     def update(self, order: Order, was: Order) -> None:
         """Write ``order`` over ``was``, the stored version (``order``'s version is one
@@ -456,12 +543,28 @@ class TradingOrderRepo:
                 out[(vpp, market, product, start)] = _exposure(*e8)
         return out
 
-    def accepted_since(
-        self, organization_id: str, vpp_id: str, market: str, since: datetime
-    ) -> int:
-        """Orders of the VPP on the market created at or after ``since`` that passed risk."""
-        params = {"b_org": organization_id, "b_vpp": vpp_id, "b_market": market, "b_since": since}
-        return int(self._c.execute(_ACCEPTED_SINCE, params).scalar_one())
+    def recent_orders(
+        self, organization_id: str, vpp_id: str, market: str, now: datetime
+    ) -> RecentOrders:
+        """Orders of the VPP on the market that passed risk, created within the second and
+        the minute before ``now``, counted in steps of 10 ms and 1 s: each window may begin up
+        to one step early (a count too high by at most one step's orders, never too low)."""
+        second = _step(now - timedelta(seconds=1), _SECOND_STEP_MS)
+        minute = _step(now - timedelta(minutes=1), _MINUTE_STEP_MS)
+        params = {
+            "b_org": organization_id,
+            "b_vpp": vpp_id,
+            "b_market": market,
+            "b_second": second,
+            "b_minute": minute,
+        }
+        found = {int(k): int(v or 0) for k, v in self._c.execute(_RECENT, params)}
+        for (org, vpp, mkt, step_ms, step), n in self._counted.items():
+            if (org, vpp, mkt) == (organization_id, vpp_id, market) and step >= (
+                second if step_ms == _SECOND_STEP_MS else minute
+            ):
+                found[step_ms] = found.get(step_ms, 0) + n
+        return RecentOrders(found.get(_SECOND_STEP_MS, 0), found.get(_MINUTE_STEP_MS, 0))
 
     def add_event(
         self, order_id: str, at: datetime, event: str, state: State, detail: dict[str, Any]

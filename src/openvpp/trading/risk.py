@@ -114,6 +114,14 @@ class Exposure:
 
 
 @dataclass(frozen=True, slots=True)
+class RecentOrders:
+    """Orders of a VPP on a market that passed risk within the last second and minute."""
+
+    last_second: int = 0
+    last_minute: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class RiskRequest:
     """An order to check: ``side`` buy/sell, ``price`` [currency/MWh], ``quantity`` [MW],
     ``period_min`` of its product; the market's admissible prices; the orders of the VPP on

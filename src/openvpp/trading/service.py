@@ -22,7 +22,7 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -61,6 +61,7 @@ from openvpp.trading.records import (
 )
 from openvpp.trading.risk import (
     DEFAULT_LIMITS,
+    RecentOrders,
     RiskDecision,
     RiskRequest,
     TradingMode,
@@ -292,6 +293,12 @@ class OrderService:
                 open_buy=exposure.open_buy - (rest if replacing.side == "buy" else 0),
                 open_sell=exposure.open_sell - (rest if replacing.side == "sell" else 0),
             )
+        limited = (limits.max_orders_per_second, limits.max_orders_per_minute) != (None, None)
+        recent = (  # read only when limited; a modification is no new order
+            view.recent_orders(org, cmd.vpp_id, cmd.market, now)
+            if limited and replacing is None
+            else RecentOrders()
+        )
         request = RiskRequest(
             side=cmd.side,
             price=cmd.price,
@@ -299,13 +306,8 @@ class OrderService:
             period_min=product.period_min,
             market_min_price=market.price_limits.min,
             market_max_price=market.price_limits.max,
-            # counted only when limited (a count over the window per order costs)
-            orders_last_second=0
-            if replacing or limits.max_orders_per_second is None
-            else view.accepted_since(org, cmd.vpp_id, cmd.market, now - timedelta(seconds=1)),
-            orders_last_minute=0
-            if replacing or limits.max_orders_per_minute is None
-            else view.accepted_since(org, cmd.vpp_id, cmd.market, now - timedelta(minutes=1)),
+            orders_last_second=recent.last_second,
+            orders_last_minute=recent.last_minute,
         )
         if replacing is not None:
             limits = replace(limits, max_orders_per_second=None, max_orders_per_minute=None)

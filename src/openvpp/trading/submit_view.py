@@ -2,7 +2,7 @@
 
 A batch of submissions (``trading/batching.py``) places many orders in one transaction, most
 of them for the same VPP and market. Each needs the VPP, its connections, the trading modes
-(under lock), the limits, the exposure of its delivery interval and the recent order count.
+(under lock), the limits, the exposure of its delivery interval and the recent order counts.
 This view reads each of them once and then keeps exposure and order counts current as the
 orders of the transaction are placed, so that every decision sees exactly what a fresh read
 would (the transaction holds the trading-state locks, so nobody else changes them
@@ -12,13 +12,13 @@ meanwhile). A single submission uses a fresh view: the same reads as before.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from openvpp.markets.records import MarketConnection
 from openvpp.ports import UnitOfWork
 from openvpp.trading.orders import Order
 from openvpp.trading.records import GLOBAL
-from openvpp.trading.risk import Exposure, Limits, TradingMode, effective_mode
+from openvpp.trading.risk import Exposure, Limits, RecentOrders, TradingMode, effective_mode
 
 __all__ = ["SubmitView"]
 
@@ -34,7 +34,7 @@ class SubmitView:
         self._connection: dict[tuple[str, str], MarketConnection | None] = {}
         self._limits: dict[tuple[str, str, str], Limits | None] = {}
         self._exposure: dict[_Interval, Exposure] = {}
-        self._accepted: dict[tuple[str, str, str, datetime], int] = {}
+        self._recent: dict[tuple[str, str, str, datetime], list[int]] = {}
 
     # --- the trading-state locks -------------------------------------------------------------
     def lock(self, pairs: Iterable[tuple[str, str]]) -> None:
@@ -105,24 +105,22 @@ class SubmitView:
             ).items():
                 self._exposure[(org, vpp, market, product, start)] = found
 
-    def accepted_since(self, org: str, vpp: str, market: str, since: datetime) -> int:
-        key = (org, vpp, market, since)
-        if key not in self._accepted:
-            self._accepted[key] = self._uow.trading_orders.accepted_since(org, vpp, market, since)
-        return self._accepted[key]
+    def recent_orders(self, org: str, vpp: str, market: str, now: datetime) -> RecentOrders:
+        key = (org, vpp, market, now)
+        if key not in self._recent:
+            found = self._uow.trading_orders.recent_orders(org, vpp, market, now)
+            self._recent[key] = [found.last_second, found.last_minute]
+        second, minute = self._recent[key]
+        return RecentOrders(second, minute)
 
     # --- kept current -------------------------------------------------------------------------
     def placed(self, order: Order) -> None:
         """``order`` was inserted in this transaction: count it where a fresh read would."""
-        if order.risk_rule is None:  # accepted: in the order counts it was created after
-            for counted in self._accepted:
-                org, vpp, market, since = counted
-                if (org, vpp, market) == (
-                    order.organization_id,
-                    order.vpp_id,
-                    order.market,
-                ) and order.created_at >= since:
-                    self._accepted[counted] += 1
+        if order.risk_rule is None:  # accepted: in the windows it was created within
+            for (org, vpp, market, now), counts in self._recent.items():
+                if (org, vpp, market) == (order.organization_id, order.vpp_id, order.market):
+                    counts[0] += order.created_at >= now - timedelta(seconds=1)
+                    counts[1] += order.created_at >= now - timedelta(minutes=1)
         interval = (
             order.organization_id,
             order.vpp_id,

@@ -1,7 +1,11 @@
-"""The exposure rows (one per VPP, market, product and delivery interval) stay what the orders
+"""The rows the risk check reads instead of the orders.
+
+The exposure rows (one per VPP, market, product and delivery interval) stay what the orders
 add up to, whatever the orders go through: placements, acknowledgements, partial fills,
 modifications, cancellations, expiries, reconciliation, transactions rolled back, and the
-migration that sums the orders there were into the first rows."""
+migration that sums the orders there were into the first rows. The order counts of the rate
+limits are never below the exact count of their window and above it by at most one counting
+step's orders, and old steps are deleted."""
 
 from __future__ import annotations
 
@@ -10,17 +14,19 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from openvpp.runtime import Runtime
 from openvpp.store import tables as t
+from openvpp.store import trading_repositories as tr
 from openvpp.store.migrate import downgrade, upgrade
 from openvpp.trading import orders as om
 from openvpp.trading.orders import Order, State
-from openvpp.trading.risk import Exposure
+from openvpp.trading.risk import Exposure, RecentOrders
 
 T0 = datetime(2026, 12, 7, 12, tzinfo=UTC)
 STARTS = [T0 + timedelta(hours=h) for h in (3, 4)]
@@ -176,8 +182,11 @@ def test_exposure_rows_stay_the_sums_of_their_orders(seeded: Runtime) -> None:
     )
 
 
-def test_the_migration_sums_existing_orders_into_exposure_rows(seeded: Runtime) -> None:
+def test_the_migrations_sum_existing_orders_into_exposure_rows_and_counts(
+    seeded: Runtime,
+) -> None:
     org = _org(seeded)
+    now = datetime.now(UTC)  # migration 0014 counts the orders of the last two minutes
     orders = [
         _new(org, 1, "vpp-a", STARTS[0], "buy", Decimal("1.5")),
         _new(org, 2, "vpp-a", STARTS[0], "sell", Decimal("0.3")),
@@ -187,6 +196,7 @@ def test_the_migration_sums_existing_orders_into_exposure_rows(seeded: Runtime) 
     part = om.apply(orders[0], om.FillApplied("t1", Decimal("0.4"), Decimal(40)))
     orders[0] = part
     orders[3] = replace(orders[3], state=State.CANCELLED)
+    orders[1:3] = [replace(o, created_at=now - timedelta(seconds=30)) for o in orders[1:3]]
     with seeded.uow() as uow:
         uow.trading_orders.insert_many(orders)
         uow.commit()
@@ -202,3 +212,102 @@ def test_the_migration_sums_existing_orders_into_exposure_rows(seeded: Runtime) 
     with seeded.uow(readonly=True) as uow:
         assert uow.trading_orders.kept_exposures(org) == expected
         assert uow.trading_orders.summed_exposures(org) == expected
+        assert uow.trading_orders.recent_orders(org, "vpp-a", "EU-SIDC", now) == RecentOrders(0, 2)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    gaps_ms=st.lists(st.integers(0, 1_500), min_size=1, max_size=60),
+    batch=st.integers(1, 5),
+    refused=st.sets(st.integers(0, 59)),
+    lag_ms=st.integers(0, 70_000),
+)
+def test_order_counts_are_their_window_counted_in_steps(
+    seeded: Runtime,
+    monkeypatch: pytest.MonkeyPatch,
+    gaps_ms: list[int],
+    batch: int,
+    refused: set[int],
+    lag_ms: int,
+) -> None:
+    """Orders placed ``gaps_ms`` apart, ``batch`` per transaction, some refused by risk; at
+    every placement and ``lag_ms`` after the last, each window's count lies between the exact
+    count of its window and that of the window begun one step earlier. Pruning on every
+    flush keeps no step older than twice its window."""
+    monkeypatch.setattr(tr, "_PRUNE_EVERY_S", 0.0)
+    org = _org(seeded)
+    with seeded.engine.begin() as conn:
+        conn.execute(t.trading_order_counts.delete())
+        conn.execute(t.trading_orders.delete())
+    at, placed = T0, []
+    last: list[Order] = []  # the last batch with orders that passed risk
+    for i, gap in enumerate(gaps_ms):
+        at += timedelta(milliseconds=gap)
+        order = replace(_new(org, i, "vpp-a", STARTS[0], "buy", LOT), created_at=at)
+        if i in refused:
+            order = om.apply(order, om.RiskFailed("max_order_mw", "too big"))
+        placed.append(order)
+        if len(placed) % batch == 0 or i == len(gaps_ms) - 1:
+            new = placed[-(len(placed) % batch or batch) :]
+            with seeded.uow() as uow:
+                uow.trading_orders.insert_many(new)
+                uow.commit()
+            _check_counts(seeded, org, placed, at)
+            last = [o for o in new if o.risk_rule is None] or last
+    _check_counts(seeded, org, placed, at + timedelta(milliseconds=lag_ms))
+    n = t.trading_order_counts
+    with seeded.engine.connect() as conn:
+        rows = conn.execute(sa.select(n.c.step_ms, n.c.step)).all()
+    for step_ms, window_ms in ((10, 1_000), (1000, 60_000)):
+        # the last flush deleted what lay two windows behind its newest step, then added its
+        # own steps (which may lie further back: a batch can span more than that)
+        ours = {tr._step(o.created_at, step_ms) for o in last}
+        cutoff = max(ours, default=0) - 2 * window_ms // step_ms
+        assert [s for ms, s in rows if ms == step_ms and s < cutoff and s not in ours] == []
+
+
+def _check_counts(rt: Runtime, org: str, placed: list[Order], now: datetime) -> None:
+    accepted = [o.created_at for o in placed if o.risk_rule is None]
+    with rt.uow(readonly=True) as uow:
+        recent = uow.trading_orders.recent_orders(org, "vpp-a", "EU-SIDC", now)
+    for counted, window, step in (
+        (recent.last_second, timedelta(seconds=1), timedelta(milliseconds=10)),
+        (recent.last_minute, timedelta(minutes=1), timedelta(seconds=1)),
+    ):
+        exact = sum(a >= now - window for a in accepted)
+        early = sum(a >= now - window - step for a in accepted)
+        assert exact <= counted <= early, (counted, exact, early, now)
+
+
+def test_order_count_windows_begin_at_the_step_of_their_start(seeded: Runtime) -> None:
+    """A window counts from the step its start falls in: an order is counted until the
+    window's start passes into the next step, in the transaction that places it as after."""
+    org = _org(seeded)
+    ms = timedelta(milliseconds=1)
+    at = T0 + 5 * ms  # within the 10-ms step that begins at T0
+    order = replace(_new(org, 1, "vpp-a", STARTS[0], "buy", LOT), created_at=at)
+    refused = om.apply(
+        replace(_new(org, 2, "vpp-a", STARTS[0], "buy", LOT), created_at=at),
+        om.RiskFailed("max_order_mw", "too big"),
+    )
+    other_vpp = replace(_new(org, 3, "vpp-b", STARTS[0], "buy", LOT), created_at=at)
+    expected = {  # now: (last second, last minute)
+        at: (1, 1),
+        T0 + 1009 * ms: (1, 1),  # the second began at T0 + 9 ms: the step from T0 on
+        T0 + 1010 * ms: (0, 1),  # it began at T0 + 10 ms, the next step
+        T0 + 60_999 * ms: (0, 1),  # the minute began within the 1-s step from T0 on
+        T0 + 61_000 * ms: (0, 0),
+    }
+
+    def counts(uow: object, now: datetime) -> tuple[int, int]:
+        found = uow.trading_orders.recent_orders(org, "vpp-a", "EU-SIDC", now)  # type: ignore[attr-defined]
+        return found.last_second, found.last_minute
+
+    with seeded.uow() as uow:
+        uow.trading_orders.insert_many([order, refused, other_vpp])
+        assert {now: counts(uow, now) for now in expected} == expected  # not written yet
+        uow.commit()
+    with seeded.uow(readonly=True) as uow:
+        assert {now: counts(uow, now) for now in expected} == expected
