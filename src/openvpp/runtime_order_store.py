@@ -41,6 +41,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from openvpp.api.heap import HeapPolicy
 from openvpp.api.logs import configure_logging
 from openvpp.audit.chain import AuditContext
 from openvpp.config import Settings
@@ -266,6 +267,9 @@ def serve(settings: Settings, conn: Connection, lifeline: Connection) -> None:
         )
 
     batch_uow = uow(AuditContext(actor_type="system", actor_id="order-store"))
+    # as in the server: the collector's full passes scan only what is new (api/heap.py)
+    heap = HeapPolicy(settings.gc_sweep_s)
+    heap.install()
     conn.send("ready")
     try:
         while True:
@@ -292,6 +296,7 @@ def serve(settings: Settings, conn: Connection, lifeline: Connection) -> None:
             except OSError:  # the server went while the step ran
                 return
     finally:
+        heap.uninstall()
         engine.dispose()
         if write_lock is not None:
             write_lock.close()
