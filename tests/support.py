@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from openvpp.identity.model import Role
 from openvpp.identity.signatures import signed_headers
 from openvpp.runtime import Runtime
 from openvpp.store import tables
+from openvpp.trading.orders import Order, State
 
 SECRET = "test-master-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 DEMO_PASSWORD = "openvpp-demo"
@@ -138,3 +140,31 @@ def metric_samples(exposition: str) -> dict[MetricKey, float]:
         for family in text_string_to_metric_families(exposition)
         for s in family.samples
     }
+
+
+ORDER_T0 = datetime(2026, 12, 6, 12, tzinfo=UTC)
+
+
+def an_order(**fields: Any) -> Order:
+    """A new order as stored (``created``): 2 MW sold at 50 for the hour three hours after
+    ``ORDER_T0``, any field given instead."""
+    base: dict[str, Any] = {
+        "id": "o",
+        "organization_id": "org",
+        "vpp_id": "v",
+        "connection_id": "c",
+        "client_order_id": "cid",
+        "market": "EU-SIDC",
+        "product": "H",
+        "delivery_start": ORDER_T0 + timedelta(hours=3),
+        "side": "sell",
+        "order_type": "limit",
+        "price": Decimal(50),
+        "quantity": Decimal(2),
+        "state": State.CREATED,
+        "body_hash": "h",
+        "created_at": ORDER_T0,
+        "updated_at": ORDER_T0,
+        "gate_closure": ORDER_T0 + timedelta(hours=2, minutes=55),
+    }
+    return Order(**{**base, **fields})

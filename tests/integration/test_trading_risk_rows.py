@@ -27,6 +27,7 @@ from openvpp.store.migrate import downgrade, upgrade
 from openvpp.trading import orders as om
 from openvpp.trading.orders import Order, State
 from openvpp.trading.risk import Exposure, RecentOrders
+from tests.support import an_order
 
 T0 = datetime(2026, 12, 7, 12, tzinfo=UTC)
 STARTS = [T0 + timedelta(hours=h) for h in (3, 4)]
@@ -41,21 +42,14 @@ def _org(rt: Runtime) -> str:
 
 
 def _new(org: str, n: int, vpp: str, start: datetime, side: str, quantity: Decimal) -> Order:
-    return Order(
+    return an_order(
         id=f"o-{n:05d}",
         organization_id=org,
         vpp_id=vpp,
-        connection_id="c",
         client_order_id=f"cid-{n}",
-        market="EU-SIDC",
-        product="H",
         delivery_start=start,
         side=side,
-        order_type="limit",
-        price=Decimal(50),
         quantity=quantity,
-        state=State.CREATED,
-        body_hash="h",
         created_at=T0,
         updated_at=T0,
         gate_closure=start - timedelta(minutes=5),

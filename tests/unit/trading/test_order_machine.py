@@ -5,7 +5,6 @@ events, and restarts through the stored row."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -16,8 +15,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from openvpp.store.trading_repositories import _order, _order_row
 from openvpp.trading import orders as om
 from openvpp.trading.orders import FINAL, Order, State
+from tests.support import an_order
 
-T0 = datetime(2026, 12, 6, 12, tzinfo=UTC)
 LOT = Decimal("0.1")
 EVIDENCE = (
     om.VenueReject,
@@ -29,25 +28,7 @@ EVIDENCE = (
 
 
 def new_order(quantity: Decimal = Decimal(2)) -> Order:
-    return Order(
-        id="o",
-        organization_id="org",
-        vpp_id="v",
-        connection_id="c",
-        client_order_id="cid",
-        market="EU-SIDC",
-        product="H",
-        delivery_start=T0 + timedelta(hours=3),
-        side="sell",
-        order_type="limit",
-        price=Decimal(50),
-        quantity=quantity,
-        state=State.CREATED,
-        body_hash="h",
-        created_at=T0,
-        updated_at=T0,
-        gate_closure=T0 + timedelta(hours=2, minutes=55),
-    )
+    return an_order(quantity=quantity)
 
 
 class OrderMachine(RuleBasedStateMachine):
