@@ -43,9 +43,7 @@ def _sums(conn: sa.Connection) -> Iterator[dict[str, Any]]:
         sa.column("delivery_start", UTCDateTime()),
         *(sa.column(c) for c in names),
     )
-    rows = conn.execute(
-        sa.select(o).order_by(*(o.c[k] for k in KEY)).execution_options(yield_per=5000)
-    )
+    rows = conn.execute(sa.select(o).execution_options(yield_per=5000))
     sums: dict[tuple[Any, ...], list[int]] = {}
     for r in rows.mappings():
         key = tuple(r[k] for k in KEY)
