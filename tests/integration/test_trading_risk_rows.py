@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
+from openvpp.ports import UnitOfWork
 from openvpp.runtime import Runtime
 from openvpp.store import tables as t
 from openvpp.store import trading_repositories as tr
@@ -143,13 +144,13 @@ class ExposureMachine(RuleBasedStateMachine):
         if commit:
             self.orders.update(written)
 
-    def _write(self, uow: object, data: st.DataObject, ids: list[str]) -> dict[str, Order]:
+    def _write(self, uow: UnitOfWork, data: st.DataObject, ids: list[str]) -> dict[str, Order]:
         written: dict[str, Order] = {}
         for order_id in ids:
             was = written.get(order_id, self.orders[order_id])
             new = self._changed(was, data.draw(EVENTS))
             if new is not None:
-                uow.trading_orders.update(new, was)  # type: ignore[attr-defined]
+                uow.trading_orders.update(new, was)
                 written[order_id] = new
         return written
 
@@ -295,8 +296,8 @@ def test_order_count_windows_begin_at_the_step_of_their_start(seeded: Runtime) -
         T0 + 61_000 * ms: (0, 0),
     }
 
-    def counts(uow: object, now: datetime) -> tuple[int, int]:
-        found = uow.trading_orders.recent_orders(org, "vpp-a", "EU-SIDC", now)  # type: ignore[attr-defined]
+    def counts(uow: UnitOfWork, now: datetime) -> tuple[int, int]:
+        found = uow.trading_orders.recent_orders(org, "vpp-a", "EU-SIDC", now)
         return found.last_second, found.last_minute
 
     with seeded.uow() as uow:

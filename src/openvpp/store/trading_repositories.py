@@ -180,7 +180,7 @@ _PRUNE_COUNTS = _n.delete().where(
     ),
 )
 _PRUNE_EVERY_S = 30.0
-_pruned: dict[tuple[str, str, str, str], float] = {}  # (database, org, VPP, market): monotonic
+_pruned: dict[tuple[int, str, str, str], float] = {}  # (engine id, org, VPP, market): monotonic
 
 
 def _step(at: datetime, step_ms: int) -> int:
@@ -293,10 +293,10 @@ class TradingOrderRepo:
         for org, vpp, market, step_ms, step in counted:
             steps = newest.setdefault((org, vpp, market), {})
             steps[step_ms] = max(steps.get(step_ms, step), step)
-        database = str(self._c.engine.url)
+        engine = id(self._c.engine)
         clock = time.monotonic()
         for (org, vpp, market), steps in sorted(newest.items()):
-            key = (database, org, vpp, market)
+            key = (engine, org, vpp, market)
             if clock - _pruned.get(key, -_PRUNE_EVERY_S) < _PRUNE_EVERY_S:
                 continue
             _pruned[key] = clock

@@ -100,10 +100,9 @@ class Exposure:
     def of(cls, order: Order) -> Exposure:
         """What ``order`` adds to the exposure of its interval: its fills signed by side and,
         while it is open, the rest of it on its side."""
-        rest = order.remaining  # 0 once final
-        if order.side == "buy":
-            return cls(order.signed_filled, rest, Decimal(0))
-        return cls(order.signed_filled, Decimal(0), rest)
+        rest, none = order.remaining, Decimal(0)  # the rest is 0 once final
+        buy = order.side == "buy"
+        return cls(order.signed_filled, rest if buy else none, none if buy else rest)
 
     def __add__(self, other: Exposure) -> Exposure:
         return Exposure(
