@@ -435,6 +435,22 @@ def test_the_exposure_of_several_intervals_in_one_query_equals_each_alone(
         assert kept == uow.trading_orders.summed_exposures(ctx["org"]) and len(kept) == 2
 
 
+def test_orders_found_by_client_ids_in_one_query_equal_each_alone(
+    seeded: Runtime, trading: dict[str, Any], clock: ShiftClock
+) -> None:
+    ctx = trading
+    hour = open_hour(clock.now(), 3)
+    cmds = [_cmd(ctx, clock, f"c-{i}", delivery_start=hour) for i in range(3)]
+    seeded.trading.submissions.submit_many(_uow(seeded, ctx, "req-c"), ctx["principal"], cmds)
+    wanted = ["c-0", "c-2", "c-9"]  # c-9 was never placed
+    with seeded.uow(readonly=True) as uow:
+        together = uow.trading_orders.by_client_ids(ctx["org"], wanted)
+        alone = {c: uow.trading_orders.by_client_id(ctx["org"], c) for c in wanted}
+        elsewhere = uow.trading_orders.by_client_ids("another-org", wanted)
+    assert together == {c: o for c, o in alone.items() if o is not None}
+    assert sorted(together) == ["c-0", "c-2"] and elsewhere == {}
+
+
 def test_a_resolved_submission_lets_go_of_its_future() -> None:
     """An item and its future referring to each other would be a reference cycle, freed only by
     the collector's full passes: under load these were the order latency tail."""

@@ -28,7 +28,14 @@ from openvpp.trading.records import (
     StateRecord,
     exact,
 )
-from openvpp.trading.risk import Exposure, Limits, RecentOrders, TradingMode
+from openvpp.trading.risk import (
+    MINUTE_WINDOW,
+    SECOND_WINDOW,
+    Exposure,
+    Limits,
+    RecentOrders,
+    TradingMode,
+)
 
 _QUANTUM = Decimal("0.00000001")
 _ORDER_COLUMNS = (
@@ -91,6 +98,10 @@ _TAKEN_CLIENT_IDS = sa.select(_o.c.client_order_id).where(
 _BY_CLIENT_ID = sa.select(_o).where(
     _o.c.organization_id == sa.bindparam("b_org"),
     _o.c.client_order_id == sa.bindparam("b_cid"),
+)
+_BY_CLIENT_IDS = sa.select(_o).where(
+    _o.c.organization_id == sa.bindparam("b_org"),
+    _o.c.client_order_id.in_(sa.bindparam("b_cids", expanding=True)),
 )
 _INSERT_EVENT = DriverStatement(
     t.trading_order_events.insert(), ("order_id", "at", "event", "state", "detail")
@@ -155,6 +166,8 @@ def _exposure(net: int, buy: int, sell: int) -> Exposure:
 _n = t.trading_order_counts
 _N_KEY = ("organization_id", "vpp_id", "market", "step_ms", "step")
 _SECOND_STEP_MS, _MINUTE_STEP_MS = 10, 1000  # the steps the two rate windows are counted in
+_SECOND_STEPS = SECOND_WINDOW // timedelta(milliseconds=_SECOND_STEP_MS)  # steps per window
+_MINUTE_STEPS = MINUTE_WINDOW // timedelta(milliseconds=_MINUTE_STEP_MS)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _RATE_WINDOW = (
     _n.c.organization_id == sa.bindparam("b_org"),
@@ -306,8 +319,8 @@ class TradingOrderRepo:
                     "b_org": org,
                     "b_vpp": vpp,
                     "b_market": market,
-                    "b_second": steps[_SECOND_STEP_MS] - 2 * 1000 // _SECOND_STEP_MS,
-                    "b_minute": steps[_MINUTE_STEP_MS] - 2 * 60_000 // _MINUTE_STEP_MS,
+                    "b_second": steps[_SECOND_STEP_MS] - 2 * _SECOND_STEPS,
+                    "b_minute": steps[_MINUTE_STEP_MS] - 2 * _MINUTE_STEPS,
                 },
             )
 
@@ -404,6 +417,17 @@ class TradingOrderRepo:
         params = {"b_org": organization_id, "b_cid": client_order_id}
         row = self._c.execute(_BY_CLIENT_ID, params).mappings().first()
         return None if row is None else _order(row)
+
+    def by_client_ids(
+        self, organization_id: str, client_order_ids: Collection[str]
+    ) -> dict[str, Order]:
+        """The organization's orders among ``client_order_ids``, by client order id (one
+        query, no locks: lock them by id with :meth:`get_many`)."""
+        if not client_order_ids:
+            return {}
+        params = {"b_org": organization_id, "b_cids": sorted(set(client_order_ids))}
+        rows = self._c.execute(_BY_CLIENT_IDS, params).mappings()
+        return {r["client_order_id"]: _order(r) for r in rows}
 
     def by_venue_id(self, connection_id: str, venue_order_id: str) -> Order | None:
         o = t.trading_orders
@@ -549,8 +573,8 @@ class TradingOrderRepo:
         """Orders of the VPP on the market that passed risk, created within the second and
         the minute before ``now``, counted in steps of 10 ms and 1 s: each window may begin up
         to one step early (a count too high by at most one step's orders, never too low)."""
-        second = _step(now - timedelta(seconds=1), _SECOND_STEP_MS)
-        minute = _step(now - timedelta(minutes=1), _MINUTE_STEP_MS)
+        second = _step(now - SECOND_WINDOW, _SECOND_STEP_MS)
+        minute = _step(now - MINUTE_WINDOW, _MINUTE_STEP_MS)
         params = {
             "b_org": organization_id,
             "b_vpp": vpp_id,

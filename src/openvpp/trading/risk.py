@@ -9,7 +9,8 @@ side (``|net + open_buy + q| <= max`` for a buy, ``|net - open_sell - q| <= max`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -19,8 +20,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "MINUTE_WINDOW",
+    "SECOND_WINDOW",
     "Exposure",
     "Limits",
+    "RecentOrders",
     "RiskDecision",
     "RiskRequest",
     "TradingMode",
@@ -112,9 +116,14 @@ class Exposure:
         )
 
 
+SECOND_WINDOW = timedelta(seconds=1)  # what the order-rate limits count orders over
+MINUTE_WINDOW = timedelta(minutes=1)
+
+
 @dataclass(frozen=True, slots=True)
 class RecentOrders:
-    """Orders of a VPP on a market that passed risk within the last second and minute."""
+    """Orders of a VPP on a market that passed risk within the last second and minute
+    (:data:`SECOND_WINDOW`, :data:`MINUTE_WINDOW`)."""
 
     last_second: int = 0
     last_minute: int = 0
@@ -132,8 +141,7 @@ class RiskRequest:
     period_min: int
     market_min_price: Decimal
     market_max_price: Decimal
-    orders_last_second: int = 0
-    orders_last_minute: int = 0
+    recent: RecentOrders = field(default_factory=RecentOrders)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,20 +217,20 @@ def check_order(
             )
     if (
         limits.max_orders_per_second is not None
-        and r.orders_last_second >= limits.max_orders_per_second
+        and r.recent.last_second >= limits.max_orders_per_second
     ):
         return RiskDecision.refuse(
             "max_orders_per_second",
-            f"{r.orders_last_second} orders in the last second (limit "
+            f"{r.recent.last_second} orders in the last second (limit "
             f"{limits.max_orders_per_second})",
         )
     if (
         limits.max_orders_per_minute is not None
-        and r.orders_last_minute >= limits.max_orders_per_minute
+        and r.recent.last_minute >= limits.max_orders_per_minute
     ):
         return RiskDecision.refuse(
             "max_orders_per_minute",
-            f"{r.orders_last_minute} orders in the last minute (limit "
+            f"{r.recent.last_minute} orders in the last minute (limit "
             f"{limits.max_orders_per_minute})",
         )
     return RiskDecision(True)

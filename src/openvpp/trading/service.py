@@ -306,8 +306,7 @@ class OrderService:
             period_min=product.period_min,
             market_min_price=market.price_limits.min,
             market_max_price=market.price_limits.max,
-            orders_last_second=recent.last_second,
-            orders_last_minute=recent.last_minute,
+            recent=recent,
         )
         if replacing is not None:
             limits = replace(limits, max_orders_per_second=None, max_orders_per_minute=None)

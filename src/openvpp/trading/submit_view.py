@@ -12,13 +12,21 @@ meanwhile). A single submission uses a fresh view: the same reads as before.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from openvpp.markets.records import MarketConnection
 from openvpp.ports import UnitOfWork
 from openvpp.trading.orders import Order
 from openvpp.trading.records import GLOBAL
-from openvpp.trading.risk import Exposure, Limits, RecentOrders, TradingMode, effective_mode
+from openvpp.trading.risk import (
+    MINUTE_WINDOW,
+    SECOND_WINDOW,
+    Exposure,
+    Limits,
+    RecentOrders,
+    TradingMode,
+    effective_mode,
+)
 
 __all__ = ["SubmitView"]
 
@@ -119,8 +127,8 @@ class SubmitView:
         if order.risk_rule is None:  # accepted: in the windows it was created within
             for (org, vpp, market, now), counts in self._recent.items():
                 if (org, vpp, market) == (order.organization_id, order.vpp_id, order.market):
-                    counts[0] += order.created_at >= now - timedelta(seconds=1)
-                    counts[1] += order.created_at >= now - timedelta(minutes=1)
+                    counts[0] += order.created_at >= now - SECOND_WINDOW
+                    counts[1] += order.created_at >= now - MINUTE_WINDOW
         interval = (
             order.organization_id,
             order.vpp_id,

@@ -111,10 +111,11 @@ class VenueSync:
             # Read and lock the page's orders once, up front, in id order, as every other
             # writer of several orders does (a halt, a batch's answers): locked in fill order,
             # two of them could deadlock. ``current`` then holds each as last written.
-            cids = {f.client_order_id for f in page.fills}
-            found = [o for o in (uow.trading_orders.by_client_id(org, c) for c in cids) if o]
-            locked = uow.trading_orders.get_many([o.id for o in found], lock=True)
-            current = {o.client_order_id: locked.get(o.id, o) for o in found}
+            # Found by client order id first, unlocked: locking through that index would take
+            # the locks in its order, not the id order.
+            found = uow.trading_orders.by_client_ids(org, {f.client_order_id for f in page.fills})
+            locked = uow.trading_orders.get_many([o.id for o in found.values()], lock=True)
+            current = {c: locked.get(o.id, o) for c, o in found.items()}
             for f in sorted(page.fills, key=lambda x: x.seq):
                 cursor = max(cursor, f.seq)
                 order = current.get(f.client_order_id)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from openvpp.trading.risk import (
     Exposure,
     Limits,
+    RecentOrders,
     RiskRequest,
     TradingMode,
     check_order,
@@ -105,7 +106,7 @@ def test_generated_streams_never_breach_any_limit(
         last_second = sum(1 for t in accepted_at if now - t < 1_000)
         last_minute = sum(1 for t in accepted_at if now - t < 60_000)
         r = RiskRequest(side, px, qty, period, Decimal(-500), Decimal(4000))
-        r = replace(r, orders_last_second=last_second, orders_last_minute=last_minute)
+        r = replace(r, recent=RecentOrders(last_second, last_minute))
         decision = check_order(r, lim, Exposure(net, open_buy, open_sell), TradingMode.ACTIVE)
         notional = abs(px) * qty * period / 60
         worst = net + open_buy + qty if side == "buy" else net - open_sell - qty
@@ -148,8 +149,8 @@ def test_each_rule_refuses_what_it_should() -> None:
         (req("buy", Decimal(1), Decimal(-600)), "price_collar"),
         (req("buy", Decimal(6)), "max_order_mw"),
         (req("buy", Decimal(5), Decimal(41)), "max_notional"),
-        (req("buy", Decimal(4), orders_last_second=2), "max_orders_per_second"),
-        (req("buy", Decimal(4), orders_last_minute=10), "max_orders_per_minute"),
+        (req("buy", Decimal(4), recent=RecentOrders(last_second=2)), "max_orders_per_second"),
+        (req("buy", Decimal(4), recent=RecentOrders(last_minute=10)), "max_orders_per_minute"),
         (req("buy", Decimal(4)), None),
         (req("sell", Decimal("0.5"), Decimal(45)), None),
     ]
