@@ -51,7 +51,11 @@ from openvpp.vpp.model import GridNode, Member, SettingsVersion, Vpp
 
 class OrganizationRepository(Protocol):
     def add(self, org: Organization) -> None: ...
-    def get(self, org_id: str) -> Organization | None: ...
+    def get(self, org_id: str, *, lock: bool = False) -> Organization | None:
+        """``lock``: the row locked until the transaction ends, against other lockers only
+        (rows that refer to it can still be written; not so on MariaDB)."""
+        ...
+
     def get_by_slug(self, slug: str) -> Organization | None: ...
     def list(self) -> list[Organization]: ...
 
@@ -437,11 +441,22 @@ class TradingOrderRepository(Protocol):
 
     def kept_exposures(
         self, organization_id: str
-    ) -> dict[tuple[str, str, str, datetime], Exposure]: ...
+    ) -> dict[tuple[str, str, str, datetime], Exposure]:
+        """The exposure rows, by (VPP, market, product, delivery start)."""
+        ...
+
     def summed_exposures(
         self, organization_id: str
     ) -> dict[tuple[str, str, str, datetime], Exposure]:
         """What :meth:`kept_exposures` must equal: the sums over every order."""
+        ...
+
+    def correct_exposures(
+        self,
+        organization_id: str,
+        corrections: Mapping[tuple[str, str, str, datetime], Exposure],
+    ) -> None:
+        """Add ``corrections`` to the exposure rows when the transaction commits."""
         ...
 
     def recent_orders(

@@ -10,6 +10,7 @@ step's orders, and old steps are deleted."""
 from __future__ import annotations
 
 import itertools
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -19,13 +20,18 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from typer.testing import CliRunner
 
+from openvpp.api.errors import TRANSIENT_CONFLICTS, database_code
+from openvpp.cli.main import app
 from openvpp.ports import UnitOfWork
 from openvpp.runtime import Runtime
+from openvpp.seed import seed_demo
 from openvpp.store import tables as t
 from openvpp.store import trading_repositories as tr
 from openvpp.store.migrate import downgrade, upgrade
 from openvpp.trading import orders as om
+from openvpp.trading.exposure_check import ExposureDrift, check_exposures, repair_exposures
 from openvpp.trading.orders import Order, State
 from openvpp.trading.risk import Exposure, RecentOrders
 from tests.support import an_order
@@ -35,6 +41,7 @@ STARTS = [T0 + timedelta(hours=h) for h in (3, 4)]
 VPPS = ["vpp-a", "vpp-b"]
 LOT = Decimal("0.1")
 QUANTITIES = st.integers(1, 30).map(lambda n: n * LOT)
+runner = CliRunner()
 
 
 def _org(rt: Runtime) -> str:
@@ -306,3 +313,143 @@ def test_order_count_windows_begin_at_the_step_of_their_start(seeded: Runtime) -
         uow.commit()
     with seeded.uow(readonly=True) as uow:
         assert {now: counts(uow, now) for now in expected} == expected
+
+
+def _drift_rows(rt: Runtime, org: str) -> list[tuple[str, str, str, datetime]]:
+    """Place orders over three intervals, then spoil their exposure rows the ways a bug, a
+    hand edit or a partial restore would: one row changed, one deleted, one that no order
+    adds up to. The spoiled intervals, sorted."""
+    placed = [
+        _new(org, 1, "vpp-a", STARTS[0], "buy", Decimal("1.5")),
+        _new(org, 2, "vpp-a", STARTS[1], "sell", Decimal("0.7")),
+        _new(org, 3, "vpp-b", STARTS[0], "buy", Decimal(2)),
+    ]
+    with rt.uow() as uow:
+        uow.trading_orders.insert_many(placed)
+        uow.commit()
+    x = t.trading_exposures
+    with rt.engine.begin() as conn:
+        conn.execute(
+            x.update()
+            .where(x.c.vpp_id == "vpp-a", x.c.delivery_start == STARTS[0])
+            .values(open_buy=x.c.open_buy + 3 * t.EXPOSURE_SCALE, net_filled=-7)
+        )
+        conn.execute(x.delete().where(x.c.vpp_id == "vpp-a", x.c.delivery_start == STARTS[1]))
+        conn.execute(
+            x.insert().values(
+                organization_id=org,
+                vpp_id="vpp-c",
+                market="EU-SIDC",
+                product="H",
+                delivery_start=STARTS[1],
+                net_filled=5 * t.EXPOSURE_SCALE,
+                open_buy=0,
+                open_sell=0,
+            )
+        )
+    return [
+        ("vpp-a", "EU-SIDC", "H", STARTS[0]),
+        ("vpp-a", "EU-SIDC", "H", STARTS[1]),
+        ("vpp-c", "EU-SIDC", "H", STARTS[1]),
+    ]
+
+
+def _repair(rt: Runtime, org: str) -> list[ExposureDrift]:
+    return repair_exposures(rt.uow(), lambda: rt.uow(readonly=True, snapshot=True), org)
+
+
+def test_the_exposure_check_finds_spoiled_rows_and_the_repair_restores_them(
+    seeded: Runtime,
+) -> None:
+    org = _org(seeded)
+    spoiled = _drift_rows(seeded, org)
+    found = check_exposures(seeded.uow(readonly=True, snapshot=True), org)
+    assert [d.interval for d in found] == spoiled
+    changed, deleted, stray = found
+    assert changed.kept == Exposure(Decimal("-7E-8"), Decimal("4.5"), Decimal(0))
+    assert changed.summed == Exposure(Decimal(0), Decimal("1.5"), Decimal(0))
+    assert (deleted.kept, deleted.summed) == (Exposure(), Exposure(open_sell=Decimal("0.7")))
+    assert (stray.kept, stray.summed) == (Exposure(net_filled=Decimal(5)), Exposure())
+    audited = _audit_rows(seeded)
+    assert [d.interval for d in _repair(seeded, org)] == spoiled
+    assert check_exposures(seeded.uow(readonly=True, snapshot=True), org) == []
+    with seeded.uow(readonly=True) as uow:
+        assert uow.trading_orders.kept_exposures(org) == uow.trading_orders.summed_exposures(org)
+        assert uow.trading_orders.exposure(org, *spoiled[0]) == changed.summed
+    assert _audit_rows(seeded) == audited + 1  # the repair, audited
+    assert _repair(seeded, org) == []  # nothing left: nothing written
+    assert _audit_rows(seeded) == audited + 1
+
+
+def _audit_rows(rt: Runtime) -> int:
+    with rt.engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(t.audit_log)).scalar_one())
+
+
+def test_repairs_while_orders_are_written_correct_the_drift_once(seeded: Runtime) -> None:
+    """Two repairs at once, with orders placed and filled meanwhile: the rows end equal to
+    their orders (a repair that counted a concurrent write, or both repairs adding the same
+    correction, would leave them off)."""
+    org = _org(seeded)
+    _drift_rows(seeded, org)
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def trade(first: int) -> None:
+        try:
+            for n in itertools.count(first, 2):
+                if stop.is_set():
+                    return
+                order = _new(org, n, VPPS[n % 2], STARTS[n % 2], "buy", Decimal(1))
+                with seeded.uow() as uow:
+                    uow.trading_orders.insert_many([order])
+                    uow.commit()
+                filled = om.apply(order, om.FillApplied(f"t{n}", LOT, Decimal(40)))
+                with seeded.uow() as uow:
+                    uow.trading_orders.update(replace(filled, version=order.version + 1), order)
+                    uow.commit()
+        except BaseException as e:  # reported by the test thread
+            failures.append(e)
+
+    def repair() -> None:
+        for attempt in range(5):
+            try:
+                _repair(seeded, org)
+                return
+            except sa.exc.DBAPIError as e:  # a deadlock or serialization failure: retried
+                if attempt == 4 or database_code(e) not in TRANSIENT_CONFLICTS:
+                    failures.append(e)
+                    return
+
+    traders = [threading.Thread(target=trade, args=(100 + k,)) for k in range(2)]
+    for th in traders:
+        th.start()
+    repairs = [threading.Thread(target=repair) for _ in range(2)]
+    for th in repairs:
+        th.start()
+    for th in repairs:
+        th.join()
+    stop.set()
+    for th in traders:
+        th.join()
+    assert not failures, failures
+    with seeded.uow(readonly=True, snapshot=True) as uow:
+        assert uow.trading_orders.kept_exposures(org) == uow.trading_orders.summed_exposures(org)
+
+
+def test_the_check_exposures_command(cli_env: Runtime) -> None:
+    seed_demo(cli_env)
+    org = _org(cli_env)
+    _drift_rows(cli_env, org)
+    checked = runner.invoke(app, ["trading", "check-exposures"])
+    assert checked.exit_code == 1, checked.output
+    assert "3 exposure rows differ from their orders" in checked.output
+    assert "vpp-c" in checked.output and "net 5 / buy 0 / sell 0 MW" in checked.output
+    repaired = runner.invoke(app, ["trading", "check-exposures", "--org", "demo", "--repair"])
+    assert repaired.exit_code == 0, repaired.output
+    assert "3 exposure rows repaired (1 organizations)" in repaired.output
+    clean = runner.invoke(app, ["trading", "check-exposures", "--org", org])
+    assert clean.exit_code == 0, clean.output
+    assert "every exposure row equals its orders" in clean.output
+    unknown = runner.invoke(app, ["trading", "check-exposures", "--org", "nobody"])
+    assert unknown.exit_code == 1 and "no organization" in unknown.output

@@ -24,6 +24,7 @@ from openvpp.cli.market import market_app
 from openvpp.cli.settlement import app as settlement_app
 from openvpp.cli.simulate import simulate_command
 from openvpp.cli.telemetry_import import ingest_stream
+from openvpp.cli.trading import trading_app
 from openvpp.config import load_settings
 from openvpp.demo import DEMO_SLUG
 from openvpp.health import check_health
@@ -58,6 +59,7 @@ app.add_typer(exchange_app, name="exchange")
 app.add_typer(forecast_app, name="forecast")
 app.add_typer(ai_app, name="ai")
 app.add_typer(settlement_app, name="settlement")
+app.add_typer(trading_app, name="trading")
 app.command("simulate")(simulate_command)
 
 

@@ -59,8 +59,11 @@ class OrganizationRepo(_Repo):
     def add(self, org: Organization) -> None:
         self._c.execute(t.organizations.insert().values(**asdict(org)))
 
-    def get(self, org_id: str) -> Organization | None:
-        row = self._first(t.organizations.select().where(t.organizations.c.id == org_id))
+    def get(self, org_id: str, *, lock: bool = False) -> Organization | None:
+        query = t.organizations.select().where(t.organizations.c.id == org_id)
+        if lock:  # FOR NO KEY UPDATE on PostgreSQL: foreign keys to it are not blocked
+            query = query.with_for_update(key_share=True)
+        row = self._first(query)
         return Organization(**row) if row else None
 
     def get_by_slug(self, slug: str) -> Organization | None:

@@ -249,9 +249,6 @@ class TradingOrderRepo:
         self._counted = Counter[tuple[str, str, str, int, int]]()  # trading_order_counts keys
 
     def _count(self, order: Order, sign: int) -> None:
-        e = Exposure.of(order)
-        if not (e.net_filled or e.open_buy or e.open_sell):
-            return
         key = (
             order.organization_id,
             order.vpp_id,
@@ -259,10 +256,25 @@ class TradingOrderRepo:
             order.product,
             order.delivery_start,
         )
+        self._note(key, Exposure.of(order), sign)
+
+    def _note(self, key: _ExposureKey, e: Exposure, sign: int) -> None:
+        if not (e.net_filled or e.open_buy or e.open_sell):
+            return
         acc = self._pending.setdefault(key, [0, 0, 0])
         acc[0] += sign * _e8(e.net_filled)
         acc[1] += sign * _e8(e.open_buy)
         acc[2] += sign * _e8(e.open_sell)
+
+    def correct_exposures(
+        self,
+        organization_id: str,
+        corrections: Mapping[tuple[str, str, str, datetime], Exposure],
+    ) -> None:
+        """Add ``corrections`` (by VPP, market, product and delivery start) to the
+        organization's exposure rows, with this transaction's other changes (:meth:`flush`)."""
+        for key, e in corrections.items():
+            self._note((organization_id, *key), e, 1)
 
     def flush(self) -> None:
         """Write the exposure changes and order counts of this transaction's order writes

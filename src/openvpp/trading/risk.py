@@ -115,6 +115,13 @@ class Exposure:
             self.open_sell + other.open_sell,
         )
 
+    def __sub__(self, other: Exposure) -> Exposure:
+        return Exposure(
+            self.net_filled - other.net_filled,
+            self.open_buy - other.open_buy,
+            self.open_sell - other.open_sell,
+        )
+
 
 SECOND_WINDOW = timedelta(seconds=1)  # what the order-rate limits count orders over
 MINUTE_WINDOW = timedelta(minutes=1)
