@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -49,6 +50,24 @@ def database(backend: str, name: str) -> Iterator[str | None]:
         with suppress(sa.exc.OperationalError), admin.connect() as c:
             c.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
         admin.dispose()
+
+
+def cpu_reference_ms(rounds: int = 3) -> float:
+    """The fastest of ``rounds`` runs of one fixed piece of pure Python (dicts, strings,
+    integers: what a request costs), in ms: 40-45 ms on a quiet core of the 2-core VM these
+    benches ran on. Printed next to a run's latencies, it says how fast the machine was in
+    those minutes, so runs of different hours or sessions on a shared VM can be told apart
+    from changes of the code."""
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        table: dict[str, int] = {}
+        for i in range(200_000):
+            key = f"k{i % 5_000}"
+            table[key] = table.get(key, 0) + i * 7 % 13
+        sorted(table.items(), key=lambda kv: kv[1])
+        best = min(best, time.perf_counter() - start)
+    return round(best * 1_000, 1)
 
 
 def analyze(engine: sa.Engine) -> None:

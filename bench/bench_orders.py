@@ -25,7 +25,8 @@ the server's share) or ``inline`` (the server's writer thread).
 A response counts as an error when it is not 201 or the order is not ``acknowledged``. One JSON
 line per phase goes to stdout (rps, p50/p90/p99/max [ms], errors, statuses, order states, CPU
 shares as in ``bench_api_throughput.py``, the mean size of the group-commit batches from the
-server's ``/metrics``), progress to stderr.
+server's ``/metrics``; ``cpu_ref_ms``: ``_support.cpu_reference_ms`` just before the phase, how
+fast the machine was in those minutes), progress to stderr.
 
 Usage::
 
@@ -58,7 +59,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from _support import analyze
+from _support import analyze, cpu_reference_ms
 from bench_api_throughput import (
     HOST,
     PG_BENCH_DB,
@@ -461,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
                     timeline=args.timeline if phase == "paced" else None,
                 )
                 log(f"{phase}: {args.connections} connections for {args.duration:.0f} s")
+                reference = cpu_reference_ms()  # the server idle: how fast the VM is now
                 before = batch_sizes(port)
                 result = drive(spec, backend.database_url if args.analyze else None)
                 after = batch_sizes(port)
@@ -476,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
                     "connections": args.connections,
                     "target_rps": spec.rate,
                     **result,
+                    "cpu_ref_ms": reference,
                 }
                 print(json.dumps(line), flush=True)
     finally:
