@@ -4,7 +4,8 @@ and the refresh of silent resources."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -14,6 +15,7 @@ from openvpp.resources.model import ResourceStatus
 from openvpp.resources.telemetry import LatestReading, TelemetryPoint
 from openvpp.resources.templates import ResourceType
 from openvpp.runtime import Runtime
+from openvpp.store.telemetry_repo import TelemetryRepo
 from tests.support import ShiftClock
 
 
@@ -145,3 +147,57 @@ def test_a_batch_share_locks_its_resources_against_deletion(
     runtime.resources.delete(runtime.uow(), principal, rid)
     with runtime.uow(readonly=True) as uow:
         assert uow.telemetry.query(rid, None, None, 10, 0) == []
+
+
+class _CountingRows:
+    """A connection that counts the rows its queries return."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn, self.rows = conn, 0
+
+    def execute(self, *args: object, **kw: object) -> list[sa.Row[Any]]:
+        rows = self.conn.execute(*args, **kw).all()  # type: ignore[call-overload]
+        self.rows += len(rows)
+        return rows
+
+
+def test_the_stored_points_are_looked_up_in_each_resources_own_range(
+    runtime: Runtime, clock: ShiftClock
+) -> None:
+    """A back-fill of one resource in the same batch as the late points of another: each
+    resource's own readings are read, not a month of both."""
+    principal = operator_of(runtime)
+    a, b = battery(runtime, principal, "A"), battery(runtime, principal, "B")
+    now = clock.now().replace(minute=0, second=0, microsecond=0)
+    hours = [now - timedelta(hours=h) for h in range(720, 0, -1)]  # 30 days, hourly
+    with runtime.uow() as uow:
+        stored = [TelemetryPoint(r, ts, 1.0, None, False) for r in (a, b) for ts in hours]
+        assert uow.telemetry.add_many(stored, now) == len(stored)
+        uow.commit()
+    asked = [
+        TelemetryPoint(a, hours[0], 1.0, None, False),  # stored, a month ago
+        TelemetryPoint(a, hours[0] + timedelta(minutes=30), 1.0, None, False),  # not stored
+        TelemetryPoint(a, hours[1], 1.0, None, False),  # stored
+        TelemetryPoint(b, hours[-1], 1.0, None, False),  # stored, an hour ago
+        TelemetryPoint(b, now, 1.0, None, False),  # not stored
+    ]
+    with runtime.engine.connect() as conn:
+        counting = _CountingRows(conn)
+        found = TelemetryRepo(counting).existing(asked)  # type: ignore[arg-type]
+    assert found == {(a, hours[0]), (a, hours[1]), (b, hours[-1])}
+    assert counting.rows == 3  # a range shared by both resources read 1,440 rows
+
+
+def test_the_lookup_of_stored_points_takes_any_number_of_resources(runtime: Runtime) -> None:
+    """More resources than one statement may name (SQLite nests each OR term one deeper)."""
+    now = datetime(2026, 12, 7, 12, tzinfo=UTC)
+    ids = [f"r{i:04d}" for i in range(1_100)]
+    with runtime.uow() as uow:
+        stored = [TelemetryPoint(r, now, 1.0, None, False) for r in ids[::3]]
+        assert uow.telemetry.add_many(stored, now) == len(stored)
+        uow.commit()
+    asked = [
+        TelemetryPoint(r, now - timedelta(minutes=m), 1.0, None, False) for r in ids for m in (0, 5)
+    ]
+    with runtime.uow(readonly=True) as uow:
+        assert uow.telemetry.existing(asked) == {(r, now) for r in ids[::3]}

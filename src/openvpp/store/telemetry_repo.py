@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -19,6 +20,9 @@ from openvpp.store.batching import in_chunks
 from openvpp.store.types import UTCDateTime
 
 _LIVE = (ResourceStatus.ONLINE.value, ResourceStatus.FAULT.value)
+_LOOKUP_SLACK = timedelta(minutes=10)
+"""How much wider than its own a resource's range may be read, to share one query with others:
+at most this much more of its stored readings."""
 _COLUMNS = ("resource_id", "ts", "power_mw", "soc", "fault", "received_at")
 _PG_TYPES = ("varchar", "timestamptz", "float8", "float8", "bool", "timestamptz")
 _COPY = "COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)"
@@ -126,29 +130,67 @@ def _timestamp_processor(dialect: Dialect) -> Callable[[datetime], Any]:
     return process
 
 
+def _shared_ranges(
+    by_resource: dict[str, list[datetime]],
+) -> list[tuple[list[str], datetime, datetime]]:
+    """Resources in groups, each with the time range its members are read in. Each resource's
+    times are first cut where two lie further apart than ``_LOOKUP_SLACK`` and ten times its
+    median spacing (15-minute meter readings stay one piece); a group then holds pieces whose
+    shared range is at most ``_LOOKUP_SLACK`` wider than any of them. A live feed's resources
+    share one group (one query per chunk of ids); a resource back-filling a month gets its own
+    group, so the others are not read over that month too, and its own old and new readings
+    are read as two ranges, not the month between them."""
+    pieces = []
+    for rid, times in by_resource.items():
+        ordered = sorted(times)
+        gaps = [b - a for a, b in itertools.pairwise(ordered)]
+        # a gap far wider than the resource's usual spacing is a hole in what it asks for
+        usual = sorted(gaps)[len(gaps) // 2] if gaps else timedelta(0)  # the median spacing
+        cut = max(_LOOKUP_SLACK, 10 * usual)
+        start = ordered[0]
+        for ts, gap in zip(ordered[1:], gaps, strict=True):
+            if gap > cut:
+                pieces.append((start, ts - gap, rid))
+                start = ts
+        pieces.append((start, ordered[-1], rid))
+    groups: list[tuple[list[str], datetime, datetime]] = []
+    narrowest = timedelta(0)  # of the last group's pieces
+    for lo, hi, rid in sorted(pieces):
+        if groups:
+            ids, first, last = groups[-1]
+            shared = max(last, hi) - first  # every piece starts at or after ``first``
+            if shared - min(narrowest, hi - lo) <= _LOOKUP_SLACK:
+                ids.append(rid)
+                groups[-1] = (ids, first, max(last, hi))
+                narrowest = min(narrowest, hi - lo)
+                continue
+        groups.append(([rid], lo, hi))
+        narrowest = hi - lo
+    return groups
+
+
 class TelemetryRepo:
     def __init__(self, conn: Connection) -> None:
         self._c = conn
 
     def existing(self, points: Sequence[TelemetryPoint]) -> set[tuple[str, datetime]]:
         """The (resource, ts) keys among ``points`` that are stored already: one range query
-        per chunk of resources."""
+        per group of resources whose ranges lie together (:func:`_shared_ranges`) and chunk of
+        ids."""
         wanted = {(p.resource_id, p.ts) for p in points}
         by_resource: dict[str, list[datetime]] = {}
         for rid, ts in wanted:
             by_resource.setdefault(rid, []).append(ts)
-        ids = sorted(by_resource)
         tm = t.telemetry
         found: set[tuple[str, datetime]] = set()
-        for chunk in in_chunks(ids):
-            rows = self._c.execute(
-                sa.select(tm.c.resource_id, tm.c.ts).where(
-                    tm.c.resource_id.in_(chunk),
-                    tm.c.ts >= min(min(by_resource[r]) for r in chunk),
-                    tm.c.ts <= max(max(by_resource[r]) for r in chunk),
+        for ids, lo, hi in _shared_ranges(by_resource):
+            for chunk in in_chunks(ids):
+                rows = self._c.execute(
+                    sa.select(tm.c.resource_id, tm.c.ts).where(
+                        tm.c.resource_id.in_(chunk), tm.c.ts >= lo, tm.c.ts <= hi
+                    )
                 )
-            )
-            found.update(key for key in ((r[0], r[1]) for r in rows) if key in wanted)
+                found.update(key for key in ((r[0], r[1]) for r in rows) if key in wanted)
         return found
 
     def add_many(self, points: Sequence[TelemetryPoint], received_at: datetime) -> int:
