@@ -443,11 +443,11 @@ def test_the_check_exposures_command(cli_env: Runtime) -> None:
     _drift_rows(cli_env, org)
     checked = runner.invoke(app, ["trading", "check-exposures"])
     assert checked.exit_code == 1, checked.output
-    assert "3 exposure rows differ from their orders" in checked.output
+    assert "3 exposure rows differ from their orders (1 organization)" in checked.output
     assert "vpp-c" in checked.output and "net 5 / buy 0 / sell 0 MW" in checked.output
     repaired = runner.invoke(app, ["trading", "check-exposures", "--org", "demo", "--repair"])
     assert repaired.exit_code == 0, repaired.output
-    assert "3 exposure rows repaired (1 organizations)" in repaired.output
+    assert "3 exposure rows repaired (1 organization)" in repaired.output
     clean = runner.invoke(app, ["trading", "check-exposures", "--org", org])
     assert clean.exit_code == 0, clean.output
     assert "every exposure row equals its orders" in clean.output

@@ -63,10 +63,11 @@ def check_exposures_command(
             found += len(drifted)
     if found:
         out.print(table)
+    rows, orgs_checked = _count(found, "exposure row"), _count(len(orgs), "organization")
     if found and not repair:
-        raise fail(f"{found} exposure rows differ from their orders; --repair corrects them")
-    what = f"{found} exposure rows repaired" if found else "every exposure row equals its orders"
-    out.print(f"{what} ({len(orgs)} organizations)")
+        raise fail(f"{rows} differ from their orders ({orgs_checked}); --repair corrects them")
+    what = f"{rows} repaired" if found else "every exposure row equals its orders"
+    out.print(f"{what} ({orgs_checked})")
 
 
 def _repair(rt: Runtime, org_id: str) -> list[ExposureDrift]:
@@ -83,6 +84,10 @@ def _repair(rt: Runtime, org_id: str) -> list[ExposureDrift]:
                 org_id,
             )
     raise AssertionError("unreachable")  # tenacity re-raises the last failure
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
 
 
 def _mw(e: Exposure) -> str:
