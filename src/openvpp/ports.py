@@ -45,7 +45,7 @@ from openvpp.settlement.records import IntervalDetails, RunFilter, SettlementRun
 from openvpp.trading.autobid_records import AutoTradingSetting, DecisionFilter, DecisionRecord
 from openvpp.trading.orders import Order, State
 from openvpp.trading.records import FillRecord, OrderFilter, StateRecord
-from openvpp.trading.risk import Exposure, Limits, RecentOrders
+from openvpp.trading.risk import Exposure, Interval, Limits, RecentOrders
 from openvpp.vpp.model import GridNode, Member, SettingsVersion, Vpp
 
 
@@ -434,27 +434,23 @@ class TradingOrderRepository(Protocol):
         self, organization_id: str, vpp_id: str, market: str, product: str, start: datetime
     ) -> Exposure: ...
     def exposures(
-        self, organization_id: str, intervals: Collection[tuple[str, str, str, datetime]]
-    ) -> dict[tuple[str, str, str, datetime], Exposure]:
+        self, organization_id: str, intervals: Collection[Interval]
+    ) -> dict[Interval, Exposure]:
         """:meth:`exposure` of (VPP, market, product, delivery start) intervals, one query."""
         ...
 
-    def kept_exposures(
-        self, organization_id: str
-    ) -> dict[tuple[str, str, str, datetime], Exposure]:
+    def kept_exposures(self, organization_id: str) -> dict[Interval, Exposure]:
         """The exposure rows, by (VPP, market, product, delivery start)."""
         ...
 
-    def summed_exposures(
-        self, organization_id: str
-    ) -> dict[tuple[str, str, str, datetime], Exposure]:
+    def summed_exposures(self, organization_id: str) -> dict[Interval, Exposure]:
         """What :meth:`kept_exposures` must equal: the sums over every order."""
         ...
 
     def correct_exposures(
         self,
         organization_id: str,
-        corrections: Mapping[tuple[str, str, str, datetime], Exposure],
+        corrections: Mapping[Interval, Exposure],
     ) -> None:
         """Add ``corrections`` to the exposure rows when the transaction commits."""
         ...

@@ -47,7 +47,7 @@ def check_exposures_command(
         for slug, org_id in orgs:
             with err.status(f"summing the orders of {slug}"):
                 if repair:
-                    drifted = _repair(rt, org_id)
+                    drifted = repair_retrying(rt, org_id)
                 else:
                     drifted = check_exposures(rt.uow(readonly=True, snapshot=True), org_id)
             for d in drifted:
@@ -70,20 +70,20 @@ def check_exposures_command(
     out.print(f"{what} ({orgs_checked})")
 
 
-def _repair(rt: Runtime, org_id: str) -> list[ExposureDrift]:
-    for attempt in Retrying(
+def repair_retrying(rt: Runtime, org_id: str) -> list[ExposureDrift]:
+    """:func:`repair_exposures` of the organization, run again (up to 5 times) when it meets a
+    concurrent transaction (a deadlock, a serialization failure)."""
+    retrying = Retrying(
         retry=retry_if_exception(_conflict),
         stop=stop_after_attempt(5),
         wait=wait_random_exponential(0.05, max=2),
         reraise=True,
-    ):
-        with attempt:
-            return repair_exposures(
-                rt.uow(CLI_CONTEXT),
-                lambda: rt.uow(readonly=True, snapshot=True),
-                org_id,
-            )
-    raise AssertionError("unreachable")  # tenacity re-raises the last failure
+    )
+    return retrying(
+        lambda: repair_exposures(
+            rt.uow(CLI_CONTEXT), lambda: rt.uow(readonly=True, snapshot=True), org_id
+        )
+    )
 
 
 def _count(n: int, what: str) -> str:

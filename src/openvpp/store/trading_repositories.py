@@ -32,6 +32,7 @@ from openvpp.trading.risk import (
     MINUTE_WINDOW,
     SECOND_WINDOW,
     Exposure,
+    Interval,
     Limits,
     RecentOrders,
     TradingMode,
@@ -269,7 +270,7 @@ class TradingOrderRepo:
     def correct_exposures(
         self,
         organization_id: str,
-        corrections: Mapping[tuple[str, str, str, datetime], Exposure],
+        corrections: Mapping[Interval, Exposure],
     ) -> None:
         """Add ``corrections`` (by VPP, market, product and delivery start) to the
         organization's exposure rows, with this transaction's other changes (:meth:`flush`)."""
@@ -523,8 +524,8 @@ class TradingOrderRepo:
         return self._with_pending((organization_id, vpp_id, market, product, start), sums)
 
     def exposures(
-        self, organization_id: str, intervals: Collection[tuple[str, str, str, datetime]]
-    ) -> dict[tuple[str, str, str, datetime], Exposure]:
+        self, organization_id: str, intervals: Collection[Interval]
+    ) -> dict[Interval, Exposure]:
         """:meth:`exposure` of several (VPP, market, product, delivery start) ``intervals`` of
         the organization, in one query; every interval asked for is in the answer."""
         if not intervals:
@@ -553,9 +554,7 @@ class TradingOrderRepo:
             sums = [a + b for a, b in zip(sums, pending, strict=True)]
         return _exposure(*sums)
 
-    def kept_exposures(
-        self, organization_id: str
-    ) -> dict[tuple[str, str, str, datetime], Exposure]:
+    def kept_exposures(self, organization_id: str) -> dict[Interval, Exposure]:
         """The organization's exposure rows, by (VPP, market, product, delivery start)."""
         query = sa.select(*(_x.c[k] for k in _X_KEY[1:]), *(_x.c[k] for k in _X_SUMS)).where(
             _x.c.organization_id == organization_id
@@ -566,9 +565,7 @@ class TradingOrderRepo:
             if any(sums)
         }
 
-    def summed_exposures(
-        self, organization_id: str
-    ) -> dict[tuple[str, str, str, datetime], Exposure]:
+    def summed_exposures(self, organization_id: str) -> dict[Interval, Exposure]:
         """The organization's exposure as its orders add up to (every order read): what
         :meth:`kept_exposures` must equal, intervals with nothing in them aside."""
         query = _SUMMED_EXPOSURES.where(_o.c.organization_id == organization_id)

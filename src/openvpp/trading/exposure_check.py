@@ -24,11 +24,9 @@ from typing import Any
 from openvpp.audit.chain import AuditEvent
 from openvpp.core.errors import NotFound
 from openvpp.ports import UnitOfWork
-from openvpp.trading.risk import Exposure
+from openvpp.trading.risk import Exposure, Interval
 
-__all__ = ["ExposureDrift", "Interval", "check_exposures", "drift", "repair_exposures"]
-
-Interval = tuple[str, str, str, datetime]  # VPP, market, product, delivery start
+__all__ = ["ExposureDrift", "check_exposures", "drift", "repair_exposures"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ side (``|net + open_buy + q| <= max`` for a buy, ``|net - open_sell - q| <= max`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ __all__ = [
     "MINUTE_WINDOW",
     "SECOND_WINDOW",
     "Exposure",
+    "Interval",
     "Limits",
     "RecentOrders",
     "RiskDecision",
@@ -122,6 +123,10 @@ class Exposure:
             self.open_sell - other.open_sell,
         )
 
+
+Interval = tuple[str, str, str, datetime]
+"""What an :class:`Exposure` is kept per within an organization: VPP, market, product and
+delivery start."""
 
 SECOND_WINDOW = timedelta(seconds=1)  # what the order-rate limits count orders over
 MINUTE_WINDOW = timedelta(minutes=1)

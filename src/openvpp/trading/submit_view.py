@@ -22,6 +22,7 @@ from openvpp.trading.risk import (
     MINUTE_WINDOW,
     SECOND_WINDOW,
     Exposure,
+    Interval,
     Limits,
     RecentOrders,
     TradingMode,
@@ -103,7 +104,7 @@ class SubmitView:
     def prefetch_exposure(self, intervals: Iterable[_Interval]) -> None:
         """Read the exposure of ``intervals`` not read yet, one query per organization (a
         batch reads all its intervals at once instead of one query each)."""
-        by_org: dict[str, set[tuple[str, str, str, datetime]]] = {}
+        by_org: dict[str, set[Interval]] = {}
         for org, vpp, market, product, start in intervals:
             if (org, vpp, market, product, start) not in self._exposure:
                 by_org.setdefault(org, set()).add((vpp, market, product, start))

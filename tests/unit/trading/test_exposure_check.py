@@ -8,8 +8,8 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from openvpp.trading.exposure_check import Interval, drift
-from openvpp.trading.risk import Exposure
+from openvpp.trading.exposure_check import drift
+from openvpp.trading.risk import Exposure, Interval
 
 T0 = datetime(2026, 12, 7, tzinfo=UTC)
 INTERVALS = st.builds(
