@@ -260,6 +260,10 @@ def scraped(rt: Runtime) -> dict[MetricKey, float]:
     return metric_samples(generate_latest(runtime_registry(rt)).decode())
 
 
+async def _finished(task: asyncio.Task[None]) -> None:
+    await task
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql", "mariadb"], indirect=True)
 def test_broker_restart_under_load_stores_every_reading_once(
     runtime: Runtime, clock: ShiftClock, own_broker: Broker
@@ -320,6 +324,7 @@ def test_broker_restart_under_load_stores_every_reading_once(
         time.sleep(0.3)
     finally:
         stop.set()
+    d.run(_finished(producer))  # its last round of readings included: none made after this
     made = {a.resource_id: {x.at for x in a.applied} for a in agents}
     assert all(len(ts) == a.next_seq for a, ts in zip(agents, made.values(), strict=True))
 
