@@ -1,10 +1,12 @@
 """The server's trading loop: orders past their gate closure are expired on venue evidence,
 an order never sent whose gate closed is expired once the venue confirms it does not know it,
-an order left unsent is sent once it is stale, and the job kinds are registered."""
+an order left unsent is sent once it is stale, the job kinds are registered, and the loop's
+reads of open orders and connections find exactly what they look for."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -14,12 +16,13 @@ from fastapi.testclient import TestClient
 from openvpp.identity.model import Principal, Role
 from openvpp.runtime import Runtime
 from openvpp.runtime_trading import UNSENT_AFTER, trading_tick
-from openvpp.trading.orders import Order, State
+from openvpp.trading.orders import OPEN, Order, State
 from openvpp.trading.records import SubmitOrder
 from tests.integration.trading_support import (
     MARKET,
     PRODUCT,
     T,
+    V,
     open_hour,
     order_body,
     setup_trading,
@@ -113,3 +116,93 @@ def test_an_order_left_unsent_is_sent_by_the_loop_once_it_is_stale(
         "u-1"
     ]
     assert trading_tick(seeded)["unsent"]["checked"] == 0  # nothing left unanswered
+
+
+def test_the_loops_reads_find_the_due_orders_and_the_connections_with_open_orders(
+    client: TestClient, seeded: Runtime, clock: ShiftClock
+) -> None:
+    """What ``trading_tick`` reads through the indexes of migration 0015: the open orders whose
+    gate has closed (of every open state, none final, oldest first), and the connections with
+    open orders (not one whose orders are all final, nor a deleted one)."""
+    ctx = setup_trading(client)
+    second = client.post(
+        f"{V}/market/connections",
+        headers=ctx["admin"],
+        json={
+            "name": "Sim-2",
+            "kind": "simulated",
+            "markets": [MARKET],
+            "credentials": {"api_key": "desk-key-0123456789"},
+        },
+    )
+    assert second.status_code == 201, second.text
+    third = client.post(
+        f"{V}/market/connections",
+        headers=ctx["admin"],
+        json={
+            "name": "Sim-3",
+            "kind": "simulated",
+            "markets": [MARKET],
+            "credentials": {"api_key": "desk-key-0123456789"},
+        },
+    )
+    assert third.status_code == 201, third.text
+    with seeded.uow(readonly=True) as uow:
+        org = uow.market_connections.of_org(None)[0].organization_id
+    now = clock.now()
+    template = Order(
+        id="",
+        organization_id=org,
+        vpp_id=ctx["vpp_id"],
+        connection_id=ctx["connection_id"],
+        client_order_id="",
+        market=MARKET,
+        product=PRODUCT,
+        delivery_start=now + timedelta(hours=3),
+        side="buy",
+        order_type="limit",
+        price=Decimal(50),
+        quantity=Decimal(1),
+        state=State.ACKNOWLEDGED,
+        body_hash="h",
+        created_at=now,
+        updated_at=now,
+        gate_closure=now + timedelta(hours=2),
+    )
+    orders: list[Order] = []
+    for k, state in enumerate(State):
+        for gate_in in (-2, 2):  # hours: closed, or still open
+            created = now - timedelta(minutes=len(orders) % 5)  # not in the ids' order
+            orders.append(
+                replace(
+                    template,
+                    id=f"o-{k:02d}{gate_in:+d}",
+                    client_order_id=f"o-{k}{gate_in:+d}",
+                    state=state,
+                    delivery_start=now + timedelta(hours=gate_in, minutes=5),
+                    gate_closure=now + timedelta(hours=gate_in),
+                    created_at=created,
+                    updated_at=created,
+                )
+            )
+    final_only = [  # the second connection has final orders only, the third an open one
+        replace(template, id="f-1", client_order_id="f-1", state=State.FILLED),
+        replace(template, id="f-2", client_order_id="f-2", state=State.CANCELLED),
+    ]
+    final_only = [replace(o, connection_id=second.json()["id"]) for o in final_only]
+    deleted = replace(template, id="d-1", client_order_id="d-1", connection_id=third.json()["id"])
+    with seeded.uow() as uow:
+        uow.trading_orders.insert_many([*orders, *final_only, deleted])
+        uow.market_connections.delete(third.json()["id"])
+        uow.commit()
+
+    with seeded.uow(readonly=True) as uow:
+        due = uow.trading_orders.open_orders(closing_by=now)
+        connections = uow.trading_orders.open_connections()
+    expected = sorted(
+        (o for o in orders if not o.final and o.gate_closure <= now),
+        key=lambda o: (o.created_at, o.id),
+    )
+    assert [o.id for o in due] == [o.id for o in expected]
+    assert {o.state for o in due} == set(OPEN)
+    assert connections == [(org, ctx["connection_id"])]

@@ -497,7 +497,10 @@ trading_orders = sa.Table(
     # a VPP's orders of a delivery interval (the order list's filters, trading sessions); no
     # longer covering since the exposure has its own rows (migration 0013)
     sa.Index("ix_trading_orders_interval", "organization_id", "vpp_id", "market", "delivery_start"),
-    sa.Index("ix_trading_orders_state", "state"),
+    # the trading loop's reads (migration 0015): open orders whose gate has closed, and the
+    # connections with open orders
+    sa.Index("ix_trading_orders_state_gate", "state", "gate_closure"),
+    sa.Index("ix_trading_orders_connection_state", "connection_id", "state"),
 )
 
 EXPOSURE_SCALE = 10**8

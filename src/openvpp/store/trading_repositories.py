@@ -494,18 +494,25 @@ class TradingOrderRepo:
             query = query.where(o.c.organization_id == organization_id)
         if vpp_id is not None:
             query = query.where(o.c.vpp_id == vpp_id)
-        return [
-            _order(r) for r in self._c.execute(query.order_by(o.c.created_at, o.c.id)).mappings()
-        ]
+        # sorted here: an ORDER BY makes PostgreSQL, which cannot tell that open orders have
+        # their gates ahead (state and gate closure correlate), plan a parallel sort of
+        # thousands of rows for the tick's read of none (ms instead of us)
+        found = [_order(r) for r in self._c.execute(query).mappings()]
+        return sorted(found, key=lambda order: (order.created_at, order.id))
 
     def open_connections(self) -> list[tuple[str, str]]:
-        """(organization, connection) pairs that have open orders."""
-        o = t.trading_orders
-        rows = self._c.execute(
-            sa.select(o.c.organization_id, o.c.connection_id)
-            .where(o.c.state.in_(_OPEN_STATES))
-            .distinct()
+        """(organization, connection) pairs of the configured connections that have open
+        orders. One index lookup per connection and open state
+        (``ix_trading_orders_connection_state``), however many orders there are: an ``IN``
+        over the states would let MariaDB scan the connection's final orders too."""
+        o, c = t.trading_orders, t.market_connections
+        has_open = sa.or_(
+            *(
+                sa.select(o.c.id).where(o.c.connection_id == c.c.id, o.c.state == state).exists()
+                for state in _OPEN_STATES
+            )
         )
+        rows = self._c.execute(sa.select(c.c.organization_id, c.c.id).where(has_open))
         return sorted((r[0], r[1]) for r in rows)
 
     def exposure(
