@@ -22,6 +22,12 @@ operator, and then, as the demo trader, places orders:
 ``process`` (the default, as deployed: the server's order store process, whose CPU counts in
 the server's share) or ``inline`` (the server's writer thread).
 
+``--venue`` picks the exchange: ``simulated`` (the default: the server's in-process simulated
+exchange, whose book of resting orders grows in the server's memory) or ``http`` (``openvpp
+exchange serve`` in a process of its own on loopback, reached through a connection of kind
+``openvpp-exchange``, as a real venue would be: the server's memory is then its own, and its
+CPU share leaves the venue out; the exchange's counts in ``other_cpu_pct``).
+
 A response counts as an error when it is not 201 or the order is not ``acknowledged``. One JSON
 line per phase goes to stdout (rps, p50/p90/p99/max [ms], errors, statuses, order states, CPU
 shares as in ``bench_api_throughput.py``, the mean size of the group-commit batches from the
@@ -32,7 +38,7 @@ Usage::
 
     .venv/bin/python bench/bench_orders.py [--backend sqlite|postgresql] [--workers 1]
         [--connections 16] [--rate 500] [--duration 10] [--warmup 2] [--phases closed,paced]
-        [--order-store process|inline] [--timeline FILE.csv]
+        [--order-store process|inline] [--venue simulated|http] [--timeline FILE.csv]
 
 Everything listens on and connects to 127.0.0.1 only.
 """
@@ -146,6 +152,7 @@ class Spec:
     rate: float | None
     prefix: str
     timeline: str | None = None
+    connection_id: str | None = None  # the venue's connection; None: the organization's default
 
 
 @dataclass
@@ -173,6 +180,7 @@ def order_request(spec: Spec, index: int, n: int) -> bytes:
             "side": "sell" if sell else "buy",
             "price": "900" if sell else "10",
             "quantity_mw": "0.1",
+            **({} if spec.connection_id is None else {"connection_id": spec.connection_id}),
         }
     ).encode()
     head = (
@@ -391,6 +399,60 @@ def uvicorn_server(env: dict[str, str], workdir: Path, workers: int) -> Iterator
                 proc.wait()
 
 
+VENUE_KEY = "bench-venue-key"
+
+
+@contextlib.contextmanager
+def venue_server(env: dict[str, str], workdir: Path) -> Iterator[str]:
+    """``openvpp exchange serve`` on a free loopback port, up and answering; its base URL."""
+    port = free_port()
+    log_path = workdir / "venue.log"
+    command = [
+        sys.executable, "-c", "from openvpp.cli.main import app; app()", "exchange", "serve",
+        "--host", HOST, "--port", str(port), "--api-key", f"{VENUE_KEY}=bench",
+    ]  # fmt: skip
+    with log_path.open("wb") as out:
+        proc = subprocess.Popen(command, env=env, cwd=workdir, stdout=out, stderr=out)
+        try:
+            deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the exchange exited early with code {proc.returncode}")
+                with contextlib.suppress(OSError):
+                    status, _ = http_request(port, "GET", "/v1/health")
+                    if status == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the exchange did not come up")
+                time.sleep(0.2)
+            log(f"exchange pid {proc.pid} on {HOST}:{port}")
+            yield f"http://{HOST}:{port}"
+        except BaseException:
+            report_server_log(log_path)
+            raise
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=SERVER_STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def venue_connection(port: int, base_url: str) -> str:
+    """A connection of kind ``openvpp-exchange`` to ``base_url``, made by the demo admin."""
+    body = {
+        "name": "Bench exchange",
+        "kind": "openvpp-exchange",
+        "base_url": base_url,
+        "markets": [MARKET],
+        "credentials": {"api_key": VENUE_KEY},
+    }
+    made = call(port, token_of(port, "admin"), "POST", "/api/vpp/market/connections", body)
+    connection_id: str = made["id"]
+    return connection_id
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
@@ -405,6 +467,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=("process", "inline"),
         default="process",
         help="where the orders' database work runs (OPENVPP_ORDER_STORE; default as deployed)",
+    )
+    parser.add_argument(
+        "--venue",
+        choices=("simulated", "http"),
+        default="simulated",
+        help="the in-process simulated exchange, or `openvpp exchange serve` in its own process",
     )
     parser.add_argument(
         "--no-analyze",
@@ -431,9 +499,17 @@ def main(argv: list[str] | None = None) -> int:
         env = server_env(backend, workdir / "var", secrets.token_urlsafe(48))
         env["OPENVPP_JOBS_INPROCESS"] = "true"  # the trading loop runs, as in production
         env["OPENVPP_ORDER_STORE"] = args.order_store
+        if args.venue == "http":  # the venue on loopback: allowed for this server only
+            env["OPENVPP_CONNECTOR_ALLOWED_HOSTS"] = json.dumps([HOST])
+            env["OPENVPP_CONNECTOR_ALLOW_LOCAL"] = "true"
         log(f"migrate and seed in {workdir}")
         migrate_and_seed(env, workdir)
-        with uvicorn_server(env, workdir, args.workers) as (port, pid):
+        with contextlib.ExitStack() as stack:
+            venue_url = (
+                stack.enter_context(venue_server(env, workdir)) if args.venue == "http" else None
+            )
+            port, pid = stack.enter_context(uvicorn_server(env, workdir, args.workers))
+            connection_id = None if venue_url is None else venue_connection(port, venue_url)
             operator, trader = token_of(port, "operator"), token_of(port, "trader")
             vpps = call(port, operator, "GET", "/api/vpp/vpps")
             vpp_id = next(v["id"] for v in vpps if v["name"] == "Park Energy")
@@ -460,6 +536,7 @@ def main(argv: list[str] | None = None) -> int:
                     rate=args.rate if phase == "paced" else None,
                     prefix=f"{phase}-{secrets.token_hex(4)}",
                     timeline=args.timeline if phase == "paced" else None,
+                    connection_id=connection_id,
                 )
                 log(f"{phase}: {args.connections} connections for {args.duration:.0f} s")
                 reference = cpu_reference_ms()  # the server idle: how fast the VM is now
@@ -475,6 +552,7 @@ def main(argv: list[str] | None = None) -> int:
                     "phase": phase,
                     "workers": args.workers,
                     "order_store": args.order_store,
+                    "venue": args.venue,
                     "connections": args.connections,
                     "target_rps": spec.rate,
                     **result,
