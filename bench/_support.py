@@ -7,7 +7,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -99,6 +99,13 @@ class ParkTrading:
     context: Any
     market: str
 
+    def connection_and_vpps(self, n: int = 2) -> tuple[str, list[str]]:
+        """The organization's first connection and its first ``n`` VPPs (ids)."""
+        with self.rt.uow(readonly=True) as uow:
+            connection = uow.market_connections.of_org(self.org)[0].id
+            vpps = [v.id for v in uow.vpps.list_all(self.org)][:n]
+        return connection, vpps
+
     def resting_order(self, product: str, starts: list[datetime], n: int, prefix: str) -> Any:
         """Order ``n`` of a stream that never matches (sells at 900, buys at 10, 0.1 MW), its
         delivery hour taken in turn from ``starts``."""
@@ -163,3 +170,32 @@ def park_trading(tmp: str, name: str, market: str, **env: str) -> ParkTrading:
     )
     rt.trading.control.put_limits(rt.uow(context), principal, vpp_id, market, limits)
     return ParkTrading(rt, org, vpp_id, principal, context, market)
+
+
+@contextmanager
+def park_on(backend: str, database_name: str, name: str, market: str) -> Iterator[Any]:
+    """:func:`park_trading` on a fresh database of ``backend`` (``database_name`` on the local
+    server), closed afterwards; ``None`` when the server is down (a JSON line says so)."""
+    with (
+        tempfile.TemporaryDirectory(prefix=f"openvpp-bench-{name}-") as tmp,
+        database(backend, database_name) as url,
+    ):
+        if url is None:
+            yield None
+            return
+        server = {} if backend == "sqlite" else {"OPENVPP_DATABASE_URL": url}
+        park = park_trading(tmp, name, market, **server)
+        try:
+            yield park
+        finally:
+            park.rt.close()
+
+
+def fastest(run: Callable[[], Any], repeat: int) -> tuple[float, list[Any]]:
+    """The fastest of ``repeat`` runs of ``run`` [ms], and what each run returned."""
+    best, results = float("inf"), []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        results.append(run())
+        best = min(best, time.perf_counter() - started)
+    return best * 1_000, results

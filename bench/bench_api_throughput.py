@@ -510,13 +510,15 @@ def http_request(
         conn.close()
 
 
-def wait_healthy(port: int, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+def wait_healthy(
+    port: int, proc: subprocess.Popen[bytes], timeout_s: float, path: str = "/healthz"
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited early with code {proc.returncode}")
         with contextlib.suppress(OSError, http.client.HTTPException):
-            status, _ = http_request(port, "GET", "/healthz")
+            status, _ = http_request(port, "GET", path)
             if status == 200:
                 return
         time.sleep(0.2)

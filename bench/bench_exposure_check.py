@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
-from _support import analyze, database, park_trading
+from _support import analyze, fastest, park_on
 from bench_orders import MARKET, PRODUCT
 
 
@@ -44,18 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "mariadb"), default="sqlite")
     args = parser.parse_args(argv)
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        database(args.backend, "openvpp_bench_exposures") as url,
-    ):
-        if url is None:
+    with park_on(args.backend, "openvpp_bench_exposures", "exposure-check", MARKET) as park:
+        if park is None:
             return 0  # the server is down: said so
-        server = {} if args.backend == "sqlite" else {"OPENVPP_DATABASE_URL": url}
-        park = park_trading(tmp, "exposure-check", MARKET, **server)
         rt, org = park.rt, park.org
-        with rt.uow(readonly=True) as uow:
-            connection = uow.market_connections.of_org(org)[0].id
-            vpps = [v.id for v in uow.vpps.list_all(org)][:2]
+        connection, vpps = park.connection_and_vpps()
         started = time.perf_counter()
         _store_orders(rt, org, vpps, connection, args.orders, args.intervals)
         stored_s = time.perf_counter() - started
@@ -71,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
             snapshot = lambda: rt.uow(readonly=True, snapshot=True)  # noqa: E731
             return list(repair_exposures(rt.uow(), snapshot, org))
 
-        check_ms, found = _fastest(check, args.repeat)
-        repair_ms, repaired = _fastest(repair, args.repeat)
+        check_ms, found = fastest(check, args.repeat)
+        repair_ms, repaired = fastest(repair, args.repeat)
         left = check()
         if {len(found[0]), len(repaired[0])} != {spoiled} or any(repaired[1:]) or left:
             raise SystemExit(f"wrong drift: found {found}, repaired {repaired}, left {left}")
@@ -92,7 +84,6 @@ def main(argv: list[str] | None = None) -> int:
             ),
             flush=True,
         )
-        rt.close()
     return 0
 
 
@@ -160,15 +151,6 @@ def _spoil(rt: object, org: str, n: int) -> int:
                 .values(open_buy=x.c.open_buy + t.EXPOSURE_SCALE)
             )
     return len(keys)
-
-
-def _fastest(run: object, repeat: int) -> tuple[float, list[list[object]]]:
-    best, results = float("inf"), []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        results.append(run())  # type: ignore[operator]
-        best = min(best, time.perf_counter() - started)
-    return best * 1_000, results
 
 
 if __name__ == "__main__":

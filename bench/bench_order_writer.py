@@ -31,14 +31,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from collections import Counter
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from _support import analyze, database, park_trading
+from _support import analyze, park_on
 from bench_orders import MARKET, PRODUCT, delivery_starts
 
 
@@ -82,16 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    with (
-        tempfile.TemporaryDirectory(prefix="openvpp-bench-writer-") as tmp,
-        database(args.backend, "openvpp_bench_writer") as url,
-    ):
-        if url is None:
+    # the whole writer in this process and thread (the order store inline): measured, counted
+    # and profiled
+    with park_on(args.backend, "openvpp_bench_writer", "order-writer", MARKET) as park:
+        if park is None:
             return 0  # the server is down: said so
-        # the whole writer in this process and thread (the order store inline): measured,
-        # counted and profiled
-        server = {} if args.backend == "sqlite" else {"OPENVPP_DATABASE_URL": url}
-        park = park_trading(tmp, "order-writer", MARKET, **server)
 
         rt, principal, context = park.rt, park.principal, park.context
 
@@ -143,7 +137,6 @@ def main(argv: list[str] | None = None) -> int:
                 ),
                 flush=True,
             )
-        rt.close()
     return 0
 
 

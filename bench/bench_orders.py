@@ -372,21 +372,19 @@ def migrate_and_seed(env: dict[str, str], workdir: Path) -> None:
 
 
 @contextlib.contextmanager
-def uvicorn_server(env: dict[str, str], workdir: Path, workers: int) -> Iterator[tuple[int, int]]:
-    """The app as ``openvpp serve`` runs it (uvicorn, app factory), on a free loopback port."""
-    port = free_port()
-    log_path = workdir / "server.log"
-    command = [
-        sys.executable, "-m", "uvicorn", "openvpp.api.app:create_app", "--factory",
-        "--host", HOST, "--port", str(port), "--workers", str(workers),
-        "--log-level", "warning", "--no-access-log",
-    ]  # fmt: skip
+def served(
+    name: str, command: list[str], env: dict[str, str], workdir: Path, port: int, health: str
+) -> Iterator[int]:
+    """``command`` run as a server on ``port`` until the block ends, its output in
+    ``workdir/NAME.log`` (shown if it fails to come up or the block fails), answering 200 on
+    ``health`` before the block starts; its process id."""
+    log_path = workdir / f"{name}.log"
     with log_path.open("wb") as out:
         proc = subprocess.Popen(command, env=env, cwd=workdir, stdout=out, stderr=out)
         try:
-            wait_healthy(port, proc, SERVER_START_TIMEOUT_S)
-            log(f"server pid {proc.pid} on {HOST}:{port}")
-            yield port, proc.pid
+            wait_healthy(port, proc, SERVER_START_TIMEOUT_S, health)
+            log(f"{name} pid {proc.pid} on {HOST}:{port}")
+            yield proc.pid
         except BaseException:
             report_server_log(log_path)
             raise
@@ -397,6 +395,19 @@ def uvicorn_server(env: dict[str, str], workdir: Path, workers: int) -> Iterator
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@contextlib.contextmanager
+def uvicorn_server(env: dict[str, str], workdir: Path, workers: int) -> Iterator[tuple[int, int]]:
+    """The app as ``openvpp serve`` runs it (uvicorn, app factory), on a free loopback port."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "uvicorn", "openvpp.api.app:create_app", "--factory",
+        "--host", HOST, "--port", str(port), "--workers", str(workers),
+        "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+    with served("server", command, env, workdir, port, "/healthz") as pid:
+        yield port, pid
 
 
 VENUE_KEY = "bench-venue-key"
@@ -406,37 +417,12 @@ VENUE_KEY = "bench-venue-key"
 def venue_server(env: dict[str, str], workdir: Path) -> Iterator[str]:
     """``openvpp exchange serve`` on a free loopback port, up and answering; its base URL."""
     port = free_port()
-    log_path = workdir / "venue.log"
     command = [
         sys.executable, "-c", "from openvpp.cli.main import app; app()", "exchange", "serve",
         "--host", HOST, "--port", str(port), "--api-key", f"{VENUE_KEY}=bench",
     ]  # fmt: skip
-    with log_path.open("wb") as out:
-        proc = subprocess.Popen(command, env=env, cwd=workdir, stdout=out, stderr=out)
-        try:
-            deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"the exchange exited early with code {proc.returncode}")
-                with contextlib.suppress(OSError):
-                    status, _ = http_request(port, "GET", "/v1/health")
-                    if status == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the exchange did not come up")
-                time.sleep(0.2)
-            log(f"exchange pid {proc.pid} on {HOST}:{port}")
-            yield f"http://{HOST}:{port}"
-        except BaseException:
-            report_server_log(log_path)
-            raise
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=SERVER_STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with served("exchange", command, env, workdir, port, "/v1/health"):
+        yield f"http://{HOST}:{port}"
 
 
 def venue_connection(port: int, base_url: str) -> str:

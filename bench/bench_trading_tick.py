@@ -29,14 +29,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from _support import analyze, database, park_trading
+from _support import analyze, fastest, park_on
 from bench_orders import MARKET, PRODUCT
 
 
@@ -48,18 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "mariadb"), default="sqlite")
     args = parser.parse_args(argv)
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        database(args.backend, "openvpp_bench_tick") as url,
-    ):
-        if url is None:
+    with park_on(args.backend, "openvpp_bench_tick", "trading-tick", MARKET) as park:
+        if park is None:
             return 0  # the server is down: said so
-        server = {} if args.backend == "sqlite" else {"OPENVPP_DATABASE_URL": url}
-        park = park_trading(tmp, "trading-tick", MARKET, **server)
         rt, org = park.rt, park.org
-        with rt.uow(readonly=True) as uow:
-            connection = uow.market_connections.of_org(org)[0].id
-            vpps = [v.id for v in uow.vpps.list_all(org)][:2]
+        connection, vpps = park.connection_and_vpps()
         started = time.perf_counter()
         _store_orders(rt, org, vpps, connection, args.final, args.open, args.intervals)
         stored_s = time.perf_counter() - started
@@ -91,10 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         }
         figures: dict[str, float] = {}
         for name, (run, expected) in reads.items():
-            figures[name], found = _fastest(run, args.repeat)
-            if found != expected:
+            figures[name], found = fastest(run, args.repeat)
+            if any(f != expected for f in found):
                 raise SystemExit(f"{name}: found {found!r}, expected {expected!r}")
-        figures["tick_ms"], _ = _fastest(lambda: trading_tick(rt), args.repeat)
+        figures["tick_ms"], _ = fastest(lambda: trading_tick(rt), args.repeat)
         print(
             json.dumps(
                 {
@@ -108,7 +100,6 @@ def main(argv: list[str] | None = None) -> int:
             ),
             flush=True,
         )
-        rt.close()
     return 0
 
 
@@ -161,15 +152,6 @@ def _store_orders(
         with rt.uow() as uow:
             uow.trading_orders.insert_many(batch)
             uow.commit()
-
-
-def _fastest(run: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = run()
-        best = min(best, time.perf_counter() - started)
-    return best * 1_000, result
 
 
 if __name__ == "__main__":

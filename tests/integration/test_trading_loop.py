@@ -125,28 +125,21 @@ def test_the_loops_reads_find_the_due_orders_and_the_connections_with_open_order
     gate has closed (of every open state, none final, oldest first), and the connections with
     open orders (not one whose orders are all final, nor a deleted one)."""
     ctx = setup_trading(client)
-    second = client.post(
-        f"{V}/market/connections",
-        headers=ctx["admin"],
-        json={
-            "name": "Sim-2",
-            "kind": "simulated",
-            "markets": [MARKET],
-            "credentials": {"api_key": "desk-key-0123456789"},
-        },
-    )
-    assert second.status_code == 201, second.text
-    third = client.post(
-        f"{V}/market/connections",
-        headers=ctx["admin"],
-        json={
-            "name": "Sim-3",
-            "kind": "simulated",
-            "markets": [MARKET],
-            "credentials": {"api_key": "desk-key-0123456789"},
-        },
-    )
-    assert third.status_code == 201, third.text
+    made = [
+        client.post(
+            f"{V}/market/connections",
+            headers=ctx["admin"],
+            json={
+                "name": name,
+                "kind": "simulated",
+                "markets": [MARKET],
+                "credentials": {"api_key": "desk-key-0123456789"},
+            },
+        )
+        for name in ("Sim-2", "Sim-3")
+    ]
+    assert [r.status_code for r in made] == [201, 201], [r.text for r in made]
+    second, third = (r.json()["id"] for r in made)
     with seeded.uow(readonly=True) as uow:
         org = uow.market_connections.of_org(None)[0].organization_id
     now = clock.now()
@@ -189,11 +182,11 @@ def test_the_loops_reads_find_the_due_orders_and_the_connections_with_open_order
         replace(template, id="f-1", client_order_id="f-1", state=State.FILLED),
         replace(template, id="f-2", client_order_id="f-2", state=State.CANCELLED),
     ]
-    final_only = [replace(o, connection_id=second.json()["id"]) for o in final_only]
-    deleted = replace(template, id="d-1", client_order_id="d-1", connection_id=third.json()["id"])
+    final_only = [replace(o, connection_id=second) for o in final_only]
+    deleted = replace(template, id="d-1", client_order_id="d-1", connection_id=third)
     with seeded.uow() as uow:
         uow.trading_orders.insert_many([*orders, *final_only, deleted])
-        uow.market_connections.delete(third.json()["id"])
+        uow.market_connections.delete(third)
         uow.commit()
 
     with seeded.uow(readonly=True) as uow:
