@@ -575,6 +575,33 @@ def _exchange_cli() -> list[str]:
     return [str(Path(sys.executable).with_name("openvpp")), "exchange"]
 
 
+def test_cli_serve_freezes_its_heap_while_it_serves(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The simulated venue keeps every order it was sent: without freezing the survivors (as
+    the API server does, ``api/heap.py``) each full pass of its collector scans that whole
+    book, pauses that grew to 200 ms after a few minutes of a load test. Frozen while it
+    serves, unfrozen and the collector's callback gone once it has stopped."""
+    import gc
+
+    from typer.testing import CliRunner
+
+    from openvpp.cli.main import app as cli
+
+    assert gc.get_freeze_count() == 0
+    callbacks = list(gc.callbacks)
+    seen: dict[str, int] = {}
+
+    def run(app: object, **options: object) -> None:  # the server's lifetime
+        seen["frozen"] = gc.get_freeze_count()
+        seen["callbacks"] = len(gc.callbacks)
+
+    monkeypatch.setattr(uvicorn, "run", run)
+    result = CliRunner().invoke(cli, ["exchange", "serve", "--port", "0"])
+    assert result.exit_code == 0, result.output
+    assert seen["frozen"] > 100_000  # the libraries, presets and the exchange, at least
+    assert seen["callbacks"] == len(callbacks) + 1
+    assert gc.get_freeze_count() == 0 and gc.callbacks == callbacks
+
+
 @contextlib.asynccontextmanager
 async def exchange_process(*args: str) -> AsyncIterator[tuple[str, list[str]]]:
     """``openvpp exchange serve --port N ARGS`` in a subprocess, up and answering; yields its
