@@ -7,10 +7,10 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -199,3 +199,60 @@ def fastest(run: Callable[[], Any], repeat: int) -> tuple[float, list[Any]]:
         results.append(run())
         best = min(best, time.perf_counter() - started)
     return best * 1_000, results
+
+
+def stored_order(
+    park: ParkTrading,
+    k: int,
+    vpp_id: str,
+    connection: str,
+    product: str,
+    start: datetime,
+    state: Any,
+    *,
+    created: datetime,
+    filled: Decimal = Decimal(0),
+) -> Any:
+    """Order ``k`` of a bench's stored book (``bench-K``): 1.5 MW at 50 EUR/MWh for ``start``,
+    sells and buys in turn, its gate 5 minutes before delivery, ``filled`` of it traded at 50."""
+    from openvpp.trading.orders import Order
+
+    return Order(
+        id=f"bench-{k:08d}",
+        organization_id=park.org,
+        vpp_id=vpp_id,
+        connection_id=connection,
+        client_order_id=f"bench-{k}",
+        market=park.market,
+        product=product,
+        delivery_start=start,
+        side="buy" if k % 2 else "sell",
+        order_type="limit",
+        price=Decimal(50),
+        quantity=Decimal("1.5"),
+        filled=filled,
+        filled_value=filled * 50,
+        state=state,
+        body_hash="bench",
+        created_at=created,
+        updated_at=created,
+        gate_closure=start - timedelta(minutes=5),
+    )
+
+
+def insert_in_batches(rt: Any, orders: Iterable[Any], size: int = 1_000) -> None:
+    """``orders`` inserted through the order repository, ``size`` per transaction."""
+    batch: list[Any] = []
+    for order in orders:
+        batch.append(order)
+        if len(batch) == size:
+            _insert(rt, batch)
+            batch = []
+    if batch:
+        _insert(rt, batch)
+
+
+def _insert(rt: Any, batch: list[Any]) -> None:
+    with rt.uow() as uow:
+        uow.trading_orders.insert_many(batch)
+        uow.commit()

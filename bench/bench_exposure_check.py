@@ -26,12 +26,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
-from _support import analyze, fastest, park_on
+from _support import analyze, fastest, insert_in_batches, park_on, stored_order
 from bench_orders import MARKET, PRODUCT
 
 
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         rt, org = park.rt, park.org
         connection, vpps = park.connection_and_vpps()
         started = time.perf_counter()
-        _store_orders(rt, org, vpps, connection, args.orders, args.intervals)
+        _store_orders(park, vpps, connection, args.orders, args.intervals)
         stored_s = time.perf_counter() - started
         analyze(rt.engine)
         spoiled = _spoil(rt, org, args.spoil)
@@ -87,48 +87,24 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _store_orders(
-    rt: object, org: str, vpps: list[str], connection: str, n: int, intervals: int
-) -> None:
-    from openvpp.trading.orders import Order, State
+def _store_orders(park: Any, vpps: list[str], connection: str, n: int, intervals: int) -> None:
+    from openvpp.trading.orders import State
 
     t0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=3)
-    for first in range(0, n, 1_000):
-        batch = []
-        for k in range(first, min(n, first + 1_000)):
-            start = t0 + timedelta(hours=k % intervals)
-            order = Order(
-                id=f"bench-{k:08d}",
-                organization_id=org,
-                vpp_id=vpps[k % len(vpps)],
-                connection_id=connection,
-                client_order_id=f"bench-{k}",
-                market=MARKET,
-                product=PRODUCT,
-                delivery_start=start,
-                side="buy" if k % 2 else "sell",
-                order_type="limit",
-                price=Decimal(50),
-                quantity=Decimal("1.5"),
-                state=State.ACKNOWLEDGED,
-                body_hash="bench",
-                created_at=t0,
-                updated_at=t0,
-                gate_closure=start - timedelta(minutes=5),
-            )
-            if k % 3 == 0:
-                order = replace(
-                    order,
-                    state=State.PARTIALLY_FILLED,
-                    filled=Decimal("0.4"),
-                    filled_value=Decimal(20),
-                )
-            elif k % 5 == 0:
-                order = replace(order, state=State.CANCELLED)
-            batch.append(order)
-        with rt.uow() as uow:  # type: ignore[attr-defined]
-            uow.trading_orders.insert_many(batch)
-            uow.commit()
+
+    def order(k: int) -> Any:
+        start = t0 + timedelta(hours=k % intervals)
+        state, filled = State.ACKNOWLEDGED, Decimal(0)
+        if k % 3 == 0:
+            state, filled = State.PARTIALLY_FILLED, Decimal("0.4")
+        elif k % 5 == 0:
+            state = State.CANCELLED
+        return stored_order(
+            park, k, vpps[k % len(vpps)], connection, PRODUCT, start, state,
+            created=t0, filled=filled,
+        )  # fmt: skip
+
+    insert_in_batches(park.rt, (order(k) for k in range(n)))
 
 
 def _spoil(rt: object, org: str, n: int) -> int:

@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from _support import analyze, fastest, park_on
+from _support import analyze, fastest, insert_in_batches, park_on, stored_order
 from bench_orders import MARKET, PRODUCT
 
 
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         rt, org = park.rt, park.org
         connection, vpps = park.connection_and_vpps()
         started = time.perf_counter()
-        _store_orders(rt, org, vpps, connection, args.final, args.open, args.intervals)
+        _store_orders(park, vpps, connection, args.final, args.open, args.intervals)
         stored_s = time.perf_counter() - started
         analyze(rt.engine)
 
@@ -104,54 +104,29 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _store_orders(
-    rt: Any, org: str, vpps: list[str], connection: str, final: int, open_: int, intervals: int
+    park: Any, vpps: list[str], connection: str, final: int, open_: int, intervals: int
 ) -> None:
     """``final`` final orders of past hours, then ``open_`` open orders of the next
     ``intervals`` hours (gates 5 minutes before delivery: none closed yet)."""
-    from openvpp.trading.orders import Order, State
+    from openvpp.trading.orders import State
 
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    total = final + open_
-    for first in range(0, total, 1_000):
-        batch = []
-        for k in range(first, min(total, first + 1_000)):
-            is_open = k >= final
-            offset = 3 + k % intervals if is_open else -1 - k // 500
-            start = hour + timedelta(hours=offset)
-            if is_open:
-                state = State.PARTIALLY_FILLED if k % 3 == 0 else State.ACKNOWLEDGED
-            else:
-                state = State.FILLED if k % 2 else State.CANCELLED
-            filled = {
-                State.PARTIALLY_FILLED: Decimal("0.4"),
-                State.FILLED: Decimal("1.5"),
-            }.get(state, Decimal(0))
-            batch.append(
-                Order(
-                    id=f"bench-{k:08d}",
-                    organization_id=org,
-                    vpp_id=vpps[k % len(vpps)],
-                    connection_id=connection,
-                    client_order_id=f"bench-{k}",
-                    market=MARKET,
-                    product=PRODUCT,
-                    delivery_start=start,
-                    side="buy" if k % 2 else "sell",
-                    order_type="limit",
-                    price=Decimal(50),
-                    quantity=Decimal("1.5"),
-                    filled=filled,
-                    filled_value=filled * 50,
-                    state=state,
-                    body_hash="bench",
-                    created_at=min(start, hour) - timedelta(hours=1),
-                    updated_at=min(start, hour) - timedelta(hours=1),
-                    gate_closure=start - timedelta(minutes=5),
-                )
-            )
-        with rt.uow() as uow:
-            uow.trading_orders.insert_many(batch)
-            uow.commit()
+
+    def order(k: int) -> Any:
+        is_open = k >= final
+        start = hour + timedelta(hours=3 + k % intervals if is_open else -1 - k // 500)
+        if is_open:
+            state = State.PARTIALLY_FILLED if k % 3 == 0 else State.ACKNOWLEDGED
+        else:
+            state = State.FILLED if k % 2 else State.CANCELLED
+        filled = {State.PARTIALLY_FILLED: Decimal("0.4"), State.FILLED: Decimal("1.5")}
+        return stored_order(
+            park, k, vpps[k % len(vpps)], connection, PRODUCT, start, state,
+            created=min(start, hour) - timedelta(hours=1),
+            filled=filled.get(state, Decimal(0)),
+        )  # fmt: skip
+
+    insert_in_batches(park.rt, (order(k) for k in range(final + open_)))
 
 
 if __name__ == "__main__":
