@@ -173,7 +173,9 @@ def park_trading(tmp: str, name: str, market: str, **env: str) -> ParkTrading:
 
 
 @contextmanager
-def park_on(backend: str, database_name: str, name: str, market: str) -> Iterator[Any]:
+def park_on(
+    backend: str, database_name: str, name: str, market: str
+) -> Iterator[ParkTrading | None]:
     """:func:`park_trading` on a fresh database of ``backend`` (``database_name`` on the local
     server), closed afterwards; ``None`` when the server is down (a JSON line says so)."""
     with (

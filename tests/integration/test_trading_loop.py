@@ -179,10 +179,9 @@ def test_the_loops_reads_find_the_due_orders_and_the_connections_with_open_order
                 )
             )
     final_only = [  # the second connection has final orders only, the third an open one
-        replace(template, id="f-1", client_order_id="f-1", state=State.FILLED),
-        replace(template, id="f-2", client_order_id="f-2", state=State.CANCELLED),
+        replace(template, id=f"f-{k}", client_order_id=f"f-{k}", state=state, connection_id=second)
+        for k, state in enumerate((State.FILLED, State.CANCELLED))
     ]
-    final_only = [replace(o, connection_id=second) for o in final_only]
     deleted = replace(template, id="d-1", client_order_id="d-1", connection_id=third)
     with seeded.uow() as uow:
         uow.trading_orders.insert_many([*orders, *final_only, deleted])

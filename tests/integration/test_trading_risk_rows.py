@@ -31,9 +31,9 @@ from openvpp.store import tables as t
 from openvpp.store import trading_repositories as tr
 from openvpp.store.migrate import downgrade, upgrade
 from openvpp.trading import orders as om
-from openvpp.trading.exposure_check import ExposureDrift, check_exposures
+from openvpp.trading.exposure_check import check_exposures
 from openvpp.trading.orders import Order, State
-from openvpp.trading.risk import Exposure, RecentOrders
+from openvpp.trading.risk import Exposure, Interval, RecentOrders
 from tests.support import an_order
 
 T0 = datetime(2026, 12, 7, 12, tzinfo=UTC)
@@ -315,7 +315,7 @@ def test_order_count_windows_begin_at_the_step_of_their_start(seeded: Runtime) -
         assert {now: counts(uow, now) for now in expected} == expected
 
 
-def _drift_rows(rt: Runtime, org: str) -> list[tuple[str, str, str, datetime]]:
+def _drift_rows(rt: Runtime, org: str) -> list[Interval]:
     """Place orders over three intervals, then spoil their exposure rows the ways a bug, a
     hand edit or a partial restore would: one row changed, one deleted, one that no order
     adds up to. The spoiled intervals, sorted."""
@@ -354,10 +354,6 @@ def _drift_rows(rt: Runtime, org: str) -> list[tuple[str, str, str, datetime]]:
     ]
 
 
-def _repair(rt: Runtime, org: str) -> list[ExposureDrift]:
-    return repair_retrying(rt, org)  # as the command runs it
-
-
 def test_the_exposure_check_finds_spoiled_rows_and_the_repair_restores_them(
     seeded: Runtime,
 ) -> None:
@@ -371,13 +367,13 @@ def test_the_exposure_check_finds_spoiled_rows_and_the_repair_restores_them(
     assert (deleted.kept, deleted.summed) == (Exposure(), Exposure(open_sell=Decimal("0.7")))
     assert (stray.kept, stray.summed) == (Exposure(net_filled=Decimal(5)), Exposure())
     audited = _audit_rows(seeded)
-    assert [d.interval for d in _repair(seeded, org)] == spoiled
+    assert [d.interval for d in repair_retrying(seeded, org)] == spoiled
     assert check_exposures(seeded.uow(readonly=True, snapshot=True), org) == []
     with seeded.uow(readonly=True) as uow:
         assert uow.trading_orders.kept_exposures(org) == uow.trading_orders.summed_exposures(org)
         assert uow.trading_orders.exposure(org, *spoiled[0]) == changed.summed
     assert _audit_rows(seeded) == audited + 1  # the repair, audited
-    assert _repair(seeded, org) == []  # nothing left: nothing written
+    assert repair_retrying(seeded, org) == []  # nothing left: nothing written
     assert _audit_rows(seeded) == audited + 1
 
 
@@ -413,7 +409,7 @@ def test_repairs_while_orders_are_written_correct_the_drift_once(seeded: Runtime
 
     def repair() -> None:
         try:
-            _repair(seeded, org)  # a deadlock or serialization failure is retried
+            repair_retrying(seeded, org)  # a deadlock or serialization failure is retried
         except BaseException as e:  # reported by the test thread
             failures.append(e)
 

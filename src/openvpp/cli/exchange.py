@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from openvpp.api.heap import HeapPolicy
+from openvpp.config import Settings
 from openvpp.core.clock import Clock, SystemClock
 from openvpp.core.errors import DomainError
 from openvpp.markets.clearing.auction import PriceRule
@@ -27,10 +28,6 @@ from openvpp.markets.exchange import (
 from openvpp.markets.imbalance import ImbalanceModel, PriceScheme
 from openvpp.markets.model import Market
 from openvpp.markets.presets import load_presets
-
-EXCHANGE_GC_SWEEP_S = 900.0
-"""``exchange serve`` unfreezes its heap for one full collection this often [s] (as the API
-server's ``OPENVPP_GC_SWEEP_S`` default)."""
 
 exchange_app = typer.Typer(
     help="Simulated exchange (HTTP) for trading without a real market.", no_args_is_help=True
@@ -243,7 +240,7 @@ def serve(
     # as in the API server: the book of resting orders grows with every order, and without
     # freezing the survivors each full pass of the collector scanned it all (200 ms pauses
     # after a few minutes at 250 orders/s, the tail of every client's latency; api/heap.py)
-    heap = HeapPolicy(EXCHANGE_GC_SWEEP_S)
+    heap = HeapPolicy(Settings.model_fields["gc_sweep_s"].default)  # the API server's default
     heap.install()
     try:
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
