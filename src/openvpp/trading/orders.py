@@ -283,7 +283,11 @@ def _working_state(order: Order) -> State:
 
 def _reconciled(order: Order, e: Reconciled) -> Order:
     if order.final:
-        return order
+        # its venue id is still news: the fills of another order's answer (or of the loop) may
+        # have filled it while its own acknowledgement was lost (a crash before recording)
+        if order.state is State.REJECTED:
+            return order
+        return replace(order, venue_order_id=order.venue_order_id or e.venue_order_id)
     base = replace(order, venue_order_id=e.venue_order_id)
     if e.venue_state in ("new", "partially_filled") or (
         e.venue_state == "filled" and order.filled < order.quantity

@@ -165,3 +165,15 @@ def test_unknown_is_resolved_only_by_the_venue() -> None:
         State.ACKNOWLEDGED
     )
     assert om.apply(o, om.Reconciled("cancelled", "V9", o.price, o.quantity, Decimal(0))).final
+
+
+def test_an_order_filled_before_its_acknowledgement_learns_its_venue_id_when_reconciled() -> None:
+    """A crash between sending and recording leaves the order ``sent``; at the restart another
+    order's answer reads the fills feed, which fills this one before it is reconciled. The
+    reconciliation must still give it its venue order id (a clean run has one)."""
+    o = om.apply(om.apply(new_order(), om.RiskPassed()), om.Sent())
+    o = om.apply(o, om.FillApplied("T1", o.quantity, Decimal(50)))
+    assert o.state is State.FILLED and o.venue_order_id is None
+    done = om.apply(o, om.Reconciled("filled", "V7", o.price, o.quantity, o.quantity))
+    assert done == replace(o, venue_order_id="V7")
+    assert om.apply(done, om.Reconciled("filled", "V8", o.price, o.quantity, o.quantity)) == done
