@@ -26,7 +26,9 @@ the server's share) or ``inline`` (the server's writer thread).
 exchange, whose book of resting orders grows in the server's memory) or ``http`` (``openvpp
 exchange serve`` in a process of its own on loopback, reached through a connection of kind
 ``openvpp-exchange``, as a real venue would be: the server's memory is then its own, and its
-CPU share leaves the venue out; the exchange's counts in ``other_cpu_pct``).
+CPU share leaves the venue out; the exchange's counts in ``other_cpu_pct``). ``--venue-batch``
+sets that connection's ``max_batch_orders``: the orders of one group-commit batch go to the
+venue in one request (1: one request per order).
 
 A response counts as an error when it is not 201 or the order is not ``acknowledged``. One JSON
 line per phase goes to stdout (rps, p50/p90/p99/max [ms], errors, statuses, order states, CPU
@@ -38,7 +40,8 @@ Usage::
 
     .venv/bin/python bench/bench_orders.py [--backend sqlite|postgresql] [--workers 1]
         [--connections 16] [--rate 500] [--duration 10] [--warmup 2] [--phases closed,paced]
-        [--order-store process|inline] [--venue simulated|http] [--timeline FILE.csv]
+        [--order-store process|inline] [--venue simulated|http] [--venue-batch N]
+        [--timeline FILE.csv]
 
 Everything listens on and connects to 127.0.0.1 only.
 """
@@ -425,15 +428,18 @@ def venue_server(env: dict[str, str], workdir: Path) -> Iterator[str]:
         yield f"http://{HOST}:{port}"
 
 
-def venue_connection(port: int, base_url: str) -> str:
-    """A connection of kind ``openvpp-exchange`` to ``base_url``, made by the demo admin."""
-    body = {
+def venue_connection(port: int, base_url: str, batch: int | None = None) -> str:
+    """A connection of kind ``openvpp-exchange`` to ``base_url``, made by the demo admin;
+    ``batch``: its ``max_batch_orders`` (the connector's default when None)."""
+    body: dict[str, object] = {
         "name": "Bench exchange",
         "kind": "openvpp-exchange",
         "base_url": base_url,
         "markets": [MARKET],
         "credentials": {"api_key": VENUE_KEY},
     }
+    if batch is not None:
+        body["options"] = {"max_batch_orders": batch}
     made = call(port, token_of(port, "admin"), "POST", "/api/vpp/market/connections", body)
     connection_id: str = made["id"]
     return connection_id
@@ -459,6 +465,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=("simulated", "http"),
         default="simulated",
         help="the in-process simulated exchange, or `openvpp exchange serve` in its own process",
+    )
+    parser.add_argument(
+        "--venue-batch",
+        type=int,
+        help="orders per batch request to the HTTP venue (1: one request per order; "
+        "default: the connector's)",
     )
     parser.add_argument(
         "--no-analyze",
@@ -495,7 +507,9 @@ def main(argv: list[str] | None = None) -> int:
                 stack.enter_context(venue_server(env, workdir)) if args.venue == "http" else None
             )
             port, pid = stack.enter_context(uvicorn_server(env, workdir, args.workers))
-            connection_id = None if venue_url is None else venue_connection(port, venue_url)
+            connection_id = (
+                None if venue_url is None else venue_connection(port, venue_url, args.venue_batch)
+            )
             operator, trader = token_of(port, "operator"), token_of(port, "trader")
             vpps = call(port, operator, "GET", "/api/vpp/vpps")
             vpp_id = next(v["id"] for v in vpps if v["name"] == "Park Energy")
@@ -539,6 +553,7 @@ def main(argv: list[str] | None = None) -> int:
                     "workers": args.workers,
                     "order_store": args.order_store,
                     "venue": args.venue,
+                    "venue_batch": args.venue_batch,
                     "connections": args.connections,
                     "target_rps": spec.rate,
                     **result,

@@ -39,18 +39,22 @@ from openvpp.markets.connectors import (
     OrderKind,
     OrderRequest,
     OrderSide,
+    OrderSnapshot,
     OrderState,
     ReconcilePolicy,
     ResilientConnector,
     RetryPolicy,
+    SubmissionOutcome,
     VenueRejectedError,
     poll_fills,
+    submit_many_with_reconciliation,
     submit_with_reconciliation,
 )
 from openvpp.markets.connectors.http import HttpExchangeConnector
 from openvpp.markets.connectors.simulated import SimulatedConnector
+from openvpp.markets.connectors.wire import order_request_json
 from openvpp.markets.exchange import FaultInjector, FaultMode, FaultSpec, SimulatedExchange
-from openvpp.markets.exchange.http_app import ExchangeASGI, create_app
+from openvpp.markets.exchange.http_app import MAX_BATCH_ORDERS, ExchangeASGI, create_app
 from openvpp.markets.presets import load_presets
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "markets"
@@ -442,6 +446,118 @@ async def test_fifty_concurrent_submissions_under_faults_no_double_orders(env: E
         assert pair[0].order.client_order_id == r.client_order_id
     assert sum(s.hits for s in env.faults.specs()) >= 30
     await guarded.aclose()
+
+
+# ---------------------------------------------------------------------------- batches of orders
+
+
+@pytest.mark.anyio
+async def test_a_batch_answers_each_order_as_a_single_submission_would(env: Env) -> None:
+    a = env.connector()
+    taken = req(price="12.34")
+    first = await a.submit_order(taken)
+    batch = [
+        req(),
+        req(price="12.345"),  # off the price grid: the exchange refuses it
+        req(qty="-1"),  # refused by the request's own validation
+        taken,  # an idempotent repeat
+        dataclasses.replace(taken, price=Decimal("12.35")),  # its id with another body
+        req(start=NOW),  # gate closed
+        req(),
+    ]
+    ok, off_grid, negative, again, conflict, late, last = await a.submit_orders(batch)
+    assert isinstance(ok, OrderSnapshot) and ok.client_order_id == batch[0].client_order_id
+    assert isinstance(last, OrderSnapshot) and last.client_order_id == batch[-1].client_order_id
+    assert isinstance(again, OrderSnapshot) and again.venue_order_id == first.venue_order_id
+    for refused, status, field in (
+        (off_grid, 422, "price"),
+        (negative, 422, "quantity_mw"),
+        (conflict, 409, "client_order_id"),
+        (late, 422, "delivery_start"),
+    ):
+        assert isinstance(refused, VenueRejectedError), refused
+        assert (refused.status, refused.field) == (status, field), refused.message
+    assert [env.orders_for(r.client_order_id) for r in batch] == [1, 0, 0, 1, 1, 0, 1]
+    with pytest.raises(VenueRejectedError) as info:  # the whole request refused
+        await env.connector("wrong-key").submit_orders([req()])
+    assert info.value.status == 401
+    too_many = [order_request_json(req()) for _ in range(MAX_BATCH_ORDERS + 1)]
+    raw = httpx.post(
+        f"{env.server.url}/v1/orders/batch",
+        json={"orders": too_many},
+        headers={"X-API-Key": "key-a"},
+    )
+    assert raw.status_code == 422 and raw.json()["field"] == "orders"
+    assert all(env.orders_for(o["client_order_id"]) == 0 for o in too_many)
+    await a.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_batch_the_venue_refuses_as_a_request_is_sent_order_by_order(env: Env) -> None:
+    """More orders than the venue takes per batch: the request is refused (422, nothing
+    entered) and every order is submitted on its own instead."""
+    a = env.connector(max_batch_orders=MAX_BATCH_ORDERS + 1)
+    requests = [req(price=f"{20 + i % 50}.00") for i in range(MAX_BATCH_ORDERS + 1)]
+    outcomes = await submit_many_with_reconciliation(a, requests, policy=FAST)
+    assert all(isinstance(o, SubmissionOutcome) and o.resolved for o in outcomes)
+    assert all(env.orders_for(r.client_order_id) == 1 for r in requests)
+    await a.aclose()
+
+
+BATCH_FAULTS = [
+    ("error_5xx_after", {}, True),
+    ("drop_ack", {}, True),
+    ("malformed", {}, True),
+    ("delay_after_accept", {"delay_s": 1.0}, True),  # past the connector's 0.5 s
+    ("huge_response", {"size_bytes": 4_000_000}, True),
+    ("error_5xx_before", {}, False),
+    ("rate_limit_429", {"retry_after_s": 0}, False),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("mode", "extra", "processed"), BATCH_FAULTS, ids=[m for m, _, _ in BATCH_FAULTS]
+)
+async def test_a_batch_under_each_fault_ends_known_without_double_orders(
+    env: Env, mode: str, extra: dict[str, object], processed: bool
+) -> None:
+    """RELIABILITY 6 for batches: a batch whose answer is lost is reconciled order by order by
+    client order id (never resent: the venue has every order); one provably not processed is
+    sent again as a batch by the resilient connector."""
+    guarded = ResilientConnector(
+        env.connector(max_response_bytes=256_000),
+        retry=RetryPolicy(attempts=4, initial_s=0.01, max_s=0.05),
+    )
+    env.admin([{"mode": mode, "endpoints": ["submit_batch"], "count": 1, **extra}])
+    requests = [req(price=f"{40 + i}.00") for i in range(6)]
+    outcomes = await submit_many_with_reconciliation(guarded, requests, policy=FAST)
+    assert env.faults.specs()[0].hits == 1
+    for r, o in zip(requests, outcomes, strict=True):
+        assert isinstance(o, SubmissionOutcome) and o.resolved, o
+        assert o.order is not None and o.order.client_order_id == r.client_order_id
+        assert o.submits == 1 and o.reconciled is processed, o.events
+        assert env.orders_for(r.client_order_id) == 1
+    await guarded.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_batch_lost_before_the_venue_processed_it_is_resent_order_by_order(
+    env: Env,
+) -> None:
+    """A 5xx without the "not processed" header is ambiguous although nothing was entered: the
+    venue confirms it has none of the orders, and each is resent alone under its own id."""
+    env.faults.set([FaultSpec(FaultMode.ERROR_5XX_BEFORE, ("submit_batch",), count=1)])
+    c = HttpExchangeConnector(
+        env.server.url, "key-a", timeout_s=0.5, transport=_StripHeader(httpx.AsyncHTTPTransport())
+    )
+    requests = [req(price=f"{60 + i}.00") for i in range(4)]
+    outcomes = await submit_many_with_reconciliation(c, requests, policy=FAST)
+    for r, o in zip(requests, outcomes, strict=True):
+        assert isinstance(o, SubmissionOutcome) and o.resolved and o.submits == 2, o
+        assert o.events[0].startswith("batch submit ambiguous")
+        assert env.orders_for(r.client_order_id) == 1
+    await c.aclose()
 
 
 @pytest.mark.anyio

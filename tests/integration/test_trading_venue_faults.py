@@ -148,6 +148,130 @@ def test_ambiguous_or_refused_submissions_end_known_without_duplicates(
     assert placed.order.venue_order_id == _venue_orders(exchange, "f-1")[0].venue_order_id
 
 
+class Requests:
+    """ASGI layer counting the requests the venue gets, by method and path."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.seen: Counter[tuple[str, str]] = Counter()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.seen[scope["method"], scope["path"]] += 1
+        await self.app(scope, receive, send)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        None,
+        {"mode": "error_5xx_after", "count": 1},
+        {"mode": "drop_ack", "count": 1},
+        {"mode": "malformed", "count": 1},
+        {"mode": "delay_after_accept", "count": 1, "delay_s": 1.5},
+        {"mode": "error_5xx_before", "count": 2},
+        {"mode": "rate_limit_429", "count": 1, "retry_after_s": 1},
+    ],
+    ids=lambda f: "clean" if f is None else f["mode"],
+)
+def test_a_group_committed_batch_goes_to_the_venue_in_one_request(
+    seeded: Runtime,
+    clock: ShiftClock,
+    venue: tuple[SimulatedExchange, FaultInjector, ThreadServer],
+    trading: dict[str, Any],
+    fault: dict[str, Any] | None,
+) -> None:
+    """The orders of one batch of submissions reach an HTTP venue in one batch request; with
+    its answer lost each is reconciled on its own, and each venue refusal is its order's own.
+    Every order ends as the venue has it, none doubled."""
+    exchange, faults, server = venue
+    requests = Requests(server.app.fastapi)
+    server.app.fastapi = requests
+    taken = _cmd(trading, clock, "b-taken")
+    _take_at_venue(exchange, taken)  # its id already used at the venue, another body
+    if fault is not None:
+        faults.set([FaultSpec(**{**fault, "endpoints": ("submit_batch",)})])
+    cmds = [_cmd(trading, clock, f"b-{i}") for i in range(5)] + [taken]
+    placed = seeded.trading.submissions.submit_many(seeded.uow(), trading["principal"], cmds)
+    assert all(isinstance(p, Placement) for p in placed), placed
+    orders = [p.order for p in placed if isinstance(p, Placement)]
+    for order in orders[:-1]:
+        assert order.state is State.ACKNOWLEDGED, order
+        (at_venue,) = _venue_orders(exchange, order.client_order_id)
+        assert order.venue_order_id == at_venue.venue_order_id
+    refused = orders[-1]
+    assert refused.state is State.REJECTED and "client_order_id" in (refused.reject_reason or "")
+    assert len(_venue_orders(exchange, "b-taken")) == 1  # the other order, untouched
+    not_processed = fault is not None and fault["mode"] in ("error_5xx_before", "rate_limit_429")
+    retried = fault["count"] if fault is not None and not_processed else 0
+    assert requests.seen["POST", "/v1/orders/batch"] == 1 + retried
+    assert requests.seen["POST", "/v1/orders"] == 0  # none resent alone: the venue had them
+    assert_exposures_kept(seeded)
+
+
+def _take_at_venue(exchange: SimulatedExchange, cmd: SubmitOrder) -> str:
+    """Another order (a buy at 1) under ``cmd``'s client order id at the venue."""
+    other, _ = exchange.submit(
+        ACCOUNT,
+        NewOrder(cmd.client_order_id, MARKET, PRODUCT, cmd.delivery_start, TradeSide.BUY,
+                 Decimal(1), Decimal(1)),
+    )  # fmt: skip
+    return other.venue_order_id
+
+
+def test_an_order_whose_id_the_venue_holds_for_another_is_rejected_not_adopted(
+    seeded: Runtime,
+    clock: ShiftClock,
+    venue: tuple[SimulatedExchange, FaultInjector, ThreadServer],
+    trading: dict[str, Any],
+) -> None:
+    """The venue refuses the submission (409) but the answer is lost: the lookup by client
+    order id finds the other order, which is not ours to adopt (its side, price, quantity)."""
+    exchange, faults, _ = venue
+    cmd = _cmd(trading, clock, "t-1")
+    other = _take_at_venue(exchange, cmd)
+    faults.set([FaultSpec(mode="drop_ack", endpoints=("submit",), count=1)])  # type: ignore[arg-type]
+    placed = seeded.trading.orders.submit(seeded.uow(), trading["principal"], cmd)
+    assert placed.order.state is State.REJECTED and placed.order.venue_order_id is None
+    assert "client_order_id_taken" in (placed.order.reject_reason or "")
+    assert other in (placed.order.reject_reason or "")
+    assert [o.venue_order_id for o in _venue_orders(exchange, "t-1")] == [other]
+    assert_exposures_kept(seeded)
+
+
+def test_start_up_reconciliation_rejects_an_order_whose_id_the_venue_holds_for_another(
+    seeded: Runtime,
+    clock: ShiftClock,
+    venue: tuple[SimulatedExchange, FaultInjector, ThreadServer],
+    trading: dict[str, Any],
+) -> None:
+    """Stored, never sent (a crash), and meanwhile another order took its id at the venue:
+    reconciliation rejects it instead of taking the other order's state."""
+    exchange, _, _ = venue
+    cmd = _cmd(trading, clock, "t-2")
+
+    class Crash(BaseException):
+        pass
+
+    def crash(at: str, order: Order) -> None:
+        if at == "after_commit_before_send":
+            raise Crash(at)
+
+    seeded.trading.orders.fault = crash
+    with pytest.raises(Crash):
+        seeded.trading.orders.submit(seeded.uow(), trading["principal"], cmd)
+    seeded.trading.orders.fault = None
+    other = _take_at_venue(exchange, cmd)
+    report = reconcile(seeded)
+    assert report.resent == 0
+    with seeded.uow(readonly=True) as uow:
+        stored = uow.trading_orders.by_client_id(trading["org"], "t-2")
+    assert stored is not None and stored.state is State.REJECTED, stored
+    assert stored.venue_order_id is None and other in (stored.reject_reason or "")
+    assert [o.venue_order_id for o in _venue_orders(exchange, "t-2")] == [other]
+    assert_exposures_kept(seeded)
+
+
 def test_an_unanswered_order_stays_unknown_until_reconciled(
     seeded: Runtime,
     clock: ShiftClock,

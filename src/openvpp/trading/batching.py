@@ -10,7 +10,9 @@ submission and, for all of them at once,
    submission is not), inserts all orders and their event logs with one statement each,
    writes each audit row with its own request's actor (``record_for``), and commits: every
    order is stored before any is sent;
-2. sends the accepted orders to their venues concurrently (on the writer's venue loop);
+2. sends the accepted orders to their venues concurrently (on the writer's venue loop), those
+   of one connection together: a venue that takes batches of orders gets one request per
+   batch (``OrderService.ask_many``);
 3. records all the answers in **one** second unit of work (``batch_store.record_batch``: one
    insert of their events, one versioned update);
 4. finishes each submission (an idempotent replay, a cancellation requested meanwhile, fills
@@ -213,19 +215,29 @@ class SubmitBatcher:
             self._record_all(uow, answered)
 
     def _ask_all(self, sendable: list[tuple[_Item, Placed]]) -> None:
-        """Step 2: the venues' answers, asked all at once."""
+        """Step 2: the venues' answers, asked all at once: the orders of one connection
+        together (one request per batch where the venue takes batches)."""
         if not sendable:
             return
-        results = self._service.venues.run_many(
-            [(p.connection, _asker(self._service, p.order)) for _, p in sendable]
+        groups: dict[str, list[tuple[_Item, Placed]]] = {}
+        for item, placed in sendable:
+            groups.setdefault(placed.connection.id, []).append((item, placed))
+        service = self._service
+        results = service.venues.run_many(
+            [
+                (g[0][1].connection, _askers(service, [p.order for _, p in g]))
+                for g in groups.values()
+            ]
         )
-        for (item, _), result in zip(sendable, results, strict=True):
-            if isinstance(result, VenueAnswer):
-                item.answer = result
-            elif isinstance(result, NotSentError | ValidationFailed):  # no connector
-                item.answer = not_sent(result)
-            else:  # a bug: this submission fails as it would alone; the order stays stored
-                item.error = result
+        for group, result in zip(groups.values(), results, strict=True):
+            answers = result if isinstance(result, list) else [result] * len(group)
+            for (item, _), answer in zip(group, answers, strict=True):
+                if isinstance(answer, VenueAnswer):
+                    item.answer = answer
+                elif isinstance(answer, NotSentError | ValidationFailed):  # no connector
+                    item.answer = not_sent(answer)
+                else:  # a bug: this submission fails as it would alone; the order stays stored
+                    item.error = answer
 
     def _record_all(self, uow: UnitOfWork, answered: list[tuple[_Item, Placed]]) -> None:
         """Step 3: every answer recorded in one transaction (one by one if that fails)."""
@@ -318,7 +330,7 @@ def _outcome(item: _Item) -> Placement:
     return item.result
 
 
-def _asker(
-    service: OrderService, order: Order
-) -> Callable[[VenueConnector], Awaitable[VenueAnswer]]:
-    return lambda connector: service.ask(connector, order)
+def _askers(
+    service: OrderService, orders: list[Order]
+) -> Callable[[VenueConnector], Awaitable[list[VenueAnswer | Exception]]]:
+    return lambda connector: service.ask_many(connector, orders)

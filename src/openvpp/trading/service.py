@@ -34,7 +34,12 @@ from openvpp.core.ids import new_id
 from openvpp.identity.model import Principal
 from openvpp.markets.calendar import gate_closure, is_open
 from openvpp.markets.connections import ConnectionService
-from openvpp.markets.connectors.orders import ReconcilePolicy, submit_with_reconciliation
+from openvpp.markets.connectors.orders import (
+    ReconcilePolicy,
+    SubmissionOutcome,
+    submit_many_with_reconciliation,
+    submit_with_reconciliation,
+)
 from openvpp.markets.connectors.protocol import (
     AmbiguousError,
     NotSentError,
@@ -79,6 +84,7 @@ __all__ = [
     "Recording",
     "VenueAnswer",
     "market_product",
+    "order_request",
     "order_view",
     "reconciled_event",
 ]
@@ -144,6 +150,44 @@ class VenueAnswer:
     events: list[om.Event]
     action: str | None
     detail: dict[str, Any]
+
+
+def order_request(order: Order) -> OrderRequest:
+    """The venue request of a stored order."""
+    return OrderRequest(
+        client_order_id=order.client_order_id,
+        market=order.market,
+        product=order.product,
+        delivery_start=order.delivery_start,
+        side=OrderSide(order.side),
+        price=order.price,
+        quantity_mw=order.quantity,
+        order_type=OrderKind(order.order_type),
+    )
+
+
+def _answer(
+    outcome: SubmissionOutcome | NotSentError | ValidationFailed | VenueRejectedError,
+) -> VenueAnswer:
+    """The events a submission's outcome means for the order."""
+    if isinstance(outcome, NotSentError | ValidationFailed):
+        return not_sent(outcome)
+    events: list[om.Event] = [om.Sent()]
+    detail: dict[str, Any]
+    if isinstance(outcome, VenueRejectedError):
+        events.append(om.VenueReject(f"venue: {outcome.code}: {outcome.message}"[:500]))
+        detail = {"status": outcome.status, "field": outcome.field}
+    else:
+        detail = {"submits": outcome.submits, "events": list(outcome.events)}
+        if outcome.order is None:
+            events.append(om.Ambiguous("; ".join(outcome.events)[-500:]))
+        else:
+            events.append(om.VenueAck(outcome.order.venue_order_id))
+            events.append(reconciled_event(outcome.order))
+    # a plain acknowledgement is in the order's event log; the audit trail gets the
+    # decision (submit) and every abnormal outcome (refused, not sent, unknown)
+    acknowledged = isinstance(events[-1], om.Reconciled)
+    return VenueAnswer(events, None if acknowledged else "trading.order.send", detail)
 
 
 def not_sent(exc: NotSentError | ValidationFailed) -> VenueAnswer:
@@ -434,36 +478,31 @@ class OrderService:
 
     async def ask(self, connector: VenueConnector, order: Order) -> VenueAnswer:
         """Send a stored ``risk_checked`` order; the events its outcome means."""
-        request = OrderRequest(
-            client_order_id=order.client_order_id,
-            market=order.market,
-            product=order.product,
-            delivery_start=order.delivery_start,
-            side=OrderSide(order.side),
-            price=order.price,
-            quantity_mw=order.quantity,
-            order_type=OrderKind(order.order_type),
-        )
-        events: list[om.Event] = [om.Sent()]
-        detail: dict[str, Any] = {}
         try:
-            outcome = await submit_with_reconciliation(connector, request, policy=self.policy)
-        except (NotSentError, ValidationFailed) as exc:
-            return not_sent(exc)
-        except VenueRejectedError as exc:
-            events.append(om.VenueReject(f"venue: {exc.code}: {exc.message}"[:500]))
-            detail = {"status": exc.status, "field": exc.field}
-        else:
-            detail = {"submits": outcome.submits, "events": list(outcome.events)}
-            if outcome.order is None:
-                events.append(om.Ambiguous("; ".join(outcome.events)[-500:]))
-            else:
-                events.append(om.VenueAck(outcome.order.venue_order_id))
-                events.append(reconciled_event(outcome.order))
-        # a plain acknowledgement is in the order's event log; the audit trail gets the
-        # decision (submit) and every abnormal outcome (refused, not sent, unknown)
-        acknowledged = isinstance(events[-1], om.Reconciled)
-        return VenueAnswer(events, None if acknowledged else "trading.order.send", detail)
+            outcome = await submit_with_reconciliation(
+                connector, order_request(order), policy=self.policy
+            )
+        except (NotSentError, ValidationFailed, VenueRejectedError) as exc:
+            return _answer(exc)
+        return _answer(outcome)
+
+    async def ask_many(
+        self, connector: VenueConnector, orders: Sequence[Order]
+    ) -> list[VenueAnswer | Exception]:
+        """:meth:`ask` for several orders of one connection at once: a venue that takes
+        batches gets them in batch requests (``submit_many_with_reconciliation``). Each
+        order's answer, or the unexpected error its submission raised, in the order given."""
+        outcomes = await submit_many_with_reconciliation(
+            connector, [order_request(o) for o in orders], policy=self.policy
+        )
+        return [
+            _answer(o)
+            if isinstance(
+                o, SubmissionOutcome | NotSentError | ValidationFailed | VenueRejectedError
+            )
+            else o
+            for o in outcomes
+        ]
 
     def after_answer(
         self, uow: UnitOfWork, done: Order, connection: MarketConnection, answer: VenueAnswer

@@ -6,7 +6,8 @@ Reconciling an order asks the venue by client order id (``find_order``: an unrea
 or a refused lookup is no answer and changes nothing):
 
 * found: the venue's state is applied (an order whose cancellation was requested and that is
-  still working is cancelled now);
+  still working is cancelled now); but an order never acknowledged that finds another body
+  under its id (someone else's order) is rejected, as the venue refuses it (409);
 * confirmed unknown to the venue (twice): an order that may never have been sent
   (``risk_checked``, ``sent``, ``unknown``) is sent now with the same client order id
   (idempotent at the venue) while its gate is open; after the gate closure it is expired
@@ -26,7 +27,7 @@ from typing import Any
 from openvpp.audit.chain import AuditEvent
 from openvpp.core.clock import Clock
 from openvpp.core.ids import new_id
-from openvpp.markets.connectors.orders import find_order
+from openvpp.markets.connectors.orders import find_order, same_order, taken
 from openvpp.markets.connectors.protocol import (
     FillPage,
     VenueConnector,
@@ -36,7 +37,7 @@ from openvpp.ports import UnitOfWork
 from openvpp.trading import orders as om
 from openvpp.trading.orders import Order, State
 from openvpp.trading.records import FillRecord
-from openvpp.trading.service import OrderService, reconciled_event
+from openvpp.trading.service import OrderService, order_request, reconciled_event
 from openvpp.trading.venues import VENUE_ERRORS
 
 __all__ = ["FillReport", "ReconcileReport", "VenueSync"]
@@ -252,6 +253,11 @@ class VenueSync:
         found, answered, _ = self._orders.venue(
             connection, lambda c: find_order(c, order.client_order_id, policy)
         )
+        never_acknowledged = order.state in (State.RISK_CHECKED, State.SENT, State.UNKNOWN)
+        if found is not None and never_acknowledged and not same_order(found, order_request(order)):
+            refused = taken(found, order.client_order_id, connection.name)
+            reject = om.VenueReject(f"venue: {refused.code}: {refused.message}"[:500])
+            return self._orders.record(uow, order, [reject], "trading.order.reconcile", None)
         if found is not None:
             done = self._orders.record(
                 uow, order, [reconciled_event(found)], "trading.order.reconcile", None
@@ -263,7 +269,6 @@ class VenueSync:
             if report is not None:
                 report.unanswered += 1
             return order
-        never_acknowledged = order.state in (State.RISK_CHECKED, State.SENT, State.UNKNOWN)
         if not never_acknowledged:
             log.error("order %s (%s) is unknown to the venue", order.id, order.state.value)
             return order

@@ -368,7 +368,11 @@ def _http(handler: Callable[[httpx.Request], httpx.Response], **kw: Any) -> Http
 
 
 def _order_body(req: httpx.Request) -> dict[str, Any]:
-    body = json.loads(req.content)
+    return venue_order_json(json.loads(req.content))
+
+
+def venue_order_json(body: dict[str, Any]) -> dict[str, Any]:
+    """The venue's JSON of an order posted as ``body``."""
     return {
         **body,
         "venue_order_id": "V1",

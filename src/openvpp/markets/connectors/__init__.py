@@ -9,12 +9,14 @@ from openvpp.markets.connectors.guarded import ResilientConnector
 from openvpp.markets.connectors.orders import (
     ReconcilePolicy,
     SubmissionOutcome,
+    submit_many_with_reconciliation,
     submit_with_reconciliation,
 )
 from openvpp.markets.connectors.parallel import VenueOutcome, fetch_all_market_data, gather_venues
 from openvpp.markets.connectors.protocol import (
     AmbiguousError,
     AuctionResults,
+    BatchSubmitter,
     ConnectorError,
     Fill,
     FillPage,
@@ -46,6 +48,7 @@ from openvpp.markets.connectors.resilience import (
 __all__ = [
     "AmbiguousError",
     "AuctionResults",
+    "BatchSubmitter",
     "BreakerState",
     "CircuitBreaker",
     "ConnectorError",
@@ -77,6 +80,7 @@ __all__ = [
     "gather_venues",
     "poll_fills",
     "retry_not_sent",
+    "submit_many_with_reconciliation",
     "submit_with_reconciliation",
     "with_timeout",
 ]

@@ -4,7 +4,7 @@ per-call timeout, circuit breaker, retries of provably-unsent requests and healt
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TypeVar
@@ -13,6 +13,8 @@ from openvpp.core.clock import Clock
 from openvpp.markets.connectors.protocol import (
     AmbiguousError,
     AuctionResults,
+    BatchSubmitter,
+    ConnectorError,
     FillPage,
     ImbalanceResult,
     MarketDataPoint,
@@ -59,6 +61,8 @@ class ResilientConnector:
         self.timeout_s = timeout_s
         self.health_tracker = health or HealthTracker(inner.name, clock=clock)
         self._sleep = sleep
+        self.max_batch_orders = inner.max_batch_orders if isinstance(inner, BatchSubmitter) else 0
+        """The inner connector's batch size (0: it takes one order per request)."""
 
     async def _guard(self, fn: Callable[[], Awaitable[T]]) -> T:
         tracker = self.health_tracker
@@ -86,6 +90,15 @@ class ResilientConnector:
 
     async def submit_order(self, request: OrderRequest) -> OrderSnapshot:
         return await self._guard(lambda: self.inner.submit_order(request))
+
+    async def submit_orders(
+        self, requests: Sequence[OrderRequest]
+    ) -> list[OrderSnapshot | ConnectorError]:
+        """One batch request, guarded as a whole (only when ``max_batch_orders`` > 1)."""
+        inner = self.inner
+        if not isinstance(inner, BatchSubmitter):
+            raise TypeError(f"connector {self.name!r} takes no batches of orders")
+        return await self._guard(lambda: inner.submit_orders(requests))
 
     async def cancel_order(self, venue_order_id: str) -> OrderSnapshot:
         return await self._guard(lambda: self.inner.cancel_order(venue_order_id))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -28,6 +29,7 @@ import httpx
 from openvpp.markets.connectors.protocol import (
     AmbiguousError,
     AuctionResults,
+    ConnectorError,
     FillPage,
     ImbalanceResult,
     MarketDataPoint,
@@ -38,7 +40,9 @@ from openvpp.markets.connectors.protocol import (
     VenueRejectedError,
 )
 from openvpp.markets.connectors.wire import (
+    order_batch_json,
     order_request_json,
+    parse_batch_results,
     parse_fill_page,
     parse_imbalance_prices,
     parse_market_data,
@@ -46,7 +50,10 @@ from openvpp.markets.connectors.wire import (
     parse_results,
 )
 
-__all__ = ["HttpExchangeConnector"]
+__all__ = ["DEFAULT_BATCH_ORDERS", "HttpExchangeConnector"]
+
+DEFAULT_BATCH_ORDERS = 50
+"""Orders per batch request unless the connection's options say otherwise."""
 
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
@@ -72,7 +79,9 @@ class HttpExchangeConnector:
     """Async client of one HTTP exchange account.
 
     ``timeout_s`` [s] bounds each read/write, ``connect_timeout_s`` [s] the connection set-up,
-    ``max_response_bytes`` [B] the body size. ``transport`` replaces the network (tests).
+    ``max_response_bytes`` [B] the body size, ``max_batch_orders`` the orders sent in one
+    ``POST /v1/orders/batch`` (:meth:`submit_orders`; 1 sends every order on its own).
+    ``transport`` replaces the network (tests).
     """
 
     def __init__(
@@ -84,10 +93,12 @@ class HttpExchangeConnector:
         timeout_s: float = 5.0,
         connect_timeout_s: float = 2.0,
         max_response_bytes: int = 1_048_576,
+        max_batch_orders: int = DEFAULT_BATCH_ORDERS,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.name = name
         self.max_response_bytes = max_response_bytes
+        self.max_batch_orders = max_batch_orders
         self._client = httpx.AsyncClient(
             base_url=base_url,
             headers={"X-API-Key": api_key, "Accept": "application/json"},
@@ -181,6 +192,19 @@ class HttpExchangeConnector:
         body = await self._call("POST", "/v1/orders", body=order_request_json(request))
         snapshot: OrderSnapshot = self._parse(parse_order, body)
         return snapshot
+
+    async def submit_orders(
+        self, requests: Sequence[OrderRequest]
+    ) -> list[OrderSnapshot | ConnectorError]:
+        """Several new orders in one request; each answered on its own
+        (:class:`~openvpp.markets.connectors.protocol.BatchSubmitter`)."""
+        if not 0 < len(requests) <= self.max_batch_orders:
+            raise ValueError(f"a batch takes 1 to {self.max_batch_orders} orders")
+        body = await self._call("POST", "/v1/orders/batch", body=order_batch_json(requests))
+        answers: list[OrderSnapshot | ConnectorError] = self._parse(
+            lambda b: parse_batch_results(b, len(requests), self.name), body
+        )
+        return answers
 
     async def cancel_order(self, venue_order_id: str) -> OrderSnapshot:
         body = await self._call("DELETE", f"/v1/orders/{venue_order_id}")

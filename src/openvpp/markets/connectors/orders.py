@@ -13,7 +13,9 @@ reconcile on start-up):
    ``AmbiguousError`` on the query, or ``VenueRejectedError``: a refused *lookup*, e.g. 401
    after a key rotation or 403 from a proxy, says nothing about the order), up to
    ``query_attempts``.
-3. Found: that is the order (reconciled). Not resent.
+3. Found: that is the order (reconciled), if it is the order requested (:func:`same_order`). Not
+   resent. An order with another body under the id is someone else's: the venue refused (or
+   will refuse) ours as a conflict (``VenueRejectedError``, 409).
 4. The venue answers "not found" ``not_found_confirmations`` times in a row: it provably has
    not got the order, so the same request is submitted again (at most ``max_resends``
    times). This is safe even if the first request arrives late: the venue treats the
@@ -26,20 +28,31 @@ reconcile on start-up):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from openvpp.markets.connectors.protocol import (
     AmbiguousError,
+    BatchSubmitter,
+    ConnectorError,
     NotSentError,
     OrderRequest,
     OrderSnapshot,
     OrderState,
     VenueConnector,
     VenueRejectedError,
+    batch_limit,
 )
 
-__all__ = ["ReconcilePolicy", "SubmissionOutcome", "find_order", "submit_with_reconciliation"]
+__all__ = [
+    "ReconcilePolicy",
+    "SubmissionOutcome",
+    "find_order",
+    "same_order",
+    "submit_many_with_reconciliation",
+    "submit_with_reconciliation",
+    "taken",
+]
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -71,6 +84,37 @@ class SubmissionOutcome:
     @property
     def resolved(self) -> bool:
         return self.state is not OrderState.UNKNOWN
+
+
+def same_order(found: OrderSnapshot, request: OrderRequest) -> bool:
+    """Whether the venue's ``found`` order is the one ``request`` entered: the venue keeps the
+    first body sent under a client order id and refuses another (409)."""
+
+    def key(o: OrderSnapshot | OrderRequest) -> tuple[object, ...]:
+        return (
+            o.client_order_id,
+            o.market,
+            o.product,
+            o.delivery_start,
+            o.side,
+            o.order_type,
+            o.price,
+            o.quantity_mw,
+        )
+
+    return key(found) == key(request)
+
+
+def taken(found: OrderSnapshot, client_order_id: str, venue: str) -> VenueRejectedError:
+    """The refusal an order meets when the venue holds another order under its id."""
+    return VenueRejectedError(
+        f"the venue holds another order ({found.venue_order_id}) under client_order_id "
+        f"{client_order_id!r}",
+        venue=venue,
+        status=409,
+        code="client_order_id_taken",
+        field="client_order_id",
+    )
 
 
 async def find_order(
@@ -119,38 +163,132 @@ async def submit_with_reconciliation(
     sleep: Sleep = asyncio.sleep,
 ) -> SubmissionOutcome:
     """Submit ``request`` and resolve an ambiguous outcome by querying (module docstring)."""
+    try:
+        order = await connector.submit_order(request)
+    except AmbiguousError as exc:
+        first = f"submit ambiguous: {exc.message}"
+        return await _reconcile(connector, request, policy or ReconcilePolicy(), sleep, first)
+    return SubmissionOutcome(order.state, order, 1, 0, False, ("submit acknowledged",))
+
+
+async def submit_many_with_reconciliation(
+    connector: VenueConnector,
+    requests: Sequence[OrderRequest],
+    *,
+    policy: ReconcilePolicy | None = None,
+    sleep: Sleep = asyncio.sleep,
+) -> list[SubmissionOutcome | Exception]:
+    """:func:`submit_with_reconciliation` for several orders: each one's outcome, or the error
+    it raised, in the order given.
+
+    A venue that takes batches (:class:`~.protocol.BatchSubmitter`) gets them in requests of
+    up to its ``max_batch_orders``, sent concurrently; any other venue one request per order,
+    also concurrently. Each order of a batch then follows the single procedure from its first
+    answer: acknowledged, refused, or ambiguous, when it is looked up by ``client_order_id``
+    and resent alone only once the venue confirms it has not got it. A whole batch that is
+    ambiguous makes each of its orders ambiguous; one not sent is not sent for each of them
+    (``NotSentError``); one refused as a request (none processed: a venue without the batch
+    endpoint, say) is sent again one order per request.
+    """
     p = policy or ReconcilePolicy()
-    events: list[str] = []
-    submits = queries = resends = 0
-    reconciled = False
+    limit = batch_limit(connector)
+    if limit < 2 or len(requests) < 2:
+        chunks = [[r] for r in requests]
+    else:
+        chunks = [list(requests[i : i + limit]) for i in range(0, len(requests), limit)]
+
+    async def one(request: OrderRequest) -> SubmissionOutcome:
+        return await submit_with_reconciliation(connector, request, policy=p, sleep=sleep)
+
+    async def chunk_of(chunk: list[OrderRequest]) -> list[SubmissionOutcome | Exception]:
+        if len(chunk) == 1:
+            return await _settled([one(chunk[0])])
+        assert isinstance(connector, BatchSubmitter)
+        try:
+            answers = await connector.submit_orders(chunk)
+        except NotSentError as exc:
+            return [exc for _ in chunk]
+        except VenueRejectedError:  # the request refused, no order processed
+            return await _settled([one(r) for r in chunk])
+        except AmbiguousError as exc:
+            answers = [exc for _ in chunk]
+        return await _settled(
+            [_answered(connector, r, a, p, sleep) for r, a in zip(chunk, answers, strict=True)]
+        )
+
+    done = await asyncio.gather(*(chunk_of(c) for c in chunks))
+    return [outcome for chunk in done for outcome in chunk]
+
+
+async def _settled(
+    calls: Sequence[Awaitable[SubmissionOutcome]],
+) -> list[SubmissionOutcome | Exception]:
+    """Each call's outcome or the exception it raised (cancellation is raised)."""
+    out: list[SubmissionOutcome | Exception] = []
+    for result in await asyncio.gather(*calls, return_exceptions=True):
+        if isinstance(result, BaseException) and not isinstance(result, Exception):
+            raise result
+        out.append(result)
+    return out
+
+
+async def _answered(
+    connector: VenueConnector,
+    request: OrderRequest,
+    answer: OrderSnapshot | ConnectorError,
+    policy: ReconcilePolicy,
+    sleep: Sleep,
+) -> SubmissionOutcome:
+    """One order of a batch from its own answer in the batch."""
+    if isinstance(answer, OrderSnapshot):
+        if answer.client_order_id == request.client_order_id:
+            events = ("batch submit acknowledged",)
+            return SubmissionOutcome(answer.state, answer, 1, 0, False, events)
+        first = f"batch answer for another order ({answer.client_order_id!r})"
+        return await _reconcile(connector, request, policy, sleep, first)
+    if isinstance(answer, AmbiguousError):
+        first = f"batch submit ambiguous: {answer.message}"
+        return await _reconcile(connector, request, policy, sleep, first)
+    raise answer  # refused (VenueRejectedError), as a single submission's refusal
+
+
+async def _reconcile(
+    connector: VenueConnector,
+    request: OrderRequest,
+    policy: ReconcilePolicy,
+    sleep: Sleep,
+    first: str,
+) -> SubmissionOutcome:
+    """Steps 2-5 after a first submit whose outcome is unknown (``first`` says why)."""
+    events: list[str] = [first]
+    submits, queries, resends = 1, 0, 0
     while True:
+        found, answered, n = await find_order(
+            connector, request.client_order_id, policy, sleep, events
+        )
+        queries += n
+        if found is not None:
+            if not same_order(found, request):
+                raise taken(found, request.client_order_id, connector.name)
+            events.append(f"found by client_order_id as {found.venue_order_id}")
+            return SubmissionOutcome(found.state, found, submits, queries, True, tuple(events))
+        if not answered:
+            events.append("no answer from the venue: order stays UNKNOWN")
+            break
+        if resends >= policy.max_resends:
+            events.append("not found and resends spent: order stays UNKNOWN")
+            break
+        resends += 1
+        events.append("venue confirms it has no such order: resending (idempotent id)")
         submits += 1
         try:
             order = await connector.submit_order(request)
         except AmbiguousError as exc:
             events.append(f"submit ambiguous: {exc.message}")
         except NotSentError as exc:
-            if submits == 1:
-                raise
             events.append(f"resend not sent ({exc.message}): order stays UNKNOWN")
             break
         else:
             events.append("submit acknowledged")
-            return SubmissionOutcome(
-                order.state, order, submits, queries, reconciled, tuple(events)
-            )
-        reconciled = True
-        found, answered, n = await find_order(connector, request.client_order_id, p, sleep, events)
-        queries += n
-        if found is not None:
-            events.append(f"found by client_order_id as {found.venue_order_id}")
-            return SubmissionOutcome(found.state, found, submits, queries, True, tuple(events))
-        if not answered:
-            events.append("no answer from the venue: order stays UNKNOWN")
-            break
-        if resends >= p.max_resends:
-            events.append("not found and resends spent: order stays UNKNOWN")
-            break
-        resends += 1
-        events.append("venue confirms it has no such order: resending (idempotent id)")
+            return SubmissionOutcome(order.state, order, submits, queries, True, tuple(events))
     return SubmissionOutcome(OrderState.UNKNOWN, None, submits, queries, True, tuple(events))

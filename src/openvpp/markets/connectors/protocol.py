@@ -15,6 +15,7 @@ Errors say what is known about the request, which decides what a caller may do n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -26,6 +27,7 @@ from openvpp.core.clock import ensure_utc
 __all__ = [
     "AmbiguousError",
     "AuctionResults",
+    "BatchSubmitter",
     "ConnectorError",
     "Fill",
     "FillPage",
@@ -42,6 +44,7 @@ __all__ = [
     "VenueConnector",
     "VenueHealth",
     "VenueRejectedError",
+    "batch_limit",
 ]
 
 
@@ -304,3 +307,30 @@ class VenueConnector(Protocol):
     async def health(self) -> VenueHealth: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class BatchSubmitter(Protocol):
+    """A venue that takes several new orders in one request (optional capability).
+
+    ``max_batch_orders``: the most orders one request may carry (below 2: no batches).
+    :meth:`submit_orders` answers each order on its own, in the order given: its snapshot, a
+    :class:`VenueRejectedError` (that order refused), or an :class:`AmbiguousError` (that
+    order's outcome unknown). A failure of the whole request raises, as a single submission
+    does: ``NotSentError`` (none processed), ``AmbiguousError`` (any may have been),
+    ``VenueRejectedError`` (the request refused: none processed).
+    """
+
+    max_batch_orders: int
+
+    async def submit_orders(
+        self, requests: Sequence[OrderRequest]
+    ) -> list[OrderSnapshot | ConnectorError]: ...
+
+
+def batch_limit(connector: object) -> int:
+    """How many orders ``connector`` takes per request: ``max_batch_orders`` of a
+    :class:`BatchSubmitter`, else 1."""
+    if isinstance(connector, BatchSubmitter):
+        return max(1, connector.max_batch_orders)
+    return 1

@@ -2,7 +2,8 @@
 
 Built-in kinds: ``simulated`` (in-process, the registry's :class:`SimulatedExchange`;
 credentials ``api_key``) and ``openvpp-exchange`` (HTTP; ``base_url``, credentials ``api_key``,
-options ``timeout_s``, ``connect_timeout_s``, ``max_response_bytes``, ``name``). More kinds are
+options ``timeout_s``, ``connect_timeout_s``, ``max_response_bytes``, ``max_batch_orders``,
+``name``). More kinds are
 added with :meth:`ConnectorRegistry.register`. URL policy (SSRF) and credential storage are the
 service layer's job, not this module's.
 """
@@ -21,7 +22,12 @@ from openvpp.markets.exchange import SimulatedExchange
 __all__ = ["ConnectorFactory", "ConnectorRegistry"]
 
 ConnectorFactory = Callable[[str | None, Mapping[str, str], Mapping[str, Any]], VenueConnector]
-_HTTP_OPTIONS = {"timeout_s": float, "connect_timeout_s": float, "max_response_bytes": int}
+_HTTP_OPTIONS = {
+    "timeout_s": float,
+    "connect_timeout_s": float,
+    "max_response_bytes": int,
+    "max_batch_orders": int,
+}
 
 
 def _require(mapping: Mapping[str, Any], key: str, where: str) -> Any:

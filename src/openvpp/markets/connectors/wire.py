@@ -4,14 +4,16 @@ invalid field raises ``ValueError``; callers decide what that means (an HTTP con
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from openvpp.core.clock import ensure_utc
 from openvpp.markets.connectors.protocol import (
+    AmbiguousError,
     AuctionResults,
+    ConnectorError,
     Fill,
     FillPage,
     ImbalancePeriod,
@@ -23,10 +25,13 @@ from openvpp.markets.connectors.protocol import (
     OrderSnapshot,
     OrderState,
     PeriodPrice,
+    VenueRejectedError,
 )
 
 __all__ = [
+    "order_batch_json",
     "order_request_json",
+    "parse_batch_results",
     "parse_fill_page",
     "parse_imbalance_prices",
     "parse_market_data",
@@ -90,6 +95,48 @@ def order_request_json(r: OrderRequest) -> dict[str, Any]:
         "order_type": r.order_type.value,
         "clip_mw": None if r.clip_mw is None else str(r.clip_mw),
     }
+
+
+def order_batch_json(requests: Sequence[OrderRequest]) -> dict[str, Any]:
+    """The POST body of a batch of new orders."""
+    return {"orders": [order_request_json(r) for r in requests]}
+
+
+def parse_batch_results(
+    body: Any, count: int, venue: str = ""
+) -> list[OrderSnapshot | ConnectorError]:
+    """The answers to a batch of ``count`` orders, in its order: a snapshot (status 200 or
+    201), a :class:`VenueRejectedError` (a 4xx status with the venue's error, code and field)
+    or an :class:`AmbiguousError` (an answer that cannot be read, or a 5xx). ``ValueError`` when
+    the body is not a list of ``count`` answers (no answer can be paired with its order)."""
+    results = _map(body, "batch answer").get("results")
+    if not isinstance(results, list) or len(results) != count:
+        raise ValueError(f"results must be a list of {count} answers")
+    out: list[OrderSnapshot | ConnectorError] = []
+    for i, item in enumerate(results):
+        try:
+            d = _map(item, f"results[{i}]")
+            status = d.get("status")
+            if not isinstance(status, int) or isinstance(status, bool):
+                raise ValueError("status must be an integer")
+            if status in (200, 201):
+                out.append(parse_order(d.get("order")))
+            elif 400 <= status < 500:
+                field = d.get("field")
+                out.append(
+                    VenueRejectedError(
+                        str(d.get("message") or f"venue refused ({status})"),
+                        venue=venue,
+                        status=status,
+                        code=str(d.get("error") or "rejected"),
+                        field=field if isinstance(field, str) else None,
+                    )
+                )
+            else:
+                raise ValueError(f"status {status}, outcome unknown")
+        except (ValueError, TypeError, KeyError) as exc:
+            out.append(AmbiguousError(f"results[{i}]: {exc}", venue=venue))
+    return out
 
 
 def parse_order(body: Any) -> OrderSnapshot:

@@ -61,6 +61,7 @@ AFTER_MODES = frozenset(
 FEED_MODES = frozenset({FaultMode.DUPLICATE_FILLS, FaultMode.OUT_OF_ORDER_FILLS})
 ENDPOINTS = (
     "submit",
+    "submit_batch",
     "get_order",
     "find_order",
     "cancel",

@@ -1,12 +1,17 @@
 """HTTP service over a :class:`SimulatedExchange`, with fault injection.
 
 Endpoints (JSON; ``Decimal`` values as strings; API key in the ``X-API-Key`` header):
-``POST /v1/orders``, ``GET /v1/orders/{venue_id}``, ``GET /v1/orders?client_order_id=``,
-``DELETE /v1/orders/{venue_id}``, ``PATCH /v1/orders/{venue_id}``, ``GET /v1/fills?after=``,
+``POST /v1/orders``, ``POST /v1/orders/batch``, ``GET /v1/orders/{venue_id}``,
+``GET /v1/orders?client_order_id=``, ``DELETE /v1/orders/{venue_id}``,
+``PATCH /v1/orders/{venue_id}``, ``GET /v1/fills?after=``,
 ``GET /v1/results?market=&product=&day=``, ``GET /v1/market-data?market=&product=&start=&end=``,
 ``POST /v1/auctions/run``, ``GET /v1/imbalance-prices?market=&day=``, ``GET /v1/health`` (no
 key) and ``GET|POST|DELETE /v1/admin/faults``.
-Errors are ``{"error": code, "message": ..., "field": ...}`` with 401, 404, 409 or 422.
+Errors are ``{"error": code, "message": ..., "field": ...}`` with 401, 404, 409 or 422. A batch
+(``{"orders": [...]}``, 1 to ``MAX_BATCH_ORDERS``) is answered 200 with one result per order, in
+its order: ``{"status": 201|200, "order": ...}`` or ``{"status": 4xx, "error": ..., "message":
+..., "field": ...}``; each order is validated and entered on its own, as ``POST /v1/orders``
+would.
 Fault modes: :mod:`openvpp.markets.exchange.faults`.
 """
 
@@ -15,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, MutableMapping
+from collections.abc import AsyncIterator, Callable, MutableMapping, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
@@ -23,7 +28,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from openvpp.core.errors import AuthenticationFailed, Conflict, DomainError, NotFound
 from openvpp.markets.exchange.core import SimulatedExchange
@@ -44,7 +49,7 @@ from openvpp.markets.exchange.wire import (
     order_json,
 )
 
-__all__ = ["ExchangeASGI", "create_app"]
+__all__ = ["MAX_BATCH_ORDERS", "ExchangeASGI", "create_app"]
 
 log = logging.getLogger(__name__)
 DROP_KEY = "openvpp.drop_ack"
@@ -52,6 +57,8 @@ Scope = MutableMapping[str, Any]
 ASGIApp = Callable[..., Any]
 Payload = tuple[int, Any]
 ApiKey = Annotated[str | None, Header(alias="X-API-Key")]
+MAX_BATCH_ORDERS = 100
+"""The most orders one ``POST /v1/orders/batch`` takes."""
 
 
 def _year_in_range(value: date) -> date:
@@ -81,6 +88,10 @@ class OrderIn(_In):
     quantity_mw: Volume
     order_type: ExecType = ExecType.LIMIT
     clip_mw: Volume | None = None
+
+
+class BatchIn(_In):
+    orders: list[dict[str, Any]] = Field(..., min_length=1, max_length=MAX_BATCH_ORDERS)
 
 
 class ModifyIn(_In):
@@ -121,15 +132,18 @@ def _error(exc: DomainError) -> Payload:
     return status, {"error": exc.code, "message": exc.message, "field": exc.field}
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+def _invalid(errors: Sequence[Any]) -> dict[str, Any]:
+    """The error body naming the first invalid field of pydantic's ``errors``."""
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
     loc = [str(p) for p in first["loc"] if p not in ("body", "query", "path", "header")]
     name = ".".join(loc) or None
     message = f"{name}: {first['msg']}" if name else str(first["msg"])
-    return JSONResponse(
-        {"error": "validation_error", "message": message, "field": name}, status_code=422
-    )
+    return {"error": "validation_error", "message": message, "field": name}
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse(_invalid(exc.errors()), status_code=422)
 
 
 class ExchangeASGI:
@@ -271,6 +285,26 @@ def create_app(
             return (201 if created else 200), order_json(order)
 
         return await _respond(request, inj, "submit", act)
+
+    def enter(key: str | None, item: dict[str, Any]) -> dict[str, Any]:
+        """One order of a batch: entered, or refused with its own status."""
+        try:
+            cmd = NewOrder(**OrderIn.model_validate(item).model_dump())
+            order, created = ex.submit(ex.account_for(key), cmd)
+        except ValidationError as exc:
+            return {"status": 422, **_invalid(exc.errors())}
+        except DomainError as exc:
+            status, payload = _error(exc)
+            return {"status": status, **payload}
+        return {"status": 201 if created else 200, "order": order_json(order)}
+
+    @app.post("/v1/orders/batch")
+    async def submit_batch(request: Request, body: BatchIn, key: ApiKey = None) -> Response:
+        def act() -> Payload:
+            ex.account_for(key)  # a wrong key refuses the request, not each order
+            return 200, {"results": [enter(key, item) for item in body.orders]}
+
+        return await _respond(request, inj, "submit_batch", act)
 
     @app.get("/v1/orders/{venue_id}")
     async def get_order(request: Request, venue_id: str, key: ApiKey = None) -> Response:
