@@ -598,13 +598,22 @@ def test_registry_errors_name_the_field(exchange: SimulatedExchange) -> None:
             credentials={"api_key": "k"},
             options={"colour": 1},
         )
+    for batch in (0, 101):  # the exchange takes 1 to 100 orders per batch
+        with pytest.raises(ValueError, match=r"options\.max_batch_orders"):
+            registry.build(
+                "openvpp-exchange",
+                base_url="http://x",
+                credentials={"api_key": "k"},
+                options={"max_batch_orders": batch},
+            )
     http = registry.build(
         "openvpp-exchange",
         base_url="http://x",
         credentials={"api_key": "k"},
-        options={"timeout_s": 3, "max_response_bytes": 1000},
+        options={"timeout_s": 3, "max_response_bytes": 1000, "max_batch_orders": 100},
     )
     assert isinstance(http, HttpExchangeConnector) and http.max_response_bytes == 1000
+    assert http.max_batch_orders == 100
     asyncio.run(http.aclose())
     registry.register("custom", lambda url, cred, opt: SimulatedConnector(exchange, "ka"))
     assert "custom" in registry.kinds()

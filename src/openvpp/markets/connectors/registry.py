@@ -18,6 +18,7 @@ from openvpp.markets.connectors.http import HttpExchangeConnector
 from openvpp.markets.connectors.protocol import VenueConnector
 from openvpp.markets.connectors.simulated import SimulatedConnector
 from openvpp.markets.exchange import SimulatedExchange
+from openvpp.markets.exchange.model import MAX_BATCH_ORDERS
 
 __all__ = ["ConnectorFactory", "ConnectorRegistry"]
 
@@ -112,5 +113,7 @@ class ConnectorRegistry:
                     raise ValueError(f"options.{key} must be a number") from None
                 if kwargs[key] <= 0:
                     raise ValueError(f"options.{key} must be positive")
+        if kwargs.get("max_batch_orders", 0) > MAX_BATCH_ORDERS:
+            raise ValueError(f"options.max_batch_orders must be at most {MAX_BATCH_ORDERS}")
         name = str(options.get("name", "openvpp-exchange"))
         return HttpExchangeConnector(base_url, str(api_key), name=name, **kwargs)

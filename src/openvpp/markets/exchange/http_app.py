@@ -39,7 +39,7 @@ from openvpp.markets.exchange.faults import (
     FaultMode,
     FaultSpec,
 )
-from openvpp.markets.exchange.model import ExecType, NewOrder, TradeSide
+from openvpp.markets.exchange.model import MAX_BATCH_ORDERS, ExecType, NewOrder, TradeSide
 from openvpp.markets.exchange.rules import MAX_YEAR, MIN_YEAR
 from openvpp.markets.exchange.wire import (
     auction_json,
@@ -57,8 +57,6 @@ Scope = MutableMapping[str, Any]
 ASGIApp = Callable[..., Any]
 Payload = tuple[int, Any]
 ApiKey = Annotated[str | None, Header(alias="X-API-Key")]
-MAX_BATCH_ORDERS = 100
-"""The most orders one ``POST /v1/orders/batch`` takes."""
 
 
 def _year_in_range(value: date) -> date:

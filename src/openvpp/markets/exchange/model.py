@@ -12,7 +12,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
+MAX_BATCH_ORDERS = 100
+"""The most new orders one batch request (``POST /v1/orders/batch``) takes."""
+
 __all__ = [
+    "MAX_BATCH_ORDERS",
     "AuctionResult",
     "ExchangeOrder",
     "ExchangeStatus",
