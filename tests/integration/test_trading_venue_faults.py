@@ -209,6 +209,25 @@ def test_a_group_committed_batch_goes_to_the_venue_in_one_request(
     assert_exposures_kept(seeded)
 
 
+class Crash(BaseException):
+    """The order manager stopping at a named point (raised by its fault hook)."""
+
+
+def _crashed_submit(rt: Runtime, principal: Principal, cmd: SubmitOrder, point: str) -> None:
+    """Submit ``cmd`` with the order manager crashing at ``point``."""
+
+    def crash(at: str, order: Order) -> None:
+        if at == point:
+            raise Crash(at)
+
+    rt.trading.orders.fault = crash
+    try:
+        with pytest.raises(Crash):
+            rt.trading.orders.submit(rt.uow(), principal, cmd)
+    finally:
+        rt.trading.orders.fault = None
+
+
 def _take_at_venue(exchange: SimulatedExchange, cmd: SubmitOrder) -> str:
     """Another order (a buy at 1) under ``cmd``'s client order id at the venue."""
     other, _ = exchange.submit(
@@ -249,18 +268,7 @@ def test_start_up_reconciliation_rejects_an_order_whose_id_the_venue_holds_for_a
     reconciliation rejects it instead of taking the other order's state."""
     exchange, _, _ = venue
     cmd = _cmd(trading, clock, "t-2")
-
-    class Crash(BaseException):
-        pass
-
-    def crash(at: str, order: Order) -> None:
-        if at == "after_commit_before_send":
-            raise Crash(at)
-
-    seeded.trading.orders.fault = crash
-    with pytest.raises(Crash):
-        seeded.trading.orders.submit(seeded.uow(), trading["principal"], cmd)
-    seeded.trading.orders.fault = None
+    _crashed_submit(seeded, trading["principal"], cmd, "after_commit_before_send")
     other = _take_at_venue(exchange, cmd)
     report = reconcile(seeded)
     assert report.resent == 0
@@ -493,20 +501,7 @@ def test_a_crash_at_a_named_point_recovers_to_the_clean_state(
     clean = seeded.trading.orders.submit(
         seeded.uow(), trading["principal"], _cmd(trading, clock, "clean")
     ).order
-
-    class Crash(BaseException):
-        pass
-
-    def crash(at: str, order: Order) -> None:
-        if at == point:
-            raise Crash(at)
-
-    seeded.trading.orders.fault = crash
-    with pytest.raises(Crash):
-        seeded.trading.orders.submit(
-            seeded.uow(), trading["principal"], _cmd(trading, clock, "crashed")
-        )
-    seeded.trading.orders.fault = None
+    _crashed_submit(seeded, trading["principal"], _cmd(trading, clock, "crashed"), point)
     with seeded.uow(readonly=True) as uow:
         org = trading["principal"].organization_id
         stored = uow.trading_orders.by_client_id(org, "crashed")
