@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from openvpp.markets.connectors import (
     AmbiguousError,
@@ -254,3 +256,108 @@ def test_a_lookup_that_finds_another_body_under_the_id_is_a_conflict() -> None:
     assert same_order(same, request())
     for change in ({"price": Decimal("50.01")}, {"quantity_mw": Decimal(2)}, {"product": "QH"}):
         assert not same_order(dataclasses.replace(snapshot("c1"), **change), request())
+
+
+# ---------------------------------------------------------------------------- property
+
+
+class RandomVenue:
+    """A venue whose every answer is drawn: batches (whole: ok, not sent, lost, answer lost,
+    refused; or per order: ok, refused, unreadable), single submissions (ok, lost, answer
+    lost, not sent, refused) and lookups (a true answer or none). It records each resend of
+    an order it already had (a blind resend) and the size of each batch."""
+
+    name = "random"
+
+    def __init__(self, data: st.DataObject, limit: int) -> None:
+        self.data = data
+        self.max_batch_orders = limit
+        self.orders: dict[str, OrderSnapshot] = {}
+        self.tried: set[str] = set()
+        self.blind: list[str] = []
+        self.batch_sizes: list[int] = []
+
+    def _enter(self, r: OrderRequest) -> OrderSnapshot:
+        return self.orders.setdefault(
+            r.client_order_id, snapshot(r.client_order_id, f"V-{r.client_order_id}")
+        )
+
+    async def submit_order(self, r: OrderRequest) -> OrderSnapshot:
+        cid = r.client_order_id
+        if cid in self.tried and cid in self.orders:
+            self.blind.append(cid)
+        self.tried.add(cid)
+        step = self.data.draw(st.sampled_from(["ok", "lost", "ambiguous", "not_sent", "rejected"]))
+        if step == "not_sent":
+            raise NotSentError("down")
+        if step == "lost":
+            raise AmbiguousError("timeout before the venue")
+        if step == "rejected":
+            raise VenueRejectedError("bad price", field="price")
+        snap = self._enter(r)
+        if step == "ambiguous":
+            raise AmbiguousError("reset after send")
+        return snap
+
+    async def submit_orders(
+        self, requests: Sequence[OrderRequest]
+    ) -> list[OrderSnapshot | ConnectorError]:
+        self.batch_sizes.append(len(requests))
+        for r in requests:
+            if r.client_order_id in self.tried and r.client_order_id in self.orders:
+                self.blind.append(r.client_order_id)
+            self.tried.add(r.client_order_id)
+        whole = st.sampled_from(["each", "not_sent", "lost", "ambiguous", "refused"])
+        step = self.data.draw(whole)
+        if step == "not_sent":
+            raise NotSentError("down")
+        if step == "lost":
+            raise AmbiguousError("timeout before the venue")
+        if step == "refused":
+            raise VenueRejectedError("no such endpoint", status=404)
+        out: list[OrderSnapshot | ConnectorError] = []
+        for r in requests:
+            each = self.data.draw(st.sampled_from(["ok", "rejected", "unreadable"]))
+            if each == "rejected":
+                out.append(VenueRejectedError("bad price", status=422, field="price"))
+            else:
+                snap = self._enter(r)
+                out.append(snap if each == "ok" else AmbiguousError("unreadable"))
+        if step == "ambiguous":
+            raise AmbiguousError("reset after send")
+        return out
+
+    async def get_order(
+        self, *, venue_order_id: str | None = None, client_order_id: str | None = None
+    ) -> OrderSnapshot | None:
+        if self.data.draw(st.booleans()):
+            raise NotSentError("lookup: down")
+        return self.orders.get(str(client_order_id))
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), n=st.integers(1, 12), limit=st.integers(1, 5))
+def test_whatever_the_venue_answers_no_order_is_resent_blind_or_misreported(
+    data: st.DataObject, n: int, limit: int
+) -> None:
+    """Every order ends acknowledged as the venue has it, refused or not sent without being
+    at the venue, or unknown; none is sent again once the venue has it; batches keep the
+    venue's size."""
+    venue = RandomVenue(data, limit)
+    requests = [request(f"c{i}") for i in range(n)]
+    out = asyncio.run(
+        submit_many_with_reconciliation(venue, requests, policy=POLICY, sleep=no_sleep)  # type: ignore[arg-type]
+    )
+    assert len(out) == n
+    assert venue.blind == []
+    assert all(2 <= size <= limit for size in venue.batch_sizes)
+    for r, o in zip(requests, out, strict=True):
+        cid = r.client_order_id
+        if isinstance(o, SubmissionOutcome):
+            if o.resolved:
+                assert o.order is not None and o.order == venue.orders[cid]
+            else:
+                assert o.order is None and o.reconciled
+        else:
+            assert isinstance(o, NotSentError | VenueRejectedError), o
+            assert cid not in venue.orders
