@@ -38,7 +38,6 @@ from openvpp.markets.connectors.orders import (
     ReconcilePolicy,
     SubmissionOutcome,
     submit_many_with_reconciliation,
-    submit_with_reconciliation,
 )
 from openvpp.markets.connectors.protocol import (
     AmbiguousError,
@@ -87,6 +86,7 @@ __all__ = [
     "order_request",
     "order_view",
     "reconciled_event",
+    "venue_reject",
 ]
 
 log = logging.getLogger(__name__)
@@ -166,6 +166,10 @@ def order_request(order: Order) -> OrderRequest:
     )
 
 
+_ANSWERED = (SubmissionOutcome, NotSentError, ValidationFailed, VenueRejectedError)
+"""What a submission ends with that the order's events say (anything else is a bug)."""
+
+
 def _answer(
     outcome: SubmissionOutcome | NotSentError | ValidationFailed | VenueRejectedError,
 ) -> VenueAnswer:
@@ -175,7 +179,7 @@ def _answer(
     events: list[om.Event] = [om.Sent()]
     detail: dict[str, Any]
     if isinstance(outcome, VenueRejectedError):
-        events.append(om.VenueReject(f"venue: {outcome.code}: {outcome.message}"[:500]))
+        events.append(venue_reject(outcome))
         detail = {"status": outcome.status, "field": outcome.field}
     else:
         detail = {"submits": outcome.submits, "events": list(outcome.events)}
@@ -188,6 +192,11 @@ def _answer(
     # decision (submit) and every abnormal outcome (refused, not sent, unknown)
     acknowledged = isinstance(events[-1], om.Reconciled)
     return VenueAnswer(events, None if acknowledged else "trading.order.send", detail)
+
+
+def venue_reject(exc: VenueRejectedError) -> om.VenueReject:
+    """The event of the venue's refusal of an order."""
+    return om.VenueReject(f"venue: {exc.code}: {exc.message}"[:500])
 
 
 def not_sent(exc: NotSentError | ValidationFailed) -> VenueAnswer:
@@ -478,13 +487,10 @@ class OrderService:
 
     async def ask(self, connector: VenueConnector, order: Order) -> VenueAnswer:
         """Send a stored ``risk_checked`` order; the events its outcome means."""
-        try:
-            outcome = await submit_with_reconciliation(
-                connector, order_request(order), policy=self.policy
-            )
-        except (NotSentError, ValidationFailed, VenueRejectedError) as exc:
-            return _answer(exc)
-        return _answer(outcome)
+        (answer,) = await self.ask_many(connector, [order])
+        if isinstance(answer, Exception):  # a bug
+            raise answer
+        return answer
 
     async def ask_many(
         self, connector: VenueConnector, orders: Sequence[Order]
@@ -495,14 +501,7 @@ class OrderService:
         outcomes = await submit_many_with_reconciliation(
             connector, [order_request(o) for o in orders], policy=self.policy
         )
-        return [
-            _answer(o)
-            if isinstance(
-                o, SubmissionOutcome | NotSentError | ValidationFailed | VenueRejectedError
-            )
-            else o
-            for o in outcomes
-        ]
+        return [_answer(o) if isinstance(o, _ANSWERED) else o for o in outcomes]
 
     def after_answer(
         self, uow: UnitOfWork, done: Order, connection: MarketConnection, answer: VenueAnswer

@@ -37,7 +37,12 @@ from openvpp.ports import UnitOfWork
 from openvpp.trading import orders as om
 from openvpp.trading.orders import Order, State
 from openvpp.trading.records import FillRecord
-from openvpp.trading.service import OrderService, order_request, reconciled_event
+from openvpp.trading.service import (
+    OrderService,
+    order_request,
+    reconciled_event,
+    venue_reject,
+)
 from openvpp.trading.venues import VENUE_ERRORS
 
 __all__ = ["FillReport", "ReconcileReport", "VenueSync"]
@@ -255,8 +260,7 @@ class VenueSync:
         )
         never_acknowledged = order.state in (State.RISK_CHECKED, State.SENT, State.UNKNOWN)
         if found is not None and never_acknowledged and not same_order(found, order_request(order)):
-            refused = taken(found, order.client_order_id, connection.name)
-            reject = om.VenueReject(f"venue: {refused.code}: {refused.message}"[:500])
+            reject = venue_reject(taken(found, connection.name))
             return self._orders.record(uow, order, [reject], "trading.order.reconcile", None)
         if found is not None:
             done = self._orders.record(

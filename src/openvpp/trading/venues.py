@@ -15,6 +15,7 @@ from openvpp.core.clock import Clock
 from openvpp.core.errors import ValidationFailed
 from openvpp.markets.connections import ConnectionService
 from openvpp.markets.connectors.guarded import ResilientConnector
+from openvpp.markets.connectors.parallel import settled
 from openvpp.markets.connectors.protocol import (
     AmbiguousError,
     NotSentError,
@@ -99,16 +100,7 @@ class Venues:
         ) -> T:
             return await call(await self._guarded(venue_loop, connection))
 
-        async def run() -> list[T | Exception]:
-            done = await asyncio.gather(*(one(c, f) for c, f in calls), return_exceptions=True)
-            out: list[T | Exception] = []
-            for result in done:
-                if isinstance(result, BaseException) and not isinstance(result, Exception):
-                    raise result  # cancellation, interpreter exit
-                out.append(result)
-            return out
-
-        return venue_loop.run(run())
+        return venue_loop.run(settled(one(c, f) for c, f in calls))
 
     def _loop(self) -> _VenueLoop:
         found: _VenueLoop | None = getattr(self._local, "venue", None)

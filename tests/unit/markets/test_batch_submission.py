@@ -58,33 +58,42 @@ class BatchVenue(ScriptedVenue):
         self.max_batch_orders = limit
         self.batch_sizes: list[int] = []
 
+    def steps(self, n: int) -> tuple[str, list[str]]:
+        """The next batch's step as a whole, and each of its ``n`` orders' steps."""
+        step = self.batches.pop(0)
+        if isinstance(step, str):
+            return step, [step] * n
+        return "each", step
+
+    def enter(self, r: OrderRequest) -> OrderSnapshot:
+        return self.orders.setdefault(
+            r.client_order_id, snapshot(r.client_order_id, f"V-{r.client_order_id}")
+        )
+
     async def submit_orders(
         self, requests: Sequence[OrderRequest]
     ) -> list[OrderSnapshot | ConnectorError]:
         self.batch_sizes.append(len(requests))
-        step = self.batches.pop(0)
-        if step == "not_sent":
+        whole, steps = self.steps(len(requests))
+        if whole == "not_sent":
             raise NotSentError("venue down, not processed")
-        if step == "lost":
+        if whole == "lost":
             raise AmbiguousError("timeout")
-        if step == "refused":
+        if whole == "refused":
             raise VenueRejectedError("no such endpoint", status=404, code="not_found")
-        steps = [step] * len(requests) if isinstance(step, str) else step
         out: list[OrderSnapshot | ConnectorError] = []
         for r, s in zip(requests, steps, strict=True):
             if s == "rejected":
                 out.append(VenueRejectedError("bad price", status=422, field="price"))
                 continue
-            snap = self.orders.setdefault(
-                r.client_order_id, snapshot(r.client_order_id, f"V-{r.client_order_id}")
-            )
+            snap = self.enter(r)
             if s == "ok":
                 out.append(snap)
             elif s == "other":
                 out.append(snapshot("someone-else", "V-x"))
             else:  # "ambiguous" for this order, or the whole answer lost
                 out.append(AmbiguousError("unreadable answer"))
-        if step == "ambiguous":
+        if whole == "ambiguous":
             raise AmbiguousError("reset after send")
         return out
 
@@ -261,32 +270,32 @@ def test_a_lookup_that_finds_another_body_under_the_id_is_a_conflict() -> None:
 # ---------------------------------------------------------------------------- property
 
 
-class RandomVenue:
-    """A venue whose every answer is drawn: batches (whole: ok, not sent, lost, answer lost,
-    refused; or per order: ok, refused, unreadable), single submissions (ok, lost, answer
-    lost, not sent, refused) and lookups (a true answer or none). It records each resend of
-    an order it already had (a blind resend) and the size of each batch."""
+class RandomVenue(BatchVenue):
+    """A venue whose every answer is drawn: batches (as a whole: answered order by order, not
+    sent, lost, its answer lost after entering some, refused; each order: ok, refused,
+    unreadable), single submissions (ok, lost, answer lost, not sent, refused) and lookups (a
+    true answer or none). It records each resend of an order it already had (a blind
+    resend) and the size of each batch."""
 
     name = "random"
 
     def __init__(self, data: st.DataObject, limit: int) -> None:
+        super().__init__([], limit=limit)
         self.data = data
-        self.max_batch_orders = limit
-        self.orders: dict[str, OrderSnapshot] = {}
         self.tried: set[str] = set()
         self.blind: list[str] = []
-        self.batch_sizes: list[int] = []
 
-    def _enter(self, r: OrderRequest) -> OrderSnapshot:
-        return self.orders.setdefault(
-            r.client_order_id, snapshot(r.client_order_id, f"V-{r.client_order_id}")
-        )
+    def _sent(self, cids: Sequence[str]) -> None:
+        self.blind += [cid for cid in cids if cid in self.tried and cid in self.orders]
+        self.tried.update(cids)
+
+    def steps(self, n: int) -> tuple[str, list[str]]:
+        wholes = st.sampled_from(["each", "not_sent", "lost", "ambiguous", "refused"])
+        each = st.sampled_from(["ok", "rejected", "ambiguous"])
+        return self.data.draw(wholes), [self.data.draw(each) for _ in range(n)]
 
     async def submit_order(self, r: OrderRequest) -> OrderSnapshot:
-        cid = r.client_order_id
-        if cid in self.tried and cid in self.orders:
-            self.blind.append(cid)
-        self.tried.add(cid)
+        self._sent([r.client_order_id])
         step = self.data.draw(st.sampled_from(["ok", "lost", "ambiguous", "not_sent", "rejected"]))
         if step == "not_sent":
             raise NotSentError("down")
@@ -294,7 +303,7 @@ class RandomVenue:
             raise AmbiguousError("timeout before the venue")
         if step == "rejected":
             raise VenueRejectedError("bad price", field="price")
-        snap = self._enter(r)
+        snap = self.enter(r)
         if step == "ambiguous":
             raise AmbiguousError("reset after send")
         return snap
@@ -302,30 +311,8 @@ class RandomVenue:
     async def submit_orders(
         self, requests: Sequence[OrderRequest]
     ) -> list[OrderSnapshot | ConnectorError]:
-        self.batch_sizes.append(len(requests))
-        for r in requests:
-            if r.client_order_id in self.tried and r.client_order_id in self.orders:
-                self.blind.append(r.client_order_id)
-            self.tried.add(r.client_order_id)
-        whole = st.sampled_from(["each", "not_sent", "lost", "ambiguous", "refused"])
-        step = self.data.draw(whole)
-        if step == "not_sent":
-            raise NotSentError("down")
-        if step == "lost":
-            raise AmbiguousError("timeout before the venue")
-        if step == "refused":
-            raise VenueRejectedError("no such endpoint", status=404)
-        out: list[OrderSnapshot | ConnectorError] = []
-        for r in requests:
-            each = self.data.draw(st.sampled_from(["ok", "rejected", "unreadable"]))
-            if each == "rejected":
-                out.append(VenueRejectedError("bad price", status=422, field="price"))
-            else:
-                snap = self._enter(r)
-                out.append(snap if each == "ok" else AmbiguousError("unreadable"))
-        if step == "ambiguous":
-            raise AmbiguousError("reset after send")
-        return out
+        self._sent([r.client_order_id for r in requests])
+        return await super().submit_orders(requests)
 
     async def get_order(
         self, *, venue_order_id: str | None = None, client_order_id: str | None = None

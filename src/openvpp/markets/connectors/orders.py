@@ -31,6 +31,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from openvpp.markets.connectors.parallel import settled
 from openvpp.markets.connectors.protocol import (
     AmbiguousError,
     BatchSubmitter,
@@ -105,11 +106,12 @@ def same_order(found: OrderSnapshot, request: OrderRequest) -> bool:
     return key(found) == key(request)
 
 
-def taken(found: OrderSnapshot, client_order_id: str, venue: str) -> VenueRejectedError:
-    """The refusal an order meets when the venue holds another order under its id."""
+def taken(found: OrderSnapshot, venue: str) -> VenueRejectedError:
+    """The refusal an order meets when the venue holds another order (``found``) under its
+    client order id."""
     return VenueRejectedError(
         f"the venue holds another order ({found.venue_order_id}) under client_order_id "
-        f"{client_order_id!r}",
+        f"{found.client_order_id!r}",
         venue=venue,
         status=409,
         code="client_order_id_taken",
@@ -202,34 +204,22 @@ async def submit_many_with_reconciliation(
 
     async def chunk_of(chunk: list[OrderRequest]) -> list[SubmissionOutcome | Exception]:
         if len(chunk) == 1:
-            return await _settled([one(chunk[0])])
+            return await settled([one(chunk[0])])
         assert isinstance(connector, BatchSubmitter)
         try:
             answers = await connector.submit_orders(chunk)
         except NotSentError as exc:
             return [exc for _ in chunk]
         except VenueRejectedError:  # the request refused, no order processed
-            return await _settled([one(r) for r in chunk])
+            return await settled([one(r) for r in chunk])
         except AmbiguousError as exc:
             answers = [exc for _ in chunk]
-        return await _settled(
+        return await settled(
             [_answered(connector, r, a, p, sleep) for r, a in zip(chunk, answers, strict=True)]
         )
 
     done = await asyncio.gather(*(chunk_of(c) for c in chunks))
     return [outcome for chunk in done for outcome in chunk]
-
-
-async def _settled(
-    calls: Sequence[Awaitable[SubmissionOutcome]],
-) -> list[SubmissionOutcome | Exception]:
-    """Each call's outcome or the exception it raised (cancellation is raised)."""
-    out: list[SubmissionOutcome | Exception] = []
-    for result in await asyncio.gather(*calls, return_exceptions=True):
-        if isinstance(result, BaseException) and not isinstance(result, Exception):
-            raise result
-        out.append(result)
-    return out
 
 
 async def _answered(
@@ -269,7 +259,7 @@ async def _reconcile(
         queries += n
         if found is not None:
             if not same_order(found, request):
-                raise taken(found, request.client_order_id, connector.name)
+                raise taken(found, connector.name)
             events.append(f"found by client_order_id as {found.venue_order_id}")
             return SubmissionOutcome(found.state, found, submits, queries, True, tuple(events))
         if not answered:

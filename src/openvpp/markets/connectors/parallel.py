@@ -4,7 +4,7 @@ slowness never affects the others."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
@@ -12,7 +12,7 @@ from typing import Generic, TypeVar
 from openvpp.markets.connectors.protocol import MarketDataPoint, VenueConnector
 from openvpp.markets.connectors.resilience import with_timeout
 
-__all__ = ["VenueOutcome", "fetch_all_market_data", "gather_venues"]
+__all__ = ["VenueOutcome", "fetch_all_market_data", "gather_venues", "settled"]
 
 T = TypeVar("T")
 
@@ -28,6 +28,18 @@ class VenueOutcome(Generic[T]):
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+async def settled(calls: Iterable[Awaitable[T]]) -> list[T | Exception]:
+    """Await ``calls`` concurrently: each one's value or the exception it raised, in the order
+    given. A ``BaseException`` that is no ``Exception`` (cancellation, interpreter exit) is
+    raised."""
+    out: list[T | Exception] = []
+    for result in await asyncio.gather(*calls, return_exceptions=True):
+        if isinstance(result, BaseException) and not isinstance(result, Exception):
+            raise result
+        out.append(result)
+    return out
 
 
 async def gather_venues(
