@@ -6,7 +6,9 @@ in the writer's database work (the risk check's reads, the inserts, the audit ch
 recording) and the rest in HTTP. In one process both share one interpreter, so 500 orders/s
 keep one core fully busy while the second idles. With the database steps here, the requests
 and the venue calls run in the server and the orders' database work runs in this process, on
-the other core; the two talk over a pipe, one round trip per step of a batch.
+the other core; the two talk over a pipe, one round trip per step of a batch, or one for a
+batch's recording and the next batch's placing, sent together: the process places the next
+batch while the server finishes the first (:meth:`ProcessStore.record_then_place`).
 
 What crosses the pipe: the batch's submissions (principal, command, and the audit context of
 each request) with the server's time for the step, and back the outcomes
@@ -16,13 +18,14 @@ the step, so what is stored does not depend on where it ran.
 
 Failure: if the process dies or does not answer within :data:`REPLY_TIMEOUT_S`, the step
 counts as failed (the batch's submissions go one by one in the server, as after any failed
-step), the process is killed, and the server's writer thread runs the steps itself (the
-inline store) for :data:`RESTART_PAUSE_S` before a new process is tried; a process found dead
-between steps is replaced at once. A process killed after its commit and
-before its reply leaves those orders ``risk_checked`` (the one-by-one path finds them stored
-and replays them) until the trading loop sends them a minute later
-(``runtime_trading.UNSENT_AFTER``). The process ends when the server closes
-the pipe, and at once when the server dies, however it dies (:func:`serve`'s lifeline).
+step; a placing sent behind a failed recording is done by the server instead), the process is
+killed, and the server's writer thread runs the steps itself (the inline store) for
+:data:`RESTART_PAUSE_S` before a new process is tried; a process found dead between steps is
+replaced at once. A process killed after its commit and before its reply leaves those orders
+``risk_checked`` (the one-by-one path finds them stored and replays them) until the trading
+loop sends them a minute later (``runtime_trading.UNSENT_AFTER``). The process ends when the
+server closes the pipe, and at once when the server dies, however it dies (:func:`serve`'s
+lifeline).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from openvpp.trading.batch_store import (
     BatchStore,
     Entry,
     PlaceOutcome,
+    Recorded,
     place_batch,
     record_batch,
 )
@@ -75,6 +79,10 @@ goes through again)."""
 STOP_TIMEOUT_S = 10.0
 """How long the process may take to end once told to [s]."""
 _CONTEXT = multiprocessing.get_context("spawn")  # no fork of a threaded server
+_Step = tuple[str, datetime, list[Any]]
+"""One step down the pipe: its kind, the server's time of the step, its payload."""
+_FAILED = object()
+"""What :meth:`ProcessStore._send` gives when the process failed the step."""
 
 
 def runs_in_process(settings: Settings, engine: Engine) -> bool:
@@ -122,42 +130,72 @@ class ProcessStore:
     ) -> list[PlaceOutcome] | None:
         if self._down():
             return self._fallback.place(uow, entries, now)
-        reply = self._call("place", now, [(p, cmd, u.context) for p, cmd, u in entries])
-        if reply is None:
-            return None
-        outcomes: list[PlaceOutcome] = reply
-        for (_, _, u), outcome in zip(entries, outcomes, strict=True):
-            if outcome.placed is not None:  # its request was audited (with its own actor)
-                u.audited()
-        return outcomes
+        return _audited(entries, self._call(("place", now, _place_payload(entries))))
 
     def record(
         self, uow: UnitOfWork, recordings: Sequence[Recording], now: datetime
     ) -> list[Order] | None:
         if self._down():
             return self._fallback.record(uow, recordings, now)
-        payload = [
-            (order, events, action, detail, None if u is None else u.context)
-            for order, events, action, detail, u in recordings
-        ]
-        reply: list[Order] | None = self._call("record", now, payload)
+        reply: list[Order] | None = self._call(("record", now, _record_payload(recordings)))
         return reply
+
+    def record_then_place(
+        self,
+        uow: UnitOfWork,
+        recordings: Sequence[Recording],
+        entries: Sequence[Entry],
+        now: datetime,
+        recorded: Recorded,
+    ) -> list[PlaceOutcome] | None:
+        """Both steps go down the pipe at once: the process places the next batch while the
+        caller takes in the recording (:meth:`BatchStore.record_then_place`)."""
+        if self._down():
+            return self._fallback.record_then_place(uow, recordings, entries, now, recorded)
+        record = ("record", now, _record_payload(recordings))
+        first = self._send([record, ("place", now, _place_payload(entries))])
+        if first is _FAILED:  # the process is gone: nothing was placed there
+            recorded(None)
+            return self.place(entries[0][2], entries, now)
+        try:
+            recorded(first)
+        finally:  # the pipe is read up to date whatever ``recorded`` does
+            second = self._next_reply("place")
+        return _audited(entries, second)
 
     def close(self) -> None:
         with self._lock:
             self._stop()
 
     # --- the pipe -------------------------------------------------------------------------------
-    def _call(self, kind: str, now: datetime, payload: list[Any]) -> Any:
+    def _call(self, step: _Step) -> Any:
         """Send one step and wait for its reply; ``None`` if the process failed it."""
+        reply = self._send([step])
+        return None if reply is _FAILED else reply
+
+    def _send(self, steps: list[_Step]) -> Any:
+        """Send the steps and wait for the first one's reply (:data:`_FAILED` if the process
+        failed it); the others' replies follow on the pipe (:meth:`_next_reply`)."""
         with self._lock:
             try:
                 conn = self._ensure()
-                conn.send((kind, now, payload))
-                reply = _reply(conn)
+                for step in steps:
+                    conn.send(step)
+            except (EOFError, OSError) as exc:  # died (a dead pipe refuses the send)
+                self._failed(steps[0][0], exc)
+                return _FAILED
+        return self._next_reply(steps[0][0], _FAILED)
+
+    def _next_reply(self, step: str, failed: Any = None) -> Any:
+        """The reply of the next step sent; ``failed`` if the process failed it."""
+        with self._lock:
+            try:
+                if self._conn is None:  # stopped meanwhile (shutdown)
+                    raise EOFError("the order store process was stopped")
+                reply = _reply(self._conn)
             except (EOFError, OSError) as exc:  # died, or hung (TimeoutError is an OSError)
-                self._failed(kind, exc)
-                return None
+                self._failed(step, exc)
+                return failed
             self._pause = RESTART_PAUSE_S[0]  # a step went through: failures start over
             return reply
 
@@ -221,6 +259,29 @@ class ProcessStore:
             if process.is_alive():
                 process.kill()
                 process.join(STOP_TIMEOUT_S)
+
+
+def _place_payload(entries: Sequence[Entry]) -> list[Any]:
+    return [(p, cmd, u.context) for p, cmd, u in entries]
+
+
+def _record_payload(recordings: Sequence[Recording]) -> list[Any]:
+    return [
+        (order, events, action, detail, None if u is None else u.context)
+        for order, events, action, detail, u in recordings
+    ]
+
+
+def _audited(entries: Sequence[Entry], reply: Any) -> list[PlaceOutcome] | None:
+    """The placing step's outcomes; each request whose order was stored is told it was
+    audited there (with its own actor)."""
+    if reply is None:
+        return None
+    outcomes: list[PlaceOutcome] = reply
+    for (_, _, u), outcome in zip(entries, outcomes, strict=True):
+        if outcome.placed is not None:
+            u.audited()
+    return outcomes
 
 
 def _reply(conn: Connection) -> Any:

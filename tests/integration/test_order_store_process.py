@@ -17,6 +17,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest.mock import Mock
 
 import pytest
 import sqlalchemy as sa
@@ -31,10 +32,13 @@ from openvpp.trading.service import Placement
 from tests.integration.test_trading_batching import (
     _chain_ok,
     _cmd,
+    _placements,
     _submit_audit,
     _uow,
     check_mixed_batch,
+    check_placed_with_the_recording,
     submit_concurrently,
+    submit_while_sending,
 )
 from tests.integration.test_trading_concurrency import check_one_order_per_client_order_id
 from tests.integration.trading_support import (
@@ -158,6 +162,107 @@ def test_a_hung_store_process_is_killed_and_replaced_after_a_pause(
     assert store.pid is None and store.starts == 1  # written by the server itself
     time.sleep(max(0.0, failed_at + runtime_order_store.RESTART_PAUSE_S[0] - time.monotonic()))
     _next_batch_has_a_new_process(seeded, ctx, clock, "h-3", pid, orders=5)
+
+
+def test_submissions_queued_meanwhile_are_placed_with_the_recording_by_the_process(
+    seeded: Runtime, trading: dict[str, Any], clock: ShiftClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    check_placed_with_the_recording(seeded, trading, clock, "q", monkeypatch)
+    assert _store(seeded).starts == 1
+
+
+@SQLITE_ONLY
+def test_a_store_process_dead_before_the_next_placing_s_reply_costs_that_step_only(
+    seeded: Runtime, trading: dict[str, Any], clock: ShiftClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process records a batch, then dies with the next one's placing (sent with the
+    recording) unanswered: the first batch is acknowledged from the recording, the next one
+    goes one by one in the server (which finds what the process may have stored before it
+    died), and each order is stored, audited and sent once."""
+    ctx = trading
+    batcher = seeded.trading.submissions
+    store = _store(seeded)
+    batcher.submit(_uow(seeded, ctx, "req-k0"), ctx["principal"], _cmd(ctx, clock, "k-start"))
+    pid = store.pid
+    assert pid is not None
+    real = batcher._recorded
+
+    def kill_before_the_placing_s_reply(*args: Any) -> None:
+        os.kill(pid, signal.SIGKILL)
+        _wait_gone(pid)
+        lost = EOFError("the process died before its reply")  # whether or not it placed
+        monkeypatch.setattr(runtime_order_store, "_reply", Mock(side_effect=lost))
+        real(*args)
+
+    monkeypatch.setattr(batcher, "_recorded", kill_before_the_placing_s_reply)
+    first, following = submit_while_sending(seeded, ctx, clock, "k")
+    monkeypatch.undo()
+    placed = _placements(first, following)
+    assert [p.order.state for p in placed[:2]] == [State.ACKNOWLEDGED] * 2
+    for p in placed[2:]:  # placed here, or found placed there
+        assert (p.created, p.order.state) in {
+            (True, State.ACKNOWLEDGED),
+            (False, State.RISK_CHECKED),
+        }
+    assert store.pid is None and store.starts == 1  # the server writes for a pause
+    assert len(_submit_audit(seeded)) == 6
+    venue = [o.client_order_id for o in seeded.exchange.orders() if o.account != "cp"]
+    assert len(venue) == len(set(venue))
+    assert _chain_ok(seeded)
+
+
+@SQLITE_ONLY
+def test_a_store_process_hung_in_a_recording_sent_with_the_next_placing(
+    seeded: Runtime, trading: dict[str, Any], clock: ShiftClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process stops answering at the recording that carries the next batch's placing:
+    it is killed, the answers are recorded one by one and the next batch is placed by the
+    server itself; nothing is lost or written twice."""
+    ctx = trading
+    store = _store(seeded)
+    seeded.trading.submissions.submit(
+        _uow(seeded, ctx, "req-s0"), ctx["principal"], _cmd(ctx, clock, "s-start")
+    )
+    pid = store.pid
+    assert pid is not None
+    monkeypatch.setattr(runtime_order_store, "REPLY_TIMEOUT_S", 1.0)
+    first, following = submit_while_sending(
+        seeded, ctx, clock, "s", meanwhile=lambda: os.kill(pid, signal.SIGSTOP)
+    )
+    placed = _placements(first, following)
+    assert [p.order.state for p in placed] == [State.ACKNOWLEDGED] * 5
+    assert store.pid is None and store.starts == 1
+    _wait_gone(pid)
+    assert len(_submit_audit(seeded)) == 6
+    venue = [o.client_order_id for o in seeded.exchange.orders() if o.account != "cp"]
+    assert len(venue) == len(set(venue)) == 6
+    assert _chain_ok(seeded)
+
+
+@SQLITE_ONLY
+def test_a_fault_while_the_next_batch_is_placed_reaches_both_batches_and_keeps_the_pipe(
+    seeded: Runtime, trading: dict[str, Any], clock: ShiftClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault while the writer finishes a batch, with the next batch's placing on the pipe:
+    every submission of both hears of it, the placing's reply is still read (the next step
+    finds the pipe in step, with the same process), and the orders it stored wait for the
+    trading loop."""
+    ctx = trading
+    batcher = seeded.trading.submissions
+
+    def fault(*_args: Any) -> None:
+        raise RuntimeError("fault while finishing")
+
+    monkeypatch.setattr(batcher, "_done", fault)
+    first, following = submit_while_sending(seeded, ctx, clock, "e")
+    monkeypatch.undo()
+    assert isinstance(first, RuntimeError) and isinstance(following, RuntimeError)
+    with seeded.uow(readonly=True) as uow:
+        states = [uow.trading_orders.by_client_id(ctx["org"], f"e-n{i}") for i in range(3)]
+    assert [o.state for o in states if o is not None] == [State.RISK_CHECKED] * 3
+    after = batcher.submit(_uow(seeded, ctx, "req-e2"), ctx["principal"], _cmd(ctx, clock, "e-2"))
+    assert after.order.state is State.ACKNOWLEDGED
+    assert _store(seeded).starts == 1
 
 
 def test_200_concurrent_posts_of_one_client_order_id_through_the_store_process(

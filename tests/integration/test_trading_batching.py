@@ -9,6 +9,8 @@ import asyncio
 import logging
 import random
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any, cast
@@ -149,6 +151,86 @@ def submit_concurrently(rt: Runtime, ctx: dict[str, Any], clock: ShiftClock, n: 
     assert _chain_ok(rt)
 
 
+Outcomes = list[Placement | DomainError] | Exception
+"""What ``submit_many`` gave, or the error it raised."""
+
+
+def submit_while_sending(
+    rt: Runtime,
+    ctx: dict[str, Any],
+    clock: ShiftClock,
+    prefix: str,
+    meanwhile: Callable[[], object] = lambda: None,
+) -> tuple[Outcomes, Outcomes]:
+    """Submit ``{prefix}-0`` and ``{prefix}-1`` in one batch; while the venue is asked for
+    them, three more (``{prefix}-n0`` …, request ``req-{prefix}-n``) queue, then ``meanwhile``
+    runs in the writer. The outcomes of both batches."""
+    batcher = rt.trading.submissions
+    service = rt.trading.orders
+    out: dict[str, Outcomes] = {}
+
+    def submit(key: str, cids: list[str]) -> None:
+        cmds = [_cmd(ctx, clock, cid) for cid in cids]
+        try:
+            out[key] = batcher.submit_many(_uow(rt, ctx, f"req-{key}"), ctx["principal"], cmds)
+        except Exception as exc:
+            out[key] = exc
+
+    thread = threading.Thread(
+        target=submit, args=(f"{prefix}-n", [f"{prefix}-n{i}" for i in range(3)])
+    )
+
+    def queue_the_next(point: str, order: Order) -> None:
+        if point == "after_send_before_ack" and order.client_order_id == f"{prefix}-0":
+            thread.start()
+            while not batcher._queue:  # queued, waiting for the writer (this thread)
+                time.sleep(0.001)
+            meanwhile()
+
+    service.fault = queue_the_next
+    try:
+        submit(prefix, [f"{prefix}-{i}" for i in range(2)])
+        thread.join(60)
+    finally:
+        service.fault = None
+    return out[prefix], out[f"{prefix}-n"]
+
+
+def _placements(*outcomes: Outcomes) -> list[Placement]:
+    placed: list[Placement] = []
+    for out in outcomes:
+        assert isinstance(out, list), out
+        placed += [o for o in out if isinstance(o, Placement)]
+    return placed
+
+
+def check_placed_with_the_recording(
+    rt: Runtime, ctx: dict[str, Any], clock: ShiftClock, prefix: str, monkeypatch: Any
+) -> None:
+    """Submissions queued while a batch is at the venue are placed by the store together with
+    that batch's recording (``record_then_place``), and each gets the outcome and audit row it
+    would get alone."""
+    store = rt.trading.submissions._store
+    real = store.record_then_place
+    sizes: list[tuple[int, int]] = []
+
+    def spy(uow: Any, recordings: Any, entries: Any, now: Any, recorded: Any) -> Any:
+        sizes.append((len(recordings), len(entries)))
+        return real(uow, recordings, entries, now, recorded)
+
+    monkeypatch.setattr(store, "record_then_place", spy)
+    first, following = submit_while_sending(rt, ctx, clock, prefix)
+    assert sizes == [(2, 3)]
+    placed = _placements(first, following)
+    assert len(placed) == 5 and all(p.created for p in placed)
+    assert {p.order.state for p in placed} == {State.ACKNOWLEDGED}
+    audited = _submit_audit(rt)
+    assert [audited[p.order.id] for p in placed] == [f"req-{prefix}"] * 2 + [f"req-{prefix}-n"] * 3
+    venue = sorted(o.client_order_id for o in rt.exchange.orders() if o.account != "cp")
+    assert venue == sorted(p.order.client_order_id for p in placed)  # each sent once
+    assert _chain_ok(rt)
+
+
 def test_a_batch_gives_each_submission_its_own_outcome(
     seeded: Runtime, trading: dict[str, Any], clock: ShiftClock
 ) -> None:
@@ -162,6 +244,12 @@ def test_concurrent_submissions_share_batches_and_keep_their_own_actor(
     submit_concurrently(seeded, trading, clock, n)
     batcher = seeded.trading.submissions
     assert batcher.batches < n and batcher.largest > 1  # they shared batches
+
+
+def test_submissions_queued_meanwhile_are_placed_with_the_recording(
+    seeded: Runtime, trading: dict[str, Any], clock: ShiftClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    check_placed_with_the_recording(seeded, trading, clock, "q", monkeypatch)
 
 
 def test_a_failing_record_step_falls_back_to_one_by_one(

@@ -12,7 +12,7 @@ functions either way, on the time the batch was given (``now``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -25,7 +25,15 @@ from openvpp.trading.records import StaleOrder, SubmitOrder
 from openvpp.trading.service import OrderService, Placed, Recording
 from openvpp.trading.submit_view import SubmitView
 
-__all__ = ["BatchStore", "Entry", "InlineStore", "PlaceOutcome", "place_batch", "record_batch"]
+__all__ = [
+    "BatchStore",
+    "Entry",
+    "InlineStore",
+    "PlaceOutcome",
+    "Recorded",
+    "place_batch",
+    "record_batch",
+]
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +53,12 @@ class PlaceOutcome:
     error: DomainError | None = None
 
 
+Recorded = Callable[[list[Order] | None], object]
+"""Told what a recording step gave (:meth:`BatchStore.record_then_place`)."""
+
+
 class BatchStore(Protocol):
-    """Runs a batch's database steps. ``None`` from either: the step failed and was undone
+    """Runs a batch's database steps. ``None`` from any: the step failed and was undone
     (logged); the batcher then takes its submissions one by one."""
 
     def place(
@@ -59,6 +71,21 @@ class BatchStore(Protocol):
         self, uow: UnitOfWork, recordings: Sequence[Recording], now: datetime
     ) -> list[Order] | None:
         """:func:`record_batch`."""
+        ...
+
+    def record_then_place(
+        self,
+        uow: UnitOfWork,
+        recordings: Sequence[Recording],
+        entries: Sequence[Entry],
+        now: datetime,
+        recorded: Recorded,
+    ) -> list[PlaceOutcome] | None:
+        """One batch's recording, then the next batch's placing: :meth:`record` (on ``uow``),
+        whose result ``recorded`` is told as soon as it is known, then :meth:`place` of
+        ``entries`` (on the first entry's unit of work), whose result is returned. Two steps
+        and two transactions, in this order, as the two calls would run them; a process store
+        runs the second while the caller finishes the first batch (one round trip fewer)."""
         ...
 
     def start(self) -> None:
@@ -148,6 +175,17 @@ class InlineStore:
         self, uow: UnitOfWork, recordings: Sequence[Recording], now: datetime
     ) -> list[Order] | None:
         return record_batch(self._service, uow, recordings, now)
+
+    def record_then_place(
+        self,
+        uow: UnitOfWork,
+        recordings: Sequence[Recording],
+        entries: Sequence[Entry],
+        now: datetime,
+        recorded: Recorded,
+    ) -> list[PlaceOutcome] | None:
+        recorded(self.record(uow, recordings, now))
+        return self.place(entries[0][2], entries, now)
 
     def start(self) -> None:
         return None

@@ -20,7 +20,11 @@ submission and, for all of them at once,
 
 Under load a batch forms while the previous one is written, so the cost of a transaction (the
 lock, ``BEGIN``, ``COMMIT``, the audit head) is paid once per batch instead of twice per order;
-alone, a submission is a batch of one. Steps 1 and 3 run where the batcher's
+alone, a submission is a batch of one. Submissions queued by the time a batch is recorded are
+the next batch, and its step 1 goes to the store with that recording
+(``BatchStore.record_then_place``): the two transactions still run one after the other, but a
+store process places the next batch while the writer does step 4 of this one, and the cycle
+saves a round trip. Steps 1 and 3 run where the batcher's
 :class:`~openvpp.trading.batch_store.BatchStore` runs them: in the writer thread, or in a
 process of its own (``runtime_order_store``), which takes the orders' database work off the
 interpreter that serves the requests. A request waits on its result without holding a thread
@@ -29,7 +33,8 @@ requests do not contend for the database lock and the interpreter. Anything unex
 step (a database error, a lost update) undoes that step's transaction and falls back to the
 one-by-one path for the submissions concerned, so a batch never fails an order that would
 have succeeded alone; an exception that ends a batch (a crash test's fault hook) reaches every
-submission of it, and the writer goes on with the next.
+submission of it (and of the next batch, if that was taken with its recording: its orders stay
+stored, ``risk_checked``, for the trading loop), and the writer goes on with the next.
 """
 
 from __future__ import annotations
@@ -40,12 +45,13 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from openvpp.core.errors import DomainError, ValidationFailed
 from openvpp.identity.model import Principal
 from openvpp.markets.connectors.protocol import NotSentError, VenueConnector
 from openvpp.ports import UnitOfWork
-from openvpp.trading.batch_store import BatchStore, InlineStore
+from openvpp.trading.batch_store import BatchStore, Entry, InlineStore, PlaceOutcome
 from openvpp.trading.orders import Order, State
 from openvpp.trading.records import SubmitOrder
 from openvpp.trading.service import (
@@ -164,42 +170,64 @@ class SubmitBatcher:
 
     # --- the writer ---------------------------------------------------------------------------
     def _write(self) -> None:
+        ahead: list[_Item] | None = None  # the next batch, placed with this one's recording
         while True:
-            with self._cv:
-                while not self._queue and not self._closed:
-                    self._cv.wait()
-                if not self._queue:
-                    self._writer = None
-                    return
-                batch, self._queue = self._queue, []
-            self.batches += 1
-            self.largest = max(self.largest, len(batch))
-            try:
-                if self.on_batch is not None:
-                    self.on_batch(len(batch))
-                self._run(batch)
-                for item in batch:
-                    self._finish(item)
-            except BaseException as exc:  # a fault hook or a bug: every submission hears of it
-                log.exception("a batch of %d order submissions failed", len(batch))
-                for item in batch:
-                    if item.result is None:
-                        item.error = exc
-            finally:
-                _wake(batch)
+            batch = ahead or self._take(wait=True)
+            if batch is None:  # closed, and nothing queued: the writer is gone (``_take``)
+                return
+            ahead = self._cycle(batch, placed=ahead is not None)
 
-    def _run(self, batch: list[_Item]) -> None:
-        service = self._service
-        uow = batch[0].uow  # any of the batch's units of work: not in use meanwhile
-        outcomes = self._store.place(
-            uow, [(i.principal, i.cmd, i.uow) for i in batch], service.clock.now()
-        )
+    def _cycle(self, batch: list[_Item], *, placed: bool) -> list[_Item] | None:
+        """One batch from its placing (unless ``placed`` already) to its results; the next
+        batch if it was taken (and placed) meanwhile."""
+        held = [batch]  # and the next batch, once taken: a failure reaches both
+        try:
+            if not placed:
+                self._placed(batch, self._store.place(batch[0].uow, _entries(batch), self._now()))
+            self._run(batch, held)
+        except BaseException as exc:  # a fault hook or a bug: every submission hears of it
+            log.exception("a batch of %d order submissions failed", len(batch))
+            for taken in held:
+                undone = [i for i in taken if not i.done]
+                for item in undone:
+                    item.error = exc
+                _wake(undone)
+            return None
+        return held[1] if len(held) > 1 else None
+
+    def _take(self, *, wait: bool) -> list[_Item] | None:
+        """The queued submissions as a batch; ``None`` when none are queued (with ``wait``:
+        none until the batcher closed; the writer then ends)."""
+        with self._cv:
+            while wait and not self._queue and not self._closed:
+                self._cv.wait()
+            if not self._queue:
+                if wait:
+                    self._writer = None  # under the lock: a submission now starts a writer
+                return None
+            batch, self._queue = self._queue, []
+        self.batches += 1
+        self.largest = max(self.largest, len(batch))
+        if self.on_batch is not None:
+            self.on_batch(len(batch))
+        return batch
+
+    def _now(self) -> datetime:
+        return self._service.clock.now()
+
+    def _placed(self, batch: list[_Item], outcomes: list[PlaceOutcome] | None) -> None:
+        """Step 1's outcome for each submission of ``batch`` (``None``: each goes alone)."""
         if outcomes is None:  # the batch failed: each submission goes one by one
             for item in batch:
                 item.alone = True
-        else:
-            for item, out in zip(batch, outcomes, strict=True):
-                item.placed, item.duplicate, item.error = out.placed, out.duplicate, out.error
+            return
+        for item, out in zip(batch, outcomes, strict=True):
+            item.placed, item.duplicate, item.error = out.placed, out.duplicate, out.error
+
+    def _run(self, batch: list[_Item], held: list[list[_Item]]) -> None:
+        """Steps 2 to 4 of a placed batch. When submissions queued meanwhile, they are the
+        next batch (``held``): the store places it together with this batch's recording."""
+        service = self._service
         sendable = [
             (i, i.placed)
             for i in batch
@@ -211,8 +239,28 @@ class SubmitBatcher:
         answered = [(i, p) for i, p in sendable if i.answer is not None]
         for _, placed in answered:
             service.hook("after_send_before_ack", placed.order)
-        if answered:
-            self._record_all(uow, answered)
+        if not answered:
+            self._done(batch)
+            return
+        recordings: list[Recording] = []
+        for item, placed in answered:
+            a = item.answer
+            assert a is not None
+            recordings.append((placed.order, a.events, a.action, a.detail, item.uow))
+        uow = batch[0].uow  # any of the batch's units of work: not in use meanwhile
+        following = self._take(wait=False)
+        if following is None:
+            self._recorded(batch, answered, self._store.record(uow, recordings, self._now()))
+            return
+        held.append(following)
+        outcomes = self._store.record_then_place(
+            uow,
+            recordings,
+            _entries(following),
+            self._now(),
+            lambda recorded: self._recorded(batch, answered, recorded),
+        )
+        self._placed(following, outcomes)
 
     def _ask_all(self, sendable: list[tuple[_Item, Placed]]) -> None:
         """Step 2: the venues' answers, asked all at once: the orders of one connection
@@ -239,26 +287,34 @@ class SubmitBatcher:
                 else:  # a bug: this submission fails as it would alone; the order stays stored
                     item.error = answer
 
-    def _record_all(self, uow: UnitOfWork, answered: list[tuple[_Item, Placed]]) -> None:
-        """Step 3: every answer recorded in one transaction (one by one if that fails)."""
-        service = self._service
-        recordings: list[Recording] = []
-        for item, placed in answered:
-            a = item.answer
-            assert a is not None
-            recordings.append((placed.order, a.events, a.action, a.detail, item.uow))
-        recorded = self._store.record(uow, recordings, service.clock.now())
+    def _recorded(
+        self,
+        batch: list[_Item],
+        answered: list[tuple[_Item, Placed]],
+        recorded: list[Order] | None,
+    ) -> None:
+        """Step 3's outcome (``None``: it failed, and the answers are recorded one by one),
+        then step 4 for every submission of ``batch``."""
         if recorded is not None:
             for (item, _), order in zip(answered, recorded, strict=True):
                 item.order = order
-            return
-        for item, placed in answered:
-            a = item.answer
-            assert a is not None
-            try:
-                item.order = service.record(item.uow, placed.order, a.events, a.action, a.detail)
-            except Exception as exc:
-                item.error = exc
+        else:
+            for item, placed in answered:
+                a = item.answer
+                assert a is not None
+                try:
+                    item.order = self._service.record(
+                        item.uow, placed.order, a.events, a.action, a.detail
+                    )
+                except Exception as exc:
+                    item.error = exc
+        self._done(batch)
+
+    def _done(self, batch: list[_Item]) -> None:
+        """Step 4: each submission's result, handed to it."""
+        for item in batch:
+            self._finish(item)
+        _wake(batch)
 
     # --- each submission, in its own thread -------------------------------------------------------
     def _finish(self, item: _Item) -> None:
@@ -328,6 +384,10 @@ def _outcome(item: _Item) -> Placement:
         raise item.error
     assert item.result is not None
     return item.result
+
+
+def _entries(batch: list[_Item]) -> list[Entry]:
+    return [(i.principal, i.cmd, i.uow) for i in batch]
 
 
 def _askers(
