@@ -410,6 +410,35 @@ def test_a_fault_in_a_batch_reaches_every_submission_and_the_next_batch_runs(
     assert after.order.state is State.ACKNOWLEDGED
 
 
+def test_a_failing_batch_callback_fails_no_submission(
+    seeded: Runtime, trading: dict[str, Any], clock: ShiftClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch-size callback (a metric) raising must not end the writer: every submission
+    would then wait for ever."""
+    ctx = trading
+    batcher = seeded.trading.submissions
+
+    def broken(_size: int) -> None:
+        raise RuntimeError("the metric is down")
+
+    monkeypatch.setattr(batcher, "on_batch", broken)
+    out: list[Placement] = []
+
+    def submit_two() -> None:
+        for cid in ("cb-1", "cb-2"):
+            out.append(
+                batcher.submit(
+                    _uow(seeded, ctx, f"req-{cid}"), ctx["principal"], _cmd(ctx, clock, cid)
+                )
+            )
+
+    thread = threading.Thread(target=submit_two, daemon=True)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), "a submission never got its result"
+    assert [p.order.state for p in out] == [State.ACKNOWLEDGED] * 2
+
+
 def test_a_submission_alone_is_a_batch_of_one(
     seeded: Runtime, trading: dict[str, Any], clock: ShiftClock
 ) -> None:

@@ -209,7 +209,10 @@ class SubmitBatcher:
         self.batches += 1
         self.largest = max(self.largest, len(batch))
         if self.on_batch is not None:
-            self.on_batch(len(batch))
+            try:
+                self.on_batch(len(batch))
+            except Exception:  # a metric: never the writer's end, nor a batch's
+                log.exception("the order batch callback failed")
         return batch
 
     def _now(self) -> datetime:
