@@ -5,7 +5,8 @@ What it measures
 RELIABILITY item 7 asks that HALTED take effect within 1 s and the open orders be cancelled
 within 5 s. This script puts ``--orders`` resting orders of the demo VPP "Park Energy" on the
 HTTP simulated exchange (``openvpp exchange serve`` in its own process on loopback, each
-cancellation answered ``--venue-delay-ms`` late, as a distant venue would), then halts the VPP
+cancellation request -- of one order, or of a batch of up to ``--venue-batch`` -- answered
+``--venue-delay-ms`` late, as a distant venue would), then halts the VPP
 through
 ``TradingControl.set_mode`` while a prober thread keeps submitting one order every 5 ms:
 
@@ -52,7 +53,7 @@ def exchange_process(delay_ms: float) -> Iterator[str]:
     """``openvpp exchange serve`` in a subprocess, up and answering; yields its URL."""
     port = free_port()
     cli = str(Path(sys.executable).with_name("openvpp"))
-    delay = f"delay_after_accept,endpoints=cancel,delay_s={delay_ms / 1e3}"
+    delay = f"delay_after_accept,endpoints=cancel+cancel_batch,delay_s={delay_ms / 1e3}"
     args = ["--port", str(port), "--api-key", f"{API_KEY}={ACCOUNT}", "--fault", delay]
     proc = subprocess.Popen([cli, "exchange", "serve", *args], stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
@@ -107,6 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=500, help="open orders when halting")
     parser.add_argument("--venue-delay-ms", type=float, default=20.0, help="per cancellation")
     parser.add_argument("--repeat", type=int, default=3, help="rounds (a halt each)")
+    parser.add_argument(
+        "--venue-batch",
+        type=int,
+        default=None,
+        help="orders per batch request (1: one request per order; default: the connector's)",
+    )
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="openvpp-bench-halt-") as tmp:
@@ -139,7 +146,10 @@ def main(argv: list[str] | None = None) -> int:
                 base_url=url,
                 markets=[MARKET],
                 credentials={"api_key": API_KEY},
-                options={"timeout_s": 5 + args.venue_delay_ms / 1e3},
+                options={
+                    "timeout_s": 5 + args.venue_delay_ms / 1e3,
+                    **({} if args.venue_batch is None else {"max_batch_orders": args.venue_batch}),
+                },
             )
             rt.connections.create(rt.uow(context), operator, spec)
             # the demo's in-process connection serves the market too: switched off here

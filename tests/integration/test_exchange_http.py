@@ -51,6 +51,7 @@ from openvpp.markets.connectors import (
     submit_with_reconciliation,
 )
 from openvpp.markets.connectors.http import HttpExchangeConnector
+from openvpp.markets.connectors.orders import cancel_many
 from openvpp.markets.connectors.simulated import SimulatedConnector
 from openvpp.markets.connectors.wire import order_request_json
 from openvpp.markets.exchange import FaultInjector, FaultMode, FaultSpec, SimulatedExchange
@@ -538,6 +539,87 @@ async def test_a_batch_under_each_fault_ends_known_without_double_orders(
         assert o.order is not None and o.order.client_order_id == r.client_order_id
         assert o.submits == 1 and o.reconciled is processed, o.events
         assert env.orders_for(r.client_order_id) == 1
+    await guarded.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_batch_cancellation_answers_each_order_as_a_single_cancellation_would(
+    env: Env,
+) -> None:
+    a, b = env.connector("key-a"), env.connector("key-b")
+    live = [await a.submit_order(req(price=f"{30 + i}.00")) for i in range(3)]
+    done = await a.submit_order(req(price="33.00"))
+    await a.cancel_order(done.venue_order_id)
+    others = await b.submit_order(req(price="34.00"))  # another account's order
+    ids = [
+        live[0].venue_order_id,
+        "no-such-order",
+        done.venue_order_id,
+        others.venue_order_id,
+        live[1].venue_order_id,
+    ]
+    first, unknown, again, foreign, second = await a.cancel_orders(ids)
+    for cancelled, order in ((first, live[0]), (second, live[1])):
+        assert isinstance(cancelled, OrderSnapshot)
+        assert cancelled.venue_order_id == order.venue_order_id
+        assert cancelled.state is OrderState.CANCELLED and not cancelled.active
+    for refused, alone in (
+        (unknown, a.cancel_order("no-such-order")),
+        (again, a.cancel_order(done.venue_order_id)),
+        (foreign, a.cancel_order(others.venue_order_id)),
+    ):
+        with pytest.raises(VenueRejectedError) as single:
+            await alone
+        assert isinstance(refused, VenueRejectedError), refused
+        assert (refused.status, refused.code) == (single.value.status, single.value.code)
+    assert (await b.get_order(venue_order_id=others.venue_order_id)).active  # untouched
+    assert (await a.get_order(venue_order_id=live[2].venue_order_id)).active  # not asked
+    with pytest.raises(VenueRejectedError) as info:  # the whole request refused
+        await env.connector("wrong-key").cancel_orders([live[2].venue_order_id])
+    assert info.value.status == 401
+    for bad in ([], [live[2].venue_order_id] * (MAX_BATCH_ORDERS + 1), [""]):
+        raw = httpx.post(
+            f"{env.server.url}/v1/orders/cancel",
+            json={"venue_order_ids": bad},
+            headers={"X-API-Key": "key-a"},
+        )
+        assert raw.status_code == 422 and raw.json()["field"].startswith("venue_order_ids")
+    assert (await a.get_order(venue_order_id=live[2].venue_order_id)).active
+    await a.aclose()
+    await b.aclose()
+
+
+CANCEL_FAULTS = [m for m, _, _ in BATCH_FAULTS]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", CANCEL_FAULTS)
+async def test_a_batch_cancellation_under_each_fault_ends_known(env: Env, mode: str) -> None:
+    """RELIABILITY 6 for batch cancellations: a request not processed is sent again by the
+    resilient connector; a lost answer leaves each order's outcome unknown (an error per
+    order, never a made-up snapshot) after one round, and a second round (cancellations are
+    idempotent) finds every order cancelled."""
+    extra = {m: x for m, x, _ in BATCH_FAULTS}[mode]
+    processed = {m: p for m, _, p in BATCH_FAULTS}[mode]
+    guarded = ResilientConnector(
+        env.connector(max_response_bytes=256_000),
+        retry=RetryPolicy(attempts=4, initial_s=0.01, max_s=0.05),
+    )
+    for attempts in (1, 2):
+        orders = [await guarded.submit_order(req(price=f"{50 + i}.00")) for i in range(4)]
+        keys = [(o.venue_order_id, o.client_order_id) for o in orders]
+        env.admin([{"mode": mode, "endpoints": ["cancel_batch"], "count": 1, **extra}])
+        answers = await cancel_many(guarded, keys, concurrency=4, attempts=attempts)
+        assert env.faults.specs()[0].hits == 1
+        for order, answer in zip(orders, answers, strict=True):
+            if processed and attempts == 1:
+                assert isinstance(answer, AmbiguousError), answer
+            else:
+                assert isinstance(answer, OrderSnapshot), answer
+                assert answer.venue_order_id == order.venue_order_id
+                assert answer.state is OrderState.CANCELLED
+            now = await guarded.get_order(venue_order_id=order.venue_order_id)
+            assert now is not None and now.state is OrderState.CANCELLED
     await guarded.aclose()
 
 

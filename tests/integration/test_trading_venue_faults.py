@@ -34,6 +34,7 @@ from openvpp.markets.presets import load_presets
 from openvpp.runtime import Runtime
 from openvpp.runtime_trading import reconcile
 from openvpp.store import tables as t
+from openvpp.trading import service as service_module
 from openvpp.trading.control import ModeChange
 from openvpp.trading.orders import Order, State
 from openvpp.trading.records import SubmitOrder
@@ -351,17 +352,21 @@ def test_duplicate_and_reordered_fills_are_applied_once(
 
 
 class InFlight:
-    """ASGI layer counting the cancellations (``DELETE``) the venue is answering at once."""
+    """ASGI layer counting the cancellation requests the venue gets (``DELETE`` of one order,
+    ``POST /v1/orders/cancel`` of a batch) and how many it answers at once."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
-        self.now = self.most = 0
+        self.now = self.most = self.requests = 0
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] != "DELETE":
+        if scope["type"] != "http" or (
+            scope["method"] != "DELETE" and scope["path"] != "/v1/orders/cancel"
+        ):
             await self.app(scope, receive, send)
             return
-        self.now += 1  # one event loop: no lock needed
+        self.requests += 1  # one event loop: no lock needed
+        self.now += 1
         self.most = max(self.most, self.now)
         try:
             await self.app(scope, receive, send)
@@ -370,7 +375,8 @@ class InFlight:
 
 
 TWO_GROUPS = CANCEL_CONCURRENCY + 8
-"""Open orders a kill-switch test halts: two groups of cancellations."""
+"""Open orders a kill-switch test halts: more than ``CANCEL_CONCURRENCY`` (and two groups of
+cancellations where a test makes the group that size)."""
 
 
 def _resting_book(
@@ -410,10 +416,7 @@ def test_the_kill_switch_cancels_at_the_venue_concurrently(
     cmds = _resting_book(seeded, clock, trading, "k")
     # each cancellation answered 1 s late, well within the connection's timeout: all of a
     # group are in flight together even on a loaded machine
-    admin = Principal("user", "a", trading["org"], frozenset({Role.ADMIN}), "a")
-    seeded.connections.update(
-        seeded.uow(), admin, trading["connection_id"], {"options": {"timeout_s": 10}}
-    )
+    _set_options(seeded, trading, timeout_s=10, max_batch_orders=1)  # one request per order
     flight = InFlight(server.app.fastapi)
     server.app.fastapi = flight
     faults.set([FaultSpec(mode="delay_after_accept", endpoints=("cancel",), delay_s=1.0)])
@@ -422,16 +425,95 @@ def test_the_kill_switch_cancels_at_the_venue_concurrently(
     assert (change.cancelled, change.cancel_pending) == (n, 0)
     assert not [o for o in exchange.orders(ACCOUNT) if o.active]
     # sent together (one after the other: 1), at most CANCEL_CONCURRENCY at a time
+    assert flight.requests == n
     assert CANCEL_CONCURRENCY // 2 <= flight.most <= CANCEL_CONCURRENCY, flight.most
     assert _all_cancelled(seeded, trading, cmds)
+    assert _cancel_audit(seeded) == {"trading.order.cancel_request": n, "trading.order.cancel": n}
+    assert_exposures_kept(seeded)
+
+
+def _set_options(rt: Runtime, trading: dict[str, Any], **options: Any) -> None:
+    admin = Principal("user", "a", trading["org"], frozenset({Role.ADMIN}), "a")
+    rt.connections.update(rt.uow(), admin, trading["connection_id"], {"options": options})
+
+
+def _cancel_audit(rt: Runtime) -> Counter[str]:
     a = t.audit_log
-    with seeded.engine.connect() as conn:
-        actions = Counter(
+    with rt.engine.connect() as conn:
+        return Counter(
             conn.execute(
                 sa.select(a.c.action).where(a.c.action.like("trading.order.cancel%"))
             ).scalars()
         )
-    assert actions == {"trading.order.cancel_request": n, "trading.order.cancel": n}
+
+
+def test_the_kill_switch_cancels_in_batch_requests(
+    seeded: Runtime,
+    clock: ShiftClock,
+    venue: tuple[SimulatedExchange, FaultInjector, ThreadServer],
+    trading: dict[str, Any],
+) -> None:
+    """A venue that cancels batches gets the open orders in requests of up to
+    ``max_batch_orders``, sent together; each order is recorded from its own answer."""
+    exchange, faults, server = venue
+    n = TWO_GROUPS
+    cmds = _resting_book(seeded, clock, trading, "b")
+    _set_options(seeded, trading, timeout_s=10, max_batch_orders=8)
+    flight = InFlight(server.app.fastapi)
+    server.app.fastapi = flight
+    faults.set([FaultSpec(mode="delay_after_accept", endpoints=("cancel_batch",), delay_s=0.5)])
+
+    change = _halt(seeded, trading)
+    assert (change.cancelled, change.cancel_pending) == (n, 0)
+    assert not [o for o in exchange.orders(ACCOUNT) if o.active]
+    assert flight.requests == -(-n // 8)  # ceil: 5 batch requests, no single ones
+    assert flight.most >= 2, flight.most  # in flight together
+    assert _all_cancelled(seeded, trading, cmds)
+    assert _cancel_audit(seeded) == {"trading.order.cancel_request": n, "trading.order.cancel": n}
+    assert_exposures_kept(seeded)
+
+
+@pytest.mark.parametrize(
+    ("mode", "count"),
+    [
+        ("error_5xx_after", 1),
+        ("drop_ack", 1),
+        ("malformed", 1),
+        ("huge_response", 1),
+        ("error_5xx_before", 1),
+        ("rate_limit_429", 1),
+        ("drop_ack", 2),
+    ],
+)
+def test_a_batch_cancellation_under_a_venue_fault_ends_cancelled(
+    seeded: Runtime,
+    clock: ShiftClock,
+    venue: tuple[SimulatedExchange, FaultInjector, ThreadServer],
+    trading: dict[str, Any],
+    mode: str,
+    count: int,
+) -> None:
+    """The halt's batch cancellation request meets a fault. Refused before processing (5xx
+    marked unprocessed, 429): the request is sent again. An answer lost once: the orders are
+    asked again (a cancellation is idempotent) and found cancelled. Lost twice: the orders
+    stay flagged (pending), and reconciliation records what the venue did. Never an order
+    left active at the venue, never one recorded as cancelled without the venue's word."""
+    exchange, faults, _ = venue
+    n = 12
+    cmds = [_cmd(trading, clock, f"f-{i}", qty="0.5") for i in range(n)]
+    seeded.trading.submissions.submit_many(seeded.uow(), trading["principal"], cmds)
+    faults.set(
+        [FaultSpec(mode=mode, endpoints=("cancel_batch",), count=count, size_bytes=2_000_000)]
+    )
+
+    change = _halt(seeded, trading)
+    assert not [o for o in exchange.orders(ACCOUNT) if o.active]
+    if count == 1:
+        assert (change.cancelled, change.cancel_pending) == (n, 0)
+    else:
+        assert (change.cancelled, change.cancel_pending) == (0, n)
+        reconcile(seeded)
+    assert _all_cancelled(seeded, trading, cmds)
     assert_exposures_kept(seeded)
 
 
@@ -445,6 +527,7 @@ def test_a_halt_goes_on_when_a_group_of_answers_cannot_be_recorded(
     """The first group's answers fail to be stored: the second group is still cancelled, the
     first counts as pending, and start-up reconciliation records what the venue did."""
     exchange, _, _ = venue
+    monkeypatch.setattr(service_module, "CANCEL_GROUP", CANCEL_CONCURRENCY)
     n = TWO_GROUPS
     cmds = _resting_book(seeded, clock, trading, "g")
     orders = seeded.trading.orders

@@ -35,8 +35,10 @@ from openvpp.identity.model import Principal
 from openvpp.markets.calendar import gate_closure, is_open
 from openvpp.markets.connections import ConnectionService
 from openvpp.markets.connectors.orders import (
+    CancelAnswer,
     ReconcilePolicy,
     SubmissionOutcome,
+    cancel_many,
     submit_many_with_reconciliation,
 )
 from openvpp.markets.connectors.protocol import (
@@ -92,8 +94,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 CANCEL_CONCURRENCY = 32
-"""Cancellations in flight to the venues at once (a kill switch's open orders): a book of
+"""Cancellation requests in flight to a venue at once (a kill switch's open orders): a book of
 hundreds cancelled within seconds over a slow link, without flooding the venue."""
+CANCEL_GROUP = 256
+"""Orders whose cancellations are sent, then recorded in one unit of work, at a time."""
 FaultHook = Callable[[str, Order], None]
 """Called at the named points ``after_commit_before_send`` and ``after_send_before_ack``
 (crash tests raise there)."""
@@ -641,9 +645,11 @@ class OrderService:
         keep_going: bool = False,
     ) -> list[Order]:
         """Cancel the orders (distinct) at their venues and record the answers, in the order
-        given: :data:`CANCEL_CONCURRENCY` calls at a time, each group's answers recorded in
-        one unit of work (an audit row per order). Without a venue id an order is looked up
-        by client order id first; one the venue does not have stays flagged
+        given: :data:`CANCEL_GROUP` orders at a time, each group's answers recorded in one unit
+        of work (an audit row per order); the orders of one connection go together
+        (:func:`~openvpp.markets.connectors.orders.cancel_many`: in batch requests where the
+        venue takes them, :data:`CANCEL_CONCURRENCY` requests in flight). Without a venue id an
+        order is looked up by client order id first; one the venue does not have stays flagged
         ``cancel_requested`` (its sender or the reconciler cancels it once it is known); a
         venue without an answer is recorded on the order, which stays flagged too. An
         unexpected error (of a call or of recording a group's answers) is raised once the
@@ -651,11 +657,10 @@ class OrderService:
         its orders stay flagged, and the next group is sent."""
         out: list[Order] = []
         unexpected: Exception | None = None
-        for k in range(0, len(orders), CANCEL_CONCURRENCY):
-            group = orders[k : k + CANCEL_CONCURRENCY]
-            answers = self.venues.run_many([(c, _cancel_call(o)) for o, c in group])
+        for k in range(0, len(orders), CANCEL_GROUP):
+            group = orders[k : k + CANCEL_GROUP]
             recordings: list[Recording] = []
-            for (order, _), answer in zip(group, answers, strict=True):
+            for (order, _), answer in zip(group, self._cancel_answers(group), strict=True):
                 if isinstance(answer, VENUE_ERRORS):
                     detail = {"venue": f"no answer: {answer}"[:300]}
                     recordings.append((order, [], "trading.order.cancel", detail, uow))
@@ -679,6 +684,27 @@ class OrderService:
                 raise unexpected
             out += [recorded.get(order.id, order) for order, _ in group]
         return out
+
+    def _cancel_answers(
+        self, group: Sequence[tuple[Order, MarketConnection]]
+    ) -> list[CancelAnswer]:
+        """The venues' answers to cancelling ``group``, in its order: the orders of each
+        connection in one call."""
+        by_connection: dict[str, list[int]] = {}
+        for i, (_, connection) in enumerate(group):
+            by_connection.setdefault(connection.id, []).append(i)
+        results = self.venues.run_many(
+            [
+                (group[indices[0]][1], _cancel_calls([group[i][0] for i in indices]))
+                for indices in by_connection.values()
+            ]
+        )
+        answers: list[CancelAnswer] = [None] * len(group)
+        for indices, result in zip(by_connection.values(), results, strict=True):
+            each = result if isinstance(result, list) else [result] * len(indices)
+            for i, answer in zip(indices, each, strict=True):
+                answers[i] = answer
+        return answers
 
     def modify(
         self,
@@ -747,24 +773,12 @@ class OrderService:
         )
 
 
-def _cancel_call(order: Order) -> Callable[[VenueConnector], Awaitable[OrderSnapshot | None]]:
-    """The venue calls that cancel ``order``: its snapshot afterwards, None if unknown there."""
-
-    async def call(c: VenueConnector) -> OrderSnapshot | None:
-        venue_id = order.venue_order_id
-        if venue_id is None:
-            found = await c.get_order(client_order_id=order.client_order_id)
-            if found is None:
-                return None
-            if not found.active:
-                return found
-            venue_id = found.venue_order_id
-        try:
-            return await c.cancel_order(venue_id)
-        except VenueRejectedError:  # e.g. filled or expired meanwhile: what is it now?
-            return await c.get_order(venue_order_id=venue_id)
-
-    return call
+def _cancel_calls(
+    orders: list[Order],
+) -> Callable[[VenueConnector], Awaitable[list[CancelAnswer]]]:
+    """The venue calls that cancel ``orders`` (one connection's)."""
+    keys = [(o.venue_order_id, o.client_order_id) for o in orders]
+    return lambda c: cancel_many(c, keys, concurrency=CANCEL_CONCURRENCY)
 
 
 def _risk_field(rule: str | None) -> str:

@@ -13,6 +13,7 @@ from openvpp.core.clock import Clock
 from openvpp.markets.connectors.protocol import (
     AmbiguousError,
     AuctionResults,
+    BatchCanceller,
     BatchSubmitter,
     ConnectorError,
     FillPage,
@@ -63,6 +64,8 @@ class ResilientConnector:
         self._sleep = sleep
         self.max_batch_orders = inner.max_batch_orders if isinstance(inner, BatchSubmitter) else 0
         """The inner connector's batch size (0: it takes one order per request)."""
+        self.max_batch_cancels = inner.max_batch_cancels if isinstance(inner, BatchCanceller) else 0
+        """The inner connector's cancellations per request (0: one per request)."""
 
     async def _guard(self, fn: Callable[[], Awaitable[T]]) -> T:
         tracker = self.health_tracker
@@ -102,6 +105,15 @@ class ResilientConnector:
 
     async def cancel_order(self, venue_order_id: str) -> OrderSnapshot:
         return await self._guard(lambda: self.inner.cancel_order(venue_order_id))
+
+    async def cancel_orders(
+        self, venue_order_ids: Sequence[str]
+    ) -> list[OrderSnapshot | ConnectorError]:
+        """One batch cancellation, guarded as a whole (only when ``max_batch_cancels`` > 1)."""
+        inner = self.inner
+        if not isinstance(inner, BatchCanceller):
+            raise TypeError(f"connector {self.name!r} cancels no batches of orders")
+        return await self._guard(lambda: inner.cancel_orders(venue_order_ids))
 
     async def modify_order(
         self,

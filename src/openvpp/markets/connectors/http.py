@@ -40,9 +40,11 @@ from openvpp.markets.connectors.protocol import (
     VenueRejectedError,
 )
 from openvpp.markets.connectors.wire import (
+    cancel_batch_json,
     order_batch_json,
     order_request_json,
     parse_batch_results,
+    parse_cancel_results,
     parse_fill_page,
     parse_imbalance_prices,
     parse_market_data,
@@ -80,7 +82,8 @@ class HttpExchangeConnector:
 
     ``timeout_s`` [s] bounds each read/write, ``connect_timeout_s`` [s] the connection set-up,
     ``max_response_bytes`` [B] the body size, ``max_batch_orders`` the orders sent in one
-    ``POST /v1/orders/batch`` (:meth:`submit_orders`; 1 sends every order on its own).
+    ``POST /v1/orders/batch`` (:meth:`submit_orders`) and cancelled in one ``POST
+    /v1/orders/cancel`` (:meth:`cancel_orders`); 1 sends every order on its own.
     ``transport`` replaces the network (tests).
     """
 
@@ -99,6 +102,7 @@ class HttpExchangeConnector:
         self.name = name
         self.max_response_bytes = max_response_bytes
         self.max_batch_orders = max_batch_orders
+        self.max_batch_cancels = max_batch_orders
         self._client = httpx.AsyncClient(
             base_url=base_url,
             headers={"X-API-Key": api_key, "Accept": "application/json"},
@@ -210,6 +214,21 @@ class HttpExchangeConnector:
         body = await self._call("DELETE", f"/v1/orders/{venue_order_id}")
         snapshot: OrderSnapshot = self._parse(parse_order, body)
         return snapshot
+
+    async def cancel_orders(
+        self, venue_order_ids: Sequence[str]
+    ) -> list[OrderSnapshot | ConnectorError]:
+        """Several cancellations in one request; each answered on its own
+        (:class:`~openvpp.markets.connectors.protocol.BatchCanceller`)."""
+        if not 0 < len(venue_order_ids) <= self.max_batch_cancels:
+            raise ValueError(f"a batch cancels 1 to {self.max_batch_cancels} orders")
+        body = await self._call(
+            "POST", "/v1/orders/cancel", body=cancel_batch_json(venue_order_ids)
+        )
+        answers: list[OrderSnapshot | ConnectorError] = self._parse(
+            lambda b: parse_cancel_results(b, venue_order_ids, self.name), body
+        )
+        return answers
 
     async def modify_order(
         self,

@@ -28,12 +28,14 @@ reconcile on start-up):
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from openvpp.markets.connectors.parallel import settled
 from openvpp.markets.connectors.protocol import (
     AmbiguousError,
+    BatchCanceller,
     BatchSubmitter,
     ConnectorError,
     NotSentError,
@@ -43,11 +45,16 @@ from openvpp.markets.connectors.protocol import (
     VenueConnector,
     VenueRejectedError,
     batch_limit,
+    cancel_limit,
 )
 
 __all__ = [
+    "CancelAnswer",
+    "CancelKey",
     "ReconcilePolicy",
     "SubmissionOutcome",
+    "cancel_many",
+    "cancel_one",
     "find_order",
     "same_order",
     "submit_many_with_reconciliation",
@@ -56,6 +63,11 @@ __all__ = [
 ]
 
 Sleep = Callable[[float], Awaitable[None]]
+CancelKey = tuple[str | None, str]
+"""An order to cancel: its venue order id (``None``: not known yet) and client order id."""
+CancelAnswer = OrderSnapshot | Exception | None
+"""A cancellation's outcome: the order afterwards, the error it ended with, or ``None`` (the
+venue does not have the order)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,3 +294,79 @@ async def _reconcile(
             events.append("submit acknowledged")
             return SubmissionOutcome(order.state, order, submits, queries, True, tuple(events))
     return SubmissionOutcome(OrderState.UNKNOWN, None, submits, queries, True, tuple(events))
+
+
+async def cancel_one(
+    connector: VenueConnector, venue_order_id: str | None, client_order_id: str
+) -> OrderSnapshot | None:
+    """Cancel one order: its snapshot afterwards, ``None`` if the venue does not have it.
+    Without a venue order id it is looked up by client order id first; a refused cancellation
+    (filled or expired meanwhile) is answered by what the order is now."""
+    if venue_order_id is None:
+        found = await connector.get_order(client_order_id=client_order_id)
+        if found is None or not found.active:
+            return found
+        venue_order_id = found.venue_order_id
+    try:
+        return await connector.cancel_order(venue_order_id)
+    except VenueRejectedError:  # e.g. filled or expired meanwhile: what is it now?
+        return await connector.get_order(venue_order_id=venue_order_id)
+
+
+async def cancel_many(
+    connector: VenueConnector,
+    orders: Sequence[CancelKey],
+    *,
+    concurrency: int,
+    attempts: int = 2,
+) -> list[CancelAnswer]:
+    """Cancel ``orders`` (:func:`cancel_one` each): each one's snapshot afterwards, ``None``
+    (not at the venue) or the exception its cancellation ended with, in the order given. A
+    venue that cancels batches (:class:`BatchCanceller`) gets the orders with a venue order id
+    in requests of up to its ``max_batch_cancels``, each answered order by order (a refused
+    one is looked up, as alone; a whole request's failure is each of its orders'). At most
+    ``concurrency`` requests in flight. A cancellation is idempotent, so the orders whose
+    outcome is ambiguous are asked again, up to ``attempts`` rounds in all (one lost answer
+    must not leave a whole batch working at the venue)."""
+    out: list[CancelAnswer] = [None] * len(orders)
+    gate = asyncio.Semaphore(concurrency)
+    limit = cancel_limit(connector)
+
+    async def guarded(call: Callable[[], Awaitable[OrderSnapshot | None]]) -> CancelAnswer:
+        async with gate:
+            try:
+                return await call()
+            except Exception as exc:  # the order's own outcome
+                return exc
+
+    async def batch(indices: list[int]) -> None:
+        assert isinstance(connector, BatchCanceller)
+        ids = [str(orders[i][0]) for i in indices]
+        answers: Sequence[OrderSnapshot | Exception]
+        async with gate:
+            try:
+                answers = await connector.cancel_orders(ids)
+            except Exception as exc:  # the request's: each order's
+                answers = [exc] * len(indices)
+        for i, venue_id, answer in zip(indices, ids, answers, strict=True):
+            out[i] = answer
+            if isinstance(answer, VenueRejectedError):  # filled or expired meanwhile?
+                out[i] = await guarded(
+                    functools.partial(connector.get_order, venue_order_id=venue_id)
+                )
+
+    async def one(i: int) -> None:
+        out[i] = await guarded(lambda: cancel_one(connector, *orders[i]))
+
+    todo = list(range(len(orders)))
+    for _ in range(attempts):
+        batched = [i for i in todo if orders[i][0] is not None and limit > 1]
+        alone = [i for i in todo if orders[i][0] is None or limit == 1]
+        await settled(
+            [batch(batched[k : k + limit]) for k in range(0, len(batched), limit)]
+            + [one(i) for i in alone]
+        )
+        todo = [i for i in todo if isinstance(out[i], AmbiguousError)]
+        if not todo:
+            break
+    return out

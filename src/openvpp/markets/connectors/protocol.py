@@ -27,6 +27,7 @@ from openvpp.core.clock import ensure_utc
 __all__ = [
     "AmbiguousError",
     "AuctionResults",
+    "BatchCanceller",
     "BatchSubmitter",
     "ConnectorError",
     "Fill",
@@ -45,6 +46,7 @@ __all__ = [
     "VenueHealth",
     "VenueRejectedError",
     "batch_limit",
+    "cancel_limit",
 ]
 
 
@@ -333,4 +335,31 @@ def batch_limit(connector: object) -> int:
     :class:`BatchSubmitter`, else 1."""
     if isinstance(connector, BatchSubmitter):
         return max(1, connector.max_batch_orders)
+    return 1
+
+
+@runtime_checkable
+class BatchCanceller(Protocol):
+    """A venue that cancels several orders in one request (optional capability).
+
+    ``max_batch_cancels``: the most orders one request may cancel (below 2: no batches).
+    :meth:`cancel_orders` answers each venue order id on its own, in the order given: the
+    order's snapshot once cancelled, a :class:`VenueRejectedError` (that order not cancelled:
+    unknown there, or no longer active), or an :class:`AmbiguousError` (that order's outcome
+    unknown). A failure of the whole request raises, as a single cancellation does. A
+    cancellation is idempotent at the venue, so an ambiguous one may simply be asked again.
+    """
+
+    max_batch_cancels: int
+
+    async def cancel_orders(
+        self, venue_order_ids: Sequence[str]
+    ) -> list[OrderSnapshot | ConnectorError]: ...
+
+
+def cancel_limit(connector: object) -> int:
+    """How many orders ``connector`` cancels per request: ``max_batch_cancels`` of a
+    :class:`BatchCanceller`, else 1."""
+    if isinstance(connector, BatchCanceller):
+        return max(1, connector.max_batch_cancels)
     return 1

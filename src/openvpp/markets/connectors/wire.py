@@ -29,9 +29,11 @@ from openvpp.markets.connectors.protocol import (
 )
 
 __all__ = [
+    "cancel_batch_json",
     "order_batch_json",
     "order_request_json",
     "parse_batch_results",
+    "parse_cancel_results",
     "parse_fill_page",
     "parse_imbalance_prices",
     "parse_market_data",
@@ -100,6 +102,26 @@ def order_request_json(r: OrderRequest) -> dict[str, Any]:
 def order_batch_json(requests: Sequence[OrderRequest]) -> dict[str, Any]:
     """The POST body of a batch of new orders."""
     return {"orders": [order_request_json(r) for r in requests]}
+
+
+def cancel_batch_json(venue_order_ids: Sequence[str]) -> dict[str, Any]:
+    """The POST body of a batch cancellation."""
+    return {"venue_order_ids": list(venue_order_ids)}
+
+
+def parse_cancel_results(
+    body: Any, venue_order_ids: Sequence[str], venue: str = ""
+) -> list[OrderSnapshot | ConnectorError]:
+    """The answers to a batch cancellation of ``venue_order_ids``, read as
+    :func:`parse_batch_results`; a snapshot of another order than the one asked about is
+    ambiguous for that order."""
+    out = parse_batch_results(body, len(venue_order_ids), venue)
+    for i, (answer, asked) in enumerate(zip(out, venue_order_ids, strict=True)):
+        if isinstance(answer, OrderSnapshot) and answer.venue_order_id != asked:
+            out[i] = AmbiguousError(
+                f"results[{i}]: the answer is about order {answer.venue_order_id!r}", venue=venue
+            )
+    return out
 
 
 def parse_batch_results(

@@ -65,6 +65,7 @@ ENDPOINTS = (
     "get_order",
     "find_order",
     "cancel",
+    "cancel_batch",
     "modify",
     "fills",
     "results",

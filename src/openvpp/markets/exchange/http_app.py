@@ -2,7 +2,7 @@
 
 Endpoints (JSON; ``Decimal`` values as strings; API key in the ``X-API-Key`` header):
 ``POST /v1/orders``, ``POST /v1/orders/batch``, ``GET /v1/orders/{venue_id}``,
-``GET /v1/orders?client_order_id=``, ``DELETE /v1/orders/{venue_id}``,
+``GET /v1/orders?client_order_id=``, ``DELETE /v1/orders/{venue_id}``, ``POST /v1/orders/cancel``,
 ``PATCH /v1/orders/{venue_id}``, ``GET /v1/fills?after=``,
 ``GET /v1/results?market=&product=&day=``, ``GET /v1/market-data?market=&product=&start=&end=``,
 ``POST /v1/auctions/run``, ``GET /v1/imbalance-prices?market=&day=``, ``GET /v1/health`` (no
@@ -11,7 +11,9 @@ Errors are ``{"error": code, "message": ..., "field": ...}`` with 401, 404, 409 
 (``{"orders": [...]}``, 1 to ``MAX_BATCH_ORDERS``) is answered 200 with one result per order, in
 its order: ``{"status": 201|200, "order": ...}`` or ``{"status": 4xx, "error": ..., "message":
 ..., "field": ...}``; each order is validated and entered on its own, as ``POST /v1/orders``
-would.
+would. A batch cancellation (``{"venue_order_ids": [...]}``, 1 to ``MAX_BATCH_ORDERS``) is
+answered the same way: ``{"status": 200, "order": ...}`` (the order as cancelled) or the 4xx that
+``DELETE /v1/orders/{venue_id}`` would give for that order alone.
 Fault modes: :mod:`openvpp.markets.exchange.faults`.
 """
 
@@ -90,6 +92,12 @@ class OrderIn(_In):
 
 class BatchIn(_In):
     orders: list[dict[str, Any]] = Field(..., min_length=1, max_length=MAX_BATCH_ORDERS)
+
+
+class CancelBatchIn(_In):
+    venue_order_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        ..., min_length=1, max_length=MAX_BATCH_ORDERS
+    )
 
 
 class ModifyIn(_In):
@@ -334,6 +342,23 @@ def create_app(
             "cancel",
             lambda: (200, order_json(ex.cancel(ex.account_for(key), venue_id))),
         )
+
+    def cancel_one(account: str, venue_id: str) -> dict[str, Any]:
+        """One order of a batch cancellation: cancelled, or refused with its own status."""
+        try:
+            order = ex.cancel(account, venue_id)
+        except DomainError as exc:
+            status, payload = _error(exc)
+            return {"status": status, **payload}
+        return {"status": 200, "order": order_json(order)}
+
+    @app.post("/v1/orders/cancel")
+    async def cancel_batch(request: Request, body: CancelBatchIn, key: ApiKey = None) -> Response:
+        def act() -> Payload:
+            account = ex.account_for(key)  # a wrong key refuses the request, not each order
+            return 200, {"results": [cancel_one(account, v) for v in body.venue_order_ids]}
+
+        return await _respond(request, inj, "cancel_batch", act)
 
     @app.patch("/v1/orders/{venue_id}")
     async def modify(
