@@ -18,6 +18,7 @@ Submission, in order (RELIABILITY items 1, 3, 6, 7):
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -648,10 +649,10 @@ class OrderService:
         given: :data:`CANCEL_GROUP` orders at a time, each group's answers recorded in one unit
         of work (an audit row per order); the orders of one connection go together
         (:func:`~openvpp.markets.connectors.orders.cancel_many`: in batch requests where the
-        venue takes them, :data:`CANCEL_CONCURRENCY` requests in flight). Without a venue id an
-        order is looked up by client order id first; one the venue does not have stays flagged
-        ``cancel_requested`` (its sender or the reconciler cancels it once it is known); a
-        venue without an answer is recorded on the order, which stays flagged too. An
+        venue takes them; :data:`CANCEL_CONCURRENCY` requests in flight in all). Without a
+        venue id an order is looked up by client order id first; one the venue does not have
+        stays flagged ``cancel_requested`` (its sender or the reconciler cancels it once it is
+        known); a venue without an answer is recorded on the order, which stays flagged too. An
         unexpected error (of a call or of recording a group's answers) is raised once the
         group's other answers are recorded; with ``keep_going`` (the kill switch) it is logged,
         its orders stay flagged, and the next group is sent."""
@@ -693,9 +694,10 @@ class OrderService:
         by_connection: dict[str, list[int]] = {}
         for i, (_, connection) in enumerate(group):
             by_connection.setdefault(connection.id, []).append(i)
+        gate = asyncio.Semaphore(CANCEL_CONCURRENCY)  # for all the connections' requests
         results = self.venues.run_many(
             [
-                (group[indices[0]][1], _cancel_calls([group[i][0] for i in indices]))
+                (group[indices[0]][1], _cancel_calls([group[i][0] for i in indices], gate))
                 for indices in by_connection.values()
             ]
         )
@@ -774,11 +776,12 @@ class OrderService:
 
 
 def _cancel_calls(
-    orders: list[Order],
+    orders: list[Order], gate: asyncio.Semaphore
 ) -> Callable[[VenueConnector], Awaitable[list[CancelAnswer]]]:
-    """The venue calls that cancel ``orders`` (one connection's)."""
+    """The venue calls that cancel ``orders`` (one connection's), their requests in flight
+    counted against ``gate``."""
     keys = [(o.venue_order_id, o.client_order_id) for o in orders]
-    return lambda c: cancel_many(c, keys, concurrency=CANCEL_CONCURRENCY)
+    return lambda c: cancel_many(c, keys, concurrency=gate)
 
 
 def _risk_field(rule: str | None) -> str:

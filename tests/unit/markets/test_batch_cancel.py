@@ -203,6 +203,39 @@ def test_at_most_concurrency_requests_are_in_flight() -> None:
     assert 2 <= single.most <= 4, single.most
 
 
+def test_one_semaphore_caps_the_requests_to_several_venues_together() -> None:
+    """The kill switch cancels each connection's orders in its own call, all at once: a
+    shared semaphore keeps their requests in flight together within the limit."""
+    venues = [SingleVenue(12, delay_s=0.01) for _ in range(3)]
+    flight = {"now": 0, "most": 0}
+
+    def counted(venue: SingleVenue) -> None:
+        inner = venue._request
+
+        async def request() -> None:
+            flight["now"] += 1
+            flight["most"] = max(flight["most"], flight["now"])
+            try:
+                await inner()
+            finally:
+                flight["now"] -= 1
+
+        venue._request = request  # type: ignore[method-assign]
+
+    for venue in venues:
+        counted(venue)
+
+    async def main() -> list[list[CancelAnswer]]:
+        gate = asyncio.Semaphore(4)
+        return await asyncio.gather(
+            *(cancel_many(v, _keys(12), concurrency=gate) for v in venues)  # type: ignore[arg-type]
+        )
+
+    results = run(main())
+    assert 2 <= flight["most"] <= 4, flight
+    assert all(_cancelled(a, f"V-{i}") for answers in results for i, a in enumerate(answers))
+
+
 def test_the_resilient_connector_cancels_batches_of_its_inner_size() -> None:
     assert cancel_limit(ResilientConnector(BatchVenue(1, limit=7))) == 7  # type: ignore[arg-type]
     assert cancel_limit(ResilientConnector(SingleVenue(1))) == 1  # type: ignore[arg-type]

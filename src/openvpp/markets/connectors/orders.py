@@ -317,7 +317,7 @@ async def cancel_many(
     connector: VenueConnector,
     orders: Sequence[CancelKey],
     *,
-    concurrency: int,
+    concurrency: int | asyncio.Semaphore,
     attempts: int = 2,
 ) -> list[CancelAnswer]:
     """Cancel ``orders`` (:func:`cancel_one` each): each one's snapshot afterwards, ``None``
@@ -325,11 +325,12 @@ async def cancel_many(
     venue that cancels batches (:class:`BatchCanceller`) gets the orders with a venue order id
     in requests of up to its ``max_batch_cancels``, each answered order by order (a refused
     one is looked up, as alone; a whole request's failure is each of its orders'). At most
-    ``concurrency`` requests in flight. A cancellation is idempotent, so the orders whose
+    ``concurrency`` requests in flight (a semaphore: shared with other calls, e.g. to other
+    venues). A cancellation is idempotent, so the orders whose
     outcome is ambiguous are asked again, up to ``attempts`` rounds in all (one lost answer
     must not leave a whole batch working at the venue)."""
     out: list[CancelAnswer] = [None] * len(orders)
-    gate = asyncio.Semaphore(concurrency)
+    gate = asyncio.Semaphore(concurrency) if isinstance(concurrency, int) else concurrency
     limit = cancel_limit(connector)
 
     async def guarded(call: Callable[[], Awaitable[OrderSnapshot | None]]) -> CancelAnswer:
