@@ -270,25 +270,17 @@ class SubmitBatcher:
         together (one request per batch where the venue takes batches)."""
         if not sendable:
             return
-        groups: dict[str, list[tuple[_Item, Placed]]] = {}
-        for item, placed in sendable:
-            groups.setdefault(placed.connection.id, []).append((item, placed))
         service = self._service
-        results = service.venues.run_many(
-            [
-                (g[0][1].connection, _askers(service, [p.order for _, p in g]))
-                for g in groups.values()
-            ]
+        answers = service.venues.run_per_connection(
+            [(p.connection, p.order) for _, p in sendable], lambda o: _askers(service, o)
         )
-        for group, result in zip(groups.values(), results, strict=True):
-            answers = result if isinstance(result, list) else [result] * len(group)
-            for (item, _), answer in zip(group, answers, strict=True):
-                if isinstance(answer, VenueAnswer):
-                    item.answer = answer
-                elif isinstance(answer, NotSentError | ValidationFailed):  # no connector
-                    item.answer = not_sent(answer)
-                else:  # a bug: this submission fails as it would alone; the order stays stored
-                    item.error = answer
+        for (item, _), answer in zip(sendable, answers, strict=True):
+            if isinstance(answer, VenueAnswer):
+                item.answer = answer
+            elif isinstance(answer, NotSentError | ValidationFailed):  # no connector
+                item.answer = not_sent(answer)
+            else:  # a bug: this submission fails as it would alone; the order stays stored
+                item.error = answer
 
     def _recorded(
         self,

@@ -690,23 +690,11 @@ class OrderService:
         self, group: Sequence[tuple[Order, MarketConnection]]
     ) -> list[CancelAnswer]:
         """The venues' answers to cancelling ``group``, in its order: the orders of each
-        connection in one call."""
-        by_connection: dict[str, list[int]] = {}
-        for i, (_, connection) in enumerate(group):
-            by_connection.setdefault(connection.id, []).append(i)
-        gate = asyncio.Semaphore(CANCEL_CONCURRENCY)  # for all the connections' requests
-        results = self.venues.run_many(
-            [
-                (group[indices[0]][1], _cancel_calls([group[i][0] for i in indices], gate))
-                for indices in by_connection.values()
-            ]
+        connection in one call, :data:`CANCEL_CONCURRENCY` requests in flight in all."""
+        gate = asyncio.Semaphore(CANCEL_CONCURRENCY)
+        return self.venues.run_per_connection(
+            [(c, o) for o, c in group], lambda orders: _cancel_calls(orders, gate)
         )
-        answers: list[CancelAnswer] = [None] * len(group)
-        for indices, result in zip(by_connection.values(), results, strict=True):
-            each = result if isinstance(result, list) else [result] * len(indices)
-            for i, answer in zip(indices, each, strict=True):
-                answers[i] = answer
-        return answers
 
     def modify(
         self,

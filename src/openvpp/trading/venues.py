@@ -29,6 +29,7 @@ __all__ = ["VENUE_ERRORS", "Venues"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+X = TypeVar("X")
 VENUE_ERRORS = (NotSentError, AmbiguousError, VenueRejectedError, ValidationFailed)
 """What a venue call may raise besides bugs: no answer, a refusal, an unusable connection."""
 
@@ -101,6 +102,26 @@ class Venues:
             return await call(await self._guarded(venue_loop, connection))
 
         return venue_loop.run(settled(one(c, f) for c, f in calls))
+
+    def run_per_connection(
+        self,
+        items: Sequence[tuple[MarketConnection, X]],
+        call: Callable[[list[X]], Callable[[VenueConnector], Awaitable[list[T]]]],
+    ) -> list[T | Exception]:
+        """The items of each connection in one call (``call(items)``, answering each item in
+        order), all connections concurrently (:meth:`run_many`): each item's answer in the
+        order given; a call that raised is each of its items' exception."""
+        groups: dict[str, list[int]] = {}
+        for i, (connection, _) in enumerate(items):
+            groups.setdefault(connection.id, []).append(i)
+        results = self.run_many(
+            [(items[ix[0]][0], call([items[i][1] for i in ix])) for ix in groups.values()]
+        )
+        answers: dict[int, T | Exception] = {}
+        for ix, result in zip(groups.values(), results, strict=True):
+            each = result if isinstance(result, list) else [result] * len(ix)
+            answers.update(zip(ix, each, strict=True))
+        return [answers[i] for i in range(len(items))]
 
     def _loop(self) -> _VenueLoop:
         found: _VenueLoop | None = getattr(self._local, "venue", None)

@@ -102,7 +102,6 @@ class HttpExchangeConnector:
         self.name = name
         self.max_response_bytes = max_response_bytes
         self.max_batch_orders = max_batch_orders
-        self.max_batch_cancels = max_batch_orders
         self._client = httpx.AsyncClient(
             base_url=base_url,
             headers={"X-API-Key": api_key, "Accept": "application/json"},
@@ -110,6 +109,11 @@ class HttpExchangeConnector:
             follow_redirects=False,
             transport=transport,
         )
+
+    @property
+    def max_batch_cancels(self) -> int:
+        """Orders cancelled per request: as many as are submitted per request."""
+        return self.max_batch_orders
 
     async def _read(self, response: httpx.Response) -> bytes:
         limit = self.max_response_bytes

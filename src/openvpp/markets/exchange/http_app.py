@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable, MutableMapping, Sequence
 from datetime import date
@@ -136,6 +137,19 @@ def _error(exc: DomainError) -> Payload:
     elif isinstance(exc, Conflict):
         status = 409
     return status, {"error": exc.code, "message": exc.message, "field": exc.field}
+
+
+def _item(act: Callable[[], Payload]) -> dict[str, Any]:
+    """One item of a batch request, done as its own request would be: its status and order,
+    or its own refusal (``{"status": 4xx, "error", "message", "field"}``)."""
+    try:
+        status, order = act()
+    except ValidationError as exc:
+        return {"status": 422, **_invalid(exc.errors())}
+    except DomainError as exc:
+        status, payload = _error(exc)
+        return {"status": status, **payload}
+    return {"status": status, "order": order}
 
 
 def _invalid(errors: Sequence[Any]) -> dict[str, Any]:
@@ -283,32 +297,27 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _validation_error)
     ex = exchange
 
+    def submitted(account: str, body: OrderIn) -> Payload:
+        order, created = ex.submit(account, NewOrder(**body.model_dump()))
+        return (201 if created else 200), order_json(order)
+
+    def entered(account: str, item: dict[str, Any]) -> Payload:
+        """One order of a batch, validated on its own."""
+        return submitted(account, OrderIn.model_validate(item))
+
+    def cancelled(account: str, venue_id: str) -> Payload:
+        return 200, order_json(ex.cancel(account, venue_id))
+
     @app.post("/v1/orders")
     async def submit(request: Request, body: OrderIn, key: ApiKey = None) -> Response:
-        def act() -> Payload:
-            cmd = NewOrder(**body.model_dump())
-            order, created = ex.submit(ex.account_for(key), cmd)
-            return (201 if created else 200), order_json(order)
-
-        return await _respond(request, inj, "submit", act)
-
-    def enter(key: str | None, item: dict[str, Any]) -> dict[str, Any]:
-        """One order of a batch: entered, or refused with its own status."""
-        try:
-            cmd = NewOrder(**OrderIn.model_validate(item).model_dump())
-            order, created = ex.submit(ex.account_for(key), cmd)
-        except ValidationError as exc:
-            return {"status": 422, **_invalid(exc.errors())}
-        except DomainError as exc:
-            status, payload = _error(exc)
-            return {"status": status, **payload}
-        return {"status": 201 if created else 200, "order": order_json(order)}
+        return await _respond(request, inj, "submit", lambda: submitted(ex.account_for(key), body))
 
     @app.post("/v1/orders/batch")
     async def submit_batch(request: Request, body: BatchIn, key: ApiKey = None) -> Response:
         def act() -> Payload:
-            ex.account_for(key)  # a wrong key refuses the request, not each order
-            return 200, {"results": [enter(key, item) for item in body.orders]}
+            account = ex.account_for(key)  # a wrong key refuses the request, not each order
+            results = [_item(functools.partial(entered, account, o)) for o in body.orders]
+            return 200, {"results": results}
 
         return await _respond(request, inj, "submit_batch", act)
 
@@ -337,26 +346,16 @@ def create_app(
     @app.delete("/v1/orders/{venue_id}")
     async def cancel(request: Request, venue_id: str, key: ApiKey = None) -> Response:
         return await _respond(
-            request,
-            inj,
-            "cancel",
-            lambda: (200, order_json(ex.cancel(ex.account_for(key), venue_id))),
+            request, inj, "cancel", lambda: cancelled(ex.account_for(key), venue_id)
         )
-
-    def cancel_one(account: str, venue_id: str) -> dict[str, Any]:
-        """One order of a batch cancellation: cancelled, or refused with its own status."""
-        try:
-            order = ex.cancel(account, venue_id)
-        except DomainError as exc:
-            status, payload = _error(exc)
-            return {"status": status, **payload}
-        return {"status": 200, "order": order_json(order)}
 
     @app.post("/v1/orders/cancel")
     async def cancel_batch(request: Request, body: CancelBatchIn, key: ApiKey = None) -> Response:
         def act() -> Payload:
             account = ex.account_for(key)  # a wrong key refuses the request, not each order
-            return 200, {"results": [cancel_one(account, v) for v in body.venue_order_ids]}
+            ids = body.venue_order_ids
+            results = [_item(functools.partial(cancelled, account, v)) for v in ids]
+            return 200, {"results": results}
 
         return await _respond(request, inj, "cancel_batch", act)
 
