@@ -14,6 +14,12 @@ monolithic LP's time, the relative gap between them (target 0.1 %) and the decom
 own proven gap. Fixed seed. The machine's load average is printed with each case, since the
 2 cores are shared.
 
+Case ``coupled_*``: the ``curve`` strategy's coupled bid curves
+(:func:`openvpp.optimization.coupled.coupled_curves`, the two-stage LP over
+``CURVE_SCENARIOS`` price paths with ``CURVE_LEVELS`` levels, as automatic bidding runs it):
+the demo battery over the day's 24 hours and a VPP envelope over its 96 quarter-hours, paths
+drawn around the day's prices +- 10 %; build + solve time p50/p95 and the LP's size.
+
 Prints one JSON line per case. Run: ``.venv/bin/python bench/bench_optimizer.py`` (add
 ``--no-monolithic`` to skip the slow reference LP).
 """
@@ -30,6 +36,9 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import linprog  # type: ignore[import-untyped]
 
+from openvpp.aggregation.engine import Flex
+from openvpp.optimization.bids import path_scenarios
+from openvpp.optimization.coupled import coupled_curves
 from openvpp.optimization.decomposition import DecompositionOptions, optimize_portfolio
 from openvpp.optimization.lp import SolverOptions
 from openvpp.optimization.schedule import ScheduleMarket, optimize_schedule
@@ -97,6 +106,46 @@ def battery_case(name: str, price: F, repeats: int) -> None:
                 "rel_diff": rel,
                 "load_avg_1m": os.getloadavg()[0],
                 "ok": bool(p50 <= 20 and rel <= 1e-6),
+            }
+        )
+    )
+
+
+def coupled_case(name: str, units: list[Unit], price: F, dt_h: float, repeats: int) -> None:
+    from openvpp.markets.presets import load_presets
+    from openvpp.trading import autobid
+
+    sdac = load_presets()["EU-SDAC"]
+    q = np.vstack([price * 0.9, price, price * 1.1])
+    paths = path_scenarios(
+        q,
+        (0.1, 0.5, 0.9),
+        autobid.CURVE_SCENARIOS,
+        correlation=autobid.CURVE_HOURLY_CORRELATION**dt_h,
+    )
+    times, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = coupled_curves(units, paths, dt_h, market=sdac, max_levels=autobid.CURVE_LEVELS)
+        times.append((time.perf_counter() - start) * 1e3)
+    assert result is not None
+    p50, p95 = np.percentile(times, [50, 95])
+    print(
+        json.dumps(
+            {
+                "bench": name,
+                "intervals": price.size,
+                "scenarios": paths.shape[0],
+                "levels": autobid.CURVE_LEVELS,
+                "repeats": repeats,
+                "ms_p50": round(float(p50), 1),
+                "ms_p95": round(float(p95), 1),
+                "build_ms": round(result.build_s * 1e3, 1),
+                "solve_ms": round(result.solve_s * 1e3, 1),
+                "status": result.status,
+                "binaries": result.n_binaries,
+                "expected_revenue": round(result.expected_revenue, 2),
+                "load_avg_1m": os.getloadavg()[0],
             }
         )
     )
@@ -187,6 +236,25 @@ def main() -> None:
     battery_case("battery_96_pjm", pjm, args.repeats)
     if NP.exists():
         battery_case("battery_96_np", _day(NP, "2018-12-11"), args.repeats)
+    demo = BatterySpec(4.0, 2.0, 2.0, 0.95, 0.95, 0.05, 0.95)
+    hourly = pjm.reshape(24, 4).mean(axis=1)
+    coupled_case(
+        "coupled_battery_24", [StorageUnit(demo, 2.0, end_energy_mwh=2.0)], hourly, 1.0, 10
+    )
+    # the demo battery as the aggregation's envelope: +-2 MW, +-1.8 MWh from half charge
+    steps = np.arange(1, T + 1) * DT
+    envelope = FlexUnit.from_flex(
+        Flex(
+            np.zeros(T),
+            np.full(T, -2.0),
+            np.full(T, 2.0),
+            np.maximum(-2.0 * steps, -1.8 / 0.95),
+            np.minimum(2.0 * steps, 1.8 * 0.95),
+            np.full(T, 4.0),
+            np.full(T, 4.0),
+        )
+    )
+    coupled_case("coupled_envelope_96", [envelope], pjm, DT, 5)
     if not args.no_portfolio:
         portfolio_case(args.units, args.seed, not args.no_monolithic, pjm)
 

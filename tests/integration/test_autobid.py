@@ -380,14 +380,25 @@ def test_concurrent_decisions_of_one_day_make_one(
     assert len(listed) == 1 and listed[0]["status"] == "submitted"
 
 
-def test_the_curve_strategy_bids_limit_orders(client: TestClient, desk: dict[str, Any]) -> None:
+def test_the_curve_strategy_bids_its_curves_and_records_what_it_expects(
+    client: TestClient, desk: dict[str, Any]
+) -> None:
     r = client.put(f"{T}/auto", headers=desk["ops"], json=setting(desk["vpp_id"], strategy="curve"))
     assert r.status_code == 200, r.text
     d = decide(client, desk["trader"], desk["vpp_id"]).json()
     assert d["status"] == "submitted" and d["strategy"] == "curve", d
-    prices = {float(o["price"]) for o in d["orders"].values()}
-    assert prices and not prices <= {-150.0, 2000.0}  # limit prices, not price-taking
-    assert all(o["state"] == "acknowledged" for o in d["orders"].values())
+    result = d["result"]
+    # the coupled LP's expectation is on the record, to explain the curves later
+    assert result["strategy"] == "curve" and result["curve_solve_s"] > 0
+    assert result["curve_expected_recourse_mwh"] >= 0 and "curve_expected_revenue" in result
+    assert d["orders"] and all(o["state"] == "acknowledged" for o in d["orders"].values())
+    # one order per curve segment: at most the levels and the two limits per hour and side
+    per_hour: dict[tuple[str, str], int] = {}
+    for o in d["orders"].values():
+        key = (o["delivery_start"], o["side"])
+        per_hour[key] = per_hour.get(key, 0) + 1
+        assert -150.0 <= float(o["price"]) <= 2000.0
+    assert max(per_hour.values()) <= 10
 
 
 def test_a_decision_abandoned_half_way_is_made_again_once_then_failed_after_its_gate(

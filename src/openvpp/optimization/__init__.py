@@ -7,6 +7,7 @@ from openvpp.optimization.bids import BidCurveSet as BidCurveSet
 from openvpp.optimization.bids import PriceResponse as PriceResponse
 from openvpp.optimization.bids import aggregate_curves as aggregate_curves
 from openvpp.optimization.bids import bid_curves as bid_curves
+from openvpp.optimization.bids import path_scenarios as path_scenarios
 from openvpp.optimization.bids import quantile_scenarios as quantile_scenarios
 from openvpp.optimization.block_bids import BlockSpec as BlockSpec
 from openvpp.optimization.block_bids import block_orders as block_orders
@@ -16,6 +17,9 @@ from openvpp.optimization.china import cn_declaration as cn_declaration
 from openvpp.optimization.china import validate_declaration as validate_declaration
 
 # -- schedule optimization and the decomposition (units.py, lp.py, schedule.py, decomposition.py)
+# -- and bid curves coupled across intervals (coupled.py)
+from openvpp.optimization.coupled import CoupledCurves as CoupledCurves
+from openvpp.optimization.coupled import coupled_curves as coupled_curves
 from openvpp.optimization.decomposition import DecompositionOptions as DecompositionOptions
 from openvpp.optimization.decomposition import DecompositionResult as DecompositionResult
 from openvpp.optimization.decomposition import optimize_portfolio as optimize_portfolio

@@ -26,6 +26,8 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.signal import lfilter  # type: ignore[import-untyped]
+from scipy.special import ndtr  # type: ignore[import-untyped]
 
 from openvpp.markets.model import Market
 
@@ -36,8 +38,12 @@ __all__ = [
     "PriceResponse",
     "aggregate_curves",
     "bid_curves",
+    "on_ticks",
+    "path_scenarios",
     "quantile_scenarios",
     "repair_monotone",
+    "scenario_weights",
+    "weighted_median",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -138,6 +144,28 @@ class BidCurveSet:
 # ------------------------------------------------------------------------------ scenarios
 
 
+def _quantiles(quantiles: ArrayLike, levels: Sequence[float]) -> tuple[FloatArray, FloatArray]:
+    """Checked quantiles ``(Q, T)``, sorted per interval, and their levels ``(Q,)``."""
+    q = np.sort(np.asarray(quantiles, dtype=np.float64), axis=0)
+    lv = np.asarray(levels, dtype=np.float64)
+    if q.ndim != 2 or q.shape[0] != lv.shape[0] or lv.shape[0] < 2:
+        raise ValueError("quantiles: expected (Q, T) with Q = len(levels) >= 2")
+    if not (np.all(np.diff(lv) > 0) and lv[0] > 0 and lv[-1] < 1):
+        raise ValueError(f"levels: must increase strictly within (0, 1), got {list(lv)}")
+    if not np.all(np.isfinite(q)):
+        raise ValueError("quantiles: must be finite")
+    return q, lv
+
+
+def _at_levels(q: FloatArray, lv: FloatArray, u: FloatArray) -> FloatArray:
+    """The quantile function of each interval at levels ``u`` ``(n, T)``: linear in the
+    level between the given quantiles and beyond them."""
+    j = np.clip(np.searchsorted(lv, u) - 1, 0, lv.shape[0] - 2)
+    cols = np.arange(q.shape[1])
+    w = (u - lv[j]) / (lv[j + 1] - lv[j])
+    return np.asarray(q[j, cols] + w * (q[j + 1, cols] - q[j, cols]), dtype=np.float64)
+
+
 def quantile_scenarios(quantiles: ArrayLike, levels: Sequence[float], n: int = 21) -> FloatArray:
     """Comonotone price scenarios ``(n, T)`` [currency/MWh] from quantile forecasts.
 
@@ -148,23 +176,60 @@ def quantile_scenarios(quantiles: ArrayLike, levels: Sequence[float], n: int = 2
         interval (linear in the level between the given quantiles and beyond them), so each
         scenario keeps the day's shape. An odd ``n`` includes the median level.
     """
-    q = np.sort(np.asarray(quantiles, dtype=np.float64), axis=0)
-    lv = np.asarray(levels, dtype=np.float64)
-    if q.ndim != 2 or q.shape[0] != lv.shape[0] or lv.shape[0] < 2:
-        raise ValueError("quantiles: expected (Q, T) with Q = len(levels) >= 2")
-    if not (np.all(np.diff(lv) > 0) and lv[0] > 0 and lv[-1] < 1):
-        raise ValueError(f"levels: must increase strictly within (0, 1), got {list(lv)}")
-    if not np.all(np.isfinite(q)):
-        raise ValueError("quantiles: must be finite")
+    q, lv = _quantiles(quantiles, levels)
     if n < 1:
         raise ValueError(f"n: must be at least 1, got {n}")
-    u = (np.arange(n) + 0.5) / n
-    j = np.clip(np.searchsorted(lv, u) - 1, 0, lv.shape[0] - 2)
-    w = (u - lv[j]) / (lv[j + 1] - lv[j])
-    return np.asarray(q[j] + w[:, None] * (q[j + 1] - q[j]), dtype=np.float64)
+    u = np.repeat(((np.arange(n) + 0.5) / n)[:, None], q.shape[1], axis=1)
+    return _at_levels(q, lv, u)
 
 
-def _weights(weights: ArrayLike | None, s: int) -> FloatArray:
+def path_scenarios(
+    quantiles: ArrayLike,
+    levels: Sequence[float],
+    n: int = 24,
+    *,
+    correlation: float = 0.9,
+    seed: int = 0,
+) -> FloatArray:
+    """Price paths ``(n, T)`` [currency/MWh] whose intervals move partly together.
+
+    Each interval keeps the marginal distribution of its quantiles (the quantile function of
+    :func:`quantile_scenarios`); the levels of consecutive intervals are tied by a Gaussian
+    copula with an AR(1) latent path, ``correlation`` between consecutive intervals (1: the
+    comonotone scenarios, 0: independent intervals). Paths come in antithetic pairs (latent
+    ``z`` and ``-z``), so with an even ``n`` the forecast's median is a median of the paths in
+    every interval; ``seed`` makes them reproducible. Unlike comonotone scenarios, which shift
+    the whole day together, these vary the day's *shape*, which is what storage earns from.
+    """
+    q, lv = _quantiles(quantiles, levels)
+    if n < 2:
+        raise ValueError(f"n: must be at least 2, got {n}")
+    if not 0.0 <= correlation <= 1.0:
+        raise ValueError(f"correlation: must lie in [0, 1], got {correlation}")
+    t_n = q.shape[1]
+    half = (n + 1) // 2
+    eps = np.random.default_rng(seed).standard_normal((half, t_n))
+    innovation = np.sqrt(1.0 - correlation**2)
+    if innovation > 0:
+        eps[:, 0] /= innovation  # a stationary start: every z_t has unit variance
+        z = lfilter([innovation], [1.0, -correlation], eps, axis=1)
+    else:
+        z = np.repeat(eps[:, :1], t_n, axis=1)
+    z = np.concatenate([z, -z])[:n]
+    return _at_levels(q, lv, ndtr(z))
+
+
+def on_ticks(prices: ArrayLike, market: Market) -> FloatArray:
+    """``prices`` on the market's price ticks (half to even) within its clearing limits."""
+    tick = float(market.price_tick)
+    lo, hi = float(market.clearing_limits.min), float(market.clearing_limits.max)
+    p = np.asarray(prices, dtype=np.float64)
+    # round(.., 9) drops the float noise of ``k * tick`` (e.g. 40.900000000000006)
+    return np.asarray(np.clip(np.round(np.round(p / tick) * tick, 9), lo, hi), dtype=np.float64)
+
+
+def scenario_weights(weights: ArrayLike | None, s: int) -> FloatArray:
+    """Scenario probabilities ``(s,)`` from ``weights`` (equal when ``None``), normalised."""
     if weights is None:
         return np.full(s, 1.0 / s)
     w = np.asarray(weights, dtype=np.float64).reshape(-1)
@@ -173,7 +238,7 @@ def _weights(weights: ArrayLike | None, s: int) -> FloatArray:
     return np.asarray(w / w.sum(), dtype=np.float64)
 
 
-def _weighted_median(x: FloatArray, w: FloatArray) -> FloatArray:
+def weighted_median(x: FloatArray, w: FloatArray) -> FloatArray:
     """Per-column weighted median of ``x`` ``(S, T)`` (the lower one on a tie)."""
     order = np.argsort(x, axis=0, kind="stable")
     xs = np.take_along_axis(x, order, axis=0)
@@ -300,19 +365,15 @@ def bid_curves(
         raise ValueError(f"scenarios: expected a non-empty (S, T) array, got shape {s.shape}")
     if not np.all(np.isfinite(s)):
         raise ValueError("scenarios: prices must be finite")
-    w = _weights(weights, s.shape[0])
+    w = scenario_weights(weights, s.shape[0])
     if anchor == "median":
-        a = _weighted_median(s, w)
+        a = weighted_median(s, w)
     elif anchor == "mean":
         a = np.asarray(w @ s, dtype=np.float64)
     else:
         raise ValueError(f"anchor: unknown {anchor!r}; use 'median' or 'mean'")
     if market is not None:
-        tick = float(market.price_tick)
-        lo, hi = float(market.clearing_limits.min), float(market.clearing_limits.max)
-        # round(.., 9) drops the float noise of ``k * tick`` (e.g. 40.900000000000006)
-        s = np.clip(np.round(np.round(s / tick) * tick, 9), lo, hi)
-        a = np.clip(np.round(np.round(a / tick) * tick, 9), lo, hi)
+        s, a = on_ticks(s, market), on_ticks(a, market)
         t_n = s.shape[1]
         limits = np.array([float(market.price_limits.min), float(market.price_limits.max)])
         s = np.vstack([s, np.repeat(limits[:, None], t_n, axis=1)])

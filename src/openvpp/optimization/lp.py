@@ -26,7 +26,15 @@ from scipy import sparse  # type: ignore[import-untyped]
 from openvpp.markets.clearing.milp import new_highs
 from openvpp.optimization.units import FlexUnit, StorageUnit
 
-__all__ = ["Extract", "Penalties", "ScheduleLp", "SolverOptions", "pass_model", "set_options"]
+__all__ = [
+    "Extract",
+    "Penalties",
+    "ScheduleLp",
+    "SolverOptions",
+    "pass_model",
+    "run",
+    "set_options",
+]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -128,6 +136,21 @@ def pass_model(
     )
     if status != highspy.HighsStatus.kOk:
         raise RuntimeError(f"HiGHS rejected the schedule model: {status}")
+
+
+def run(
+    h: highspy.Highs, options: SolverOptions, what: str
+) -> tuple[FloatArray | None, str, highspy.HighsInfo]:
+    """Solve the model in ``h`` under ``options``: column values (``None`` without a feasible
+    point), model status and HiGHS's info; raises when HiGHS itself fails on ``what``."""
+    set_options(h, options)
+    if h.run() == highspy.HighsStatus.kError:
+        raise RuntimeError(f"HiGHS failed on {what}")
+    status = h.modelStatusToString(h.getModelStatus())
+    info = h.getInfo()
+    if info.primal_solution_status != 2:  # no feasible point
+        return None, status, info
+    return np.asarray(h.getSolution().col_value, dtype=np.float64), status, info
 
 
 class _Coo:
@@ -260,15 +283,9 @@ class ScheduleLp:
     def solve(self, options: SolverOptions) -> tuple[FloatArray | None, str, float, float]:
         """Column values (``None`` without a feasible solution), model status, MIP gap
         (0 for an LP), objective of the minimisation."""
-        h = self.highs
-        set_options(h, options)
-        if h.run() == highspy.HighsStatus.kError:
-            raise RuntimeError("HiGHS failed on the schedule model")
-        status = h.modelStatusToString(h.getModelStatus())
-        info = h.getInfo()
-        if info.primal_solution_status != 2:  # no feasible point
+        x, status, info = run(self.highs, options, "the schedule model")
+        if x is None:
             return None, status, float("inf"), float("nan")
-        x = np.asarray(h.getSolution().col_value, dtype=np.float64)
         gap = float(info.mip_gap) if self.n_z else 0.0
         return x, status, gap, float(info.objective_function_value)
 

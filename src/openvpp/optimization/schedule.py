@@ -174,7 +174,7 @@ def optimize_schedule(
     pen = penalties or Penalties()
     opts = options or SolverOptions()
     storage, flex, order = split_units(units, market.n_intervals)
-    pairs = _initial_pairs(storage, market, binaries)
+    pairs = initial_pairs(storage, market, binaries)
     build_s = solve_s = 0.0
     for round_ in range(MAX_BINARY_ROUNDS + 1):
         started = time.perf_counter()
@@ -186,13 +186,13 @@ def optimize_schedule(
         if x is None:
             raise RuntimeError(f"no feasible schedule found: HiGHS status {status!r}")
         parts = lp.extract(x)
-        more = _simultaneous(parts, len(storage)) if binaries == "auto" else None
+        more = simultaneous(parts, len(storage)) if binaries == "auto" else None
         if more is None or more[0].size == 0:
             break
         if round_ == MAX_BINARY_ROUNDS - 1:  # the last re-solve switches everything
-            pairs = _initial_pairs(storage, market, "always")
+            pairs = initial_pairs(storage, market, "always")
         else:
-            pairs = _merge(pairs, more, market.n_intervals)
+            pairs = merge_pairs(pairs, more, market.n_intervals)
     return schedule_result(parts, order, market, pen, lp.n_z, (status, gap, build_s, solve_s))
 
 
@@ -215,7 +215,7 @@ def price_response(
     warm: ScheduleLp | None = None
     for k, price in enumerate(rows):
         market = ScheduleMarket(price, dt_h)
-        if _initial_pairs(storage, market, "auto")[0].size:
+        if initial_pairs(storage, market, "auto")[0].size:
             out[k] = optimize_schedule(units, market, penalties=pen, options=opts).total_mw
             continue
         if warm is None:
@@ -226,7 +226,7 @@ def price_response(
         if x is None:
             raise RuntimeError(f"no feasible schedule found: HiGHS status {status!r}")
         parts = warm.extract(x)
-        if _simultaneous(parts, len(storage))[0].size:
+        if simultaneous(parts, len(storage))[0].size:
             out[k] = optimize_schedule(units, market, penalties=pen, options=opts).total_mw
         else:
             out[k] = parts.power.sum(axis=0)
@@ -280,9 +280,12 @@ def _build(
     )
 
 
-def _initial_pairs(
+def initial_pairs(
     storage: list[StorageUnit], market: ScheduleMarket, mode: Binaries
 ) -> tuple[IntArray, IntArray]:
+    """The (storage unit, interval) pairs that start with a charge/discharge switch: none,
+    all, or (``auto``) those where some scenario's price is at or below the highest
+    degradation cost."""
     n_s, n_t = len(storage), market.n_intervals
     if mode == "never" or not n_s:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
@@ -295,13 +298,14 @@ def _initial_pairs(
     return unit.ravel().astype(np.int64), tt.ravel().astype(np.int64)
 
 
-def _simultaneous(parts: Extract, n_s: int) -> tuple[IntArray, IntArray]:
+def simultaneous(parts: Extract, n_s: int) -> tuple[IntArray, IntArray]:
+    """The (storage unit, interval) pairs of a solution that charge and discharge at once."""
     both = (parts.charge[:n_s] > SIMULTANEOUS_TOL) & (parts.discharge[:n_s] > SIMULTANEOUS_TOL)
     unit, tt = np.nonzero(both)
     return unit.astype(np.int64), tt.astype(np.int64)
 
 
-def _merge(
+def merge_pairs(
     pairs: tuple[IntArray, IntArray], more: tuple[IntArray, IntArray], n_t: int
 ) -> tuple[IntArray, IntArray]:
     """The union of two sets of (unit, interval) switch pairs."""

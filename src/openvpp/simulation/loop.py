@@ -10,8 +10,8 @@ For each local delivery day D of the test period:
    :func:`~openvpp.forecasting.price.runner.run_benchmark`).
 2. **Optimise and bid** before the gate closure of D (minus a safety margin) from the stored
    energy the plant really has: ``schedule`` bids the optimal schedule at the median forecast as
-   price-taking orders; ``curve`` bids the price-quantity curves built from the optimal
-   schedules under the price scenarios (:mod:`openvpp.optimization.bids`).
+   price-taking orders; ``curve`` bids price-quantity curves coupled across the day's
+   intervals by a two-stage stochastic LP over price paths (:mod:`openvpp.optimization.coupled`).
 3. **Clear.** The simulated exchange clears the day against the historical prices (replay,
    price taker), and the fills give the award.
 4. **Dispatch and deliver.** The award is disaggregated over the fleet and followed by the
@@ -316,10 +316,14 @@ def curve_orders(
     prefix: str,
 ) -> list[NewOrder]:
     """Limit orders along the fleet's bid curves, by the live loop's ``curve`` strategy
-    (:func:`~openvpp.trading.autobid.curve_bids`): its optimal schedules under price
-    scenarios spread over the p10/p50/p90 forecasts ``quantiles (T, 3)`` [currency/MWh]."""
+    (:func:`~openvpp.trading.autobid.curve_bids`): curves coupled across the day that do best
+    over price paths drawn around the p10/p50/p90 forecasts ``quantiles (T, 3)``
+    [currency/MWh], with what the batteries cannot deliver corrected at the intraday venue's
+    spread."""
     units = _units(config.batteries, energy, config.end_soc, config.degradation_cost)
-    _, requests = curve_bids(units, quantiles, market, product, day, prefix)
+    _, requests = curve_bids(
+        units, quantiles, market, product, day, prefix, recourse_spread=config.intraday_spread
+    )
     return [
         NewOrder(
             o.client_order_id,

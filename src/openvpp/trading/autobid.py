@@ -10,9 +10,11 @@ power bounds, cumulative energy bounds, ramps: :class:`~openvpp.aggregation.engi
   three-point distribution (weights 0.3/0.4/0.3) is bid as price-taking orders: the *change*
   from the baseline is traded (the baseline is the VPP's own consumption or generation, already
   balanced), sold at the price floor or bought at the cap, in whole lots;
-- ``curve``: the optimal schedules under price scenarios spread over the quantiles give each
-  interval's monotone price-quantity curve (:mod:`openvpp.optimization.bids`), bid as limit
-  orders on the market's ticks and lots (:func:`~openvpp.optimization.formats.limit_orders`).
+- ``curve``: monotone price-quantity curves, coupled across the day's intervals, that do best
+  over price paths drawn around the quantiles, each path's awards followed by the VPP's whole
+  model and corrected intraday where it cannot follow them (a two-stage stochastic LP:
+  :mod:`openvpp.optimization.coupled`), bid as limit orders on the market's ticks and lots
+  (:func:`~openvpp.optimization.formats.limit_orders`).
 
 Client order ids derive from the decision id, so resubmitting a decision is idempotent.
 
@@ -38,10 +40,11 @@ from openvpp.aggregation.engine import Flex
 from openvpp.markets.calendar import delivery_intervals, gate_closure
 from openvpp.markets.connectors.protocol import OrderRequest, OrderSide
 from openvpp.markets.model import Market, Product
-from openvpp.optimization.bids import BidCurveSet, bid_curves, quantile_scenarios
+from openvpp.optimization.bids import path_scenarios
+from openvpp.optimization.coupled import CoupledCurves, coupled_curves
 from openvpp.optimization.formats import client_order_id, limit_orders
 from openvpp.optimization.ladders import round_to_lots
-from openvpp.optimization.schedule import ScheduleMarket, optimize_schedule, price_response
+from openvpp.optimization.schedule import ScheduleMarket, optimize_schedule
 from openvpp.optimization.units import FlexUnit, Unit
 from openvpp.trading.records import SubmitOrder
 
@@ -57,7 +60,10 @@ __all__ = [
 FloatArray = NDArray[np.float64]
 BidStrategy = Literal["schedule", "curve"]
 QUANTILE_WEIGHTS = np.array([0.3, 0.4, 0.3])  # p10/p50/p90 as a three-point distribution
-CURVE_SCENARIOS = 9
+CURVE_SCENARIOS = 100  # price paths of the curve strategy
+CURVE_HOURLY_CORRELATION = 0.9  # of the paths' levels between consecutive hours
+CURVE_LEVELS = 8  # bid price levels per interval of the curve strategy
+RECOURSE_SPREAD = 5.0  # what the curve strategy expects a MWh corrected intraday to cost
 
 
 @dataclass(frozen=True)
@@ -137,10 +143,12 @@ def decide(inputs: BidInputs) -> BidDecision:
         orders = _schedule_orders(inputs, starts, result.total_mw - baseline)
     else:
         # the curve trades the change from the baseline, like the schedule strategy
-        curves, requests = curve_bids(
+        coupled, requests = curve_bids(
             [unit], q, m, p, inputs.day, inputs.decision_id, baseline_mw=baseline
         )
-        report["curve_repair_mw_max"] = round(float(np.max(curves.repair_mw, initial=0.0)), 4)
+        report["curve_expected_revenue"] = round(coupled.expected_revenue, 4)
+        report["curve_expected_recourse_mwh"] = round(coupled.expected_recourse_mwh, 4)
+        report["curve_solve_s"] = round(coupled.solve_s, 4)
         orders = [
             SubmitOrder(
                 client_order_id=o.client_order_id,
@@ -175,23 +183,35 @@ def curve_bids(
     decision_id: str,
     *,
     baseline_mw: FloatArray | None = None,
-) -> tuple[BidCurveSet, list[OrderRequest]]:
+    recourse_spread: float = RECOURSE_SPREAD,
+) -> tuple[CoupledCurves, list[OrderRequest]]:
     """The ``curve`` strategy for ``units`` (the live loop's VPP envelope, the simulation's
-    batteries): their optimal schedules under :data:`CURVE_SCENARIOS` price scenarios spread
-    over the p10/p50/p90 forecasts ``quantiles (T, 3)`` [currency/MWh] give each interval's
-    monotone price-quantity curve, bid as limit orders on the market's ticks and lots of the
-    local ``day`` (client order ids from ``decision_id``). With ``baseline_mw (T,)`` [MW] the
-    curves trade the change from it."""
+    batteries): :data:`CURVE_SCENARIOS` price paths drawn around the p10/p50/p90 forecasts
+    ``quantiles (T, 3)`` [currency/MWh] (consecutive hours correlated by
+    :data:`CURVE_HOURLY_CORRELATION`) give the monotone price-quantity curves that do best over
+    all of them at once, each scenario's awards dispatched through the units' whole model and
+    what they cannot deliver corrected intraday at ``recourse_spread`` [currency/MWh]
+    (:func:`~openvpp.optimization.coupled.coupled_curves`); bid as limit orders on the
+    market's ticks and lots of the local ``day`` (client order ids from ``decision_id``).
+    With ``baseline_mw (T,)`` [MW] the curves trade the change from it."""
     dt_h = product.period_min / 60
     q = np.asarray(quantiles, dtype=np.float64)
-    scenarios = quantile_scenarios(q.T, (0.1, 0.5, 0.9), n=CURVE_SCENARIOS)
-
-    def response(prices: FloatArray) -> FloatArray:
-        net = price_response(units, prices, dt_h)
-        return net if baseline_mw is None else net - baseline_mw
-
-    curves = bid_curves(scenarios, response, market=market, batched=True)
-    return curves, limit_orders(curves, market, product.code, day, decision_id)
+    scenarios = path_scenarios(
+        q.T,
+        (0.1, 0.5, 0.9),
+        n=CURVE_SCENARIOS,
+        correlation=CURVE_HOURLY_CORRELATION**dt_h,
+    )
+    result = coupled_curves(
+        units,
+        scenarios,
+        dt_h,
+        recourse_spread=recourse_spread,
+        market=market,
+        baseline_mw=baseline_mw,
+        max_levels=CURVE_LEVELS,
+    )
+    return result, limit_orders(result.curves, market, product.code, day, decision_id)
 
 
 def _schedule_orders(

@@ -75,6 +75,15 @@ def test_curve_bids_are_limit_orders_on_the_grid() -> None:
     )
     assert d.orders and all(o.price % SDAC.price_tick == 0 for o in d.orders)
     assert len({o.client_order_id for o in d.orders}) == len(d.orders)
+    # curves coupled across the day: what the LP expects of them is on the record
+    assert d.optimizer["strategy"] == "curve"
+    assert d.optimizer["curve_expected_recourse_mwh"] >= 0
+    assert d.optimizer["curve_solve_s"] > 0
+    # extended to the price limits: what every price path sells is sold at any price (a day
+    # swinging 60 around forecasts 20 wide: every path sells and buys at the same hours)
+    floor, cap = SDAC.price_limits.min, SDAC.price_limits.max
+    assert {o.price for o in d.orders if o.side == "sell"} == {floor}
+    assert {o.price for o in d.orders if o.side == "buy"} == {cap}
 
 
 def test_bad_inputs_name_the_field() -> None:
